@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umirror.h - libumirror, mirror a process's CPU page tables from user space.
+ *
+ * The model is the kernel's mmu_interval_notifier (seed 002) with the
+ * hmm_range API of seed 000 as a thin layer on top:
+ *
+ *   um_connect()              connect to umirrord (one connection per process
+ *                             is plenty; it is thread-safe)
+ *   um_interval_insert()      mirror [addr, addr+len) of this process: the
+ *                             library hands the daemon a userfaultfd (once per
+ *                             connection) and closes its own copy
+ *   um_interval_subscribe()   mirror an interval another process inserted
+ *   um_interval_read_begin()  begin a read side critical section: the even
+ *                             sequence value, waiting while it is odd
+ *   um_range_snapshot()       page-table entries of a range, no faulting
+ *   um_interval_read_retry()  under the caller's update lock: did anything
+ *                             invalidate the interval since read_begin?
+ *   ops->invalidate()         runs on the library's event thread (or in
+ *                             um_dispatch()) for every invalidation; takes the
+ *                             caller's update lock, drops device mappings
+ *
+ * Usage pattern (hmm.rst, seed 004):
+ *
+ *   again:
+ *       seq = ...;  um_interval_read_begin(iv, &seq);
+ *       ret = um_range_snapshot(&range);        // no lock held
+ *       if (ret == -EAGAIN) goto again;
+ *       pthread_mutex_lock(&driver->update);
+ *       if (um_interval_read_retry(iv, seq)) {
+ *           pthread_mutex_unlock(&driver->update);
+ *           goto again;
+ *       }
+ *       ... use range.pfns[] to program the "device" ...
+ *       pthread_mutex_unlock(&driver->update);
+ *
+ *   and ops->invalidate takes driver->update before tearing mappings down.
+ *
+ * Conventions. Every function that can fail returns 0 (or a count) on
+ * success and a negative errno on failure, as the kernel does; results come
+ * back through out-parameters. -EINVAL bad arguments; -EPERM a page without
+ * read permission (PROT_NONE) or a peer not allowed; -EFAULT no mapping, a
+ * VM_IO/PFNMAP mapping, or a dead owner; -EAGAIN retry; -ENOMEM; -ETIMEDOUT
+ * a wait ran out; -ENOTCONN the daemon went away (the connection is then
+ * dead for good: every interval is released, waiters wake).
+ *
+ * Threads and locks. A struct um_client may be used from any number of
+ * threads. Requests to the daemon are serialised by one internal mutex
+ * (the "request lock"), held for the round trip; no library lock is ever
+ * held while a callback runs. Callbacks run on one thread at a time: the
+ * library's event thread (default), or the thread calling um_dispatch()
+ * when UM_CONNECT_MANUAL was given. A callback must not call functions that
+ * wait for the daemon (um_range_snapshot, um_interval_insert/remove ...):
+ * the daemon may be waiting for that callback's acknowledgement.
+ * Never insert an interval over memory the callbacks themselves write
+ * (their stacks, the library's heap): a callback that faults on its own
+ * interval waits for itself until the daemon's acknowledgement timeout.
+ */
+#ifndef UMIRROR_H
+#define UMIRROR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(UMIRROR_BUILDING)
+#define UM_EXPORT __attribute__((visibility("default")))
+#else
+#define UM_EXPORT
+#endif
+
+#define UMIRROR_VERSION_STRING "0.1.0"
+#define UM_DEFAULT_TIMEOUT_MS 1000
+
+struct um_client;
+struct um_interval;
+
+/* --- connection ------------------------------------------------------- */
+
+/* um_connect() flags */
+#define UM_CONNECT_MANUAL (1u << 0) /* no event thread: call um_dispatch() */
+
+/**
+ * um_connect() - connect to umirrord.
+ * @path: socket path; NULL means $UMIRROR_SOCKET, else /run/umirror/umirrord.sock
+ * @flags: UM_CONNECT_*
+ * @out: the new client on success
+ *
+ * Connects (SOCK_SEQPACKET), exchanges versions and features (HELLO), maps
+ * the result buffer the daemon passed, and unless UM_CONNECT_MANUAL starts
+ * the event thread. No userfaultfd is created yet (that happens at the
+ * first um_interval_insert()).
+ *
+ * Waits for: the HELLO round trip (at most UM_DEFAULT_TIMEOUT_MS).
+ * Holds: nothing on return.
+ * Return: 0; -ENOENT/-ECONNREFUSED no daemon; -EPROTONOSUPPORT version
+ * mismatch; -ENOMEM; -ETIMEDOUT.
+ */
+UM_EXPORT int um_connect(const char *path, unsigned int flags,
+			 struct um_client **out);
+
+/**
+ * um_disconnect() - close the connection and free the client.
+ * @c: client (NULL is a no-op)
+ *
+ * Every interval still inserted or subscribed is removed; its release
+ * callback is NOT called (the caller is the one tearing down). The daemon
+ * closes the userfaultfd, so any of this process's threads blocked in a
+ * write fault resume. Joins the event thread; must not be called from a
+ * callback.
+ *
+ * Waits for: the event thread to exit. Holds: nothing.
+ */
+UM_EXPORT void um_disconnect(struct um_client *c);
+
+/**
+ * um_fd() - the connection's socket, for the caller's poll loop.
+ * Return: the fd (readable when um_dispatch() has work) or -EINVAL.
+ * Only meaningful with UM_CONNECT_MANUAL.
+ */
+UM_EXPORT int um_fd(struct um_client *c);
+
+/**
+ * um_dispatch() - receive and handle events (UM_CONNECT_MANUAL only).
+ * @c: client
+ * @timeout_ms: 0 poll once, <0 wait forever, else wait up to this long
+ *
+ * Runs invalidate/release callbacks on the calling thread and sends the
+ * acknowledgements of synchronous invalidations after each callback
+ * returns. A thread blocked in a request (um_range_snapshot ...) also
+ * receives events meanwhile, so callbacks may run on that thread too.
+ *
+ * Waits for: the socket, up to @timeout_ms. Holds: nothing while a
+ * callback runs.
+ * Return: number of events handled (>= 0); -ENOTCONN daemon gone;
+ * -EINVAL when the client has an event thread.
+ */
+UM_EXPORT int um_dispatch(struct um_client *c, int timeout_ms);
+
+/* how the library obtained its userfaultfd (struct um_status.uffd_mode) */
+enum um_uffd_mode {
+	UM_UFFD_NONE = 0,      /* not created yet (no interval inserted) */
+	UM_UFFD_DEV = 1,       /* /dev/userfaultfd: kernel faults delivered too */
+	UM_UFFD_SYSCALL = 2,   /* userfaultfd(2): kernel faults delivered too */
+	UM_UFFD_USER_ONLY = 3, /* UFFD_USER_MODE_ONLY: a system call that writes
+				  into protected memory (read(2) into it) fails
+				  with EFAULT instead of being mirrored */
+};
+
+/* kernel features (struct um_status.kfeatures) as the daemon found them */
+#define UM_FEAT_PAGEMAP_SCAN (1ull << 0)
+#define UM_FEAT_SOFT_DIRTY (1ull << 1)
+#define UM_FEAT_PROCMAP_QUERY (1ull << 2)
+#define UM_FEAT_PFN_VISIBLE (1ull << 3) /* this process is shown real PFNs */
+#define UM_FEAT_WP_UNPOPULATED (1ull << 4)
+#define UM_FEAT_WP_ASYNC (1ull << 5)
+#define UM_FEAT_IO_URING (1ull << 6)
+
+struct um_status {
+	char daemon_version[32];
+	uint32_t protocol_version;
+	enum um_uffd_mode uffd_mode;
+	uint64_t kfeatures;	/* UM_FEAT_* */
+	uint64_t uffd_features; /* UFFDIO_API features the kernel offers */
+	uint32_t clients, mms, intervals;
+	uint64_t events;	/* invalidations the daemon sent since start */
+	uint64_t uptime_ms;
+	pid_t daemon_pid;
+};
+
+/**
+ * um_status() - daemon and connection status.
+ * @c: client
+ * @out: filled on success
+ *
+ * Waits for: one round trip. Holds: the request lock during it.
+ * Return: 0, -ENOTCONN, -ETIMEDOUT.
+ */
+UM_EXPORT int um_status(struct um_client *c, struct um_status *out);
+
+/* --- intervals (seed 002: mmu_interval_notifier) ---------------------- */
+
+enum um_reason {
+	UM_REASON_WRITE = 1,   /* first write since armed; zero page / COW break */
+	UM_REASON_REMOVE = 2,  /* madvise(MADV_DONTNEED / MADV_REMOVE) */
+	UM_REASON_UNMAP = 3,   /* munmap */
+	UM_REASON_REMAP = 4,   /* mremap moved the pages away */
+	UM_REASON_FORK = 5,    /* fork made written pages copy-on-write */
+	UM_REASON_RELEASE = 6, /* owner exited or detached */
+};
+
+/** um_reason_str() - "write", "remove", "unmap", ... ("?" if unknown). */
+UM_EXPORT const char *um_reason_str(enum um_reason reason);
+
+struct um_invalidation {
+	uint64_t start;	     /* page aligned, within the interval */
+	uint64_t end;	     /* exclusive */
+	uint64_t seq;	     /* the odd sequence value of this invalidation */
+	enum um_reason reason;
+	bool sync;	     /* the writer waits until this callback returns */
+	pid_t tid;	     /* faulting thread, or 0 when unknown */
+};
+
+struct um_interval_ops {
+	/*
+	 * invalidate - the CPU page tables of [inv->start, inv->end) are about
+	 * to change (WRITE, REMOVE) or just changed (UNMAP, REMAP, FORK).
+	 * Take your update lock, drop the mirror's entries for the span, drop
+	 * the lock, return. For a sync invalidation the writing thread is
+	 * held until this returns. Runs on the event thread; must not wait for
+	 * the daemon (see the file comment).
+	 */
+	void (*invalidate)(struct um_interval *iv, const struct um_invalidation *inv,
+			   void *priv);
+	/*
+	 * release - the interval is dead: its owner exited, or the connection
+	 * to the daemon was lost (error -EFAULT / -ENOTCONN), or this
+	 * subscriber was evicted (-ETIMEDOUT). Every later call on it returns
+	 * -EFAULT; the caller still calls um_interval_remove() to free it.
+	 */
+	void (*release)(struct um_interval *iv, int error, void *priv);
+};
+
+/* um_interval_insert() / um_interval_subscribe() flags */
+#define UM_INTERVAL_ASYNC (1u << 0) /* writers do not wait for this mirror */
+
+/**
+ * um_interval_insert() - mirror [addr, addr + len) of the calling process.
+ * @c: client
+ * @addr: page aligned
+ * @len: page aligned, > 0, addr + len must not overflow
+ * @flags: UM_INTERVAL_*
+ * @ops: callbacks (may be NULL: then only the sequence protocol is used)
+ * @priv: passed to the callbacks
+ * @out: the interval on success
+ *
+ * The first insert on a connection creates a userfaultfd (trying
+ * /dev/userfaultfd, then userfaultfd(2), then UFFD_USER_MODE_ONLY), passes
+ * it to the daemon and closes the library's copy. The daemon registers the
+ * range for write-protect tracking and write-protects it; from then on the
+ * first write to each page is an invalidation. Intervals may overlap.
+ * The whole range must be mapped now (later munmap is reported, and the
+ * unmapped parts then snapshot as holes). Memory the kernel cannot
+ * write-protect through userfaultfd (a regular file's page cache, VM_IO)
+ * is refused rather than mirrored blind.
+ *
+ * Waits for: one or two round trips. Holds: the request lock meanwhile.
+ * Return: 0; -EINVAL bad range; -EFAULT part of the range is not mapped;
+ * -EOPNOTSUPP a mapping userfaultfd cannot track; -EPERM no userfaultfd
+ * could be created; -ENOMEM; -ENOSPC no free sequence slot; -ENOTCONN.
+ */
+UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len,
+				 unsigned int flags,
+				 const struct um_interval_ops *ops, void *priv,
+				 struct um_interval **out);
+
+/**
+ * um_interval_subscribe() - mirror an interval another process inserted.
+ * @c: client
+ * @pid: the owner process
+ * @interval_id: its um_interval_id()
+ * @flags: UM_INTERVAL_*
+ * @ops, @priv, @out: as um_interval_insert()
+ *
+ * Allowed for root and for the owner's uid; -EPERM otherwise. The
+ * subscriber gets every invalidation of the interval, in order, exactly
+ * once, and maps the owner's sequence area read-only.
+ *
+ * Waits for: one round trip. Holds: the request lock meanwhile.
+ * Return: 0; -ESRCH no such owner or interval; -EPERM; -ENOTCONN.
+ */
+UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid,
+				    uint64_t interval_id, unsigned int flags,
+				    const struct um_interval_ops *ops,
+				    void *priv, struct um_interval **out);
+
+/**
+ * um_interval_remove() - stop mirroring and free the interval.
+ * @iv: interval (NULL is a no-op)
+ *
+ * After return no callback for @iv runs or is running (like
+ * mmu_interval_notifier_remove). Must not be called from @iv's own
+ * callbacks. Works on a dead interval too.
+ *
+ * Waits for: one round trip, and any callback of @iv in progress.
+ * Holds: the request lock during the round trip.
+ * Return: 0; -ENOTCONN (the interval is freed anyway).
+ */
+UM_EXPORT int um_interval_remove(struct um_interval *iv);
+
+/** um_interval_id() - the daemon's id of @iv (what subscribers name). */
+UM_EXPORT uint64_t um_interval_id(const struct um_interval *iv);
+
+/** um_interval_start() / um_interval_length() - the mirrored range. */
+UM_EXPORT uint64_t um_interval_start(const struct um_interval *iv);
+UM_EXPORT uint64_t um_interval_length(const struct um_interval *iv);
+
+/**
+ * um_interval_read_begin() - begin a read side critical section.
+ * @iv: interval
+ * @seq: the even sequence value on success
+ *
+ * Like mmu_interval_read_begin(): if an invalidation is in progress
+ * (sequence odd) waits, with a futex on the shared sequence word, until it
+ * completes.
+ *
+ * Waits for: the invalidation in progress, if any, up to
+ * UM_DEFAULT_TIMEOUT_MS. Holds: nothing. No system call when the
+ * sequence is even.
+ * Return: 0; -EFAULT the interval is dead (owner exited, daemon gone);
+ * -ETIMEDOUT.
+ */
+UM_EXPORT int um_interval_read_begin(struct um_interval *iv, uint64_t *seq);
+
+/**
+ * um_interval_read_retry() - did an invalidation start since @seq?
+ * @iv: interval
+ * @seq: from um_interval_read_begin()
+ *
+ * Call with the caller's update lock held (the lock the invalidate
+ * callback takes), before using a snapshot. One load from shared memory,
+ * with acquire ordering; no system call.
+ * Return: true if the snapshot taken after read_begin must be discarded
+ * (including when the interval is dead).
+ */
+UM_EXPORT bool um_interval_read_retry(const struct um_interval *iv, uint64_t seq);
+
+/**
+ * um_interval_check_retry() - as read_retry, but lockless and advisory
+ * (mmu_interval_check_retry): true means retry, false proves nothing.
+ */
+UM_EXPORT bool um_interval_check_retry(const struct um_interval *iv, uint64_t seq);
+
+/* --- ranges (seed 000: hmm_range) ------------------------------------- */
+
+/* indexes into range->flags[] */
+enum um_pfn_flag {
+	UM_PFN_VALID = 0,     /* maps a page */
+	UM_PFN_WRITE = 1,     /* a CPU write would not trap: mirror writable */
+	UM_PFN_ZERO = 2,      /* the shared zero page */
+	UM_PFN_SWAP = 3,      /* swapped out (not VALID) */
+	UM_PFN_FILE = 4,      /* file page or shared anonymous memory */
+	UM_PFN_EXCLUSIVE = 5, /* mapped by this process only */
+	UM_PFN_HUGE = 6,      /* part of a huge page */
+	UM_PFN_UFFD_WP = 7,   /* still write-protected: not written since armed */
+	UM_PFN_FLAG_MAX = 8,
+};
+
+/* indexes into range->values[] */
+enum um_pfn_value {
+	UM_PFN_ERROR = 0,   /* no read permission, hole, VM_IO/PFNMAP */
+	UM_PFN_NONE = 1,    /* nothing mapped (never touched, or zapped) */
+	UM_PFN_SPECIAL = 2, /* reserved for special mappings */
+	UM_PFN_VALUE_MAX = 3,
+};
+
+/*
+ * The library's default encoding (used when range->flags/values are NULL):
+ * flags[i] = 1 << i, pfn_shift = 12, values[ERROR] = 1 << 11,
+ * values[NONE] = 0, values[SPECIAL] = 1 << 10. So an entry is
+ * (pfn << 12) | UM_DEFAULT_* bits, and pfn = entry >> 12.
+ */
+#define UM_DEFAULT_PFN_SHIFT 12
+#define UM_DEFAULT_VALID (1ull << UM_PFN_VALID)
+#define UM_DEFAULT_WRITE (1ull << UM_PFN_WRITE)
+#define UM_DEFAULT_ZERO (1ull << UM_PFN_ZERO)
+#define UM_DEFAULT_SWAP (1ull << UM_PFN_SWAP)
+#define UM_DEFAULT_FILE (1ull << UM_PFN_FILE)
+#define UM_DEFAULT_EXCLUSIVE (1ull << UM_PFN_EXCLUSIVE)
+#define UM_DEFAULT_HUGE (1ull << UM_PFN_HUGE)
+#define UM_DEFAULT_UFFD_WP (1ull << UM_PFN_UFFD_WP)
+#define UM_DEFAULT_ERROR (1ull << 11)
+#define UM_DEFAULT_SPECIAL (1ull << 10)
+
+/*
+ * struct um_range - like struct hmm_range (seed 000). The caller fills
+ * start, end, pfns (end-start >> 12 entries) and optionally flags, values,
+ * pfn_shift; um_range_register() fills the rest.
+ */
+struct um_range {
+	struct um_interval *iv; /* set by um_range_register() */
+	uint64_t start;		/* page aligned, inside the interval */
+	uint64_t end;		/* page aligned, exclusive, > start */
+	uint64_t *pfns;		/* output: one entry per page */
+	const uint64_t *flags;	/* [UM_PFN_FLAG_MAX] or NULL for defaults */
+	const uint64_t *values; /* [UM_PFN_VALUE_MAX] or NULL for defaults */
+	uint8_t pfn_shift;	/* used when flags != NULL */
+	uint64_t notifier_seq;	/* read_begin value at register / last wait */
+};
+
+/**
+ * um_range_register() - bind @range to @iv and take a sequence value.
+ * @range: caller-filled start/end/pfns (and optionally flags/values)
+ * @iv: interval that contains [start, end)
+ *
+ * Return: 0; -EINVAL range not page aligned, empty, or outside @iv;
+ * -EFAULT dead interval. Waits for nothing, holds nothing.
+ */
+UM_EXPORT int um_range_register(struct um_range *range, struct um_interval *iv);
+
+/** um_range_unregister() - forget the binding; never fails, never waits. */
+UM_EXPORT void um_range_unregister(struct um_range *range);
+
+/**
+ * um_range_valid() - true while no invalidation touched @range's interval
+ * since its notifier_seq was taken (a lockless read_retry).
+ */
+UM_EXPORT bool um_range_valid(const struct um_range *range);
+
+/**
+ * um_range_wait_until_valid() - wait until no invalidation is in progress.
+ * @range: registered range
+ * @timeout_ms: 0 means UM_DEFAULT_TIMEOUT_MS
+ *
+ * Futex wait on the shared sequence word while it is odd, then takes a new
+ * notifier_seq (hmm_range_wait_until_valid).
+ *
+ * Waits for: the invalidation in progress, up to @timeout_ms. Holds: nothing.
+ * Return: 0 valid; -ETIMEDOUT; -EFAULT the owner is dead or the daemon gone.
+ */
+UM_EXPORT int um_range_wait_until_valid(struct um_range *range,
+					unsigned int timeout_ms);
+
+/**
+ * um_range_snapshot() - read the page-table entries of @range, no faulting.
+ * @range: registered range; pfns[] receives one entry per page
+ *
+ * Asks the daemon, which walks the owner's pagemap and VMAs. Entries with
+ * no read permission or no mapping get values[UM_PFN_ERROR]; never-touched
+ * or zapped pages get values[UM_PFN_NONE]. PFNs are 0 unless
+ * UM_FEAT_PFN_VISIBLE (root / CAP_SYS_ADMIN peers).
+ *
+ * Waits for: one round trip per 2 GiB of range. Holds: the request lock
+ * during each; not the caller's update lock (take that afterwards).
+ * Return: number of pages filled (all of them); -EPERM some page is
+ * PROT_NONE; -EFAULT a hole or a dead owner; -EAGAIN an invalidation
+ * started while the range was read (call wait_until_valid, then again);
+ * -EINVAL unregistered range; -ENOTCONN.
+ */
+UM_EXPORT long um_range_snapshot(struct um_range *range);
+
+/* --- raw snapshot and introspection (umirrorctl) ---------------------- */
+
+/*
+ * Raw entry bits, as the daemon sends them (see proto/umirror_proto.h):
+ * PFN in bits 0-51 and these flags.
+ */
+#define UM_RAW_PFN_MASK ((1ull << 52) - 1)
+#define UM_RAW_PRESENT (1ull << 52)
+#define UM_RAW_WRITE (1ull << 53)
+#define UM_RAW_ZERO (1ull << 54)
+#define UM_RAW_SWAP (1ull << 55)
+#define UM_RAW_FILE (1ull << 56)
+#define UM_RAW_EXCL (1ull << 57)
+#define UM_RAW_HUGE (1ull << 58)
+#define UM_RAW_UFFD_WP (1ull << 59)
+#define UM_RAW_NOPERM (1ull << 62)
+#define UM_RAW_HOLE (1ull << 63)
+
+/**
+ * um_snapshot_raw() - raw entries of any range of a mirrored process.
+ * @c: client
+ * @pid: a process attached to the daemon (root or same uid)
+ * @start: page aligned
+ * @npages: > 0
+ * @out: @npages raw entries (UM_RAW_*)
+ * @seq: if not NULL, 0 (no interval is implied)
+ *
+ * Waits for: one round trip per 2 GiB. Holds: the request lock.
+ * Return: @npages; -EPERM some page PROT_NONE; -EFAULT a hole (entries are
+ * filled either way); -ESRCH pid not attached; -EINVAL; -ENOTCONN.
+ */
+UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start,
+			       uint64_t npages, uint64_t *out);
+
+struct um_interval_info {
+	uint64_t interval_id;
+	uint64_t start, length;
+	uint64_t seq;
+	uint64_t invalidations;
+	pid_t pid;
+	uid_t uid;
+	uint32_t subscribers;
+	bool sync;
+	bool dead;
+};
+
+/**
+ * um_list() - intervals the daemon holds that this peer may see.
+ * @c: client
+ * @out: on success a malloc'ed array the caller frees
+ * @count: its length
+ *
+ * Waits for: one round trip. Return: 0, -ENOMEM, -ENOTCONN.
+ */
+UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out,
+		      size_t *count);
+
+/**
+ * um_watch() - receive a copy of every invalidation of @pid's intervals
+ * (0: all this peer may see) through @cb, on the event thread / in
+ * um_dispatch(). The copies need no acknowledgement; writers never wait
+ * for watchers.
+ *
+ * Waits for: one round trip. Return: 0, -EPERM, -ESRCH, -ENOTCONN.
+ */
+UM_EXPORT int um_watch(struct um_client *c, pid_t pid,
+		       void (*cb)(uint64_t interval_id, pid_t pid,
+				  const struct um_invalidation *inv, void *priv),
+		       void *priv);
+
+/**
+ * um_ping() - one request/reply round trip (benchmarks, liveness).
+ * Waits for: the round trip. Return: 0, -ENOTCONN, -ETIMEDOUT.
+ */
+UM_EXPORT int um_ping(struct um_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UMIRROR_H */

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umirror_proto.h - the umirror wire protocol, every message in one place.
+ *
+ * Transport: AF_UNIX SOCK_SEQPACKET. One datagram is one message: a
+ * struct um_hdr followed by a typed body. File descriptors ride with the
+ * message that names them (SCM_RIGHTS). All integers are host-endian (the
+ * socket never leaves the machine) and every structure has explicit
+ * padding, so its layout is fixed by the _Static_asserts below.
+ *
+ * Requests go client -> daemon and carry a client-chosen non-zero id; the
+ * daemon answers each with exactly one reply of type (request | UM_REPLY)
+ * carrying the same id, a um_reply_hdr status (0 or -errno) and the typed
+ * reply body. Events go daemon -> client with id 0 and are never answered,
+ * except UM_EV_INVALIDATE with UM_INV_SYNC which the client acknowledges
+ * with UM_MSG_ACK (a request that has no reply).
+ *
+ * Bulk results (snapshot entries, list records) never go through the
+ * socket: the daemon writes them into the client's result buffer, a memfd
+ * it creates at HELLO, seals with F_SEAL_FUTURE_WRITE and passes to the
+ * client, which can only map it read-only. The daemon never reads it.
+ *
+ * Sequence numbers live in a per-address-space memfd ("seq area") of
+ * struct um_seq_slot, sealed the same way; each interval owns one slot.
+ *
+ * Decoding: um_proto_decode() (proto.c) is the only function that turns
+ * bytes into a message. It checks magic, version, type, the exact body
+ * length for the type, the number of fds for the type and every count
+ * inside the body before anyone looks at it.
+ */
+#ifndef UMIRROR_PROTO_H
+#define UMIRROR_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UM_PROTO_MAGIC 0x524d4d55u /* "UMMR" little-endian */
+#define UM_PROTO_VERSION 1
+#define UM_MSG_MAX 512		   /* largest message, header included */
+#define UM_MSG_MAX_FDS 1
+#define UM_DEFAULT_SOCKET "/run/umirror/umirrord.sock"
+#define UM_SOCKET_ENV "UMIRROR_SOCKET"
+
+/* Protocol feature bits exchanged at HELLO (um_hello.features). */
+#define UM_PFEAT_SNAPSHOT (1ull << 0)
+#define UM_PFEAT_SUBSCRIBE (1ull << 1)
+#define UM_PFEAT_WATCH (1ull << 2)
+#define UM_PFEAT_ALL (UM_PFEAT_SNAPSHOT | UM_PFEAT_SUBSCRIBE | UM_PFEAT_WATCH)
+
+struct um_hdr {
+	uint32_t magic;	  /* UM_PROTO_MAGIC */
+	uint16_t version; /* UM_PROTO_VERSION */
+	uint16_t type;	  /* enum um_msg_type */
+	uint32_t flags;	  /* must be 0 for now */
+	uint32_t length;  /* whole message, header included */
+	uint64_t id;	  /* request id; 0 for events */
+};
+
+enum um_msg_type {
+	/* requests */
+	UM_MSG_HELLO = 1,    /* um_hello -> um_hello_reply + fd: result buffer */
+	UM_MSG_ATTACH = 2,   /* um_attach + fd: uffd -> um_attach_reply + fd: seq area */
+	UM_MSG_INSERT = 3,   /* um_insert -> um_insert_reply */
+	UM_MSG_REMOVE = 4,   /* um_remove -> (status only) */
+	UM_MSG_SUBSCRIBE = 5, /* um_subscribe -> um_subscribe_reply + fd: seq area */
+	UM_MSG_SNAPSHOT = 6, /* um_snapshot -> um_snapshot_reply, entries in result buffer */
+	UM_MSG_ACK = 7,	     /* um_ack, no reply */
+	UM_MSG_STATUS = 8,   /* empty -> um_status_reply */
+	UM_MSG_LIST = 9,     /* empty -> um_list_reply, um_list_rec[] in result buffer */
+	UM_MSG_WATCH = 10,   /* um_watch -> (status only); then UM_EV_INVALIDATE copies */
+	UM_MSG_PING = 11,    /* empty -> (status only); a round trip, for benchmarks */
+	UM_MSG_REQ_MAX = 11,
+
+	UM_REPLY = 0x8000, /* or'ed into the request type */
+
+	/* events (daemon -> client, id 0) */
+	UM_EV_INVALIDATE = 0x4001, /* um_ev_invalidate */
+	UM_EV_RELEASE = 0x4002,	   /* um_ev_release: interval is dead */
+	UM_EV_EVICTED = 0x4003,	   /* um_ev_release: subscription dropped (no ack in time) */
+};
+
+/* Every reply body starts with this. */
+struct um_reply_hdr {
+	int32_t status; /* 0 or -errno */
+	uint32_t pad;
+};
+
+/* --- HELLO ----------------------------------------------------------- */
+
+struct um_hello {
+	uint32_t version;  /* highest protocol version the client speaks */
+	uint32_t pad;
+	uint64_t features; /* UM_PFEAT_* the client wants */
+};
+
+/* kernel feature bits the daemon detected (um_hello_reply.kfeatures) */
+#define UM_KFEAT_PAGEMAP_SCAN (1ull << 0)
+#define UM_KFEAT_SOFT_DIRTY (1ull << 1)
+#define UM_KFEAT_PROCMAP_QUERY (1ull << 2)
+#define UM_KFEAT_PFN_VISIBLE (1ull << 3)  /* this peer is shown real PFNs */
+#define UM_KFEAT_WP_UNPOPULATED (1ull << 4)
+#define UM_KFEAT_WP_ASYNC (1ull << 5)
+#define UM_KFEAT_IO_URING (1ull << 6)
+
+struct um_hello_reply {
+	struct um_reply_hdr r;
+	uint32_t version;	  /* protocol version chosen */
+	uint32_t result_size;	  /* bytes in the result buffer (fd attached) */
+	uint64_t features;	  /* UM_PFEAT_* granted */
+	uint64_t kfeatures;	  /* UM_KFEAT_* */
+	uint64_t uffd_features;	  /* UFFDIO_API features the kernel offers */
+	char daemon_version[32];  /* NUL-terminated */
+};
+
+/* --- ATTACH (owner hands over its userfaultfd) ------------------------ */
+
+/* how the client created the uffd (um_attach.uffd_mode) */
+enum um_proto_uffd_mode {
+	UMP_UFFD_DEV = 1,       /* /dev/userfaultfd */
+	UMP_UFFD_SYSCALL = 2,   /* userfaultfd(2) */
+	UMP_UFFD_USER_ONLY = 3, /* userfaultfd(2) with UFFD_USER_MODE_ONLY */
+};
+
+struct um_attach {
+	uint32_t uffd_mode; /* enum um_proto_uffd_mode */
+	uint32_t flags;	    /* 0 */
+};
+
+struct um_attach_reply {
+	struct um_reply_hdr r;
+	uint64_t mm_id;		/* daemon's id for this address space */
+	uint64_t uffd_features; /* what UFFDIO_API enabled on it */
+	uint32_t seq_slots;	/* slots in the seq area (fd attached) */
+	uint32_t pad;
+};
+
+/* --- intervals -------------------------------------------------------- */
+
+/* um_insert.flags */
+#define UM_INSERT_SYNC (1u << 0) /* writers wait for every ack (default) */
+#define UM_INSERT_ALL (UM_INSERT_SYNC)
+
+struct um_insert {
+	uint64_t start; /* page aligned */
+	uint64_t length; /* page aligned, > 0, no overflow */
+	uint32_t flags;	 /* UM_INSERT_* */
+	uint32_t pad;
+};
+
+struct um_insert_reply {
+	struct um_reply_hdr r;
+	uint64_t interval_id; /* non-zero, unique for the daemon's life */
+	uint32_t slot;	      /* index into the seq area */
+	uint32_t pad;
+};
+
+struct um_remove {
+	uint64_t interval_id;
+};
+
+struct um_subscribe {
+	uint64_t interval_id;
+	int32_t pid; /* the owner */
+	uint32_t flags; /* UM_INSERT_SYNC: acknowledge invalidations */
+};
+
+struct um_subscribe_reply {
+	struct um_reply_hdr r;
+	uint64_t start;
+	uint64_t length;
+	uint32_t slot;
+	uint32_t seq_slots; /* slots in the seq area (fd attached) */
+};
+
+/* --- snapshot --------------------------------------------------------- */
+
+struct um_snapshot {
+	uint64_t interval_id; /* 0: any attached address space of pid (umirrorctl show) */
+	uint64_t start;	      /* page aligned */
+	uint64_t npages;      /* > 0 */
+	int32_t pid;	      /* with interval_id 0 */
+	uint32_t flags;	      /* 0 */
+};
+
+struct um_snapshot_reply {
+	struct um_reply_hdr r; /* 0, -EPERM (some page not readable), -EFAULT (hole) */
+	uint64_t seq;	       /* interval sequence read before the walk */
+	uint64_t npages;       /* entries written (may be less than asked) */
+	uint64_t offset;       /* byte offset of entry 0 in the result buffer */
+};
+
+/*
+ * One snapshot entry (uint64_t): PFN in the low bits, flags above. PFN is
+ * 0 when the peer may not see PFNs (as the kernel does for pagemap).
+ */
+#define UM_E_PFN_MASK ((1ull << 52) - 1)
+#define UM_E_PRESENT (1ull << 52)   /* maps a page (valid) */
+#define UM_E_WRITE (1ull << 53)	    /* a CPU write would not trap */
+#define UM_E_ZERO (1ull << 54)	    /* the shared zero page */
+#define UM_E_SWAP (1ull << 55)	    /* swapped out */
+#define UM_E_FILE (1ull << 56)	    /* file page or shared anon */
+#define UM_E_EXCL (1ull << 57)	    /* mapped exclusively */
+#define UM_E_HUGE (1ull << 58)	    /* part of a huge page (THP/hugetlb) */
+#define UM_E_UFFD_WP (1ull << 59)   /* still write-protected: not written since armed */
+#define UM_E_NOPERM (1ull << 62)    /* VMA without read permission (PROT_NONE) */
+#define UM_E_HOLE (1ull << 63)	    /* no VMA, or VM_IO/PFNMAP */
+
+/* --- acknowledgement / status / list / watch -------------------------- */
+
+struct um_ack {
+	uint64_t interval_id;
+	uint64_t seq; /* the odd seq of the invalidation acknowledged */
+};
+
+struct um_status_reply {
+	struct um_reply_hdr r;
+	uint64_t kfeatures;
+	uint64_t uffd_features;
+	uint32_t clients;
+	uint32_t mms;
+	uint32_t intervals;
+	uint32_t pad;
+	uint64_t events; /* invalidations sent since start */
+	uint64_t uptime_ms;
+	int32_t pid;
+	uint32_t pad2;
+	char daemon_version[32];
+};
+
+struct um_list_reply {
+	struct um_reply_hdr r;
+	uint64_t count;	 /* um_list_rec entries written */
+	uint64_t offset; /* byte offset of record 0 in the result buffer */
+};
+
+struct um_list_rec {
+	uint64_t interval_id;
+	uint64_t mm_id;
+	uint64_t start;
+	uint64_t length;
+	uint64_t seq;
+	uint64_t invalidations; /* events on this interval */
+	int32_t pid;		/* owner */
+	uint32_t uid;		/* owner */
+	uint32_t subscribers;
+	uint32_t flags; /* UM_INSERT_*, | UM_LIST_DEAD */
+};
+#define UM_LIST_DEAD (1u << 31)
+
+struct um_watch {
+	int32_t pid; /* 0: every address space this peer may see */
+	uint32_t pad;
+};
+
+/* --- events ----------------------------------------------------------- */
+
+enum um_proto_reason {
+	UMP_REASON_WRITE = 1,   /* first write since armed (uffd-wp fault), COW break */
+	UMP_REASON_REMOVE = 2,  /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
+	UMP_REASON_UNMAP = 3,   /* munmap (UFFD_EVENT_UNMAP) */
+	UMP_REASON_REMAP = 4,   /* mremap moved pages away (UFFD_EVENT_REMAP) */
+	UMP_REASON_FORK = 5,    /* fork made written pages copy-on-write */
+	UMP_REASON_RELEASE = 6, /* owner exited or detached */
+	UMP_REASON_MAX = 6,
+};
+
+/* um_ev_invalidate.flags */
+#define UM_INV_SYNC (1u << 0)	 /* acknowledge with UM_MSG_ACK{interval_id, seq} */
+#define UM_INV_WATCH (1u << 1)	 /* a copy sent to a watcher; nothing to do */
+
+struct um_ev_invalidate {
+	uint64_t interval_id;
+	uint64_t start; /* page aligned, inside the interval */
+	uint64_t end;	/* exclusive */
+	uint64_t seq;	/* the (odd) sequence value during this invalidation */
+	uint32_t reason; /* enum um_proto_reason */
+	uint32_t flags;	 /* UM_INV_* */
+	int32_t pid;	 /* owner */
+	uint32_t tid;	 /* faulting thread (UFFD_FEATURE_THREAD_ID) or 0 */
+};
+
+struct um_ev_release {
+	uint64_t interval_id;
+	int32_t error; /* -EFAULT owner gone, -ETIMEDOUT evicted, ... */
+	uint32_t pad;
+};
+
+/* --- seq area --------------------------------------------------------- */
+
+/*
+ * One interval's sequence. seq is even while valid, odd while an
+ * invalidation is in progress; every invalidation moves it forward by
+ * two in total. Waiters futex-wait (shared, not private) on the 32-bit
+ * word holding seq's low half (um_seq_futex_word()).
+ */
+struct um_seq_slot {
+	uint64_t seq;
+	uint32_t flags; /* UM_SLOT_* */
+	uint32_t pad;
+};
+#define UM_SLOT_LIVE (1u << 0)
+#define UM_SLOT_DEAD (1u << 1) /* owner gone: waiters return -EFAULT */
+
+static inline uint32_t *um_seq_futex_word(struct um_seq_slot *s)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t *)&s->seq;
+#else
+	return (uint32_t *)&s->seq + 1;
+#endif
+}
+
+/* --- layout checks ---------------------------------------------------- */
+
+_Static_assert(sizeof(struct um_hdr) == 24, "um_hdr");
+_Static_assert(offsetof(struct um_hdr, length) == 12, "um_hdr.length");
+_Static_assert(offsetof(struct um_hdr, id) == 16, "um_hdr.id");
+_Static_assert(sizeof(struct um_reply_hdr) == 8, "um_reply_hdr");
+_Static_assert(sizeof(struct um_hello) == 16, "um_hello");
+_Static_assert(sizeof(struct um_hello_reply) == 72, "um_hello_reply");
+_Static_assert(offsetof(struct um_hello_reply, daemon_version) == 40, "hello_reply.version");
+_Static_assert(sizeof(struct um_attach) == 8, "um_attach");
+_Static_assert(sizeof(struct um_attach_reply) == 32, "um_attach_reply");
+_Static_assert(sizeof(struct um_insert) == 24, "um_insert");
+_Static_assert(sizeof(struct um_insert_reply) == 24, "um_insert_reply");
+_Static_assert(sizeof(struct um_remove) == 8, "um_remove");
+_Static_assert(sizeof(struct um_subscribe) == 16, "um_subscribe");
+_Static_assert(sizeof(struct um_subscribe_reply) == 32, "um_subscribe_reply");
+_Static_assert(sizeof(struct um_snapshot) == 32, "um_snapshot");
+_Static_assert(sizeof(struct um_snapshot_reply) == 32, "um_snapshot_reply");
+_Static_assert(sizeof(struct um_ack) == 16, "um_ack");
+_Static_assert(sizeof(struct um_status_reply) == 96, "um_status_reply");
+_Static_assert(sizeof(struct um_list_reply) == 24, "um_list_reply");
+_Static_assert(sizeof(struct um_list_rec) == 64, "um_list_rec");
+_Static_assert(sizeof(struct um_watch) == 8, "um_watch");
+_Static_assert(sizeof(struct um_ev_invalidate) == 48, "um_ev_invalidate");
+_Static_assert(sizeof(struct um_ev_release) == 16, "um_ev_release");
+_Static_assert(sizeof(struct um_seq_slot) == 16, "um_seq_slot");
+_Static_assert(sizeof(struct um_hdr) + sizeof(struct um_status_reply) <= UM_MSG_MAX, "max");
+
+/* --- decoder (proto.c) ------------------------------------------------ */
+
+/* Who is decoding: a daemon accepts requests, a client replies and events. */
+enum um_proto_side {
+	UM_SIDE_DAEMON = 1,
+	UM_SIDE_CLIENT = 2,
+};
+
+/*
+ * struct um_msg - a decoded, validated message. body points into the
+ * caller's buffer and is suitably aligned (callers receive into an
+ * 8-byte aligned buffer); body_len is exactly the size the type requires.
+ */
+struct um_msg {
+	const struct um_hdr *hdr;
+	const void *body;
+	size_t body_len;
+	uint16_t type;
+	uint64_t id;
+};
+
+/**
+ * um_proto_decode() - validate one received message.
+ * @side: which side is decoding (decides which types are legal)
+ * @buf: the datagram, 8-byte aligned
+ * @len: bytes received (MSG_TRUNC must already have been ruled out)
+ * @nfds: file descriptors that arrived with it
+ * @out: filled on success
+ *
+ * Checks magic, version, header length field against @len, that the type
+ * is legal for @side, the exact body size for the type, that @nfds equals
+ * what the type carries, and the counts and ranges inside the body
+ * (alignment, zero, overflow, enum values). Pure: no I/O, no allocation.
+ *
+ * Return: 0, or -EPROTO (bad header/type/length/fd count) or -EINVAL (a
+ * field's value is out of range). The caller drops the peer on -EPROTO
+ * and answers -EINVAL to a request with a bad field.
+ */
+int um_proto_decode(enum um_proto_side side, const void *buf, size_t len,
+		    unsigned int nfds, struct um_msg *out);
+
+/**
+ * um_proto_encode() - build a message in @buf.
+ * @buf: at least UM_MSG_MAX bytes, 8-byte aligned
+ * @type: message type
+ * @id: request id (0 for events)
+ * @body: body bytes, copied after the header (may be NULL if @body_len is 0)
+ * @body_len: body size
+ *
+ * Return: total length to send (header + body); never fails for the
+ * fixed-size bodies of this header (asserts @body_len fits).
+ */
+size_t um_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body,
+		       size_t body_len);
+
+/**
+ * um_proto_body_size() - the exact body size of a message type.
+ * Return: the size, or -1 for an unknown type.
+ */
+long um_proto_body_size(uint16_t type);
+
+/** um_proto_fds() - how many fds a message type carries (0 or 1). */
+unsigned int um_proto_fds(uint16_t type);
+
+/** um_reason_name() - "write", "remove", ... or "?" for an unknown reason. */
+const char *um_reason_name(uint32_t reason);
+
+/** um_msg_type_name() - "HELLO", "SNAPSHOT|REPLY", "INVALIDATE", ... */
+const char *um_msg_type_name(uint16_t type);
+
+#endif /* UMIRROR_PROTO_H */
