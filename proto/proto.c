@@ -11,9 +11,11 @@
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define PAGE_MASK_4K 4095ull
+#define MEMBER_SIZE(type, member) sizeof(((type *)0)->member)
 
 struct type_info {
 	uint16_t type;
@@ -104,9 +106,24 @@ static int check_range(uint64_t start, uint64_t length)
 	return 0;
 }
 
+/* status/error fields: -errno (kernel range), or 0 where success is allowed */
+static int check_status(int32_t v, bool zero_ok)
+{
+	if (v == 0)
+		return zero_ok ? 0 : -EINVAL;
+	return v < 0 && v >= -4095 ? 0 : -EINVAL;
+}
+
+static int check_cstr(const char *s, size_t size)
+{
+	return memchr(s, '\0', size) ? 0 : -EINVAL;
+}
+
 /* Field checks for a body whose size is already known to be right. */
 static int check_body(uint16_t type, const void *body)
 {
+	int ret;
+
 	switch (type) {
 	case UM_MSG_HELLO: {
 		const struct um_hello *m = body;
@@ -160,11 +177,30 @@ static int check_body(uint16_t type, const void *body)
 
 		if (m->reason == 0 || m->reason > UMP_REASON_MAX)
 			return -EINVAL;
+		if ((m->start | m->end) & PAGE_MASK_4K || m->flags & ~(UM_INV_SYNC | UM_INV_WATCH))
+			return -EINVAL;
 		return m->end > m->start ? 0 : -EINVAL;
 	}
+	case UM_EV_RELEASE:
+	case UM_EV_EVICTED:
+		return check_status(((const struct um_ev_release *)body)->error, false);
 	default:
-		return 0;
+		break;
 	}
+	if (!(type & UM_REPLY))
+		return 0;
+	/* every reply: a status the caller can hand on as 0 / -errno */
+	ret = check_status(((const struct um_reply_hdr *)body)->status, true);
+	if (ret)
+		return ret;
+	/* a daemon version the client will print must be a C string */
+	if (type == (UM_MSG_HELLO | UM_REPLY))
+		return check_cstr(((const struct um_hello_reply *)body)->daemon_version,
+				  MEMBER_SIZE(struct um_hello_reply, daemon_version));
+	if (type == (UM_MSG_STATUS | UM_REPLY))
+		return check_cstr(((const struct um_status_reply *)body)->daemon_version,
+				  MEMBER_SIZE(struct um_status_reply, daemon_version));
+	return 0;
 }
 
 int um_proto_decode(enum um_proto_side side, const void *buf, size_t len,
@@ -184,8 +220,8 @@ int um_proto_decode(enum um_proto_side side, const void *buf, size_t len,
 		return -EPROTO;
 	if (len - sizeof(*h) != t->body || nfds != t->fds)
 		return -EPROTO;
-	/* requests need an id to be answered; events must not carry one */
-	if ((side == UM_SIDE_DAEMON) != (h->id != 0) && !(h->type & UM_REPLY))
+	/* requests and replies carry the request's id; events must not */
+	if ((h->id != 0) != (side == UM_SIDE_DAEMON || (h->type & UM_REPLY)))
 		return -EPROTO;
 
 	out->hdr = h;

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench.h - what every umirror benchmark gets and gives back.
+ *
+ * A benchmark measures one operation of umirror ("value") and a baseline
+ * that does the same job without umirror, in the same process, interleaved
+ * run by run (A B A B ...) so that a noisy neighbour on the shared machine
+ * hits both alike. It checks every result it times (a snapshot that misses
+ * pages, a write that produced no invalidation) and fails instead of
+ * reporting a broken path as fast. Results go out through bench_report().
+ */
+#ifndef UMIRROR_BENCH_BENCH_H
+#define UMIRROR_BENCH_BENCH_H
+
+#include <stdbool.h>
+
+#include <umirror.h>
+
+struct bench_opts {
+	bool quick;	   /* fewer repetitions: the whole run under a minute */
+	unsigned int runs; /* 0: the benchmark's default for quick / full */
+};
+
+struct bench_result {
+	const char *bench;	   /* "B1_snapshot_1g" */
+	const char *unit;	   /* "ms", "us", "ns" */
+	double value;		   /* median of the umirror runs */
+	double baseline;	   /* median of the baseline runs */
+	const char *baseline_name; /* what the baseline does */
+	bool higher_is_better;	   /* false: ratio = value / baseline;
+				      true: ratio = baseline / value */
+	double target;		   /* ratio to meet, NAN when none is set */
+	double goal;		   /* ratio hoped for, NAN when none */
+	unsigned int runs;	   /* pairs measured */
+	const char *note;	   /* extra context for the reader, or NULL */
+};
+
+/**
+ * bench_report() - print one result as a JSON object on one line (stdout).
+ * @r: the result
+ *
+ * Fields: bench, value, unit, baseline, baseline_name, ratio, ratio_kind
+ * ("lower_is_better": ratio = value / baseline; "higher_is_better": ratio
+ * = baseline / value), target, goal, meets_target, runs, note. Absent
+ * targets print as null.
+ */
+void bench_report(const struct bench_result *r);
+
+/**
+ * bench_fail() - print a failed benchmark as {"bench":..,"error":..} on
+ * stdout and the reason on stderr.
+ * @bench: the benchmark's name
+ * @err: negative errno (or 0 when @why says it all)
+ * @why: printf format for the reason
+ */
+void bench_fail(const char *bench, int err, const char *why, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * The benchmarks. Each uses the connected client @c (one connection for
+ * the whole program: the daemon allows one attached address space per
+ * process), reports its results with bench_report() and returns 0, or
+ * reports with bench_fail() and returns a negative errno. Each waits for
+ * the daemon round trips it measures and holds nothing on return: every
+ * interval it inserted is removed and every mapping unmapped.
+ */
+int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o);
+int bench_b3_first_write(struct um_client *c, const struct bench_opts *o);
+int bench_b5_read_retry(struct um_client *c, const struct bench_opts *o);
+
+#endif /* UMIRROR_BENCH_BENCH_H */

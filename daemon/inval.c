@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inval.c - invalidation records: start, fan-out, acks, timeout, complete.
+ *
+ * Invariant: a record on mm.invals always has npending > 0; the moment
+ * the last wait is satisfied (ack, eviction, receiver gone) it completes
+ * and is freed. Completion never sends messages, so it can run from any
+ * loop over other records (list_for_each_entry_safe) without surprises.
+ *
+ * Timeouts: every record gets the same ack timeout, so deadlines are in
+ * creation order and one timer over a FIFO (server.timed) serves them all.
+ */
+#include "inval.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mm.h"
+#include "server.h"
+
+#define PAGE 4096ull
+
+static void timer_arm(struct server *s);
+
+/* the deferred page-table change, then seqs even and waiters woken */
+static void complete(struct inval *inv)
+{
+	struct mm *mm = inv->mm;
+
+	list_del(&inv->mm_link);
+	list_del(&inv->timed_link);
+	switch (inv->reason) {
+	case UMP_REASON_WRITE:
+		/* also wakes every writer that faulted on this page meanwhile */
+		mm_wp(mm, inv->start, PAGE, false);
+		break;
+	case UMP_REASON_REMOVE:
+	case UMP_REASON_FORK:
+		/* errors ignored: the range may be gone by now */
+		for (unsigned int i = 0; i < inv->nhits; i++)
+			if (inv->hits[i].iv)
+				mm_wp(mm, inv->hits[i].start, inv->hits[i].end - inv->hits[i].start,
+				      true);
+		break;
+	default:
+		break;
+	}
+	for (unsigned int i = 0; i < inv->nhits; i++)
+		if (inv->hits[i].iv)
+			interval_seq_end(inv->hits[i].iv);
+	free(inv->hits);
+	free(inv->waits);
+	free(inv);
+}
+
+/*
+ * No memory for a record: do the deferred change at once so no writer
+ * stays blocked. The mirror is not told; the error is logged.
+ */
+static void change_now(struct mm *mm, uint32_t reason, uint64_t start,
+		       const struct inval_hit *hits, unsigned int nhits)
+{
+	if (reason == UMP_REASON_WRITE) {
+		mm_wp(mm, start, PAGE, false);
+		return;
+	}
+	if (reason == UMP_REASON_REMOVE || reason == UMP_REASON_FORK)
+		for (unsigned int i = 0; i < nhits; i++)
+			mm_wp(mm, hits[i].start, hits[i].end - hits[i].start, true);
+}
+
+int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
+		const struct inval_hit *hits, unsigned int nhits)
+{
+	struct server *s = mm->srv;
+	unsigned int nsync = 0;
+	struct inval *inv;
+	struct receiver *r;
+
+	for (unsigned int i = 0; i < nhits; i++)
+		list_for_each_entry(r, &hits[i].iv->receivers, iv_link)
+			nsync += r->sync;
+	inv = calloc(1, sizeof(*inv));
+	if (inv) {
+		inv->hits = malloc(sizeof(*hits) * (nhits ? nhits : 1));
+		inv->waits = calloc(nsync ? nsync : 1, sizeof(*inv->waits));
+	}
+	if (!inv || !inv->hits || !inv->waits) {
+		log_error("mm %llu: out of memory: %s invalidation not sent",
+			  (unsigned long long)mm->id, um_reason_name(reason));
+		if (inv) {
+			free(inv->hits);
+			free(inv->waits);
+			free(inv);
+		}
+		change_now(mm, reason, start, hits, nhits);
+		return -ENOMEM;
+	}
+	inv->mm = mm;
+	inv->reason = reason;
+	inv->tid = tid;
+	inv->start = start;
+	inv->end = end;
+	inv->nhits = nhits;
+	memcpy(inv->hits, hits, sizeof(*hits) * nhits);
+	list_add_tail(&mm->invals, &inv->mm_link);
+	list_init(&inv->timed_link);
+	/* seqs odd before anyone hears of it */
+	for (unsigned int i = 0; i < nhits; i++) {
+		interval_seq_begin(hits[i].iv);
+		hits[i].iv->invalidations++;
+	}
+	s->events++;
+	for (unsigned int i = 0; i < nhits; i++) {
+		struct interval *iv = hits[i].iv;
+		struct um_ev_invalidate ev = {
+			.interval_id = iv->id,
+			.start = hits[i].start,
+			.end = hits[i].end,
+			.seq = interval_seq(iv),
+			.reason = reason,
+			.pid = mm->pid,
+			.tid = tid,
+		};
+
+		list_for_each_entry(r, &iv->receivers, iv_link) {
+			if (r->evicted || r->client->dropping)
+				continue;
+			ev.flags = r->sync ? UM_INV_SYNC : 0;
+			if (client_send(r->client, UM_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) == 0 &&
+			    r->sync)
+				inv->waits[inv->nwaits++] = (struct inval_wait){ r, ev.seq };
+		}
+		server_watch_copy(s, mm->pid, mm->uid, &ev);
+	}
+	log_debug("mm %llu: %s [%#llx, %#llx) on %u intervals, %u acks to wait for",
+		  (unsigned long long)mm->id, um_reason_name(reason), (unsigned long long)start,
+		  (unsigned long long)end, nhits, inv->nwaits);
+	inv->npending = inv->nwaits;
+	if (!inv->npending) {
+		complete(inv);
+		return 0;
+	}
+	inv->deadline_ms = server_now_ms(s) + s->opt.ack_timeout_ms;
+	list_add_tail(&s->timed, &inv->timed_link);
+	if (s->timed.next == &inv->timed_link)
+		timer_arm(s);
+	return 0;
+}
+
+/* count @w as given; complete @inv when it was the last */
+static bool satisfy(struct inval *inv, struct inval_wait *w)
+{
+	w->r = NULL;
+	if (--inv->npending)
+		return false;
+	complete(inv);
+	return true;
+}
+
+void inval_ack(struct client *c, const struct um_ack *ack)
+{
+	struct receiver *r = client_receiver(c, ack->interval_id);
+	struct inval *inv;
+
+	if (!r)
+		goto stray;
+	list_for_each_entry(inv, &r->iv->mm->invals, mm_link)
+		for (unsigned int i = 0; i < inv->nwaits; i++)
+			if (inv->waits[i].r == r && inv->waits[i].seq == ack->seq) {
+				satisfy(inv, &inv->waits[i]);
+				return;
+			}
+stray:
+	/* late (after eviction) or bogus: harmless */
+	log_debug("client %llu: stray ack interval %llu seq %llu", (unsigned long long)c->id,
+		  (unsigned long long)ack->interval_id, (unsigned long long)ack->seq);
+}
+
+bool inval_write_in_flight(struct mm *mm, uint64_t page)
+{
+	struct inval *inv;
+
+	list_for_each_entry(inv, &mm->invals, mm_link)
+		if (inv->reason == UMP_REASON_WRITE && inv->start == page)
+			return true;
+	return false;
+}
+
+/* satisfy every wait of @mm's records that @match selects */
+static void satisfy_matching(struct mm *mm, bool (*match)(const struct inval_wait *, const void *),
+			     const void *arg)
+{
+	struct inval *inv, *t;
+
+	list_for_each_entry_safe(inv, t, &mm->invals, mm_link)
+		for (unsigned int i = 0; i < inv->nwaits; i++)
+			if (inv->waits[i].r && match(&inv->waits[i], arg) &&
+			    satisfy(inv, &inv->waits[i]))
+				break;
+}
+
+static bool match_receiver(const struct inval_wait *w, const void *r)
+{
+	return w->r == r;
+}
+
+static bool match_interval(const struct inval_wait *w, const void *iv)
+{
+	return w->r->iv == iv;
+}
+
+static bool match_evicted(const struct inval_wait *w, const void *unused)
+{
+	return w->r->evicted;
+}
+
+void inval_forget_receiver(struct receiver *r)
+{
+	satisfy_matching(r->iv->mm, match_receiver, r);
+}
+
+void inval_forget_interval(struct interval *iv)
+{
+	struct inval *inv;
+
+	/* the interval's seq is not ended: its slot dies with it */
+	list_for_each_entry(inv, &iv->mm->invals, mm_link)
+		for (unsigned int i = 0; i < inv->nhits; i++)
+			if (inv->hits[i].iv == iv)
+				inv->hits[i].iv = NULL;
+	iv->active = 0;
+	satisfy_matching(iv->mm, match_interval, iv);
+}
+
+void inval_drop_all(struct mm *mm)
+{
+	struct inval *inv, *t;
+
+	list_for_each_entry_safe(inv, t, &mm->invals, mm_link) {
+		list_del(&inv->mm_link);
+		list_del(&inv->timed_link);
+		free(inv->hits);
+		free(inv->waits);
+		free(inv);
+	}
+	timer_arm(mm->srv);
+}
+
+/* the receivers of @inv that did not ack in time: evicted, then it completes */
+static void expire(struct inval *inv)
+{
+	struct mm *mm = inv->mm;
+
+	for (unsigned int i = 0; i < inv->nwaits; i++) {
+		struct receiver *r = inv->waits[i].r;
+		struct um_ev_release ev = { .error = -ETIMEDOUT };
+
+		if (!r || r->evicted)
+			continue;
+		r->evicted = true;
+		ev.interval_id = r->iv->id;
+		log_info("client %llu (pid %d): evicted from interval %llu: no ack in %u ms",
+			 (unsigned long long)r->client->id, (int)r->client->pid,
+			 (unsigned long long)ev.interval_id, mm->srv->opt.ack_timeout_ms);
+		client_send(r->client, UM_EV_EVICTED, 0, &ev, sizeof(ev), -1);
+	}
+	/* completes @inv and every other record that only waited for them */
+	satisfy_matching(mm, match_evicted, NULL);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	uint64_t now = server_now_ms(s);
+
+	while (!list_empty(&s->timed)) {
+		struct inval *inv = list_first_entry(&s->timed, struct inval, timed_link);
+
+		if (inv->deadline_ms > now)
+			break;
+		expire(inv);
+	}
+	timer_arm(s);
+}
+
+static void timer_arm(struct server *s)
+{
+	struct inval *inv;
+	uint64_t now = server_now_ms(s);
+
+	if (list_empty(&s->timed)) {
+		uv_timer_stop(&s->ack_timer);
+		return;
+	}
+	inv = list_first_entry(&s->timed, struct inval, timed_link);
+	uv_timer_start(&s->ack_timer, timer_cb, inv->deadline_ms > now ? inv->deadline_ms - now : 0,
+		       0);
+}
+
+int inval_timer_init(struct server *s)
+{
+	int ret = uv_timer_init(s->loop, &s->ack_timer);
+
+	s->ack_timer.data = s;
+	return ret;
+}

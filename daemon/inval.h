@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inval.h - invalidation records (mmu_interval_notifier's
+ * invalidate_range_start / _end done across processes).
+ *
+ * A record is created for one CPU page-table change of one address space.
+ * Start: every interval it hits gets its seq odd and each receiver an
+ * event. It completes when every synchronous receiver acked or timed out
+ * (then evicted): the deferred page-table change is performed (unprotect
+ * the written page, re-arm after REMOVE/FORK), seqs go even, waiters wake.
+ */
+#ifndef UMD_INVAL_H
+#define UMD_INVAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "list.h"
+
+struct mm;
+struct interval;
+struct receiver;
+struct client;
+struct server;
+struct um_ack;
+
+struct inval_hit {
+	struct interval *iv; /* NULL once the interval was removed */
+	uint64_t start, end; /* the part of the interval affected */
+};
+
+struct inval_wait {
+	struct receiver *r; /* NULL once acked, timed out or gone */
+	uint64_t seq;	    /* the odd seq sent to it */
+};
+
+struct inval {
+	struct list mm_link;	/* mm.invals */
+	struct list timed_link; /* server.timed while acks are pending */
+	struct mm *mm;
+	uint32_t reason; /* UMP_REASON_* */
+	uint32_t tid;
+	uint64_t start, end; /* the source span (WRITE: the page) */
+	uint64_t deadline_ms;
+	unsigned int nhits, nwaits, npending;
+	struct inval_hit *hits;
+	struct inval_wait *waits;
+};
+
+/**
+ * inval_start() - create, announce and (if nobody must ack) complete one
+ * invalidation of @mm.
+ * @reason: UMP_REASON_*
+ * @start, @end: the source span (for WRITE, the faulting page)
+ * @tid: faulting thread or 0
+ * @hits: the affected intervals and their spans (copied)
+ * @nhits: may be 0 (then only the deferred change is done)
+ *
+ * Return: 0, or -ENOMEM (then the deferred change is done at once so no
+ * writer stays blocked).
+ */
+int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
+		const struct inval_hit *hits, unsigned int nhits);
+
+/**
+ * inval_ack() - ACK from @c: count the oldest matching pending wait as
+ * given. An ACK that matches nothing (late, duplicate) is ignored.
+ */
+void inval_ack(struct client *c, const struct um_ack *ack);
+
+/** inval_write_in_flight() - is a WRITE invalidation of @page pending? */
+bool inval_write_in_flight(struct mm *mm, uint64_t page);
+
+/**
+ * inval_forget_receiver() - @r will get nothing more: its pending waits
+ * count as given (records may complete).
+ */
+void inval_forget_receiver(struct receiver *r);
+
+/**
+ * inval_forget_interval() - @iv is being removed: drop it from every
+ * record and drop its receivers' waits (records may complete).
+ */
+void inval_forget_interval(struct interval *iv);
+
+/** inval_drop_all() - owner gone: free every record of @mm, no completion. */
+void inval_drop_all(struct mm *mm);
+
+/** inval_timer_init() - set up the ack timeout timer of @s. Return: 0/-errno. */
+int inval_timer_init(struct server *s);
+
+#endif /* UMD_INVAL_H */

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kfeat.c - start-up probes. Each feature is detected by using it, never
+ * by the kernel version: soft-dirty in particular is "supported" by the
+ * clear_refs interface even when CONFIG_MEM_SOFT_DIRTY is off, so we
+ * check that the bit really sets.
+ */
+#include "kfeat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "uapi_compat.h"
+#include "umirror_proto.h"
+
+int kfeat_open_uffd(void)
+{
+	int dev, fd;
+
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	return fd >= 0 ? fd : -errno;
+}
+
+static int read_pagemap(uint64_t addr, uint64_t *ent)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, ent, sizeof(*ent), (off_t)(addr / 4096) * 8);
+	close(fd);
+	return n == sizeof(*ent) ? 0 : -EIO;
+}
+
+static void probe_uffd(struct kfeat *kf)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	int fd = kfeat_open_uffd();
+
+	if (fd < 0) {
+		log_error("cannot create a userfaultfd: %s", strerror(-fd));
+		return;
+	}
+	/* with features 0 the kernel answers with every feature it offers */
+	if (ioctl(fd, UFFDIO_API, &api) == 0)
+		kf->uffd_offered = api.features;
+	else
+		log_error("UFFDIO_API probe failed: %m");
+	close(fd);
+}
+
+static void probe_pagemap_scan(struct kfeat *kf, void *page)
+{
+	struct page_region r;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = (uint64_t)(uintptr_t)page,
+		.end = (uint64_t)(uintptr_t)page + 4096,
+		.vec = (uint64_t)(uintptr_t)&r,
+		.vec_len = 1,
+		.category_anyof_mask = PAGE_IS_PRESENT,
+		.return_mask = PAGE_IS_PRESENT,
+	};
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	kf->pagemap_scan = ioctl(fd, PAGEMAP_SCAN, &arg) >= 0;
+	close(fd);
+}
+
+static void probe_procmap_query(struct kfeat *kf, void *page)
+{
+	struct procmap_query q = {
+		.size = sizeof(q),
+		.query_addr = (uint64_t)(uintptr_t)page,
+	};
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	kf->procmap_query = ioctl(fd, PROCMAP_QUERY, &q) == 0 &&
+			    q.vma_start <= q.query_addr && q.query_addr < q.vma_end;
+	close(fd);
+}
+
+static void probe_soft_dirty(struct kfeat *kf, volatile char *page)
+{
+	uint64_t ent;
+	int fd;
+
+	page[0] = 1;
+	fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "4", 1) != 1) {
+		close(fd);
+		return;
+	}
+	close(fd);
+	page[0] = 2;
+	kf->soft_dirty = read_pagemap((uint64_t)(uintptr_t)page, &ent) == 0 &&
+			 (ent & PM_SOFT_DIRTY);
+}
+
+static void probe_pfns(struct kfeat *kf, volatile char *rw, volatile char *ro)
+{
+	uint64_t ent;
+	char c;
+
+	rw[0] = 1;
+	if (read_pagemap((uint64_t)(uintptr_t)rw, &ent) == 0 && (ent & PM_PRESENT))
+		kf->pfn_visible = (ent & PM_PFN_MASK) != 0;
+	/* a read fault on untouched private anon memory maps the zero page */
+	c = ro[0];
+	(void)c;
+	if (kf->pfn_visible && read_pagemap((uint64_t)(uintptr_t)ro, &ent) == 0 &&
+	    (ent & PM_PRESENT))
+		kf->zero_pfn = ent & PM_PFN_MASK;
+	if (kf->pfn_visible) {
+		int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+
+		kf->kpageflags = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+int kfeat_probe(struct kfeat *kf)
+{
+	char *pages;
+
+	memset(kf, 0, sizeof(*kf));
+	probe_uffd(kf);
+	if (!kf->uffd_offered)
+		return -ENOSYS;
+	pages = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pages == MAP_FAILED)
+		return -errno;
+	probe_pfns(kf, pages, pages + 4096);
+	probe_soft_dirty(kf, pages + 2 * 4096);
+	probe_pagemap_scan(kf, pages);
+	probe_procmap_query(kf, pages);
+	munmap(pages, 3 * 4096);
+	log_info("kernel: uffd features 0x%llx, pagemap_scan %d, procmap_query %d, soft_dirty %d, pfn_visible %d, zero_pfn 0x%llx",
+		 (unsigned long long)kf->uffd_offered, kf->pagemap_scan, kf->procmap_query,
+		 kf->soft_dirty, kf->pfn_visible, (unsigned long long)kf->zero_pfn);
+	return 0;
+}
+
+uint64_t kfeat_mask(const struct kfeat *kf)
+{
+	uint64_t m = 0;
+
+	if (kf->pagemap_scan)
+		m |= UM_KFEAT_PAGEMAP_SCAN;
+	if (kf->soft_dirty)
+		m |= UM_KFEAT_SOFT_DIRTY;
+	if (kf->procmap_query)
+		m |= UM_KFEAT_PROCMAP_QUERY;
+	if (kf->uffd_offered & UFFD_FEATURE_WP_UNPOPULATED)
+		m |= UM_KFEAT_WP_UNPOPULATED;
+	if (kf->uffd_offered & UFFD_FEATURE_WP_ASYNC)
+		m |= UM_KFEAT_WP_ASYNC;
+	return m;
+}

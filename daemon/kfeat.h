@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kfeat.h - what this kernel offers, probed once at start-up.
+ */
+#ifndef UMD_KFEAT_H
+#define UMD_KFEAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kfeat {
+	uint64_t uffd_offered; /* UFFDIO_API features with features = 0 */
+	bool pagemap_scan;     /* PAGEMAP_SCAN ioctl on pagemap */
+	bool procmap_query;    /* PROCMAP_QUERY ioctl on maps */
+	bool soft_dirty;       /* bit 55 really sets after clear_refs 4 + write */
+	bool pfn_visible;      /* the daemon reads real PFNs from pagemap */
+	bool kpageflags;       /* /proc/kpageflags readable (THP detection) */
+	uint64_t zero_pfn;     /* PFN of the shared zero page, 0 if unknown */
+};
+
+/**
+ * kfeat_probe() - probe the kernel features the daemon relies on.
+ * @kf: filled; fields not detected are false/0
+ *
+ * Creates and closes a probe userfaultfd, maps and unmaps a few private
+ * pages, writes "4" to /proc/self/clear_refs. Waits for nothing.
+ * Return: 0, or -errno when no userfaultfd can be created at all (the
+ * daemon cannot work without one).
+ */
+int kfeat_probe(struct kfeat *kf);
+
+/**
+ * kfeat_mask() - the UM_KFEAT_* bits of @kf, without UM_KFEAT_PFN_VISIBLE
+ * (that one depends on the peer).
+ */
+uint64_t kfeat_mask(const struct kfeat *kf);
+
+/**
+ * kfeat_open_uffd() - a new userfaultfd (O_CLOEXEC|O_NONBLOCK), through
+ * /dev/userfaultfd or userfaultfd(2). Return: the fd or -errno.
+ */
+int kfeat_open_uffd(void);
+
+#endif /* UMD_KFEAT_H */

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - umirrord: options, start-up, the loop, graceful shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "log.h"
+#include "server.h"
+
+static struct server srv;
+static uv_signal_t sig_term, sig_int;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: umirrord [OPTIONS]\n"
+		"Mirror CPU page tables of client processes (userfaultfd + pagemap).\n\n"
+		"  --socket PATH        listening socket (default $" UM_SOCKET_ENV
+		", else " UM_DEFAULT_SOCKET ")\n"
+		"  --mode OCTAL         socket permissions (default 0660)\n"
+		"  --ack-timeout MS     evict receivers that do not ack in MS (default 1000)\n"
+		"  --result-size BYTES  per-client result buffer (default 4194304)\n"
+		"  --verbose            debug logging\n"
+		"  --version            print the version and exit\n"
+		"  --help               this text\n");
+}
+
+static int parse_u64(const char *s, int base, unsigned long long min, unsigned long long max,
+		     unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, base);
+	if (errno || end == s || *end || *s == '-' || *out < min || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct um_opts *o)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "ack-timeout", required_argument, NULL, 'a' },
+		{ "result-size", required_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	unsigned long long v;
+	int c;
+
+	o->socket_path = getenv(UM_SOCKET_ENV);
+	if (!o->socket_path || !*o->socket_path)
+		o->socket_path = UM_DEFAULT_SOCKET;
+	o->mode = 0660;
+	o->ack_timeout_ms = 1000;
+	o->result_size = 4u << 20;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->socket_path = optarg;
+			break;
+		case 'm':
+			if (parse_u64(optarg, 8, 0, 07777, &v))
+				goto bad;
+			o->mode = v;
+			break;
+		case 'a':
+			if (parse_u64(optarg, 10, 1, 3600000, &v))
+				goto bad;
+			o->ack_timeout_ms = v;
+			break;
+		case 'r':
+			/* whole pages, and it must fit um_hello_reply.result_size */
+			if (parse_u64(optarg, 10, 4096, 1ull << 31, &v) || v % 4096)
+				goto bad;
+			o->result_size = v;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'V':
+			printf("umirrord %s (protocol %d)\n", UMD_VERSION, UM_PROTO_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "umirrord: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "umirrord: bad value '%s' (--result-size: a multiple of 4096, "
+			"4096..2147483648; --mode: octal; --ack-timeout: 1..3600000)\n", optarg);
+	return -EINVAL;
+}
+
+/* systemd Type=notify, without linking libsystemd */
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || !*path || strlen(path) >= sizeof(addr.sun_path))
+		return;
+	memcpy(addr.sun_path, path, strlen(path));
+	if (addr.sun_path[0] == '@')
+		addr.sun_path[0] = 0; /* abstract namespace */
+	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&addr, len) < 0)
+		log_warn("sd_notify: %m");
+	close(fd);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	log_info("%s: shutting down", strsignal(signum));
+	server_shutdown(&srv);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	uv_loop_t *loop = uv_default_loop();
+	int ret;
+
+	if (parse_args(argc, argv, &srv.opt))
+		return 2;
+	if (srv.opt.verbose)
+		log_set_level(UM_LOG_DEBUG);
+	signal(SIGPIPE, SIG_IGN);
+	ret = server_init(&srv, loop);
+	if (ret)
+		return 1;
+	uv_signal_init(loop, &sig_term);
+	uv_signal_init(loop, &sig_int);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
+	log_info("listening on %s", srv.opt.socket_path);
+	notify_ready();
+	uv_run(loop, UV_RUN_DEFAULT);
+	ret = uv_loop_close(loop);
+	if (ret)
+		log_warn("loop closed with handles left: %s", uv_strerror(ret));
+	return 0;
+}

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm.h - one attached address space: its userfaultfd, pagemap, seq area
+ * and intervals, and the uffd events that invalidate them.
+ *
+ * Lifetime: created by ATTACH on the owner's connection; "released" (dead:
+ * uffd closed, slots marked DEAD, subscribers told) when the owner exits or
+ * its connection goes; destroyed when the owner's connection goes.
+ */
+#ifndef UMD_MM_H
+#define UMD_MM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "itree.h"
+#include "list.h"
+#include "umirror_proto.h"
+
+#define UM_SEQ_SLOTS 4096
+
+struct server;
+struct client;
+
+/* One connection that receives an interval's invalidations. */
+struct receiver {
+	struct list iv_link;	 /* interval.receivers, in creation order */
+	struct list client_link; /* client.receivers */
+	struct interval *iv;
+	struct client *client;
+	bool sync;    /* UM_INSERT_SYNC: writers wait for its ack */
+	bool owner;   /* the inserting connection */
+	bool evicted; /* missed an ack deadline: gets nothing more */
+};
+
+struct interval {
+	struct itree_node node; /* node.start / node.end: the range */
+	struct list mm_link;	/* mm.intervals */
+	struct mm *mm;
+	uint64_t id;
+	uint32_t slot;
+	uint32_t flags;		/* UM_INSERT_* of the insert */
+	struct list receivers;	/* struct receiver.iv_link */
+	unsigned int active;	/* invalidations in flight */
+	bool written;		/* a WRITE invalidation since the last arm */
+	uint64_t invalidations;
+};
+
+struct mm {
+	struct list link; /* server.mms */
+	struct server *srv;
+	struct client *owner;
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+	int uffd, pagemap_fd, maps_fd, pidfd, seq_fd;
+	uv_poll_t uffd_poll, pidfd_poll;
+	uv_timer_t wp_timer;  /* retries writeprotects refused with EAGAIN */
+	struct list wp_retry; /* struct wp_op, in order */
+	int open_handles; /* uv handles not yet closed; free at 0 after destroy */
+	struct um_seq_slot *seq;
+	uint32_t next_slot;
+	uint64_t slot_used[UM_SEQ_SLOTS / 64];
+	struct itree tree;
+	struct list intervals;
+	struct list invals; /* struct inval.mm_link, creation order */
+	uint64_t uffd_features;
+	bool dead;
+	bool destroyed;
+};
+
+/**
+ * mm_attach() - ATTACH: take over the owner's userfaultfd.
+ * @c: the owner's connection (HELLO done)
+ * @uffd: received fd; consumed in every case
+ * @rep: reply body filled on success
+ * @seq_fd: on success a new fd of the seq area for the reply
+ *
+ * Does UFFDIO_API, opens /proc/PID/pagemap (and maps for PROCMAP_QUERY),
+ * creates the sealed seq area and starts polling the uffd and pidfd.
+ * Return: 0; -EBUSY already attached (connection or pid); -EBADF not a
+ * userfaultfd; -EINVAL UFFDIO_API refused; -ESRCH owner gone; -errno.
+ */
+int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd);
+
+/**
+ * mm_insert() - INSERT: register and write-protect a range of @c's mm.
+ * Return: 0 with @rep filled; -EBADFD not attached; -EFAULT unmapped part
+ * or dead owner; -EOPNOTSUPP not trackable; -ENOSPC no slot; -ENOMEM.
+ */
+int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep);
+
+/**
+ * mm_remove() - REMOVE: the inserter removes the interval (subscribers get
+ * EV_RELEASE -ENOENT), a subscriber unsubscribes.
+ * Return: 0; -ENOENT no interval of that id that @c inserted or subscribed.
+ */
+int mm_remove(struct client *c, uint64_t interval_id);
+
+/**
+ * mm_subscribe() - SUBSCRIBE to another connection's interval.
+ * @seq_fd: on success a new fd of the owner's seq area
+ * Return: 0; -ESRCH no such pid/interval; -EPERM other uid; -EBUSY already
+ * subscribed on this connection; -ENOMEM.
+ */
+int mm_subscribe(struct client *c, const struct um_subscribe *req,
+		 struct um_subscribe_reply *rep, int *seq_fd);
+
+/** mm_find_pid() - the live (not dead) address space of @pid, or NULL. */
+struct mm *mm_find_pid(struct server *s, pid_t pid);
+
+/** interval_find() - the interval of id @id in any address space, or NULL. */
+struct interval *interval_find(struct server *s, uint64_t id);
+
+/** client_receiver() - @c's receiver of interval @id, or NULL. */
+struct receiver *client_receiver(struct client *c, uint64_t id);
+
+/**
+ * mm_release() - the owner is gone: every slot DEAD and odd (waiters wake),
+ * subscribers get EV_RELEASE -EFAULT, pending invalidations are dropped,
+ * uffd/pagemap closed so the owner's blocked writers resume. Idempotent.
+ */
+void mm_release(struct mm *mm, const char *why);
+
+/**
+ * mm_destroy() - release, then free every interval and receiver and the
+ * mm itself (once its uv handles have closed). The owner's connection is
+ * going away.
+ */
+void mm_destroy(struct mm *mm);
+
+/** receiver_free() - end a subscription; its pending acks count as given. */
+void receiver_free(struct receiver *r);
+
+/** interval_seq_begin() - active++; on 0 -> 1 make the slot's seq odd. */
+void interval_seq_begin(struct interval *iv);
+
+/** interval_seq_end() - active--; on 1 -> 0 make the seq even, FUTEX_WAKE. */
+void interval_seq_end(struct interval *iv);
+
+/** interval_seq() - the slot's current seq (acquire load). */
+uint64_t interval_seq(const struct interval *iv);
+
+/**
+ * mm_wp() - UFFDIO_WRITEPROTECT [start, start+len) on (@wp) or off (wakes
+ * the writers waiting there). A change the kernel refuses with EAGAIN
+ * (an event is being delivered) is queued and retried in order from a
+ * timer. Return: 0 (done or queued) or -errno (ignored by most callers:
+ * the range may be gone). -ENODEV once the mm is dead.
+ */
+int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp);
+
+#endif /* UMD_MM_H */

@@ -1,0 +1,844 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c - listening socket, clients, request dispatch, send queues.
+ *
+ * Each client is a raw nonblocking SOCK_SEQPACKET fd under a uv_poll_t:
+ * libuv's stream types do not carry SCM_RIGHTS on seqpacket sockets the
+ * way we need, and one datagram per message keeps parsing trivial. Sends
+ * go straight out with MSG_DONTWAIT; only when the socket is full do they
+ * queue and the poll adds UV_WRITABLE.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "inval.h"
+#include "log.h"
+#include "mm.h"
+#include "snapshot.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+#define CAP_SYS_ADMIN_BIT 21
+#define RECV_BATCH 64
+
+static void client_poll_cb(uv_poll_t *h, int status, int events);
+
+uint64_t server_now_ms(const struct server *s)
+{
+	return uv_now(s->loop);
+}
+
+bool client_may_see(const struct client *c, uid_t owner_uid)
+{
+	return c->uid == 0 || c->uid == owner_uid;
+}
+
+/* true while the process behind @pidfd has not exited */
+static bool pidfd_alive(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
+/* CapEff of @pid has CAP_SYS_ADMIN; checked between two liveness checks */
+static bool peer_has_sys_admin(pid_t pid, int pidfd)
+{
+	char path[64], line[256];
+	unsigned long long cap = 0;
+	bool found = false;
+	FILE *f;
+
+	if (!pidfd_alive(pidfd))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &cap) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	/* the status read must have been of our peer, not a recycled pid */
+	return found && pidfd_alive(pidfd) && (cap & (1ull << CAP_SYS_ADMIN_BIT));
+}
+
+/* --- sending ------------------------------------------------------------ */
+
+static int send_one(struct client *c, const void *buf, size_t len, int fd)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.b;
+		mh.msg_controllen = sizeof(cbuf.b);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	do
+		n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return 0;
+}
+
+static void update_poll(struct client *c)
+{
+	int ev = UV_READABLE | (list_empty(&c->outq) ? 0 : UV_WRITABLE);
+
+	if (c->dropping || ev == c->poll_events)
+		return;
+	c->poll_events = ev;
+	uv_poll_start(&c->poll, ev, client_poll_cb);
+}
+
+static bool send_backpressure(int err)
+{
+	return err == -EAGAIN || err == -EWOULDBLOCK || err == -ENOBUFS;
+}
+
+int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
+		int fd)
+{
+	struct outmsg *m;
+	int ret;
+
+	if (c->dropping)
+		goto gone;
+	m = malloc(sizeof(*m));
+	if (!m) {
+		client_drop(c, "out of memory for its send queue");
+		goto gone;
+	}
+	m->len = um_proto_encode(m->buf, type, id, body, len);
+	m->fd = fd;
+	if (list_empty(&c->outq)) {
+		ret = send_one(c, m->buf, m->len, fd);
+		if (ret == 0) {
+			if (fd >= 0)
+				close(fd);
+			free(m);
+			return 0;
+		}
+		if (!send_backpressure(ret)) {
+			free(m);
+			client_drop(c, strerror(-ret));
+			goto gone;
+		}
+	}
+	if (c->outq_len >= UMD_SENDQ_MAX) {
+		free(m);
+		client_drop(c, "too slow: send queue full");
+		goto gone;
+	}
+	list_add_tail(&c->outq, &m->link);
+	c->outq_len++;
+	update_poll(c);
+	return 0;
+gone:
+	if (fd >= 0)
+		close(fd);
+	return -ENOTCONN;
+}
+
+static void flush_queue(struct client *c)
+{
+	while (!list_empty(&c->outq) && !c->dropping) {
+		struct outmsg *m = list_first_entry(&c->outq, struct outmsg, link);
+		int ret = send_one(c, m->buf, m->len, m->fd);
+
+		if (send_backpressure(ret))
+			break;
+		if (ret) {
+			client_drop(c, strerror(-ret));
+			return;
+		}
+		list_del(&m->link);
+		c->outq_len--;
+		if (m->fd >= 0)
+			close(m->fd);
+		free(m);
+	}
+	update_poll(c);
+}
+
+/* reply with a body that starts with struct um_reply_hdr */
+static void reply(struct client *c, const struct um_msg *m, int status, void *body, size_t len,
+		  int fd)
+{
+	struct um_reply_hdr hdr = { 0 };
+	long want = um_proto_body_size(m->type | UM_REPLY);
+
+	if (!body || status) {
+		/* an error reply still has the type's full size and fd count */
+		static uint64_t zero[UM_MSG_MAX / 8];
+
+		if (fd >= 0 && status)
+			close(fd);
+		fd = -1;
+		body = body ? body : zero;
+		memset(body, 0, want);
+		len = want;
+	}
+	hdr.status = status;
+	memcpy(body, &hdr, sizeof(hdr));
+	if (um_proto_fds(m->type | UM_REPLY) && fd < 0) {
+		/* the decoder wants the fd slot filled: /dev/null stands in */
+		fd = fcntl(c->srv->null_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			client_drop(c, "cannot dup /dev/null for an error reply");
+			return;
+		}
+	}
+	client_send(c, m->type | UM_REPLY, m->id, body, len, fd);
+}
+
+/* --- requests ----------------------------------------------------------- */
+
+static int result_buffer(struct client *c, int *fdp)
+{
+	int fd, ret;
+	void *p;
+
+	fd = memfd_create("umirror-result", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, c->srv->opt.result_size) < 0)
+		goto fail;
+	p = mmap(NULL, c->srv->opt.result_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto fail;
+	/* our writable mapping predates the seal; theirs can only be read-only */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		ret = -errno;
+		munmap(p, c->srv->opt.result_size);
+		close(fd);
+		return ret;
+	}
+	c->result = p;
+	c->result_size = c->srv->opt.result_size;
+	*fdp = fd;
+	return 0;
+fail:
+	ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void do_hello(struct client *c, const struct um_msg *m)
+{
+	const struct um_hello *h = m->body;
+	struct um_hello_reply r = { 0 };
+	int fd = -1, ret;
+
+	if (c->hello) {
+		reply(c, m, -EALREADY, &r, sizeof(r), -1);
+		return;
+	}
+	if (h->version != UM_PROTO_VERSION) {
+		reply(c, m, -EPROTONOSUPPORT, &r, sizeof(r), -1);
+		client_drop(c, "unsupported protocol version");
+		return;
+	}
+	ret = result_buffer(c, &fd);
+	if (ret) {
+		log_warn("client %llu: result buffer: %s", (unsigned long long)c->id, strerror(-ret));
+		reply(c, m, ret, &r, sizeof(r), -1);
+		return;
+	}
+	c->hello = true;
+	c->features = h->features & UM_PFEAT_ALL;
+	r.version = UM_PROTO_VERSION;
+	r.result_size = c->result_size;
+	r.features = c->features;
+	r.kfeatures = kfeat_mask(&c->srv->kf) | (c->pfn_visible ? UM_KFEAT_PFN_VISIBLE : 0);
+	r.uffd_features = c->srv->kf.uffd_offered;
+	snprintf(r.daemon_version, sizeof(r.daemon_version), "%s", UMD_VERSION);
+	reply(c, m, 0, &r, sizeof(r), fd);
+}
+
+static void do_status(struct client *c, const struct um_msg *m)
+{
+	struct server *s = c->srv;
+	struct um_status_reply r = { 0 };
+
+	r.kfeatures = kfeat_mask(&s->kf) | (c->pfn_visible ? UM_KFEAT_PFN_VISIBLE : 0);
+	r.uffd_features = s->kf.uffd_offered;
+	r.clients = s->nclients;
+	r.mms = s->nmms;
+	r.intervals = s->nintervals;
+	r.events = s->events;
+	r.uptime_ms = server_now_ms(s) - s->start_ms;
+	r.pid = getpid();
+	snprintf(r.daemon_version, sizeof(r.daemon_version), "%s", UMD_VERSION);
+	reply(c, m, 0, &r, sizeof(r), -1);
+}
+
+static void do_list(struct client *c, const struct um_msg *m)
+{
+	struct um_list_reply r = { 0 };
+	struct um_list_rec *rec = c->result;
+	uint64_t max = c->result_size / sizeof(*rec);
+	struct mm *mm;
+	struct interval *iv;
+	struct receiver *rv;
+
+	list_for_each_entry(mm, &c->srv->mms, link) {
+		if (!client_may_see(c, mm->uid))
+			continue;
+		list_for_each_entry(iv, &mm->intervals, mm_link) {
+			struct um_list_rec x = { 0 };
+
+			if (r.count == max)
+				break;
+			x.interval_id = iv->id;
+			x.mm_id = mm->id;
+			x.start = iv->node.start;
+			x.length = iv->node.end - iv->node.start;
+			x.seq = interval_seq(iv);
+			x.invalidations = iv->invalidations;
+			x.pid = mm->pid;
+			x.uid = mm->uid;
+			list_for_each_entry(rv, &iv->receivers, iv_link)
+				x.subscribers += !rv->owner;
+			x.flags = iv->flags | (mm->dead ? UM_LIST_DEAD : 0);
+			rec[r.count++] = x;
+		}
+	}
+	reply(c, m, 0, &r, sizeof(r), -1);
+}
+
+static void do_watch(struct client *c, const struct um_msg *m)
+{
+	const struct um_watch *w = m->body;
+	struct um_reply_hdr r;
+
+	if (w->pid) {
+		struct mm *mm = mm_find_pid(c->srv, w->pid);
+
+		if (!mm) {
+			reply(c, m, -ESRCH, &r, sizeof(r), -1);
+			return;
+		}
+		if (!client_may_see(c, mm->uid)) {
+			reply(c, m, -EPERM, &r, sizeof(r), -1);
+			return;
+		}
+	}
+	c->watching = true;
+	c->watch_pid = w->pid;
+	reply(c, m, 0, &r, sizeof(r), -1);
+}
+
+void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
+		       const struct um_ev_invalidate *ev)
+{
+	struct um_ev_invalidate copy = *ev;
+	struct client *c;
+
+	copy.flags = UM_INV_WATCH;
+	list_for_each_entry(c, &s->clients, link) {
+		if (!c->watching || c->dropping)
+			continue;
+		if (c->watch_pid ? c->watch_pid != pid : !client_may_see(c, owner_uid))
+			continue;
+		client_send(c, UM_EV_INVALIDATE, 0, &copy, sizeof(copy), -1);
+	}
+}
+
+/* dispatch one decoded request; @fd (or -1) is consumed */
+static void dispatch(struct client *c, const struct um_msg *m, int fd)
+{
+	union {
+		struct um_attach_reply attach;
+		struct um_insert_reply insert;
+		struct um_subscribe_reply subscribe;
+		struct um_snapshot_reply snapshot;
+		struct um_reply_hdr plain;
+	} r;
+	int ret, out_fd = -1;
+
+	memset(&r, 0, sizeof(r));
+	if (!c->hello && m->type != UM_MSG_HELLO) {
+		if (fd >= 0)
+			close(fd);
+		client_drop(c, "request before HELLO");
+		return;
+	}
+	switch (m->type) {
+	case UM_MSG_HELLO:
+		do_hello(c, m);
+		break;
+	case UM_MSG_ATTACH:
+		ret = mm_attach(c, fd, &r.attach, &out_fd);
+		reply(c, m, ret, &r.attach, sizeof(r.attach), out_fd);
+		fd = -1;
+		break;
+	case UM_MSG_INSERT:
+		ret = mm_insert(c, m->body, &r.insert);
+		reply(c, m, ret, &r.insert, sizeof(r.insert), -1);
+		break;
+	case UM_MSG_REMOVE:
+		ret = mm_remove(c, ((const struct um_remove *)m->body)->interval_id);
+		reply(c, m, ret, &r.plain, sizeof(r.plain), -1);
+		break;
+	case UM_MSG_SUBSCRIBE:
+		ret = mm_subscribe(c, m->body, &r.subscribe, &out_fd);
+		reply(c, m, ret, &r.subscribe, sizeof(r.subscribe), out_fd);
+		break;
+	case UM_MSG_SNAPSHOT:
+		ret = snapshot_request(c, m->body, &r.snapshot);
+		/* entries are valid whatever the status: keep the reply's fields */
+		{
+			struct um_snapshot_reply keep = r.snapshot;
+
+			keep.r.status = ret;
+			client_send(c, m->type | UM_REPLY, m->id, &keep, sizeof(keep), -1);
+		}
+		break;
+	case UM_MSG_ACK:
+		inval_ack(c, m->body);
+		break;
+	case UM_MSG_STATUS:
+		do_status(c, m);
+		break;
+	case UM_MSG_LIST:
+		do_list(c, m);
+		break;
+	case UM_MSG_WATCH:
+		do_watch(c, m);
+		break;
+	case UM_MSG_PING:
+		reply(c, m, 0, &r.plain, sizeof(r.plain), -1);
+		break;
+	default:
+		/* the decoder let through a type we do not know: a bug */
+		client_drop(c, "unhandled message type");
+		break;
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+/* --- receiving ---------------------------------------------------------- */
+
+static void close_fds(const int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* receive and handle up to RECV_BATCH messages */
+static void client_read(struct client *c)
+{
+	for (int i = 0; i < RECV_BATCH && !c->dropping; i++) {
+		uint64_t buf[UM_MSG_MAX / 8];
+		union {
+			char b[CMSG_SPACE(sizeof(int) * UM_MSG_MAX_FDS)];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cbuf.b,
+			.msg_controllen = sizeof(cbuf.b),
+		};
+		int fds[UM_MSG_MAX_FDS + 1];
+		unsigned int nfds = 0;
+		bool bad_cmsg = false;
+		struct cmsghdr *cm;
+		struct um_msg m;
+		ssize_t n;
+		int ret;
+
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_drop(c, strerror(errno));
+			return;
+		}
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t k;
+
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+			    cm->cmsg_len < CMSG_LEN(0)) {
+				bad_cmsg = true;
+				continue;
+			}
+			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t j = 0; j < k; j++) {
+				int f;
+
+				memcpy(&f, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+				if (nfds < UM_MSG_MAX_FDS + 1)
+					fds[nfds++] = f;
+				else
+					close(f); /* cannot happen with our cmsg space */
+			}
+		}
+		if (n == 0) {
+			close_fds(fds, nfds);
+			client_drop(c, "hung up");
+			return;
+		}
+		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || bad_cmsg) {
+			close_fds(fds, nfds);
+			client_drop(c, "protocol error: truncated message or control data");
+			return;
+		}
+		ret = um_proto_decode(UM_SIDE_DAEMON, buf, n, nfds, &m);
+		if (ret == -EPROTO) {
+			close_fds(fds, nfds);
+			client_drop(c, "protocol error: bad header, type, length or fd count");
+			return;
+		}
+		if (ret) {
+			close_fds(fds, nfds);
+			if (!c->hello) {
+				client_drop(c, "request before HELLO");
+				return;
+			}
+			log_debug("client %llu: %s with a bad field", (unsigned long long)c->id,
+				  um_msg_type_name(m.type));
+			if (m.type != UM_MSG_ACK) {
+				uint64_t body[UM_MSG_MAX / 8];
+
+				reply(c, &m, -EINVAL, body, 0, -1);
+			}
+			continue;
+		}
+		log_debug("client %llu: %s id %llu", (unsigned long long)c->id,
+			  um_msg_type_name(m.type), (unsigned long long)m.id);
+		dispatch(c, &m, nfds ? fds[0] : -1);
+	}
+}
+
+static void client_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct client *c = h->data;
+
+	if (c->dropping)
+		return;
+	if (status < 0) {
+		/* libuv reports POLLERR as EBADF: say what the socket says */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		client_drop(c, err ? strerror(err) : uv_strerror(status));
+		return;
+	}
+	if (events & UV_WRITABLE)
+		flush_queue(c);
+	if (events & UV_READABLE)
+		client_read(c);
+}
+
+/* --- client lifetime ---------------------------------------------------- */
+
+static void client_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void client_free(struct client *c)
+{
+	struct receiver *r, *rt;
+	struct outmsg *m, *mt;
+
+	if (c->mm)
+		mm_destroy(c->mm);
+	c->mm = NULL;
+	list_for_each_entry_safe(r, rt, &c->receivers, client_link)
+		receiver_free(r);
+	list_for_each_entry_safe(m, mt, &c->outq, link) {
+		if (m->fd >= 0)
+			close(m->fd);
+		free(m);
+	}
+	if (c->result)
+		munmap(c->result, c->result_size);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	list_del(&c->link);
+	c->srv->nclients--;
+	uv_close((uv_handle_t *)&c->poll, client_closed_cb);
+	close(c->fd);
+}
+
+static void reaper_cb(uv_idle_t *h)
+{
+	struct server *s = h->data;
+	struct client *c, *t;
+
+	list_for_each_entry_safe(c, t, &s->clients, link)
+		if (c->dropping)
+			client_free(c);
+	uv_idle_stop(h);
+}
+
+void client_drop(struct client *c, const char *reason)
+{
+	if (c->dropping)
+		return;
+	c->dropping = true;
+	log_info("dropping client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid,
+		 reason);
+	uv_poll_stop(&c->poll);
+	uv_idle_start(&c->srv->reaper, reaper_cb);
+}
+
+static int peer_identity(struct client *c)
+{
+	struct ucred cred, again;
+	socklen_t len = sizeof(cred);
+	int pidfd = -1;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	len = sizeof(pidfd);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+		pidfd = pidfd_open(cred.pid, 0);
+		if (pidfd < 0)
+			return -errno;
+		fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+		len = sizeof(again);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &again, &len) < 0 ||
+		    again.pid != cred.pid || !pidfd_alive(pidfd)) {
+			close(pidfd);
+			return -ESRCH;
+		}
+	}
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pidfd = pidfd;
+	c->pfn_visible = c->srv->kf.pfn_visible && peer_has_sys_admin(c->pid, pidfd);
+	return 0;
+}
+
+static void accept_one(struct server *s, int fd)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	int ret;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->srv = s;
+	c->fd = fd;
+	c->pidfd = -1;
+	c->id = ++s->next_client_id;
+	list_init(&c->receivers);
+	list_init(&c->outq);
+	ret = peer_identity(c);
+	if (ret) {
+		log_warn("rejecting a connection: peer identity: %s", strerror(-ret));
+		close(fd);
+		free(c);
+		return;
+	}
+	uv_poll_init(s->loop, &c->poll, fd);
+	c->poll.data = c;
+	c->poll_events = UV_READABLE;
+	uv_poll_start(&c->poll, UV_READABLE, client_poll_cb);
+	list_add_tail(&s->clients, &c->link);
+	s->nclients++;
+	log_debug("client %llu: pid %d uid %d%s", (unsigned long long)c->id, (int)c->pid,
+		  (int)c->uid, c->pfn_visible ? " (sees PFNs)" : "");
+}
+
+static void listen_cb(uv_poll_t *h, int status, int events)
+{
+	struct server *s = h->data;
+
+	if (status < 0) {
+		log_error("listening socket: %s", uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("accept: %m");
+			return;
+		}
+		accept_one(s, fd);
+	}
+}
+
+/* --- listening socket --------------------------------------------------- */
+
+static int mkdir_parents(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* remove @addr's path if it is a socket nobody listens on */
+static int remove_stale(const struct sockaddr_un *addr)
+{
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(addr->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+	close(fd);
+	if (ret == 0)
+		return -EADDRINUSE;
+	if (unlink(addr->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int listen_socket(struct server *s)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	const char *path = s->opt.socket_path;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		log_error("socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	ret = mkdir_parents(path);
+	if (ret) {
+		log_error("cannot create the directory of %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	ret = remove_stale(&addr);
+	if (ret) {
+		log_error("%s: %s", path, ret == -EADDRINUSE ? "another daemon is listening" :
+				    strerror(-ret));
+		return ret;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    chmod(path, s->opt.mode) < 0 || listen(fd, SOMAXCONN) < 0) {
+		ret = -errno;
+		log_error("%s: %s", path, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	s->listen_fd = fd;
+	return 0;
+}
+
+int server_init(struct server *s, uv_loop_t *loop)
+{
+	int ret;
+
+	s->loop = loop;
+	s->listen_fd = -1;
+	s->kpageflags_fd = -1;
+	list_init(&s->clients);
+	list_init(&s->mms);
+	list_init(&s->timed);
+	s->start_ms = uv_now(loop);
+	ret = kfeat_probe(&s->kf);
+	if (ret) {
+		log_error("no userfaultfd: %s", strerror(-ret));
+		return ret;
+	}
+	if (s->kf.kpageflags)
+		s->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	s->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (s->null_fd < 0)
+		return -errno;
+	ret = listen_socket(s);
+	if (ret)
+		return ret;
+	uv_poll_init(loop, &s->listen_poll, s->listen_fd);
+	s->listen_poll.data = s;
+	uv_poll_start(&s->listen_poll, UV_READABLE, listen_cb);
+	uv_idle_init(loop, &s->reaper);
+	s->reaper.data = s;
+	return inval_timer_init(s);
+}
+
+void server_shutdown(struct server *s)
+{
+	struct client *c, *t;
+	struct mm *mm, *mt;
+
+	/* writers blocked on a uffd resume once it is closed */
+	list_for_each_entry_safe(mm, mt, &s->mms, link)
+		mm_release(mm, "daemon shutting down");
+	list_for_each_entry_safe(c, t, &s->clients, link)
+		client_free(c);
+	uv_idle_stop(&s->reaper);
+	uv_close((uv_handle_t *)&s->reaper, NULL);
+	uv_close((uv_handle_t *)&s->ack_timer, NULL);
+	if (s->listen_fd >= 0) {
+		uv_close((uv_handle_t *)&s->listen_poll, NULL);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+		unlink(s->opt.socket_path);
+	}
+	if (s->kpageflags_fd >= 0)
+		close(s->kpageflags_fd);
+	close(s->null_fd);
+}

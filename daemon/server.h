@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.h - the daemon's listening socket, its clients and their queues.
+ *
+ * Everything runs on one libuv loop thread, so nothing here is locked.
+ * A client that must go away is only marked (client_drop()); the actual
+ * teardown happens from an idle handle after the current callback, so no
+ * caller ever sees an object freed under its feet.
+ */
+#ifndef UMD_SERVER_H
+#define UMD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "kfeat.h"
+#include "list.h"
+#include "umirror_proto.h"
+
+#define UMD_VERSION "0.1.0"
+#define UMD_SENDQ_MAX 1024 /* queued messages before a client is "too slow" */
+
+struct um_opts {
+	const char *socket_path;
+	mode_t mode;
+	unsigned int ack_timeout_ms;
+	uint32_t result_size;
+	bool verbose;
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct um_opts opt;
+	struct kfeat kf;
+	int listen_fd;
+	int null_fd;	   /* /dev/null: the fd slot of an error reply */
+	int kpageflags_fd; /* -1 unless THP detection is possible */
+	uv_poll_t listen_poll;
+	uv_timer_t ack_timer;
+	uv_idle_t reaper;
+	struct list clients;
+	struct list mms;
+	struct list timed; /* struct inval.timed_link, oldest deadline first */
+	unsigned int nclients, nmms, nintervals;
+	uint64_t next_client_id, next_mm_id, next_interval_id;
+	uint64_t events;
+	uint64_t start_ms;
+};
+
+struct outmsg {
+	struct list link;
+	int fd; /* owned; sent with the message, then closed */
+	size_t len;
+	uint64_t buf[UM_MSG_MAX / 8];
+};
+
+struct client {
+	struct list link; /* server.clients */
+	struct server *srv;
+	uint64_t id;
+	int fd;
+	uv_poll_t poll;
+	int poll_events;
+	int pidfd;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool hello;
+	bool pfn_visible;
+	bool dropping;
+	bool watching;
+	pid_t watch_pid; /* 0: every address space this peer may see */
+	uint64_t features;
+	void *result; /* our RW mapping of the result buffer */
+	uint32_t result_size;
+	struct mm *mm;		/* the address space this connection attached */
+	struct list receivers;	/* struct receiver.client_link */
+	struct list outq;	/* struct outmsg */
+	unsigned int outq_len;
+};
+
+/**
+ * server_init() - probe the kernel, create the listening socket, start
+ * polling it and the timers on @loop.
+ * @s: zeroed server, opt filled by the caller
+ * @loop: the loop everything runs on
+ *
+ * Return: 0, or -errno (the socket path is in use by a live daemon:
+ * -EADDRINUSE). Logs the reason.
+ */
+int server_init(struct server *s, uv_loop_t *loop);
+
+/**
+ * server_shutdown() - release every address space (their writers resume),
+ * drop every client, close the listening socket and unlink its path.
+ * After it the loop has only closing handles left; uv_run() finishes them.
+ */
+void server_shutdown(struct server *s);
+
+/**
+ * client_send() - send one message to @c, or queue it if the socket is full.
+ * @c: client (a dropping client swallows the message)
+ * @type: message type
+ * @id: request id (0 for events)
+ * @body: body, @len bytes (fits UM_MSG_MAX)
+ * @fd: fd to pass, or -1; ownership moves to this function in every case
+ *
+ * Never blocks. A queue beyond UMD_SENDQ_MAX marks @c for dropping.
+ * Return: 0 sent or queued; -ENOTCONN when @c is (now) being dropped.
+ */
+int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
+		int fd);
+
+/**
+ * client_drop() - mark @c for removal with a logged @reason (idempotent).
+ * The teardown (owner release, acks counted as given, subscriptions ended)
+ * runs later from the loop; until then @c receives nothing.
+ */
+void client_drop(struct client *c, const char *reason);
+
+/**
+ * client_may_see() - may @c see an address space owned by @owner_uid?
+ * True for root peers and peers of the same uid.
+ */
+bool client_may_see(const struct client *c, uid_t owner_uid);
+
+/**
+ * server_watch_copy() - send @ev (with UM_INV_WATCH) to every watcher of
+ * the address space of @pid owned by @owner_uid.
+ */
+void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
+		       const struct um_ev_invalidate *ev);
+
+/** server_now_ms() - the loop's clock in milliseconds. */
+uint64_t server_now_ms(const struct server *s);
+
+#endif /* UMD_SERVER_H */

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snapshot.c - pagemap + VMAs -> UM_E_* entries.
+ *
+ * The pagemap is read with one pread straight into the client's result
+ * buffer (an entry is 8 bytes either way) and converted in place, one
+ * pass per VMA with that VMA's properties hoisted out of the loop. THP
+ * candidates cost one extra pread of /proc/kpageflags per 2 MiB block
+ * whose PFNs are contiguous; nothing else touches the kernel per page.
+ */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mm.h"
+#include "server.h"
+#include "uapi_compat.h"
+
+#define PAGE 4096ull
+#define HPAGE (2ull << 20)
+
+/* bits of a raw pagemap entry the kernel leaves zero, used between passes */
+#define RAW_THP (1ull << 60)
+#define RAW_HUGE_ZERO (1ull << 59)
+
+struct vma {
+	uint64_t start, end, page_size;
+	bool read, write, shared;
+};
+
+/* VMAs in ascending order: PROCMAP_QUERY, else a streamed /proc/PID/maps */
+struct vma_iter {
+	struct mm *mm;
+	FILE *maps;
+};
+
+static int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
+{
+	if (it->mm->maps_fd >= 0) {
+		struct procmap_query q = {
+			.size = sizeof(q),
+			.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+			.query_addr = addr,
+		};
+
+		if (ioctl(it->mm->maps_fd, PROCMAP_QUERY, &q) < 0)
+			return -errno;
+		v->start = q.vma_start;
+		v->end = q.vma_end;
+		v->page_size = q.vma_page_size;
+		v->read = q.vma_flags & PROCMAP_QUERY_VMA_READABLE;
+		v->write = q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE;
+		v->shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
+		return 0;
+	}
+	if (!it->maps) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)it->mm->pid);
+		it->maps = fopen(path, "re");
+		if (!it->maps)
+			return -errno;
+	}
+	for (;;) {
+		char line[512], perms[8];
+		uint64_t s, e;
+
+		if (!fgets(line, sizeof(line), it->maps))
+			return -ENOENT;
+		/* a long name: the rest of the line is read as garbage and fails sscanf */
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &s, &e, perms) != 3 ||
+		    strlen(perms) < 4)
+			continue;
+		if (e <= addr)
+			continue;
+		v->start = s;
+		v->end = e;
+		/* maps does not show KernelPageSize: hugetlb is not seen here */
+		v->page_size = PAGE;
+		v->read = perms[0] == 'r';
+		v->write = perms[1] == 'w';
+		v->shared = perms[3] == 's';
+		return 0;
+	}
+}
+
+static void vma_iter_done(struct vma_iter *it)
+{
+	if (it->maps)
+		fclose(it->maps);
+}
+
+int snapshot_vma_covered(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct vma_iter it = { .mm = mm };
+	uint64_t addr = start;
+	struct vma v;
+	int ret = 0;
+
+	while (addr < end) {
+		ret = vma_next(&it, addr, &v);
+		if (ret == -ENOENT || (!ret && v.start > addr)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (ret)
+			break;
+		addr = v.end;
+	}
+	vma_iter_done(&it);
+	return ret;
+}
+
+static void fill(uint64_t *e, uint64_t n, uint64_t value)
+{
+	for (uint64_t i = 0; i < n; i++)
+		e[i] = value;
+}
+
+/* mark the pages of THP-backed 2 MiB blocks in raw entries e[0..n) at addr */
+static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
+{
+	uint64_t i = 0;
+
+	while (i < n) {
+		uint64_t a = addr + i * PAGE, blk = a & ~(HPAGE - 1);
+		uint64_t stop = i + (blk + HPAGE - a) / PAGE, pfn0, flags;
+		bool ok = e[i] & PM_PRESENT;
+
+		if (stop > n)
+			stop = n;
+		/* PFN the block's first page would have if one huge page backs it */
+		pfn0 = (e[i] & PM_PFN_MASK) - (a - blk) / PAGE;
+		if (pfn0 & 511)
+			ok = false;
+		for (uint64_t k = i; ok && k < stop; k++)
+			ok = (e[k] & PM_PRESENT) &&
+			     (e[k] & PM_PFN_MASK) == pfn0 + (addr + k * PAGE - blk) / PAGE;
+		if (ok && pread(s->kpageflags_fd, &flags, sizeof(flags),
+				(off_t)(e[i] & PM_PFN_MASK) * 8) == sizeof(flags) &&
+		    (flags & (1ull << KPF_THP))) {
+			uint64_t mark = RAW_THP |
+					((flags & (1ull << KPF_ZERO_PAGE)) ? RAW_HUGE_ZERO : 0);
+
+			for (uint64_t k = i; k < stop; k++)
+				e[k] |= mark;
+		}
+		i = stop;
+	}
+}
+
+/* convert e[0..n) of one readable VMA in place */
+static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn,
+		    bool show_pfn)
+{
+	uint64_t pfn_mask = show_pfn ? UM_E_PFN_MASK : 0;
+	uint64_t huge = v->page_size > PAGE ? UM_E_HUGE : 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t x = e[i], out;
+
+		if (x & PM_PRESENT) {
+			uint64_t pfn = x & PM_PFN_MASK;
+			bool zero = (zero_pfn && pfn == zero_pfn) || (x & RAW_HUGE_ZERO);
+			bool wp = x & PM_UFFD_WP;
+
+			out = UM_E_PRESENT | (pfn & pfn_mask) | huge;
+			if (zero)
+				out |= UM_E_ZERO;
+			if (x & PM_FILE)
+				out |= UM_E_FILE;
+			if (x & PM_MMAP_EXCLUSIVE)
+				out |= UM_E_EXCL;
+			if (wp)
+				out |= UM_E_UFFD_WP;
+			if (x & RAW_THP)
+				out |= UM_E_HUGE;
+			if (v->write && !wp && !zero && ((x & PM_MMAP_EXCLUSIVE) || v->shared))
+				out |= UM_E_WRITE;
+		} else {
+			out = (x & PM_SWAP) ? UM_E_SWAP | ((x & PM_FILE) ? UM_E_FILE : 0) : 0;
+			/* an armed never-touched page (WP_UNPOPULATED marker) */
+			if (x & PM_UFFD_WP)
+				out |= UM_E_UFFD_WP;
+		}
+		e[i] = out;
+	}
+}
+
+int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out, bool show_pfn)
+{
+	struct server *s = mm->srv;
+	struct vma_iter it = { .mm = mm };
+	uint64_t end = start + npages * PAGE, addr = start;
+	size_t total = npages * 8, done = 0;
+	bool hole = false, noperm = false;
+	struct vma v;
+
+	while (done < total) {
+		ssize_t n = pread(mm->pagemap_fd, (char *)out + done, total - done,
+				  (off_t)(start / PAGE * 8 + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fill(out, npages, UM_E_HOLE);
+			return -EFAULT;
+		}
+		if (n == 0) {
+			/* beyond the address space: the VMA walk makes these holes */
+			memset((char *)out + done, 0, total - done);
+			break;
+		}
+		done += n;
+	}
+	while (addr < end) {
+		uint64_t seg, i = (addr - start) / PAGE;
+		int ret = vma_next(&it, addr, &v);
+
+		if (ret && ret != -ENOENT) {
+			log_debug("mm %llu: VMA walk: %s", (unsigned long long)mm->id, strerror(-ret));
+			fill(out + i, npages - i, UM_E_HOLE);
+			hole = true;
+			break;
+		}
+		if (ret == -ENOENT || v.start >= end) {
+			fill(out + i, npages - i, UM_E_HOLE);
+			hole = true;
+			break;
+		}
+		if (v.start > addr) {
+			fill(out + i, (v.start - addr) / PAGE, UM_E_HOLE);
+			hole = true;
+			addr = v.start;
+			i = (addr - start) / PAGE;
+		}
+		seg = ((v.end < end ? v.end : end) - addr) / PAGE;
+		if (!v.read) {
+			fill(out + i, seg, UM_E_NOPERM);
+			noperm = true;
+		} else {
+			if (v.page_size <= PAGE && s->kpageflags_fd >= 0)
+				mark_thp(s, out + i, seg, addr);
+			convert(out + i, seg, &v, s->kf.zero_pfn, show_pfn);
+		}
+		addr += seg * PAGE;
+	}
+	vma_iter_done(&it);
+	return hole ? -EFAULT : noperm ? -EPERM : 0;
+}
+
+int snapshot_request(struct client *c, const struct um_snapshot *req,
+		     struct um_snapshot_reply *rep)
+{
+	uint64_t max = c->result_size / 8, n = req->npages;
+	struct mm *mm;
+
+	if (req->interval_id) {
+		struct receiver *r = client_receiver(c, req->interval_id);
+		struct interval *iv;
+
+		if (!r)
+			return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+		iv = r->iv;
+		mm = iv->mm;
+		if (req->start < iv->node.start || req->start >= iv->node.end ||
+		    req->npages > (iv->node.end - req->start) / PAGE)
+			return -EINVAL;
+		if (mm->dead)
+			return -EFAULT;
+		rep->seq = interval_seq(iv);
+	} else {
+		mm = mm_find_pid(c->srv, req->pid);
+		if (!mm)
+			return -ESRCH;
+		if (!client_may_see(c, mm->uid))
+			return -EPERM;
+		rep->seq = 0;
+	}
+	if (n > max)
+		n = max;
+	rep->npages = n;
+	rep->offset = 0;
+	return snapshot_fill(mm, req->start, n, c->result, c->pfn_visible);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snapshot.h - page-table snapshots from /proc/PID/pagemap and the VMAs.
+ */
+#ifndef UMD_SNAPSHOT_H
+#define UMD_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct client;
+struct mm;
+struct server;
+struct um_snapshot;
+struct um_snapshot_reply;
+
+/**
+ * snapshot_request() - SNAPSHOT: check permissions and the range, walk,
+ * write the entries into @c's result buffer at offset 0.
+ * @rep: filled (seq, npages, offset) whenever entries were written
+ *
+ * Waits for: the pagemap read (the owner's page-table lock, briefly).
+ * Return: 0; -EFAULT some page is a hole (or the owner is dead); -EPERM
+ * some page has no read permission, or @c may not look; -EINVAL range
+ * outside the interval; -ESRCH pid not attached; -ENOENT no such interval.
+ */
+int snapshot_request(struct client *c, const struct um_snapshot *req,
+		     struct um_snapshot_reply *rep);
+
+/**
+ * snapshot_fill() - the walk itself: @npages UM_E_* entries from @start of
+ * @mm into @out (which doubles as the pagemap read buffer).
+ * @show_pfn: false zeroes every PFN
+ *
+ * Return: 0, -EFAULT (hole or unreadable pagemap), -EPERM (NOPERM page).
+ * Entries are filled either way.
+ */
+int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
+		  bool show_pfn);
+
+/**
+ * snapshot_vma_covered() - is [@start, @end) of @mm mapped without holes?
+ * Return: 0, -EFAULT a hole, -errno the VMAs could not be read.
+ */
+int snapshot_vma_covered(struct mm *mm, uint64_t start, uint64_t end);
+
+#endif /* UMD_SNAPSHOT_H */

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.h - the connection object and its request/reply machinery
+ * (library-private).
+ *
+ * Locks, outermost first:
+ *   req_lock   one request outstanding per client, held for its round trip
+ *   lock       client state: the waiter slot, the reader role, the
+ *              interval table, dead/closing; never held during I/O that
+ *              can block for long, never during a callback
+ *   send_lock  around sendmsg, so an ack never interleaves a request
+ *
+ * The "reader role" (c->reading) is held by whichever thread is reading
+ * the socket: the event thread, um_dispatch(), or (without an event
+ * thread) a thread waiting for its reply. The reader routes replies to
+ * the waiter and runs callbacks; because it keeps the role while a
+ * callback runs, callbacks never run concurrently.
+ */
+#ifndef UM_CLIENT_H
+#define UM_CLIENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "umirror.h"
+#include "umirror_proto.h"
+
+#define UM_REQUEST_TIMEOUT_MS 10000
+
+struct um_client;
+
+/*
+ * client_hook - work the reader does on a successful reply before it wakes
+ * the waiter, under c->lock: the interval an INSERT or SUBSCRIBE creates
+ * must be in the table before the reader handles the next message, which
+ * may already be an event for it.
+ */
+struct client_hook {
+	void (*fn)(struct um_client *c, struct conn_msg *reply, void *arg);
+	void *arg;
+};
+
+struct um_interval {
+	struct um_client *c;
+	uint64_t id;
+	uint64_t start;
+	uint64_t length;
+	pid_t pid;			/* owner */
+	const struct um_seq_slot *slot; /* in c->seq_area or in map */
+	void *map;			/* a subscriber's mapping of the owner's seq area */
+	size_t map_len;
+	const struct um_interval_ops *ops;
+	void *priv;
+	bool sync;
+	atomic_bool dead;  /* released, evicted, or the connection is dead */
+	bool released;	   /* release callback called (or not to be called) */
+	bool removing;	   /* um_interval_remove() started: no more callbacks */
+	unsigned int busy; /* callbacks running; remove waits for 0 (c->lock) */
+};
+
+struct um_client {
+	int fd;
+	bool has_thread;
+	pthread_t thread;
+
+	pthread_mutex_t req_lock;
+	pthread_mutex_t lock;
+	pthread_mutex_t send_lock;
+	pthread_cond_t cond; /* reply arrived, role freed, callback done */
+
+	atomic_uint_fast64_t next_id;
+
+	/* under lock */
+	bool reading;
+	atomic_bool dead; /* written under lock, read locklessly by read_begin */
+	bool closing; /* um_disconnect(): no release callbacks */
+	uint64_t wait_id;
+	uint16_t wait_type; /* the reply type expected */
+	bool wait_done;
+	int wait_err; /* -ENOTCONN when the connection died meanwhile */
+	struct conn_msg *wait_msg;
+	const struct client_hook *wait_hook;
+	struct um_interval **ivs; /* sorted by id */
+	size_t niv, cap_iv;
+	void (*watch_cb)(uint64_t interval_id, pid_t pid, const struct um_invalidation *inv,
+			 void *priv);
+	void *watch_priv;
+
+	/* from HELLO (read-only afterwards) */
+	uint32_t version;
+	uint64_t kfeatures;
+	uint64_t uffd_features;
+	char daemon_version[32];
+	const void *result;
+	size_t result_size;
+
+	/* set once under req_lock at the first insert */
+	enum um_uffd_mode uffd_mode;
+	const struct um_seq_slot *seq_area;
+	uint32_t seq_slots;
+};
+
+/**
+ * client_lock_request() - take the request lock.
+ * Return: 0 with req_lock held; -EDEADLK when called from a callback
+ * (the reply could only be read by this very thread, which is busy).
+ * Waits for: another thread's request to finish.
+ */
+int client_lock_request(struct um_client *c);
+
+/** client_unlock_request() - drop the request lock. */
+void client_unlock_request(struct um_client *c);
+
+/**
+ * client_call() - one request/reply round trip. Caller holds req_lock.
+ * @c: client
+ * @type: UM_MSG_* request
+ * @body, @len: request body
+ * @send_fd: fd to pass with it or -1 (not closed here)
+ * @reply: receives the reply; reply->fd is the caller's to close
+ * @timeout_ms: how long to wait for the reply
+ * @hook: run by the reader on a successful reply of the right type, or NULL
+ *
+ * Waits for: the reply (reading the socket itself when no other thread
+ * does, running callbacks then). Holds: req_lock (the caller's).
+ * Return: the reply's status (0 or -errno from the daemon), or -ENOTCONN,
+ * -ETIMEDOUT, -EPROTO (a reply of the wrong type). reply->fd is -1
+ * whenever the return is not 0 or a daemon status.
+ */
+int client_call(struct um_client *c, uint16_t type, const void *body, size_t len, int send_fd,
+		struct conn_msg *reply, int timeout_ms, const struct client_hook *hook);
+
+/**
+ * client_send_ack() - acknowledge a synchronous invalidation.
+ * Waits for: socket buffer space. Holds: send_lock meanwhile.
+ * Return: 0 or -errno (ignored by callers: a dead connection counts as acked).
+ */
+int client_send_ack(struct um_client *c, uint64_t interval_id, uint64_t seq);
+
+/**
+ * client_in_callback() - is this thread running a library callback?
+ * Return: true inside any callback (thread-local; waits for and holds nothing).
+ */
+bool client_in_callback(void);
+
+/**
+ * client_callback_enter() - mark this thread as running a callback.
+ * @iv: the interval whose callback runs, NULL for the watch callback
+ *
+ * Requests made from the callback then fail with -EDEADLK instead of
+ * waiting for a reply only this thread could read. Holds nothing.
+ */
+void client_callback_enter(struct um_interval *iv);
+
+/** client_callback_exit() - the callback returned. Holds nothing. */
+void client_callback_exit(void);
+
+/**
+ * client_current_callback() - the interval whose callback this thread runs.
+ * Return: the interval, or NULL (thread-local; waits for and holds nothing).
+ */
+struct um_interval *client_current_callback(void);
+
+#endif /* UM_CLIENT_H */

@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * interval.c - intervals (seed 002's mmu_interval_notifier): insert,
+ * subscribe, remove, the read side of the sequence protocol and the
+ * dispatch of the daemon's events to the callbacks.
+ */
+#include "interval.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uffd.h"
+
+#define SEQ_SLOTS_MAX (1u << 20) /* far above the daemon's 4096; bounds a bad reply */
+
+static uint32_t *futex_word(const struct um_interval *iv)
+{
+	return um_seq_futex_word((struct um_seq_slot *)iv->slot);
+}
+
+static void futex_wake_all(const struct um_interval *iv)
+{
+	/* shared, not private: the daemon and other processes map the same word */
+	syscall(SYS_futex, futex_word(iv), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* --- the table (c->lock) ---------------------------------------------- */
+
+/* index of the first interval with id >= @id */
+static size_t table_lower(const struct um_client *c, uint64_t id)
+{
+	size_t lo = 0, hi = c->niv;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->ivs[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Make room for one more interval, so the reader's hook cannot fail. */
+static int table_reserve(struct um_client *c)
+{
+	struct um_interval **n;
+	size_t cap;
+
+	if (c->niv < c->cap_iv)
+		return 0;
+	cap = c->cap_iv ? c->cap_iv * 2 : 16;
+	n = realloc(c->ivs, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	c->ivs = n;
+	c->cap_iv = cap;
+	return 0;
+}
+
+/* After its equals, so the same id subscribed twice keeps its order. */
+static void table_add(struct um_client *c, struct um_interval *iv)
+{
+	size_t i = table_lower(c, iv->id + 1);
+
+	memmove(&c->ivs[i + 1], &c->ivs[i], (c->niv - i) * sizeof(*c->ivs));
+	c->ivs[i] = iv;
+	c->niv++;
+}
+
+static void table_del(struct um_client *c, struct um_interval *iv)
+{
+	for (size_t i = table_lower(c, iv->id); i < c->niv && c->ivs[i]->id == iv->id; i++) {
+		if (c->ivs[i] != iv)
+			continue;
+		memmove(&c->ivs[i], &c->ivs[i + 1], (c->niv - i - 1) * sizeof(*c->ivs));
+		c->niv--;
+		return;
+	}
+}
+
+/* --- read side -------------------------------------------------------- */
+
+bool interval_dead(const struct um_interval *iv)
+{
+	return atomic_load(&iv->dead) || atomic_load(&iv->c->dead) ||
+	       (__atomic_load_n(&iv->slot->flags, __ATOMIC_ACQUIRE) & UM_SLOT_DEAD);
+}
+
+uint64_t interval_seq(const struct um_interval *iv)
+{
+	return __atomic_load_n(&iv->slot->seq, __ATOMIC_ACQUIRE);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int interval_wait_even(const struct um_interval *iv, unsigned int timeout_ms, uint64_t *seq)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		struct timespec ts;
+		int64_t left;
+		uint64_t s;
+
+		if (interval_dead(iv))
+			return -EFAULT;
+		s = interval_seq(iv);
+		if (!(s & 1)) {
+			*seq = s;
+			return 0;
+		}
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		ts.tv_sec = left / 1000;
+		ts.tv_nsec = (left % 1000) * 1000000;
+		/* EAGAIN (moved on already), EINTR, ETIMEDOUT: all re-check above */
+		if (syscall(SYS_futex, futex_word(iv), FUTEX_WAIT, (uint32_t)s, &ts, NULL, 0) < 0 &&
+		    errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
+			return -errno;
+	}
+}
+
+UM_EXPORT int um_interval_read_begin(struct um_interval *iv, uint64_t *seq)
+{
+	if (!iv || !seq)
+		return -EINVAL;
+	return interval_wait_even(iv, UM_DEFAULT_TIMEOUT_MS, seq);
+}
+
+UM_EXPORT bool um_interval_read_retry(const struct um_interval *iv, uint64_t seq)
+{
+	return !iv || interval_dead(iv) || interval_seq(iv) != seq;
+}
+
+UM_EXPORT bool um_interval_check_retry(const struct um_interval *iv, uint64_t seq)
+{
+	return !iv || atomic_load_explicit(&iv->dead, memory_order_relaxed) ||
+	       __atomic_load_n(&iv->slot->seq, __ATOMIC_RELAXED) != seq;
+}
+
+UM_EXPORT uint64_t um_interval_id(const struct um_interval *iv)
+{
+	return iv ? iv->id : 0;
+}
+
+UM_EXPORT uint64_t um_interval_start(const struct um_interval *iv)
+{
+	return iv ? iv->start : 0;
+}
+
+UM_EXPORT uint64_t um_interval_length(const struct um_interval *iv)
+{
+	return iv ? iv->length : 0;
+}
+
+/* --- insert / subscribe / remove ------------------------------------- */
+
+static struct um_interval *interval_new(struct um_client *c, unsigned int flags,
+					const struct um_interval_ops *ops, void *priv)
+{
+	struct um_interval *iv = calloc(1, sizeof(*iv));
+
+	if (!iv)
+		return NULL;
+	iv->c = c;
+	iv->ops = ops;
+	iv->priv = priv;
+	iv->sync = !(flags & UM_INTERVAL_ASYNC);
+	atomic_init(&iv->dead, false);
+	return iv;
+}
+
+/* Reader-side hook (c->lock held): the new interval joins the table now. */
+static void insert_hook(struct um_client *c, struct conn_msg *reply, void *arg)
+{
+	const struct um_insert_reply *ir = reply->msg.body;
+	struct um_interval *iv = arg;
+
+	if (!ir->interval_id || ir->slot >= c->seq_slots)
+		return; /* the requester sees id 0 and fails with -EPROTO */
+	iv->id = ir->interval_id;
+	iv->slot = &c->seq_area[ir->slot];
+	table_add(c, iv);
+}
+
+UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, unsigned int flags,
+				 const struct um_interval_ops *ops, void *priv,
+				 struct um_interval **out)
+{
+	uint64_t start = (uintptr_t)addr;
+	struct um_insert ins = { .start = start, .length = len };
+	struct client_hook hook = { .fn = insert_hook };
+	struct um_interval *iv;
+	struct conn_msg reply;
+	int r;
+
+	if (!c || !out || (flags & ~UM_INTERVAL_ASYNC))
+		return -EINVAL;
+	if (!len || (start | len) & 4095 || start + len < start)
+		return -EINVAL;
+	iv = interval_new(c, flags, ops, priv);
+	if (!iv)
+		return -ENOMEM;
+	iv->start = start;
+	iv->length = len;
+	iv->pid = getpid();
+	ins.flags = iv->sync ? UM_INSERT_SYNC : 0;
+	hook.arg = iv;
+
+	r = client_lock_request(c);
+	if (r < 0)
+		goto fail;
+	if (!c->seq_area) {
+		r = uffd_attach(c);
+		if (r < 0)
+			goto unlock;
+	}
+	pthread_mutex_lock(&c->lock);
+	r = table_reserve(c);
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		goto unlock;
+	r = client_call(c, UM_MSG_INSERT, &ins, sizeof(ins), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+			&hook);
+	if (r == 0 && !iv->id) {
+		/* an id or slot we cannot use: give the daemon its interval back */
+		struct um_remove rm = { .interval_id = ((const struct um_insert_reply *)
+							 reply.msg.body)->interval_id };
+
+		if (rm.interval_id)
+			client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
+				    UM_REQUEST_TIMEOUT_MS, NULL);
+		r = -EPROTO;
+	}
+unlock:
+	client_unlock_request(c);
+	if (r < 0)
+		goto fail;
+	*out = iv;
+	return 0;
+fail:
+	free(iv);
+	return r;
+}
+
+struct subscribe_ctx {
+	struct um_interval *iv;
+	int fd;
+};
+
+/*
+ * Reader-side hook (c->lock held): map the owner's seq area and put the
+ * interval in the table before the first event for it can be read.
+ */
+static void subscribe_hook(struct um_client *c, struct conn_msg *reply, void *arg)
+{
+	const struct um_subscribe_reply *sr = reply->msg.body;
+	struct subscribe_ctx *ctx = arg;
+	struct um_interval *iv = ctx->iv;
+	struct stat st;
+	size_t size;
+	void *p;
+
+	if (reply->fd < 0 || !sr->seq_slots || sr->seq_slots > SEQ_SLOTS_MAX ||
+	    sr->slot >= sr->seq_slots || !sr->length || sr->start + sr->length < sr->start)
+		return;
+	size = (size_t)sr->seq_slots * sizeof(struct um_seq_slot);
+	if (fstat(reply->fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < size)
+		return;
+	p = mmap(NULL, size, PROT_READ, MAP_SHARED, reply->fd, 0);
+	if (p == MAP_FAILED)
+		return;
+	iv->map = p;
+	iv->map_len = size;
+	iv->slot = (const struct um_seq_slot *)p + sr->slot;
+	iv->start = sr->start;
+	iv->length = sr->length;
+	table_add(c, iv);
+}
+
+UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t interval_id,
+				    unsigned int flags, const struct um_interval_ops *ops,
+				    void *priv, struct um_interval **out)
+{
+	struct um_subscribe sub = { .interval_id = interval_id, .pid = pid };
+	struct subscribe_ctx ctx = { .fd = -1 };
+	struct client_hook hook = { .fn = subscribe_hook, .arg = &ctx };
+	struct um_interval *iv;
+	struct conn_msg reply;
+	int r;
+
+	if (!c || !out || pid <= 0 || !interval_id || (flags & ~UM_INTERVAL_ASYNC))
+		return -EINVAL;
+	iv = interval_new(c, flags, ops, priv);
+	if (!iv)
+		return -ENOMEM;
+	/* the hook sets the table's key from the reply; the id is ours already */
+	iv->id = interval_id;
+	iv->pid = pid;
+	sub.flags = iv->sync ? UM_INSERT_SYNC : 0;
+	ctx.iv = iv;
+
+	r = client_lock_request(c);
+	if (r < 0)
+		goto fail;
+	pthread_mutex_lock(&c->lock);
+	r = table_reserve(c);
+	pthread_mutex_unlock(&c->lock);
+	if (r == 0)
+		r = client_call(c, UM_MSG_SUBSCRIBE, &sub, sizeof(sub), -1, &reply,
+				UM_REQUEST_TIMEOUT_MS, &hook);
+	if (r == 0 && !iv->map) {
+		struct um_remove rm = { .interval_id = interval_id };
+
+		close(reply.fd);
+		reply.fd = -1;
+		client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+			    NULL);
+		r = -EPROTO;
+	}
+	client_unlock_request(c);
+	if (reply.fd >= 0)
+		close(reply.fd);
+	if (r < 0)
+		goto fail;
+	*out = iv;
+	return 0;
+fail:
+	free(iv);
+	return r;
+}
+
+UM_EXPORT int um_interval_remove(struct um_interval *iv)
+{
+	struct um_client *c;
+	int r = 0;
+
+	if (!iv)
+		return 0;
+	if (client_current_callback() == iv)
+		return -EDEADLK;
+	c = iv->c;
+
+	if (!interval_dead(iv)) {
+		struct um_remove rm = { .interval_id = iv->id };
+		struct conn_msg reply;
+
+		r = client_lock_request(c);
+		if (r < 0)
+			return r;
+		r = client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
+				UM_REQUEST_TIMEOUT_MS, NULL);
+		client_unlock_request(c);
+	} else if (atomic_load(&c->dead)) {
+		r = -ENOTCONN;
+	}
+
+	pthread_mutex_lock(&c->lock);
+	iv->removing = true;
+	table_del(c, iv);
+	while (iv->busy)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+
+	if (iv->map)
+		munmap(iv->map, iv->map_len);
+	free(iv);
+	return r;
+}
+
+/* --- events ----------------------------------------------------------- */
+
+/*
+ * Find the first interval of @id that still takes callbacks and mark a
+ * callback running on it. c->lock held. @release: pick only intervals
+ * whose release callback has not run, and mark it run.
+ */
+static struct um_interval *get_for_callback(struct um_client *c, uint64_t id, bool release,
+					    size_t *from)
+{
+	for (size_t i = *from; i < c->niv && c->ivs[i]->id == id; i++) {
+		struct um_interval *iv = c->ivs[i];
+
+		if (iv->removing || (release && iv->released))
+			continue;
+		if (release) {
+			iv->released = true;
+			atomic_store(&iv->dead, true);
+			futex_wake_all(iv);
+		} else if (atomic_load(&iv->dead)) {
+			continue;
+		}
+		iv->busy++;
+		*from = i + 1;
+		return iv;
+	}
+	return NULL;
+}
+
+static void put_after_callback(struct um_client *c, struct um_interval *iv)
+{
+	if (--iv->busy == 0)
+		pthread_cond_broadcast(&c->cond);
+}
+
+static void handle_invalidate(struct um_client *c, const struct um_ev_invalidate *ev)
+{
+	struct um_invalidation inv = {
+		.start = ev->start,
+		.end = ev->end,
+		.seq = ev->seq,
+		.reason = (enum um_reason)ev->reason,
+		.sync = ev->flags & UM_INV_SYNC,
+		.tid = (pid_t)ev->tid,
+	};
+	struct um_interval *iv;
+	size_t from;
+
+	if (ev->flags & UM_INV_WATCH) {
+		void (*cb)(uint64_t, pid_t, const struct um_invalidation *, void *);
+		void *priv;
+
+		pthread_mutex_lock(&c->lock);
+		cb = c->watch_cb;
+		priv = c->watch_priv;
+		pthread_mutex_unlock(&c->lock);
+		if (cb) {
+			client_callback_enter(NULL);
+			cb(ev->interval_id, ev->pid, &inv, priv);
+			client_callback_exit();
+		}
+		return;
+	}
+
+	pthread_mutex_lock(&c->lock);
+	from = table_lower(c, ev->interval_id);
+	while ((iv = get_for_callback(c, ev->interval_id, false, &from))) {
+		pthread_mutex_unlock(&c->lock);
+		if (iv->ops && iv->ops->invalidate) {
+			client_callback_enter(iv);
+			iv->ops->invalidate(iv, &inv, iv->priv);
+			client_callback_exit();
+		}
+		pthread_mutex_lock(&c->lock);
+		put_after_callback(c, iv);
+		/* the table may have changed meanwhile: find our place again */
+		from = table_lower(c, ev->interval_id);
+		while (from < c->niv && c->ivs[from]->id == ev->interval_id && c->ivs[from] != iv)
+			from++;
+		if (from < c->niv && c->ivs[from] == iv)
+			from++;
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	if (ev->flags & UM_INV_SYNC)
+		client_send_ack(c, ev->interval_id, ev->seq);
+}
+
+static void handle_release(struct um_client *c, const struct um_ev_release *ev)
+{
+	struct um_interval *iv;
+	size_t from;
+
+	pthread_mutex_lock(&c->lock);
+	from = table_lower(c, ev->interval_id);
+	while ((iv = get_for_callback(c, ev->interval_id, true, &from))) {
+		pthread_mutex_unlock(&c->lock);
+		if (!c->closing && iv->ops && iv->ops->release) {
+			client_callback_enter(iv);
+			iv->ops->release(iv, ev->error, iv->priv);
+			client_callback_exit();
+		}
+		pthread_mutex_lock(&c->lock);
+		put_after_callback(c, iv);
+		from = table_lower(c, ev->interval_id);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void interval_handle_event(struct um_client *c, const struct conn_msg *m)
+{
+	switch (m->msg.type) {
+	case UM_EV_INVALIDATE:
+		handle_invalidate(c, m->msg.body);
+		break;
+	case UM_EV_RELEASE:
+	case UM_EV_EVICTED:
+		handle_release(c, m->msg.body);
+		break;
+	default:
+		break;
+	}
+}
+
+void interval_mark_all_dead_locked(struct um_client *c)
+{
+	for (size_t i = 0; i < c->niv; i++) {
+		atomic_store(&c->ivs[i]->dead, true);
+		futex_wake_all(c->ivs[i]);
+	}
+}
+
+void interval_release_all(struct um_client *c, int error)
+{
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct um_interval *iv = NULL;
+
+		if (c->closing)
+			break;
+		for (size_t i = 0; i < c->niv && !iv; i++)
+			if (!c->ivs[i]->released && !c->ivs[i]->removing)
+				iv = c->ivs[i];
+		if (!iv)
+			break;
+		iv->released = true;
+		iv->busy++;
+		pthread_mutex_unlock(&c->lock);
+		if (iv->ops && iv->ops->release) {
+			client_callback_enter(iv);
+			iv->ops->release(iv, error, iv->priv);
+			client_callback_exit();
+		}
+		pthread_mutex_lock(&c->lock);
+		put_after_callback(c, iv);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void interval_free_all(struct um_client *c)
+{
+	for (size_t i = 0; i < c->niv; i++) {
+		if (c->ivs[i]->map)
+			munmap(c->ivs[i]->map, c->ivs[i]->map_len);
+		free(c->ivs[i]);
+	}
+	free(c->ivs);
+	c->ivs = NULL;
+	c->niv = c->cap_iv = 0;
+}

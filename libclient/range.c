@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * range.c - the hmm_range layer of seed 000 over intervals: register,
+ * validity, wait_until_valid and snapshot; and the raw snapshot that
+ * umirrorctl uses.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "client.h"
+#include "encode.h"
+#include "interval.h"
+
+#define PAGE_SIZE_4K 4096ull
+
+/*
+ * Snapshot [start, start + npages pages) into @out, as many round trips as
+ * the result buffer needs. With @want_seq not NULL every reply's seq must
+ * equal *want_seq, else -EAGAIN. Entries are filled also when a page is a
+ * hole or unreadable; *filled says how many are valid.
+ *
+ * Waits for: one round trip per chunk. Holds: req_lock during each.
+ * Return: 0, -EFAULT (a hole), -EPERM (an unreadable page), or another
+ * -errno with *filled entries valid.
+ */
+static int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64_t start,
+			   uint64_t npages, uint64_t *out, const uint64_t *want_seq,
+			   uint64_t *filled)
+{
+	const uint64_t chunk_max = c->result_size / sizeof(uint64_t);
+	int worst = 0, r;
+
+	*filled = 0;
+	while (*filled < npages) {
+		struct um_snapshot req = {
+			.interval_id = interval_id,
+			.start = start + *filled * PAGE_SIZE_4K,
+			.npages = npages - *filled,
+			.pid = pid,
+		};
+		const struct um_snapshot_reply *sr;
+		struct conn_msg reply;
+
+		if (req.npages > chunk_max)
+			req.npages = chunk_max;
+		r = client_lock_request(c);
+		if (r < 0)
+			return r;
+		r = client_call(c, UM_MSG_SNAPSHOT, &req, sizeof(req), -1, &reply,
+				UM_REQUEST_TIMEOUT_MS, NULL);
+		if (r < 0 && r != -EFAULT && r != -EPERM)
+			goto unlock;
+		sr = reply.msg.body;
+		if (sr->npages == 0) {
+			/* a dead owner, or a daemon that makes no progress */
+			r = r < 0 ? r : -EPROTO;
+			goto unlock;
+		}
+		if (sr->npages > req.npages || sr->offset > c->result_size ||
+		    sr->npages > (c->result_size - sr->offset) / sizeof(uint64_t)) {
+			r = -EPROTO;
+			goto unlock;
+		}
+		if (want_seq && sr->seq != *want_seq) {
+			r = -EAGAIN;
+			goto unlock;
+		}
+		/* copy before the next request can reuse the buffer */
+		memcpy(out + *filled, (const char *)c->result + sr->offset,
+		       sr->npages * sizeof(uint64_t));
+		*filled += sr->npages;
+		if (r == -EFAULT || (r == -EPERM && worst == 0))
+			worst = r;
+		r = 0;
+unlock:
+		client_unlock_request(c);
+		if (r < 0)
+			return r;
+	}
+	return worst;
+}
+
+UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start, uint64_t npages,
+			       uint64_t *out)
+{
+	uint64_t filled;
+	int r;
+
+	if (!c || !out || pid <= 0 || !npages || (start & (PAGE_SIZE_4K - 1)))
+		return -EINVAL;
+	if (npages > (UINT64_MAX >> 12) || start + (npages << 12) < start)
+		return -EINVAL;
+	r = snapshot_chunks(c, 0, pid, start, npages, out, NULL, &filled);
+	return r < 0 ? r : (long)npages;
+}
+
+UM_EXPORT int um_range_register(struct um_range *range, struct um_interval *iv)
+{
+	struct um_encoding e;
+
+	if (!range || !iv || !range->pfns)
+		return -EINVAL;
+	if ((range->start | range->end) & (PAGE_SIZE_4K - 1) || range->end <= range->start)
+		return -EINVAL;
+	if (range->start < iv->start || range->end - iv->start > iv->length)
+		return -EINVAL;
+	if (encode_init(&e, range->flags, range->values, range->pfn_shift) < 0)
+		return -EINVAL;
+	if (interval_dead(iv))
+		return -EFAULT;
+	/* no wait (seed 000): an odd value just makes the range invalid */
+	range->notifier_seq = interval_seq(iv);
+	range->iv = iv;
+	return 0;
+}
+
+UM_EXPORT void um_range_unregister(struct um_range *range)
+{
+	if (range)
+		range->iv = NULL;
+}
+
+UM_EXPORT bool um_range_valid(const struct um_range *range)
+{
+	if (!range || !range->iv || (range->notifier_seq & 1))
+		return false;
+	return !um_interval_check_retry(range->iv, range->notifier_seq) &&
+	       !interval_dead(range->iv);
+}
+
+UM_EXPORT int um_range_wait_until_valid(struct um_range *range, unsigned int timeout_ms)
+{
+	uint64_t seq;
+	int r;
+
+	if (!range || !range->iv)
+		return -EINVAL;
+	r = interval_wait_even(range->iv, timeout_ms ? timeout_ms : UM_DEFAULT_TIMEOUT_MS, &seq);
+	if (r == 0)
+		range->notifier_seq = seq;
+	return r;
+}
+
+UM_EXPORT long um_range_snapshot(struct um_range *range)
+{
+	struct um_interval *iv;
+	struct um_encoding e;
+	uint64_t npages, filled;
+	int r;
+
+	if (!range || !range->iv || !range->pfns)
+		return -EINVAL;
+	iv = range->iv;
+	if (encode_init(&e, range->flags, range->values, range->pfn_shift) < 0)
+		return -EINVAL;
+	if (interval_dead(iv))
+		return -EFAULT;
+	if (!um_range_valid(range))
+		return -EAGAIN;
+
+	npages = (range->end - range->start) / PAGE_SIZE_4K;
+	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns,
+			    &range->notifier_seq, &filled);
+	/* in place: encode_entries() reads each raw entry before writing it */
+	encode_entries(&e, range->pfns, range->pfns, filled);
+	if (interval_dead(iv))
+		return -EFAULT;
+	return r < 0 ? r : (long)npages;
+}

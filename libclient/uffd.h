@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uffd.h - create this process's userfaultfd and hand it to the daemon
+ * (library-private).
+ */
+#ifndef UM_UFFD_H
+#define UM_UFFD_H
+
+#include "client.h"
+
+/**
+ * uffd_attach() - create a userfaultfd, ATTACH it, map the seq area.
+ * @c: client; the caller holds its request lock
+ *
+ * Tries /dev/userfaultfd, then userfaultfd(2), then (on EPERM)
+ * userfaultfd(2) with UFFD_USER_MODE_ONLY. Never calls UFFDIO_API: the
+ * daemon does, with privileges the client may lack. Closes the library's
+ * copy of the uffd whatever the daemon answered, so that if the daemon
+ * dies this process's blocked writers resume.
+ *
+ * Waits for: one round trip. Holds: req_lock (the caller's); c->lock
+ * briefly to publish the seq area.
+ * Return: 0; -EPERM no userfaultfd could be created; the daemon's
+ * status; -ENOTCONN; -ETIMEDOUT; -EPROTO a malformed reply; -ENOMEM.
+ */
+int uffd_attach(struct um_client *c);
+
+#endif /* UM_UFFD_H */

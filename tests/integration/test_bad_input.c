@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_bad_input - bad arguments and misbehaving peers.
+ *
+ * The library refuses bad ranges itself. Raw clients (socket +
+ * um_proto_encode) send a bad field (answered -EINVAL, kept), garbage
+ * (bad magic, truncated, wrong body size: dropped), a request before HELLO
+ * (dropped), an unknown version (refused, dropped) and ATTACH with fds that
+ * are not userfaultfds (-EBADF, kept). A well-behaved library client keeps
+ * getting invalidations and snapshots before and after.
+ */
+#include "harness.h"
+#include "umirror.h"
+#include "umirror_proto.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NPAGES 8
+
+static sem_t ev_sem;
+
+static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
+{
+	sem_post(&ev_sem);
+}
+
+static const struct um_interval_ops ops = { .invalidate = on_invalidate };
+
+/* --- the well-behaved client ----------------------------------------- */
+
+static struct um_client *good;
+static struct um_interval *good_iv;
+static char *good_buf;
+static int good_page;
+
+static void good_client_works(const char *when)
+{
+	uint64_t pfns[NPAGES];
+	struct um_range r = { .start = (uintptr_t)good_buf,
+			      .end = (uintptr_t)good_buf + NPAGES * PAGE, .pfns = pfns };
+	long ret;
+
+	CHECK(good_page < NPAGES, "test has pages left");
+	good_buf[good_page++ * PAGE] = 'w';
+	CHECK(harness_sem_wait_ms(&ev_sem, 5000), "%s: invalidation delivered", when);
+	CHECK(um_range_register(&r, good_iv) == 0, "register");
+	/* the callback ran; the ack that completes the invalidation may be in flight */
+	CHECK(um_range_wait_until_valid(&r, 2000) == 0, "%s: valid again", when);
+	ret = um_range_snapshot(&r);
+	CHECK(ret == NPAGES, "%s: snapshot returned %ld", when, ret);
+	CHECK((pfns[good_page - 1] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) ==
+		      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE),
+	      "%s: written page valid and writable", when);
+	um_range_unregister(&r);
+}
+
+/* --- raw clients ------------------------------------------------------ */
+
+static _Alignas(8) char rbuf[UM_MSG_MAX];
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	CHECK(fd >= 0, "socket: %m");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", harness_socket());
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %m");
+	return fd;
+}
+
+static void raw_send_bytes(int fd, const void *data, size_t len, int pass_fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (pass_fd >= 0) {
+		struct cmsghdr *cm;
+
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	CHECK(sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg: %m");
+}
+
+static void raw_send(int fd, uint16_t type, uint64_t id, const void *body, size_t len,
+		     int pass_fd)
+{
+	_Alignas(8) char m[UM_MSG_MAX];
+
+	raw_send_bytes(fd, m, um_proto_encode(m, type, id, body, len), pass_fd);
+}
+
+/* One message into rbuf: its length, 0 on EOF; fails the test on timeout. */
+static ssize_t raw_recv(int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { .iov_base = rbuf, .iov_len = sizeof(rbuf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	CHECK(poll(&p, 1, 3000) == 1, "daemon answered or hung up within 3 s");
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0 && errno == ECONNRESET)
+		return 0;
+	CHECK(n >= 0, "recvmsg: %m");
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int rfd;
+
+			memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			close(rfd);
+		}
+	}
+	return n;
+}
+
+/* Expect a reply of @type|REPLY with @id; return its status. */
+static int32_t raw_reply(int fd, uint16_t type, uint64_t id)
+{
+	const struct um_hdr *h = (const void *)rbuf;
+	const struct um_reply_hdr *r = (const void *)(h + 1);
+	ssize_t n = raw_recv(fd);
+
+	CHECK(n >= (ssize_t)(sizeof(*h) + sizeof(*r)), "a reply, not EOF (%zd bytes)", n);
+	CHECK(h->magic == UM_PROTO_MAGIC && h->type == (type | UM_REPLY) && h->id == id,
+	      "reply type %#x id %llu, want %#x id %llu", h->type, (unsigned long long)h->id,
+	      type | UM_REPLY, (unsigned long long)id);
+	return r->status;
+}
+
+static void raw_hello(int fd)
+{
+	struct um_hello hello = { .version = UM_PROTO_VERSION, .features = UM_PFEAT_ALL };
+
+	raw_send(fd, UM_MSG_HELLO, 1, &hello, sizeof(hello), -1);
+	CHECK(raw_reply(fd, UM_MSG_HELLO, 1) == 0, "HELLO accepted");
+}
+
+static void raw_still_connected(int fd, uint64_t id, const char *after)
+{
+	raw_send(fd, UM_MSG_PING, id, NULL, 0, -1);
+	CHECK(raw_reply(fd, UM_MSG_PING, id) == 0, "still served after %s", after);
+}
+
+static void raw_dropped(int fd, const char *after)
+{
+	CHECK(raw_recv(fd) == 0, "dropped (EOF) after %s", after);
+	close(fd);
+}
+
+static void attach_not_uffd(void)
+{
+	struct um_attach at = { .uffd_mode = UMP_UFFD_SYSCALL };
+	int fd = raw_connect(), pfd[2], efd;
+	int32_t ret;
+
+	raw_hello(fd);
+	CHECK(pipe(pfd) == 0, "pipe: %m");
+	raw_send(fd, UM_MSG_ATTACH, 2, &at, sizeof(at), pfd[0]);
+	ret = raw_reply(fd, UM_MSG_ATTACH, 2);
+	CHECK(ret == -EBADF, "ATTACH(pipe): %d, want -EBADF", ret);
+	raw_still_connected(fd, 3, "ATTACH(pipe)");
+	efd = eventfd(0, EFD_CLOEXEC);
+	CHECK(efd >= 0, "eventfd: %m");
+	raw_send(fd, UM_MSG_ATTACH, 4, &at, sizeof(at), efd);
+	ret = raw_reply(fd, UM_MSG_ATTACH, 4);
+	CHECK(ret == -EBADF, "ATTACH(eventfd): %d, want -EBADF", ret);
+	raw_still_connected(fd, 5, "ATTACH(eventfd)");
+	close(pfd[0]);
+	close(pfd[1]);
+	close(efd);
+	close(fd);
+}
+
+static void test_library_args(void)
+{
+	struct um_interval *iv = NULL;
+	uint64_t raw[2], pfns[2];
+	struct um_range r = { .pfns = pfns };
+
+	CHECK(um_interval_insert(good, good_buf + 1, PAGE, 0, NULL, NULL, &iv) == -EINVAL,
+	      "unaligned address");
+	CHECK(um_interval_insert(good, good_buf, 0, 0, NULL, NULL, &iv) == -EINVAL, "zero length");
+	CHECK(um_interval_insert(good, good_buf, 100, 0, NULL, NULL, &iv) == -EINVAL,
+	      "unaligned length");
+	CHECK(um_interval_insert(good, (void *)(uintptr_t)-PAGE, 2 * PAGE, 0, NULL, NULL, &iv) ==
+		      -EINVAL,
+	      "overflowing range");
+	CHECK(iv == NULL, "no interval came back");
+	CHECK(um_snapshot_raw(good, getpid(), (uintptr_t)good_buf + 8, 1, raw) == -EINVAL,
+	      "raw snapshot, unaligned start");
+	CHECK(um_snapshot_raw(good, getpid(), (uintptr_t)good_buf, 0, raw) == -EINVAL,
+	      "raw snapshot, zero pages");
+	r.start = (uintptr_t)good_buf + 1;
+	r.end = r.start + PAGE;
+	CHECK(um_range_register(&r, good_iv) == -EINVAL, "unaligned range");
+	r.start = (uintptr_t)good_buf;
+	r.end = r.start;
+	CHECK(um_range_register(&r, good_iv) == -EINVAL, "empty range");
+	r.end = r.start + (NPAGES + 1) * PAGE;
+	CHECK(um_range_register(&r, good_iv) == -EINVAL, "range beyond the interval");
+}
+
+int main(void)
+{
+	int fd;
+
+	if (geteuid() != 0)
+		harness_skip("umirrord needs root");
+	harness_start("test_bad_input", NULL);
+	sem_init(&ev_sem, 0, 0);
+	good_buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	CHECK(good_buf != MAP_FAILED, "mmap: %m");
+	memset(good_buf, 'a', NPAGES * PAGE);
+	CHECK(um_connect(NULL, 0, &good) == 0, "connect");
+	CHECK(um_interval_insert(good, good_buf, NPAGES * PAGE, 0, &ops, NULL, &good_iv) == 0,
+	      "insert");
+	good_client_works("start");
+	test_library_args();
+
+	/* a bad field: -EINVAL, connection kept */
+	fd = raw_connect();
+	raw_hello(fd);
+	{
+		struct um_insert ins = { .start = 0x10001, .length = PAGE };
+
+		raw_send(fd, UM_MSG_INSERT, 2, &ins, sizeof(ins), -1);
+		CHECK(raw_reply(fd, UM_MSG_INSERT, 2) == -EINVAL, "unaligned INSERT: -EINVAL");
+		raw_still_connected(fd, 3, "a bad INSERT");
+		ins.start = (uintptr_t)good_buf;
+		raw_send(fd, UM_MSG_INSERT, 4, &ins, sizeof(ins), -1);
+		CHECK(raw_reply(fd, UM_MSG_INSERT, 4) == -EBADFD, "INSERT before ATTACH: -EBADFD");
+		raw_still_connected(fd, 5, "INSERT before ATTACH");
+	}
+
+	close(fd);
+
+	/* ATTACH with fds that are not userfaultfds: -EBADF, kept. From a child:
+	 * this process is attached already, and a second ATTACH per pid is -EBUSY. */
+	{
+		pid_t pid = fork();
+		int status;
+
+		CHECK(pid >= 0, "fork: %m");
+		if (pid == 0) {
+			alarm(30);
+			attach_not_uffd();
+			_exit(0);
+		}
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			      WEXITSTATUS(status) == 0,
+		      "ATTACH checks in the child passed (status 0x%x)", status);
+	}
+	good_client_works("after bad fields");
+
+	/* garbage: dropped */
+	{
+		_Alignas(8) char m[UM_MSG_MAX];
+		struct um_hdr *h = (struct um_hdr *)m;
+		size_t len;
+
+		fd = raw_connect();
+		raw_hello(fd);
+		len = um_proto_encode(m, UM_MSG_PING, 2, NULL, 0);
+		h->magic ^= 0xff;
+		raw_send_bytes(fd, m, len, -1);
+		raw_dropped(fd, "bad magic");
+
+		fd = raw_connect();
+		raw_hello(fd);
+		raw_send_bytes(fd, m, 10, -1);
+		raw_dropped(fd, "a truncated message");
+
+		fd = raw_connect();
+		raw_hello(fd);
+		memset(m + sizeof(*h), 0, 16);
+		len = um_proto_encode(m, UM_MSG_INSERT, 2, m + sizeof(*h), 16);
+		raw_send_bytes(fd, m, len, -1);
+		raw_dropped(fd, "a wrong body size");
+
+		fd = raw_connect();
+		raw_hello(fd);
+		len = um_proto_encode(m, UM_MSG_PING, 2, NULL, 0);
+		h->length += 8; /* header says more than arrived */
+		raw_send_bytes(fd, m, len, -1);
+		raw_dropped(fd, "a length field that lies");
+	}
+	good_client_works("after garbage");
+
+	/* a request before HELLO: dropped */
+	fd = raw_connect();
+	raw_send(fd, UM_MSG_PING, 1, NULL, 0, -1);
+	raw_dropped(fd, "a request before HELLO");
+
+	/* an unknown version: refused, then dropped */
+	{
+		struct um_hello hello = { .version = UM_PROTO_VERSION + 1 };
+
+		fd = raw_connect();
+		raw_send(fd, UM_MSG_HELLO, 1, &hello, sizeof(hello), -1);
+		CHECK(raw_reply(fd, UM_MSG_HELLO, 1) == -EPROTONOSUPPORT,
+		      "HELLO version 2: -EPROTONOSUPPORT");
+		raw_dropped(fd, "an unsupported version");
+	}
+	good_client_works("at the end");
+
+	CHECK(um_interval_remove(good_iv) == 0, "remove");
+	um_disconnect(good);
+	munmap(good_buf, NPAGES * PAGE);
+	return harness_summary();
+}

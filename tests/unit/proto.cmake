@@ -1,0 +1,2 @@
+# Wire protocol decoder/encoder (proto/proto.c).
+um_unit_test(test_proto SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_proto.c LIBS um_proto)

@@ -1,0 +1,526 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_proto.c - um_proto_decode() / um_proto_encode() (proto/proto.c).
+ *
+ * Every message type round-trips; every malformed header is -EPROTO and
+ * every bad field -EINVAL, with the id still reported so that the daemon
+ * can answer the request.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "umirror_proto.h"
+
+#define ID 0x1234abcdull
+#define ADDR 0x7f0000000000ull
+
+/* receive buffer, 8-byte aligned like the callers' */
+static union {
+	uint64_t align;
+	unsigned char b[2 * UM_MSG_MAX];
+} rx;
+
+static struct um_hdr *hdr(void)
+{
+	return (struct um_hdr *)rx.b;
+}
+
+static void *body(void)
+{
+	return rx.b + sizeof(struct um_hdr);
+}
+
+/* --- one valid sample body per type ------------------------------------ */
+
+struct sample {
+	uint16_t type;
+	enum um_proto_side side; /* the side that receives it */
+	size_t len;
+	union {
+		struct um_hello hello;
+		struct um_attach attach;
+		struct um_insert insert;
+		struct um_remove remove;
+		struct um_subscribe subscribe;
+		struct um_snapshot snapshot;
+		struct um_ack ack;
+		struct um_watch watch;
+		struct um_reply_hdr reply;
+		struct um_hello_reply hello_r;
+		struct um_attach_reply attach_r;
+		struct um_insert_reply insert_r;
+		struct um_subscribe_reply subscribe_r;
+		struct um_snapshot_reply snapshot_r;
+		struct um_status_reply status_r;
+		struct um_list_reply list_r;
+		struct um_ev_invalidate inv;
+		struct um_ev_release rel;
+		unsigned char bytes[UM_MSG_MAX];
+	} u;
+};
+
+#define BODY_SIZE(field) sizeof(((struct sample *)0)->u.field)
+#define REQ(t, field, ...) \
+	{ .type = (t), .side = UM_SIDE_DAEMON, .len = BODY_SIZE(field), .u.field = __VA_ARGS__ }
+#define REP(t, field, ...) \
+	{ .type = (t) | UM_REPLY, .side = UM_SIDE_CLIENT, .len = BODY_SIZE(field), \
+	  .u.field = __VA_ARGS__ }
+#define EMPTY(t) { .type = (t), .side = UM_SIDE_DAEMON, .len = 0 }
+
+static const struct sample samples[] = {
+	REQ(UM_MSG_HELLO, hello, { .version = 1, .features = UM_PFEAT_ALL }),
+	REQ(UM_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_USER_ONLY }),
+	REQ(UM_MSG_INSERT, insert, { .start = ADDR, .length = 0x40000, .flags = UM_INSERT_SYNC }),
+	REQ(UM_MSG_REMOVE, remove, { .interval_id = 7 }),
+	REQ(UM_MSG_SUBSCRIBE, subscribe, { .interval_id = 7, .pid = 42, .flags = UM_INSERT_SYNC }),
+	REQ(UM_MSG_SNAPSHOT, snapshot, { .interval_id = 7, .start = ADDR, .npages = 64 }),
+	REQ(UM_MSG_SNAPSHOT, snapshot, { .start = ADDR, .npages = 1, .pid = 42 }),
+	REQ(UM_MSG_ACK, ack, { .interval_id = 7, .seq = 3 }),
+	EMPTY(UM_MSG_STATUS),
+	EMPTY(UM_MSG_LIST),
+	REQ(UM_MSG_WATCH, watch, { .pid = 0 }),
+	REQ(UM_MSG_WATCH, watch, { .pid = 42 }),
+	EMPTY(UM_MSG_PING),
+
+	REP(UM_MSG_HELLO, hello_r, { .version = 1, .result_size = 4 << 20,
+				      .features = UM_PFEAT_ALL, .kfeatures = 0x7f,
+				      .uffd_features = 0x1ffff, .daemon_version = "0.1.0" }),
+	REP(UM_MSG_ATTACH, attach_r, { .mm_id = 3, .uffd_features = 0x1fff, .seq_slots = 4096 }),
+	REP(UM_MSG_INSERT, insert_r, { .interval_id = 9, .slot = 1 }),
+	REP(UM_MSG_REMOVE, reply, { .status = -ENOENT }),
+	REP(UM_MSG_SUBSCRIBE, subscribe_r, { .start = ADDR, .length = 4096, .slot = 2,
+					      .seq_slots = 4096 }),
+	REP(UM_MSG_SNAPSHOT, snapshot_r, { .r.status = -EFAULT, .seq = 4, .npages = 64 }),
+	REP(UM_MSG_STATUS, status_r, { .clients = 2, .mms = 1, .intervals = 3, .events = 99,
+				       .uptime_ms = 1000, .pid = 1, .daemon_version = "0.1.0" }),
+	REP(UM_MSG_LIST, list_r, { .count = 3, .offset = 64 }),
+	REP(UM_MSG_WATCH, reply, { .status = 0 }),
+	REP(UM_MSG_PING, reply, { .status = 0 }),
+
+	{ .type = UM_EV_INVALIDATE, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_invalidate),
+	  .u.inv = { .interval_id = 7, .start = ADDR, .end = ADDR + 4096, .seq = 5,
+		     .reason = UMP_REASON_WRITE, .flags = UM_INV_SYNC, .pid = 42, .tid = 43 } },
+	{ .type = UM_EV_RELEASE, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_release),
+	  .u.rel = { .interval_id = 7, .error = -EFAULT } },
+	{ .type = UM_EV_EVICTED, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_release),
+	  .u.rel = { .interval_id = 7, .error = -ETIMEDOUT } },
+};
+
+#define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
+
+static bool is_event(uint16_t type)
+{
+	return type >= UM_EV_INVALIDATE && type <= UM_EV_EVICTED;
+}
+
+/* the first sample of @type */
+static struct sample sample_of(uint16_t type)
+{
+	for (size_t i = 0; i < NSAMPLES; i++)
+		if (samples[i].type == type)
+			return samples[i];
+	fail_msg("no sample of type %#x", type);
+	return samples[0];
+}
+
+/* Encode @sm with a body of @len bytes (its own size unless testing). */
+static size_t put(const struct sample *sm, size_t len)
+{
+	memset(&rx, 0, sizeof(rx));
+	return um_proto_encode(rx.b, sm->type, is_event(sm->type) ? 0 : ID, sm->u.bytes, len);
+}
+
+static int dec(const struct sample *sm, size_t len)
+{
+	struct um_msg m;
+
+	return um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m);
+}
+
+static enum um_proto_side other(enum um_proto_side side)
+{
+	return side == UM_SIDE_DAEMON ? UM_SIDE_CLIENT : UM_SIDE_DAEMON;
+}
+
+/* --- tests -------------------------------------------------------------- */
+
+static void test_roundtrip(void **state)
+{
+	unsigned int known = 0;
+
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		const struct sample *sm = &samples[i];
+		uint64_t id = is_event(sm->type) ? 0 : ID;
+		struct um_msg m;
+		size_t len;
+
+		assert_int_equal(um_proto_body_size(sm->type), (long)sm->len);
+		len = put(sm, sm->len);
+		assert_int_equal(len, sizeof(struct um_hdr) + sm->len);
+		assert_int_equal(hdr()->magic, UM_PROTO_MAGIC);
+		assert_int_equal(hdr()->version, UM_PROTO_VERSION);
+		assert_int_equal(hdr()->flags, 0);
+		assert_int_equal(hdr()->length, len);
+
+		memset(&m, 0xa5, sizeof(m));
+		assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m), 0);
+		assert_ptr_equal(m.hdr, rx.b);
+		assert_int_equal(m.type, sm->type);
+		assert_int_equal(m.id, id);
+		assert_int_equal(m.body_len, sm->len);
+		assert_ptr_equal(m.body, body());
+		assert_memory_equal(m.body, sm->u.bytes, sm->len ? sm->len : 1);
+		assert_string_not_equal(um_msg_type_name(sm->type), "?");
+	}
+
+	/* every type the decoder knows has a sample above */
+	for (uint32_t type = 0; type <= UINT16_MAX; type++) {
+		bool found = false;
+
+		if (um_proto_body_size(type) < 0)
+			continue;
+		for (size_t i = 0; i < NSAMPLES; i++)
+			found |= samples[i].type == type;
+		if (!found)
+			fail_msg("type %#x (%s) has no sample", type, um_msg_type_name(type));
+		known++;
+	}
+	/* 11 requests, 10 replies (ACK has none), 3 events */
+	assert_int_equal(known, 11 + 10 + 3);
+}
+
+static void test_fd_counts(void **state)
+{
+	assert_int_equal(um_proto_fds(UM_MSG_ATTACH), 1);
+	assert_int_equal(um_proto_fds(UM_MSG_HELLO | UM_REPLY), 1);
+	assert_int_equal(um_proto_fds(UM_MSG_ATTACH | UM_REPLY), 1);
+	assert_int_equal(um_proto_fds(UM_MSG_SUBSCRIBE | UM_REPLY), 1);
+	assert_int_equal(um_proto_fds(UM_MSG_HELLO), 0);
+	assert_int_equal(um_proto_fds(UM_EV_INVALIDATE), 0);
+	assert_int_equal(um_proto_fds(0x7777), 0);
+	assert_int_equal(um_proto_body_size(0x7777), -1);
+
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		const struct sample *sm = &samples[i];
+		unsigned int fds = um_proto_fds(sm->type);
+		size_t len = put(sm, sm->len);
+		struct um_msg m;
+
+		assert_int_equal(um_proto_decode(sm->side, rx.b, len, fds + 1, &m), -EPROTO);
+		if (fds)
+			assert_int_equal(um_proto_decode(sm->side, rx.b, len, 0, &m), -EPROTO);
+	}
+}
+
+static void test_bad_header(void **state)
+{
+	const struct sample insert = sample_of(UM_MSG_INSERT), *sm = &insert;
+	size_t len;
+
+	len = put(sm, sm->len);
+	hdr()->magic ^= 1;
+	assert_int_equal(dec(sm, len), -EPROTO);
+
+	len = put(sm, sm->len);
+	hdr()->version = UM_PROTO_VERSION + 1;
+	assert_int_equal(dec(sm, len), -EPROTO);
+	hdr()->version = 0;
+	assert_int_equal(dec(sm, len), -EPROTO);
+
+	len = put(sm, sm->len);
+	hdr()->flags = 1u << 31;
+	assert_int_equal(dec(sm, len), -EPROTO);
+
+	/* the length field must match what was received, both ways */
+	len = put(sm, sm->len);
+	hdr()->length = len + 8;
+	assert_int_equal(dec(sm, len), -EPROTO);
+	hdr()->length = len - 8;
+	assert_int_equal(dec(sm, len), -EPROTO);
+	hdr()->length = len;
+	assert_int_equal(dec(sm, len + 8), -EPROTO);
+	assert_int_equal(dec(sm, len), 0);
+}
+
+static void test_short_and_long(void **state)
+{
+	const struct sample watch = sample_of(UM_MSG_WATCH), *sm = &watch;
+	struct um_msg m;
+	size_t len = put(sm, sm->len);
+
+	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, NULL, len, 0, &m), -EPROTO);
+	for (size_t n = 0; n < sizeof(struct um_hdr); n++) {
+		hdr()->length = n;
+		assert_int_equal(dec(sm, n), -EPROTO);
+	}
+
+	/* a header-only PING is the shortest legal message */
+	len = um_proto_encode(rx.b, UM_MSG_PING, ID, NULL, 0);
+	assert_int_equal(len, sizeof(struct um_hdr));
+	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, len, 0, &m), 0);
+
+	/* longer than UM_MSG_MAX, with a consistent length field */
+	len = um_proto_encode(rx.b, UM_MSG_PING, ID, NULL, 0);
+	hdr()->length = UM_MSG_MAX + 8;
+	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, UM_MSG_MAX + 8, 0, &m), -EPROTO);
+	hdr()->length = UM_MSG_MAX + 1;
+	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, UM_MSG_MAX + 1, 0, &m), -EPROTO);
+}
+
+static void test_unknown_type(void **state)
+{
+	static const uint16_t bad[] = {
+		0, UM_MSG_REQ_MAX + 1, 0x00ff, UM_REPLY, UM_REPLY | (UM_MSG_REQ_MAX + 1),
+		UM_REPLY | UM_MSG_ACK, /* ACK has no reply */
+		0x4000, UM_EV_EVICTED + 1, UM_EV_INVALIDATE | UM_REPLY, 0xffff,
+	};
+	struct um_msg m;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* a body of 16 bytes, the size of many real types */
+		static const uint64_t zero[2];
+		size_t len = um_proto_encode(rx.b, bad[i], ID, zero, sizeof(zero));
+
+		assert_int_equal(um_proto_body_size(bad[i]), -1);
+		assert_string_equal(um_msg_type_name(bad[i]), "?");
+		assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, len, 0, &m), -EPROTO);
+		assert_int_equal(um_proto_decode(UM_SIDE_CLIENT, rx.b, len, 0, &m), -EPROTO);
+		hdr()->id = 0;
+		assert_int_equal(um_proto_decode(UM_SIDE_CLIENT, rx.b, len, 0, &m), -EPROTO);
+	}
+}
+
+static void test_wrong_side(void **state)
+{
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		const struct sample *sm = &samples[i];
+		size_t len = put(sm, sm->len);
+		struct um_msg m;
+
+		assert_int_equal(um_proto_decode(other(sm->side), rx.b, len,
+						 um_proto_fds(sm->type), &m), -EPROTO);
+		/* flipping the id does not make it legal there either */
+		hdr()->id = hdr()->id ? 0 : ID;
+		assert_int_equal(um_proto_decode(other(sm->side), rx.b, len,
+						 um_proto_fds(sm->type), &m), -EPROTO);
+	}
+}
+
+static void test_body_size(void **state)
+{
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		const struct sample *sm = &samples[i];
+		size_t len;
+
+		len = put(sm, sm->len + 1);
+		assert_int_equal(dec(sm, len), -EPROTO);
+		len = put(sm, sm->len + 8);
+		assert_int_equal(dec(sm, len), -EPROTO);
+		if (sm->len) {
+			len = put(sm, sm->len - 1);
+			assert_int_equal(dec(sm, len), -EPROTO);
+		}
+		len = put(sm, sm->len);
+		assert_int_equal(dec(sm, len), 0);
+	}
+}
+
+static void test_ids(void **state)
+{
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		const struct sample *sm = &samples[i];
+		size_t len = put(sm, sm->len);
+
+		/* requests and replies need the id, events must have none */
+		hdr()->id = is_event(sm->type) ? 1 : 0;
+		assert_int_equal(dec(sm, len), -EPROTO);
+		hdr()->id = is_event(sm->type) ? 0 : UINT64_MAX;
+		assert_int_equal(dec(sm, len), 0);
+	}
+}
+
+/*
+ * A bad field: -EINVAL, and out still names the message (type, id, body)
+ * so that the daemon can answer the request with -EINVAL.
+ */
+static void expect_einval(const struct sample *sm)
+{
+	struct um_msg m;
+	size_t len;
+
+	memset(&m, 0, sizeof(m));
+	len = um_proto_encode(rx.b, sm->type, is_event(sm->type) ? 0 : ID, sm->u.bytes, sm->len);
+	assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m), -EINVAL);
+	assert_int_equal(m.type, sm->type);
+	assert_int_equal(m.id, is_event(sm->type) ? 0 : ID);
+	assert_ptr_equal(m.body, body());
+	assert_int_equal(m.body_len, sm->len);
+
+	/* a header error wins over a field error */
+	assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type) + 1, &m),
+			 -EPROTO);
+}
+
+static void test_fields_requests(void **state)
+{
+	struct sample t, base;
+
+	base = sample_of(UM_MSG_HELLO);
+	t = base; t.u.hello.version = 0; expect_einval(&t);
+	t = base; t.u.hello.pad = 1; expect_einval(&t);
+
+	base = sample_of(UM_MSG_ATTACH);
+	t = base; t.u.attach.uffd_mode = 0; expect_einval(&t);
+	t = base; t.u.attach.uffd_mode = UMP_UFFD_USER_ONLY + 1; expect_einval(&t);
+	t = base; t.u.attach.flags = 1; expect_einval(&t);
+
+	base = sample_of(UM_MSG_INSERT);
+	t = base; t.u.insert.start = ADDR + 1; expect_einval(&t);
+	t = base; t.u.insert.start = ADDR + 2048; expect_einval(&t);
+	t = base; t.u.insert.length = 4095; expect_einval(&t);
+	t = base; t.u.insert.length = 4097; expect_einval(&t);
+	t = base; t.u.insert.length = 0; expect_einval(&t);
+	t = base; t.u.insert.start = UINT64_MAX - 4095; t.u.insert.length = 8192; expect_einval(&t);
+	/* ends exactly at 2^64: not representable as an exclusive end */
+	t = base; t.u.insert.start = UINT64_MAX - 4095; t.u.insert.length = 4096; expect_einval(&t);
+	t = base; t.u.insert.length = UINT64_MAX - 4095; expect_einval(&t);
+	t = base; t.u.insert.flags = UM_INSERT_ALL + 1; expect_einval(&t);
+	t = base; t.u.insert.pad = 1; expect_einval(&t);
+
+	base = sample_of(UM_MSG_REMOVE);
+	t = base; t.u.remove.interval_id = 0; expect_einval(&t);
+
+	base = sample_of(UM_MSG_SUBSCRIBE);
+	t = base; t.u.subscribe.interval_id = 0; expect_einval(&t);
+	t = base; t.u.subscribe.pid = 0; expect_einval(&t);
+	t = base; t.u.subscribe.pid = -1; expect_einval(&t);
+	t = base; t.u.subscribe.flags = 2; expect_einval(&t);
+
+	base = sample_of(UM_MSG_SNAPSHOT); /* by interval id */
+	t = base; t.u.snapshot.start = ADDR + 8; expect_einval(&t);
+	t = base; t.u.snapshot.npages = 0; expect_einval(&t);
+	t = base; t.u.snapshot.npages = 1ull << 52; expect_einval(&t); /* npages << 12 overflows */
+	t = base; t.u.snapshot.npages = UINT64_MAX; expect_einval(&t);
+	t = base; t.u.snapshot.start = 4096; t.u.snapshot.npages = (1ull << 52) - 1;
+	expect_einval(&t); /* start + length wraps to 0 */
+	t = base; t.u.snapshot.start = UINT64_MAX - 4095; t.u.snapshot.npages = 2; expect_einval(&t);
+	t = base; t.u.snapshot.flags = 1; expect_einval(&t);
+	t = base; t.u.snapshot.interval_id = 0; t.u.snapshot.pid = 0; expect_einval(&t);
+	t = base; t.u.snapshot.interval_id = 0; t.u.snapshot.pid = -3; expect_einval(&t);
+
+	base = sample_of(UM_MSG_ACK);
+	t = base; t.u.ack.seq = 4; expect_einval(&t);
+	t = base; t.u.ack.seq = 0; expect_einval(&t);
+	t = base; t.u.ack.interval_id = 0; expect_einval(&t);
+
+	base = sample_of(UM_MSG_WATCH);
+	t = base; t.u.watch.pid = -1; expect_einval(&t);
+	t = base; t.u.watch.pad = 1; expect_einval(&t);
+}
+
+static void test_fields_client(void **state)
+{
+	struct sample t, base;
+
+	base = sample_of(UM_EV_INVALIDATE);
+	t = base; t.u.inv.reason = 0; expect_einval(&t);
+	t = base; t.u.inv.reason = UMP_REASON_MAX + 1; expect_einval(&t);
+	t = base; t.u.inv.end = t.u.inv.start; expect_einval(&t);
+	t = base; t.u.inv.end = t.u.inv.start - 4096; expect_einval(&t);
+	t = base; t.u.inv.start += 1; expect_einval(&t);
+	t = base; t.u.inv.end += 1; expect_einval(&t);
+	t = base; t.u.inv.flags = 1u << 2; expect_einval(&t);
+	for (uint32_t r = 1; r <= UMP_REASON_MAX; r++) {
+		t = base;
+		t.u.inv.reason = r;
+		put(&t, t.len);
+		assert_int_equal(dec(&t, sizeof(struct um_hdr) + t.len), 0);
+	}
+
+	base = sample_of(UM_EV_RELEASE);
+	t = base; t.u.rel.error = 0; expect_einval(&t);
+	t = base; t.u.rel.error = 5; expect_einval(&t);
+	t = base; t.u.rel.error = -4096; expect_einval(&t);
+	base = sample_of(UM_EV_EVICTED);
+	t = base; t.u.rel.error = 0; expect_einval(&t);
+
+	/* reply statuses are 0 or -errno */
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		if (!(samples[i].type & UM_REPLY))
+			continue;
+		t = samples[i]; t.u.reply.status = 1; expect_einval(&t);
+		t = samples[i]; t.u.reply.status = INT32_MIN; expect_einval(&t);
+	}
+
+	/* a daemon version without its NUL */
+	t = sample_of(UM_MSG_HELLO | UM_REPLY);
+	memset(t.u.hello_r.daemon_version, 'v', sizeof(t.u.hello_r.daemon_version));
+	expect_einval(&t);
+	t = sample_of(UM_MSG_STATUS | UM_REPLY);
+	memset(t.u.status_r.daemon_version, 'v', sizeof(t.u.status_r.daemon_version));
+	expect_einval(&t);
+	t.u.status_r.daemon_version[31] = '\0';
+	put(&t, t.len);
+	assert_int_equal(dec(&t, sizeof(struct um_hdr) + t.len), 0);
+}
+
+static void test_unaligned(void **state)
+{
+	static union {
+		uint64_t align;
+		unsigned char b[UM_MSG_MAX + 16];
+	} raw;
+	const struct sample *sm = &samples[0];
+	struct um_msg m;
+	size_t len = put(sm, sm->len);
+
+	for (size_t off = 1; off < 8; off++) {
+		memcpy(raw.b + off, rx.b, len);
+		assert_int_equal(um_proto_decode(sm->side, raw.b + off, len, 0, &m), -EPROTO);
+	}
+	memcpy(raw.b + 8, rx.b, len);
+	assert_int_equal(um_proto_decode(sm->side, raw.b + 8, len, 0, &m), 0);
+}
+
+static void test_names(void **state)
+{
+	assert_string_equal(um_reason_name(UMP_REASON_WRITE), "write");
+	assert_string_equal(um_reason_name(UMP_REASON_REMOVE), "remove");
+	assert_string_equal(um_reason_name(UMP_REASON_UNMAP), "unmap");
+	assert_string_equal(um_reason_name(UMP_REASON_REMAP), "remap");
+	assert_string_equal(um_reason_name(UMP_REASON_FORK), "fork");
+	assert_string_equal(um_reason_name(UMP_REASON_RELEASE), "release");
+	assert_string_equal(um_reason_name(0), "?");
+	assert_string_equal(um_reason_name(UMP_REASON_MAX + 1), "?");
+	assert_string_equal(um_reason_name(UINT32_MAX), "?");
+	assert_string_equal(um_msg_type_name(UM_MSG_SNAPSHOT | UM_REPLY), "SNAPSHOT|REPLY");
+	assert_string_equal(um_msg_type_name(UM_EV_INVALIDATE), "INVALIDATE");
+	assert_string_equal(um_msg_type_name(UM_MSG_HELLO), "HELLO");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_fd_counts),
+		cmocka_unit_test(test_bad_header),
+		cmocka_unit_test(test_short_and_long),
+		cmocka_unit_test(test_unknown_type),
+		cmocka_unit_test(test_wrong_side),
+		cmocka_unit_test(test_body_size),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_fields_requests),
+		cmocka_unit_test(test_fields_client),
+		cmocka_unit_test(test_unaligned),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
