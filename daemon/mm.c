@@ -434,6 +434,9 @@ static void on_fork(struct mm *mm, const struct uffd_msg *msg)
 
 static void handle_msg(struct mm *mm, const struct uffd_msg *msg)
 {
+	uint64_t remap_from = mm->remap_from, remap_end = mm->remap_end;
+
+	mm->remap_from = mm->remap_end = 0;
 	switch (msg->event) {
 	case UFFD_EVENT_PAGEFAULT:
 		if (!mm->dead)
@@ -448,6 +451,13 @@ static void handle_msg(struct mm *mm, const struct uffd_msg *msg)
 				       msg->arg.remove.end);
 		break;
 	case UFFD_EVENT_UNMAP:
+		/*
+		 * mremap() of part of a mapping reports REMAP and then UNMAP of
+		 * the same source range; the REMAP already invalidated it.
+		 */
+		if (msg->arg.remove.start == remap_from && msg->arg.remove.end == remap_end &&
+		    remap_end)
+			break;
 		if (!mm->dead)
 			on_range_event(mm, UMP_REASON_UNMAP, msg->arg.remove.start,
 				       msg->arg.remove.end);
@@ -460,6 +470,8 @@ static void handle_msg(struct mm *mm, const struct uffd_msg *msg)
 			break;
 		on_range_event(mm, UMP_REASON_REMAP, from, from + len);
 		on_range_event(mm, UMP_REASON_REMAP, to, to + len);
+		mm->remap_from = from;
+		mm->remap_end = from + len;
 		break;
 	}
 	default:

@@ -67,6 +67,7 @@ struct mm {
 	struct list intervals;
 	struct list invals; /* struct inval.mm_link, creation order */
 	uint64_t uffd_features;
+	uint64_t remap_from, remap_end; /* source of the REMAP just handled, else 0 */
 	bool dead;
 	bool destroyed;
 };

@@ -155,6 +155,29 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 	}
 }
 
+/*
+ * pagemap sets bit 62 for every non-present swap-format PTE, not only for
+ * pages in a swap area: uffd-wp markers (left by WP_UNPOPULATED and after a
+ * zap), migration and hwpoison entries look the same. The entry's type field
+ * (bits 0-4, shown to CAP_SYS_ADMIN readers) tells them apart: real swap
+ * areas are numbered below MAX_SWAPFILES, the special entries above it
+ * (32 - device 3 - migration 3 - hwpoison 1 - marker 1 on x86_64).
+ * Without the type (a daemon that cannot see PFNs) an entry carrying the
+ * uffd-wp bit is taken for a marker; a swapped page we had protected is
+ * then reported as not present instead of swapped, both non-VALID.
+ */
+#define SWP_TYPE_MASK 0x1full
+#define SWP_MAX_SWAPFILES 24
+
+static bool pm_is_swap(uint64_t x)
+{
+	if (!(x & PM_SWAP))
+		return false;
+	if (x & PM_PFN_MASK)
+		return (x & SWP_TYPE_MASK) < SWP_MAX_SWAPFILES;
+	return !(x & PM_UFFD_WP);
+}
+
 /* convert e[0..n) of one readable VMA in place */
 static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn,
 		    bool show_pfn)
@@ -184,7 +207,7 @@ static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_
 			if (v->write && !wp && !zero && ((x & PM_MMAP_EXCLUSIVE) || v->shared))
 				out |= UM_E_WRITE;
 		} else {
-			out = (x & PM_SWAP) ? UM_E_SWAP | ((x & PM_FILE) ? UM_E_FILE : 0) : 0;
+			out = pm_is_swap(x) ? UM_E_SWAP | ((x & PM_FILE) ? UM_E_FILE : 0) : 0;
 			/* an armed never-touched page (WP_UNPOPULATED marker) */
 			if (x & PM_UFFD_WP)
 				out |= UM_E_UFFD_WP;

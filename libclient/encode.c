@@ -8,15 +8,18 @@
 
 #include "umirror_proto.h"
 
-/* raw bit -> flag index, for every flag a present page may carry */
-static const struct {
-	uint64_t raw;
-	enum um_pfn_flag flag;
-} present_flags[] = {
-	{ UM_E_WRITE, UM_PFN_WRITE },	  { UM_E_ZERO, UM_PFN_ZERO },
-	{ UM_E_FILE, UM_PFN_FILE },	  { UM_E_EXCL, UM_PFN_EXCLUSIVE },
-	{ UM_E_HUGE, UM_PFN_HUGE },	  { UM_E_UFFD_WP, UM_PFN_UFFD_WP },
-};
+_Static_assert(UM_E_PRESENT == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_VALID) &&
+		       UM_E_WRITE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_WRITE) &&
+		       UM_E_ZERO == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_ZERO) &&
+		       UM_E_SWAP == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_SWAP) &&
+		       UM_E_FILE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_FILE) &&
+		       UM_E_EXCL == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_EXCLUSIVE) &&
+		       UM_E_HUGE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_HUGE) &&
+		       UM_E_UFFD_WP == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_UFFD_WP),
+	       "raw flag bits and flag indexes line up");
+
+/* only these describe a page that is not present */
+#define NOT_PRESENT_BITS ((UM_E_SWAP | UM_E_UFFD_WP) >> ENCODE_RAW_SHIFT)
 
 int encode_init(struct um_encoding *e, const uint64_t *flags, const uint64_t *values,
 		uint8_t pfn_shift)
@@ -36,27 +39,26 @@ int encode_init(struct um_encoding *e, const uint64_t *flags, const uint64_t *va
 		e->values[UM_PFN_NONE] = 0;
 		e->values[UM_PFN_SPECIAL] = UM_DEFAULT_SPECIAL;
 	}
+	for (unsigned int bits = 0; bits < 256; bits++) {
+		uint64_t v = 0;
+
+		for (int i = 0; i < UM_PFN_FLAG_MAX; i++)
+			if (bits & (1u << i))
+				v |= e->flags[i];
+		e->table[bits] = v;
+	}
 	return 0;
 }
 
 uint64_t encode_entry(const struct um_encoding *e, uint64_t raw)
 {
-	uint64_t out;
+	unsigned int bits = (unsigned int)(raw >> ENCODE_RAW_SHIFT) & 0xff;
 
 	if (raw & (UM_E_HOLE | UM_E_NOPERM))
 		return e->values[UM_PFN_ERROR];
-	if (!(raw & UM_E_PRESENT)) {
-		out = e->values[UM_PFN_NONE];
-		if (raw & UM_E_SWAP)
-			out |= e->flags[UM_PFN_SWAP];
-		return out;
-	}
-
-	out = ((raw & UM_E_PFN_MASK) << e->pfn_shift) | e->flags[UM_PFN_VALID];
-	for (size_t i = 0; i < sizeof(present_flags) / sizeof(present_flags[0]); i++)
-		if (raw & present_flags[i].raw)
-			out |= e->flags[present_flags[i].flag];
-	return out;
+	if (!(raw & UM_E_PRESENT))
+		return e->values[UM_PFN_NONE] | e->table[bits & NOT_PRESENT_BITS];
+	return ((raw & UM_E_PFN_MASK) << e->pfn_shift) | e->table[bits];
 }
 
 void encode_entries(const struct um_encoding *e, const uint64_t *raw, uint64_t *out, size_t n)

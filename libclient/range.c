@@ -15,7 +15,8 @@
 
 /*
  * Snapshot [start, start + npages pages) into @out, as many round trips as
- * the result buffer needs. With @want_seq not NULL every reply's seq must
+ * the result buffer needs, encoded with @enc (raw entries when NULL) in the
+ * one pass that copies them out of the result buffer. With @want_seq not NULL every reply's seq must
  * equal *want_seq, else -EAGAIN. Entries are filled also when a page is a
  * hole or unreadable; *filled says how many are valid.
  *
@@ -24,8 +25,8 @@
  * -errno with *filled entries valid.
  */
 static int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64_t start,
-			   uint64_t npages, uint64_t *out, const uint64_t *want_seq,
-			   uint64_t *filled)
+			   uint64_t npages, uint64_t *out, const struct um_encoding *enc,
+			   const uint64_t *want_seq, uint64_t *filled)
 {
 	const uint64_t chunk_max = c->result_size / sizeof(uint64_t);
 	int worst = 0, r;
@@ -65,9 +66,13 @@ static int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid,
 			r = -EAGAIN;
 			goto unlock;
 		}
-		/* copy before the next request can reuse the buffer */
-		memcpy(out + *filled, (const char *)c->result + sr->offset,
-		       sr->npages * sizeof(uint64_t));
+		/* copy out before the next request can reuse the buffer */
+		if (enc)
+			encode_entries(enc, (const uint64_t *)((const char *)c->result + sr->offset),
+				       out + *filled, sr->npages);
+		else
+			memcpy(out + *filled, (const char *)c->result + sr->offset,
+			       sr->npages * sizeof(uint64_t));
 		*filled += sr->npages;
 		if (r == -EFAULT || (r == -EPERM && worst == 0))
 			worst = r;
@@ -90,7 +95,7 @@ UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start, u
 		return -EINVAL;
 	if (npages > (UINT64_MAX >> 12) || start + (npages << 12) < start)
 		return -EINVAL;
-	r = snapshot_chunks(c, 0, pid, start, npages, out, NULL, &filled);
+	r = snapshot_chunks(c, 0, pid, start, npages, out, NULL, NULL, &filled);
 	return r < 0 ? r : (long)npages;
 }
 
@@ -159,10 +164,8 @@ UM_EXPORT long um_range_snapshot(struct um_range *range)
 		return -EAGAIN;
 
 	npages = (range->end - range->start) / PAGE_SIZE_4K;
-	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns,
+	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns, &e,
 			    &range->notifier_seq, &filled);
-	/* in place: encode_entries() reads each raw entry before writing it */
-	encode_entries(&e, range->pfns, range->pfns, filled);
 	if (interval_dead(iv))
 		return -EFAULT;
 	return r < 0 ? r : (long)npages;

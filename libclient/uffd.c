@@ -53,13 +53,13 @@ static int uffd_create(int *fd, enum um_proto_uffd_mode *mode)
 int uffd_attach(struct um_client *c)
 {
 	const struct um_attach_reply *ar;
-	enum um_proto_uffd_mode mode;
+	enum um_proto_uffd_mode mode = UMP_UFFD_DEV;
 	struct um_attach a = { 0 };
 	struct conn_msg reply;
 	struct stat st;
 	size_t size;
 	void *p;
-	int ufd, r;
+	int ufd = -1, r;
 
 	r = uffd_create(&ufd, &mode);
 	if (r < 0)

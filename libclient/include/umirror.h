@@ -432,7 +432,8 @@ UM_EXPORT int um_range_wait_until_valid(struct um_range *range,
  *
  * Asks the daemon, which walks the owner's pagemap and VMAs. Entries with
  * no read permission or no mapping get values[UM_PFN_ERROR]; never-touched
- * or zapped pages get values[UM_PFN_NONE]. PFNs are 0 unless
+ * or zapped pages get values[UM_PFN_NONE] (with flags[UM_PFN_UFFD_WP] while
+ * they are armed, so their first write will be reported). PFNs are 0 unless
  * UM_FEAT_PFN_VISIBLE (root / CAP_SYS_ADMIN peers).
  *
  * Waits for: one round trip per 2 GiB of range. Holds: the request lock
@@ -469,7 +470,6 @@ UM_EXPORT long um_range_snapshot(struct um_range *range);
  * @start: page aligned
  * @npages: > 0
  * @out: @npages raw entries (UM_RAW_*)
- * @seq: if not NULL, 0 (no interval is implied)
  *
  * Waits for: one round trip per 2 GiB. Holds: the request lock.
  * Return: @npages; -EPERM some page PROT_NONE; -EFAULT a hole (entries are

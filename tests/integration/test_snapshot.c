@@ -52,7 +52,8 @@ static uint64_t expect_raw(const void *addr, struct vma_kind v)
 
 	if (present)
 		r |= UM_RAW_PRESENT | (pm & PM_PFN_MASK);
-	if (pm & PM_SWAP)
+	/* a swap-format entry of type >= MAX_SWAPFILES (24) is a uffd-wp marker, not swap */
+	if ((pm & PM_SWAP) && (pm & 0x1f) < 24)
 		r |= UM_RAW_SWAP;
 	if (pm & PM_FILE)
 		r |= UM_RAW_FILE;
@@ -81,7 +82,8 @@ static uint64_t encode(uint64_t raw, const uint64_t *f, const uint64_t *v, unsig
 	if (raw & (UM_RAW_HOLE | UM_RAW_NOPERM))
 		return v[UM_PFN_ERROR];
 	if (!(raw & UM_RAW_PRESENT))
-		return v[UM_PFN_NONE] | (raw & UM_RAW_SWAP ? f[UM_PFN_SWAP] : 0);
+		return v[UM_PFN_NONE] | (raw & UM_RAW_SWAP ? f[UM_PFN_SWAP] : 0) |
+		       (raw & UM_RAW_UFFD_WP ? f[UM_PFN_UFFD_WP] : 0);
 	e = ((raw & UM_RAW_PFN_MASK) << shift) | f[UM_PFN_VALID];
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (raw & map[i].raw)

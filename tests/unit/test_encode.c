@@ -138,6 +138,10 @@ static void test_none_and_swap(void **state)
 	/* not present: no PFN and no VALID even if the daemon left bits over */
 	assert_int_equal(encode_entry(&c, UM_E_FILE | 0x55) & custom_flags[UM_PFN_VALID], 0);
 	assert_int_equal(encode_entry(&c, UM_E_FILE | 0x55), 0x7);
+	/* an armed never-touched or zapped page says so */
+	assert_int_equal(encode_entry(&d, UM_E_UFFD_WP), UM_DEFAULT_UFFD_WP);
+	assert_int_equal(encode_entry(&c, UM_E_UFFD_WP | UM_E_SWAP),
+			 0x7 | custom_flags[UM_PFN_UFFD_WP] | custom_flags[UM_PFN_SWAP]);
 }
 
 static void test_values_only(void **state)
