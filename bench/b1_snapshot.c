@@ -64,42 +64,35 @@ static int baseline_once(struct b1 *b, double *ms)
 	return 0;
 }
 
-/* um_range_snapshot of the whole interval; every entry must be VALID. */
-static int snapshot_once(struct b1 *b, double *ms)
+/* A populated page's entry: VALID in the library's encoding, PRESENT in the daemon's. */
+static bool entry_ok(bool raw, uint64_t e)
 {
-	uint64_t t0, i;
-	long n;
-
-	memset(b->pfns, 0, B1_PAGES * sizeof(uint64_t));
-	t0 = bench_now_ns();
-	n = um_range_snapshot(&b->range);
-	*ms = (double)(bench_now_ns() - t0) / 1e6;
-	if (n < 0)
-		return (int)n;
-	if ((uint64_t)n != B1_PAGES)
-		return -EIO;
-	for (i = 0; i < B1_PAGES; i++)
-		if (!(b->pfns[i] & UM_DEFAULT_VALID) || (b->pfns[i] & UM_DEFAULT_ERROR))
-			return -ENODATA;
-	return 0;
+	if (raw)
+		return (e & UM_RAW_PRESENT) && !(e & (UM_RAW_HOLE | UM_RAW_NOPERM));
+	return (e & UM_DEFAULT_VALID) && !(e & UM_DEFAULT_ERROR);
 }
 
-/* um_snapshot_raw of the same pages; every entry must be PRESENT. */
-static int raw_once(struct b1 *b, double *ms)
+/*
+ * um_range_snapshot of the whole interval, or with @raw um_snapshot_raw of
+ * the same pages; every page must be there and populated.
+ */
+static int snapshot_once(struct b1 *b, bool raw, double *ms)
 {
+	uint64_t *e = raw ? b->raw : b->pfns;
 	uint64_t t0, i;
 	long n;
 
-	memset(b->raw, 0, B1_PAGES * sizeof(uint64_t));
+	memset(e, 0, B1_PAGES * sizeof(uint64_t));
 	t0 = bench_now_ns();
-	n = um_snapshot_raw(b->c, getpid(), (uintptr_t)b->mem, B1_PAGES, b->raw);
+	n = raw ? um_snapshot_raw(b->c, getpid(), (uintptr_t)b->mem, B1_PAGES, e) :
+		  um_range_snapshot(&b->range);
 	*ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (n < 0)
 		return (int)n;
 	if ((uint64_t)n != B1_PAGES)
 		return -EIO;
 	for (i = 0; i < B1_PAGES; i++)
-		if (!(b->raw[i] & UM_RAW_PRESENT) || (b->raw[i] & (UM_RAW_HOLE | UM_RAW_NOPERM)))
+		if (!entry_ok(raw, e[i]))
 			return -ENODATA;
 	return 0;
 }
@@ -131,15 +124,15 @@ static long check_pfns(struct b1 *b)
 
 	if (!b->pfn_visible || pfn_mismatches(b) == 0)
 		return 0;
-	if ((ret = baseline_once(b, &ms)) < 0 || (ret = snapshot_once(b, &ms)) < 0 ||
-	    (ret = raw_once(b, &ms)) < 0)
+	if ((ret = baseline_once(b, &ms)) < 0 || (ret = snapshot_once(b, false, &ms)) < 0 ||
+	    (ret = snapshot_once(b, true, &ms)) < 0)
 		return ret;
 	return pfn_mismatches(b);
 }
 
-static int pfn_check(struct b1 *b, const char **what)
+static int pfn_check(void *ctx, const char **what)
 {
-	long bad = check_pfns(b);
+	long bad = check_pfns(ctx);
 
 	if (bad > 0) {
 		fprintf(stderr, "umirror-bench: B1: %ld PFNs differ from /proc/self/pagemap\n",
@@ -150,6 +143,32 @@ static int pfn_check(struct b1 *b, const char **what)
 	*what = "PFN check";
 	return (int)bad;
 }
+
+static int step_pagemap(void *ctx, bool warm_up, double *ms, const char **what)
+{
+	return baseline_once(ctx, ms);
+}
+
+static int step_snapshot(void *ctx, bool warm_up, double *ms, const char **what)
+{
+	return snapshot_once(ctx, false, ms);
+}
+
+static int step_raw(void *ctx, bool warm_up, double *ms, const char **what)
+{
+	return snapshot_once(ctx, true, ms);
+}
+
+/* the medians come out in this order */
+enum { B1_PAGEMAP, B1_SNAPSHOT, B1_RAW, B1_NSTEPS };
+
+static const struct bench_step b1_steps[B1_NSTEPS] = {
+	[B1_PAGEMAP] = { "pagemap pread", step_pagemap },
+	[B1_SNAPSHOT] = { "um_range_snapshot", step_snapshot },
+	[B1_RAW] = { "um_snapshot_raw", step_raw },
+};
+
+static const struct bench_plan b1_plan = { b1_steps, B1_NSTEPS, pfn_check };
 
 static int setup(struct b1 *b)
 {
@@ -206,47 +225,24 @@ static void teardown(struct b1 *b)
 
 int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o)
 {
-	unsigned int runs = o->runs ? o->runs : o->quick ? 7 : 31, i;
-	double *base = calloc(runs, sizeof(double));
-	double *snap = calloc(runs, sizeof(double));
-	double *raw = calloc(runs, sizeof(double));
+	unsigned int runs = bench_runs(o);
 	struct b1 b = { .c = c, .pagemap_fd = -1 };
 	const char *what = "setup";
-	int ret = -ENOMEM;
+	double med[B1_NSTEPS];
+	int ret;
 
-	if (!base || !snap || !raw)
-		goto fail;
 	ret = setup(&b);
 	if (ret < 0)
 		goto fail;
-
-	/* one untimed round each: page in code, fill caches, reach steady state */
-	what = "warm-up";
-	if ((ret = baseline_once(&b, &base[0])) < 0 || (ret = snapshot_once(&b, &snap[0])) < 0 ||
-	    (ret = raw_once(&b, &raw[0])) < 0)
-		goto fail;
-	if ((ret = pfn_check(&b, &what)) < 0)
-		goto fail;
-
-	for (i = 0; i < runs; i++) {
-		what = "pagemap pread";
-		if ((ret = baseline_once(&b, &base[i])) < 0)
-			goto fail;
-		what = "um_range_snapshot";
-		if ((ret = snapshot_once(&b, &snap[i])) < 0)
-			goto fail;
-		what = "um_snapshot_raw";
-		if ((ret = raw_once(&b, &raw[i])) < 0)
-			goto fail;
-	}
-	if ((ret = pfn_check(&b, &what)) < 0)
+	ret = bench_interleave(&b1_plan, &b, runs, med, &what);
+	if (ret < 0)
 		goto fail;
 
 	bench_report(&(struct bench_result){
 		.bench = "B1_snapshot_1g",
 		.unit = "ms",
-		.value = bench_median(snap, runs),
-		.baseline = bench_median(base, runs),
+		.value = med[B1_SNAPSHOT],
+		.baseline = med[B1_PAGEMAP],
 		.baseline_name = "pread /proc/self/pagemap, 1 GiB, in process",
 		.target = 1.5,
 		.goal = 1.15,
@@ -259,8 +255,8 @@ int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o)
 	bench_report(&(struct bench_result){
 		.bench = "B1_snapshot_raw_1g",
 		.unit = "ms",
-		.value = bench_median(raw, runs),
-		.baseline = bench_median(base, runs),
+		.value = med[B1_RAW],
+		.baseline = med[B1_PAGEMAP],
 		.baseline_name = "pread /proc/self/pagemap, 1 GiB, in process",
 		.target = NAN,
 		.goal = NAN,
@@ -276,8 +272,5 @@ fail:
 		   ret == -ENODATA ? " reported a populated page not present" : "");
 out:
 	teardown(&b);
-	free(base);
-	free(snap);
-	free(raw);
 	return ret;
 }

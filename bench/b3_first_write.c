@@ -101,8 +101,9 @@ static unsigned int write_pages(uint8_t *mem, atomic_uint *done, double *us)
 	return late;
 }
 
-static int umirror_once(struct b3 *b, double *us, const char **what)
+static int umirror_once(void *ctx, bool warm_up, double *us, const char **what)
 {
+	struct b3 *b = ctx;
 	struct um_interval *iv = NULL;
 	unsigned int late, i;
 	uint64_t seq = 0;
@@ -159,7 +160,7 @@ out:
 	return ret;
 }
 
-static int baseline_once(double *us, const char **what)
+static int baseline_once(void *ctx, bool warm_up, double *us, const char **what)
 {
 	*what = "mprotect(PROT_READ)";
 	if (mprotect(mp_base, B3_BYTES, PROT_READ) < 0)
@@ -172,6 +173,16 @@ static int baseline_once(double *us, const char **what)
 	}
 	return 0;
 }
+
+/* the medians come out in this order */
+enum { B3_MPROTECT, B3_UMIRROR, B3_NSTEPS };
+
+static const struct bench_step b3_steps[B3_NSTEPS] = {
+	[B3_MPROTECT] = { "mprotect baseline", baseline_once },
+	[B3_UMIRROR] = { "umirror writes", umirror_once },
+};
+
+static const struct bench_plan b3_plan = { b3_steps, B3_NSTEPS, NULL };
 
 static uint8_t *map_populated(void)
 {
@@ -187,16 +198,15 @@ static uint8_t *map_populated(void)
 
 int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 {
-	unsigned int runs = o->runs ? o->runs : o->quick ? 7 : 31, i;
 	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO }, old;
-	double *base = calloc(runs, sizeof(double)), *um = calloc(runs, sizeof(double));
 	struct b3 b = { .c = c, .seen = malloc(B3_PAGES) };
+	unsigned int runs = bench_runs(o);
 	const char *what = "setup";
+	double med[B3_NSTEPS];
 	bool handler = false;
-	double warm;
 	int ret = -ENOMEM;
 
-	if (!base || !um || !b.seen)
+	if (!b.seen)
 		goto fail;
 	b.uf_mem = map_populated();
 	b.mp_mem = map_populated();
@@ -212,19 +222,14 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 	}
 	handler = true;
 
-	if ((ret = baseline_once(&warm, &what)) < 0 || (ret = umirror_once(&b, &warm, &what)) < 0)
+	ret = bench_interleave(&b3_plan, &b, runs, med, &what);
+	if (ret < 0)
 		goto fail;
-	for (i = 0; i < runs; i++) {
-		if ((ret = baseline_once(&base[i], &what)) < 0)
-			goto fail;
-		if ((ret = umirror_once(&b, &um[i], &what)) < 0)
-			goto fail;
-	}
 	bench_report(&(struct bench_result){
 		.bench = "B3_first_write",
 		.unit = "us",
-		.value = bench_median(um, runs),
-		.baseline = bench_median(base, runs),
+		.value = med[B3_UMIRROR],
+		.baseline = med[B3_MPROTECT],
 		.baseline_name = "mprotect(PROT_READ) + SIGSEGV handler mprotect RW, per page",
 		.target = NAN,
 		.goal = NAN,
@@ -245,7 +250,5 @@ out:
 	if (b.mp_mem)
 		munmap(b.mp_mem, B3_BYTES);
 	free(b.seen);
-	free(base);
-	free(um);
 	return ret;
 }

@@ -21,27 +21,38 @@
 #include "bench.h"
 #include "timing.h"
 
-static int retry_once(struct um_interval *iv, uint64_t seq, unsigned int calls, double *ns)
+struct b5 {
+	struct um_client *c;
+	struct um_interval *iv;
+	uint64_t seq;		/* the untouched interval's sequence */
+	unsigned int retries;	/* read_retry calls per run */
+	unsigned int pings;	/* um_ping calls per run */
+};
+
+/* The warm-up makes a tenth of the calls of a timed run. */
+static int retry_once(void *ctx, bool warm_up, double *ns, const char **what)
 {
-	unsigned int i, stale = 0;
+	struct b5 *b = ctx;
+	unsigned int i, stale = 0, calls = warm_up ? b->retries / 10 : b->retries;
 	uint64_t t0;
 
 	t0 = bench_now_ns();
 	for (i = 0; i < calls; i++)
-		stale += um_interval_read_retry(iv, seq);
+		stale += um_interval_read_retry(b->iv, b->seq);
 	*ns = (double)(bench_now_ns() - t0) / calls;
 	return stale ? -EBADMSG : 0;
 }
 
-static int ping_once(struct um_client *c, unsigned int calls, double *ns)
+static int ping_once(void *ctx, bool warm_up, double *ns, const char **what)
 {
-	unsigned int i;
+	struct b5 *b = ctx;
+	unsigned int i, calls = warm_up ? b->pings / 10 : b->pings;
 	uint64_t t0;
 	int ret;
 
 	t0 = bench_now_ns();
 	for (i = 0; i < calls; i++) {
-		ret = um_ping(c);
+		ret = um_ping(b->c);
 		if (ret < 0)
 			return ret;
 	}
@@ -49,20 +60,26 @@ static int ping_once(struct um_client *c, unsigned int calls, double *ns)
 	return 0;
 }
 
+/* the medians come out in this order */
+enum { B5_PING, B5_RETRY, B5_NSTEPS };
+
+static const struct bench_step b5_steps[B5_NSTEPS] = {
+	[B5_PING] = { "um_ping", ping_once },
+	[B5_RETRY] = { "um_interval_read_retry said retry on an untouched interval",
+		       retry_once },
+};
+
+static const struct bench_plan b5_plan = { b5_steps, B5_NSTEPS, NULL };
+
 int bench_b5_read_retry(struct um_client *c, const struct bench_opts *o)
 {
-	unsigned int runs = o->runs ? o->runs : o->quick ? 7 : 31, i;
-	const unsigned int retries = 1000000, pings = o->quick ? 1000 : 4000;
-	double *base = calloc(runs, sizeof(double)), *rr = calloc(runs, sizeof(double));
-	struct um_interval *iv = NULL;
+	struct b5 b = { .c = c, .retries = 1000000, .pings = o->quick ? 1000 : 4000 };
+	unsigned int runs = bench_runs(o);
 	const char *what = "setup";
+	double med[B5_NSTEPS];
 	uint8_t *mem = NULL;
-	uint64_t seq = 0;
-	double warm;
-	int ret = -ENOMEM;
+	int ret;
 
-	if (!base || !rr)
-		goto fail;
 	mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
 		mem = NULL;
@@ -71,31 +88,21 @@ int bench_b5_read_retry(struct um_client *c, const struct bench_opts *o)
 	}
 	memset(mem, 1, 4096);
 	what = "um_interval_insert";
-	ret = um_interval_insert(c, mem, 4096, 0, NULL, NULL, &iv);
+	ret = um_interval_insert(c, mem, 4096, 0, NULL, NULL, &b.iv);
 	if (ret < 0)
 		goto fail;
 	what = "um_interval_read_begin";
-	ret = um_interval_read_begin(iv, &seq);
+	ret = um_interval_read_begin(b.iv, &b.seq);
 	if (ret < 0)
 		goto fail;
-
-	what = "warm-up";
-	if ((ret = ping_once(c, pings / 10, &warm)) < 0 ||
-	    (ret = retry_once(iv, seq, retries / 10, &warm)) < 0)
+	ret = bench_interleave(&b5_plan, &b, runs, med, &what);
+	if (ret < 0)
 		goto fail;
-	for (i = 0; i < runs; i++) {
-		what = "um_ping";
-		if ((ret = ping_once(c, pings, &base[i])) < 0)
-			goto fail;
-		what = "um_interval_read_retry said retry on an untouched interval";
-		if ((ret = retry_once(iv, seq, retries, &rr[i])) < 0)
-			goto fail;
-	}
 	bench_report(&(struct bench_result){
 		.bench = "B5_read_retry",
 		.unit = "ns",
-		.value = bench_median(rr, runs),
-		.baseline = bench_median(base, runs),
+		.value = med[B5_RETRY],
+		.baseline = med[B5_PING],
 		.baseline_name = "um_ping socket round trip to umirrord",
 		.higher_is_better = true,
 		.target = 1000,
@@ -108,11 +115,9 @@ int bench_b5_read_retry(struct um_client *c, const struct bench_opts *o)
 fail:
 	bench_fail("B5_read_retry", ret == -EBADMSG ? 0 : ret, "%s", what);
 out:
-	if (iv)
-		um_interval_remove(iv);
+	if (b.iv)
+		um_interval_remove(b.iv);
 	if (mem)
 		munmap(mem, 4096);
-	free(base);
-	free(rr);
 	return ret;
 }

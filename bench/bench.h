@@ -21,6 +21,12 @@ struct bench_opts {
 	unsigned int runs; /* 0: the benchmark's default for quick / full */
 };
 
+/** bench_runs() - pairs to measure: --runs if given, else 7 with --quick, 31 without. */
+static inline unsigned int bench_runs(const struct bench_opts *o)
+{
+	return o->runs ? o->runs : o->quick ? 7 : 31;
+}
+
 struct bench_result {
 	const char *bench;	   /* "B1_snapshot_1g" */
 	const char *unit;	   /* "ms", "us", "ns" */

@@ -187,6 +187,48 @@ static struct um_interval *interval_new(struct um_client *c, unsigned int flags,
 	return iv;
 }
 
+/*
+ * Send @type (INSERT or SUBSCRIBE) whose reply @hook turns into a table
+ * entry, with room in the table reserved first so that the hook cannot
+ * fail for want of memory. Caller holds req_lock; c->lock is taken for
+ * the reservation only. Waits for the reply.
+ * Return: as client_call(), or -ENOMEM; reply->fd is -1 or the caller's.
+ */
+static int interval_request(struct um_client *c, uint16_t type, const void *body, size_t len,
+			    struct conn_msg *reply, const struct client_hook *hook)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = table_reserve(c);
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0) {
+		reply->fd = -1;
+		return r;
+	}
+	return client_call(c, type, body, len, -1, reply, UM_REQUEST_TIMEOUT_MS, hook);
+}
+
+/*
+ * The daemon made interval @id but its reply was unusable (the hook left
+ * the interval without a slot): give it back, so nothing holds it there.
+ * Caller holds req_lock. Waits for the REMOVE reply, whose result does not
+ * matter: the request failed either way.
+ * Return: -EPROTO.
+ */
+static int interval_give_back(struct um_client *c, uint64_t id)
+{
+	struct um_remove rm = { .interval_id = id };
+	struct conn_msg reply;
+
+	if (!id)
+		return -EPROTO;
+	client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
+	if (reply.fd >= 0)
+		close(reply.fd);
+	return -EPROTO;
+}
+
 /* Reader-side hook (c->lock held): the new interval joins the table now. */
 static void insert_hook(struct um_client *c, struct conn_msg *reply, void *arg)
 {
@@ -232,23 +274,10 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 		if (r < 0)
 			goto unlock;
 	}
-	pthread_mutex_lock(&c->lock);
-	r = table_reserve(c);
-	pthread_mutex_unlock(&c->lock);
-	if (r < 0)
-		goto unlock;
-	r = client_call(c, UM_MSG_INSERT, &ins, sizeof(ins), -1, &reply, UM_REQUEST_TIMEOUT_MS,
-			&hook);
-	if (r == 0 && !iv->id) {
-		/* an id or slot we cannot use: give the daemon its interval back */
-		struct um_remove rm = { .interval_id = ((const struct um_insert_reply *)
-							 reply.msg.body)->interval_id };
-
-		if (rm.interval_id)
-			client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
-				    UM_REQUEST_TIMEOUT_MS, NULL);
-		r = -EPROTO;
-	}
+	r = interval_request(c, UM_MSG_INSERT, &ins, sizeof(ins), &reply, &hook);
+	if (r == 0 && !iv->slot)
+		r = interval_give_back(c, ((const struct um_insert_reply *)reply.msg.body)
+						  ->interval_id);
 unlock:
 	client_unlock_request(c);
 	if (r < 0)
@@ -320,21 +349,9 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t int
 	r = client_lock_request(c);
 	if (r < 0)
 		goto fail;
-	pthread_mutex_lock(&c->lock);
-	r = table_reserve(c);
-	pthread_mutex_unlock(&c->lock);
-	if (r == 0)
-		r = client_call(c, UM_MSG_SUBSCRIBE, &sub, sizeof(sub), -1, &reply,
-				UM_REQUEST_TIMEOUT_MS, &hook);
-	if (r == 0 && !iv->map) {
-		struct um_remove rm = { .interval_id = interval_id };
-
-		close(reply.fd);
-		reply.fd = -1;
-		client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply, UM_REQUEST_TIMEOUT_MS,
-			    NULL);
-		r = -EPROTO;
-	}
+	r = interval_request(c, UM_MSG_SUBSCRIBE, &sub, sizeof(sub), &reply, &hook);
+	if (r == 0 && !iv->slot)
+		r = interval_give_back(c, interval_id);
 	client_unlock_request(c);
 	if (reply.fd >= 0)
 		close(reply.fd);

@@ -65,6 +65,88 @@ bool harness_sem_wait_ms(sem_t *sem, unsigned int ms)
 	return true;
 }
 
+static void gate_invalidate(struct um_interval *iv, const struct um_invalidation *inv,
+			    void *priv)
+{
+	struct harness_gate *g = priv;
+
+	atomic_store(&g->done, false);
+	atomic_fetch_add(&g->ninv, 1);
+	sem_post(&g->entered);
+	/* bounded: never outlive the test */
+	harness_sem_wait_ms(&g->go, atomic_load(&g->hold_ms));
+	atomic_store(&g->done, true);
+}
+
+static void gate_release(struct um_interval *iv, int error, void *priv)
+{
+	struct harness_gate *g = priv;
+
+	atomic_store(&g->release_error, error);
+	atomic_fetch_add(&g->nrel, 1);
+	sem_post(&g->released);
+}
+
+const struct um_interval_ops harness_gate_ops = { .invalidate = gate_invalidate,
+						  .release = gate_release };
+
+void harness_gate_init(struct harness_gate *g, unsigned int hold_ms)
+{
+	sem_init(&g->entered, 0, 0);
+	sem_init(&g->go, 0, 0);
+	sem_init(&g->released, 0, 0);
+	atomic_init(&g->hold_ms, hold_ms);
+	atomic_init(&g->ninv, 0);
+	atomic_init(&g->nrel, 0);
+	atomic_init(&g->release_error, 0);
+	atomic_init(&g->done, false);
+}
+
+static void *writer_main(void *arg)
+{
+	struct harness_writer *w = arg;
+
+	memset(w->addr, w->byte, w->len);
+	sem_post(&w->done);
+	return NULL;
+}
+
+void harness_writer_start(struct harness_writer *w, void *addr, size_t len, char byte)
+{
+	w->addr = addr;
+	w->len = len;
+	w->byte = byte;
+	sem_init(&w->done, 0, 0);
+	CHECK(pthread_create(&w->thread, NULL, writer_main, w) == 0, "pthread_create");
+}
+
+void harness_writer_join(struct harness_writer *w)
+{
+	pthread_join(w->thread, NULL);
+	sem_destroy(&w->done);
+}
+
+pid_t harness_fork(void (*child_main)(int in_fd, int out_fd), int *to_child, int *from_child)
+{
+	int down[2], up[2];
+	pid_t pid;
+
+	CHECK(pipe2(down, O_CLOEXEC) == 0 && pipe2(up, O_CLOEXEC) == 0, "pipe: %m");
+	pid = fork();
+	CHECK(pid >= 0, "fork: %m");
+	if (pid == 0) {
+		close(down[1]);
+		close(up[0]);
+		child_main(down[0], up[1]);
+		_exit(1); /* child_main must not return */
+	}
+	close(down[0]);
+	close(up[1]);
+	*to_child = down[1];
+	*from_child = up[0];
+	return pid;
+}
+
 const char *harness_dir(void)
 {
 	return tmp_dir;

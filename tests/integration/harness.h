@@ -11,10 +11,15 @@
 #ifndef UMIRROR_IT_HARNESS_H
 #define UMIRROR_IT_HARNESS_H
 
+#include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "umirror.h"
 
 #define PAGE 4096ul
 #define SKIP 77
@@ -93,6 +98,74 @@ uint64_t harness_now_ms(void);
  * Return: true if the semaphore was taken, false on timeout.
  */
 bool harness_sem_wait_ms(sem_t *sem, unsigned int ms);
+
+/**
+ * struct harness_gate - interval callbacks that hold the event thread.
+ * @entered: posted when an invalidate callback begins
+ * @go: the invalidate callback waits on it, at most @hold_ms
+ * @released: posted when the release callback ran
+ * @hold_ms: longest the invalidate callback waits for @go; with nobody
+ *	posting @go it is how long the callback takes
+ * @ninv, @nrel: callbacks so far
+ * @release_error: the error the release callback was given
+ * @done: false while an invalidate callback runs, true once it returned
+ *
+ * While the callback waits, a synchronous interval's invalidation stays
+ * unacknowledged: the writer is held and the sequence stays odd.
+ * Use with harness_gate_ops and the gate as the interval's priv.
+ */
+struct harness_gate {
+	sem_t entered, go, released;
+	atomic_uint hold_ms;
+	atomic_uint ninv, nrel;
+	atomic_int release_error;
+	atomic_bool done;
+};
+
+/** harness_gate_ops - invalidate and release callbacks of a struct harness_gate (priv). */
+extern const struct um_interval_ops harness_gate_ops;
+
+/** harness_gate_init() - empty semaphores and counters; callbacks hold @hold_ms at most. */
+void harness_gate_init(struct harness_gate *g, unsigned int hold_ms);
+
+/**
+ * struct harness_writer - a thread that writes @len bytes of @byte at @addr
+ * (held in the write fault while an invalidation is unacknowledged), then
+ * posts @done.
+ */
+struct harness_writer {
+	pthread_t thread;
+	char *addr;
+	size_t len;
+	char byte;
+	sem_t done;
+};
+
+/**
+ * harness_writer_start() - start @w writing @len bytes of @byte at @addr.
+ * Returns at once (exits 1 if the thread cannot be created); the write
+ * may be held in its fault for as long as the invalidation lasts.
+ */
+void harness_writer_start(struct harness_writer *w, void *addr, size_t len, char byte);
+
+/**
+ * harness_writer_join() - wait for @w's thread to finish (unbounded: the
+ * watchdog covers a hang) and release its semaphore.
+ */
+void harness_writer_join(struct harness_writer *w);
+
+/**
+ * harness_fork() - fork a child talking to this process over two pipes.
+ * @child_main: runs in the child with the read end of one pipe and the
+ *	write end of the other; must end with _exit(), never return
+ * @to_child: receives this process's write end (the child's @in_fd)
+ * @from_child: receives this process's read end (the child's @out_fd)
+ *
+ * The child inherits the daemon but never stops it (see harness_start()).
+ * Exits 1 if a pipe or the fork fails.
+ * Return: the child's pid, for waitpid() or kill().
+ */
+pid_t harness_fork(void (*child_main)(int in_fd, int out_fd), int *to_child, int *from_child);
 
 /** harness_skip() - print @why and exit 77 (the kernel lacks something). */
 void harness_skip(const char *why) __attribute__((noreturn));

@@ -22,69 +22,41 @@
 
 #define NPAGES 4
 
-static sem_t in_cb, cb_go, released, writer_done;
-static atomic_int release_error;
-static atomic_uint nrel;
-
-static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
-{
-	sem_post(&in_cb);
-	harness_sem_wait_ms(&cb_go, 10000);
-}
-
-static void on_release(struct um_interval *iv, int error, void *priv)
-{
-	atomic_store(&release_error, error);
-	atomic_fetch_add(&nrel, 1);
-	sem_post(&released);
-}
-
-static const struct um_interval_ops ops = { .invalidate = on_invalidate,
-					    .release = on_release };
-
-static void *writer_main(void *arg)
-{
-	memset(arg, 'W', PAGE);
-	sem_post(&writer_done);
-	return NULL;
-}
-
 int main(void)
 {
 	uint64_t pfns[NPAGES], seq;
 	struct um_range r = { .pfns = pfns };
 	struct um_interval *iv, *iv2;
 	struct um_client *c, *c2;
-	pthread_t t;
+	struct harness_writer w;
+	struct harness_gate g;
 	char *buf;
 	int status;
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
 	harness_start("test_daemon_kill", NULL);
-	sem_init(&in_cb, 0, 0);
-	sem_init(&cb_go, 0, 0);
-	sem_init(&released, 0, 0);
-	sem_init(&writer_done, 0, 0);
+	harness_gate_init(&g, 10000);
 
 	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		   0);
 	CHECK(buf != MAP_FAILED, "mmap: %m");
 	memset(buf, 'a', NPAGES * PAGE);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
-	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &harness_gate_ops, &g, &iv) == 0,
+	      "insert");
 	r.start = (uintptr_t)buf;
 	r.end = r.start + NPAGES * PAGE;
 	CHECK(um_range_register(&r, iv) == 0, "register");
 
-	CHECK(pthread_create(&t, NULL, writer_main, buf + PAGE) == 0, "pthread_create");
-	CHECK(harness_sem_wait_ms(&in_cb, 5000), "invalidate callback started");
-	CHECK(!harness_sem_wait_ms(&writer_done, 200), "writer is held in its write fault");
+	harness_writer_start(&w, buf + PAGE, PAGE, 'W');
+	CHECK(harness_sem_wait_ms(&g.entered, 5000), "invalidate callback started");
+	CHECK(!harness_sem_wait_ms(&w.done, 200), "writer is held in its write fault");
 
 	status = harness_kill_daemon(SIGKILL);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "daemon killed (0x%x)", status);
-	CHECK(harness_sem_wait_ms(&writer_done, 5000), "writer resumed after the daemon died");
-	pthread_join(t, NULL);
+	CHECK(harness_sem_wait_ms(&w.done, 5000), "writer resumed after the daemon died");
+	harness_writer_join(&w);
 	{
 		size_t i = 0;
 
@@ -97,11 +69,11 @@ int main(void)
 	CHECK(buf[3 * PAGE] == 'z', "later writes do not block");
 
 	/* the event thread is still in our callback; let it see the EOF */
-	sem_post(&cb_go);
-	CHECK(harness_sem_wait_ms(&released, 5000), "release callback ran");
-	CHECK(atomic_load(&release_error) == -ENOTCONN, "release error %d, want -ENOTCONN",
-	      atomic_load(&release_error));
-	CHECK(!harness_sem_wait_ms(&released, 200) && atomic_load(&nrel) == 1,
+	sem_post(&g.go);
+	CHECK(harness_sem_wait_ms(&g.released, 5000), "release callback ran");
+	CHECK(atomic_load(&g.release_error) == -ENOTCONN, "release error %d, want -ENOTCONN",
+	      atomic_load(&g.release_error));
+	CHECK(!harness_sem_wait_ms(&g.released, 200) && atomic_load(&g.nrel) == 1,
 	      "release ran exactly once");
 	CHECK(um_ping(c) == -ENOTCONN, "ping after the daemon died: -ENOTCONN");
 	{

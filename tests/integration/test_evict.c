@@ -22,51 +22,20 @@
 #define NPAGES 4
 #define ACK_TIMEOUT_MS 200
 
-static sem_t in_cb, cb_go, released, writer_done;
-static atomic_uint ninv, nrel;
-static atomic_int release_error;
-
-static void slow_invalidate(struct um_interval *iv, const struct um_invalidation *inv,
-			    void *priv)
-{
-	atomic_fetch_add(&ninv, 1);
-	sem_post(&in_cb);
-	harness_sem_wait_ms(&cb_go, 1500);
-}
-
-static void on_release(struct um_interval *iv, int error, void *priv)
-{
-	atomic_store(&release_error, error);
-	atomic_fetch_add(&nrel, 1);
-	sem_post(&released);
-}
-
-static const struct um_interval_ops slow_ops = { .invalidate = slow_invalidate,
-						 .release = on_release };
-
-static void *writer_main(void *arg)
-{
-	*(volatile char *)arg = 'w';
-	sem_post(&writer_done);
-	return NULL;
-}
-
 int main(void)
 {
 	static const char *const args[] = { "--ack-timeout", "200", NULL };
 	struct um_interval *iv_a, *iv_b;
 	struct um_client *a, *b;
 	uint64_t seq_a, seq_b, t0, dt;
-	pthread_t t;
+	struct harness_writer w;
+	struct harness_gate g; /* the slow subscriber: holds each callback 1.5 s */
 	char *buf;
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
 	harness_start("test_evict", args);
-	sem_init(&in_cb, 0, 0);
-	sem_init(&cb_go, 0, 0);
-	sem_init(&released, 0, 0);
-	sem_init(&writer_done, 0, 0);
+	harness_gate_init(&g, 1500);
 
 	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		   0);
@@ -74,17 +43,17 @@ int main(void)
 	memset(buf, 'a', NPAGES * PAGE);
 	CHECK(um_connect(NULL, 0, &a) == 0 && um_connect(NULL, 0, &b) == 0, "connect twice");
 	CHECK(um_interval_insert(a, buf, NPAGES * PAGE, 0, NULL, NULL, &iv_a) == 0, "insert");
-	CHECK(um_interval_subscribe(b, getpid(), um_interval_id(iv_a), 0, &slow_ops, NULL,
+	CHECK(um_interval_subscribe(b, getpid(), um_interval_id(iv_a), 0, &harness_gate_ops, &g,
 				    &iv_b) == 0,
 	      "subscribe");
 	CHECK(um_interval_read_begin(iv_b, &seq_b) == 0, "subscriber read_begin");
 
 	t0 = harness_now_ms();
-	CHECK(pthread_create(&t, NULL, writer_main, buf) == 0, "pthread_create");
-	CHECK(harness_sem_wait_ms(&in_cb, 5000), "slow callback started");
-	CHECK(harness_sem_wait_ms(&writer_done, 1200), "writer resumed before the callback ended");
+	harness_writer_start(&w, buf, 1, 'w');
+	CHECK(harness_sem_wait_ms(&g.entered, 5000), "slow callback started");
+	CHECK(harness_sem_wait_ms(&w.done, 1200), "writer resumed before the callback ended");
 	dt = harness_now_ms() - t0;
-	pthread_join(t, NULL);
+	harness_writer_join(&w);
 	CHECK(dt >= ACK_TIMEOUT_MS - 20 && dt < ACK_TIMEOUT_MS + 800,
 	      "writer held %llu ms, want about the %d ms ack timeout", (unsigned long long)dt,
 	      ACK_TIMEOUT_MS);
@@ -93,10 +62,10 @@ int main(void)
 	      "owner's interval completed the invalidation: seq %llu", (unsigned long long)seq_a);
 
 	/* the subscriber learns of its eviction once its callback returns */
-	sem_post(&cb_go);
-	CHECK(harness_sem_wait_ms(&released, 5000), "release callback ran");
-	CHECK(atomic_load(&release_error) == -ETIMEDOUT, "release error %d, want -ETIMEDOUT",
-	      atomic_load(&release_error));
+	sem_post(&g.go);
+	CHECK(harness_sem_wait_ms(&g.released, 5000), "release callback ran");
+	CHECK(atomic_load(&g.release_error) == -ETIMEDOUT, "release error %d, want -ETIMEDOUT",
+	      atomic_load(&g.release_error));
 	CHECK(um_interval_read_begin(iv_b, &seq_b) == -EFAULT, "evicted interval: -EFAULT");
 
 	/* the owner goes on; the evicted subscriber hears nothing more */
@@ -105,9 +74,9 @@ int main(void)
 	CHECK(harness_now_ms() - t0 < ACK_TIMEOUT_MS, "next write not held by the evicted one");
 	CHECK(um_interval_read_begin(iv_a, &seq_a) == 0 && seq_a == 4, "owner seq %llu",
 	      (unsigned long long)seq_a);
-	CHECK(!harness_sem_wait_ms(&in_cb, 200) && atomic_load(&ninv) == 1,
-	      "evicted subscriber got %u invalidations, want 1", atomic_load(&ninv));
-	CHECK(atomic_load(&nrel) == 1, "release ran once");
+	CHECK(!harness_sem_wait_ms(&g.entered, 200) && atomic_load(&g.ninv) == 1,
+	      "evicted subscriber got %u invalidations, want 1", atomic_load(&g.ninv));
+	CHECK(atomic_load(&g.nrel) == 1, "release ran once");
 	CHECK(um_ping(b) == 0, "the evicted subscriber's connection is still served");
 
 	um_interval_remove(iv_b);

@@ -120,6 +120,28 @@ static void check_seq_moved(struct um_interval *iv, uint64_t seq0, const char *w
 	CHECK(!um_interval_read_retry(iv, seq1), "%s: read_retry(after) is false", what);
 }
 
+/* Start watching @iv: its sequence now (even), with the event log emptied. */
+static uint64_t watch(struct um_interval *iv, const char *what)
+{
+	uint64_t seq0;
+
+	CHECK(um_interval_read_begin(iv, &seq0) == 0 && !(seq0 & 1), "%s: read_begin even", what);
+	reset_events();
+	return seq0;
+}
+
+/*
+ * Exactly one invalidation of @iv since watch() returned @seq0: @reason over
+ * [@start, +@len), and the sequence moved by two.
+ */
+static void expect_one(struct um_interval *iv, enum um_reason reason, const void *start,
+		       size_t len, uint64_t seq0, const char *what)
+{
+	expect_events(1, what);
+	check_event(0, iv, reason, start, len, seq0, what);
+	check_seq_moved(iv, seq0, what);
+}
+
 static char *map_buf(size_t npages, char fill)
 {
 	char *p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -167,27 +189,23 @@ static void test_write(struct um_client *c)
 	uint64_t seq0;
 
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
-	CHECK(um_interval_read_begin(iv, &seq0) == 0 && !(seq0 & 1), "read_begin even");
-	reset_events();
+	seq0 = watch(iv, "write");
 	cb_delay_ms = 100;
 	CHECK(pthread_create(&t, NULL, writer_main, &w) == 0, "pthread_create");
 	pthread_join(t, NULL);
 	cb_delay_ms = 0;
-	expect_events(1, "write");
-	check_event(0, iv, UM_REASON_WRITE, buf + 2 * PAGE, PAGE, seq0, "write");
+	expect_one(iv, UM_REASON_WRITE, buf + 2 * PAGE, PAGE, seq0, "write");
 	CHECK(evs[0].inv.sync, "write: invalidation is sync");
 	CHECK(evs[0].inv.tid == w.tid, "write: tid %d, want writer %d", evs[0].inv.tid, w.tid);
 	CHECK(w.started < evs[0].order && evs[0].order < w.done,
 	      "writer returned only after the callback (start %u cb %u done %u)", w.started,
 	      evs[0].order, w.done);
-	check_seq_moved(iv, seq0, "write");
 	CHECK(page_is(buf + 2 * PAGE, 0x5a) && page_is(buf + PAGE, 'b') &&
 		      page_is(buf + 3 * PAGE, 'd'),
 	      "write: data intact");
 
 	/* the page is writable now: a second write is not an invalidation */
-	reset_events();
-	CHECK(um_interval_read_begin(iv, &seq0) == 0, "read_begin");
+	seq0 = watch(iv, "second write");
 	buf[2 * PAGE + 1] = 1;
 	CHECK(!harness_sem_wait_ms(&ev_sem, 200), "second write to the same page is silent");
 	CHECK(!um_interval_read_retry(iv, seq0), "second write leaves the seq alone");
@@ -202,12 +220,9 @@ static void test_dontneed(struct um_client *c)
 	uint64_t seq0;
 
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
-	CHECK(um_interval_read_begin(iv, &seq0) == 0, "read_begin");
-	reset_events();
+	seq0 = watch(iv, "dontneed");
 	CHECK(madvise(buf + 4 * PAGE, 2 * PAGE, MADV_DONTNEED) == 0, "madvise: %m");
-	expect_events(1, "dontneed");
-	check_event(0, iv, UM_REASON_REMOVE, buf + 4 * PAGE, 2 * PAGE, seq0, "dontneed");
-	check_seq_moved(iv, seq0, "dontneed");
+	expect_one(iv, UM_REASON_REMOVE, buf + 4 * PAGE, 2 * PAGE, seq0, "dontneed");
 	{
 		/* zapped and re-armed: not present, not swapped, protected again */
 		uint64_t pfns[2];
@@ -239,12 +254,9 @@ static void test_munmap(struct um_client *c)
 	long ret;
 
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
-	CHECK(um_interval_read_begin(iv, &seq0) == 0, "read_begin");
-	reset_events();
+	seq0 = watch(iv, "munmap");
 	CHECK(munmap(buf + 5 * PAGE, 3 * PAGE) == 0, "munmap: %m");
-	expect_events(1, "munmap");
-	check_event(0, iv, UM_REASON_UNMAP, buf + 5 * PAGE, 3 * PAGE, seq0, "munmap");
-	check_seq_moved(iv, seq0, "munmap");
+	expect_one(iv, UM_REASON_UNMAP, buf + 5 * PAGE, 3 * PAGE, seq0, "munmap");
 	CHECK(page_is(buf + 4 * PAGE, 'e'), "munmap: remaining data intact");
 
 	CHECK(um_range_register(&r, iv) == 0, "register");
@@ -267,8 +279,7 @@ static void test_mremap(struct um_client *c)
 	void *moved;
 
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
-	CHECK(um_interval_read_begin(iv, &seq0) == 0, "read_begin");
-	reset_events();
+	seq0 = watch(iv, "mremap");
 	moved = mremap(buf + 6 * PAGE, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 	CHECK(moved == dst, "mremap: %m");
 	/*
@@ -320,28 +331,20 @@ static void test_fork(struct um_client *c)
 
 	/* never written since inserted: fork is silent, the parent's write faults */
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
-	CHECK(um_interval_read_begin(iv, &seq0) == 0, "read_begin");
-	reset_events();
+	seq0 = watch(iv, "fork, never written");
 	fork_and_reap();
 	buf[3 * PAGE] = 'X';
-	expect_events(1, "fork, never written");
-	check_event(0, iv, UM_REASON_WRITE, buf + 3 * PAGE, PAGE, seq0, "fork, never written");
-	check_seq_moved(iv, seq0, "fork, never written");
+	expect_one(iv, UM_REASON_WRITE, buf + 3 * PAGE, PAGE, seq0, "fork, never written");
 	CHECK(buf[3 * PAGE] == 'X' && page_is(buf + 4 * PAGE, 'e'), "fork: data intact");
 
 	/* written since inserted: fork itself invalidates the whole interval */
-	CHECK(um_interval_read_begin(iv, &seq0) == 0, "read_begin");
-	reset_events();
+	seq0 = watch(iv, "fork, written");
 	fork_and_reap();
-	expect_events(1, "fork, written");
-	check_event(0, iv, UM_REASON_FORK, buf, NPAGES * PAGE, seq0, "fork, written");
-	check_seq_moved(iv, seq0, "fork, written");
+	expect_one(iv, UM_REASON_FORK, buf, NPAGES * PAGE, seq0, "fork, written");
 	/* and the page written before the fork is protected again */
-	CHECK(um_interval_read_begin(iv, &seq0) == 0, "read_begin");
-	reset_events();
+	seq0 = watch(iv, "write after fork");
 	buf[3 * PAGE] = 'Y';
-	expect_events(1, "write after fork");
-	check_event(0, iv, UM_REASON_WRITE, buf + 3 * PAGE, PAGE, seq0, "write after fork");
+	expect_one(iv, UM_REASON_WRITE, buf + 3 * PAGE, PAGE, seq0, "write after fork");
 	CHECK(buf[3 * PAGE] == 'Y' && buf[3 * PAGE + 1] == 'd', "data intact after fork");
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	munmap(buf, NPAGES * PAGE);

@@ -12,7 +12,6 @@
 #include "umirror.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,29 +28,8 @@ struct hello_msg {
 	uint64_t interval_id;
 };
 
-static sem_t in_cb, cb_go, released;
-static atomic_int release_error;
-static atomic_uint ninv, nrel;
-
-static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
-{
-	atomic_fetch_add(&ninv, 1);
-	sem_post(&in_cb);
-	harness_sem_wait_ms(&cb_go, 10000); /* bounded: never outlive the test */
-}
-
-static void on_release(struct um_interval *iv, int error, void *priv)
-{
-	atomic_store(&release_error, error);
-	atomic_fetch_add(&nrel, 1);
-	sem_post(&released);
-}
-
-static const struct um_interval_ops ops = { .invalidate = on_invalidate,
-					    .release = on_release };
-
 /* The owner: insert, report, wait for "go", write (and block), get killed. */
-static void owner_main(int report_fd, int go_fd)
+static void owner_main(int go_fd, int report_fd)
 {
 	struct hello_msg m = { .pid = getpid() };
 	struct um_interval *iv;
@@ -91,40 +69,29 @@ static void *waiter_main(void *arg)
 
 int main(void)
 {
-	int report[2], go[2], status;
+	int report, go, status;
 	struct hello_msg m;
 	struct um_client *c;
 	struct um_interval *iv;
 	uint64_t pfns[NPAGES], seq, t_kill;
 	struct um_range r = { .pfns = pfns };
 	struct waiter w = { .range = &r };
+	struct harness_gate g;
 	pthread_t wt;
 	pid_t owner;
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
 	harness_start("test_owner_exit", NULL);
-	sem_init(&in_cb, 0, 0);
-	sem_init(&cb_go, 0, 0);
-	sem_init(&released, 0, 0);
+	harness_gate_init(&g, 10000);
 	sem_init(&w.started, 0, 0);
-	CHECK(pipe2(report, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0, "pipe: %m");
-
-	owner = fork();
-	CHECK(owner >= 0, "fork: %m");
-	if (owner == 0) {
-		close(report[0]);
-		close(go[1]);
-		owner_main(report[1], go[0]);
-	}
-	close(report[1]);
-	close(go[0]);
-	CHECK(read(report[0], &m, sizeof(m)) == sizeof(m), "owner reported its interval");
+	owner = harness_fork(owner_main, &go, &report);
+	CHECK(read(report, &m, sizeof(m)) == sizeof(m), "owner reported its interval");
 	CHECK(m.pid == owner && m.interval_id != 0, "owner pid %d id %llu", m.pid,
 	      (unsigned long long)m.interval_id);
 
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
-	CHECK(um_interval_subscribe(c, owner, m.interval_id, 0, &ops, NULL, &iv) == 0,
+	CHECK(um_interval_subscribe(c, owner, m.interval_id, 0, &harness_gate_ops, &g, &iv) == 0,
 	      "subscribe");
 	r.start = um_interval_start(iv);
 	r.end = r.start + um_interval_length(iv);
@@ -133,8 +100,8 @@ int main(void)
 	CHECK(um_interval_read_begin(iv, &seq) == 0 && !(seq & 1), "valid before the write");
 
 	/* the owner writes; our callback blocks, so its seq stays odd */
-	CHECK(write(go[1], "g", 1) == 1, "go: %m");
-	CHECK(harness_sem_wait_ms(&in_cb, 5000), "invalidation reached the subscriber");
+	CHECK(write(go, "g", 1) == 1, "go: %m");
+	CHECK(harness_sem_wait_ms(&g.entered, 5000), "invalidation reached the subscriber");
 	CHECK(um_interval_read_retry(iv, seq), "read_retry true during the invalidation");
 	CHECK(pthread_create(&wt, NULL, waiter_main, &w) == 0, "pthread_create");
 	sem_wait(&w.started);
@@ -156,13 +123,13 @@ int main(void)
 	CHECK(um_range_wait_until_valid(&r, 100) == -EFAULT, "wait on a dead owner: -EFAULT");
 
 	/* let the stuck callback finish; the release comes after it */
-	sem_post(&cb_go);
-	CHECK(harness_sem_wait_ms(&released, 5000), "release callback ran");
-	CHECK(atomic_load(&release_error) == -EFAULT, "release error %d, want -EFAULT",
-	      atomic_load(&release_error));
-	CHECK(!harness_sem_wait_ms(&released, 200) && atomic_load(&nrel) == 1,
+	sem_post(&g.go);
+	CHECK(harness_sem_wait_ms(&g.released, 5000), "release callback ran");
+	CHECK(atomic_load(&g.release_error) == -EFAULT, "release error %d, want -EFAULT",
+	      atomic_load(&g.release_error));
+	CHECK(!harness_sem_wait_ms(&g.released, 200) && atomic_load(&g.nrel) == 1,
 	      "release ran exactly once");
-	CHECK(atomic_load(&ninv) == 1, "%u invalidations, want 1", atomic_load(&ninv));
+	CHECK(atomic_load(&g.ninv) == 1, "%u invalidations, want 1", atomic_load(&g.ninv));
 	CHECK(um_ping(c) == 0, "the subscriber's connection survives the owner");
 	CHECK(um_range_snapshot(&r) == -EFAULT, "snapshot of a dead interval: -EFAULT");
 

@@ -8,7 +8,6 @@
 #include "umirror.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,7 +87,7 @@ static void subscriber_main(int in_fd, int out_fd)
 
 int main(void)
 {
-	int to_sub[2], from_sub[2], status;
+	int to_sub, from_sub, status;
 	struct hello_msg m = { .pid = getpid() };
 	struct rec theirs[MAX_EV];
 	struct um_interval *iv;
@@ -103,18 +102,8 @@ int main(void)
 		harness_skip("umirrord needs root");
 	harness_start("test_subscribe_multi", NULL);
 	log_init(&mine);
-	CHECK(pipe2(to_sub, O_CLOEXEC) == 0 && pipe2(from_sub, O_CLOEXEC) == 0, "pipe: %m");
-
 	/* fork before connecting: the child must not share our connection */
-	sub = fork();
-	CHECK(sub >= 0, "fork: %m");
-	if (sub == 0) {
-		close(to_sub[1]);
-		close(from_sub[0]);
-		subscriber_main(to_sub[0], from_sub[1]);
-	}
-	close(to_sub[0]);
-	close(from_sub[1]);
+	sub = harness_fork(subscriber_main, &to_sub, &from_sub);
 
 	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		   0);
@@ -123,8 +112,8 @@ int main(void)
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, &mine, &iv) == 0, "insert");
 	m.interval_id = um_interval_id(iv);
-	CHECK(write(to_sub[1], &m, sizeof(m)) == sizeof(m), "send hello");
-	CHECK(read(from_sub[0], &ready, 1) == 1, "subscriber ready");
+	CHECK(write(to_sub, &m, sizeof(m)) == sizeof(m), "send hello");
+	CHECK(read(from_sub, &ready, 1) == 1, "subscriber ready");
 
 	/* a mix of sources, in an order the subscriber must reproduce */
 	buf[3 * PAGE] = 'x';
@@ -135,11 +124,11 @@ int main(void)
 	n = 5;
 	for (unsigned int i = 0; i < n; i++)
 		CHECK(harness_sem_wait_ms(&mine.sem, 5000), "owner: event %u arrived", i);
-	CHECK(write(to_sub[1], &n, sizeof(n)) == sizeof(n), "send count");
+	CHECK(write(to_sub, &n, sizeof(n)) == sizeof(n), "send count");
 
-	CHECK(read(from_sub[0], &nsub, sizeof(nsub)) == sizeof(nsub), "subscriber's count");
+	CHECK(read(from_sub, &nsub, sizeof(nsub)) == sizeof(nsub), "subscriber's count");
 	CHECK(nsub == n, "subscriber saw %u invalidations, owner %u", nsub, n);
-	CHECK(read(from_sub[0], theirs, sizeof(theirs[0]) * nsub) ==
+	CHECK(read(from_sub, theirs, sizeof(theirs[0]) * nsub) ==
 		      (ssize_t)(sizeof(theirs[0]) * nsub),
 	      "subscriber's events");
 	CHECK(waitpid(sub, &status, 0) == sub && WIFEXITED(status) && WEXITSTATUS(status) == 0,

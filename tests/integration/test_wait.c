@@ -19,40 +19,18 @@
 
 #define NPAGES 4
 
-static sem_t in_cb;
-static atomic_uint cb_sleep_ms;
-static atomic_bool cb_done;
-static atomic_uint ncb;
-
-static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
-{
-	atomic_store(&cb_done, false);
-	atomic_fetch_add(&ncb, 1);
-	sem_post(&in_cb);
-	usleep(atomic_load(&cb_sleep_ms) * 1000);
-	atomic_store(&cb_done, true);
-}
-
-static const struct um_interval_ops ops = { .invalidate = on_invalidate };
-
-static void *writer_main(void *arg)
-{
-	*(volatile char *)arg = 'w';
-	return NULL;
-}
+/* nobody posts its "go": each callback lasts its hold_ms */
+static struct harness_gate g;
 
 /*
- * Start a write to @page from a new thread and return once the invalidate
- * callback (sleeping @sleep_ms) has begun.
+ * Start @w writing to @page and return once the invalidate callback
+ * (lasting @sleep_ms) has begun.
  */
-static pthread_t start_invalidation(char *page, unsigned int sleep_ms)
+static void start_invalidation(struct harness_writer *w, char *page, unsigned int sleep_ms)
 {
-	pthread_t t;
-
-	atomic_store(&cb_sleep_ms, sleep_ms);
-	CHECK(pthread_create(&t, NULL, writer_main, page) == 0, "pthread_create");
-	CHECK(harness_sem_wait_ms(&in_cb, 5000), "invalidate callback started");
-	return t;
+	atomic_store(&g.hold_ms, sleep_ms);
+	harness_writer_start(w, page, 1, 'w');
+	CHECK(harness_sem_wait_ms(&g.entered, 5000), "invalidate callback started");
 }
 
 int main(void)
@@ -61,21 +39,22 @@ int main(void)
 	struct um_range r = { .pfns = pfns };
 	struct um_interval *iv;
 	struct um_client *c;
-	pthread_t t;
+	struct harness_writer w;
 	char *buf;
 	int ret;
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
 	harness_start("test_wait", NULL);
-	sem_init(&in_cb, 0, 0);
+	harness_gate_init(&g, 0);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 
 	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		   0);
 	CHECK(buf != MAP_FAILED, "mmap: %m");
 	memset(buf, 'a', NPAGES * PAGE);
-	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &harness_gate_ops, &g, &iv) == 0,
+	      "insert");
 	r.start = (uintptr_t)buf;
 	r.end = r.start + NPAGES * PAGE;
 	CHECK(um_range_register(&r, iv) == 0, "register");
@@ -83,47 +62,47 @@ int main(void)
 	CHECK(um_range_wait_until_valid(&r, 50) == 0, "nothing in progress: returns 0 at once");
 
 	/* 1: the wait outlasts a 300 ms callback */
-	t = start_invalidation(buf, 300);
+	start_invalidation(&w, buf, 300);
 	CHECK(!um_range_valid(&r), "range invalid while the callback runs");
 	t0 = harness_now_ms();
 	ret = um_range_wait_until_valid(&r, 2000);
 	dt = harness_now_ms() - t0;
 	CHECK(ret == 0, "wait_until_valid(2000) during a 300 ms callback: %d", ret);
-	CHECK(atomic_load(&cb_done), "wait returned only after the callback ended");
+	CHECK(atomic_load(&g.done), "wait returned only after the callback ended");
 	CHECK(dt >= 150 && dt < 1500, "waited %llu ms for a 300 ms callback",
 	      (unsigned long long)dt);
 	CHECK(um_range_valid(&r), "valid again after the wait");
 	CHECK(!(r.notifier_seq & 1), "new notifier_seq %llu is even",
 	      (unsigned long long)r.notifier_seq);
-	pthread_join(t, NULL);
+	harness_writer_join(&w);
 	CHECK(buf[0] == 'w', "write landed");
 
 	/* 2: a 50 ms wait during a 500 ms callback times out */
-	t = start_invalidation(buf + PAGE, 500);
+	start_invalidation(&w, buf + PAGE, 500);
 	t0 = harness_now_ms();
 	ret = um_range_wait_until_valid(&r, 50);
 	dt = harness_now_ms() - t0;
 	CHECK(ret == -ETIMEDOUT, "wait_until_valid(50) during a 500 ms callback: %d", ret);
 	CHECK(dt >= 40 && dt < 400, "timed out after %llu ms, want about 50",
 	      (unsigned long long)dt);
-	CHECK(!atomic_load(&cb_done), "callback still running at the timeout");
+	CHECK(!atomic_load(&g.done), "callback still running at the timeout");
 	CHECK(!um_range_valid(&r), "range still invalid after the timeout");
 	ret = um_range_wait_until_valid(&r, 2000);
-	CHECK(ret == 0 && atomic_load(&cb_done), "then a long wait succeeds: %d", ret);
-	pthread_join(t, NULL);
+	CHECK(ret == 0 && atomic_load(&g.done), "then a long wait succeeds: %d", ret);
+	harness_writer_join(&w);
 	CHECK(buf[PAGE] == 'w' && buf[PAGE + 1] == 'a', "write landed, data intact");
 
 	/* read_begin waits the same way */
-	t = start_invalidation(buf + 2 * PAGE, 200);
+	start_invalidation(&w, buf + 2 * PAGE, 200);
 	{
 		uint64_t seq;
 
 		ret = um_interval_read_begin(iv, &seq);
-		CHECK(ret == 0 && !(seq & 1) && atomic_load(&cb_done),
+		CHECK(ret == 0 && !(seq & 1) && atomic_load(&g.done),
 		      "read_begin waited for the callback: %d", ret);
 	}
-	pthread_join(t, NULL);
-	CHECK(atomic_load(&ncb) == 3, "%u invalidations, want 3", atomic_load(&ncb));
+	harness_writer_join(&w);
+	CHECK(atomic_load(&g.ninv) == 3, "%u invalidations, want 3", atomic_load(&g.ninv));
 
 	um_range_unregister(&r);
 	CHECK(um_interval_remove(iv) == 0, "remove");
