@@ -13,11 +13,15 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "listen_fds.h"
 #include "log.h"
+#include "notify.h"
+#include "sandbox.h"
 #include "server.h"
 
 static struct server srv;
 static uv_signal_t sig_term, sig_int;
+static bool no_sandbox;
 
 static void usage(FILE *f)
 {
@@ -29,6 +33,7 @@ static void usage(FILE *f)
 		"  --mode OCTAL         socket permissions (default 0660)\n"
 		"  --ack-timeout MS     evict receivers that do not ack in MS (default 1000)\n"
 		"  --result-size BYTES  per-client result buffer (default 4194304)\n"
+		"  --no-sandbox         do not install the seccomp allow-list\n"
 		"  --verbose            debug logging\n"
 		"  --version            print the version and exit\n"
 		"  --help               this text\n");
@@ -53,6 +58,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "result-size", required_argument, NULL, 'r' },
+		{ "no-sandbox", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -88,6 +94,9 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 				goto bad;
 			o->result_size = v;
 			break;
+		case 'S':
+			no_sandbox = true;
+			break;
 		case 'v':
 			o->verbose = true;
 			break;
@@ -113,31 +122,26 @@ bad:
 	return -EINVAL;
 }
 
-/* systemd Type=notify, without linking libsystemd */
-static void notify_ready(void)
+/* the socket clients reach us at: systemd's, when it passed one */
+static void listen_desc(char *buf, size_t size)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd;
+	struct sockaddr_un sa = { 0 };
+	socklen_t len = sizeof(sa) - 1;
 
-	if (!path || !*path || strlen(path) >= sizeof(addr.sun_path))
+	if (!listen_fds_adopted()) {
+		snprintf(buf, size, "%s", srv.opt.socket_path);
 		return;
-	memcpy(addr.sun_path, path, strlen(path));
-	if (addr.sun_path[0] == '@')
-		addr.sun_path[0] = 0; /* abstract namespace */
-	len = offsetof(struct sockaddr_un, sun_path) + strlen(path);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&addr, len) < 0)
-		log_warn("sd_notify: %m");
-	close(fd);
+	}
+	if (getsockname(srv.listen_fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_path[0])
+		snprintf(buf, size, "%s (socket-activated)", sa.sun_path);
+	else
+		snprintf(buf, size, "fd %d (socket-activated)", srv.listen_fd);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
 	log_info("%s: shutting down", strsignal(signum));
+	notify_stopping();
 	server_shutdown(&srv);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
@@ -146,6 +150,7 @@ static void on_signal(uv_signal_t *h, int signum)
 int main(int argc, char **argv)
 {
 	uv_loop_t *loop = uv_default_loop();
+	char desc[sizeof(((struct sockaddr_un *)0)->sun_path) + 32];
 	int ret;
 
 	if (parse_args(argc, argv, &srv.opt))
@@ -153,6 +158,8 @@ int main(int argc, char **argv)
 	if (srv.opt.verbose)
 		log_set_level(UM_LOG_DEBUG);
 	signal(SIGPIPE, SIG_IGN);
+	if (notify_init())
+		return 1;
 	ret = server_init(&srv, loop);
 	if (ret)
 		return 1;
@@ -160,8 +167,13 @@ int main(int argc, char **argv)
 	uv_signal_init(loop, &sig_int);
 	uv_signal_start(&sig_term, on_signal, SIGTERM);
 	uv_signal_start(&sig_int, on_signal, SIGINT);
-	log_info("listening on %s", srv.opt.socket_path);
-	notify_ready();
+	listen_desc(desc, sizeof(desc));
+	log_info("listening on %s", desc);
+	if (!no_sandbox && sandbox_install())
+		return 1;
+	if (sandbox_selftest())
+		return 1;
+	notify_ready(&srv, desc);
 	uv_run(loop, UV_RUN_DEFAULT);
 	ret = uv_loop_close(loop);
 	if (ret)

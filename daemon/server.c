@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "inval.h"
+#include "listen_fds.h"
 #include "log.h"
 #include "mm.h"
 #include "snapshot.h"
@@ -757,6 +758,14 @@ static int listen_socket(struct server *s)
 	const char *path = s->opt.socket_path;
 	int fd, ret;
 
+	/* a socket unit's socket wins over --socket: it is what clients know */
+	ret = listen_fds_take(&fd);
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		s->listen_fd = fd;
+		return 0;
+	}
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		log_error("socket path too long: %s", path);
 		return -ENAMETOOLONG;
@@ -836,7 +845,9 @@ void server_shutdown(struct server *s)
 		uv_close((uv_handle_t *)&s->listen_poll, NULL);
 		close(s->listen_fd);
 		s->listen_fd = -1;
-		unlink(s->opt.socket_path);
+		/* the socket unit's path must outlive us: systemd listens on it */
+		if (!listen_fds_adopted())
+			unlink(s->opt.socket_path);
 	}
 	if (s->kpageflags_fd >= 0)
 		close(s->kpageflags_fd);
