@@ -33,6 +33,10 @@ static void usage(FILE *f)
 		"  --mode OCTAL         socket permissions (default 0660)\n"
 		"  --ack-timeout MS     evict receivers that do not ack in MS (default 1000)\n"
 		"  --result-size BYTES  per-client result buffer (default 4194304)\n"
+		"  --max-clients-per-uid N    connections per uid (default 64; 0: unlimited)\n"
+		"  --max-intervals-per-uid N  intervals per uid (default 4096; 0: unlimited)\n"
+		"  --max-bytes-per-uid BYTES  mirrored bytes per uid (default 64 GiB; 0: unlimited)\n"
+		"  --limit-root         apply the per-uid limits to root too (default: not)\n"
 		"  --no-sandbox         do not install the seccomp allow-list\n"
 		"  --verbose            debug logging\n"
 		"  --version            print the version and exit\n"
@@ -58,6 +62,10 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "result-size", required_argument, NULL, 'r' },
+		{ "max-clients-per-uid", required_argument, NULL, 'C' },
+		{ "max-intervals-per-uid", required_argument, NULL, 'I' },
+		{ "max-bytes-per-uid", required_argument, NULL, 'B' },
+		{ "limit-root", no_argument, NULL, 'R' },
 		{ "no-sandbox", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -73,6 +81,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	o->mode = 0660;
 	o->ack_timeout_ms = 1000;
 	o->result_size = 4u << 20;
+	limits_cfg_defaults(&o->limits);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -93,6 +102,24 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			if (parse_u64(optarg, 10, 4096, 1ull << 31, &v) || v % 4096)
 				goto bad;
 			o->result_size = v;
+			break;
+		case 'C':
+			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
+				goto bad;
+			limits_cfg_set(&o->limits, LIMIT_CLIENTS, v);
+			break;
+		case 'I':
+			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
+				goto bad;
+			limits_cfg_set(&o->limits, LIMIT_INTERVALS, v);
+			break;
+		case 'B':
+			if (parse_u64(optarg, 10, 0, UINT64_MAX, &v))
+				goto bad;
+			limits_cfg_set(&o->limits, LIMIT_BYTES, v);
+			break;
+		case 'R':
+			o->limits.limit_root = true;
 			break;
 		case 'S':
 			no_sandbox = true;
@@ -118,7 +145,8 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	return 0;
 bad:
 	fprintf(stderr, "umirrord: bad value '%s' (--result-size: a multiple of 4096, "
-			"4096..2147483648; --mode: octal; --ack-timeout: 1..3600000)\n", optarg);
+			"4096..2147483648; --mode: octal; --ack-timeout: 1..3600000; --max-*-per-uid: "
+			"decimal, 0 for unlimited)\n", optarg);
 	return -EINVAL;
 }
 

@@ -641,6 +641,32 @@ fail:
 	return ret;
 }
 
+/* count an interval of @len bytes against the owner uid's limits */
+static int charge_interval(struct mm *mm, uint64_t len)
+{
+	const uint64_t n[LIMIT_NR] = { [LIMIT_INTERVALS] = 1, [LIMIT_BYTES] = len };
+	enum limit_kind hit = LIMIT_NR;
+	int ret = limits_charge(&mm->srv->limits, mm->uid, n, &hit);
+
+	if (ret && hit < LIMIT_NR)
+		log_warn("mm %llu (pid %d uid %d): insert of %llu bytes refused: %s per uid "
+			 "(limit %llu, in use %llu)", (unsigned long long)mm->id, (int)mm->pid,
+			 (int)mm->uid, (unsigned long long)len, limits_name(hit),
+			 (unsigned long long)limits_max(&mm->srv->limits, mm->uid, hit),
+			 (unsigned long long)limits_usage(&mm->srv->limits, mm->uid, hit));
+	else if (ret)
+		log_warn("mm %llu: interval accounting: %s", (unsigned long long)mm->id,
+			 strerror(-ret));
+	return ret;
+}
+
+static void uncharge_interval(struct mm *mm, uint64_t len)
+{
+	const uint64_t n[LIMIT_NR] = { [LIMIT_INTERVALS] = 1, [LIMIT_BYTES] = len };
+
+	limits_uncharge(&mm->srv->limits, mm->uid, n);
+}
+
 int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep)
 {
 	struct mm *mm = c->mm;
@@ -660,9 +686,14 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	ret = snapshot_vma_covered(mm, start, end);
 	if (ret)
 		return ret;
+	ret = charge_interval(mm, req->length);
+	if (ret)
+		return ret;
 	iv = calloc(1, sizeof(*iv));
-	if (!iv)
+	if (!iv) {
+		uncharge_interval(mm, req->length);
 		return -ENOMEM;
+	}
 	ret = slot_alloc(mm, &iv->slot);
 	if (ret)
 		goto fail_free;
@@ -704,6 +735,7 @@ fail_slot:
 	slot_free(mm, iv->slot);
 fail_free:
 	free(iv);
+	uncharge_interval(mm, req->length);
 	return ret;
 }
 
@@ -725,6 +757,7 @@ static void interval_destroy(struct interval *iv, int error)
 	slot_kill(iv);
 	slot_free(mm, iv->slot);
 	mm->srv->nintervals--;
+	uncharge_interval(mm, iv->node.end - iv->node.start);
 	free(iv);
 }
 

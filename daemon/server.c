@@ -256,6 +256,24 @@ fail:
 	return ret;
 }
 
+/* count @c against its uid's client limit; refused: reply -EUSERS, drop */
+static int charge_client(struct client *c, const struct um_msg *m, struct um_hello_reply *r)
+{
+	static const uint64_t one[LIMIT_NR] = { [LIMIT_CLIENTS] = 1 };
+	int ret = limits_charge(&c->srv->limits, c->uid, one, NULL);
+
+	if (ret == 0) {
+		c->charged = true;
+		return 0;
+	}
+	log_warn("client %llu (pid %d uid %d): refused: %s (limit %llu clients per uid)",
+		 (unsigned long long)c->id, (int)c->pid, (int)c->uid, strerror(-ret),
+		 (unsigned long long)limits_max(&c->srv->limits, c->uid, LIMIT_CLIENTS));
+	reply(c, m, ret, r, sizeof(*r), -1);
+	client_drop(c, "too many clients for its uid");
+	return ret;
+}
+
 static void do_hello(struct client *c, const struct um_msg *m)
 {
 	const struct um_hello *h = m->body;
@@ -271,6 +289,8 @@ static void do_hello(struct client *c, const struct um_msg *m)
 		client_drop(c, "unsupported protocol version");
 		return;
 	}
+	if (!c->charged && charge_client(c, m, &r))
+		return;
 	ret = result_buffer(c, &fd);
 	if (ret) {
 		log_warn("client %llu: result buffer: %s", (unsigned long long)c->id, strerror(-ret));
@@ -594,6 +614,11 @@ static void client_free(struct client *c)
 		munmap(c->result, c->result_size);
 	if (c->pidfd >= 0)
 		close(c->pidfd);
+	if (c->charged) {
+		static const uint64_t one[LIMIT_NR] = { [LIMIT_CLIENTS] = 1 };
+
+		limits_uncharge(&c->srv->limits, c->uid, one);
+	}
 	list_del(&c->link);
 	c->srv->nclients--;
 	uv_close((uv_handle_t *)&c->poll, client_closed_cb);
@@ -651,14 +676,14 @@ static int peer_identity(struct client *c)
 	return 0;
 }
 
-static void accept_one(struct server *s, int fd)
+int server_adopt_client(struct server *s, int fd)
 {
 	struct client *c = calloc(1, sizeof(*c));
 	int ret;
 
 	if (!c) {
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	c->srv = s;
 	c->fd = fd;
@@ -671,7 +696,7 @@ static void accept_one(struct server *s, int fd)
 		log_warn("rejecting a connection: peer identity: %s", strerror(-ret));
 		close(fd);
 		free(c);
-		return;
+		return ret;
 	}
 	uv_poll_init(s->loop, &c->poll, fd);
 	c->poll.data = c;
@@ -681,6 +706,7 @@ static void accept_one(struct server *s, int fd)
 	s->nclients++;
 	log_debug("client %llu: pid %d uid %d%s", (unsigned long long)c->id, (int)c->pid,
 		  (int)c->uid, c->pfn_visible ? " (sees PFNs)" : "");
+	return 0;
 }
 
 static void listen_cb(uv_poll_t *h, int status, int events)
@@ -701,7 +727,7 @@ static void listen_cb(uv_poll_t *h, int status, int events)
 				log_warn("accept: %m");
 			return;
 		}
-		accept_one(s, fd);
+		server_adopt_client(s, fd); /* it logged and closed @fd on failure */
 	}
 }
 
@@ -806,6 +832,7 @@ int server_init(struct server *s, uv_loop_t *loop)
 	list_init(&s->clients);
 	list_init(&s->mms);
 	list_init(&s->timed);
+	limits_init(&s->limits, &s->opt.limits);
 	s->start_ms = uv_now(loop);
 	ret = kfeat_probe(&s->kf);
 	if (ret) {
@@ -852,4 +879,5 @@ void server_shutdown(struct server *s)
 	if (s->kpageflags_fd >= 0)
 		close(s->kpageflags_fd);
 	close(s->null_fd);
+	limits_fini(&s->limits);
 }

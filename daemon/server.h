@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "kfeat.h"
+#include "uidlimits.h"
 #include "list.h"
 #include "umirror_proto.h"
 
@@ -27,6 +28,7 @@ struct um_opts {
 	mode_t mode;
 	unsigned int ack_timeout_ms;
 	uint32_t result_size;
+	struct limits_cfg limits;
 	bool verbose;
 };
 
@@ -34,6 +36,7 @@ struct server {
 	uv_loop_t *loop;
 	struct um_opts opt;
 	struct kfeat kf;
+	struct limits limits; /* per-uid usage under opt.limits */
 	int listen_fd;
 	int null_fd;	   /* /dev/null: the fd slot of an error reply */
 	int kpageflags_fd; /* -1 unless THP detection is possible */
@@ -68,6 +71,7 @@ struct client {
 	uid_t uid;
 	gid_t gid;
 	bool hello;
+	bool charged; /* counted in the uid's client limit */
 	bool pfn_visible;
 	bool dropping;
 	bool watching;
@@ -91,6 +95,19 @@ struct client {
  * -EADDRINUSE). Logs the reason.
  */
 int server_init(struct server *s, uv_loop_t *loop);
+
+/**
+ * server_adopt_client() - serve @fd as a client connection, as if accepted.
+ * @s: initialised server
+ * @fd: connected nonblocking SOCK_SEQPACKET socket (CLOEXEC); ownership
+ *      moves to this function in every case
+ *
+ * The peer is identified by SO_PEERCRED/SO_PEERPIDFD like any accepted
+ * connection. The listening socket uses it; so does a transport test (a
+ * socketpair's other end is then the client).
+ * Return: 0, or -errno (@fd is closed, the reason logged).
+ */
+int server_adopt_client(struct server *s, int fd);
 
 /**
  * server_shutdown() - release every address space (their writers resume),

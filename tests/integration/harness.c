@@ -27,6 +27,7 @@
 #define WATCHDOG_S 60
 #define START_TIMEOUT_MS 5000
 #define MAX_EXTRA_ARGS 8
+#define MAX_WRAPPER_ARGS 16
 
 static const char *test_name = "test";
 static char tmp_dir[64];
@@ -274,13 +275,36 @@ static bool daemon_accepts(void)
 	return ret == 0;
 }
 
+/*
+ * $UMIRRORD_WRAPPER: a command prefix for the daemon, split at spaces (e.g.
+ * a valgrind wrapper script). It must exec the daemon in the same process:
+ * the tests signal the pid they started.
+ */
+static int wrapper_argv(const char **argv, int max)
+{
+	static char buf[512];
+	const char *w = getenv("UMIRRORD_WRAPPER");
+	int n = 0;
+
+	if (!w || !*w)
+		return 0;
+	CHECK(strlen(w) < sizeof(buf), "UMIRRORD_WRAPPER is too long");
+	snprintf(buf, sizeof(buf), "%s", w);
+	for (char *save = NULL, *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		CHECK(n < max, "UMIRRORD_WRAPPER has more than %d words", max);
+		argv[n++] = t;
+	}
+	return n;
+}
+
 static void spawn_daemon(void)
 {
-	const char *argv[4 + MAX_EXTRA_ARGS + 1];
+	const char *argv[MAX_WRAPPER_ARGS + 4 + MAX_EXTRA_ARGS + 1];
 	uint64_t deadline;
-	int n = 0, status;
+	int n, status;
 	pid_t pid;
 
+	n = wrapper_argv(argv, MAX_WRAPPER_ARGS);
 	argv[n++] = UMIRRORD_PATH;
 	argv[n++] = "--socket";
 	argv[n++] = sock_path;
@@ -293,8 +317,8 @@ static void spawn_daemon(void)
 	pid = fork();
 	CHECK(pid >= 0, "fork: %m");
 	if (pid == 0) {
-		execv(UMIRRORD_PATH, (char *const *)argv);
-		fprintf(stderr, "harness: exec %s: %m\n", UMIRRORD_PATH);
+		execvp(argv[0], (char *const *)argv);
+		fprintf(stderr, "harness: exec %s: %m\n", argv[0]);
 		_exit(127);
 	}
 	daemon_pid = pid;
