@@ -13,26 +13,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 
 static bool adopted;
 
 bool listen_fds_adopted(void)
 {
 	return adopted;
-}
-
-static int env_ulong(const char *name, unsigned long *out)
-{
-	const char *s = getenv(name);
-	char *end;
-
-	if (!s || !*s)
-		return -ENOENT;
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	if (errno || *end || *s == '-')
-		return -EINVAL;
-	return 0;
 }
 
 /* fd is an AF_UNIX SOCK_SEQPACKET socket that listen(2) was called on */
@@ -69,13 +56,13 @@ static int check_listener(int fd)
 
 int listen_fds_take(int *fd)
 {
-	unsigned long pid, n;
+	uint64_t pid, n;
 	int ret, fl;
 
 	*fd = -1;
-	if (env_ulong("LISTEN_PID", &pid) || pid != (unsigned long)getpid())
+	if (sd_env_u64("LISTEN_PID", &pid) || pid != (uint64_t)getpid())
 		return 0; /* not for us: an ancestor's, or none */
-	ret = env_ulong("LISTEN_FDS", &n);
+	ret = sd_env_u64("LISTEN_FDS", &n);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
@@ -85,7 +72,8 @@ int listen_fds_take(int *fd)
 		return ret == -EINVAL ? ret : 0;
 	}
 	if (n != 1) {
-		log_error("socket activation: %lu sockets passed, umirrord serves exactly one", n);
+		log_error("socket activation: %llu sockets passed, umirrord serves exactly one",
+			  (unsigned long long)n);
 		return -E2BIG;
 	}
 	ret = check_listener(LISTEN_FDS_START);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ static void usage(FILE *f)
 		"  --max-intervals-per-uid N  intervals per uid (default 4096; 0: unlimited)\n"
 		"  --max-bytes-per-uid BYTES  mirrored bytes per uid (default 64 GiB; 0: unlimited)\n"
 		"  --limit-root         apply the per-uid limits to root too (default: not)\n"
+		"  --pfn-group GROUP    show real PFNs to members of GROUP (name or gid) too,\n"
+		"                       not only to CAP_SYS_ADMIN peers\n"
 		"  --no-sandbox         do not install the seccomp allow-list\n"
 		"  --verbose            debug logging\n"
 		"  --version            print the version and exit\n"
@@ -55,6 +58,48 @@ static int parse_u64(const char *s, int base, unsigned long long min, unsigned l
 	return 0;
 }
 
+/*
+ * @name as a group: a name from the group database first (a group may be
+ * called "100"), else a decimal gid, which need not be in the database.
+ * Done while parsing the command line, long before the sandbox, because
+ * NSS may open files, sockets or modules.
+ */
+static int resolve_group(const char *name, gid_t *gid)
+{
+	struct group gr, *found = NULL;
+	unsigned long long v;
+	char *buf = NULL;
+	size_t size = 1024;
+	int ret;
+
+	do {
+		char *nbuf = realloc(buf, size *= 2);
+
+		if (!nbuf) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = nbuf;
+		ret = getgrnam_r(name, &gr, buf, size, &found);
+	} while (ret == ERANGE && size < (1u << 20));
+	if (found)
+		*gid = gr.gr_gid;
+	free(buf);
+	if (found)
+		return 0;
+	/* (gid_t)-1 means "no change" to the kernel: never a real group */
+	if (parse_u64(name, 10, 0, (gid_t)-1 - 1, &v) == 0) {
+		*gid = v;
+		return 0;
+	}
+	if (ret)
+		fprintf(stderr, "umirrord: --pfn-group '%s': group lookup: %s\n", name,
+			strerror(ret));
+	else
+		fprintf(stderr, "umirrord: --pfn-group '%s': no such group\n", name);
+	return -ENOENT;
+}
+
 static int parse_args(int argc, char **argv, struct um_opts *o)
 {
 	static const struct option opts[] = {
@@ -66,6 +111,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "max-intervals-per-uid", required_argument, NULL, 'I' },
 		{ "max-bytes-per-uid", required_argument, NULL, 'B' },
 		{ "limit-root", no_argument, NULL, 'R' },
+		{ "pfn-group", required_argument, NULL, 'G' },
 		{ "no-sandbox", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -120,6 +166,11 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			break;
 		case 'R':
 			o->limits.limit_root = true;
+			break;
+		case 'G':
+			if (resolve_group(optarg, &o->pfn_group))
+				return -EINVAL;
+			o->pfn_group_set = true;
 			break;
 		case 'S':
 			no_sandbox = true;
@@ -197,6 +248,10 @@ int main(int argc, char **argv)
 	uv_signal_start(&sig_int, on_signal, SIGINT);
 	listen_desc(desc, sizeof(desc));
 	log_info("listening on %s", desc);
+	if (srv.opt.pfn_group_set)
+		log_info("real PFNs shown to gid %u and CAP_SYS_ADMIN peers%s",
+			 (unsigned int)srv.opt.pfn_group,
+			 srv.kf.pfn_visible ? "" : " (but this daemon sees none itself)");
 	if (!no_sandbox && sandbox_install())
 		return 1;
 	if (sandbox_selftest())

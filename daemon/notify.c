@@ -33,7 +33,7 @@ static struct {
 	unsigned int last_clients, last_intervals;
 } nt = { .fd = -1 };
 
-static int parse_u64_env(const char *name, uint64_t *out)
+int sd_env_u64(const char *name, uint64_t *out)
 {
 	const char *s = getenv(name);
 	char *end;
@@ -79,8 +79,8 @@ int notify_init(void)
 		return -errno;
 	}
 
-	if (parse_u64_env("WATCHDOG_USEC", &usec) == 0 && usec > 0) {
-		int r = parse_u64_env("WATCHDOG_PID", &pid);
+	if (sd_env_u64("WATCHDOG_USEC", &usec) == 0 && usec > 0) {
+		int r = sd_env_u64("WATCHDOG_PID", &pid);
 
 		if (r == -ENOENT || (r == 0 && pid == (uint64_t)getpid()))
 			nt.watchdog_usec = usec;

@@ -17,6 +17,17 @@
 struct server;
 
 /**
+ * sd_env_u64() - a decimal unsigned variable the service manager set
+ * ($LISTEN_PID, $LISTEN_FDS, $WATCHDOG_USEC, $WATCHDOG_PID).
+ * @name: variable
+ * @out: its value (0 unless 0 is returned)
+ *
+ * Return: 0; -ENOENT unset or empty; -EINVAL not a plain decimal number.
+ * Waits for nothing, holds nothing.
+ */
+int sd_env_u64(const char *name, uint64_t *out);
+
+/**
  * notify_init() - read $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID,
  * and open the datagram socket every later message goes out on (so that
  * nothing after start-up, when the sandbox forbids socket(2), needs one).

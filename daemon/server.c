@@ -57,12 +57,39 @@ static bool pidfd_alive(int pidfd)
 	return poll(&p, 1, 0) == 0;
 }
 
-/* CapEff of @pid has CAP_SYS_ADMIN; checked between two liveness checks */
-static bool peer_has_sys_admin(pid_t pid, int pidfd)
+/* @gid is one of the numbers on a "Groups:" line of /proc/PID/status */
+static bool groups_line_has(const char *list, gid_t gid)
 {
-	char path[64], line[256];
+	unsigned long g;
+	char *end;
+
+	for (;;) {
+		while (*list == ' ' || *list == '\t')
+			list++;
+		if (*list < '0' || *list > '9')
+			return false;
+		errno = 0;
+		g = strtoul(list, &end, 10);
+		if (errno || end == list)
+			return false;
+		if (g == gid)
+			return true;
+		list = end;
+	}
+}
+
+/*
+ * May the peer behind @pid see PFNs: CAP_SYS_ADMIN in its CapEff, or (with
+ * --pfn-group) the group among its supplementary groups. The status file is
+ * read between two liveness checks of @pidfd, so it was our peer's and not
+ * a recycled pid's. The Groups: line can hold 65536 numbers: getline().
+ */
+static bool peer_may_see_pfns(const struct server *s, pid_t pid, int pidfd)
+{
 	unsigned long long cap = 0;
-	bool found = false;
+	bool admin = false, member = false;
+	char path[64], *line = NULL;
+	size_t size = 0;
 	FILE *f;
 
 	if (!pidfd_alive(pidfd))
@@ -71,14 +98,15 @@ static bool peer_has_sys_admin(pid_t pid, int pidfd)
 	f = fopen(path, "re");
 	if (!f)
 		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &cap) == 1) {
-			found = true;
-			break;
-		}
+	while (getline(&line, &size, f) > 0) {
+		if (sscanf(line, "CapEff: %llx", &cap) == 1)
+			admin = cap & (1ull << CAP_SYS_ADMIN_BIT);
+		else if (s->opt.pfn_group_set && !strncmp(line, "Groups:", 7))
+			member = groups_line_has(line + 7, s->opt.pfn_group);
+	}
+	free(line);
 	fclose(f);
-	/* the status read must have been of our peer, not a recycled pid */
-	return found && pidfd_alive(pidfd) && (cap & (1ull << CAP_SYS_ADMIN_BIT));
+	return (admin || member) && pidfd_alive(pidfd);
 }
 
 /* --- sending ------------------------------------------------------------ */
@@ -672,7 +700,9 @@ static int peer_identity(struct client *c)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pidfd = pidfd;
-	c->pfn_visible = c->srv->kf.pfn_visible && peer_has_sys_admin(c->pid, pidfd);
+	c->pfn_visible = c->srv->kf.pfn_visible &&
+			 ((c->srv->opt.pfn_group_set && c->gid == c->srv->opt.pfn_group) ||
+			  peer_may_see_pfns(c->srv, c->pid, pidfd));
 	return 0;
 }
 

@@ -29,6 +29,8 @@ struct um_opts {
 	unsigned int ack_timeout_ms;
 	uint32_t result_size;
 	struct limits_cfg limits;
+	bool pfn_group_set; /* --pfn-group given: pfn_group's members see PFNs too */
+	gid_t pfn_group;
 	bool verbose;
 };
 

@@ -6,6 +6,8 @@
  * mirrored, a read(2) into protected memory fails with EFAULT, it may not
  * subscribe to root's interval, and its third interval hits
  * --max-intervals-per-uid 2 (-EDQUOT) while root is not limited.
+ * A second nobody, member of the daemon's --pfn-group, is shown the real
+ * PFNs: the ones root reads in its pagemap.
  */
 #include "harness.h"
 #include "umirror.h"
@@ -22,6 +24,9 @@
 #include <unistd.h>
 
 #define NOBODY 65534
+/* --pfn-group: a gid nobody is not in, so that only the second child has it */
+#define PFN_GROUP 4242
+#define PFN_GROUP_ARG "4242"
 #define NPAGES 4
 #define ROOT_INTERVALS 4
 
@@ -33,6 +38,7 @@ struct to_child {
 struct from_child {
 	pid_t pid;
 	uint64_t addr;
+	uint64_t pfns[NPAGES]; /* what the daemon showed the child */
 };
 
 static sem_t inval_sem;
@@ -59,14 +65,16 @@ static unsigned long long cap_eff(void)
 	return cap;
 }
 
-static void drop_privileges(void)
+/* become nobody with @ngroups supplementary @groups and no capabilities */
+static void drop_privileges(size_t ngroups, const gid_t *groups)
 {
-	CHECK(setgroups(0, NULL) == 0, "setgroups: %m");
+	CHECK(setgroups(ngroups, groups) == 0, "setgroups: %m");
 	CHECK(setgid(NOBODY) == 0, "setgid: %m");
 	CHECK(setuid(NOBODY) == 0, "setuid: %m");
 	CHECK(getuid() == NOBODY && geteuid() == NOBODY && getgid() == NOBODY &&
 		      getegid() == NOBODY, "ids after the drop");
-	CHECK(getgroups(0, NULL) == 0, "supplementary groups left");
+	CHECK(getgroups(0, NULL) == (int)ngroups, "supplementary groups: %d, want %zu",
+	      getgroups(0, NULL), ngroups);
 	CHECK(cap_eff() == 0, "CapEff %#llx after the drop", cap_eff());
 	CHECK(setuid(0) < 0 && errno == EPERM, "setuid(0) must fail");
 	/* the library must not find a privileged way to a userfaultfd */
@@ -88,6 +96,20 @@ static struct um_interval *insert(struct um_client *c, size_t npages, int *err)
 	return iv;
 }
 
+/* snapshot @r (registered on @iv's NPAGES pages) into r->pfns; all valid */
+static void snapshot_all(struct um_range *r, struct um_interval *iv)
+{
+	long n;
+
+	CHECK(um_range_register(r, iv) == 0, "range register");
+	while ((n = um_range_snapshot(r)) == -EAGAIN)
+		CHECK(um_range_wait_until_valid(r, 0) == 0, "wait until valid");
+	CHECK(n == NPAGES, "snapshot: %ld", n);
+	for (int i = 0; i < NPAGES; i++)
+		CHECK(r->pfns[i] & UM_DEFAULT_VALID, "page %d not valid: %#llx", i,
+		      (unsigned long long)r->pfns[i]);
+}
+
 static void child_main(int in_fd, int out_fd)
 {
 	struct from_child fc = { .pid = getpid() };
@@ -96,14 +118,12 @@ static void child_main(int in_fd, int out_fd)
 	struct um_status st;
 	struct um_client *c;
 	struct um_range r = { 0 };
-	uint64_t pfns[NPAGES];
 	int pipefd[2], err;
 	char *buf, go;
-	long n;
 
 	alarm(30);
 	sem_init(&inval_sem, 0, 0);
-	drop_privileges();
+	drop_privileges(0, NULL);
 	CHECK(um_connect(NULL, 0, &c) == 0, "nobody: um_connect");
 	iv = insert(c, NPAGES, &err);
 	CHECK(err == 0, "nobody: insert: %s", strerror(-err));
@@ -117,17 +137,11 @@ static void child_main(int in_fd, int out_fd)
 
 	r.start = (uintptr_t)buf;
 	r.end = r.start + NPAGES * PAGE;
-	r.pfns = pfns;
-	CHECK(um_range_register(&r, iv) == 0, "range register");
-	while ((n = um_range_snapshot(&r)) == -EAGAIN)
-		CHECK(um_range_wait_until_valid(&r, 0) == 0, "wait until valid");
-	CHECK(n == NPAGES, "snapshot: %ld", n);
-	for (int i = 0; i < NPAGES; i++) {
-		CHECK(pfns[i] & UM_DEFAULT_VALID, "page %d not valid: %#llx", i,
-		      (unsigned long long)pfns[i]);
-		CHECK(pfns[i] >> UM_DEFAULT_PFN_SHIFT == 0, "nobody sees PFN %#llx of page %d",
-		      (unsigned long long)(pfns[i] >> UM_DEFAULT_PFN_SHIFT), i);
-	}
+	r.pfns = fc.pfns;
+	snapshot_all(&r, iv);
+	for (int i = 0; i < NPAGES; i++)
+		CHECK(fc.pfns[i] >> UM_DEFAULT_PFN_SHIFT == 0, "nobody sees PFN %#llx of page %d",
+		      (unsigned long long)(fc.pfns[i] >> UM_DEFAULT_PFN_SHIFT), i);
 	/* root reads our pagemap while the pages stay put */
 	fc.addr = (uintptr_t)buf;
 	CHECK(write(out_fd, &fc, sizeof(fc)) == sizeof(fc), "send addresses");
@@ -161,6 +175,41 @@ static void child_main(int in_fd, int out_fd)
 
 	um_range_unregister(&r);
 	um_interval_remove(iv3);
+	um_interval_remove(iv);
+	um_disconnect(c);
+	_exit(0);
+}
+
+/* nobody in --pfn-group: told it sees PFNs, and sends them to root to compare */
+static void member_main(int in_fd, int out_fd)
+{
+	static const gid_t groups[] = { PFN_GROUP };
+	struct from_child fc = { .pid = getpid() };
+	struct um_range r = { 0 };
+	struct um_interval *iv;
+	struct um_status st;
+	struct um_client *c;
+	int err;
+	char go;
+
+	alarm(30);
+	drop_privileges(1, groups);
+	CHECK(um_connect(NULL, 0, &c) == 0, "member: um_connect");
+	iv = insert(c, NPAGES, &err);
+	CHECK(err == 0, "member: insert: %s", strerror(-err));
+	CHECK(um_status(c, &st) == 0, "member: status");
+	CHECK(st.kfeatures & UM_FEAT_PFN_VISIBLE, "a --pfn-group member is not told it sees PFNs");
+
+	fc.addr = um_interval_start(iv);
+	r.start = fc.addr;
+	r.end = r.start + NPAGES * PAGE;
+	r.pfns = fc.pfns;
+	snapshot_all(&r, iv);
+	/* the pages stay put until root has compared them with its pagemap */
+	CHECK(write(out_fd, &fc, sizeof(fc)) == sizeof(fc), "send PFNs");
+	CHECK(read(in_fd, &go, 1) == 1, "wait for the pagemap check");
+
+	um_range_unregister(&r);
 	um_interval_remove(iv);
 	um_disconnect(c);
 	_exit(0);
@@ -207,10 +256,36 @@ static uint64_t pagemap_of(pid_t pid, uint64_t addr)
 	return e;
 }
 
+/* root's side of member_main(): the PFNs it was shown are the real ones */
+static void check_member(void)
+{
+	struct from_child fc;
+	int to, from, status;
+	char go = 'g';
+	pid_t child = harness_fork(member_main, &to, &from);
+
+	CHECK(read(from, &fc, sizeof(fc)) == sizeof(fc), "member's PFNs");
+	CHECK(fc.pid == child, "member pid");
+	for (int i = 0; i < NPAGES; i++) {
+		uint64_t e = pagemap_of(child, fc.addr + i * PAGE);
+		uint64_t shown = fc.pfns[i] >> UM_DEFAULT_PFN_SHIFT;
+
+		CHECK((e & PM_PRESENT) && (e & PM_PFN_MASK), "member's page %d: pagemap %#llx", i,
+		      (unsigned long long)e);
+		CHECK(shown == (e & PM_PFN_MASK), "member shown PFN %#llx of page %d, pagemap %#llx",
+		      (unsigned long long)shown, i, (unsigned long long)(e & PM_PFN_MASK));
+	}
+	CHECK(write(to, &go, 1) == 1, "let the member go on");
+	CHECK(waitpid(child, &status, 0) == child, "waitpid: %m");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "member status 0x%x", status);
+	close(to);
+	close(from);
+}
+
 int main(void)
 {
 	static const char *const args[] = { "--mode", "0666", "--max-intervals-per-uid", "2",
-					     NULL };
+					     "--pfn-group", PFN_GROUP_ARG, NULL };
 	struct um_interval *mine[ROOT_INTERVALS];
 	struct to_child tc = { .pid = getpid() };
 	struct from_child fc;
@@ -254,5 +329,7 @@ int main(void)
 	um_disconnect(c);
 	close(to);
 	close(from);
+
+	check_member();
 	return harness_summary();
 }
