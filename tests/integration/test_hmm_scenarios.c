@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_hmm_scenarios - the scenarios of the kernel's hmm-tests.c
+ * (tools/testing/selftests/mm) that need no fault API, against umirror,
+ * each checked against /proc/self/pagemap: anon_read, anon_read_prot,
+ * anon_write, anon_write_child, anon_write_huge (THP), anon_write_hugetlbfs,
+ * file_read, the 7-page snapshot matrix and double_map.
+ */
+#include "harness.h"
+#include "umirror.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NPAGES 16
+#define HPAGE (2ul << 20)
+#define HPAGES (HPAGE / PAGE)
+#define MAX_EV 64
+
+static uint64_t zero_pfn;
+
+/* invalidations of one interval, per reason and per page */
+struct log {
+	pthread_mutex_t lock;
+	sem_t sem;
+	uint64_t base;
+	unsigned int n, nwrite;
+	unsigned int per_page[NPAGES];
+};
+
+static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
+{
+	struct log *l = priv;
+
+	(void)iv;
+	pthread_mutex_lock(&l->lock);
+	l->n++;
+	if (inv->reason == UM_REASON_WRITE) {
+		l->nwrite++;
+		for (uint64_t a = inv->start; a < inv->end; a += PAGE)
+			if (a >= l->base && (a - l->base) / PAGE < NPAGES)
+				l->per_page[(a - l->base) / PAGE]++;
+	}
+	pthread_mutex_unlock(&l->lock);
+	sem_post(&l->sem);
+}
+
+static const struct um_interval_ops log_ops = { .invalidate = on_invalidate };
+
+static void log_init(struct log *l, void *base)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->lock, NULL);
+	sem_init(&l->sem, 0, 0);
+	l->base = (uintptr_t)base;
+}
+
+static void *map_anon(size_t npages, int prot)
+{
+	void *p = mmap(NULL, npages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED, "mmap: %m");
+	/* 4 KiB pages: a huge zero page would not be "the" zero page */
+	CHECK(madvise(p, npages * PAGE, MADV_NOHUGEPAGE) == 0, "madvise: %m");
+	return p;
+}
+
+static uint64_t pm_pfn(const void *addr)
+{
+	return harness_pagemap(addr) & PM_PFN_MASK;
+}
+
+static uint64_t pfn_of(uint64_t entry)
+{
+	return entry >> UM_DEFAULT_PFN_SHIFT;
+}
+
+/* Snapshot [buf, buf + n pages) of @iv in the default encoding, retrying -EAGAIN. */
+static long snap(struct um_interval *iv, const void *buf, size_t n, uint64_t *pfns)
+{
+	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + n * PAGE,
+			      .pfns = pfns };
+	long ret = -EAGAIN;
+
+	CHECK(um_range_register(&r, iv) == 0, "range register");
+	for (int i = 0; i < 5 && ret == -EAGAIN; i++) {
+		ret = um_range_snapshot(&r);
+		if (ret == -EAGAIN)
+			CHECK(um_range_wait_until_valid(&r, 1000) == 0, "wait_until_valid");
+	}
+	um_range_unregister(&r);
+	return ret;
+}
+
+static void find_zero_pfn(void)
+{
+	volatile char *z = map_anon(2, PROT_READ | PROT_WRITE);
+	uint64_t a, b;
+
+	(void)z[0];
+	(void)z[PAGE];
+	a = harness_pagemap((char *)z);
+	b = harness_pagemap((char *)z + PAGE);
+	CHECK((a & PM_PRESENT) && (a & PM_PFN_MASK) && (a & PM_PFN_MASK) == (b & PM_PFN_MASK),
+	      "read-touched pages share the zero page (%#llx %#llx)", (unsigned long long)a,
+	      (unsigned long long)b);
+	zero_pfn = a & PM_PFN_MASK;
+	munmap((void *)z, 2 * PAGE);
+}
+
+/* hmm-tests anon_read: first half pte_none, second half the zero page */
+static void anon_read(struct um_client *c)
+{
+	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+	volatile char sink;
+
+	for (size_t i = NPAGES / 2; i < NPAGES; i++)
+		sink = buf[i * PAGE];
+	(void)sink;
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
+	CHECK(snap(iv, buf, NPAGES, pfns) == NPAGES, "anon_read snapshot");
+	for (size_t i = 0; i < NPAGES / 2; i++) {
+		CHECK(harness_pagemap(buf + i * PAGE) & PM_UFFD_WP, "page %zu armed in pagemap", i);
+		CHECK(pfns[i] == UM_DEFAULT_UFFD_WP, "untouched page %zu: NONE|UFFD_WP, got %#llx",
+		      i, (unsigned long long)pfns[i]);
+	}
+	for (size_t i = NPAGES / 2; i < NPAGES; i++)
+		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_WRITE)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_ZERO) &&
+			      pfn_of(pfns[i]) == zero_pfn && pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+		      "read page %zu: VALID|ZERO, not WRITE, zero PFN: got %#llx", i,
+		      (unsigned long long)pfns[i]);
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+/* hmm-tests anon_read_prot: PROT_NONE -EPERM, then PROT_READ reads the zero page */
+static void anon_read_prot(struct um_client *c)
+{
+	char *buf = map_anon(NPAGES, PROT_NONE);
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+	volatile char sink;
+
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0,
+	      "insert PROT_NONE");
+	CHECK(snap(iv, buf, NPAGES, pfns) == -EPERM, "PROT_NONE snapshot is -EPERM");
+	for (size_t i = 0; i < NPAGES; i++)
+		CHECK(pfns[i] == UM_DEFAULT_ERROR, "PROT_NONE page %zu: ERROR, got %#llx", i,
+		      (unsigned long long)pfns[i]);
+	CHECK(mprotect(buf, NPAGES * PAGE, PROT_READ) == 0, "mprotect: %m");
+	for (size_t i = 0; i < NPAGES; i++)
+		sink = buf[i * PAGE];
+	(void)sink;
+	CHECK(snap(iv, buf, NPAGES, pfns) == NPAGES, "PROT_READ snapshot succeeds");
+	for (size_t i = 0; i < NPAGES; i++)
+		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_WRITE)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_ZERO) &&
+			      pfn_of(pfns[i]) == zero_pfn && pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+		      "page %zu zero page after PROT_READ: got %#llx", i,
+		      (unsigned long long)pfns[i]);
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+/* Wait for @n invalidations on @l, then check that no more come. */
+static void wait_events(struct log *l, unsigned int n, const char *what)
+{
+	for (unsigned int i = 0; i < n; i++)
+		CHECK(harness_sem_wait_ms(&l->sem, 5000), "%s: invalidation %u arrived", what, i);
+	CHECK(!harness_sem_wait_ms(&l->sem, 200), "%s: no extra invalidation", what);
+}
+
+/* hmm-tests anon_write: a second thread writes every page */
+static void anon_write(struct um_client *c)
+{
+	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	struct harness_writer w;
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+	struct log l;
+
+	memset(buf, 'p', NPAGES * PAGE);
+	log_init(&l, buf);
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &log_ops, &l, &iv) == 0, "insert");
+	harness_writer_start(&w, buf, NPAGES * PAGE, 'w');
+	harness_writer_join(&w);
+	wait_events(&l, NPAGES, "anon_write");
+	CHECK(l.n == NPAGES && l.nwrite == NPAGES, "%u invalidations (%u WRITE), want %lu", l.n,
+	      l.nwrite, (unsigned long)NPAGES);
+	for (size_t i = 0; i < NPAGES; i++)
+		CHECK(l.per_page[i] == 1, "page %zu: %u WRITE invalidations", i, l.per_page[i]);
+	CHECK(snap(iv, buf, NPAGES, pfns) == NPAGES, "snapshot");
+	for (size_t i = 0; i < NPAGES; i++) {
+		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_UFFD_WP)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE) &&
+			      pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+		      "written page %zu: VALID|WRITE, PFN of pagemap: got %#llx", i,
+		      (unsigned long long)pfns[i]);
+		for (size_t j = 0; j < PAGE; j += 512)
+			CHECK(buf[i * PAGE + j] == 'w', "data of page %zu intact", i);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+static char *child_buf;
+
+static void cow_child_main(int in_fd, int out_fd)
+{
+	char ok = 'k';
+
+	(void)in_fd;
+	memset(child_buf, 'c', NPAGES * PAGE);
+	for (size_t i = 0; i < NPAGES * PAGE; i += PAGE)
+		if (child_buf[i] != 'c')
+			ok = 'x';
+	if (write(out_fd, &ok, 1) != 1)
+		_exit(2);
+	_exit(0);
+}
+
+/* hmm-tests anon_write_child: the child's COW writes are not the parent's */
+static void anon_write_child(struct um_client *c)
+{
+	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	uint64_t before[NPAGES], pfns[NPAGES];
+	int to_child, from_child, status;
+	struct um_interval *iv;
+	struct log l;
+	char ok = 0;
+	pid_t pid;
+
+	memset(buf, 'p', NPAGES * PAGE);
+	log_init(&l, buf);
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &log_ops, &l, &iv) == 0, "insert");
+	CHECK(snap(iv, buf, NPAGES, before) == NPAGES, "snapshot before fork");
+	child_buf = buf;
+	pid = harness_fork(cow_child_main, &to_child, &from_child);
+	CHECK(read(from_child, &ok, 1) == 1 && ok == 'k', "child wrote its copy");
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "child exited cleanly (0x%x)", status);
+	close(to_child);
+	close(from_child);
+	/* a never-written interval stays armed across fork: no FORK invalidation either */
+	CHECK(!harness_sem_wait_ms(&l.sem, 200) && l.n == 0,
+	      "no invalidation for the parent (got %u)", l.n);
+	CHECK(snap(iv, buf, NPAGES, pfns) == NPAGES, "snapshot after the child");
+	for (size_t i = 0; i < NPAGES; i++) {
+		CHECK(pfns[i] == before[i], "page %zu unchanged: %#llx, was %#llx", i,
+		      (unsigned long long)pfns[i], (unsigned long long)before[i]);
+		CHECK(pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE) && buf[i * PAGE] == 'p',
+		      "page %zu: parent's PFN and data", i);
+	}
+	for (size_t i = 0; i < NPAGES; i += 2)
+		buf[i * PAGE] = 'q';
+	wait_events(&l, NPAGES / 2, "anon_write_child");
+	CHECK(l.nwrite == NPAGES / 2 && l.n == NPAGES / 2, "%u invalidations, %u WRITE", l.n,
+	      l.nwrite);
+	CHECK(snap(iv, buf, NPAGES, pfns) == NPAGES, "snapshot after the parent's writes");
+	for (size_t i = 0; i < NPAGES; i++) {
+		bool written = i % 2 == 0;
+
+		CHECK(l.per_page[i] == (written ? 1u : 0u), "page %zu: %u WRITE invalidations", i,
+		      l.per_page[i]);
+		CHECK(pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE) && (pfns[i] & UM_DEFAULT_VALID),
+		      "page %zu: PFN %#llx equals pagemap's %#llx", i,
+		      (unsigned long long)pfn_of(pfns[i]), (unsigned long long)pm_pfn(buf + i * PAGE));
+		CHECK(!!(pfns[i] & UM_DEFAULT_WRITE) == written &&
+			      !!(pfns[i] & UM_DEFAULT_UFFD_WP) == !written,
+		      "page %zu: WRITE only when written: %#llx", i, (unsigned long long)pfns[i]);
+		CHECK(buf[i * PAGE] == (written ? 'q' : 'p'), "page %zu data", i);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+/* AnonHugePages of the /proc/self/smaps VMA containing @addr, in kB, or -1. */
+static long smaps_anon_huge_kb(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	uintptr_t a = (uintptr_t)addr, s, e;
+	bool in = false;
+	char line[512];
+	long kb = -1;
+
+	CHECK(f != NULL, "open smaps: %m");
+	while (fgets(line, sizeof(line), f)) {
+		/* a VMA header: "start-end perms ..."; field lines ("Name: ...") fail this */
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &s, &e) == 2) {
+			in = a >= s && a < e;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* 2 MiB-aligned 2 MiB inside a fresh 4 MiB mapping; @raw receives the mapping */
+static char *map_aligned_2m(void **raw)
+{
+	char *p = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+
+	CHECK(p != MAP_FAILED, "mmap 4 MiB: %m");
+	*raw = p;
+	return (char *)(((uintptr_t)p + HPAGE - 1) & ~(HPAGE - 1));
+}
+
+static void check_huge_entries(const uint64_t *e, const char *buf, bool raw, const char *what)
+{
+	uint64_t pfn0 = raw ? e[0] & UM_RAW_PFN_MASK : pfn_of(e[0]);
+	uint64_t huge = raw ? UM_RAW_HUGE : UM_DEFAULT_HUGE;
+	uint64_t valid = raw ? UM_RAW_PRESENT : UM_DEFAULT_VALID;
+
+	CHECK(pfn0 && (pfn0 & (HPAGES - 1)) == 0, "%s: first PFN %#llx is 2 MiB aligned", what,
+	      (unsigned long long)pfn0);
+	for (size_t i = 0; i < HPAGES; i++) {
+		uint64_t pfn = raw ? e[i] & UM_RAW_PFN_MASK : pfn_of(e[i]);
+
+		CHECK((e[i] & huge) && (e[i] & valid), "%s: entry %zu HUGE|VALID: %#llx", what, i,
+		      (unsigned long long)e[i]);
+		CHECK(pfn == pfn0 + i && pfn == pm_pfn(buf + i * PAGE),
+		      "%s: entry %zu PFN %#llx, want %#llx (pagemap %#llx)", what, i,
+		      (unsigned long long)pfn, (unsigned long long)(pfn0 + i),
+		      (unsigned long long)pm_pfn(buf + i * PAGE));
+	}
+}
+
+/* hmm-tests anon_write_huge: a THP is reported HUGE on all 512 entries */
+static void anon_write_huge(struct um_client *c)
+{
+	static uint64_t pfns[HPAGES];
+	struct um_interval *iv;
+	long kb;
+	void *raw;
+	char *buf = map_aligned_2m(&raw);
+
+	CHECK(madvise(buf, HPAGE, MADV_HUGEPAGE) == 0, "madvise(MADV_HUGEPAGE): %m");
+	memset(buf, 'h', HPAGE);
+	kb = smaps_anon_huge_kb(buf);
+	if (kb < 2048) {
+		printf("anon_write_huge: SKIPPED: the kernel gave no THP (AnonHugePages %ld kB; "
+		       "THP fragmentation or disabled)\n", kb);
+		munmap(raw, 2 * HPAGE);
+		return;
+	}
+	CHECK(um_interval_insert(c, buf, HPAGE, 0, NULL, NULL, &iv) == 0, "insert THP");
+	CHECK(snap(iv, buf, HPAGES, pfns) == (long)HPAGES, "THP snapshot");
+	check_huge_entries(pfns, buf, false, "THP");
+	CHECK(smaps_anon_huge_kb(buf) >= 2048, "still a THP after insert");
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(raw, 2 * HPAGE);
+}
+
+static int read_nr_hugepages(long *v)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "re");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fscanf(f, "%ld", v) == 1;
+	fclose(f);
+	return ok ? 0 : -EIO;
+}
+
+static int write_nr_hugepages(long v)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "we");
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%ld\n", v) < 0)
+		ret = -EIO;
+	if (fclose(f) != 0 && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* nr_hugepages before this test raised it, restored at exit even when a CHECK fails */
+static long saved_nr_hugepages = -1;
+
+static void restore_nr_hugepages(void)
+{
+	if (saved_nr_hugepages >= 0)
+		write_nr_hugepages(saved_nr_hugepages);
+}
+
+/* hmm-tests anon_write_hugetlbfs: a hugetlb page is HUGE, PFNs contiguous */
+static void anon_write_hugetlbfs(struct um_client *c)
+{
+	static uint64_t e[HPAGES];
+	struct um_interval *iv = NULL;
+	long old, now;
+	char *buf;
+	int ret;
+
+	CHECK(read_nr_hugepages(&old) == 0, "read nr_hugepages");
+	saved_nr_hugepages = old;
+	atexit(restore_nr_hugepages);
+	CHECK(write_nr_hugepages(old + 1) == 0, "write nr_hugepages: %m");
+	CHECK(read_nr_hugepages(&now) == 0, "read nr_hugepages");
+	if (now < old + 1) {
+		printf("anon_write_hugetlbfs: SKIPPED: could not reserve a 2 MiB huge page "
+		       "(nr_hugepages %ld)\n", now);
+		write_nr_hugepages(old);
+		return;
+	}
+	buf = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	CHECK(buf != MAP_FAILED, "mmap MAP_HUGETLB: %m");
+	memset(buf, 't', HPAGE);
+	ret = um_interval_insert(c, buf, HPAGE, 0, NULL, NULL, &iv);
+	/* the daemon registers hugetlb with UFFD_FEATURE_WP_HUGETLBFS_SHMEM */
+	CHECK(ret == 0, "insert hugetlb: %d", ret);
+	CHECK(snap(iv, buf, HPAGES, e) == (long)HPAGES, "hugetlb range snapshot");
+	check_huge_entries(e, buf, false, "hugetlb range");
+	CHECK(um_snapshot_raw(c, getpid(), (uintptr_t)buf, HPAGES, e) == (long)HPAGES,
+	      "hugetlb raw snapshot");
+	check_huge_entries(e, buf, true, "hugetlb raw");
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	CHECK(buf[0] == 't' && buf[HPAGE - 1] == 't', "hugetlb data intact");
+	munmap(buf, HPAGE);
+	CHECK(write_nr_hugepages(old) == 0, "restore nr_hugepages to %ld", old);
+	saved_nr_hugepages = -1;
+}
+
+/* hmm-tests file_read: a tmpfs file mapped shared read-only */
+static void file_read(struct um_client *c)
+{
+	char path[64], page[PAGE];
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+	volatile char sink;
+	char *m;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm/umirror-hmm-%d", (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	CHECK(fd >= 0, "open %s: %m", path);
+	unlink(path);
+	for (size_t i = 0; i < NPAGES; i++) {
+		memset(page, (int)('A' + i), sizeof(page));
+		CHECK(pwrite(fd, page, PAGE, (off_t)(i * PAGE)) == PAGE, "pwrite: %m");
+	}
+	m = mmap(NULL, NPAGES * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED, "mmap: %m");
+	for (size_t i = 0; i < NPAGES; i++)
+		sink = m[i * PAGE];
+	(void)sink;
+	CHECK(um_interval_insert(c, m, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0,
+	      "insert read-only shmem");
+	CHECK(snap(iv, m, NPAGES, pfns) == NPAGES, "snapshot");
+	for (size_t i = 0; i < NPAGES; i++) {
+		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_FILE | UM_DEFAULT_WRITE)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_FILE) &&
+			      pfn_of(pfns[i]) == pm_pfn(m + i * PAGE) && pfn_of(pfns[i]) != zero_pfn,
+		      "file page %zu: VALID|FILE, not WRITE, pagemap PFN: got %#llx (pagemap %#llx)",
+		      i, (unsigned long long)pfns[i],
+		      (unsigned long long)harness_pagemap(m + i * PAGE));
+		CHECK(m[i * PAGE] == (char)('A' + i), "file data of page %zu", i);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(m, NPAGES * PAGE);
+	close(fd);
+}
+
+/*
+ * hmm-tests anon_read_multiple/snapshot: one range of 7 pages: PROT_NONE,
+ * hole, zero page, read-only, read-write never written, read-write written,
+ * written then MADV_DONTNEED'd.
+ */
+static void snapshot_matrix(struct um_client *c)
+{
+	char *p = map_anon(7, PROT_READ | PROT_WRITE);
+	uint64_t e[7];
+	volatile char sink;
+	long ret;
+
+	CHECK(mprotect(p, PAGE, PROT_NONE) == 0, "mprotect: %m");
+	CHECK(munmap(p + PAGE, PAGE) == 0, "munmap: %m");
+	sink = p[2 * PAGE];
+	(void)sink;
+	p[3 * PAGE] = 3;
+	CHECK(mprotect(p + 3 * PAGE, PAGE, PROT_READ) == 0, "mprotect: %m");
+	p[5 * PAGE] = 5;
+	p[6 * PAGE] = 6;
+	CHECK(madvise(p + 6 * PAGE, PAGE, MADV_DONTNEED) == 0, "madvise: %m");
+
+	memset(e, 0xa5, sizeof(e));
+	ret = um_snapshot_raw(c, getpid(), (uintptr_t)p, 7, e);
+	CHECK(ret == -EFAULT, "a hole wins over -EPERM: got %ld", ret);
+	CHECK(e[0] & UM_RAW_NOPERM, "PROT_NONE page: NOPERM, got %#llx", (unsigned long long)e[0]);
+	CHECK(e[1] & UM_RAW_HOLE, "hole: HOLE, got %#llx", (unsigned long long)e[1]);
+	CHECK((e[2] & ~UM_RAW_PFN_MASK) == (UM_RAW_PRESENT | UM_RAW_ZERO) &&
+		      (e[2] & UM_RAW_PFN_MASK) == zero_pfn && zero_pfn == pm_pfn(p + 2 * PAGE),
+	      "zero page: PRESENT|ZERO, got %#llx", (unsigned long long)e[2]);
+	CHECK((e[3] & ~UM_RAW_PFN_MASK) == (UM_RAW_PRESENT | UM_RAW_EXCL) &&
+		      (e[3] & UM_RAW_PFN_MASK) == pm_pfn(p + 3 * PAGE),
+	      "read-only page: PRESENT|EXCL, not WRITE, got %#llx", (unsigned long long)e[3]);
+	CHECK(e[4] == 0 && harness_pagemap(p + 4 * PAGE) == 0,
+	      "never-written page: nothing, got %#llx", (unsigned long long)e[4]);
+	CHECK((e[5] & ~UM_RAW_PFN_MASK) == (UM_RAW_PRESENT | UM_RAW_EXCL | UM_RAW_WRITE) &&
+		      (e[5] & UM_RAW_PFN_MASK) == pm_pfn(p + 5 * PAGE),
+	      "written page: PRESENT|EXCL|WRITE, got %#llx", (unsigned long long)e[5]);
+	CHECK(e[6] == 0 && harness_pagemap(p + 6 * PAGE) == 0,
+	      "MADV_DONTNEED'd page: nothing, got %#llx", (unsigned long long)e[6]);
+	CHECK(p[3 * PAGE] == 3 && p[5 * PAGE] == 5 && p[6 * PAGE] == 0, "data");
+	munmap(p, PAGE);
+	munmap(p + 2 * PAGE, 5 * PAGE);
+}
+
+struct dm_hello {
+	pid_t pid;
+	uint64_t interval_id;
+	uint64_t start;
+};
+
+/* double_map's second subscriber: subscribe, snapshot, send the entries back */
+static void double_map_child(int in_fd, int out_fd)
+{
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+	struct um_client *c;
+	struct dm_hello m;
+	long ret;
+
+	alarm(30);
+	CHECK(read(in_fd, &m, sizeof(m)) == sizeof(m), "child: hello");
+	CHECK(um_connect(NULL, 0, &c) == 0, "child: connect");
+	CHECK(um_interval_subscribe(c, m.pid, m.interval_id, 0, NULL, NULL, &iv) == 0,
+	      "child: subscribe");
+	ret = snap(iv, (void *)(uintptr_t)m.start, NPAGES, pfns);
+	CHECK(write(out_fd, &ret, sizeof(ret)) == sizeof(ret), "child: send ret");
+	CHECK(write(out_fd, pfns, sizeof(pfns)) == sizeof(pfns), "child: send entries");
+	um_interval_remove(iv);
+	um_disconnect(c);
+	_exit(0);
+}
+
+/* hmm-tests double_map: two mirrors of the same memory see the same entries */
+static void double_map(struct um_client *c, pid_t child, int to_child, int from_child)
+{
+	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	uint64_t mine[NPAGES], theirs[NPAGES];
+	struct dm_hello m = { .pid = getpid(), .start = (uintptr_t)buf };
+	struct um_interval *iv;
+	volatile char sink;
+	long ret;
+	int status;
+
+	for (size_t i = 0; i < NPAGES / 2; i++)
+		buf[i * PAGE] = (char)i;
+	sink = buf[(NPAGES - 2) * PAGE];
+	(void)sink;
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
+	buf[0] = 'x';
+	m.interval_id = um_interval_id(iv);
+	CHECK(snap(iv, buf, NPAGES, mine) == NPAGES, "owner snapshot");
+	CHECK(write(to_child, &m, sizeof(m)) == sizeof(m), "send hello");
+	CHECK(read(from_child, &ret, sizeof(ret)) == sizeof(ret), "child's result");
+	CHECK(ret == NPAGES, "child's snapshot returned %ld", ret);
+	CHECK(read(from_child, theirs, sizeof(theirs)) == sizeof(theirs), "child's entries");
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "child exited cleanly (0x%x)", status);
+	for (size_t i = 0; i < NPAGES; i++) {
+		CHECK(theirs[i] == mine[i], "page %zu: subscriber %#llx, owner %#llx", i,
+		      (unsigned long long)theirs[i], (unsigned long long)mine[i]);
+		if (mine[i] & UM_DEFAULT_VALID)
+			CHECK(pfn_of(mine[i]) == pm_pfn(buf + i * PAGE), "page %zu PFN", i);
+	}
+	CHECK((mine[0] & UM_DEFAULT_WRITE) && (mine[1] & UM_DEFAULT_UFFD_WP) &&
+		      (mine[NPAGES - 2] & UM_DEFAULT_ZERO) && mine[NPAGES - 1] == UM_DEFAULT_UFFD_WP,
+	      "the entries differ in kind (write, armed, zero, none)");
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+int main(void)
+{
+	int to_child, from_child;
+	struct um_client *c;
+	struct um_status st;
+	pid_t child;
+
+	if (geteuid() != 0)
+		harness_skip("umirrord needs root (userfaultfd of another process, PFNs)");
+	harness_start("test_hmm_scenarios", NULL);
+	/* fork before connecting: the child must not share our connection */
+	child = harness_fork(double_map_child, &to_child, &from_child);
+	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
+	CHECK(um_status(c, &st) == 0, "status");
+	CHECK(st.kfeatures & UM_FEAT_PFN_VISIBLE, "root is shown PFNs");
+
+	find_zero_pfn();
+	anon_read(c);
+	anon_read_prot(c);
+	anon_write(c);
+	anon_write_child(c);
+	anon_write_huge(c);
+	anon_write_hugetlbfs(c);
+	file_read(c);
+	snapshot_matrix(c);
+	double_map(c, child, to_child, from_child);
+	um_disconnect(c);
+	return harness_summary();
+}
