@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -428,4 +429,43 @@ int harness_summary(void)
 	}
 	printf("%s: PASS (%lu checks)\n", test_name, (unsigned long)atomic_load(&checks));
 	return 0;
+}
+
+void *harness_map_anon(size_t npages, int prot)
+{
+	void *p = mmap(NULL, npages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED, "mmap: %m");
+	CHECK(madvise(p, npages * PAGE, MADV_NOHUGEPAGE) == 0, "madvise: %m");
+	return p;
+}
+
+uint64_t harness_zero_pfn(void)
+{
+	volatile char *z = harness_map_anon(2, PROT_READ | PROT_WRITE);
+	uint64_t a, b;
+
+	(void)z[0];
+	(void)z[PAGE];
+	a = harness_pagemap((char *)z);
+	b = harness_pagemap((char *)z + PAGE);
+	CHECK((a & PM_PRESENT) && (b & PM_PRESENT), "read-touched pages present");
+	CHECK((a & PM_PFN_MASK) && (a & PM_PFN_MASK) == (b & PM_PFN_MASK),
+	      "two read-only touched pages share the zero page (%#llx %#llx)",
+	      (unsigned long long)a, (unsigned long long)b);
+	CHECK(!(a & PM_EXCL), "zero page is not exclusive");
+	munmap((void *)z, 2 * PAGE);
+	return a & PM_PFN_MASK;
+}
+
+long harness_snapshot(struct um_range *range)
+{
+	long ret = -EAGAIN;
+
+	for (int i = 0; i < 5 && ret == -EAGAIN; i++) {
+		ret = um_range_snapshot(range);
+		if (ret == -EAGAIN)
+			CHECK(um_range_wait_until_valid(range, 1000) == 0, "wait_until_valid");
+	}
+	return ret;
 }

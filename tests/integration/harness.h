@@ -94,6 +94,27 @@ uint64_t harness_pagemap(const void *addr);
 uint64_t harness_now_ms(void);
 
 /**
+ * harness_map_anon() - @npages of private anonymous memory with @prot, kept
+ * at 4 KiB pages (MADV_NOHUGEPAGE: a huge zero page is not "the" zero
+ * page). CHECK-fails on error.
+ */
+void *harness_map_anon(size_t npages, int prot);
+
+/**
+ * harness_zero_pfn() - the zero page's PFN, found by reading two fresh
+ * pages and asking pagemap (CHECK-fails unless both show one shared,
+ * non-exclusive PFN).
+ */
+uint64_t harness_zero_pfn(void);
+
+/**
+ * harness_snapshot() - um_range_snapshot(@range), retried after
+ * wait_until_valid while it says -EAGAIN (at most 5 times).
+ * Return: the last um_range_snapshot() result.
+ */
+long harness_snapshot(struct um_range *range);
+
+/**
  * harness_sem_wait_ms() - sem_timedwait() for at most @ms milliseconds.
  * Return: true if the semaphore was taken, false on timeout.
  */

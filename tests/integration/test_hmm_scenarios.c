@@ -63,16 +63,6 @@ static void log_init(struct log *l, void *base)
 	l->base = (uintptr_t)base;
 }
 
-static void *map_anon(size_t npages, int prot)
-{
-	void *p = mmap(NULL, npages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	CHECK(p != MAP_FAILED, "mmap: %m");
-	/* 4 KiB pages: a huge zero page would not be "the" zero page */
-	CHECK(madvise(p, npages * PAGE, MADV_NOHUGEPAGE) == 0, "madvise: %m");
-	return p;
-}
-
 static uint64_t pm_pfn(const void *addr)
 {
 	return harness_pagemap(addr) & PM_PFN_MASK;
@@ -88,38 +78,18 @@ static long snap(struct um_interval *iv, const void *buf, size_t n, uint64_t *pf
 {
 	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + n * PAGE,
 			      .pfns = pfns };
-	long ret = -EAGAIN;
+	long ret;
 
 	CHECK(um_range_register(&r, iv) == 0, "range register");
-	for (int i = 0; i < 5 && ret == -EAGAIN; i++) {
-		ret = um_range_snapshot(&r);
-		if (ret == -EAGAIN)
-			CHECK(um_range_wait_until_valid(&r, 1000) == 0, "wait_until_valid");
-	}
+	ret = harness_snapshot(&r);
 	um_range_unregister(&r);
 	return ret;
-}
-
-static void find_zero_pfn(void)
-{
-	volatile char *z = map_anon(2, PROT_READ | PROT_WRITE);
-	uint64_t a, b;
-
-	(void)z[0];
-	(void)z[PAGE];
-	a = harness_pagemap((char *)z);
-	b = harness_pagemap((char *)z + PAGE);
-	CHECK((a & PM_PRESENT) && (a & PM_PFN_MASK) && (a & PM_PFN_MASK) == (b & PM_PFN_MASK),
-	      "read-touched pages share the zero page (%#llx %#llx)", (unsigned long long)a,
-	      (unsigned long long)b);
-	zero_pfn = a & PM_PFN_MASK;
-	munmap((void *)z, 2 * PAGE);
 }
 
 /* hmm-tests anon_read: first half pte_none, second half the zero page */
 static void anon_read(struct um_client *c)
 {
-	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	uint64_t pfns[NPAGES];
 	struct um_interval *iv;
 	volatile char sink;
@@ -147,7 +117,7 @@ static void anon_read(struct um_client *c)
 /* hmm-tests anon_read_prot: PROT_NONE -EPERM, then PROT_READ reads the zero page */
 static void anon_read_prot(struct um_client *c)
 {
-	char *buf = map_anon(NPAGES, PROT_NONE);
+	char *buf = harness_map_anon(NPAGES, PROT_NONE);
 	uint64_t pfns[NPAGES];
 	struct um_interval *iv;
 	volatile char sink;
@@ -184,7 +154,7 @@ static void wait_events(struct log *l, unsigned int n, const char *what)
 /* hmm-tests anon_write: a second thread writes every page */
 static void anon_write(struct um_client *c)
 {
-	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	struct harness_writer w;
 	uint64_t pfns[NPAGES];
 	struct um_interval *iv;
@@ -233,7 +203,7 @@ static void cow_child_main(int in_fd, int out_fd)
 /* hmm-tests anon_write_child: the child's COW writes are not the parent's */
 static void anon_write_child(struct um_client *c)
 {
-	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	uint64_t before[NPAGES], pfns[NPAGES];
 	int to_child, from_child, status;
 	struct um_interval *iv;
@@ -486,7 +456,7 @@ static void file_read(struct um_client *c)
  */
 static void snapshot_matrix(struct um_client *c)
 {
-	char *p = map_anon(7, PROT_READ | PROT_WRITE);
+	char *p = harness_map_anon(7, PROT_READ | PROT_WRITE);
 	uint64_t e[7];
 	volatile char sink;
 	long ret;
@@ -555,7 +525,7 @@ static void double_map_child(int in_fd, int out_fd)
 /* hmm-tests double_map: two mirrors of the same memory see the same entries */
 static void double_map(struct um_client *c, pid_t child, int to_child, int from_child)
 {
-	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	uint64_t mine[NPAGES], theirs[NPAGES];
 	struct dm_hello m = { .pid = getpid(), .start = (uintptr_t)buf };
 	struct um_interval *iv;
@@ -606,7 +576,7 @@ int main(void)
 	CHECK(um_status(c, &st) == 0, "status");
 	CHECK(st.kfeatures & UM_FEAT_PFN_VISIBLE, "root is shown PFNs");
 
-	find_zero_pfn();
+	zero_pfn = harness_zero_pfn();
 	anon_read(c);
 	anon_read_prot(c);
 	anon_write(c);

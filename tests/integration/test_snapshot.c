@@ -91,29 +91,6 @@ static uint64_t encode(uint64_t raw, const uint64_t *f, const uint64_t *v, unsig
 	return e;
 }
 
-static void *map_anon(size_t npages, int prot)
-{
-	void *p = mmap(NULL, npages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	CHECK(p != MAP_FAILED, "mmap: %m");
-	/* keep 4 KiB pages: a huge zero page would not be "the" zero page */
-	CHECK(madvise(p, npages * PAGE, MADV_NOHUGEPAGE) == 0, "madvise: %m");
-	return p;
-}
-
-/* Snapshot @range with retries on -EAGAIN; returns the final result. */
-static long snapshot(struct um_range *range)
-{
-	long ret = -EAGAIN;
-
-	for (int i = 0; i < 5 && ret == -EAGAIN; i++) {
-		ret = um_range_snapshot(range);
-		if (ret == -EAGAIN)
-			CHECK(um_range_wait_until_valid(range, 1000) == 0, "wait_until_valid");
-	}
-	return ret;
-}
-
 /* Compare a range snapshot of @buf with pagemap, in both encodings. */
 static void check_range(struct um_interval *iv, char *buf, size_t n, struct vma_kind v,
 			long want_ret, long noperm_page)
@@ -130,9 +107,9 @@ static void check_range(struct um_interval *iv, char *buf, size_t n, struct vma_
 	cr.pfn_shift = CUSTOM_SHIFT;
 	CHECK(um_range_register(&r, iv) == 0, "register");
 	CHECK(um_range_register(&cr, iv) == 0, "register custom");
-	ret = snapshot(&r);
+	ret = harness_snapshot(&r);
 	CHECK(ret == want_ret, "range snapshot returned %ld, want %ld", ret, want_ret);
-	ret = snapshot(&cr);
+	ret = harness_snapshot(&cr);
 	CHECK(ret == want_ret, "custom snapshot returned %ld, want %ld", ret, want_ret);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t raw = expect_raw(buf + i * PAGE, v);
@@ -177,26 +154,9 @@ static void check_raw(struct um_client *c, char *buf, size_t n, struct vma_kind 
 	}
 }
 
-static void find_zero_pfn(void)
-{
-	volatile char *z = map_anon(2, PROT_READ | PROT_WRITE);
-	uint64_t a, b;
-
-	(void)z[0];
-	(void)z[PAGE];
-	a = harness_pagemap((char *)z);
-	b = harness_pagemap((char *)z + PAGE);
-	CHECK((a & PM_PRESENT) && (b & PM_PRESENT), "read-touched pages present");
-	CHECK((a & PM_PFN_MASK) && (a & PM_PFN_MASK) == (b & PM_PFN_MASK),
-	      "two read-only touched pages share the zero page (%#llx %#llx)",
-	      (unsigned long long)a, (unsigned long long)b);
-	CHECK(!(a & PM_EXCL), "zero page is not exclusive");
-	zero_pfn = a & PM_PFN_MASK;
-}
-
 static void test_anon(struct um_client *c)
 {
-	char *buf = map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	struct um_interval *iv;
 	uint64_t pfns[NPAGES];
 	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + NPAGES * PAGE,
@@ -219,7 +179,7 @@ static void test_anon(struct um_client *c)
 
 	/* the cases spelled out, so a failure says which property broke */
 	CHECK(um_range_register(&r, iv) == 0, "register");
-	CHECK(snapshot(&r) == -EPERM, "PROT_NONE page gives -EPERM");
+	CHECK(harness_snapshot(&r) == -EPERM, "PROT_NONE page gives -EPERM");
 	CHECK((pfns[0] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) ==
 		      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE) && !(pfns[0] & UM_DEFAULT_UFFD_WP),
 	      "written page valid+write, not wp: %#llx", (unsigned long long)pfns[0]);
@@ -243,8 +203,8 @@ static void test_anon(struct um_client *c)
 
 static void test_readonly_and_hole(struct um_client *c)
 {
-	char *ro = map_anon(2, PROT_READ | PROT_WRITE);
-	char *h = map_anon(3, PROT_READ | PROT_WRITE);
+	char *ro = harness_map_anon(2, PROT_READ | PROT_WRITE);
+	char *h = harness_map_anon(3, PROT_READ | PROT_WRITE);
 
 	memset(ro, 1, 2 * PAGE);
 	CHECK(mprotect(ro, 2 * PAGE, PROT_READ) == 0, "mprotect: %m");
@@ -326,7 +286,7 @@ int main(void)
 	CHECK(st.kfeatures & UM_FEAT_PFN_VISIBLE, "root is shown PFNs (kfeatures %#llx)",
 	      (unsigned long long)st.kfeatures);
 
-	find_zero_pfn();
+	zero_pfn = harness_zero_pfn();
 	test_anon(c);
 	test_readonly_and_hole(c);
 	test_file(c);
