@@ -715,6 +715,7 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	iv->flags = req->flags;
 	iv->node.start = start;
 	iv->node.end = end;
+	iv->backend = UMP_BACKEND_UFFD_WP;
 	list_init(&iv->receivers);
 	if (!receiver_new(iv, c, req->flags & UM_INSERT_SYNC, true)) {
 		ret = -ENOMEM;
@@ -725,6 +726,7 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	mm->srv->nintervals++;
 	rep->interval_id = iv->id;
 	rep->slot = iv->slot;
+	rep->backend = iv->backend;
 	log_debug("mm %llu: interval %llu [%#llx, %#llx) slot %u", (unsigned long long)mm->id,
 		  (unsigned long long)iv->id, (unsigned long long)start, (unsigned long long)end,
 		  iv->slot);

@@ -46,6 +46,8 @@ struct interval {
 	unsigned int active;	/* invalidations in flight */
 	bool written;		/* a WRITE invalidation since the last arm */
 	uint64_t invalidations;
+	uint32_t backend;	/* enum um_proto_backend: how writes are tracked */
+	uint32_t revalidate_ms; /* revalidation scan period in force, 0 off */
 };
 
 struct mm {

@@ -24,10 +24,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dirty.h"
+#include "fault.h"
+#include "grant.h"
 #include "inval.h"
 #include "listen_fds.h"
 #include "log.h"
 #include "mm.h"
+#include "place.h"
+#include "scan.h"
 #include "snapshot.h"
 
 #ifndef SO_PEERPIDFD
@@ -222,11 +227,11 @@ static void flush_queue(struct client *c)
 }
 
 /* reply with a body that starts with struct um_reply_hdr */
-static void reply(struct client *c, const struct um_msg *m, int status, void *body, size_t len,
-		  int fd)
+static void reply_type(struct client *c, uint16_t type, uint64_t id, int status, void *body,
+		       size_t len, int fd)
 {
 	struct um_reply_hdr hdr = { 0 };
-	long want = um_proto_body_size(m->type | UM_REPLY);
+	long want = um_proto_body_size(type | UM_REPLY);
 
 	if (!body || status) {
 		/* an error reply still has the type's full size and fd count */
@@ -241,7 +246,7 @@ static void reply(struct client *c, const struct um_msg *m, int status, void *bo
 	}
 	hdr.status = status;
 	memcpy(body, &hdr, sizeof(hdr));
-	if (um_proto_fds(m->type | UM_REPLY) && fd < 0) {
+	if (um_proto_fds(type | UM_REPLY) && fd < 0) {
 		/* the decoder wants the fd slot filled: /dev/null stands in */
 		fd = fcntl(c->srv->null_fd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0) {
@@ -249,7 +254,29 @@ static void reply(struct client *c, const struct um_msg *m, int status, void *bo
 			return;
 		}
 	}
-	client_send(c, m->type | UM_REPLY, m->id, body, len, fd);
+	client_send(c, type | UM_REPLY, id, body, len, fd);
+}
+
+static void reply(struct client *c, const struct um_msg *m, int status, void *body, size_t len,
+		  int fd)
+{
+	reply_type(c, m->type, m->id, status, body, len, fd);
+}
+
+void deferred_add(struct client *c, struct deferred *d, uint16_t type, uint64_t id,
+		  void (*cancel)(struct deferred *d))
+{
+	d->c = c;
+	d->type = type;
+	d->id = id;
+	d->cancel = cancel;
+	list_add_tail(&c->deferred, &d->link);
+}
+
+void deferred_reply(struct deferred *d, int status, void *body, size_t len)
+{
+	list_del(&d->link);
+	reply_type(d->c, d->type, d->id, status, body, len, -1);
 }
 
 /* --- requests ----------------------------------------------------------- */
@@ -381,6 +408,8 @@ static void do_list(struct client *c, const struct um_msg *m)
 			list_for_each_entry(rv, &iv->receivers, iv_link)
 				x.subscribers += !rv->owner;
 			x.flags = iv->flags | (mm->dead ? UM_LIST_DEAD : 0);
+			x.backend = iv->backend;
+			x.revalidate_ms = iv->revalidate_ms;
 			rec[r.count++] = x;
 		}
 	}
@@ -433,6 +462,9 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 		struct um_insert_reply insert;
 		struct um_subscribe_reply subscribe;
 		struct um_snapshot_reply snapshot;
+		struct um_dirty_reply dirty;
+		struct um_place_reply place;
+		struct um_revalidate_reply reval;
 		struct um_reply_hdr plain;
 	} r;
 	int ret, out_fd = -1;
@@ -489,6 +521,35 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 		break;
 	case UM_MSG_PING:
 		reply(c, m, 0, &r.plain, sizeof(r.plain), -1);
+		break;
+	case UM_MSG_FAULT:
+		ret = fault_request(c, m->id, m->body, &r.snapshot);
+		if (ret != -EINPROGRESS) {
+			/* like SNAPSHOT: entries are valid whatever the status */
+			r.snapshot.r.status = ret;
+			client_send(c, m->type | UM_REPLY, m->id, &r.snapshot,
+				    sizeof(r.snapshot), -1);
+		}
+		break;
+	case UM_MSG_POPULATE_DONE:
+		fault_populate_done(c, m->body);
+		break;
+	case UM_MSG_GRANT:
+		ret = grant_request(c, m->body);
+		reply(c, m, ret, &r.plain, sizeof(r.plain), -1);
+		break;
+	case UM_MSG_DIRTY:
+		ret = dirty_request(c, m->body, &r.dirty);
+		reply(c, m, ret, &r.dirty, sizeof(r.dirty), -1);
+		break;
+	case UM_MSG_PLACE:
+		ret = place_request(c, m->id, m->body, &r.place);
+		if (ret != -EINPROGRESS)
+			reply(c, m, ret, &r.place, sizeof(r.place), -1);
+		break;
+	case UM_MSG_REVALIDATE:
+		ret = scan_request(c, m->body, &r.reval);
+		reply(c, m, ret, &r.reval, sizeof(r.reval), -1);
 		break;
 	default:
 		/* the decoder let through a type we do not know: a bug */
@@ -628,6 +689,12 @@ static void client_free(struct client *c)
 	struct receiver *r, *rt;
 	struct outmsg *m, *mt;
 
+	while (!list_empty(&c->deferred)) {
+		struct deferred *d = list_first_entry(&c->deferred, struct deferred, link);
+
+		list_del(&d->link);
+		d->cancel(d);
+	}
 	if (c->mm)
 		mm_destroy(c->mm);
 	c->mm = NULL;
@@ -721,6 +788,7 @@ int server_adopt_client(struct server *s, int fd)
 	c->id = ++s->next_client_id;
 	list_init(&c->receivers);
 	list_init(&c->outq);
+	list_init(&c->deferred);
 	ret = peer_identity(c);
 	if (ret) {
 		log_warn("rejecting a connection: peer identity: %s", strerror(-ret));

@@ -85,6 +85,24 @@ struct client {
 	struct list receivers;	/* struct receiver.client_link */
 	struct list outq;	/* struct outmsg */
 	unsigned int outq_len;
+	struct list deferred;	/* struct deferred: requests answered later */
+};
+
+/*
+ * A request whose reply waits for something (FAULT waits for the
+ * invalidation's acks and the owner's populate; PLACE for acks and the
+ * migration). The handler embeds this in its own record, calls
+ * deferred_add() and returns -EINPROGRESS; later deferred_reply() answers
+ * and unlinks it. If the client goes first, client teardown calls
+ * @cancel (which must unlink the record from whatever else holds it and
+ * free it) instead.
+ */
+struct deferred {
+	struct list link; /* client.deferred */
+	struct client *c;
+	uint64_t id;
+	uint16_t type; /* the request type */
+	void (*cancel)(struct deferred *d);
 };
 
 /**
@@ -131,6 +149,21 @@ void server_shutdown(struct server *s);
  */
 int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
 		int fd);
+
+/**
+ * deferred_add() - park request @id of @type from @c until deferred_reply().
+ * @cancel: called (instead of any reply) if @c is freed first
+ */
+void deferred_add(struct client *c, struct deferred *d, uint16_t type, uint64_t id,
+		  void (*cancel)(struct deferred *d));
+
+/**
+ * deferred_reply() - answer a parked request and unlink @d (the caller
+ * frees it). @body is the full reply body of @d->type (status is written
+ * into its um_reply_hdr); on an error status the body is zeroed as
+ * every error reply is. Never blocks.
+ */
+void deferred_reply(struct deferred *d, int status, void *body, size_t len);
 
 /**
  * client_drop() - mark @c for removal with a logged @reason (idempotent).

@@ -37,6 +37,12 @@ static const struct type_info types[] = {
 	{ UM_MSG_LIST, 0, 0, UM_SIDE_DAEMON, "LIST" },
 	{ UM_MSG_WATCH, sizeof(struct um_watch), 0, UM_SIDE_DAEMON, "WATCH" },
 	{ UM_MSG_PING, 0, 0, UM_SIDE_DAEMON, "PING" },
+	{ UM_MSG_FAULT, sizeof(struct um_fault), 0, UM_SIDE_DAEMON, "FAULT" },
+	{ UM_MSG_POPULATE_DONE, sizeof(struct um_populate_done), 0, UM_SIDE_DAEMON, "POPULATE_DONE" },
+	{ UM_MSG_GRANT, sizeof(struct um_grant), 0, UM_SIDE_DAEMON, "GRANT" },
+	{ UM_MSG_DIRTY, sizeof(struct um_dirty), 0, UM_SIDE_DAEMON, "DIRTY" },
+	{ UM_MSG_PLACE, sizeof(struct um_place), 0, UM_SIDE_DAEMON, "PLACE" },
+	{ UM_MSG_REVALIDATE, sizeof(struct um_revalidate), 0, UM_SIDE_DAEMON, "REVALIDATE" },
 
 	{ UM_MSG_HELLO | UM_REPLY, sizeof(struct um_hello_reply), 1, UM_SIDE_CLIENT, "HELLO|REPLY" },
 	{ UM_MSG_ATTACH | UM_REPLY, sizeof(struct um_attach_reply), 1, UM_SIDE_CLIENT, "ATTACH|REPLY" },
@@ -48,10 +54,17 @@ static const struct type_info types[] = {
 	{ UM_MSG_LIST | UM_REPLY, sizeof(struct um_list_reply), 0, UM_SIDE_CLIENT, "LIST|REPLY" },
 	{ UM_MSG_WATCH | UM_REPLY, sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT, "WATCH|REPLY" },
 	{ UM_MSG_PING | UM_REPLY, sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT, "PING|REPLY" },
+	{ UM_MSG_FAULT | UM_REPLY, sizeof(struct um_snapshot_reply), 0, UM_SIDE_CLIENT, "FAULT|REPLY" },
+	{ UM_MSG_GRANT | UM_REPLY, sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT, "GRANT|REPLY" },
+	{ UM_MSG_DIRTY | UM_REPLY, sizeof(struct um_dirty_reply), 0, UM_SIDE_CLIENT, "DIRTY|REPLY" },
+	{ UM_MSG_PLACE | UM_REPLY, sizeof(struct um_place_reply), 0, UM_SIDE_CLIENT, "PLACE|REPLY" },
+	{ UM_MSG_REVALIDATE | UM_REPLY, sizeof(struct um_revalidate_reply), 0, UM_SIDE_CLIENT, "REVALIDATE|REPLY" },
 
 	{ UM_EV_INVALIDATE, sizeof(struct um_ev_invalidate), 0, UM_SIDE_CLIENT, "INVALIDATE" },
 	{ UM_EV_RELEASE, sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, "RELEASE" },
 	{ UM_EV_EVICTED, sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, "EVICTED" },
+	{ UM_EV_POPULATE, sizeof(struct um_ev_populate), 0, UM_SIDE_CLIENT, "POPULATE" },
+	{ UM_EV_FORK, sizeof(struct um_ev_fork), 1, UM_SIDE_CLIENT, "FORK" },
 };
 
 static const struct type_info *lookup(uint16_t type)
@@ -89,6 +102,7 @@ const char *um_reason_name(uint32_t reason)
 		[UMP_REASON_WRITE] = "write",   [UMP_REASON_REMOVE] = "remove",
 		[UMP_REASON_UNMAP] = "unmap",   [UMP_REASON_REMAP] = "remap",
 		[UMP_REASON_FORK] = "fork",     [UMP_REASON_RELEASE] = "release",
+		[UMP_REASON_MIGRATE] = "migrate", [UMP_REASON_REVALIDATE] = "revalidate",
 	};
 
 	if (reason == 0 || reason > UMP_REASON_MAX)
@@ -135,7 +149,7 @@ static int check_body(uint16_t type, const void *body)
 
 		if (m->uffd_mode < UMP_UFFD_DEV || m->uffd_mode > UMP_UFFD_USER_ONLY)
 			return -EINVAL;
-		return m->flags ? -EINVAL : 0;
+		return m->flags & ~UM_ATTACH_ALL ? -EINVAL : 0;
 	}
 	case UM_MSG_INSERT: {
 		const struct um_insert *m = body;
@@ -149,18 +163,83 @@ static int check_body(uint16_t type, const void *body)
 	case UM_MSG_SUBSCRIBE: {
 		const struct um_subscribe *m = body;
 
-		if (!m->interval_id || m->pid <= 0 || m->flags & ~UM_INSERT_ALL)
+		if (!m->interval_id || m->pid <= 0 || m->flags & ~UM_SUBSCRIBE_ALL)
 			return -EINVAL;
 		return 0;
 	}
 	case UM_MSG_SNAPSHOT: {
 		const struct um_snapshot *m = body;
 
-		if (m->flags || m->npages == 0 || m->npages > (UINT64_MAX >> 12))
+		if (m->flags & ~UM_SNAP_ALL || m->npages == 0 || m->npages > (UINT64_MAX >> 12))
 			return -EINVAL;
 		if (!m->interval_id && m->pid <= 0)
 			return -EINVAL;
 		return check_range(m->start, m->npages << 12);
+	}
+	case UM_MSG_FAULT: {
+		const struct um_fault *m = body;
+
+		if (!m->interval_id || m->flags & ~UM_FAULT_ALL || m->pad)
+			return -EINVAL;
+		if (m->npages == 0 || m->npages > (UINT64_MAX >> 12))
+			return -EINVAL;
+		return check_range(m->start, m->npages << 12);
+	}
+	case UM_MSG_POPULATE_DONE: {
+		const struct um_populate_done *m = body;
+
+		if (!m->token || m->pad)
+			return -EINVAL;
+		return check_status(m->status, true);
+	}
+	case UM_MSG_GRANT: {
+		const struct um_grant *m = body;
+
+		return !m->interval_id || m->flags & ~UM_GRANT_REVOKE ? -EINVAL : 0;
+	}
+	case UM_MSG_DIRTY: {
+		const struct um_dirty *m = body;
+
+		if (!m->interval_id || !m->max_ranges || m->flags & ~UM_DIRTY_REARM)
+			return -EINVAL;
+		if (m->end <= m->start)
+			return -EINVAL;
+		return check_range(m->start, m->end - m->start);
+	}
+	case UM_MSG_PLACE: {
+		const struct um_place *m = body;
+
+		if (!m->interval_id || m->node < 0 || m->flags)
+			return -EINVAL;
+		if (m->npages == 0 || m->npages > (UINT64_MAX >> 12))
+			return -EINVAL;
+		return check_range(m->start, m->npages << 12);
+	}
+	case UM_MSG_REVALIDATE: {
+		const struct um_revalidate *m = body;
+
+		if (!m->interval_id || m->flags & ~UM_REVAL_NOW)
+			return -EINVAL;
+		/* a period below 10 ms would turn the daemon into a busy loop */
+		if (m->period_ms && m->period_ms < 10)
+			return -EINVAL;
+		return 0;
+	}
+	case UM_EV_POPULATE: {
+		const struct um_ev_populate *m = body;
+
+		if (!m->token || m->flags || m->pad || (m->start | m->end) & PAGE_MASK_4K)
+			return -EINVAL;
+		return m->end > m->start ? 0 : -EINVAL;
+	}
+	case UM_EV_FORK: {
+		const struct um_ev_fork *m = body;
+
+		if (!m->parent_interval_id || !m->child_interval_id || m->child_pid <= 0 || m->pad)
+			return -EINVAL;
+		if (m->slot >= m->seq_slots)
+			return -EINVAL;
+		return check_range(m->start, m->length);
 	}
 	case UM_MSG_ACK: {
 		const struct um_ack *m = body;
@@ -197,6 +276,12 @@ static int check_body(uint16_t type, const void *body)
 	if (type == (UM_MSG_HELLO | UM_REPLY))
 		return check_cstr(((const struct um_hello_reply *)body)->daemon_version,
 				  MEMBER_SIZE(struct um_hello_reply, daemon_version));
+	if (type == (UM_MSG_INSERT | UM_REPLY) && !((const struct um_reply_hdr *)body)->status) {
+		uint32_t b = ((const struct um_insert_reply *)body)->backend;
+
+		if (b == 0 || b > UMP_BACKEND_MAX)
+			return -EINVAL;
+	}
 	if (type == (UM_MSG_STATUS | UM_REPLY))
 		return check_cstr(((const struct um_status_reply *)body)->daemon_version,
 				  MEMBER_SIZE(struct um_status_reply, daemon_version));

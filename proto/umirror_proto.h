@@ -69,7 +69,13 @@ enum um_msg_type {
 	UM_MSG_LIST = 9,     /* empty -> um_list_reply, um_list_rec[] in result buffer */
 	UM_MSG_WATCH = 10,   /* um_watch -> (status only); then UM_EV_INVALIDATE copies */
 	UM_MSG_PING = 11,    /* empty -> (status only); a round trip, for benchmarks */
-	UM_MSG_REQ_MAX = 11,
+	UM_MSG_FAULT = 12,   /* um_fault -> um_snapshot_reply (entries after the fault) */
+	UM_MSG_POPULATE_DONE = 13, /* um_populate_done, no reply: answers UM_EV_POPULATE */
+	UM_MSG_GRANT = 14,   /* um_grant -> (status only) */
+	UM_MSG_DIRTY = 15,   /* um_dirty -> um_dirty_reply, um_dirty_rec[] in result buffer */
+	UM_MSG_PLACE = 16,   /* um_place -> um_place_reply */
+	UM_MSG_REVALIDATE = 17, /* um_revalidate -> um_revalidate_reply */
+	UM_MSG_REQ_MAX = 17,
 
 	UM_REPLY = 0x8000, /* or'ed into the request type */
 
@@ -77,6 +83,8 @@ enum um_msg_type {
 	UM_EV_INVALIDATE = 0x4001, /* um_ev_invalidate */
 	UM_EV_RELEASE = 0x4002,	   /* um_ev_release: interval is dead */
 	UM_EV_EVICTED = 0x4003,	   /* um_ev_release: subscription dropped (no ack in time) */
+	UM_EV_POPULATE = 0x4004,   /* um_ev_populate: owner, write-fault this range yourself */
+	UM_EV_FORK = 0x4005,	   /* um_ev_fork + fd: child's seq area (UM_INSERT_FOLLOW_FORK) */
 };
 
 /* Every reply body starts with this. */
@@ -121,9 +129,13 @@ enum um_proto_uffd_mode {
 	UMP_UFFD_USER_ONLY = 3, /* userfaultfd(2) with UFFD_USER_MODE_ONLY */
 };
 
+/* um_attach.flags */
+#define UM_ATTACH_ASYNC (1u << 0) /* second uffd of an attached owner: WP_ASYNC tracking */
+#define UM_ATTACH_ALL (UM_ATTACH_ASYNC)
+
 struct um_attach {
 	uint32_t uffd_mode; /* enum um_proto_uffd_mode */
-	uint32_t flags;	    /* 0 */
+	uint32_t flags;	    /* UM_ATTACH_* */
 };
 
 struct um_attach_reply {
@@ -137,8 +149,20 @@ struct um_attach_reply {
 /* --- intervals -------------------------------------------------------- */
 
 /* um_insert.flags */
-#define UM_INSERT_SYNC (1u << 0) /* writers wait for every ack (default) */
-#define UM_INSERT_ALL (UM_INSERT_SYNC)
+#define UM_INSERT_SYNC (1u << 0)	 /* writers wait for every ack (default) */
+#define UM_INSERT_FOLLOW_FORK (1u << 1)	 /* mirror the child's copy too (UM_EV_FORK) */
+#define UM_INSERT_TRACK_ASYNC (1u << 2)	 /* writers never wait: WP_ASYNC / soft-dirty / scan */
+#define UM_INSERT_ALL (UM_INSERT_SYNC | UM_INSERT_FOLLOW_FORK | UM_INSERT_TRACK_ASYNC)
+#define UM_SUBSCRIBE_ALL (UM_INSERT_SYNC)
+
+/* how an interval's writes are tracked (um_insert_reply.backend, um_list_rec) */
+enum um_proto_backend {
+	UMP_BACKEND_UFFD_WP = 1,    /* sync uffd write-protect: every first write faults */
+	UMP_BACKEND_WP_ASYNC = 2,   /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN harvest */
+	UMP_BACKEND_SOFT_DIRTY = 3, /* clear_refs 4 + pagemap bit 55 */
+	UMP_BACKEND_SCAN = 4,	    /* no write tracking: revalidation scan only */
+	UMP_BACKEND_MAX = 4,
+};
 
 struct um_insert {
 	uint64_t start; /* page aligned */
@@ -151,7 +175,7 @@ struct um_insert_reply {
 	struct um_reply_hdr r;
 	uint64_t interval_id; /* non-zero, unique for the daemon's life */
 	uint32_t slot;	      /* index into the seq area */
-	uint32_t pad;
+	uint32_t backend;     /* enum um_proto_backend */
 };
 
 struct um_remove {
@@ -174,12 +198,16 @@ struct um_subscribe_reply {
 
 /* --- snapshot --------------------------------------------------------- */
 
+/* um_snapshot.flags */
+#define UM_SNAP_NODES (1u << 0) /* also int32 NUMA node (or -errno) per page */
+#define UM_SNAP_ALL (UM_SNAP_NODES)
+
 struct um_snapshot {
 	uint64_t interval_id; /* 0: any attached address space of pid (umirrorctl show) */
 	uint64_t start;	      /* page aligned */
 	uint64_t npages;      /* > 0 */
 	int32_t pid;	      /* with interval_id 0 */
-	uint32_t flags;	      /* 0 */
+	uint32_t flags;	      /* UM_SNAP_* */
 };
 
 struct um_snapshot_reply {
@@ -187,6 +215,7 @@ struct um_snapshot_reply {
 	uint64_t seq;	       /* interval sequence read before the walk */
 	uint64_t npages;       /* entries written (may be less than asked) */
 	uint64_t offset;       /* byte offset of entry 0 in the result buffer */
+	uint64_t nodes_offset; /* UM_SNAP_NODES: byte offset of int32 node[npages] */
 };
 
 /*
@@ -204,6 +233,101 @@ struct um_snapshot_reply {
 #define UM_E_UFFD_WP (1ull << 59)   /* still write-protected: not written since armed */
 #define UM_E_NOPERM (1ull << 62)    /* VMA without read permission (PROT_NONE) */
 #define UM_E_HOLE (1ull << 63)	    /* no VMA, or VM_IO/PFNMAP */
+
+/* --- fault (hmm_range_fault) ------------------------------------------ */
+
+/* um_fault.flags */
+#define UM_FAULT_WRITE (1u << 0) /* make every page present and writable */
+#define UM_FAULT_ALL (UM_FAULT_WRITE)
+
+struct um_fault {
+	uint64_t interval_id; /* the requester inserted or subscribed it */
+	uint64_t start;	      /* page aligned, inside the interval */
+	uint64_t npages;      /* > 0, inside the interval */
+	uint32_t flags;	      /* UM_FAULT_* */
+	uint32_t pad;
+};
+
+/*
+ * The owner's library answers UM_EV_POPULATE with this after
+ * madvise(MADV_POPULATE_WRITE) over [start, end) returned.
+ */
+struct um_ev_populate {
+	uint64_t token; /* echo in um_populate_done */
+	uint64_t start; /* page aligned */
+	uint64_t end;	/* exclusive, > start */
+	uint32_t flags; /* 0 */
+	uint32_t pad;
+};
+
+struct um_populate_done {
+	uint64_t token;
+	int32_t status; /* 0 or -errno of the madvise */
+	uint32_t pad;
+};
+
+/* --- grant / dirty / place / revalidate -------------------------------- */
+
+#define UM_GRANT_REVOKE (1u << 0)
+
+struct um_grant {
+	uint64_t interval_id; /* inserted by the requester */
+	uint32_t uid;	      /* may subscribe from now on (or no more: REVOKE) */
+	uint32_t flags;	      /* UM_GRANT_* */
+};
+
+#define UM_DIRTY_REARM (1u << 0) /* clear what is reported: next call starts from now */
+
+struct um_dirty {
+	uint64_t interval_id;
+	uint64_t start;	     /* page aligned, inside the interval */
+	uint64_t end;	     /* exclusive, page aligned, > start, inside the interval */
+	uint32_t max_ranges; /* > 0; the daemon also stops at result_size / 16 */
+	uint32_t flags;	     /* UM_DIRTY_* */
+};
+
+struct um_dirty_reply {
+	struct um_reply_hdr r; /* 0; -EOPNOTSUPP the backend cannot see writes */
+	uint64_t count;	       /* um_dirty_rec written */
+	uint64_t offset;       /* byte offset of record 0 in the result buffer */
+	uint64_t walk_end;     /* harvest (and re-arm) covered [start, walk_end) */
+	uint32_t backend;      /* enum um_proto_backend that answered */
+	uint32_t pad;
+};
+
+struct um_dirty_rec {
+	uint64_t start, end; /* page aligned, written since last re-armed */
+};
+
+struct um_place {
+	uint64_t interval_id;
+	uint64_t start;	 /* page aligned, inside the interval */
+	uint64_t npages; /* > 0 */
+	int32_t node;	 /* >= 0 */
+	uint32_t flags;	 /* 0 */
+};
+
+struct um_place_reply {
+	struct um_reply_hdr r; /* 0; -ENODEV node offline; -EOPNOTSUPP no NUMA */
+	uint64_t moved;	       /* pages now on the node */
+	uint64_t failed;       /* present pages that could not be moved */
+};
+
+#define UM_REVAL_NOW (1u << 0) /* scan now; reply after its invalidations started */
+#define UM_REVAL_DEFAULT_PERIOD UINT32_MAX /* period_ms: the daemon's --revalidate-ms */
+
+struct um_revalidate {
+	uint64_t interval_id;
+	uint32_t period_ms; /* 0 off, UM_REVAL_DEFAULT_PERIOD, else >= 10 */
+	uint32_t flags;	    /* UM_REVAL_* */
+};
+
+struct um_revalidate_reply {
+	struct um_reply_hdr r;
+	uint64_t changed;   /* UM_REVAL_NOW: pages the scan found changed */
+	uint32_t period_ms; /* in force now (0: off) */
+	uint32_t pad;
+};
 
 /* --- acknowledgement / status / list / watch -------------------------- */
 
@@ -225,6 +349,7 @@ struct um_status_reply {
 	int32_t pid;
 	uint32_t pad2;
 	char daemon_version[32];
+	uint64_t kfeatures_masked; /* UM_KFEAT_* present but switched off (--mask-features) */
 };
 
 struct um_list_reply {
@@ -244,6 +369,8 @@ struct um_list_rec {
 	uint32_t uid;		/* owner */
 	uint32_t subscribers;
 	uint32_t flags; /* UM_INSERT_*, | UM_LIST_DEAD */
+	uint32_t backend;	/* enum um_proto_backend */
+	uint32_t revalidate_ms; /* scan period in force, 0 off */
 };
 #define UM_LIST_DEAD (1u << 31)
 
@@ -261,7 +388,9 @@ enum um_proto_reason {
 	UMP_REASON_REMAP = 4,   /* mremap moved pages away (UFFD_EVENT_REMAP) */
 	UMP_REASON_FORK = 5,    /* fork made written pages copy-on-write */
 	UMP_REASON_RELEASE = 6, /* owner exited or detached */
-	UMP_REASON_MAX = 6,
+	UMP_REASON_MIGRATE = 7, /* a placement request moves the pages (UM_MSG_PLACE) */
+	UMP_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact */
+	UMP_REASON_MAX = 8,
 };
 
 /* um_ev_invalidate.flags */
@@ -282,6 +411,23 @@ struct um_ev_invalidate {
 struct um_ev_release {
 	uint64_t interval_id;
 	int32_t error; /* -EFAULT owner gone, -ETIMEDOUT evicted, ... */
+	uint32_t pad;
+};
+
+/*
+ * The owner forked and inserted @parent_interval_id with
+ * UM_INSERT_FOLLOW_FORK: the child's copy is now interval
+ * @child_interval_id of the child's address space, owned by the same
+ * connection, slot @slot of the seq area whose fd rides with the event.
+ */
+struct um_ev_fork {
+	uint64_t parent_interval_id;
+	uint64_t child_interval_id;
+	uint64_t start;
+	uint64_t length;
+	int32_t child_pid;
+	uint32_t slot;
+	uint32_t seq_slots;
 	uint32_t pad;
 };
 
@@ -327,11 +473,23 @@ _Static_assert(sizeof(struct um_remove) == 8, "um_remove");
 _Static_assert(sizeof(struct um_subscribe) == 16, "um_subscribe");
 _Static_assert(sizeof(struct um_subscribe_reply) == 32, "um_subscribe_reply");
 _Static_assert(sizeof(struct um_snapshot) == 32, "um_snapshot");
-_Static_assert(sizeof(struct um_snapshot_reply) == 32, "um_snapshot_reply");
+_Static_assert(sizeof(struct um_snapshot_reply) == 40, "um_snapshot_reply");
+_Static_assert(sizeof(struct um_fault) == 32, "um_fault");
+_Static_assert(sizeof(struct um_ev_populate) == 32, "um_ev_populate");
+_Static_assert(sizeof(struct um_populate_done) == 16, "um_populate_done");
+_Static_assert(sizeof(struct um_grant) == 16, "um_grant");
+_Static_assert(sizeof(struct um_dirty) == 32, "um_dirty");
+_Static_assert(sizeof(struct um_dirty_reply) == 40, "um_dirty_reply");
+_Static_assert(sizeof(struct um_dirty_rec) == 16, "um_dirty_rec");
+_Static_assert(sizeof(struct um_place) == 32, "um_place");
+_Static_assert(sizeof(struct um_place_reply) == 24, "um_place_reply");
+_Static_assert(sizeof(struct um_revalidate) == 16, "um_revalidate");
+_Static_assert(sizeof(struct um_revalidate_reply) == 24, "um_revalidate_reply");
+_Static_assert(sizeof(struct um_ev_fork) == 48, "um_ev_fork");
 _Static_assert(sizeof(struct um_ack) == 16, "um_ack");
-_Static_assert(sizeof(struct um_status_reply) == 96, "um_status_reply");
+_Static_assert(sizeof(struct um_status_reply) == 104, "um_status_reply");
 _Static_assert(sizeof(struct um_list_reply) == 24, "um_list_reply");
-_Static_assert(sizeof(struct um_list_rec) == 64, "um_list_rec");
+_Static_assert(sizeof(struct um_list_rec) == 72, "um_list_rec");
 _Static_assert(sizeof(struct um_watch) == 8, "um_watch");
 _Static_assert(sizeof(struct um_ev_invalidate) == 48, "um_ev_invalidate");
 _Static_assert(sizeof(struct um_ev_release) == 16, "um_ev_release");

@@ -171,6 +171,8 @@ struct um_status {
 	uint64_t events;	/* invalidations the daemon sent since start */
 	uint64_t uptime_ms;
 	pid_t daemon_pid;
+	uint64_t kfeatures_masked; /* UM_FEAT_* the kernel has but the daemon
+				      was told not to use (--mask-features) */
 };
 
 /**
@@ -192,6 +194,10 @@ enum um_reason {
 	UM_REASON_REMAP = 4,   /* mremap moved the pages away */
 	UM_REASON_FORK = 5,    /* fork made written pages copy-on-write */
 	UM_REASON_RELEASE = 6, /* owner exited or detached */
+	UM_REASON_MIGRATE = 7, /* a placement request moves the pages (um_range_place) */
+	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
+				     migration, swap-out, KSM, THP split/collapse,
+				     reclaim, mprotect (see README) */
 };
 
 /** um_reason_str() - "write", "remove", "unmap", ... ("?" if unknown). */
@@ -224,10 +230,36 @@ struct um_interval_ops {
 	 * -EFAULT; the caller still calls um_interval_remove() to free it.
 	 */
 	void (*release)(struct um_interval *iv, int error, void *priv);
+	/*
+	 * fork - (UM_INTERVAL_FOLLOW_FORK) the owner forked; @child mirrors
+	 * the child's copy of @parent, with the same ops and priv, on the
+	 * same client. Runs on the event thread. The caller owns @child and
+	 * frees it with um_interval_remove(). Required with FOLLOW_FORK.
+	 */
+	void (*fork)(struct um_interval *parent, struct um_interval *child, pid_t child_pid,
+		     void *priv);
 };
 
 /* um_interval_insert() / um_interval_subscribe() flags */
 #define UM_INTERVAL_ASYNC (1u << 0) /* writers do not wait for this mirror */
+#define UM_INTERVAL_FOLLOW_FORK (1u << 1) /* insert only: mirror children too (ops->fork) */
+#define UM_INTERVAL_TRACK_ASYNC (1u << 2) /* insert only: writes tracked without ever
+					     stopping the writer (WP_ASYNC, soft-dirty,
+					     or the revalidation scan): needed for memory
+					     uffd-wp cannot track synchronously (regular
+					     files); invalidations then come after the
+					     fact (UM_REASON_REVALIDATE) */
+
+/* how an interval's writes are tracked: um_interval_backend() */
+enum um_backend {
+	UM_BACKEND_UFFD_WP = 1,	   /* sync userfaultfd write-protect: exact, before the fact */
+	UM_BACKEND_WP_ASYNC = 2,   /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN (Linux 6.7+) */
+	UM_BACKEND_SOFT_DIRTY = 3, /* clear_refs + pagemap soft-dirty bit */
+	UM_BACKEND_SCAN = 4,	   /* writes not tracked: revalidation scan only */
+};
+
+/** um_backend_str() - "uffd-wp", "wp-async", "soft-dirty", "scan" ("?"). */
+UM_EXPORT const char *um_backend_str(enum um_backend backend);
 
 /**
  * um_interval_insert() - mirror [addr, addr + len) of the calling process.
@@ -292,6 +324,83 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid,
  * Return: 0; -ENOTCONN (the interval is freed anyway).
  */
 UM_EXPORT int um_interval_remove(struct um_interval *iv);
+
+/**
+ * um_interval_backend() - how the daemon tracks writes to @iv (chosen at
+ * insert from what the kernel offers; a subscriber sees the owner's).
+ * Waits for nothing. Return: enum um_backend.
+ */
+UM_EXPORT enum um_backend um_interval_backend(const struct um_interval *iv);
+
+/**
+ * um_interval_grant() - let processes of @uid subscribe to @iv (@allow),
+ * or no longer (!@allow; existing subscriptions stay).
+ * @iv: an interval this client inserted
+ *
+ * Waits for: one round trip. Holds: the request lock meanwhile.
+ * Return: 0; -EPERM @iv was subscribed, not inserted; -ENOSPC too many
+ * grants (16 per interval); -EFAULT dead; -ENOTCONN.
+ */
+UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow);
+
+/* a harvested run of written pages (um_interval_dirty) */
+struct um_dirty_range {
+	uint64_t start, end; /* page aligned, end exclusive */
+};
+
+/* um_interval_dirty() flags */
+#define UM_DIRTY_REARM (1u << 0) /* clear what is reported: next harvest starts now */
+
+/**
+ * um_interval_dirty() - the pages of [@start, @end) written since they were
+ * last re-armed (or since insert), as merged ranges; with UM_DIRTY_REARM
+ * also re-arm exactly what was reported, in the same daemon step, so no
+ * write between harvest and re-arm is lost.
+ * @iv: interval (inserted or subscribed)
+ * @start, @end: page aligned, inside @iv
+ * @flags: UM_DIRTY_*
+ * @out: receives up to @max ranges
+ * @max: > 0
+ * @walk_end: where the harvest stopped: @end, or earlier when @max ranges
+ *            were filled (call again from there)
+ *
+ * Writes by the kernel on the owner's behalf (read(2) into the memory)
+ * count as writes; a page zapped (MADV_DONTNEED) counts as written.
+ * Backends: UM_BACKEND_UFFD_WP (the daemon's log of write faults),
+ * UM_BACKEND_WP_ASYNC (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING),
+ * UM_BACKEND_SOFT_DIRTY; never reports "clean" from UM_BACKEND_SCAN.
+ *
+ * Waits for: one round trip per result buffer of ranges. Holds: the
+ * request lock meanwhile.
+ * Return: number of ranges (>= 0); -EOPNOTSUPP the backend cannot see
+ * writes; -EINVAL; -EFAULT dead; -ENOTCONN.
+ */
+UM_EXPORT long um_interval_dirty(struct um_interval *iv, uint64_t start, uint64_t end,
+				 unsigned int flags, struct um_dirty_range *out, size_t max,
+				 uint64_t *walk_end);
+
+/* um_interval_revalidate() */
+#define UM_REVALIDATE_DEFAULT UINT32_MAX /* period: the daemon's --revalidate-ms */
+#define UM_REVALIDATE_NOW (1u << 0)	 /* flags: scan once now, before returning */
+
+/**
+ * um_interval_revalidate() - set @iv's revalidation scan period, and/or scan now.
+ * @iv: interval (inserted or subscribed)
+ * @period_ms: 0 off (intervals whose backend needs the scan keep the
+ *             daemon's default), UM_REVALIDATE_DEFAULT, else >= 10
+ * @flags: UM_REVALIDATE_NOW: scan at once; the invalidations it finds
+ *         have started (their callbacks may still be running) on return
+ * @changed: optional; pages the NOW scan found changed
+ *
+ * The scan compares the page tables with what it saw last time and sends
+ * UM_REASON_REVALIDATE invalidations for what changed behind userfaultfd's
+ * back (migration, swap-out, KSM, THP split/collapse, reclaim, mprotect).
+ *
+ * Waits for: one round trip (and the scan with NOW). Holds: the request lock.
+ * Return: 0; -EINVAL; -EFAULT dead; -ENOTCONN.
+ */
+UM_EXPORT int um_interval_revalidate(struct um_interval *iv, unsigned int period_ms,
+				     unsigned int flags, uint64_t *changed);
 
 /** um_interval_id() - the daemon's id of @iv (what subscribers name). */
 UM_EXPORT uint64_t um_interval_id(const struct um_interval *iv);
@@ -391,6 +500,15 @@ struct um_range {
 	const uint64_t *values; /* [UM_PFN_VALUE_MAX] or NULL for defaults */
 	uint8_t pfn_shift;	/* used when flags != NULL */
 	uint64_t notifier_seq;	/* read_begin value at register / last wait */
+	/*
+	 * um_range_fault() input, as hmm_range (seed 002): page i is
+	 * requested with (pfns[i] & pfn_flags_mask) | default_flags, in the
+	 * range's own encoding: flags[UM_PFN_VALID] asks for the page to be
+	 * faulted in, flags[UM_PFN_WRITE] for it to be writable.
+	 */
+	uint64_t default_flags;
+	uint64_t pfn_flags_mask;
+	int32_t *nodes; /* optional output: NUMA node per page, or -errno (NULL: not asked) */
 };
 
 /**
@@ -445,6 +563,49 @@ UM_EXPORT int um_range_wait_until_valid(struct um_range *range,
  */
 UM_EXPORT long um_range_snapshot(struct um_range *range);
 
+/* um_range_fault() flags */
+#define UM_FAULT_NONBLOCK (1u << 0) /* -EBUSY instead of waiting for validity */
+
+/**
+ * um_range_fault() - fault in the pages @range requests, then snapshot
+ * (hmm_range_fault).
+ * @range: registered range; pfns[] and default_flags/pfn_flags_mask say
+ *         what to fault (see struct um_range); on success pfns[] holds
+ *         the entries, as um_range_snapshot(), and notifier_seq the
+ *         sequence they are valid for (check read_retry under your lock)
+ * @flags: UM_FAULT_*
+ *
+ * Read faults are done by the daemon through /proc/PID/mem (no data is
+ * ever written); write faults by an invalidation (reason WRITE) followed
+ * by MADV_POPULATE_WRITE in the owner's own process (its library runs
+ * it on a worker thread), so copy-on-write and zero pages are broken the
+ * way the CPU would, and no concurrent update is lost.
+ *
+ * Waits for: validity (unless UM_FAULT_NONBLOCK), round trips, the
+ * owner's populate and the acknowledgements of the invalidation it
+ * causes (this client's own callbacks included: they run on the event
+ * thread meanwhile). Holds: the request lock during each round trip.
+ * Return: number of pages (all); -EPERM write requested on a read-only
+ * mapping, or a PROT_NONE page (entries get values[UM_PFN_ERROR]);
+ * -EFAULT hole, VM_IO/PFNMAP, dead owner; -EBUSY (NONBLOCK) not valid;
+ * -ETIMEDOUT the owner did not populate in time; -EINVAL; -ENOTCONN.
+ */
+UM_EXPORT long um_range_fault(struct um_range *range, unsigned int flags);
+
+/**
+ * um_range_place() - placement hint: move the present pages of @range to
+ * NUMA node @node (move_pages(2) on the owner, by the daemon), announced
+ * first as a UM_REASON_MIGRATE invalidation.
+ * @range: registered range
+ * @node: target node, >= 0
+ *
+ * Waits for: the invalidation's acknowledgements and the migration.
+ * Holds: the request lock meanwhile.
+ * Return: pages now on @node (>= 0); -ENODEV @node is not online;
+ * -EOPNOTSUPP the kernel has no NUMA; -EPERM; -EFAULT; -ENOTCONN.
+ */
+UM_EXPORT long um_range_place(struct um_range *range, int node);
+
 /* --- raw snapshot and introspection (umirrorctl) ---------------------- */
 
 /*
@@ -488,6 +649,8 @@ struct um_interval_info {
 	uint32_t subscribers;
 	bool sync;
 	bool dead;
+	enum um_backend backend;
+	uint32_t revalidate_ms; /* scan period in force, 0 off */
 };
 
 /**
