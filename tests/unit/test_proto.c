@@ -62,6 +62,17 @@ struct sample {
 		struct um_list_reply list_r;
 		struct um_ev_invalidate inv;
 		struct um_ev_release rel;
+		struct um_fault fault;
+		struct um_populate_done pop_done;
+		struct um_grant grant;
+		struct um_dirty dirty;
+		struct um_place place;
+		struct um_revalidate reval;
+		struct um_dirty_reply dirty_r;
+		struct um_place_reply place_r;
+		struct um_revalidate_reply reval_r;
+		struct um_ev_populate pop;
+		struct um_ev_fork fork;
 		unsigned char bytes[UM_MSG_MAX];
 	} u;
 };
@@ -88,12 +99,22 @@ static const struct sample samples[] = {
 	REQ(UM_MSG_WATCH, watch, { .pid = 0 }),
 	REQ(UM_MSG_WATCH, watch, { .pid = 42 }),
 	EMPTY(UM_MSG_PING),
+	REQ(UM_MSG_FAULT, fault, { .interval_id = 7, .start = ADDR, .npages = 16,
+				   .flags = UM_FAULT_WRITE }),
+	REQ(UM_MSG_POPULATE_DONE, pop_done, { .token = 5, .status = -EFAULT }),
+	REQ(UM_MSG_GRANT, grant, { .interval_id = 7, .uid = 65534 }),
+	REQ(UM_MSG_DIRTY, dirty, { .interval_id = 7, .start = ADDR, .end = ADDR + 0x10000,
+				   .max_ranges = 64, .flags = UM_DIRTY_REARM }),
+	REQ(UM_MSG_PLACE, place, { .interval_id = 7, .start = ADDR, .npages = 4, .node = 0 }),
+	REQ(UM_MSG_REVALIDATE, reval, { .interval_id = 7, .period_ms = 100,
+					.flags = UM_REVAL_NOW }),
 
 	REP(UM_MSG_HELLO, hello_r, { .version = 1, .result_size = 4 << 20,
 				      .features = UM_PFEAT_ALL, .kfeatures = 0x7f,
 				      .uffd_features = 0x1ffff, .daemon_version = "0.1.0" }),
 	REP(UM_MSG_ATTACH, attach_r, { .mm_id = 3, .uffd_features = 0x1fff, .seq_slots = 4096 }),
-	REP(UM_MSG_INSERT, insert_r, { .interval_id = 9, .slot = 1 }),
+	REP(UM_MSG_INSERT, insert_r, { .interval_id = 9, .slot = 1,
+				       .backend = UMP_BACKEND_UFFD_WP }),
 	REP(UM_MSG_REMOVE, reply, { .status = -ENOENT }),
 	REP(UM_MSG_SUBSCRIBE, subscribe_r, { .start = ADDR, .length = 4096, .slot = 2,
 					      .seq_slots = 4096 }),
@@ -103,6 +124,12 @@ static const struct sample samples[] = {
 	REP(UM_MSG_LIST, list_r, { .count = 3, .offset = 64 }),
 	REP(UM_MSG_WATCH, reply, { .status = 0 }),
 	REP(UM_MSG_PING, reply, { .status = 0 }),
+	REP(UM_MSG_FAULT, snapshot_r, { .seq = 6, .npages = 16 }),
+	REP(UM_MSG_GRANT, reply, { .status = -ENOSPC }),
+	REP(UM_MSG_DIRTY, dirty_r, { .count = 2, .walk_end = ADDR + 0x10000,
+				     .backend = UMP_BACKEND_WP_ASYNC }),
+	REP(UM_MSG_PLACE, place_r, { .moved = 4 }),
+	REP(UM_MSG_REVALIDATE, reval_r, { .changed = 3, .period_ms = 100 }),
 
 	{ .type = UM_EV_INVALIDATE, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_invalidate),
 	  .u.inv = { .interval_id = 7, .start = ADDR, .end = ADDR + 4096, .seq = 5,
@@ -111,13 +138,18 @@ static const struct sample samples[] = {
 	  .u.rel = { .interval_id = 7, .error = -EFAULT } },
 	{ .type = UM_EV_EVICTED, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_release),
 	  .u.rel = { .interval_id = 7, .error = -ETIMEDOUT } },
+	{ .type = UM_EV_POPULATE, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_populate),
+	  .u.pop = { .token = 5, .start = ADDR, .end = ADDR + 8192 } },
+	{ .type = UM_EV_FORK, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_fork),
+	  .u.fork = { .parent_interval_id = 7, .child_interval_id = 8, .start = ADDR,
+		      .length = 8192, .child_pid = 43, .slot = 1, .seq_slots = 4096 } },
 };
 
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
 static bool is_event(uint16_t type)
 {
-	return type >= UM_EV_INVALIDATE && type <= UM_EV_EVICTED;
+	return type >= UM_EV_INVALIDATE && type <= UM_EV_FORK;
 }
 
 /* the first sample of @type */
@@ -192,8 +224,8 @@ static void test_roundtrip(void **state)
 			fail_msg("type %#x (%s) has no sample", type, um_msg_type_name(type));
 		known++;
 	}
-	/* 11 requests, 10 replies (ACK has none), 3 events */
-	assert_int_equal(known, 11 + 10 + 3);
+	/* 17 requests, 15 replies (ACK and POPULATE_DONE have none), 5 events */
+	assert_int_equal(known, 17 + 15 + 5);
 }
 
 static void test_fd_counts(void **state)
@@ -204,6 +236,8 @@ static void test_fd_counts(void **state)
 	assert_int_equal(um_proto_fds(UM_MSG_SUBSCRIBE | UM_REPLY), 1);
 	assert_int_equal(um_proto_fds(UM_MSG_HELLO), 0);
 	assert_int_equal(um_proto_fds(UM_EV_INVALIDATE), 0);
+	assert_int_equal(um_proto_fds(UM_EV_FORK), 1);
+	assert_int_equal(um_proto_fds(UM_MSG_FAULT | UM_REPLY), 0);
 	assert_int_equal(um_proto_fds(0x7777), 0);
 	assert_int_equal(um_proto_body_size(0x7777), -1);
 
@@ -279,7 +313,8 @@ static void test_unknown_type(void **state)
 	static const uint16_t bad[] = {
 		0, UM_MSG_REQ_MAX + 1, 0x00ff, UM_REPLY, UM_REPLY | (UM_MSG_REQ_MAX + 1),
 		UM_REPLY | UM_MSG_ACK, /* ACK has no reply */
-		0x4000, UM_EV_EVICTED + 1, UM_EV_INVALIDATE | UM_REPLY, 0xffff,
+		UM_REPLY | UM_MSG_POPULATE_DONE, /* neither has POPULATE_DONE */
+		0x4000, UM_EV_FORK + 1, UM_EV_INVALIDATE | UM_REPLY, 0xffff,
 	};
 	struct um_msg m;
 
@@ -379,7 +414,7 @@ static void test_fields_requests(void **state)
 	base = sample_of(UM_MSG_ATTACH);
 	t = base; t.u.attach.uffd_mode = 0; expect_einval(&t);
 	t = base; t.u.attach.uffd_mode = UMP_UFFD_USER_ONLY + 1; expect_einval(&t);
-	t = base; t.u.attach.flags = 1; expect_einval(&t);
+	t = base; t.u.attach.flags = UM_ATTACH_ALL + 1; expect_einval(&t);
 
 	base = sample_of(UM_MSG_INSERT);
 	t = base; t.u.insert.start = ADDR + 1; expect_einval(&t);
@@ -411,7 +446,7 @@ static void test_fields_requests(void **state)
 	t = base; t.u.snapshot.start = 4096; t.u.snapshot.npages = (1ull << 52) - 1;
 	expect_einval(&t); /* start + length wraps to 0 */
 	t = base; t.u.snapshot.start = UINT64_MAX - 4095; t.u.snapshot.npages = 2; expect_einval(&t);
-	t = base; t.u.snapshot.flags = 1; expect_einval(&t);
+	t = base; t.u.snapshot.flags = UM_SNAP_ALL + 1; expect_einval(&t);
 	t = base; t.u.snapshot.interval_id = 0; t.u.snapshot.pid = 0; expect_einval(&t);
 	t = base; t.u.snapshot.interval_id = 0; t.u.snapshot.pid = -3; expect_einval(&t);
 
@@ -423,6 +458,46 @@ static void test_fields_requests(void **state)
 	base = sample_of(UM_MSG_WATCH);
 	t = base; t.u.watch.pid = -1; expect_einval(&t);
 	t = base; t.u.watch.pad = 1; expect_einval(&t);
+
+	base = sample_of(UM_MSG_FAULT);
+	t = base; t.u.fault.interval_id = 0; expect_einval(&t);
+	t = base; t.u.fault.flags = UM_FAULT_ALL + 1; expect_einval(&t);
+	t = base; t.u.fault.pad = 1; expect_einval(&t);
+	t = base; t.u.fault.npages = 0; expect_einval(&t);
+	t = base; t.u.fault.npages = 1ull << 52; expect_einval(&t);
+	t = base; t.u.fault.start = ADDR + 4; expect_einval(&t);
+	t = base; t.u.fault.start = UINT64_MAX - 4095; t.u.fault.npages = 2; expect_einval(&t);
+
+	base = sample_of(UM_MSG_POPULATE_DONE);
+	t = base; t.u.pop_done.token = 0; expect_einval(&t);
+	t = base; t.u.pop_done.status = 1; expect_einval(&t);
+	t = base; t.u.pop_done.status = -4096; expect_einval(&t);
+	t = base; t.u.pop_done.pad = 1; expect_einval(&t);
+
+	base = sample_of(UM_MSG_GRANT);
+	t = base; t.u.grant.interval_id = 0; expect_einval(&t);
+	t = base; t.u.grant.flags = UM_GRANT_REVOKE << 1; expect_einval(&t);
+
+	base = sample_of(UM_MSG_DIRTY);
+	t = base; t.u.dirty.interval_id = 0; expect_einval(&t);
+	t = base; t.u.dirty.max_ranges = 0; expect_einval(&t);
+	t = base; t.u.dirty.flags = UM_DIRTY_REARM << 1; expect_einval(&t);
+	t = base; t.u.dirty.end = t.u.dirty.start; expect_einval(&t);
+	t = base; t.u.dirty.end = t.u.dirty.start - 4096; expect_einval(&t);
+	t = base; t.u.dirty.end += 1; expect_einval(&t);
+	t = base; t.u.dirty.start += 1; expect_einval(&t);
+
+	base = sample_of(UM_MSG_PLACE);
+	t = base; t.u.place.interval_id = 0; expect_einval(&t);
+	t = base; t.u.place.node = -1; expect_einval(&t);
+	t = base; t.u.place.flags = 1; expect_einval(&t);
+	t = base; t.u.place.npages = 0; expect_einval(&t);
+	t = base; t.u.place.npages = UINT64_MAX; expect_einval(&t);
+
+	base = sample_of(UM_MSG_REVALIDATE);
+	t = base; t.u.reval.interval_id = 0; expect_einval(&t);
+	t = base; t.u.reval.period_ms = 9; expect_einval(&t);
+	t = base; t.u.reval.flags = UM_REVAL_NOW << 1; expect_einval(&t);
 }
 
 static void test_fields_client(void **state)
@@ -450,6 +525,25 @@ static void test_fields_client(void **state)
 	t = base; t.u.rel.error = -4096; expect_einval(&t);
 	base = sample_of(UM_EV_EVICTED);
 	t = base; t.u.rel.error = 0; expect_einval(&t);
+
+	base = sample_of(UM_EV_POPULATE);
+	t = base; t.u.pop.token = 0; expect_einval(&t);
+	t = base; t.u.pop.end = t.u.pop.start; expect_einval(&t);
+	t = base; t.u.pop.start += 2; expect_einval(&t);
+	t = base; t.u.pop.flags = 1; expect_einval(&t);
+
+	base = sample_of(UM_EV_FORK);
+	t = base; t.u.fork.parent_interval_id = 0; expect_einval(&t);
+	t = base; t.u.fork.child_interval_id = 0; expect_einval(&t);
+	t = base; t.u.fork.child_pid = 0; expect_einval(&t);
+	t = base; t.u.fork.slot = t.u.fork.seq_slots; expect_einval(&t);
+	t = base; t.u.fork.length = 0; expect_einval(&t);
+	t = base; t.u.fork.pad = 1; expect_einval(&t);
+
+	/* a successful INSERT names a backend the client knows */
+	base = sample_of(UM_MSG_INSERT | UM_REPLY);
+	t = base; t.u.insert_r.backend = 0; expect_einval(&t);
+	t = base; t.u.insert_r.backend = UMP_BACKEND_MAX + 1; expect_einval(&t);
 
 	/* reply statuses are 0 or -errno */
 	for (size_t i = 0; i < NSAMPLES; i++) {
@@ -497,6 +591,8 @@ static void test_names(void **state)
 	assert_string_equal(um_reason_name(UMP_REASON_REMAP), "remap");
 	assert_string_equal(um_reason_name(UMP_REASON_FORK), "fork");
 	assert_string_equal(um_reason_name(UMP_REASON_RELEASE), "release");
+	assert_string_equal(um_reason_name(UMP_REASON_MIGRATE), "migrate");
+	assert_string_equal(um_reason_name(UMP_REASON_REVALIDATE), "revalidate");
 	assert_string_equal(um_reason_name(0), "?");
 	assert_string_equal(um_reason_name(UMP_REASON_MAX + 1), "?");
 	assert_string_equal(um_reason_name(UINT32_MAX), "?");
