@@ -72,6 +72,8 @@ void bench_fail(const char *bench, int err, const char *why, ...)
  */
 int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o);
 int bench_b3_first_write(struct um_client *c, const struct bench_opts *o);
+int bench_b4_dirty(struct um_client *c, const struct bench_opts *o);
 int bench_b5_read_retry(struct um_client *c, const struct bench_opts *o);
+int bench_b6_uring(struct um_client *c, const struct bench_opts *o);
 
 #endif /* UMIRROR_BENCH_BENCH_H */

@@ -113,7 +113,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umirror-bench [--quick] [--only B1|B3|B5[,...]] [--runs N] [--socket PATH]\n"
+		"usage: umirror-bench [--quick] [--only B1|B3|B4|B5|B6[,...]] [--runs N] [--socket PATH]\n"
 		"  --quick        few repetitions (under a minute)\n"
 		"  --only LIST    run only these benchmarks\n"
 		"  --runs N       measured/baseline pairs per benchmark (overrides the default)\n"
@@ -128,7 +128,9 @@ static const struct {
 } benches[] = {
 	{ "B1", bench_b1_snapshot },
 	{ "B3", bench_b3_first_write },
+	{ "B4", bench_b4_dirty },
 	{ "B5", bench_b5_read_retry },
+	{ "B6", bench_b6_uring },
 };
 
 /* True if @name appears as a comma-separated item of @list (or no list). */
@@ -196,7 +198,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 		any |= selected(only, benches[i].name);
 	if (!any) {
-		fprintf(stderr, "umirror-bench: --only %s selects nothing (B1, B3, B5)\n", only);
+		fprintf(stderr, "umirror-bench: --only %s selects nothing (B1, B3, B4, B5, B6)\n", only);
 		return 2;
 	}
 

@@ -175,6 +175,13 @@ static void status_json(const struct um_status *st)
 		json_bool(&j, st->kfeatures & kfeat_names[i].bit);
 	}
 	json_end_object(&j);
+	/* present in the kernel but switched off with --mask-features */
+	json_key(&j, "masked");
+	json_begin_array(&j);
+	for (size_t i = 0; i < ARRAY_SIZE(kfeat_names); i++)
+		if (st->kfeatures_masked & kfeat_names[i].bit)
+			json_string(&j, kfeat_names[i].key);
+	json_end_array(&j);
 	json_end_object(&j);
 	json_end(&j);
 }
@@ -208,7 +215,8 @@ static int cmd_status(struct um_client *c, const struct opts *o)
 	printf("\nkernel:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(kfeat_names); i++)
 		printf("  %-28s %s\n", kfeat_names[i].name,
-		       st.kfeatures & kfeat_names[i].bit ? "yes" : "no");
+		       st.kfeatures & kfeat_names[i].bit ? "yes" :
+		       st.kfeatures_masked & kfeat_names[i].bit ? "masked (--mask-features)" : "no");
 	return 0;
 }
 
@@ -239,21 +247,23 @@ static int cmd_list(struct um_client *c, const struct opts *o)
 			json_key(&j, "invalidations"); json_u64(&j, iv[i].invalidations);
 			json_key(&j, "subscribers"); json_u64(&j, iv[i].subscribers);
 			json_key(&j, "sync"); json_bool(&j, iv[i].sync);
+			json_key(&j, "backend"); json_string(&j, um_backend_str(iv[i].backend));
 			json_key(&j, "dead"); json_bool(&j, iv[i].dead);
 			json_end_object(&j);
 		}
 		json_end_array(&j);
 		json_end(&j);
 	} else {
-		printf("%6s %7s %6s %-33s %10s %8s %8s %4s %-5s %s\n", "ID", "PID", "UID",
-		       "RANGE", "LENGTH", "SEQ", "INVAL", "SUBS", "MODE", "STATE");
+		printf("%6s %7s %6s %-33s %10s %8s %8s %4s %-5s %-10s %s\n", "ID", "PID", "UID",
+		       "RANGE", "LENGTH", "SEQ", "INVAL", "SUBS", "MODE", "BACKEND", "STATE");
 		for (size_t i = 0; i < n; i++)
 			printf("%6" PRIu64 " %7d %6u %016" PRIx64 "-%016" PRIx64 " %10" PRIu64
-			       " %8" PRIu64 " %8" PRIu64 " %4u %-5s %s\n",
+			       " %8" PRIu64 " %8" PRIu64 " %4u %-5s %-10s %s\n",
 			       iv[i].interval_id, (int)iv[i].pid, (unsigned int)iv[i].uid,
 			       iv[i].start, iv[i].start + iv[i].length, iv[i].length, iv[i].seq,
 			       iv[i].invalidations, iv[i].subscribers,
-			       iv[i].sync ? "sync" : "async", iv[i].dead ? "dead" : "live");
+			       iv[i].sync ? "sync" : "async", um_backend_str(iv[i].backend),
+			       iv[i].dead ? "dead" : "live");
 	}
 	free(iv);
 	return 0;
@@ -356,7 +366,7 @@ static int parse_pid(const char *s, pid_t *out)
 }
 
 static void show_json(pid_t pid, uint64_t start, const uint64_t *e, uint64_t n, int status,
-		      const uint64_t *count)
+		      const uint64_t *count, const struct um_interval_info *iv, size_t niv)
 {
 	struct json j;
 
@@ -366,6 +376,17 @@ static void show_json(pid_t pid, uint64_t start, const uint64_t *e, uint64_t n, 
 	json_key(&j, "start"); json_hex(&j, start);
 	json_key(&j, "npages"); json_u64(&j, n);
 	json_key(&j, "status"); json_i64(&j, status);
+	json_key(&j, "intervals");
+	json_begin_array(&j);
+	for (size_t i = 0; i < niv; i++) {
+		json_begin_object(&j);
+		json_key(&j, "id"); json_u64(&j, iv[i].interval_id);
+		json_key(&j, "start"); json_hex(&j, iv[i].start);
+		json_key(&j, "end"); json_hex(&j, iv[i].start + iv[i].length);
+		json_key(&j, "backend"); json_string(&j, um_backend_str(iv[i].backend));
+		json_end_object(&j);
+	}
+	json_end_array(&j);
 	json_key(&j, "entries");
 	json_begin_array(&j);
 	for (uint64_t i = 0; i < n; i++) {
@@ -457,6 +478,8 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 		    uint64_t n)
 {
 	uint64_t count[K_MAX] = { 0 };
+	struct um_interval_info *all = NULL;
+	size_t nall = 0, niv = 0;
 	uint64_t *e;
 	long ret;
 
@@ -472,10 +495,22 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 	}
 	for (uint64_t i = 0; i < n; i++)
 		count[classify(e[i])]++;
-	if (o->json)
-		show_json(pid, start, e, n, ret < 0 ? (int)ret : 0, count);
-	else
+	/* which intervals cover the range, and how each tracks writes */
+	if (um_list(c, &all, &nall) == 0)
+		for (size_t i = 0; i < nall; i++)
+			if (all[i].pid == pid && all[i].start < start + n * PAGE_SIZE &&
+			    all[i].start + all[i].length > start)
+				all[niv++] = all[i];
+	if (o->json) {
+		show_json(pid, start, e, n, ret < 0 ? (int)ret : 0, count, all, niv);
+	} else {
+		for (size_t i = 0; i < niv; i++)
+			printf("interval %" PRIu64 " %016" PRIx64 "-%016" PRIx64 ": backend %s\n",
+			       all[i].interval_id, all[i].start, all[i].start + all[i].length,
+			       um_backend_str(all[i].backend));
 		show_text(start, e, n, ret < 0 ? (int)ret : 0, count);
+	}
+	free(all);
 	free(e);
 	return 0;
 }

@@ -2,12 +2,17 @@
 /*
  * dirty.h - DIRTY: which pages of an interval were written since re-armed,
  * from the interval's tracking backend (uffd-wp log, WP_ASYNC +
- * PAGEMAP_SCAN, soft-dirty).
+ * PAGEMAP_SCAN, soft-dirty), and the helpers that keep the uffd-wp log and
+ * make write-protection stick without WP_UNPOPULATED.
  */
 #ifndef UMD_DIRTY_H
 #define UMD_DIRTY_H
 
+#include <stdint.h>
+
 struct client;
+struct interval;
+struct mm;
 struct um_dirty;
 struct um_dirty_reply;
 
@@ -19,5 +24,45 @@ struct um_dirty_reply;
  * writes; -EFAULT dead owner.
  */
 int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_reply *rep);
+
+/**
+ * dirty_log_alloc() - give @iv a dirty log (a bit per page, all clear) when
+ * its backend keeps one (UFFD_WP, SOFT_DIRTY). Return: 0 or -ENOMEM.
+ */
+int dirty_log_alloc(struct interval *iv);
+
+/** dirty_log_free() - free @iv's dirty log. Idempotent. */
+void dirty_log_free(struct interval *iv);
+
+/**
+ * interval_mark_dirty() - count [@start, @end) of @iv (clipped to it) as
+ * written in its dirty log. A no-op for backends without a log. Waits for
+ * and holds nothing.
+ */
+void interval_mark_dirty(struct interval *iv, uint64_t start, uint64_t end);
+
+/**
+ * mm_mark_dirty() - interval_mark_dirty() on every interval of @mm that
+ * [@start, @end) meets (O(log n + hits)). Waits for and holds nothing.
+ */
+void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
+ * mm_prefault() - without WP_UNPOPULATED (kernel before 6.7, or masked),
+ * write-protecting a never-touched anonymous page installs nothing, so its
+ * first write would go unseen: read-fault every page of [@start, @end)
+ * that is neither present nor swapped, through /proc/PID/mem (the zero page
+ * or the page cache gets mapped), so that the protection that follows
+ * sticks. A no-op when the mm's uffd has WP_UNPOPULATED.
+ * Waits for: the pagemap and mem reads. Return: 0 or -errno (a range that
+ * cannot be read is skipped: it is gone or not readable).
+ */
+int mm_prefault(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
+ * dirty_soft_open() - open /proc/PID/clear_refs of @mm for SOFT_DIRTY
+ * intervals (once). Return: 0 or -errno.
+ */
+int dirty_soft_open(struct mm *mm);
 
 #endif /* UMD_DIRTY_H */

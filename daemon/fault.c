@@ -1,17 +1,318 @@
 /* SPDX-License-Identifier: MIT */
-/* fault.c - placeholder until the fault module lands (contract in fault.h). */
-#include <errno.h>
-
+/*
+ * fault.c - FAULT: hmm_range_fault done on behalf of another process.
+ *
+ * Read faults: a pread of /proc/PID/mem makes the kernel fault every page
+ * in for the owner (zero page for never-touched anon, swap-in, page
+ * cache) without writing anything. Nothing a mirror may hold changes, so
+ * there is no invalidation.
+ *
+ * Write faults must break COW and replace zero pages in the owner's page
+ * tables, and only the owner can do that without racing its own stores
+ * (a FOLL_WRITE through /proc/PID/mem would have to write data). So: one
+ * held WRITE invalidation over the range (inval_start_held()); after its
+ * acks the range is unprotected and the owner's library is asked to
+ * MADV_POPULATE_WRITE it (UM_EV_POPULATE). The record stays in flight,
+ * seqs odd, until the owner answers (UM_MSG_POPULATE_DONE) or the ack
+ * timeout passes, so no mirror can take the page being replaced for a
+ * valid one. Then the seqs go even and the requester gets a snapshot.
+ */
 #include "fault.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "inval.h"
+#include "itree.h"
+#include "log.h"
+#include "mm.h"
+#include "server.h"
+#include "snapshot.h"
+
+#define PAGE 4096ull
+#define READ_CHUNK (256u << 10)
+
+/* one write fault in flight */
+struct fault_op {
+	struct deferred d; /* the requester's parked reply */
+	bool parked;	   /* d is on its client's list: reply when done */
+	struct inval *inv; /* the held record */
+	struct mm *mm;
+	uint64_t token;
+	uint64_t interval_id, start, npages;
+};
+
+/* read faults only land here; nothing is ever read back from it */
+static char scratch[READ_CHUNK];
+static uint64_t next_token;
+
+/* the requester's receiver of the interval, after the request's checks */
+static int check(struct client *c, const struct um_fault *req, struct receiver **out)
+{
+	struct receiver *r = client_receiver(c, req->interval_id);
+	struct interval *iv;
+
+	if (!r)
+		return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+	iv = r->iv;
+	if (req->start < iv->node.start || req->start >= iv->node.end ||
+	    req->npages > (iv->node.end - req->start) / PAGE)
+		return -EINVAL;
+	if (iv->mm->dead)
+		return -EFAULT;
+	*out = r;
+	return 0;
+}
+
+/* the entries of the range after the fault, into @c's result buffer */
+static int fill_reply(struct client *c, struct interval *iv, uint64_t start, uint64_t npages,
+		      struct um_snapshot_reply *rep)
+{
+	if (iv->mm->dead)
+		return -EFAULT;
+	rep->seq = interval_seq(iv);
+	rep->npages = npages;
+	rep->offset = 0;
+	return snapshot_fill(iv->mm, start, npages, c->result, c->pfn_visible);
+}
+
+static int read_fault(struct mm *mm, uint64_t start, uint64_t len)
+{
+	uint64_t off = 0;
+
+	while (off < len) {
+		size_t want = len - off > READ_CHUNK ? READ_CHUNK : len - off;
+		ssize_t n = pread(mm->mem_fd, scratch, want, (off_t)(start + off));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* VM_IO / PFNMAP, or unmapped since the VMA check */
+			log_debug("mm %llu: read fault at %#llx: %s", (unsigned long long)mm->id,
+				  (unsigned long long)(start + off), n ? strerror(errno) : "EOF");
+			return -EFAULT;
+		}
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* --- write faults ------------------------------------------------------- */
+
+/* answer the requester (if still there) and forget @op */
+static void reply_and_free(struct fault_op *op, int status)
+{
+	struct um_snapshot_reply rep = { 0 };
+
+	if (op->parked) {
+		struct client *c = op->d.c;
+		struct receiver *r = client_receiver(c, op->interval_id);
+		int ret = -ENOENT;
+
+		if (r)
+			ret = fill_reply(c, r->iv, op->start, op->npages, &rep);
+		op->parked = false;
+		deferred_reply(&op->d, status ? status : ret, &rep, sizeof(rep));
+	}
+	free(op);
+}
+
+/* the owner's part is over (or given up): seqs even, then the reply */
+static void finish(struct fault_op *op, int status)
+{
+	struct inval *inv = op->inv;
+
+	op->inv = NULL;
+	inval_finish(inv);
+	reply_and_free(op, status);
+}
+
+static void hold_acked(struct inval *inv, void *arg)
+{
+	struct fault_op *op = arg;
+	struct um_ev_populate ev = {
+		.token = op->token,
+		.start = op->start,
+		.end = op->start + op->npages * PAGE,
+	};
+	int ret;
+
+	/* wakes writers held meanwhile; their stores now race only the populate */
+	ret = mm_wp(op->mm, ev.start, ev.end - ev.start, false);
+	if (ret)
+		log_debug("mm %llu: unprotect for a write fault: %s", (unsigned long long)op->mm->id,
+			  strerror(-ret));
+	if (!op->mm->owner || client_send(op->mm->owner, UM_EV_POPULATE, 0, &ev, sizeof(ev), -1))
+		finish(op, -EFAULT);
+}
+
+static void hold_expired(struct inval *inv, void *arg)
+{
+	struct fault_op *op = arg;
+
+	log_info("mm %llu (pid %d): no populate in %u ms for [%#llx, +%llu pages)",
+		 (unsigned long long)op->mm->id, (int)op->mm->pid, op->mm->srv->opt.ack_timeout_ms,
+		 (unsigned long long)op->start, (unsigned long long)op->npages);
+	finish(op, -ETIMEDOUT);
+}
+
+/* the owner is gone: the record is freed by inval_drop_all() */
+static void hold_dropped(struct inval *inv, void *arg)
+{
+	struct fault_op *op = arg;
+
+	op->inv = NULL;
+	if (op->parked) {
+		struct um_snapshot_reply rep = { 0 };
+
+		op->parked = false;
+		deferred_reply(&op->d, -EFAULT, &rep, sizeof(rep));
+	}
+	free(op);
+}
+
+static const struct inval_hold_ops hold_ops = {
+	.acked = hold_acked,
+	.expired = hold_expired,
+	.dropped = hold_dropped,
+};
+
+/* the requester went away: the record still runs to its end, silently */
+static void fault_cancel(struct deferred *d)
+{
+	struct fault_op *op = container_of(d, struct fault_op, d);
+
+	op->parked = false;
+	if (!op->inv)
+		free(op);
+}
+
+struct hit_list {
+	struct inval_hit *v;
+	unsigned int n, cap;
+	uint64_t start, end;
+};
+
+static int hit_cb(struct itree_node *node, void *priv)
+{
+	struct hit_list *h = priv;
+	struct interval *iv = (struct interval *)node;
+
+	if (h->n == h->cap) {
+		unsigned int cap = h->cap ? h->cap * 2 : 8;
+		struct inval_hit *v = realloc(h->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n++] = (struct inval_hit){
+		.iv = iv,
+		.start = node->start > h->start ? node->start : h->start,
+		.end = node->end < h->end ? node->end : h->end,
+	};
+	return 0;
+}
+
+static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint64_t start,
+		       uint64_t npages)
+{
+	struct mm *mm = iv->mm;
+	struct hit_list h = { .start = start, .end = start + npages * PAGE };
+	struct fault_op *op;
+	int ret;
+
+	/* every interval the range meets, as a uffd-wp fault on each page would */
+	ret = itree_query(&mm->tree, h.start, h.end, hit_cb, &h);
+	op = ret ? NULL : calloc(1, sizeof(*op));
+	if (!op) {
+		free(h.v);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < h.n; i++)
+		h.v[i].iv->written = true;
+	op->mm = mm;
+	op->token = ++next_token;
+	op->interval_id = iv->id;
+	op->start = start;
+	op->npages = npages;
+	/* parked first: the record may finish before inval_start_held() returns */
+	deferred_add(c, &op->d, UM_MSG_FAULT, id, fault_cancel);
+	op->parked = true;
+	ret = inval_start_held(mm, UMP_REASON_WRITE, h.start, h.end, h.v, h.n, &hold_ops, op,
+			       &op->inv);
+	free(h.v);
+	if (ret) {
+		list_del(&op->d.link);
+		free(op);
+		return ret;
+	}
+	return -EINPROGRESS;
+}
 
 int fault_request(struct client *c, uint64_t id, const struct um_fault *req,
 		  struct um_snapshot_reply *rep)
 {
-	(void)c, (void)id, (void)req, (void)rep;
-	return -EOPNOTSUPP;
+	uint64_t n = req->npages, max = c->result_size / 8;
+	bool write = req->flags & UM_FAULT_WRITE;
+	struct receiver *r;
+	struct mm *mm;
+	int ret;
+
+	ret = check(c, req, &r);
+	if (ret)
+		return ret;
+	mm = r->iv->mm;
+	/* the reply's entries must fit: the library asks again for the rest */
+	if (n > max)
+		n = max;
+	if (mm_gone(mm, req->start, req->start + n * PAGE))
+		return -EFAULT;
+	ret = snapshot_vma_check(mm, req->start, req->start + n * PAGE, write);
+	if (ret)
+		return ret == -EFAULT || ret == -EPERM ? ret : -EFAULT;
+	if (write)
+		return write_fault(c, id, r->iv, req->start, n);
+	ret = read_fault(mm, req->start, n * PAGE);
+	if (ret)
+		return ret;
+	return fill_reply(c, r->iv, req->start, n, rep);
+}
+
+/* madvise says ENOMEM for an unmapped range too: that one is a hole */
+static int populate_status(struct fault_op *op, int status)
+{
+	uint64_t end = op->start + op->npages * PAGE;
+
+	if (status == -ENOMEM &&
+	    (mm_gone(op->mm, op->start, end) || snapshot_vma_check(op->mm, op->start, end, false) == -EFAULT))
+		return -EFAULT;
+	return status;
 }
 
 void fault_populate_done(struct client *c, const struct um_populate_done *m)
 {
-	(void)c, (void)m;
+	struct inval *inv;
+
+	if (c->mm) {
+		list_for_each_entry(inv, &c->mm->invals, mm_link) {
+			struct fault_op *op = inv->hold_arg;
+
+			if (inv->hold == &hold_ops && inv->acked && op->token == m->token) {
+				if (m->status)
+					log_debug("mm %llu: populate of [%#llx, +%llu pages): %s",
+						  (unsigned long long)c->mm->id,
+						  (unsigned long long)op->start,
+						  (unsigned long long)op->npages, strerror(-m->status));
+				finish(op, populate_status(op, m->status));
+				return;
+			}
+		}
+	}
+	/* after the timeout, or a bogus token: nothing waits for it */
+	log_debug("client %llu: stray POPULATE_DONE token %llu", (unsigned long long)c->id,
+		  (unsigned long long)m->token);
 }

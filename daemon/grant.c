@@ -1,17 +1,60 @@
 /* SPDX-License-Identifier: MIT */
-/* grant.c - placeholder until the grant module lands (contract in grant.h). */
+/*
+ * grant.c - who may subscribe to an interval.
+ *
+ * The owner's uid and root always may; any other uid only after the
+ * inserting connection granted it. A grant is per interval (not per
+ * address space): an owner exposes exactly the memory it chose. Revoking
+ * stops new subscriptions only; existing ones end with REMOVE or the
+ * owner, as a revoked file permission does not close open files.
+ */
+#include "grant.h"
+
 #include <errno.h>
 
-#include "grant.h"
+#include "log.h"
+#include "mm.h"
+#include "server.h"
+
+static int grant_index(const struct interval *iv, uint32_t uid)
+{
+	for (unsigned int i = 0; i < iv->ngrants; i++)
+		if (iv->grants[i] == uid)
+			return (int)i;
+	return -1;
+}
 
 int grant_request(struct client *c, const struct um_grant *req)
 {
-	(void)c, (void)req;
-	return -EOPNOTSUPP;
+	struct receiver *r = client_receiver(c, req->interval_id);
+	struct interval *iv;
+	int i;
+
+	/* not ours to name: do not tell whether it exists */
+	if (!r)
+		return -ENOENT;
+	if (!r->owner)
+		return -EPERM;
+	iv = r->iv;
+	if (iv->mm->dead)
+		return -EFAULT;
+	i = grant_index(iv, req->uid);
+	if (req->flags & UM_GRANT_REVOKE) {
+		if (i >= 0)
+			iv->grants[i] = iv->grants[--iv->ngrants];
+		return 0;
+	}
+	if (i >= 0)
+		return 0;
+	if (iv->ngrants == UM_GRANTS_MAX)
+		return -ENOSPC;
+	iv->grants[iv->ngrants++] = req->uid;
+	log_debug("interval %llu: uid %u may subscribe", (unsigned long long)iv->id,
+		  (unsigned int)req->uid);
+	return 0;
 }
 
 bool grant_allows(const struct client *c, const struct interval *iv)
 {
-	(void)c, (void)iv;
-	return false;
+	return client_may_see(c, iv->mm->uid) || grant_index(iv, c->uid) >= 0;
 }

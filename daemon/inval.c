@@ -2,10 +2,12 @@
 /*
  * inval.c - invalidation records: start, fan-out, acks, timeout, complete.
  *
- * Invariant: a record on mm.invals always has npending > 0; the moment
- * the last wait is satisfied (ack, eviction, receiver gone) it completes
- * and is freed. Completion never sends messages, so it can run from any
- * loop over other records (list_for_each_entry_safe) without surprises.
+ * Invariant: a record on mm.invals always has npending > 0, or is held
+ * and acked; the moment the last wait is satisfied (ack, eviction,
+ * receiver gone) it completes and is freed, or (held) its holder's acked
+ * callback runs. Neither frees any other record and messages sent meanwhile
+ * are only queued, so it can run from any loop over other records
+ * (list_for_each_entry_safe) without surprises.
  *
  * Timeouts: every record gets the same ack timeout, so deadlines are in
  * creation order and one timer over a FIFO (server.timed) serves them all.
@@ -18,6 +20,7 @@
 
 #include "log.h"
 #include "mm.h"
+#include "scan.h"
 #include "server.h"
 
 #define PAGE 4096ull
@@ -31,7 +34,8 @@ static void complete(struct inval *inv)
 
 	list_del(&inv->mm_link);
 	list_del(&inv->timed_link);
-	switch (inv->reason) {
+	/* a held record's holder did its own page-table change */
+	switch (inv->hold ? 0 : inv->reason) {
 	case UMP_REASON_WRITE:
 		/* also wakes every writer that faulted on this page meanwhile */
 		mm_wp(mm, inv->start, PAGE, false);
@@ -47,9 +51,14 @@ static void complete(struct inval *inv)
 	default:
 		break;
 	}
-	for (unsigned int i = 0; i < inv->nhits; i++)
-		if (inv->hits[i].iv)
-			interval_seq_end(inv->hits[i].iv);
+	for (unsigned int i = 0; i < inv->nhits; i++) {
+		if (!inv->hits[i].iv)
+			continue;
+		/* the next revalidation scan must not report this change again */
+		if (inv->reason != UMP_REASON_REVALIDATE)
+			scan_explain(inv->hits[i].iv, inv->hits[i].start, inv->hits[i].end);
+		interval_seq_end(inv->hits[i].iv);
+	}
 	free(inv->hits);
 	free(inv->waits);
 	free(inv);
@@ -71,8 +80,24 @@ static void change_now(struct mm *mm, uint32_t reason, uint64_t start,
 			mm_wp(mm, hits[i].start, hits[i].end - hits[i].start, true);
 }
 
-int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
-		const struct inval_hit *hits, unsigned int nhits)
+/* a held record's acks are in: the ack timeout starts again for the holder's part */
+static void held_acked(struct inval *inv)
+{
+	struct server *s = inv->mm->srv;
+
+	inv->acked = true;
+	list_del(&inv->timed_link);
+	inv->deadline_ms = server_now_ms(s) + s->opt.ack_timeout_ms;
+	list_add_tail(&s->timed, &inv->timed_link);
+	if (s->timed.next == &inv->timed_link)
+		timer_arm(s);
+	/* may finish (free) @inv */
+	inv->hold->acked(inv, inv->hold_arg);
+}
+
+static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
+			uint32_t tid, const struct inval_hit *hits, unsigned int nhits,
+			const struct inval_hold_ops *hold, void *hold_arg, struct inval **out)
 {
 	struct server *s = mm->srv;
 	unsigned int nsync = 0;
@@ -95,9 +120,14 @@ int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, ui
 			free(inv->waits);
 			free(inv);
 		}
-		change_now(mm, reason, start, hits, nhits);
+		if (!hold)
+			change_now(mm, reason, start, hits, nhits);
 		return -ENOMEM;
 	}
+	inv->hold = hold;
+	inv->hold_arg = hold_arg;
+	if (out)
+		*out = inv;
 	inv->mm = mm;
 	inv->reason = reason;
 	inv->tid = tid;
@@ -140,7 +170,10 @@ int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, ui
 		  (unsigned long long)end, nhits, inv->nwaits);
 	inv->npending = inv->nwaits;
 	if (!inv->npending) {
-		complete(inv);
+		if (hold)
+			held_acked(inv);
+		else
+			complete(inv);
 		return 0;
 	}
 	inv->deadline_ms = server_now_ms(s) + s->opt.ack_timeout_ms;
@@ -150,13 +183,34 @@ int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, ui
 	return 0;
 }
 
+int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
+		const struct inval_hit *hits, unsigned int nhits)
+{
+	return start_record(mm, reason, start, end, tid, hits, nhits, NULL, NULL, NULL);
+}
+
+int inval_start_held(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
+		     const struct inval_hit *hits, unsigned int nhits,
+		     const struct inval_hold_ops *ops, void *arg, struct inval **out)
+{
+	return start_record(mm, reason, start, end, 0, hits, nhits, ops, arg, out);
+}
+
+void inval_finish(struct inval *inv)
+{
+	complete(inv);
+}
+
 /* count @w as given; complete @inv when it was the last */
 static bool satisfy(struct inval *inv, struct inval_wait *w)
 {
 	w->r = NULL;
 	if (--inv->npending)
 		return false;
-	complete(inv);
+	if (inv->hold)
+		held_acked(inv);
+	else
+		complete(inv);
 	return true;
 }
 
@@ -184,7 +238,10 @@ bool inval_write_in_flight(struct mm *mm, uint64_t page)
 	struct inval *inv;
 
 	list_for_each_entry(inv, &mm->invals, mm_link)
-		if (inv->reason == UMP_REASON_WRITE && inv->start == page)
+		if (inv->reason == UMP_REASON_WRITE && inv->start == page && !inv->hold)
+			return true;
+		else if (inv->reason == UMP_REASON_WRITE && inv->hold && !inv->acked &&
+			 page >= inv->start && page < inv->end)
 			return true;
 	return false;
 }
@@ -242,6 +299,8 @@ void inval_drop_all(struct mm *mm)
 	list_for_each_entry_safe(inv, t, &mm->invals, mm_link) {
 		list_del(&inv->mm_link);
 		list_del(&inv->timed_link);
+		if (inv->hold)
+			inv->hold->dropped(inv, inv->hold_arg);
 		free(inv->hits);
 		free(inv->waits);
 		free(inv);
@@ -254,6 +313,12 @@ static void expire(struct inval *inv)
 {
 	struct mm *mm = inv->mm;
 
+	if (inv->hold && inv->acked) {
+		/* the holder's part ran out of time; off the list first: progress */
+		list_del(&inv->timed_link);
+		inv->hold->expired(inv, inv->hold_arg);
+		return;
+	}
 	for (unsigned int i = 0; i < inv->nwaits; i++) {
 		struct receiver *r = inv->waits[i].r;
 		struct um_ev_release ev = { .error = -ETIMEDOUT };

@@ -34,6 +34,22 @@ struct inval_wait {
 	uint64_t seq;	    /* the odd seq sent to it */
 };
 
+struct inval;
+
+/*
+ * A held record (inval_start_held()) does not complete when its acks are
+ * in: @acked runs instead and the record stays in flight (seqs odd) until
+ * its holder calls inval_finish(). The ack timeout then runs once more
+ * for the holder's part: @expired, which must call inval_finish(). When
+ * the owner goes away first, @dropped runs and the record is freed
+ * without completion; the holder must forget it there.
+ */
+struct inval_hold_ops {
+	void (*acked)(struct inval *inv, void *arg);
+	void (*expired)(struct inval *inv, void *arg);
+	void (*dropped)(struct inval *inv, void *arg);
+};
+
 struct inval {
 	struct list mm_link;	/* mm.invals */
 	struct list timed_link; /* server.timed while acks are pending */
@@ -45,6 +61,9 @@ struct inval {
 	unsigned int nhits, nwaits, npending;
 	struct inval_hit *hits;
 	struct inval_wait *waits;
+	const struct inval_hold_ops *hold; /* NULL: completes after its acks */
+	void *hold_arg;
+	bool acked; /* held: acks in, the holder's part runs */
 };
 
 /**
@@ -63,12 +82,34 @@ int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, ui
 		const struct inval_hit *hits, unsigned int nhits);
 
 /**
+ * inval_start_held() - as inval_start(), for a record that stays in flight
+ * after its acks until inval_finish() (see struct inval_hold_ops). No
+ * deferred page-table change is done at completion: the holder does its own.
+ * @ops, @arg: the holder's callbacks; @ops->acked may run before this returns
+ * @out: the record, set before any callback runs
+ *
+ * Return: 0, or -ENOMEM (nothing started, no callback runs).
+ */
+int inval_start_held(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
+		     const struct inval_hit *hits, unsigned int nhits,
+		     const struct inval_hold_ops *ops, void *arg, struct inval **out);
+
+/**
+ * inval_finish() - complete a held record: seqs even, waiters woken, the
+ * record freed. May be called from its own acked/expired callbacks.
+ */
+void inval_finish(struct inval *inv);
+
+/**
  * inval_ack() - ACK from @c: count the oldest matching pending wait as
  * given. An ACK that matches nothing (late, duplicate) is ignored.
  */
 void inval_ack(struct client *c, const struct um_ack *ack);
 
-/** inval_write_in_flight() - is a WRITE invalidation of @page pending? */
+/**
+ * inval_write_in_flight() - is a WRITE invalidation of @page pending whose
+ * completion (or, held, whose acks) will unprotect it?
+ */
 bool inval_write_in_flight(struct mm *mm, uint64_t page);
 
 /**
@@ -83,7 +124,10 @@ void inval_forget_receiver(struct receiver *r);
  */
 void inval_forget_interval(struct interval *iv);
 
-/** inval_drop_all() - owner gone: free every record of @mm, no completion. */
+/**
+ * inval_drop_all() - owner gone: free every record of @mm, no completion
+ * (held records: their dropped callback runs first).
+ */
 void inval_drop_all(struct mm *mm);
 
 /** inval_timer_init() - set up the ack timeout timer of @s. Return: 0/-errno. */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -176,5 +177,69 @@ uint64_t kfeat_mask(const struct kfeat *kf)
 		m |= UM_KFEAT_WP_UNPOPULATED;
 	if (kf->uffd_offered & UFFD_FEATURE_WP_ASYNC)
 		m |= UM_KFEAT_WP_ASYNC;
+	if (kf->io_uring)
+		m |= UM_KFEAT_IO_URING;
 	return m;
+}
+
+static const struct {
+	const char *name;
+	uint64_t bits;
+} mask_names[] = {
+	{ "pagemap_scan", UM_KFEAT_PAGEMAP_SCAN },
+	{ "wp_async", UM_KFEAT_WP_ASYNC },
+	{ "wp_unpopulated", UM_KFEAT_WP_UNPOPULATED },
+	{ "procmap_query", UM_KFEAT_PROCMAP_QUERY },
+	{ "io_uring", UM_KFEAT_IO_URING },
+	{ "soft_dirty", UM_KFEAT_SOFT_DIRTY },
+	{ "6.1", UM_KFEAT_PAGEMAP_SCAN | UM_KFEAT_WP_ASYNC | UM_KFEAT_WP_UNPOPULATED |
+		 UM_KFEAT_PROCMAP_QUERY },
+};
+
+int kfeat_parse_mask(const char *list, uint64_t *out)
+{
+	const char *p = list;
+
+	*out = 0;
+	while (p && *p) {
+		size_t len = strcspn(p, ", ");
+		size_t i;
+
+		for (i = 0; i < sizeof(mask_names) / sizeof(mask_names[0]); i++)
+			if (strlen(mask_names[i].name) == len && !strncmp(p, mask_names[i].name, len))
+				break;
+		if (len && i == sizeof(mask_names) / sizeof(mask_names[0])) {
+			fprintf(stderr, "umirrord: --mask-features: unknown feature '%.*s' (known: "
+					"pagemap_scan, wp_async, wp_unpopulated, procmap_query, io_uring, "
+					"soft_dirty, 6.1)\n", (int)len, p);
+			return -EINVAL;
+		}
+		if (len)
+			*out |= mask_names[i].bits;
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+void kfeat_apply_mask(struct kfeat *kf, uint64_t mask)
+{
+	uint64_t had = kfeat_mask(kf);
+
+	if (mask & UM_KFEAT_PAGEMAP_SCAN)
+		kf->pagemap_scan = false;
+	if (mask & UM_KFEAT_PROCMAP_QUERY)
+		kf->procmap_query = false;
+	if (mask & UM_KFEAT_SOFT_DIRTY)
+		kf->soft_dirty = false;
+	if (mask & UM_KFEAT_WP_ASYNC)
+		kf->uffd_offered &= ~(uint64_t)UFFD_FEATURE_WP_ASYNC;
+	if (mask & UM_KFEAT_WP_UNPOPULATED)
+		kf->uffd_offered &= ~(uint64_t)UFFD_FEATURE_WP_UNPOPULATED;
+	if (mask & UM_KFEAT_IO_URING)
+		kf->io_uring = false;
+	kf->masked = (had & mask) | (mask & UM_KFEAT_IO_URING);
+	if (mask)
+		log_info("kernel features masked: 0x%llx (of 0x%llx asked)",
+			 (unsigned long long)kf->masked, (unsigned long long)mask);
 }

@@ -16,7 +16,29 @@ struct kfeat {
 	bool pfn_visible;      /* the daemon reads real PFNs from pagemap */
 	bool kpageflags;       /* /proc/kpageflags readable (THP detection) */
 	uint64_t zero_pfn;     /* PFN of the shared zero page, 0 if unknown */
+	bool io_uring;	       /* the daemon's restricted ring exists (uring.c, set by main) */
+	uint64_t masked;       /* UM_KFEAT_* switched off by --mask-features */
 };
+
+/**
+ * kfeat_parse_mask() - parse a --mask-features list: comma-separated
+ * names of pagemap_scan, wp_async, wp_unpopulated, procmap_query,
+ * io_uring, soft_dirty, or "6.1" (= pagemap_scan, wp_async,
+ * wp_unpopulated, procmap_query: what Linux 6.1 lacks).
+ * @list: the text (NULL or "" is the empty list)
+ * @out: UM_KFEAT_* bits named
+ * Return: 0, or -EINVAL naming an unknown feature on stderr.
+ */
+int kfeat_parse_mask(const char *list, uint64_t *out);
+
+/**
+ * kfeat_apply_mask() - switch off the features of @mask in @kf, so that
+ * nothing uses them (the fields read false, the uffd feature bits are
+ * gone from uffd_offered) and record the ones the kernel had in
+ * kf->masked. io_uring is recorded whenever asked (the ring comes later;
+ * its creator checks kf->masked). Waits for nothing.
+ */
+void kfeat_apply_mask(struct kfeat *kf, uint64_t mask);
 
 /**
  * kfeat_probe() - probe the kernel features the daemon relies on.

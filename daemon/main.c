@@ -19,6 +19,7 @@
 #include "notify.h"
 #include "sandbox.h"
 #include "server.h"
+#include "uring.h"
 
 static struct server srv;
 static uv_signal_t sig_term, sig_int;
@@ -40,7 +41,13 @@ static void usage(FILE *f)
 		"  --limit-root         apply the per-uid limits to root too (default: not)\n"
 		"  --pfn-group GROUP    show real PFNs to members of GROUP (name or gid) too,\n"
 		"                       not only to CAP_SYS_ADMIN peers\n"
+		"  --revalidate-ms MS   default revalidation scan period (default 1000; 0: off;\n"
+		"                       else 10..3600000)\n"
 		"  --no-sandbox         do not install the seccomp allow-list\n"
+		"  --mask-features LIST do not use these kernel features even if present\n"
+		"                       (comma-separated: pagemap_scan, wp_async, wp_unpopulated,\n"
+		"                       procmap_query, io_uring, soft_dirty, or 6.1 for the first\n"
+		"                       four; default $UMIRRORD_MASK_FEATURES)\n"
 		"  --verbose            debug logging\n"
 		"  --version            print the version and exit\n"
 		"  --help               this text\n");
@@ -112,7 +119,9 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "max-bytes-per-uid", required_argument, NULL, 'B' },
 		{ "limit-root", no_argument, NULL, 'R' },
 		{ "pfn-group", required_argument, NULL, 'G' },
+		{ "revalidate-ms", required_argument, NULL, 'W' },
 		{ "no-sandbox", no_argument, NULL, 'S' },
+		{ "mask-features", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -127,7 +136,11 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	o->mode = 0660;
 	o->ack_timeout_ms = 1000;
 	o->result_size = 4u << 20;
+	o->revalidate_ms = 1000;
 	limits_cfg_defaults(&o->limits);
+	/* the environment is the default: test suites run a daemon per test */
+	if (kfeat_parse_mask(getenv("UMIRRORD_MASK_FEATURES"), &o->mask_features))
+		return -EINVAL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -172,8 +185,18 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 				return -EINVAL;
 			o->pfn_group_set = true;
 			break;
+		case 'W':
+			/* below 10 ms the scan would keep the loop busy */
+			if (parse_u64(optarg, 10, 0, 3600000, &v) || (v && v < 10))
+				goto bad;
+			o->revalidate_ms = v;
+			break;
 		case 'S':
 			no_sandbox = true;
+			break;
+		case 'M':
+			if (kfeat_parse_mask(optarg, &o->mask_features))
+				return -EINVAL;
 			break;
 		case 'v':
 			o->verbose = true;
@@ -197,7 +220,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 bad:
 	fprintf(stderr, "umirrord: bad value '%s' (--result-size: a multiple of 4096, "
 			"4096..2147483648; --mode: octal; --ack-timeout: 1..3600000; --max-*-per-uid: "
-			"decimal, 0 for unlimited)\n", optarg);
+			"decimal, 0 for unlimited; --revalidate-ms: 0 or 10..3600000)\n", optarg);
 	return -EINVAL;
 }
 
@@ -242,6 +265,9 @@ int main(int argc, char **argv)
 	ret = server_init(&srv, loop);
 	if (ret)
 		return 1;
+	/* io_uring_setup and _register are not on the allow-list: the ring comes first */
+	uring_global_init(srv.opt.mask_features & UM_KFEAT_IO_URING);
+	srv.kf.io_uring = uring_global() != NULL;
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);
 	uv_signal_start(&sig_term, on_signal, SIGTERM);
@@ -258,6 +284,7 @@ int main(int argc, char **argv)
 		return 1;
 	notify_ready(&srv, desc);
 	uv_run(loop, UV_RUN_DEFAULT);
+	uring_global_exit();
 	ret = uv_loop_close(loop);
 	if (ret)
 		log_warn("loop closed with handles left: %s", uv_strerror(ret));

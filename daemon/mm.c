@@ -9,6 +9,7 @@
  */
 #include "mm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,11 +20,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "grant.h"
+#include "dirty.h"
 #include "inval.h"
 #include "log.h"
+#include "scan.h"
+#include "settle.h"
 #include "server.h"
 #include "snapshot.h"
 #include "uapi_compat.h"
@@ -191,6 +197,11 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 
 	if (mm->dead)
 		return -ENODEV;
+	/* every unprotect lets writes in: the dirty log counts the pages written */
+	if (!wp)
+		mm_mark_dirty(mm, start, start + len);
+	else
+		mm_prefault(mm, start, start + len);
 	/* keep the order of changes: never overtake a queued one */
 	ret = list_empty(&mm->wp_retry) ? wp_now(mm, start, len, wp) : -EAGAIN;
 	if (ret != -EAGAIN)
@@ -226,6 +237,9 @@ static void unregister_range(struct mm *mm, uint64_t start, uint64_t end)
 	if (ioctl(mm->uffd, UFFDIO_UNREGISTER, &r) < 0)
 		log_debug("mm %llu: unregister %#llx-%#llx: %m", (unsigned long long)mm->id,
 			  (unsigned long long)start, (unsigned long long)end);
+	/* TRACK_ASYNC intervals are registered on the second uffd */
+	if (mm->async_uffd >= 0)
+		ioctl(mm->async_uffd, UFFDIO_UNREGISTER, &r);
 }
 
 static int gap_cb(struct itree_node *n, void *priv)
@@ -249,6 +263,106 @@ static void unregister_uncovered(struct mm *mm, uint64_t start, uint64_t end)
 	itree_query(&mm->tree, start, end, gap_cb, &g);
 	if (g.cursor < end)
 		unregister_range(mm, g.cursor, end);
+}
+
+/* --- gone spans ----------------------------------------------------------- */
+
+bool mm_gone(const struct mm *mm, uint64_t start, uint64_t end)
+{
+	for (unsigned int i = 0; i < mm->ngone; i++)
+		if (mm->gone[i].start < end && mm->gone[i].end > start)
+			return true;
+	return false;
+}
+
+/* remove [start, end) from the gone spans (an insert registers it anew) */
+static void gone_clear(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct mm_span *v;
+	unsigned int n = 0;
+
+	if (!mm_gone(mm, start, end))
+		return;
+	/* one span may split in two */
+	v = malloc((mm->ngone + 1) * sizeof(*v));
+	if (!v) {
+		log_error("mm %llu: out of memory: unmapped spans kept", (unsigned long long)mm->id);
+		return;
+	}
+	for (unsigned int i = 0; i < mm->ngone; i++) {
+		struct mm_span g = mm->gone[i];
+
+		if (g.end <= start || g.start >= end) {
+			v[n++] = g;
+			continue;
+		}
+		if (g.start < start)
+			v[n++] = (struct mm_span){ g.start, start };
+		if (g.end > end)
+			v[n++] = (struct mm_span){ end, g.end };
+	}
+	free(mm->gone);
+	mm->gone = v;
+	mm->ngone = n;
+	mm->gone_cap = mm->ngone + 1;
+}
+
+static int gone_add_one(struct mm *mm, uint64_t start, uint64_t end)
+{
+	unsigned int i = 0, j;
+
+	/* merge with every span it overlaps or touches, keep the array sorted */
+	while (i < mm->ngone && mm->gone[i].end < start)
+		i++;
+	j = i;
+	while (j < mm->ngone && mm->gone[j].start <= end) {
+		if (mm->gone[j].start < start)
+			start = mm->gone[j].start;
+		if (mm->gone[j].end > end)
+			end = mm->gone[j].end;
+		j++;
+	}
+	if (i == j) {
+		if (mm->ngone + 1 >= mm->gone_cap) {
+			unsigned int cap = mm->gone_cap ? mm->gone_cap * 2 : 8;
+			struct mm_span *v = realloc(mm->gone, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			mm->gone = v;
+			mm->gone_cap = cap;
+		}
+		memmove(&mm->gone[i + 1], &mm->gone[i], (mm->ngone - i) * sizeof(*mm->gone));
+		mm->ngone++;
+	} else {
+		memmove(&mm->gone[i + 1], &mm->gone[j], (mm->ngone - j) * sizeof(*mm->gone));
+		mm->ngone -= j - i - 1;
+	}
+	mm->gone[i] = (struct mm_span){ start, end };
+	return 0;
+}
+
+struct gone_walk {
+	struct mm *mm;
+	uint64_t start, end;
+};
+
+static int gone_cb(struct itree_node *n, void *priv)
+{
+	struct gone_walk *g = priv;
+
+	return gone_add_one(g->mm, n->start > g->start ? n->start : g->start,
+			    n->end < g->end ? n->end : g->end);
+}
+
+/* remember the parts of intervals that [start, end) unmapped */
+static void gone_mark(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct gone_walk g = { mm, start & ~(PAGE - 1), end };
+
+	if (end > g.start && itree_query(&mm->tree, g.start, end, gone_cb, &g))
+		log_error("mm %llu: out of memory: unmapped span not remembered",
+			  (unsigned long long)mm->id);
 }
 
 /* --- lookups -------------------------------------------------------------- */
@@ -383,6 +497,22 @@ static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint6
 	collect_done(&h);
 }
 
+/* before the zap: held until it is done, then re-armed (settle.h) */
+static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct hit_walk h = { 0 };
+
+	start &= ~(PAGE - 1);
+	if (end <= start)
+		return;
+	if (collect(mm, &h, start, end))
+		log_error("mm %llu: out of memory: remove event partly lost",
+			  (unsigned long long)mm->id);
+	if (h.n)
+		settle_remove(mm, start, end, h.v, h.n);
+	collect_done(&h);
+}
+
 static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 {
 	uint64_t page = msg->arg.pagefault.address & ~(PAGE - 1);
@@ -403,20 +533,24 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 		collect_done(&h);
 		h.n = 0;
 	}
-	for (unsigned int i = 0; i < h.n; i++)
+	for (unsigned int i = 0; i < h.n; i++) {
 		h.v[i].iv->written = true;
+		interval_mark_dirty(h.v[i].iv, page, page + PAGE);
+	}
 	/* no interval: inval_start() just unprotects */
 	inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, msg->arg.pagefault.feat.ptid, h.v, h.n);
 	collect_done(&h);
 }
+
+static void fork_follow(struct mm *mm, int ufd);
 
 static void on_fork(struct mm *mm, const struct uffd_msg *msg)
 {
 	struct hit_walk h = { .whole = true, .written_only = true };
 	struct itree_node *first;
 
-	/* the child is not mirrored: dropping its uffd unregisters it */
-	close((int)msg->arg.fork.ufd);
+	/* the child is mirrored only for FOLLOW_FORK intervals (else its uffd is closed) */
+	fork_follow(mm, (int)msg->arg.fork.ufd);
 	if (mm->dead)
 		return;
 	first = itree_first(&mm->tree);
@@ -446,15 +580,19 @@ static void handle_msg(struct mm *mm, const struct uffd_msg *msg)
 		on_fork(mm, msg);
 		break;
 	case UFFD_EVENT_REMOVE:
-		if (!mm->dead)
-			on_range_event(mm, UMP_REASON_REMOVE, msg->arg.remove.start,
-				       msg->arg.remove.end);
+		if (!mm->dead) {
+			/* zapped: whatever is there next is new to every mirror */
+			mm_mark_dirty(mm, msg->arg.remove.start, msg->arg.remove.end);
+			on_remove(mm, msg->arg.remove.start, msg->arg.remove.end);
+		}
 		break;
 	case UFFD_EVENT_UNMAP:
 		/*
 		 * mremap() of part of a mapping reports REMAP and then UNMAP of
 		 * the same source range; the REMAP already invalidated it.
 		 */
+		if (!mm->dead)
+			gone_mark(mm, msg->arg.remove.start, msg->arg.remove.end);
 		if (msg->arg.remove.start == remap_from && msg->arg.remove.end == remap_end &&
 		    remap_end)
 			break;
@@ -470,6 +608,8 @@ static void handle_msg(struct mm *mm, const struct uffd_msg *msg)
 			break;
 		on_range_event(mm, UMP_REASON_REMAP, from, from + len);
 		on_range_event(mm, UMP_REASON_REMAP, to, to + len);
+		mm_mark_dirty(mm, to, to + len);
+		gone_mark(mm, from, from + len);
 		mm->remap_from = from;
 		mm->remap_end = from + len;
 		break;
@@ -484,6 +624,7 @@ static void uffd_cb(uv_poll_t *p, int status, int events)
 {
 	struct mm *mm = p->data;
 	struct uffd_msg msgs[UFFD_BATCH];
+	int fd = p == &mm->async_poll ? mm->async_uffd : mm->uffd;
 
 	if (mm->dead)
 		return;
@@ -493,7 +634,7 @@ static void uffd_cb(uv_poll_t *p, int status, int events)
 	}
 	/* bounded, so one busy owner cannot starve the others */
 	for (int round = 0; round < 16 && !mm->dead; round++) {
-		ssize_t n = read(mm->uffd, msgs, sizeof(msgs));
+		ssize_t n = read(fd, msgs, sizeof(msgs));
 		size_t count;
 
 		if (n < 0) {
@@ -540,13 +681,110 @@ static int check_uffd(int fd)
 	return strcmp(target, "anon_inode:[userfaultfd]") ? -EBADF : 0;
 }
 
+/*
+ * A new address space for @pid (uid @uid) watched through @uffd (UFFDIO_API
+ * done, @features enabled) and @pidfd (dup'ed), owned by connection @owner:
+ * pagemap, maps, mem opened, seq area made, polls started. The owner's own
+ * (ATTACH) and its followed children (fork) are made here alike.
+ * Return: 0 with *@out and a new fd of the seq area in *@seq_fd; -errno
+ * (@uffd is the caller's to close then).
+ */
+static int mm_open(struct server *s, struct client *owner, pid_t pid, uid_t uid, int pidfd,
+		   int uffd, uint64_t features, struct mm **out, int *seq_fd)
+{
+	struct mm *mm;
+	char path[64];
+	int ret, fl;
+
+	mm = calloc(1, sizeof(*mm));
+	if (!mm) {
+		return -ENOMEM;
+	}
+	mm->srv = s;
+	mm->uffd = uffd;
+	mm->pagemap_fd = mm->maps_fd = mm->pidfd = mm->seq_fd = mm->mem_fd = -1;
+	mm->async_uffd = mm->clear_refs_fd = -1;
+	mm->pid = pid;
+	mm->uid = uid;
+	mm->uffd_features = features;
+	itree_init(&mm->tree);
+	list_init(&mm->intervals);
+	list_init(&mm->invals);
+	list_init(&mm->wp_retry);
+	list_init(&mm->forks);
+	list_init(&mm->fork_link);
+	list_init(&mm->fork_waits);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	mm->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mm->pagemap_fd < 0) {
+		ret = errno == ENOENT ? -ESRCH : -errno;
+		goto fail_mm;
+	}
+	if (s->kf.procmap_query) {
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+		mm->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	mm->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mm->mem_fd < 0) {
+		ret = errno == ENOENT ? -ESRCH : -errno;
+		goto fail_mm;
+	}
+	/* the opens named the process, not one that reused its pid */
+	if (!pidfd_alive(pidfd)) {
+		ret = -ESRCH;
+		goto fail_mm;
+	}
+	mm->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 0);
+	fl = fcntl(uffd, F_GETFL);
+	if (mm->pidfd < 0 || fl < 0 || fcntl(uffd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		ret = -errno;
+		goto fail_mm;
+	}
+	ret = seq_area(mm);
+	if (ret)
+		goto fail_mm;
+	*seq_fd = fcntl(mm->seq_fd, F_DUPFD_CLOEXEC, 0);
+	if (*seq_fd < 0) {
+		ret = -errno;
+		goto fail_mm;
+	}
+	mm->id = ++s->next_mm_id;
+	mm->owner = owner;
+	list_add_tail(&s->mms, &mm->link);
+	s->nmms++;
+	uv_poll_init(s->loop, &mm->uffd_poll, mm->uffd);
+	uv_poll_init(s->loop, &mm->pidfd_poll, mm->pidfd);
+	uv_timer_init(s->loop, &mm->wp_timer);
+	mm->uffd_poll.data = mm->pidfd_poll.data = mm->wp_timer.data = mm;
+	mm->open_handles = 3;
+	uv_poll_start(&mm->uffd_poll, UV_READABLE, uffd_cb);
+	uv_poll_start(&mm->pidfd_poll, UV_READABLE, pidfd_cb);
+	*out = mm;
+	return 0;
+fail_mm:
+	if (mm->seq) {
+		munmap(mm->seq, SEQ_AREA_SIZE);
+		close(mm->seq_fd);
+	}
+	if (mm->pidfd >= 0)
+		close(mm->pidfd);
+	if (mm->maps_fd >= 0)
+		close(mm->maps_fd);
+	if (mm->pagemap_fd >= 0)
+		close(mm->pagemap_fd);
+	if (mm->mem_fd >= 0)
+		close(mm->mem_fd);
+	free(mm);
+	return ret;
+}
+
 int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd)
 {
 	struct server *s = c->srv;
 	struct uffdio_api api = { .api = UFFD_API };
 	struct mm *mm = NULL;
-	char path[64];
-	int ret, fl;
+	int ret;
 
 	if (c->mm || mm_find_pid(s, c->pid)) {
 		ret = -EBUSY;
@@ -562,83 +800,160 @@ int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_
 		ret = -EINVAL;
 		goto fail;
 	}
-	mm = calloc(1, sizeof(*mm));
-	if (!mm) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	mm->srv = s;
-	mm->uffd = uffd;
-	mm->pagemap_fd = mm->maps_fd = mm->pidfd = mm->seq_fd = -1;
-	mm->pid = c->pid;
-	mm->uid = c->uid;
-	mm->uffd_features = api.features;
-	itree_init(&mm->tree);
-	list_init(&mm->intervals);
-	list_init(&mm->invals);
-	list_init(&mm->wp_retry);
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c->pid);
-	mm->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (mm->pagemap_fd < 0) {
-		ret = errno == ENOENT ? -ESRCH : -errno;
-		goto fail_mm;
-	}
-	if (s->kf.procmap_query) {
-		snprintf(path, sizeof(path), "/proc/%d/maps", (int)c->pid);
-		mm->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	/* both opens named the peer, not a process that reused its pid */
-	if (!pidfd_alive(c->pidfd)) {
-		ret = -ESRCH;
-		goto fail_mm;
-	}
-	mm->pidfd = fcntl(c->pidfd, F_DUPFD_CLOEXEC, 0);
-	fl = fcntl(uffd, F_GETFL);
-	if (mm->pidfd < 0 || fl < 0 || fcntl(uffd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		ret = -errno;
-		goto fail_mm;
-	}
-	ret = seq_area(mm);
+	/* the kernel writes back every feature it has, not the ones enabled */
+	api.features = UFFD_WANTED & s->kf.uffd_offered;
+	ret = mm_open(s, c, c->pid, c->uid, c->pidfd, uffd, api.features, &mm, seq_fd);
 	if (ret)
-		goto fail_mm;
-	*seq_fd = fcntl(mm->seq_fd, F_DUPFD_CLOEXEC, 0);
-	if (*seq_fd < 0) {
-		ret = -errno;
-		goto fail_mm;
-	}
-	mm->id = ++s->next_mm_id;
-	mm->owner = c;
+		goto fail;
 	c->mm = mm;
-	list_add_tail(&s->mms, &mm->link);
-	s->nmms++;
-	uv_poll_init(s->loop, &mm->uffd_poll, mm->uffd);
-	uv_poll_init(s->loop, &mm->pidfd_poll, mm->pidfd);
-	uv_timer_init(s->loop, &mm->wp_timer);
-	mm->uffd_poll.data = mm->pidfd_poll.data = mm->wp_timer.data = mm;
-	mm->open_handles = 3;
-	uv_poll_start(&mm->uffd_poll, UV_READABLE, uffd_cb);
-	uv_poll_start(&mm->pidfd_poll, UV_READABLE, pidfd_cb);
 	rep->mm_id = mm->id;
 	rep->uffd_features = api.features & UFFD_WANTED;
 	rep->seq_slots = UM_SEQ_SLOTS;
 	log_info("mm %llu: pid %d attached (uffd features 0x%llx)", (unsigned long long)mm->id,
 		 (int)mm->pid, (unsigned long long)rep->uffd_features);
 	return 0;
-fail_mm:
-	if (mm->seq) {
-		munmap(mm->seq, SEQ_AREA_SIZE);
-		close(mm->seq_fd);
-	}
-	if (mm->pidfd >= 0)
-		close(mm->pidfd);
-	if (mm->maps_fd >= 0)
-		close(mm->maps_fd);
-	if (mm->pagemap_fd >= 0)
-		close(mm->pagemap_fd);
-	free(mm);
 fail:
 	close(uffd);
 	return ret;
+}
+
+#define UFFD_ASYNC_WANTED                                                              \
+	(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_EVENT_FORK |   \
+	 UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | \
+	 UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
+
+int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd)
+{
+	struct server *s = c->srv;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct mm *mm = c->mm;
+	int ret, fl;
+
+	if (!mm) {
+		ret = -EBADFD;
+		goto fail;
+	}
+	if (mm->dead) {
+		ret = -EFAULT;
+		goto fail;
+	}
+	if (mm->async_uffd >= 0) {
+		ret = -EBUSY;
+		goto fail;
+	}
+	/* masked features count as absent (kfeat_apply_mask cleared them) */
+	if (!(s->kf.uffd_offered & UFFD_FEATURE_WP_ASYNC) || !s->kf.pagemap_scan) {
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	ret = check_uffd(uffd);
+	if (ret)
+		goto fail;
+	api.features = UFFD_ASYNC_WANTED & s->kf.uffd_offered;
+	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
+		log_debug("client %llu: async UFFDIO_API: %m", (unsigned long long)c->id);
+		ret = -EINVAL;
+		goto fail;
+	}
+	fl = fcntl(uffd, F_GETFL);
+	if (fl < 0 || fcntl(uffd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	*seq_fd = fcntl(mm->seq_fd, F_DUPFD_CLOEXEC, 0);
+	if (*seq_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* the kernel writes back every feature it has, not the ones enabled */
+	api.features = UFFD_ASYNC_WANTED & s->kf.uffd_offered;
+	mm->async_uffd = uffd;
+	mm->async_features = api.features;
+	/* events of TRACK_ASYNC memory (REMOVE, UNMAP, REMAP, FORK) come from here */
+	uv_poll_init(s->loop, &mm->async_poll, uffd);
+	mm->async_poll.data = mm;
+	mm->open_handles++;
+	uv_poll_start(&mm->async_poll, UV_READABLE, uffd_cb);
+	rep->mm_id = mm->id;
+	rep->uffd_features = api.features;
+	rep->seq_slots = UM_SEQ_SLOTS;
+	log_info("mm %llu: async uffd attached (features 0x%llx)", (unsigned long long)mm->id,
+		 (unsigned long long)api.features);
+	return 0;
+fail:
+	close(uffd);
+	return ret;
+}
+
+/* register [start, end) on @uffd in write-protect mode; -EOPNOTSUPP: cannot track */
+static int register_wp(int uffd, uint64_t start, uint64_t end)
+{
+	struct uffdio_register reg = {
+		.range = { .start = start, .len = end - start },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+		return errno == EINVAL ? -EOPNOTSUPP : errno == ENOMEM ? -EFAULT : -errno;
+	return reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT) ? 0 : -EOPNOTSUPP;
+}
+
+/* protect on the async uffd; nothing waits there, so EAGAIN only needs the events read */
+static int async_wp(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = start, .len = end - start },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+
+	for (int tries = 0; tries < 64; tries++) {
+		if (ioctl(mm->async_uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return errno == EINVAL ? -EOPNOTSUPP : -errno;
+		uffd_cb(&mm->async_poll, 0, UV_READABLE);
+		uffd_cb(&mm->uffd_poll, 0, UV_READABLE);
+		if (mm->dead)
+			return -EFAULT;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Register and arm [start, end) with the best backend (docs/SEMANTICS.md,
+ * "Tracking backends"): without @track_async only sync uffd-wp, else
+ * WP_ASYNC, SOFT_DIRTY, sync uffd-wp, SCAN in that order.
+ * Return: UMP_BACKEND_* or -errno (nothing left registered for it).
+ */
+static int track_arm(struct mm *mm, uint64_t start, uint64_t end, bool track_async)
+{
+	int ret;
+
+	if (track_async && mm->async_uffd >= 0) {
+		/* WP_ASYNC accepts any memory, regular files included */
+		ret = register_wp(mm->async_uffd, start, end);
+		if (!ret)
+			ret = async_wp(mm, start, end);
+		if (!ret)
+			return UMP_BACKEND_WP_ASYNC;
+		unregister_uncovered(mm, start, end);
+		return ret;
+	}
+	if (track_async && mm->srv->kf.soft_dirty) {
+		ret = dirty_soft_open(mm);
+		return ret ? ret : UMP_BACKEND_SOFT_DIRTY;
+	}
+	ret = register_wp(mm->uffd, start, end);
+	if (!ret) {
+		ret = mm_wp(mm, start, end - start, true);
+		if (ret == -EINVAL)
+			ret = -EOPNOTSUPP;
+	}
+	if (!ret)
+		return UMP_BACKEND_UFFD_WP;
+	unregister_uncovered(mm, start, end);
+	/* never mirror blind, unless the caller accepted after-the-fact scans */
+	return ret == -EOPNOTSUPP && track_async ? UMP_BACKEND_SCAN : ret;
 }
 
 /* count an interval of @len bytes against the owner uid's limits */
@@ -671,10 +986,7 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 {
 	struct mm *mm = c->mm;
 	uint64_t start = req->start, end = req->start + req->length;
-	struct uffdio_register reg = {
-		.range = { .start = start, .len = req->length },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
+	bool track_async = req->flags & UM_INSERT_TRACK_ASYNC;
 	struct interval *iv;
 	int ret;
 
@@ -697,36 +1009,36 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	ret = slot_alloc(mm, &iv->slot);
 	if (ret)
 		goto fail_free;
-	if (ioctl(mm->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		ret = errno == EINVAL ? -EOPNOTSUPP : errno == ENOMEM ? -EFAULT : -errno;
+	ret = track_arm(mm, start, end, track_async);
+	if (ret < 0)
 		goto fail_slot;
-	}
-	if (!(reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT))) {
-		ret = -EOPNOTSUPP;
-		goto fail_unregister;
-	}
-	ret = mm_wp(mm, start, req->length, true);
-	if (ret) {
-		ret = ret == -EINVAL ? -EOPNOTSUPP : ret;
-		goto fail_unregister;
-	}
+	iv->backend = ret;
 	iv->mm = mm;
 	iv->id = ++mm->srv->next_interval_id;
-	iv->flags = req->flags;
+	/* TRACK_ASYNC: writers never wait, so nobody acks */
+	iv->flags = track_async ? req->flags & ~UM_INSERT_SYNC : req->flags;
 	iv->node.start = start;
 	iv->node.end = end;
-	iv->backend = UMP_BACKEND_UFFD_WP;
 	list_init(&iv->receivers);
-	if (!receiver_new(iv, c, req->flags & UM_INSERT_SYNC, true)) {
+	/* what is mapped there now is registered: no longer gone */
+	gone_clear(mm, start, end);
+	ret = dirty_log_alloc(iv);
+	if (ret)
+		goto fail_unregister;
+	if (!receiver_new(iv, c, iv->flags & UM_INSERT_SYNC, true)) {
 		ret = -ENOMEM;
 		goto fail_unregister;
 	}
 	itree_insert(&mm->tree, &iv->node);
 	list_add_tail(&mm->intervals, &iv->mm_link);
 	mm->srv->nintervals++;
+	/* backends that see writes only after the fact need the scan from the start */
+	scan_interval_default(iv);
 	rep->interval_id = iv->id;
 	rep->slot = iv->slot;
 	rep->backend = iv->backend;
+	if (iv->flags & UM_INSERT_FOLLOW_FORK)
+		mm_fork_note_children(mm);
 	log_debug("mm %llu: interval %llu [%#llx, %#llx) slot %u", (unsigned long long)mm->id,
 		  (unsigned long long)iv->id, (unsigned long long)start, (unsigned long long)end,
 		  iv->slot);
@@ -736,6 +1048,7 @@ fail_unregister:
 fail_slot:
 	slot_free(mm, iv->slot);
 fail_free:
+	dirty_log_free(iv);
 	free(iv);
 	uncharge_interval(mm, req->length);
 	return ret;
@@ -748,6 +1061,7 @@ static void interval_destroy(struct interval *iv, int error)
 	struct receiver *r, *t;
 
 	inval_forget_interval(iv);
+	scan_interval_free(iv);
 	list_for_each_entry_safe(r, t, &iv->receivers, iv_link) {
 		if (error && !r->owner)
 			send_release(r, error);
@@ -760,6 +1074,7 @@ static void interval_destroy(struct interval *iv, int error)
 	slot_free(mm, iv->slot);
 	mm->srv->nintervals--;
 	uncharge_interval(mm, iv->node.end - iv->node.start);
+	dirty_log_free(iv);
 	free(iv);
 }
 
@@ -784,13 +1099,14 @@ int mm_subscribe(struct client *c, const struct um_subscribe *req,
 
 	if (!mm)
 		return -ESRCH;
-	if (!client_may_see(c, mm->uid))
-		return -EPERM;
 	list_for_each_entry(iv, &mm->intervals, mm_link)
 		if (iv->id == req->interval_id)
 			goto found;
-	return -ESRCH;
+	/* a stranger learns nothing about which intervals exist */
+	return client_may_see(c, mm->uid) ? -ESRCH : -EPERM;
 found:
+	if (!grant_allows(c, iv))
+		return -EPERM;
 	if (client_receiver(c, iv->id))
 		return -EBUSY;
 	*seq_fd = fcntl(mm->seq_fd, F_DUPFD_CLOEXEC, 0);
@@ -808,6 +1124,345 @@ found:
 	return 0;
 }
 
+/* --- following forks (UM_INSERT_FOLLOW_FORK) ------------------------------- */
+
+/*
+ * The kernel reports UFFD_EVENT_FORK from inside fork(), before the child
+ * has a pid or is linked to its parent; the event carries the child's
+ * uffd but not its pid, and fork() returns as soon as the event is read,
+ * so the child may already be listed when we look. So the daemon keeps
+ * the owner's children as they were before the fork (noted when a
+ * FOLLOW_FORK interval is inserted and after each fork is resolved) and
+ * watches for the one child that is not among them. The child's writes
+ * to its (inherited, still armed) pages block on the uffd we hold
+ * meanwhile, so nothing it does goes unseen. A child made without a fork
+ * event (vfork, posix_spawn) between two forks makes the next one
+ * ambiguous: it is then not mirrored (logged).
+ */
+#define FORK_FIND_MS 1000 /* how long a new child may take to show up */
+#define FORK_POLL_MS 1
+
+struct fork_wait {
+	struct list link; /* mm.fork_waits, oldest first */
+	struct mm *mm;	  /* the forking owner */
+	int ufd;	  /* the child's uffd, until handed to its mm */
+	uint64_t deadline_ms;
+	pid_t *before; /* the owner's children when the event was read */
+	size_t nbefore;
+	uv_timer_t timer;
+};
+
+struct pidset {
+	pid_t *v;
+	size_t n, cap;
+};
+
+static bool pid_in(const pid_t *v, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == pid)
+			return true;
+	return false;
+}
+
+/* the children of every thread of @pid (/proc/PID/task/TID/children) */
+static int read_children(pid_t pid, struct pidset *out)
+{
+	char path[80];
+	struct dirent *e;
+	DIR *d;
+	int ret = 0;
+
+	out->n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while (!ret && (e = readdir(d))) {
+		FILE *f;
+		int child;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", (int)pid, e->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue; /* the thread exited meanwhile */
+		while (!ret && fscanf(f, "%d", &child) == 1) {
+			if (out->n == out->cap) {
+				size_t cap = out->cap ? out->cap * 2 : 16;
+				pid_t *v = realloc(out->v, cap * sizeof(*v));
+
+				if (!v) {
+					ret = -ENOMEM;
+					break;
+				}
+				out->v = v;
+				out->cap = cap;
+			}
+			out->v[out->n++] = child;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return ret;
+}
+
+static void fork_wait_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void fork_wait_free(struct fork_wait *w)
+{
+	list_del(&w->link);
+	if (w->ufd >= 0)
+		close(w->ufd); /* not followed: closing it unregisters the child */
+	free(w->before);
+	uv_close((uv_handle_t *)&w->timer, fork_wait_closed);
+}
+
+/* the child's copy of @piv in @child: registered, armed, announced to the inserter */
+static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
+{
+	uint64_t start = piv->node.start, end = piv->node.end, len = end - start;
+	struct uffdio_register reg = {
+		.range = { .start = start, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct receiver *pr = NULL, *r;
+	struct um_ev_fork ev = { 0 };
+	struct interval *iv;
+	int fd;
+
+	list_for_each_entry(r, &piv->receivers, iv_link)
+		if (r->owner)
+			pr = r;
+	/* only what the sync uffd tracks is in the child's uffd */
+	if (!pr || piv->backend != UMP_BACKEND_UFFD_WP || mm_gone(piv->mm, start, end) ||
+	    snapshot_vma_covered(child, start, end)) {
+		log_info("mm %llu: interval %llu not followed into pid %d",
+			 (unsigned long long)piv->mm->id, (unsigned long long)piv->id,
+			 (int)child->pid);
+		return;
+	}
+	if (charge_interval(child, len))
+		return;
+	iv = calloc(1, sizeof(*iv));
+	if (!iv || slot_alloc(child, &iv->slot))
+		goto fail;
+	/* inherited registrations stay; registering again makes sure of it */
+	if (ioctl(child->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    mm_wp(child, start, len, true)) {
+		log_warn("mm %llu: cannot arm the child's copy of interval %llu: %m",
+			 (unsigned long long)child->id, (unsigned long long)piv->id);
+		slot_free(child, iv->slot);
+		goto fail;
+	}
+	iv->mm = child;
+	iv->id = ++child->srv->next_interval_id;
+	iv->flags = piv->flags;
+	iv->node.start = start;
+	iv->node.end = end;
+	iv->backend = UMP_BACKEND_UFFD_WP;
+	list_init(&iv->receivers);
+	if (!receiver_new(iv, pr->client, pr->sync, true)) {
+		slot_free(child, iv->slot);
+		goto fail;
+	}
+	itree_insert(&child->tree, &iv->node);
+	list_add_tail(&child->intervals, &iv->mm_link);
+	child->srv->nintervals++;
+	ev.parent_interval_id = piv->id;
+	ev.child_interval_id = iv->id;
+	ev.start = start;
+	ev.length = len;
+	ev.child_pid = child->pid;
+	ev.slot = iv->slot;
+	ev.seq_slots = UM_SEQ_SLOTS;
+	fd = fcntl(seq_fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error("mm %llu: no fd for the fork event of interval %llu: %m",
+			  (unsigned long long)child->id, (unsigned long long)iv->id);
+		return; /* the interval lives on; the connection cannot see it */
+	}
+	client_send(pr->client, UM_EV_FORK, 0, &ev, sizeof(ev), fd);
+	return;
+fail:
+	free(iv);
+	uncharge_interval(child, len);
+}
+
+/* @pid is the child of @w: give it an mm like its parent's, with the followed intervals */
+static void fork_adopt(struct fork_wait *w, pid_t pid)
+{
+	struct mm *parent = w->mm, *child;
+	struct pidset now = { 0 };
+	struct interval *piv;
+	int pidfd, seq_fd, ret;
+
+	pidfd = pidfd_open(pid, 0);
+	if (pidfd < 0) {
+		log_warn("mm %llu: forked child %d: pidfd: %m", (unsigned long long)parent->id,
+			 (int)pid);
+		return;
+	}
+	/* still the owner's child: the pidfd names it, not a recycled pid */
+	ret = read_children(parent->pid, &now);
+	if (ret || !pid_in(now.v, now.n, pid)) {
+		log_warn("mm %llu: forked child %d vanished", (unsigned long long)parent->id,
+			 (int)pid);
+		goto out;
+	}
+	ret = mm_open(parent->srv, parent->owner, pid, parent->uid, pidfd, w->ufd,
+		      parent->uffd_features, &child, &seq_fd);
+	if (ret) {
+		log_warn("mm %llu: forked child %d: %s", (unsigned long long)parent->id, (int)pid,
+			 strerror(-ret));
+		goto out;
+	}
+	w->ufd = -1;
+	child->forked = true;
+	list_add_tail(&parent->forks, &child->fork_link);
+	log_info("mm %llu: pid %d forked %d: followed as mm %llu", (unsigned long long)parent->id,
+		 (int)parent->pid, (int)pid, (unsigned long long)child->id);
+	list_for_each_entry(piv, &parent->intervals, mm_link)
+		if (piv->flags & UM_INSERT_FOLLOW_FORK)
+			fork_interval(child, piv, seq_fd);
+	close(seq_fd);
+	if (list_empty(&child->intervals))
+		mm_destroy(child);
+out:
+	free(now.v);
+	close(pidfd);
+}
+
+static void fork_wait_cb(uv_timer_t *t);
+
+/*
+ * Match every waiting fork of @mm with the child that appeared since,
+ * newest first: a child that an older wait could also take is then
+ * already claimed (it has an mm) by the fork that made it.
+ */
+static void fork_resolve(struct mm *mm)
+{
+	uint64_t now_ms = server_now_ms(mm->srv);
+	struct pidset now = { 0 };
+	struct list *l, *prev;
+
+	if (read_children(mm->pid, &now))
+		now.n = 0;
+	for (l = mm->fork_waits.prev; l != &mm->fork_waits; l = prev) {
+		struct fork_wait *w = list_entry(l, struct fork_wait, link);
+		unsigned int n = 0;
+		pid_t found = 0;
+
+		prev = l->prev;
+		for (size_t i = 0; i < now.n; i++)
+			if (!pid_in(w->before, w->nbefore, now.v[i]) &&
+			    !mm_find_pid(mm->srv, now.v[i])) {
+				found = now.v[i];
+				n++;
+			}
+		if (n == 1) {
+			fork_adopt(w, found);
+		} else if (n > 1) {
+			log_warn("mm %llu: pid %d forked, %u new children: which one is ambiguous, "
+				 "child not mirrored", (unsigned long long)mm->id, (int)mm->pid, n);
+		} else if (now_ms < w->deadline_ms) {
+			uv_timer_start(&w->timer, fork_wait_cb, FORK_POLL_MS, 0);
+			continue;
+		} else {
+			log_warn("mm %llu: pid %d forked but no new child showed up in %d ms: "
+				 "child not mirrored", (unsigned long long)mm->id, (int)mm->pid,
+				 FORK_FIND_MS);
+		}
+		fork_wait_free(w);
+	}
+	/* all resolved: what exists now is what the next fork must not take */
+	if (list_empty(&mm->fork_waits) && !read_children(mm->pid, &now)) {
+		free(mm->fork_known);
+		mm->fork_known = now.v;
+		mm->nfork_known = now.n;
+		return;
+	}
+	free(now.v);
+}
+
+void mm_fork_note_children(struct mm *mm)
+{
+	struct pidset now = { 0 };
+
+	if (!list_empty(&mm->fork_waits) || read_children(mm->pid, &now)) {
+		free(now.v);
+		return;
+	}
+	free(mm->fork_known);
+	mm->fork_known = now.v;
+	mm->nfork_known = now.n;
+}
+
+static void fork_wait_cb(uv_timer_t *t)
+{
+	struct fork_wait *w = t->data;
+
+	fork_resolve(w->mm);
+}
+
+static bool follows_forks(struct mm *mm)
+{
+	struct interval *iv;
+
+	list_for_each_entry(iv, &mm->intervals, mm_link)
+		if (iv->flags & UM_INSERT_FOLLOW_FORK)
+			return true;
+	return false;
+}
+
+/* UFFD_EVENT_FORK: keep the child's @ufd while we look for the child, or close it */
+static void fork_follow(struct mm *mm, int ufd)
+{
+	struct pidset before = { 0 };
+	struct fork_wait *w;
+	int ret;
+
+	if (mm->dead || !follows_forks(mm))
+		goto drop;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		log_error("mm %llu: out of memory: forked child not mirrored",
+			  (unsigned long long)mm->id);
+		goto drop;
+	}
+	ret = -ENOMEM;
+	before.v = malloc((mm->nfork_known + 1) * sizeof(pid_t));
+	if (before.v) {
+		before.n = mm->nfork_known;
+		if (before.n)
+			memcpy(before.v, mm->fork_known, before.n * sizeof(pid_t));
+		ret = 0;
+	}
+	if (ret) {
+		log_warn("mm %llu: cannot read the children of pid %d: %s: child not mirrored",
+			 (unsigned long long)mm->id, (int)mm->pid, strerror(-ret));
+		free(before.v);
+		free(w);
+		goto drop;
+	}
+	w->mm = mm;
+	w->ufd = ufd;
+	w->before = before.v;
+	w->nbefore = before.n;
+	w->deadline_ms = server_now_ms(mm->srv) + FORK_FIND_MS;
+	uv_timer_init(mm->srv->loop, &w->timer);
+	w->timer.data = w;
+	list_add_tail(&mm->fork_waits, &w->link);
+	uv_timer_start(&w->timer, fork_wait_cb, FORK_POLL_MS, 0);
+	return;
+drop:
+	close(ufd);
+}
+
 void mm_release(struct mm *mm, const char *why)
 {
 	struct interval *iv;
@@ -819,11 +1474,14 @@ void mm_release(struct mm *mm, const char *why)
 	log_info("mm %llu: pid %d released: %s", (unsigned long long)mm->id, (int)mm->pid, why);
 	mm->dead = true;
 	inval_drop_all(mm);
+	while (!list_empty(&mm->fork_waits))
+		fork_wait_free(list_first_entry(&mm->fork_waits, struct fork_wait, link));
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		iv->active = 0;
 		slot_kill(iv);
+		/* a followed child's inserter is its parent: alive, it must hear it */
 		list_for_each_entry(r, &iv->receivers, iv_link)
-			if (!r->owner)
+			if (!r->owner || mm->forked)
 				send_release(r, -EFAULT);
 	}
 	list_for_each_entry_safe(op, t, &mm->wp_retry, link) {
@@ -833,13 +1491,23 @@ void mm_release(struct mm *mm, const char *why)
 	uv_close((uv_handle_t *)&mm->uffd_poll, mm_handle_closed);
 	uv_close((uv_handle_t *)&mm->pidfd_poll, mm_handle_closed);
 	uv_close((uv_handle_t *)&mm->wp_timer, mm_handle_closed);
+	if (mm->async_uffd >= 0) {
+		uv_close((uv_handle_t *)&mm->async_poll, mm_handle_closed);
+		close(mm->async_uffd);
+		mm->async_uffd = -1;
+	}
+	if (mm->clear_refs_fd >= 0)
+		close(mm->clear_refs_fd);
+	mm->clear_refs_fd = -1;
 	/* the last reference: the owner's blocked writers resume */
 	close(mm->uffd);
 	close(mm->pidfd);
 	close(mm->pagemap_fd);
 	if (mm->maps_fd >= 0)
 		close(mm->maps_fd);
-	mm->uffd = mm->pidfd = mm->pagemap_fd = mm->maps_fd = -1;
+	if (mm->mem_fd >= 0)
+		close(mm->mem_fd);
+	mm->uffd = mm->pidfd = mm->pagemap_fd = mm->maps_fd = mm->mem_fd = -1;
 }
 
 void mm_destroy(struct mm *mm)
@@ -847,13 +1515,22 @@ void mm_destroy(struct mm *mm)
 	struct interval *iv, *t;
 
 	mm_release(mm, "owner connection closed");
+	/* followed children belong to the same connection */
+	while (!list_empty(&mm->forks))
+		mm_destroy(list_first_entry(&mm->forks, struct mm, fork_link));
+	list_del(&mm->fork_link);
 	list_for_each_entry_safe(iv, t, &mm->intervals, mm_link)
 		interval_destroy(iv, 0);
 	list_del(&mm->link);
 	mm->srv->nmms--;
 	munmap(mm->seq, SEQ_AREA_SIZE);
 	close(mm->seq_fd);
-	if (mm->owner)
+	free(mm->gone);
+	mm->gone = NULL;
+	free(mm->fork_known);
+	mm->fork_known = NULL;
+	mm->ngone = 0;
+	if (mm->owner && mm->owner->mm == mm)
 		mm->owner->mm = NULL;
 	mm->destroyed = true;
 	if (mm->open_handles == 0)

@@ -20,9 +20,11 @@
 #include "umirror_proto.h"
 
 #define UM_SEQ_SLOTS 4096
+#define UM_GRANTS_MAX 16 /* uids one interval may be granted to */
 
 struct server;
 struct client;
+struct scan_state;
 
 /* One connection that receives an interval's invalidations. */
 struct receiver {
@@ -48,6 +50,16 @@ struct interval {
 	uint64_t invalidations;
 	uint32_t backend;	/* enum um_proto_backend: how writes are tracked */
 	uint32_t revalidate_ms; /* revalidation scan period in force, 0 off */
+	uint64_t *dirty;	/* dirty.c: a bit per page written since re-armed
+				   (UFFD_WP log, SOFT_DIRTY folded bits), or NULL */
+	struct scan_state *scan; /* scan.c: baseline and due time, NULL while off */
+	unsigned int ngrants;	/* grant.c: uids besides root and the owner's */
+	uint32_t grants[UM_GRANTS_MAX];
+};
+
+/* a span of an interval unmapped since insert (UNMAP, REMAP source) */
+struct mm_span {
+	uint64_t start, end;
 };
 
 struct mm {
@@ -58,6 +70,9 @@ struct mm {
 	pid_t pid;
 	uid_t uid;
 	int uffd, pagemap_fd, maps_fd, pidfd, seq_fd;
+	int mem_fd; /* /proc/PID/mem, O_RDONLY: read faults */
+	struct mm_span *gone; /* sorted, disjoint, not adjacent */
+	unsigned int ngone, gone_cap;
 	uv_poll_t uffd_poll, pidfd_poll;
 	uv_timer_t wp_timer;  /* retries writeprotects refused with EAGAIN */
 	struct list wp_retry; /* struct wp_op, in order */
@@ -70,6 +85,16 @@ struct mm {
 	struct list invals; /* struct inval.mm_link, creation order */
 	uint64_t uffd_features;
 	uint64_t remap_from, remap_end; /* source of the REMAP just handled, else 0 */
+	int async_uffd;		/* ATTACH with UM_ATTACH_ASYNC: WP_ASYNC uffd, else -1 */
+	uint64_t async_features; /* what UFFDIO_API enabled on it */
+	uv_poll_t async_poll;
+	int clear_refs_fd;	/* /proc/PID/clear_refs for SOFT_DIRTY intervals, else -1 */
+	struct list forks;	/* mms of followed children (fork_link), same owner connection */
+	struct list fork_link;	/* the parent's forks */
+	struct list fork_waits; /* struct fork_wait: children not identified yet */
+	pid_t *fork_known;	/* the owner's children before its next fork */
+	size_t nfork_known;
+	bool forked;		/* a followed child (UM_INSERT_FOLLOW_FORK) */
 	bool dead;
 	bool destroyed;
 };
@@ -87,6 +112,18 @@ struct mm {
  * userfaultfd; -EINVAL UFFDIO_API refused; -ESRCH owner gone; -errno.
  */
 int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd);
+
+/**
+ * mm_attach_async() - ATTACH with UM_ATTACH_ASYNC: the owner's second
+ * userfaultfd, for UM_INSERT_TRACK_ASYNC intervals. UFFDIO_API with
+ * WP_ASYNC (and WP_UNPOPULATED and the event features when offered); polled
+ * like the first. @uffd is consumed in every case; @seq_fd gets another fd
+ * of the seq area (the reply type carries one).
+ * Return: 0; -EBADFD not attached; -EBUSY already has one; -EOPNOTSUPP no
+ * WP_ASYNC or PAGEMAP_SCAN (absent or masked); -EBADF not a userfaultfd;
+ * -EINVAL UFFDIO_API refused; -EFAULT dead owner.
+ */
+int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd);
 
 /**
  * mm_insert() - INSERT: register and write-protect a range of @c's mm.
@@ -110,6 +147,20 @@ int mm_remove(struct client *c, uint64_t interval_id);
  */
 int mm_subscribe(struct client *c, const struct um_subscribe *req,
 		 struct um_subscribe_reply *rep, int *seq_fd);
+
+/**
+ * mm_gone() - does [@start, @end) meet a part of an interval that was
+ * unmapped since it was inserted (it snapshots as a hole, faults -EFAULT)?
+ * Waits for and holds nothing.
+ */
+bool mm_gone(const struct mm *mm, uint64_t start, uint64_t end);
+
+/**
+ * mm_fork_note_children() - remember @mm's owner's children now, so that a
+ * later fork's child is told apart from them (UM_INSERT_FOLLOW_FORK).
+ * Reads /proc/PID/task/TID/children; holds nothing. Errors keep the old list.
+ */
+void mm_fork_note_children(struct mm *mm);
 
 /** mm_find_pid() - the live (not dead) address space of @pid, or NULL. */
 struct mm *mm_find_pid(struct server *s, pid_t pid);

@@ -1,12 +1,272 @@
 /* SPDX-License-Identifier: MIT */
-/* place.c - placeholder until the placement module lands (contract in place.h). */
-#include <errno.h>
-
+/*
+ * place.c - NUMA placement: where an owner's pages are (node queries for
+ * snapshots) and PLACE hints that move them.
+ *
+ * A move changes the PFN behind a virtual address, so it is announced like
+ * any other page-table change: one MIGRATE invalidation over the range,
+ * held (inval_start_held()) until every mirror acknowledged; then
+ * move_pages(2) runs on the owner and only after it the seqs go even. A
+ * mirror that snapshots after that sees the new PFNs. The migration runs
+ * on the loop thread: move_pages(2) copies at memory bandwidth and the
+ * request is bounded by the interval.
+ */
 #include "place.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mempolicy.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "inval.h"
+#include "itree.h"
+#include "log.h"
+#include "mm.h"
+#include "server.h"
+
+#define PAGE 4096ull
+#define CHUNK 512 /* pages per move_pages(2) call: bounded stack arrays */
+#define NODE_DIR "/sys/devices/system/node"
+
+struct place_op {
+	struct deferred d;
+	struct inval *inv; /* the MIGRATE record while it is in flight */
+	uint64_t start, npages;
+	int node;
+	pid_t pid;
+};
+
+static long sys_move_pages(pid_t pid, unsigned long n, void **pages, const int *nodes,
+			   int *status, int flags)
+{
+	return syscall(SYS_move_pages, pid, n, pages, nodes, status, flags);
+}
+
+int place_nodes(struct mm *mm, uint64_t start, uint64_t npages, int32_t *out)
+{
+	void *pages[CHUNK];
+
+	for (uint64_t done = 0; done < npages;) {
+		unsigned long n = npages - done < CHUNK ? npages - done : CHUNK;
+
+		for (unsigned long i = 0; i < n; i++)
+			pages[i] = (void *)(uintptr_t)(start + (done + i) * PAGE);
+		/* nodes NULL: a query, nothing moves */
+		if (sys_move_pages(mm->pid, n, pages, NULL, (int *)out + done, 0) < 0) {
+			int err = errno == ENOSYS ? -EOPNOTSUPP : -errno;
+
+			for (uint64_t i = done; i < npages; i++)
+				out[i] = -EFAULT;
+			return err;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+/*
+ * Is @node able to take pages (N_MEMORY, what move_pages(2) checks)?
+ * Return: 0, -ENODEV not, -EOPNOTSUPP no NUMA in this kernel.
+ */
+static int node_usable(int node)
+{
+	char buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	fd = open(NODE_DIR "/has_memory", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open(NODE_DIR "/online", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -EOPNOTSUPP : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENODEV;
+	buf[n] = 0;
+	/* a cpulist: "0", "0-3,5" */
+	for (p = buf; *p && *p != '\n';) {
+		char *end;
+		long lo = strtol(p, &end, 10), hi = lo;
+
+		if (end == p)
+			break;
+		p = end;
+		if (*p == '-') {
+			hi = strtol(p + 1, &end, 10);
+			if (end == p + 1)
+				break;
+			p = end;
+		}
+		if (node >= lo && node <= hi)
+			return 0;
+		if (*p == ',')
+			p++;
+	}
+	return -ENODEV;
+}
+
+/* move the present pages; count those now on the node and those that would not go */
+static int migrate(const struct place_op *op, struct um_place_reply *rep)
+{
+	void *pages[CHUNK];
+	int nodes[CHUNK], status[CHUNK];
+
+	for (uint64_t done = 0; done < op->npages;) {
+		unsigned long n = op->npages - done < CHUNK ? op->npages - done : CHUNK;
+
+		for (unsigned long i = 0; i < n; i++) {
+			pages[i] = (void *)(uintptr_t)(op->start + (done + i) * PAGE);
+			nodes[i] = op->node;
+		}
+		if (sys_move_pages(op->pid, n, pages, nodes, status, MPOL_MF_MOVE) < 0) {
+			int err = errno == ENOSYS ? -EOPNOTSUPP : -errno;
+
+			log_debug("pid %d: move_pages to node %d: %s", (int)op->pid, op->node,
+				  strerror(-err));
+			return err;
+		}
+		for (unsigned long i = 0; i < n; i++) {
+			if (status[i] == op->node)
+				rep->moved++;
+			/* not present (-ENOENT) or the zero page (-EFAULT): nothing to move */
+			else if (status[i] != -ENOENT && status[i] != -EFAULT)
+				rep->failed++;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+/* the MIGRATE invalidation's acks are in: move, answer, let the seqs go even */
+static void place_acked(struct inval *inv, void *arg)
+{
+	struct place_op *op = arg;
+	struct um_place_reply rep = { 0 };
+	int ret;
+
+	if (!op) {
+		/* the requester went away: nothing to move for anyone */
+		inval_finish(inv);
+		return;
+	}
+	ret = migrate(op, &rep);
+	inval_finish(inv);
+	deferred_reply(&op->d, ret, &rep, sizeof(rep));
+	free(op);
+}
+
+/* acked always finishes at once: a held part that expires cannot happen */
+static void place_expired(struct inval *inv, void *arg)
+{
+	place_acked(inv, arg);
+}
+
+static void place_dropped(struct inval *inv, void *arg)
+{
+	struct place_op *op = arg;
+	struct um_place_reply rep = { 0 };
+
+	if (!op)
+		return;
+	deferred_reply(&op->d, -EFAULT, &rep, sizeof(rep));
+	free(op);
+}
+
+static const struct inval_hold_ops place_hold = {
+	.acked = place_acked,
+	.expired = place_expired,
+	.dropped = place_dropped,
+};
+
+/* the requester's connection is going: the record lives on without it */
+static void place_cancel(struct deferred *d)
+{
+	struct place_op *op = (struct place_op *)d;
+
+	op->inv->hold_arg = NULL;
+	free(op);
+}
+
+struct hits {
+	struct inval_hit *v;
+	unsigned int n, cap;
+	uint64_t start, end;
+};
+
+static int hit_cb(struct itree_node *node, void *priv)
+{
+	struct hits *h = priv;
+
+	if (h->n == h->cap) {
+		unsigned int cap = h->cap ? h->cap * 2 : 8;
+		struct inval_hit *v = realloc(h->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n++] = (struct inval_hit){
+		.iv = (struct interval *)node,
+		.start = node->start > h->start ? node->start : h->start,
+		.end = node->end < h->end ? node->end : h->end,
+	};
+	return 0;
+}
 
 int place_request(struct client *c, uint64_t id, const struct um_place *req,
 		  struct um_place_reply *rep)
 {
-	(void)c, (void)id, (void)req, (void)rep;
-	return -EOPNOTSUPP;
+	struct receiver *r = client_receiver(c, req->interval_id);
+	struct hits h = { 0 };
+	struct place_op *op;
+	struct interval *iv;
+	struct mm *mm;
+	int ret;
+
+	/* watchers are not receivers: a hint moves memory, looking does not */
+	if (!r)
+		return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+	iv = r->iv;
+	mm = iv->mm;
+	if (req->start < iv->node.start || req->start >= iv->node.end ||
+	    req->npages > (iv->node.end - req->start) / PAGE)
+		return -EINVAL;
+	if (mm->dead)
+		return -EFAULT;
+	ret = node_usable(req->node);
+	if (ret)
+		return ret;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->start = req->start;
+	op->npages = req->npages;
+	op->node = req->node;
+	op->pid = mm->pid;
+	h.start = req->start;
+	h.end = req->start + req->npages * PAGE;
+	ret = itree_query(&mm->tree, h.start, h.end, hit_cb, &h);
+	if (ret)
+		goto fail;
+	/* parked first: the acks may all be in (and the reply sent) before this returns */
+	deferred_add(c, &op->d, UM_MSG_PLACE, id, place_cancel);
+	ret = inval_start_held(mm, UMP_REASON_MIGRATE, h.start, h.end, h.v, h.n, &place_hold, op,
+			       &op->inv);
+	free(h.v);
+	if (ret) {
+		list_del(&op->d.link);
+		free(op);
+		return ret;
+	}
+	return -EINPROGRESS;
+fail:
+	free(h.v);
+	free(op);
+	return ret;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct client;
+struct mm;
 struct um_place;
 struct um_place_reply;
 
@@ -19,5 +20,16 @@ struct um_place_reply;
  */
 int place_request(struct client *c, uint64_t id, const struct um_place *req,
 		  struct um_place_reply *rep);
+
+/**
+ * place_nodes() - the NUMA node of each of @npages pages from @start of
+ * @mm (move_pages(2) query on the owner; nothing moves).
+ * @out: node >= 0, or -ENOENT not present, -EFAULT (zero page, no
+ *       mapping), per page; all -EFAULT when the query failed
+ *
+ * Waits for: the owner's page-table walk. Holds nothing.
+ * Return: 0, -EOPNOTSUPP no NUMA in the kernel, -errno (owner gone).
+ */
+int place_nodes(struct mm *mm, uint64_t start, uint64_t npages, int32_t *out);
 
 #endif /* UMD_PLACE_H */

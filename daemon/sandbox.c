@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "uapi_compat.h"
+#include "uring.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UMD_SANITIZED 1
@@ -46,6 +47,8 @@ static const int allowed[] = {
 	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(readlink), SCMP_SYS(newfstatat),
 	SCMP_SYS(memfd_create),
 	SCMP_SYS(ftruncate), SCMP_SYS(futex),
+	/* NUMA: node queries and PLACE (place.c); children of a forking owner (mm.c) */
+	SCMP_SYS(move_pages), SCMP_SYS(getdents64),
 	/* memory: malloc, result buffers, seq areas */
 	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(brk),
 	SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(getrandom),
@@ -112,6 +115,9 @@ int sandbox_install(void)
 		ret = allow_list(ctx, allowed_sanitizer,
 				 sizeof(allowed_sanitizer) / sizeof(allowed_sanitizer[0]));
 #endif
+	/* the ring made before us (uring.c) is entered, never set up or registered */
+	if (!ret && uring_global())
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_enter), 0);
 	if (ret)
 		goto out;
 	for (size_t i = 0; i < sizeof(allowed_ioctls) / sizeof(allowed_ioctls[0]); i++) {

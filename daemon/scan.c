@@ -1,12 +1,401 @@
 /* SPDX-License-Identifier: MIT */
-/* scan.c - placeholder until the scan module lands (contract in scan.h). */
-#include <errno.h>
-
+/*
+ * scan.c - the revalidation scan (contract in scan.h).
+ *
+ * What counts as a change follows the kernel's mmu notifiers: an entry a
+ * mirror may hold (a present page) that changes in any way, a present
+ * page that goes (swap-out, migration), a protection change (mprotect,
+ * the VMA going), and a page that loses its write-protection without a
+ * fault (WP_ASYNC writes). A page appearing where none was (a read fault,
+ * swap-in) invalidates nothing: no mirror can hold a not-present page.
+ *
+ * Identities reuse the UM_E_* bit positions (snapshot_convert() makes
+ * them), with UM_E_WRITE's bit standing for "the VMA is writable" and one
+ * bit UM_E_* leaves free marking "explained since the last scan".
+ */
 #include "scan.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inval.h"
+#include "log.h"
+#include "mm.h"
+#include "server.h"
+#include "snapshot.h"
+#include "uring.h"
+
+#define PAGE 4096ull
+
+#define ID_WRITABLE UM_E_WRITE	  /* the VMA allows writes */
+#define ID_ARMED UM_E_UFFD_WP	  /* write-protected: a write would be seen */
+#define ID_EXPLAINED (1ull << 60) /* invalidated since the last scan */
+#define ID_KEEP (UM_E_PFN_MASK | UM_E_PRESENT | UM_E_SWAP | UM_E_HUGE | UM_E_NOPERM | \
+		 UM_E_HOLE | ID_ARMED)
+#define ID_PROT (ID_WRITABLE | UM_E_NOPERM | UM_E_HOLE)
+
+struct scan_state {
+	struct list link; /* server.scans; unlinked once the owner is dead */
+	struct interval *iv;
+	uint64_t npages;
+	uint64_t due_ms;
+	uint64_t *base; /* npages identities, valid once have_base */
+	bool have_base;
+};
+
+static void timer_arm(struct server *s);
+
+/* the next multiple of @period after @now: intervals of one period scan together */
+static uint64_t next_due(uint64_t now, uint32_t period)
+{
+	return (now / period + 1) * period;
+}
+
+/* --- identities ----------------------------------------------------------- */
+
+struct writable_walk {
+	uint64_t *id;
+	uint64_t start, end;
+};
+
+static int writable_cb(const struct snapshot_vma *v, void *priv)
+{
+	struct writable_walk *w = priv;
+	uint64_t a = v->start > w->start ? v->start : w->start;
+	uint64_t b = v->end < w->end ? v->end : w->end;
+
+	if (!v->write)
+		return 0;
+	for (uint64_t p = a; p < b; p += PAGE)
+		w->id[(p - w->start) / PAGE] |= ID_WRITABLE;
+	return 0;
+}
+
+/* @id holds @res bytes of raw pagemap entries of @st's interval; make identities */
+static int identities(struct scan_state *st, uint64_t *id, ssize_t res)
+{
+	struct interval *iv = st->iv;
+	struct writable_walk w = { id, iv->node.start, iv->node.end };
+	size_t len = st->npages * 8;
+	int ret;
+
+	if (res < 0)
+		return (int)res;
+	/* beyond the end of the address space: the VMA walk makes these holes */
+	if ((size_t)res < len)
+		memset((char *)id + res, 0, len - res);
+	snapshot_convert(iv->mm, iv->node.start, st->npages, id, true);
+	for (uint64_t i = 0; i < st->npages; i++)
+		id[i] &= ID_KEEP;
+	ret = snapshot_vma_walk(iv->mm, iv->node.start, iv->node.end, writable_cb, &w);
+	return ret;
+}
+
+static bool changed(uint64_t old, uint64_t now)
+{
+	if (old & ID_EXPLAINED)
+		return false;
+	/* a write nobody saw (WP_ASYNC) */
+	if ((old & ID_ARMED) && !(now & ID_ARMED))
+		return true;
+	if ((old ^ now) & ID_PROT)
+		return true;
+	/* what a mirror may hold changed; re-arming alone changes nothing */
+	return (old & UM_E_PRESENT) && ((old ^ now) & ~ID_ARMED);
+}
+
+/* mark what the in-flight invalidations of @st's interval cover as explained */
+static void explain_in_flight(struct scan_state *st)
+{
+	struct interval *iv = st->iv;
+	struct inval *inv;
+
+	list_for_each_entry(inv, &iv->mm->invals, mm_link) {
+		if (inv->reason == UMP_REASON_REVALIDATE)
+			continue;
+		for (unsigned int i = 0; i < inv->nhits; i++)
+			if (inv->hits[i].iv == iv)
+				scan_explain(iv, inv->hits[i].start, inv->hits[i].end);
+	}
+}
+
+static void report(struct interval *iv, uint64_t first, uint64_t end)
+{
+	struct inval_hit hit = {
+		.iv = iv,
+		.start = iv->node.start + first * PAGE,
+		.end = iv->node.start + end * PAGE,
+	};
+
+	inval_start(iv->mm, UMP_REASON_REVALIDATE, hit.start, hit.end, 0, &hit, 1);
+}
+
+/* compare @id with the baseline, send one invalidation per run; return pages changed */
+static uint64_t compare(struct scan_state *st, const uint64_t *id)
+{
+	uint64_t n = 0, run = 0;
+	bool in_run = false;
+
+	if (!st->have_base) {
+		memcpy(st->base, id, st->npages * 8);
+		st->have_base = true;
+		return 0;
+	}
+	explain_in_flight(st);
+	for (uint64_t i = 0; i < st->npages; i++) {
+		bool c = changed(st->base[i], id[i]);
+
+		st->base[i] = id[i];
+		if (c && !in_run)
+			run = i;
+		else if (!c && in_run)
+			report(st->iv, run, i);
+		in_run = c;
+		n += c;
+	}
+	if (in_run)
+		report(st->iv, run, st->npages);
+	if (n)
+		log_debug("interval %llu: scan found %llu pages changed",
+			  (unsigned long long)st->iv->id, (unsigned long long)n);
+	return n;
+}
+
+/*
+ * Scan @n intervals: their pagemap reads in one batch, then each compared.
+ * @changed: per interval pages changed, or NULL. Return: 0 or the first -errno.
+ */
+static int scan_batch(struct scan_state **sts, unsigned int n, uint64_t *changed_out)
+{
+	struct uring_req *reqs = calloc(n, sizeof(*reqs));
+	int ret = 0;
+
+	if (!reqs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < n; i++) {
+		struct interval *iv = sts[i]->iv;
+
+		reqs[i].fd = iv->mm->pagemap_fd;
+		reqs[i].len = sts[i]->npages * 8;
+		reqs[i].off = iv->node.start / PAGE * 8;
+		reqs[i].buf = malloc(reqs[i].len);
+		if (!reqs[i].buf) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	/* one interval (a NOW request): its read split across the ring's workers */
+	if (n == 1)
+		reqs[0].res = uring_read_range(reqs[0].fd, reqs[0].buf, reqs[0].len, reqs[0].off);
+	else
+		uring_read_batch(uring_global(), reqs, n);
+	for (unsigned int i = 0; i < n; i++) {
+		int err = identities(sts[i], reqs[i].buf, reqs[i].res);
+		uint64_t c = 0;
+
+		if (err) {
+			log_debug("interval %llu: scan: %s", (unsigned long long)sts[i]->iv->id,
+				  strerror(-err));
+			ret = ret ? ret : err;
+		} else {
+			c = compare(sts[i], reqs[i].buf);
+		}
+		if (changed_out)
+			changed_out[i] = c;
+	}
+out:
+	for (unsigned int i = 0; i < n; i++)
+		free(reqs[i].buf);
+	free(reqs);
+	return ret;
+}
+
+/* --- period and timer ------------------------------------------------------ */
+
+void scan_explain(struct interval *iv, uint64_t start, uint64_t end)
+{
+	struct scan_state *st = iv->scan;
+
+	if (!st || !st->have_base)
+		return;
+	if (start < iv->node.start)
+		start = iv->node.start;
+	if (end > iv->node.end)
+		end = iv->node.end;
+	for (uint64_t a = start & ~(PAGE - 1); a < end; a += PAGE)
+		st->base[(a - iv->node.start) / PAGE] |= ID_EXPLAINED;
+}
+
+void scan_interval_free(struct interval *iv)
+{
+	struct scan_state *st = iv->scan;
+
+	if (!st)
+		return;
+	list_del(&st->link);
+	free(st->base);
+	free(st);
+	iv->scan = NULL;
+	iv->revalidate_ms = 0;
+}
+
+/* the period a request's @period_ms means for @iv */
+static uint32_t effective_period(const struct interval *iv, uint32_t period_ms)
+{
+	uint32_t def = iv->mm->srv->opt.revalidate_ms;
+
+	if (period_ms == UM_REVAL_DEFAULT_PERIOD)
+		return def;
+	/* these backends see writes only through the scan */
+	if (period_ms == 0 && iv->backend != UMP_BACKEND_UFFD_WP)
+		return def;
+	return period_ms;
+}
+
+static int set_period(struct interval *iv, uint32_t period)
+{
+	struct server *s = iv->mm->srv;
+	struct scan_state *st = iv->scan;
+
+	if (period == 0 || iv->mm->dead) {
+		scan_interval_free(iv);
+		return 0;
+	}
+	if (!st) {
+		st = calloc(1, sizeof(*st));
+		if (!st)
+			return -ENOMEM;
+		st->iv = iv;
+		st->npages = (iv->node.end - iv->node.start) / PAGE;
+		st->base = malloc(st->npages * 8);
+		if (!st->base) {
+			free(st);
+			return -ENOMEM;
+		}
+		list_add_tail(&s->scans, &st->link);
+		iv->scan = st;
+		/* from now on every change counts */
+		scan_batch(&st, 1, NULL);
+	}
+	if (iv->revalidate_ms != period || !st->due_ms) {
+		iv->revalidate_ms = period;
+		st->due_ms = next_due(server_now_ms(s), period);
+		timer_arm(s);
+	}
+	return 0;
+}
+
+int scan_interval_default(struct interval *iv)
+{
+	int ret;
+
+	if (iv->backend == UMP_BACKEND_UFFD_WP)
+		return 0;
+	ret = set_period(iv, effective_period(iv, UM_REVAL_DEFAULT_PERIOD));
+	if (ret)
+		log_error("interval %llu: no memory for its revalidation baseline: not scanned",
+			  (unsigned long long)iv->id);
+	return ret;
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	uint64_t now = server_now_ms(s);
+	struct scan_state *st, *tmp, **due = NULL;
+	unsigned int n = 0, cap = 0;
+
+	list_for_each_entry_safe(st, tmp, &s->scans, link) {
+		if (st->iv->mm->dead) {
+			/* nothing to read any more; freed with the interval */
+			list_del(&st->link);
+			continue;
+		}
+		if (st->due_ms > now)
+			continue;
+		if (n == cap) {
+			unsigned int ncap = cap ? cap * 2 : 16;
+			struct scan_state **v = realloc(due, ncap * sizeof(*v));
+
+			if (!v)
+				break; /* scan what fits; the rest stays due */
+			due = v;
+			cap = ncap;
+		}
+		due[n++] = st;
+	}
+	if (n) {
+		int ret = scan_batch(due, n, NULL);
+
+		if (ret == -ENOMEM)
+			log_warn("revalidation scan: out of memory, retried next period");
+	}
+	for (unsigned int i = 0; i < n; i++)
+		due[i]->due_ms = next_due(now, due[i]->iv->revalidate_ms);
+	free(due);
+	timer_arm(s);
+}
+
+static void timer_arm(struct server *s)
+{
+	uint64_t now = server_now_ms(s), first = UINT64_MAX;
+	struct scan_state *st;
+
+	list_for_each_entry(st, &s->scans, link)
+		if (st->due_ms < first)
+			first = st->due_ms;
+	if (first == UINT64_MAX) {
+		uv_timer_stop(&s->scan_timer);
+		return;
+	}
+	uv_timer_start(&s->scan_timer, timer_cb, first > now ? first - now : 0, 0);
+}
+
+int scan_init(struct server *s)
+{
+	int ret = uv_timer_init(s->loop, &s->scan_timer);
+
+	list_init(&s->scans);
+	s->scan_timer.data = s;
+	return ret;
+}
+
+void scan_fini(struct server *s)
+{
+	struct scan_state *st, *t;
+
+	/* the intervals outlive the loop's last turn: leave their states unlinked */
+	list_for_each_entry_safe(st, t, &s->scans, link)
+		list_del(&st->link);
+	uv_timer_stop(&s->scan_timer);
+	uv_close((uv_handle_t *)&s->scan_timer, NULL);
+}
+
+/* --- the request ------------------------------------------------------------ */
 
 int scan_request(struct client *c, const struct um_revalidate *req,
 		 struct um_revalidate_reply *rep)
 {
-	(void)c, (void)req, (void)rep;
-	return -EOPNOTSUPP;
+	struct receiver *r = client_receiver(c, req->interval_id);
+	struct interval *iv;
+	uint64_t changed_pages = 0;
+	int ret;
+
+	if (!r)
+		return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+	iv = r->iv;
+	if (iv->mm->dead)
+		return -EFAULT;
+	if ((req->flags & UM_REVAL_NOW) && iv->scan && iv->scan->have_base) {
+		ret = scan_batch(&iv->scan, 1, &changed_pages);
+		if (ret == -ENOMEM)
+			return ret;
+	}
+	ret = set_period(iv, effective_period(iv, req->period_ms));
+	if (ret)
+		return ret;
+	rep->changed = changed_pages;
+	rep->period_ms = iv->revalidate_ms;
+	return 0;
 }

@@ -3,19 +3,75 @@
  * scan.h - the revalidation scan: what userfaultfd never reports
  * (migration, swap-out, KSM, THP split/collapse, reclaim, mprotect) is
  * found by re-walking mirrored intervals and comparing with last time.
+ *
+ * Per interval with a period: a baseline of one 64-bit "identity" per
+ * page (PFN, present, swap, huge, armed, and from the VMAs hole, no read
+ * permission, writable), allocated when the period is set and freed when
+ * it is turned off or the interval goes. One loop timer serves every
+ * interval; the intervals due at one expiry have their pagemap read in
+ * one io_uring submission (or by pread). Pages covered by an
+ * invalidation since the last scan are only re-baselined: the scan
+ * reports what userfaultfd did not, never the same change twice.
+ *
+ * Everything runs on the loop thread.
  */
 #ifndef UMD_SCAN_H
 #define UMD_SCAN_H
 
+#include <stdint.h>
+
 struct client;
+struct interval;
+struct server;
 struct um_revalidate;
 struct um_revalidate_reply;
 
 /**
- * scan_request() - REVALIDATE from @c: set the period, scan now if asked.
- * Return: 0 (@rep filled); -EPERM not a receiver; -ENOENT; -EFAULT dead.
+ * scan_request() - REVALIDATE from @c: scan now if asked (UM_REVAL_NOW,
+ * against the baseline in force), then set the period.
+ * @rep: changed (pages the NOW scan found changed), period_ms in force
+ *
+ * A period of 0 turns the scan off, except for intervals whose backend
+ * needs it (not UFFD_WP): they go back to the daemon's default.
+ * Waits for: the pagemap and VMA reads of the scan (NOW) or of the first
+ * baseline (period set). Invalidations found are started, not completed.
+ * Return: 0 (@rep filled); -EPERM not a receiver; -ENOENT no such
+ * interval; -EFAULT the owner is dead; -ENOMEM no memory for a baseline.
  */
 int scan_request(struct client *c, const struct um_revalidate *req,
 		 struct um_revalidate_reply *rep);
+
+/**
+ * scan_init() - set up the scan timer of @s (opt.revalidate_ms is the
+ * default period). Return: 0 or -errno from libuv.
+ */
+int scan_init(struct server *s);
+
+/**
+ * scan_fini() - stop and close the scan timer (shutdown). Baselines go
+ * with their intervals.
+ */
+void scan_fini(struct server *s);
+
+/**
+ * scan_interval_default() - a new interval: start the scan at the daemon's
+ * default period when its backend cannot see writes before the fact (not
+ * UFFD_WP). Takes the first baseline (waits for its reads).
+ * Return: 0, or -ENOMEM (the interval then has no scan; logged).
+ */
+int scan_interval_default(struct interval *iv);
+
+/**
+ * scan_interval_free() - @iv is being destroyed: drop its baseline and
+ * leave the timer's list. Idempotent; waits for nothing.
+ */
+void scan_interval_free(struct interval *iv);
+
+/**
+ * scan_explain() - an invalidation of [@start, @end) of @iv completed:
+ * the next scan re-baselines those pages instead of comparing them.
+ * Cheap (a bit per page); a no-op when @iv has no scan. Waits for nothing.
+ */
+void scan_explain(struct interval *iv, uint64_t start, uint64_t end);
 
 #endif /* UMD_SCAN_H */

@@ -33,6 +33,7 @@
 #include "mm.h"
 #include "place.h"
 #include "scan.h"
+#include "settle.h"
 #include "snapshot.h"
 
 #ifndef SO_PEERPIDFD
@@ -370,6 +371,7 @@ static void do_status(struct client *c, const struct um_msg *m)
 
 	r.kfeatures = kfeat_mask(&s->kf) | (c->pfn_visible ? UM_KFEAT_PFN_VISIBLE : 0);
 	r.uffd_features = s->kf.uffd_offered;
+	r.kfeatures_masked = s->kf.masked;
 	r.clients = s->nclients;
 	r.mms = s->nmms;
 	r.intervals = s->nintervals;
@@ -481,7 +483,10 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 		do_hello(c, m);
 		break;
 	case UM_MSG_ATTACH:
-		ret = mm_attach(c, fd, &r.attach, &out_fd);
+		if (((const struct um_attach *)m->body)->flags & UM_ATTACH_ASYNC)
+			ret = mm_attach_async(c, fd, &r.attach, &out_fd);
+		else
+			ret = mm_attach(c, fd, &r.attach, &out_fd);
 		reply(c, m, ret, &r.attach, sizeof(r.attach), out_fd);
 		fd = -1;
 		break;
@@ -937,6 +942,7 @@ int server_init(struct server *s, uv_loop_t *loop)
 		log_error("no userfaultfd: %s", strerror(-ret));
 		return ret;
 	}
+	kfeat_apply_mask(&s->kf, s->opt.mask_features);
 	if (s->kf.kpageflags)
 		s->kpageflags_fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
 	s->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -950,6 +956,12 @@ int server_init(struct server *s, uv_loop_t *loop)
 	uv_poll_start(&s->listen_poll, UV_READABLE, listen_cb);
 	uv_idle_init(loop, &s->reaper);
 	s->reaper.data = s;
+	ret = scan_init(s);
+	if (ret)
+		return ret;
+	ret = settle_init(s);
+	if (ret)
+		return ret;
 	return inval_timer_init(s);
 }
 
@@ -966,6 +978,8 @@ void server_shutdown(struct server *s)
 	uv_idle_stop(&s->reaper);
 	uv_close((uv_handle_t *)&s->reaper, NULL);
 	uv_close((uv_handle_t *)&s->ack_timer, NULL);
+	scan_fini(s);
+	settle_shutdown(s);
 	if (s->listen_fd >= 0) {
 		uv_close((uv_handle_t *)&s->listen_poll, NULL);
 		close(s->listen_fd);

@@ -31,6 +31,8 @@ struct um_opts {
 	struct limits_cfg limits;
 	bool pfn_group_set; /* --pfn-group given: pfn_group's members see PFNs too */
 	gid_t pfn_group;
+	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
+	uint64_t mask_features; /* UM_KFEAT_* never to use (--mask-features, $UMIRRORD_MASK_FEATURES) */
 	bool verbose;
 };
 
@@ -44,7 +46,12 @@ struct server {
 	int kpageflags_fd; /* -1 unless THP detection is possible */
 	uv_poll_t listen_poll;
 	uv_timer_t ack_timer;
+	uv_timer_t scan_timer; /* scan.c: the earliest due revalidation scan */
+	struct list scans;     /* struct scan_state.link, intervals with a period */
 	uv_idle_t reaper;
+	uv_idle_t settle_idle;	/* busy polls of REMOVEs waiting for their zap */
+	uv_timer_t settle_timer;
+	struct list settling;	/* struct settle, acked and waiting */
 	struct list clients;
 	struct list mms;
 	struct list timed; /* struct inval.timed_link, oldest deadline first */

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "mm.h"
+#include "place.h"
 #include "server.h"
 #include "uapi_compat.h"
 
@@ -81,8 +82,12 @@ static int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 			continue;
 		v->start = s;
 		v->end = e;
-		/* maps does not show KernelPageSize: hugetlb is not seen here */
-		v->page_size = PAGE;
+		/*
+		 * maps does not show KernelPageSize; MAP_HUGETLB memory is named
+		 * so (a hugetlbfs file is not recognised here). Only "> 4096"
+		 * matters to the callers.
+		 */
+		v->page_size = strstr(line, " /anon_hugepage") ? 2ull << 20 : PAGE;
 		v->read = perms[0] == 'r';
 		v->write = perms[1] == 'w';
 		v->shared = perms[3] == 's';
@@ -115,6 +120,31 @@ int snapshot_vma_covered(struct mm *mm, uint64_t start, uint64_t end)
 	}
 	vma_iter_done(&it);
 	return ret;
+}
+
+int snapshot_vma_check(struct mm *mm, uint64_t start, uint64_t end, bool write)
+{
+	struct vma_iter it = { .mm = mm };
+	uint64_t addr = start;
+	bool perm = false;
+	struct vma v;
+	int ret = 0;
+
+	while (addr < end) {
+		ret = vma_next(&it, addr, &v);
+		if (ret == -ENOENT || (!ret && v.start > addr)) {
+			ret = -EFAULT;
+			break;
+		}
+		if (ret)
+			break;
+		/* a hole further on still wins over a permission problem */
+		if (!v.read || (write && !v.write))
+			perm = true;
+		addr = v.end;
+	}
+	vma_iter_done(&it);
+	return ret ? ret : perm ? -EPERM : 0;
 }
 
 static void fill(uint64_t *e, uint64_t n, uint64_t value)
@@ -218,12 +248,7 @@ static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_
 
 int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out, bool show_pfn)
 {
-	struct server *s = mm->srv;
-	struct vma_iter it = { .mm = mm };
-	uint64_t end = start + npages * PAGE, addr = start;
 	size_t total = npages * 8, done = 0;
-	bool hole = false, noperm = false;
-	struct vma v;
 
 	while (done < total) {
 		ssize_t n = pread(mm->pagemap_fd, (char *)out + done, total - done,
@@ -242,6 +267,17 @@ int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
 		}
 		done += n;
 	}
+	return snapshot_convert(mm, start, npages, out, show_pfn);
+}
+
+int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out, bool show_pfn)
+{
+	struct server *s = mm->srv;
+	struct vma_iter it = { .mm = mm };
+	uint64_t end = start + npages * PAGE, addr = start;
+	bool hole = false, noperm = false;
+	struct vma v;
+
 	while (addr < end) {
 		uint64_t seg, i = (addr - start) / PAGE;
 		int ret = vma_next(&it, addr, &v);
@@ -275,7 +311,45 @@ int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
 		addr += seg * PAGE;
 	}
 	vma_iter_done(&it);
+	/* unmapped since insert: whatever is mapped there now is not tracked */
+	for (unsigned int g = 0; g < mm->ngone; g++) {
+		uint64_t gs = mm->gone[g].start > start ? mm->gone[g].start : start;
+		uint64_t ge = mm->gone[g].end < end ? mm->gone[g].end : end;
+
+		if (gs >= ge)
+			continue;
+		fill(out + (gs - start) / PAGE, (ge - gs) / PAGE, UM_E_HOLE);
+		hole = true;
+	}
 	return hole ? -EFAULT : noperm ? -EPERM : 0;
+}
+
+int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
+		      int (*cb)(const struct snapshot_vma *v, void *priv), void *priv)
+{
+	struct vma_iter it = { .mm = mm };
+	uint64_t addr = start;
+	struct vma v;
+	int ret = 0;
+
+	while (addr < end) {
+		struct snapshot_vma sv;
+
+		ret = vma_next(&it, addr, &v);
+		if (ret == -ENOENT || (!ret && v.start >= end)) {
+			ret = 0;
+			break;
+		}
+		if (ret)
+			break;
+		sv = (struct snapshot_vma){ v.start, v.end, v.page_size, v.read, v.write, v.shared };
+		ret = cb(&sv, priv);
+		if (ret)
+			break;
+		addr = v.end;
+	}
+	vma_iter_done(&it);
+	return ret;
 }
 
 int snapshot_request(struct client *c, const struct um_snapshot *req,
@@ -283,6 +357,7 @@ int snapshot_request(struct client *c, const struct um_snapshot *req,
 {
 	uint64_t max = c->result_size / 8, n = req->npages;
 	struct mm *mm;
+	int ret;
 
 	if (req->interval_id) {
 		struct receiver *r = client_receiver(c, req->interval_id);
@@ -306,9 +381,18 @@ int snapshot_request(struct client *c, const struct um_snapshot *req,
 			return -EPERM;
 		rep->seq = 0;
 	}
+	/* with nodes, int32 each after the entries (8-byte aligned as n * 8 is) */
+	if (req->flags & UM_SNAP_NODES)
+		max = c->result_size / 12;
 	if (n > max)
 		n = max;
 	rep->npages = n;
 	rep->offset = 0;
-	return snapshot_fill(mm, req->start, n, c->result, c->pfn_visible);
+	ret = snapshot_fill(mm, req->start, n, c->result, c->pfn_visible);
+	if (req->flags & UM_SNAP_NODES) {
+		rep->nodes_offset = n * 8;
+		/* a failed query leaves -EFAULT per page; the entries still stand */
+		place_nodes(mm, req->start, n, (int32_t *)((char *)c->result + n * 8));
+	}
+	return ret;
 }

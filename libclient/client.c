@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "fault.h"
 #include "interval.h"
 
 /* The public values are the wire values: no translation table anywhere. */
@@ -27,6 +28,7 @@ SAME(UM_REASON_UNMAP, UMP_REASON_UNMAP, "reason");
 SAME(UM_REASON_REMAP, UMP_REASON_REMAP, "reason");
 SAME(UM_REASON_FORK, UMP_REASON_FORK, "reason");
 SAME(UM_REASON_RELEASE, UMP_REASON_RELEASE, "reason");
+SAME(UM_REASON_MIGRATE, UMP_REASON_MIGRATE, "reason");
 SAME(UM_UFFD_DEV, UMP_UFFD_DEV, "uffd mode");
 SAME(UM_UFFD_SYSCALL, UMP_UFFD_SYSCALL, "uffd mode");
 SAME(UM_UFFD_USER_ONLY, UMP_UFFD_USER_ONLY, "uffd mode");
@@ -160,6 +162,11 @@ static int read_one(struct um_client *c, int timeout_ms)
 	if (m.msg.type & UM_REPLY) {
 		route_reply(c, &m);
 		return 2;
+	}
+	if (m.msg.type == UM_EV_POPULATE) {
+		/* never here: the populate may wait for an ack this thread sends */
+		populate_post(c, m.msg.body);
+		return 1;
 	}
 	interval_handle_event(c, &m);
 	return 1;
@@ -344,6 +351,7 @@ out:
 
 static void client_free(struct um_client *c)
 {
+	populate_stop(c);
 	interval_free_all(c);
 	if (c->result)
 		munmap((void *)c->result, c->result_size);
@@ -538,6 +546,7 @@ UM_EXPORT int um_status(struct um_client *c, struct um_status *out)
 	out->events = sr->events;
 	out->uptime_ms = sr->uptime_ms;
 	out->daemon_pid = sr->pid;
+	out->kfeatures_masked = sr->kfeatures_masked;
 	return 0;
 }
 
@@ -588,6 +597,8 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t
 			.subscribers = rec.subscribers,
 			.sync = rec.flags & UM_INSERT_SYNC,
 			.dead = rec.flags & UM_LIST_DEAD,
+			.backend = (enum um_backend)rec.backend,
+			.revalidate_ms = rec.revalidate_ms,
 		};
 	}
 	*out = info;

@@ -31,6 +31,7 @@
 #define UM_REQUEST_TIMEOUT_MS 10000
 
 struct um_client;
+struct um_populate;
 
 /*
  * client_hook - work the reader does on a successful reply before it wakes
@@ -55,6 +56,7 @@ struct um_interval {
 	const struct um_interval_ops *ops;
 	void *priv;
 	bool sync;
+	enum um_backend backend; /* from the insert reply (a subscriber: from LIST) */
 	atomic_bool dead;  /* released, evicted, or the connection is dead */
 	bool released;	   /* release callback called (or not to be called) */
 	bool removing;	   /* um_interval_remove() started: no more callbacks */
@@ -97,10 +99,14 @@ struct um_client {
 	const void *result;
 	size_t result_size;
 
+	/* the populate worker (fault.c), created under lock at the first UM_EV_POPULATE */
+	struct um_populate *populate;
+
 	/* set once under req_lock at the first insert */
 	enum um_uffd_mode uffd_mode;
 	const struct um_seq_slot *seq_area;
 	uint32_t seq_slots;
+	bool async_attached; /* the WP_ASYNC uffd was handed over (dirty.c) */
 };
 
 /**

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dirty.h"
 #include "uffd.h"
 
 #define SEQ_SLOTS_MAX (1u << 20) /* far above the daemon's 4096; bounds a bad reply */
@@ -239,6 +240,7 @@ static void insert_hook(struct um_client *c, struct conn_msg *reply, void *arg)
 		return; /* the requester sees id 0 and fails with -EPROTO */
 	iv->id = ir->interval_id;
 	iv->slot = &c->seq_area[ir->slot];
+	iv->backend = (enum um_backend)ir->backend;
 	table_add(c, iv);
 }
 
@@ -253,10 +255,18 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 	struct conn_msg reply;
 	int r;
 
-	if (!c || !out || (flags & ~UM_INTERVAL_ASYNC))
+	if (!c || !out ||
+	    (flags & ~(UM_INTERVAL_ASYNC | UM_INTERVAL_TRACK_ASYNC | UM_INTERVAL_FOLLOW_FORK)))
+		return -EINVAL;
+	/* a followed child needs an owner in this process; async tracking is not followed */
+	if ((flags & UM_INTERVAL_FOLLOW_FORK) &&
+	    (!ops || !ops->fork || (flags & UM_INTERVAL_TRACK_ASYNC)))
 		return -EINVAL;
 	if (!len || (start | len) & 4095 || start + len < start)
 		return -EINVAL;
+	/* tracked after the fact: no writer ever waits for this mirror */
+	if (flags & UM_INTERVAL_TRACK_ASYNC)
+		flags |= UM_INTERVAL_ASYNC;
 	iv = interval_new(c, flags, ops, priv);
 	if (!iv)
 		return -ENOMEM;
@@ -264,6 +274,10 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 	iv->length = len;
 	iv->pid = getpid();
 	ins.flags = iv->sync ? UM_INSERT_SYNC : 0;
+	if (flags & UM_INTERVAL_FOLLOW_FORK)
+		ins.flags |= UM_INSERT_FOLLOW_FORK;
+	if (flags & UM_INTERVAL_TRACK_ASYNC)
+		ins.flags |= UM_INSERT_TRACK_ASYNC;
 	hook.arg = iv;
 
 	r = client_lock_request(c);
@@ -271,6 +285,11 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 		goto fail;
 	if (!c->seq_area) {
 		r = uffd_attach(c);
+		if (r < 0)
+			goto unlock;
+	}
+	if (flags & UM_INTERVAL_TRACK_ASYNC) {
+		r = dirty_async_prepare(c);
 		if (r < 0)
 			goto unlock;
 	}
@@ -352,6 +371,8 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t int
 	r = interval_request(c, UM_MSG_SUBSCRIBE, &sub, sizeof(sub), &reply, &hook);
 	if (r == 0 && !iv->slot)
 		r = interval_give_back(c, interval_id);
+	if (r == 0)
+		dirty_learn_backend(c, iv);
 	client_unlock_request(c);
 	if (reply.fd >= 0)
 		close(reply.fd);
@@ -511,9 +532,76 @@ static void handle_release(struct um_client *c, const struct um_ev_release *ev)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/*
+ * The owner forked and the daemon follows the child's copy of a
+ * FOLLOW_FORK interval: a new interval with the parent's ops and priv,
+ * in the table before the next message (an invalidation of it) is read,
+ * then ops->fork hands it to the caller. Consumes m->fd (the child's seq
+ * area).
+ */
+static void handle_fork(struct um_client *c, const struct conn_msg *m)
+{
+	const struct um_ev_fork *ev = m->msg.body;
+	struct um_interval *parent = NULL, *iv = NULL;
+	size_t size = (size_t)ev->seq_slots * sizeof(struct um_seq_slot), from;
+	struct stat st;
+	void *p;
+
+	if (m->fd < 0)
+		return;
+	if (ev->seq_slots > SEQ_SLOTS_MAX || fstat(m->fd, &st) < 0 || st.st_size < 0 ||
+	    (uint64_t)st.st_size < size ||
+	    (p = mmap(NULL, size, PROT_READ, MAP_SHARED, m->fd, 0)) == MAP_FAILED) {
+		close(m->fd);
+		return;
+	}
+	close(m->fd);
+
+	pthread_mutex_lock(&c->lock);
+	from = table_lower(c, ev->parent_interval_id);
+	for (; from < c->niv && c->ivs[from]->id == ev->parent_interval_id; from++)
+		if (!c->ivs[from]->removing) {
+			parent = c->ivs[from];
+			break;
+		}
+	if (parent)
+		iv = interval_new(c, parent->sync ? 0 : UM_INTERVAL_ASYNC, parent->ops,
+				  parent->priv);
+	if (!iv || table_reserve(c) < 0) {
+		/* nobody to hand it to: its sync invalidations are acked unseen */
+		pthread_mutex_unlock(&c->lock);
+		free(iv);
+		munmap(p, size);
+		return;
+	}
+	iv->id = ev->child_interval_id;
+	iv->start = ev->start;
+	iv->length = ev->length;
+	iv->pid = ev->child_pid;
+	iv->map = p;
+	iv->map_len = size;
+	iv->slot = (const struct um_seq_slot *)p + ev->slot;
+	iv->backend = parent->backend;
+	table_add(c, iv);
+	parent->busy++;
+	pthread_mutex_unlock(&c->lock);
+
+	if (parent->ops && parent->ops->fork) {
+		client_callback_enter(parent);
+		parent->ops->fork(parent, iv, ev->child_pid, parent->priv);
+		client_callback_exit();
+	}
+	pthread_mutex_lock(&c->lock);
+	put_after_callback(c, parent);
+	pthread_mutex_unlock(&c->lock);
+}
+
 void interval_handle_event(struct um_client *c, const struct conn_msg *m)
 {
 	switch (m->msg.type) {
+	case UM_EV_FORK:
+		handle_fork(c, m);
+		break;
 	case UM_EV_INVALIDATE:
 		handle_invalidate(c, m->msg.body);
 		break;

@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "encode.h"
+#include "fault.h"
 #include "interval.h"
 
 #define PAGE_SIZE_4K 4096ull
@@ -24,9 +25,9 @@
  * Return: 0, -EFAULT (a hole), -EPERM (an unreadable page), or another
  * -errno with *filled entries valid.
  */
-static int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64_t start,
-			   uint64_t npages, uint64_t *out, const struct um_encoding *enc,
-			   const uint64_t *want_seq, uint64_t *filled)
+int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64_t start,
+		    uint64_t npages, uint64_t *out, int32_t *nodes, const struct um_encoding *enc,
+		    const uint64_t *want_seq, uint64_t *filled)
 {
 	const uint64_t chunk_max = c->result_size / sizeof(uint64_t);
 	int worst = 0, r;
@@ -38,6 +39,7 @@ static int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid,
 			.start = start + *filled * PAGE_SIZE_4K,
 			.npages = npages - *filled,
 			.pid = pid,
+			.flags = nodes ? UM_SNAP_NODES : 0,
 		};
 		const struct um_snapshot_reply *sr;
 		struct conn_msg reply;
@@ -66,6 +68,14 @@ static int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid,
 			r = -EAGAIN;
 			goto unlock;
 		}
+		if (nodes && (sr->nodes_offset & 7 || sr->nodes_offset > c->result_size ||
+			      sr->npages > (c->result_size - sr->nodes_offset) / sizeof(int32_t))) {
+			r = -EPROTO;
+			goto unlock;
+		}
+		if (nodes)
+			memcpy(nodes + *filled, (const char *)c->result + sr->nodes_offset,
+			       sr->npages * sizeof(int32_t));
 		/* copy out before the next request can reuse the buffer */
 		if (enc)
 			encode_entries(enc, (const uint64_t *)((const char *)c->result + sr->offset),
@@ -95,7 +105,7 @@ UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start, u
 		return -EINVAL;
 	if (npages > (UINT64_MAX >> 12) || start + (npages << 12) < start)
 		return -EINVAL;
-	r = snapshot_chunks(c, 0, pid, start, npages, out, NULL, NULL, &filled);
+	r = snapshot_chunks(c, 0, pid, start, npages, out, NULL, NULL, NULL, &filled);
 	return r < 0 ? r : (long)npages;
 }
 
@@ -164,8 +174,8 @@ UM_EXPORT long um_range_snapshot(struct um_range *range)
 		return -EAGAIN;
 
 	npages = (range->end - range->start) / PAGE_SIZE_4K;
-	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns, &e,
-			    &range->notifier_seq, &filled);
+	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns,
+			    range->nodes, &e, &range->notifier_seq, &filled);
 	if (interval_dead(iv))
 		return -EFAULT;
 	return r < 0 ? r : (long)npages;

@@ -94,3 +94,25 @@ out:
 		close(reply.fd);
 	return r;
 }
+
+int uffd_attach_async(struct um_client *c)
+{
+	enum um_proto_uffd_mode mode = UMP_UFFD_DEV;
+	struct um_attach a = { .flags = UM_ATTACH_ASYNC };
+	struct conn_msg reply;
+	int ufd = -1, r;
+
+	r = uffd_create(&ufd, &mode);
+	if (r < 0)
+		return r;
+	a.uffd_mode = mode;
+	r = client_call(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
+	close(ufd);
+	/* the seq area rides along again (or /dev/null on error): ours is mapped */
+	if (reply.fd >= 0)
+		close(reply.fd);
+	if (r < 0)
+		return r;
+	c->async_attached = true;
+	return 0;
+}

@@ -25,4 +25,17 @@
  */
 int uffd_attach(struct um_client *c);
 
+/**
+ * uffd_attach_async() - create a second userfaultfd and ATTACH it with
+ * UM_ATTACH_ASYNC: the daemon enables WP_ASYNC on it for
+ * UM_INTERVAL_TRACK_ASYNC intervals. Closes the library's copy whatever
+ * the daemon answered. Call after uffd_attach().
+ * @c: client; the caller holds its request lock
+ *
+ * Waits for: one round trip. Holds: req_lock (the caller's).
+ * Return: 0 (c->async_attached set); the daemon's status (-EOPNOTSUPP no
+ * WP_ASYNC); -EPERM no userfaultfd; -ENOTCONN; -ETIMEDOUT.
+ */
+int uffd_attach_async(struct um_client *c);
+
 #endif /* UM_UFFD_H */

@@ -92,6 +92,7 @@ static void anon_read(struct um_client *c)
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	uint64_t pfns[NPAGES];
 	struct um_interval *iv;
+	struct um_status st;
 	volatile char sink;
 
 	for (size_t i = NPAGES / 2; i < NPAGES; i++)
@@ -99,10 +100,19 @@ static void anon_read(struct um_client *c)
 	(void)sink;
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
 	CHECK(snap(iv, buf, NPAGES, pfns) == NPAGES, "anon_read snapshot");
+	CHECK(um_status(c, &st) == 0, "status");
 	for (size_t i = 0; i < NPAGES / 2; i++) {
 		CHECK(harness_pagemap(buf + i * PAGE) & PM_UFFD_WP, "page %zu armed in pagemap", i);
-		CHECK(pfns[i] == UM_DEFAULT_UFFD_WP, "untouched page %zu: NONE|UFFD_WP, got %#llx",
-		      i, (unsigned long long)pfns[i]);
+		if (st.kfeatures & UM_FEAT_WP_UNPOPULATED)
+			CHECK(pfns[i] == UM_DEFAULT_UFFD_WP,
+			      "untouched page %zu: NONE|UFFD_WP, got %#llx", i,
+			      (unsigned long long)pfns[i]);
+		else /* no WP_UNPOPULATED: the daemon read-faulted it before arming */
+			CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_UFFD_WP |
+					  UM_DEFAULT_WRITE)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_UFFD_WP),
+			      "untouched page %zu: the armed zero page, got %#llx", i,
+			      (unsigned long long)pfns[i]);
 	}
 	for (size_t i = NPAGES / 2; i < NPAGES; i++)
 		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_WRITE)) ==
@@ -529,6 +539,7 @@ static void double_map(struct um_client *c, pid_t child, int to_child, int from_
 	uint64_t mine[NPAGES], theirs[NPAGES];
 	struct dm_hello m = { .pid = getpid(), .start = (uintptr_t)buf };
 	struct um_interval *iv;
+	struct um_status st;
 	volatile char sink;
 	long ret;
 	int status;
@@ -553,11 +564,263 @@ static void double_map(struct um_client *c, pid_t child, int to_child, int from_
 		if (mine[i] & UM_DEFAULT_VALID)
 			CHECK(pfn_of(mine[i]) == pm_pfn(buf + i * PAGE), "page %zu PFN", i);
 	}
+	CHECK(um_status(c, &st) == 0, "status");
+	/* without WP_UNPOPULATED the daemon read-faults never-touched pages: zero, armed */
 	CHECK((mine[0] & UM_DEFAULT_WRITE) && (mine[1] & UM_DEFAULT_UFFD_WP) &&
-		      (mine[NPAGES - 2] & UM_DEFAULT_ZERO) && mine[NPAGES - 1] == UM_DEFAULT_UFFD_WP,
+		      (mine[NPAGES - 2] & UM_DEFAULT_ZERO) &&
+		      (st.kfeatures & UM_FEAT_WP_UNPOPULATED
+			       ? mine[NPAGES - 1] == UM_DEFAULT_UFFD_WP
+			       : (mine[NPAGES - 1] & UM_DEFAULT_ZERO) &&
+					 (mine[NPAGES - 1] & UM_DEFAULT_UFFD_WP)),
 	      "the entries differ in kind (write, armed, zero, none)");
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	munmap(buf, NPAGES * PAGE);
+}
+
+/* um_range_fault of [buf, buf + n pages) with @dflt on every page */
+static long fault_range(struct um_interval *iv, void *buf, size_t n, uint64_t dflt, uint64_t *pfns,
+			uint64_t *seq)
+{
+	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + n * PAGE,
+			      .pfns = pfns, .default_flags = dflt };
+	long ret;
+
+	CHECK(um_range_register(&r, iv) == 0, "range register");
+	ret = um_range_fault(&r, 0);
+	if (seq)
+		*seq = r.notifier_seq;
+	um_range_unregister(&r);
+	return ret;
+}
+
+/* hmm-tests anon_read_multiple: fault, change the data, fault again */
+static void anon_read_multiple(struct um_client *c)
+{
+	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+
+	for (size_t i = 0; i < NPAGES; i++)
+		buf[i * PAGE] = (char)i;
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
+	for (int round = 0; round < 2; round++) {
+		CHECK(fault_range(iv, buf, NPAGES, UM_DEFAULT_VALID, pfns, NULL) == NPAGES,
+		      "read fault %d", round);
+		for (size_t i = 0; i < NPAGES; i++) {
+			CHECK((pfns[i] & UM_DEFAULT_VALID) && pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+			      "round %d page %zu: PFN of pagemap: %#llx", round, i,
+			      (unsigned long long)pfns[i]);
+			CHECK(buf[i * PAGE] == (char)(i + round), "round %d page %zu data", round, i);
+		}
+		for (size_t i = 0; i < NPAGES; i++)
+			buf[i * PAGE] = (char)(i + round + 1);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+/* hmm-tests anon_write_prot: -EPERM on PROT_READ, then writable after mprotect */
+static void anon_write_prot(struct um_client *c)
+{
+	char *buf = harness_map_anon(NPAGES, PROT_READ);
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+	long ret;
+
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
+	CHECK(fault_range(iv, buf, NPAGES, UM_DEFAULT_VALID, pfns, NULL) == NPAGES, "read fault");
+	for (size_t i = 0; i < NPAGES; i++)
+		CHECK(pfn_of(pfns[i]) == zero_pfn && pm_pfn(buf + i * PAGE) == zero_pfn &&
+			      !(pfns[i] & UM_DEFAULT_WRITE),
+		      "page %zu: the zero page, read-only", i);
+	ret = fault_range(iv, buf, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, NULL);
+	CHECK(ret == -EPERM, "write fault of PROT_READ: %ld", ret);
+	for (size_t i = 0; i < NPAGES; i++)
+		CHECK(pm_pfn(buf + i * PAGE) == zero_pfn, "page %zu still the zero page", i);
+	CHECK(mprotect(buf, NPAGES * PAGE, PROT_READ | PROT_WRITE) == 0, "mprotect: %m");
+	CHECK(fault_range(iv, buf, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, NULL) ==
+		      NPAGES,
+	      "write fault after mprotect");
+	for (size_t i = 0; i < NPAGES; i++) {
+		uint64_t pm = harness_pagemap(buf + i * PAGE);
+
+		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_ZERO)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE) &&
+			      pfn_of(pfns[i]) != zero_pfn && pfn_of(pfns[i]) == (pm & PM_PFN_MASK) &&
+			      !(pm & PM_UFFD_WP),
+		      "page %zu: zero page replaced by a writable page: %#llx", i,
+		      (unsigned long long)pfns[i]);
+		CHECK(buf[i * PAGE] == 0, "page %zu zeroes", i);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+static char *shared_buf;
+
+/* the parent write-faulted the shared page: read it, report PFN and data */
+static void shared_child_main(int in_fd, int out_fd)
+{
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e[NPAGES];
+	char go;
+
+	if (pm < 0 || read(in_fd, &go, 1) != 1)
+		_exit(2);
+	for (size_t i = 0; i < NPAGES; i++) {
+		volatile char v = shared_buf[i * PAGE];
+
+		if (v != (char)('a' + i) ||
+		    pread(pm, &e[i], 8, (off_t)((uintptr_t)(shared_buf + i * PAGE) / PAGE * 8)) != 8)
+			_exit(3);
+		e[i] &= PM_PFN_MASK;
+		shared_buf[i * PAGE + 1] = 'c';
+	}
+	if (write(out_fd, e, sizeof(e)) != sizeof(e))
+		_exit(2);
+	_exit(0);
+}
+
+/* hmm-tests anon_write_child_shared: MAP_SHARED anon, both see the same pages */
+static void anon_write_child_shared(struct um_client *c)
+{
+	char *buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			 -1, 0);
+	uint64_t pfns[NPAGES], theirs[NPAGES];
+	int to_child, from_child, status;
+	struct um_interval *iv;
+	pid_t pid;
+
+	CHECK(buf != MAP_FAILED, "mmap: %m");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
+	shared_buf = buf;
+	pid = harness_fork(shared_child_main, &to_child, &from_child);
+	CHECK(fault_range(iv, buf, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, NULL) ==
+		      NPAGES,
+	      "write fault of shared anon");
+	for (size_t i = 0; i < NPAGES; i++) {
+		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_FILE)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_FILE) &&
+			      pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+		      "page %zu VALID|WRITE|FILE: %#llx", i, (unsigned long long)pfns[i]);
+		buf[i * PAGE] = (char)('a' + i);
+	}
+	CHECK(write(to_child, "g", 1) == 1, "go");
+	CHECK(read(from_child, theirs, sizeof(theirs)) == sizeof(theirs), "child's PFNs");
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "child saw the parent's data (exit 0x%x)", status);
+	for (size_t i = 0; i < NPAGES; i++)
+		CHECK(theirs[i] == pfn_of(pfns[i]) && buf[i * PAGE + 1] == 'c',
+		      "page %zu: the child maps PFN %#llx, the mirror %#llx; its write is seen", i,
+		      (unsigned long long)theirs[i], (unsigned long long)pfn_of(pfns[i]));
+	close(to_child);
+	close(from_child);
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, NPAGES * PAGE);
+}
+
+struct teardown {
+	char *buf;
+	unsigned int delay_us;
+};
+
+static void *teardown_main(void *arg)
+{
+	struct teardown *t = arg;
+
+	usleep(t->delay_us);
+	munmap(t->buf + NPAGES / 2 * PAGE, NPAGES / 2 * PAGE);
+	return NULL;
+}
+
+/*
+ * hmm-tests anon_teardown: a thread unmaps half the buffer while faults
+ * run. Each fault fails, or returns entries that are right for the half
+ * that stays and were taken before the unmap's invalidation.
+ */
+static void anon_teardown(struct um_client *c)
+{
+	unsigned int seed = (unsigned int)getpid(), fails = 0, oks = 0;
+
+	for (int loop = 0; loop < 50; loop++) {
+		char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
+		struct teardown t = { .buf = buf, .delay_us = rand_r(&seed) % 2000 };
+		uint64_t pfns[NPAGES], seqs[64];
+		unsigned int nseq = 0;
+		struct um_interval *iv;
+		pthread_t th;
+
+		for (size_t i = 0; i < NPAGES; i += 2)
+			buf[i * PAGE] = (char)(i + 1);
+		CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
+		CHECK(pthread_create(&th, NULL, teardown_main, &t) == 0, "thread");
+		for (int k = 0; k < 64; k++) {
+			uint64_t flags = UM_DEFAULT_VALID | (k % 2 ? UM_DEFAULT_WRITE : 0), seq;
+			long ret = fault_range(iv, buf, NPAGES, flags, pfns, &seq);
+
+			if (ret < 0) {
+				CHECK(ret == -EFAULT || ret == -EBUSY, "teardown fault: %ld", ret);
+				fails++;
+				continue;
+			}
+			CHECK(ret == NPAGES, "teardown fault: %ld", ret);
+			oks++;
+			seqs[nseq++] = seq;
+			/* the half that stays: nothing else changes it after the fault */
+			for (size_t i = 0; i < NPAGES / 2; i++) {
+				CHECK((pfns[i] & UM_DEFAULT_VALID) &&
+					      pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE) &&
+					      (!(k % 2) || (pfns[i] & UM_DEFAULT_WRITE)),
+				      "loop %d fault %d page %zu: %#llx pagemap %#llx", loop, k, i,
+				      (unsigned long long)pfns[i],
+				      (unsigned long long)harness_pagemap(buf + i * PAGE));
+				CHECK(buf[i * PAGE] == (i % 2 ? 0 : (char)(i + 1)), "page %zu data", i);
+			}
+		}
+		CHECK(pthread_join(th, NULL) == 0, "join");
+		/* a success after the unmap would have mirrored a hole as valid */
+		for (unsigned int k = 0; k < nseq; k++)
+			CHECK(um_interval_read_retry(iv, seqs[k]),
+			      "loop %d: success %u was taken before the unmap's invalidation", loop, k);
+		CHECK(um_interval_remove(iv) == 0, "remove");
+		munmap(buf, NPAGES / 2 * PAGE);
+	}
+	printf("anon_teardown: %u faults succeeded, %u failed\n", oks, fails);
+}
+
+/* hmm-tests compound: a faulted hugetlb page is HUGE on every entry */
+static void compound(struct um_client *c)
+{
+	static uint64_t e[HPAGES];
+	struct um_interval *iv;
+	long old, now;
+	char *buf;
+
+	CHECK(read_nr_hugepages(&old) == 0, "read nr_hugepages");
+	saved_nr_hugepages = old;
+	CHECK(write_nr_hugepages(old + 1) == 0, "write nr_hugepages: %m");
+	CHECK(read_nr_hugepages(&now) == 0, "read nr_hugepages");
+	if (now < old + 1) {
+		printf("compound: SKIPPED: could not reserve a 2 MiB huge page (nr_hugepages %ld)\n",
+		       now);
+		write_nr_hugepages(old);
+		saved_nr_hugepages = -1;
+		return;
+	}
+	buf = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	CHECK(buf != MAP_FAILED, "mmap MAP_HUGETLB: %m");
+	CHECK(um_interval_insert(c, buf, HPAGE, 0, NULL, NULL, &iv) == 0, "insert hugetlb");
+	CHECK(fault_range(iv, buf, HPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, e, NULL) ==
+		      (long)HPAGES,
+	      "hugetlb write fault");
+	check_huge_entries(e, buf, false, "compound");
+	for (size_t i = 0; i < HPAGES; i++)
+		CHECK(e[i] & UM_DEFAULT_WRITE, "compound entry %zu WRITE", i);
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(buf, HPAGE);
+	CHECK(write_nr_hugepages(old) == 0, "restore nr_hugepages to %ld", old);
+	saved_nr_hugepages = -1;
 }
 
 int main(void)
@@ -586,6 +849,11 @@ int main(void)
 	file_read(c);
 	snapshot_matrix(c);
 	double_map(c, child, to_child, from_child);
+	anon_read_multiple(c);
+	anon_write_prot(c);
+	anon_write_child_shared(c);
+	anon_teardown(c);
+	compound(c);
 	um_disconnect(c);
 	return harness_summary();
 }

@@ -156,6 +156,7 @@ static void check_raw(struct um_client *c, char *buf, size_t n, struct vma_kind 
 
 static void test_anon(struct um_client *c)
 {
+	struct um_status st;
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	struct um_interval *iv;
 	uint64_t pfns[NPAGES];
@@ -188,8 +189,15 @@ static void test_anon(struct um_client *c)
 	      "armed page wp, not write: %#llx", (unsigned long long)pfns[1]);
 	CHECK((pfns[1] >> UM_DEFAULT_PFN_SHIFT) == (harness_pagemap(buf + PAGE) & PM_PFN_MASK),
 	      "PFN equals pagemap");
-	CHECK(!(pfns[4] & UM_DEFAULT_VALID) && !(pfns[4] & UM_DEFAULT_ERROR),
-	      "never touched page is NONE: %#llx", (unsigned long long)pfns[4]);
+	CHECK(um_status(c, &st) == 0, "status");
+	if (st.kfeatures & UM_FEAT_WP_UNPOPULATED)
+		CHECK(!(pfns[4] & UM_DEFAULT_VALID) && !(pfns[4] & UM_DEFAULT_ERROR),
+		      "never touched page is NONE: %#llx", (unsigned long long)pfns[4]);
+	else /* no WP_UNPOPULATED: the daemon read-faulted it before arming */
+		CHECK((pfns[4] & UM_DEFAULT_ZERO) && (pfns[4] & UM_DEFAULT_UFFD_WP) &&
+			      !(pfns[4] & UM_DEFAULT_WRITE),
+		      "never touched page is the armed zero page: %#llx",
+		      (unsigned long long)pfns[4]);
 	CHECK((pfns[8] & UM_DEFAULT_ZERO) && !(pfns[8] & UM_DEFAULT_WRITE) &&
 		      (pfns[8] >> UM_DEFAULT_PFN_SHIFT) == zero_pfn,
 	      "zero page: %#llx", (unsigned long long)pfns[8]);

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * settle.h - REMOVE invalidations that stay in flight until the zap is done.
+ *
+ * The kernel sends UFFD_EVENT_REMOVE before madvise(MADV_DONTNEED /
+ * MADV_REMOVE) zaps, and lets the zap go ahead as soon as the event is
+ * read, not when the mirrors acknowledged. Completing at once would let a
+ * mirror snapshot pages that are about to be freed (seq even, so it looks
+ * valid), and re-arming at once is undone for anonymous memory, whose zap
+ * drops uffd-wp markers: the next write would go unseen. So a REMOVE is a
+ * held invalidation: after its acks the span's pagemap is polled until
+ * every entry that was set when the event was read has changed, then the
+ * span is re-armed, and the record completes once the re-arm is applied.
+ */
+#ifndef UMD_SETTLE_H
+#define UMD_SETTLE_H
+
+#include <stdint.h>
+
+struct mm;
+struct server;
+struct inval_hit;
+
+/**
+ * settle_remove() - start the REMOVE invalidation of [@start, @end) of @mm
+ * over @hits, held until the zap is seen done and the span re-armed.
+ *
+ * Reads the span's pagemap first (its state when the event was read).
+ * Waits for nothing itself: polling runs from the loop (busy for the first
+ * 2 ms after the acks, then every millisecond) and gives up waiting for
+ * the zap after 100 ms (a page zapped and rewritten with the same PFN
+ * looks unchanged), re-arming anyway.
+ * Return: 0, or -ENOMEM (then a plain, unheld REMOVE invalidation is sent).
+ */
+int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inval_hit *hits,
+		  unsigned int nhits);
+
+/** settle_init() - the server's poll handles. Return: 0 or -errno. */
+int settle_init(struct server *s);
+
+/** settle_shutdown() - close the poll handles (records are dropped with their mm). */
+void settle_shutdown(struct server *s);
+
+#endif /* UMD_SETTLE_H */

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * place.c - requests about who and where: grants to subscribe
+ * (um_interval_grant) and NUMA placement hints (um_range_place).
+ */
+#include <errno.h>
+
+#include "client.h"
+#include "interval.h"
+
+#define PAGE_SIZE_4K 4096ull
+
+UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow)
+{
+	struct um_grant g;
+	struct conn_msg reply;
+	int r;
+
+	if (!iv)
+		return -EINVAL;
+	if (interval_dead(iv))
+		return -EFAULT;
+	g = (struct um_grant){
+		.interval_id = iv->id,
+		.uid = (uint32_t)uid,
+		.flags = allow ? 0 : UM_GRANT_REVOKE,
+	};
+	r = client_lock_request(iv->c);
+	if (r < 0)
+		return r;
+	r = client_call(iv->c, UM_MSG_GRANT, &g, sizeof(g), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+			NULL);
+	client_unlock_request(iv->c);
+	return r;
+}
+
+UM_EXPORT long um_range_place(struct um_range *range, int node)
+{
+	const struct um_place_reply *pr;
+	struct um_interval *iv;
+	struct um_place p;
+	struct conn_msg reply;
+	int r;
+
+	if (!range || !range->iv || node < 0)
+		return -EINVAL;
+	iv = range->iv;
+	if ((range->start | range->end) & (PAGE_SIZE_4K - 1) || range->end <= range->start ||
+	    range->start < iv->start || range->end - iv->start > iv->length)
+		return -EINVAL;
+	if (interval_dead(iv))
+		return -EFAULT;
+	p = (struct um_place){
+		.interval_id = iv->id,
+		.start = range->start,
+		.npages = (range->end - range->start) / PAGE_SIZE_4K,
+		.node = node,
+	};
+	r = client_lock_request(iv->c);
+	if (r < 0)
+		return r;
+	/* the daemon answers after the MIGRATE acks (ours included) and the move */
+	r = client_call(iv->c, UM_MSG_PLACE, &p, sizeof(p), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+			NULL);
+	client_unlock_request(iv->c);
+	if (r < 0)
+		return r;
+	pr = reply.msg.body;
+	if (pr->moved > p.npages)
+		return -EPROTO;
+	return (long)pr->moved;
+}
