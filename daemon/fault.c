@@ -242,7 +242,7 @@ static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint6
 	/* parked first: the record may finish before inval_start_held() returns */
 	deferred_add(c, &op->d, UM_MSG_FAULT, id, fault_cancel);
 	op->parked = true;
-	ret = inval_start_held(mm, UMP_REASON_WRITE, h.start, h.end, h.v, h.n, &hold_ops, op,
+	ret = inval_start_held(mm, UMP_REASON_WRITE, h.start, h.end, 0, h.v, h.n, &hold_ops, op,
 			       &op->inv);
 	free(h.v);
 	if (ret) {

@@ -189,11 +189,11 @@ int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, ui
 	return start_record(mm, reason, start, end, tid, hits, nhits, NULL, NULL, NULL);
 }
 
-int inval_start_held(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
+int inval_start_held(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
 		     const struct inval_hit *hits, unsigned int nhits,
 		     const struct inval_hold_ops *ops, void *arg, struct inval **out)
 {
-	return start_record(mm, reason, start, end, 0, hits, nhits, ops, arg, out);
+	return start_record(mm, reason, start, end, tid, hits, nhits, ops, arg, out);
 }
 
 void inval_finish(struct inval *inv)

@@ -85,12 +85,13 @@ int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, ui
  * inval_start_held() - as inval_start(), for a record that stays in flight
  * after its acks until inval_finish() (see struct inval_hold_ops). No
  * deferred page-table change is done at completion: the holder does its own.
+ * @tid: the faulting thread (WRITE) or 0
  * @ops, @arg: the holder's callbacks; @ops->acked may run before this returns
  * @out: the record, set before any callback runs
  *
  * Return: 0, or -ENOMEM (nothing started, no callback runs).
  */
-int inval_start_held(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
+int inval_start_held(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
 		     const struct inval_hit *hits, unsigned int nhits,
 		     const struct inval_hold_ops *ops, void *arg, struct inval **out);
 

@@ -538,7 +538,11 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 		interval_mark_dirty(h.v[i].iv, page, page + PAGE);
 	}
 	/* no interval: inval_start() just unprotects */
-	inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, msg->arg.pagefault.feat.ptid, h.v, h.n);
+	if (h.n)
+		settle_write(mm, page, msg->arg.pagefault.feat.ptid, h.v, h.n);
+	else
+		inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, msg->arg.pagefault.feat.ptid,
+			    h.v, h.n);
 	collect_done(&h);
 }
 
@@ -920,6 +924,28 @@ static int async_wp(struct mm *mm, uint64_t start, uint64_t end)
 }
 
 /*
+ * Apply queued write-protect changes now. They wait for a non-cooperative
+ * event (fork, mremap, madvise) to be read, so read the events here, with
+ * a short sleep while the event is still being produced (a fork copying
+ * its page tables). INSERT must not reply before its range is armed: a
+ * write in that gap would go unseen. At most ~20 ms.
+ */
+static int wp_flush(struct mm *mm)
+{
+	for (int tries = 0; tries < 200 && !list_empty(&mm->wp_retry); tries++) {
+		uffd_cb(&mm->uffd_poll, 0, UV_READABLE);
+		if (mm->async_uffd >= 0)
+			uffd_cb(&mm->async_poll, 0, UV_READABLE);
+		if (mm->dead)
+			return -EFAULT;
+		wp_retry_cb(&mm->wp_timer);
+		if (!list_empty(&mm->wp_retry))
+			usleep(100);
+	}
+	return list_empty(&mm->wp_retry) ? 0 : -EAGAIN;
+}
+
+/*
  * Register and arm [start, end) with the best backend (docs/SEMANTICS.md,
  * "Tracking backends"): without @track_async only sync uffd-wp, else
  * WP_ASYNC, SOFT_DIRTY, sync uffd-wp, SCAN in that order.
@@ -1034,6 +1060,10 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	mm->srv->nintervals++;
 	/* backends that see writes only after the fact need the scan from the start */
 	scan_interval_default(iv);
+	/* in the tree now, so faults on it that the flush reads are handled as such */
+	if (iv->backend == UMP_BACKEND_UFFD_WP && wp_flush(mm) == -EAGAIN)
+		log_warn("mm %llu: interval %llu armed late: an event kept the kernel busy",
+			 (unsigned long long)mm->id, (unsigned long long)iv->id);
 	rep->interval_id = iv->id;
 	rep->slot = iv->slot;
 	rep->backend = iv->backend;

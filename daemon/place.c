@@ -256,7 +256,7 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 		goto fail;
 	/* parked first: the acks may all be in (and the reply sent) before this returns */
 	deferred_add(c, &op->d, UM_MSG_PLACE, id, place_cancel);
-	ret = inval_start_held(mm, UMP_REASON_MIGRATE, h.start, h.end, h.v, h.n, &place_hold, op,
+	ret = inval_start_held(mm, UMP_REASON_MIGRATE, h.start, h.end, 0, h.v, h.n, &place_hold, op,
 			       &op->inv);
 	free(h.v);
 	if (ret) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * settle.c - REMOVE invalidations held until the zap is done (settle.h).
+ * settle.c - REMOVE and WRITE invalidations held until the page tables
+ * really changed (settle.h).
  */
 #include "settle.h"
 
@@ -14,21 +15,31 @@
 #include "log.h"
 #include "mm.h"
 #include "server.h"
+#include "snapshot.h"
 
 #define PAGE 4096ull
 #define SETTLE_SPIN_NS (2ull * 1000 * 1000) /* busy polling after the acks */
 #define SETTLE_POLL_MS 1		     /* then this often */
 #define SETTLE_GIVE_UP_MS 100		     /* zap never seen: re-arm anyway */
+#define SETTLE_WRITE_GIVE_UP_MS 20	     /* the writer never retried (killed?) */
+
+/* pagemap bits */
+#define PM_PFN ((1ull << 55) - 1)
+#define PM_EXCLUSIVE (1ull << 56)
+#define PM_FILE (1ull << 61)
+#define PM_PRESENT (1ull << 63)
 
 struct settle {
 	struct list link; /* server.settling, once acked */
 	struct mm *mm;
 	struct inval *inv;
+	uint32_t reason;  /* UMP_REASON_REMOVE or UMP_REASON_WRITE */
+	bool wait;	  /* WRITE: the writer's retry will change the PFN */
 	uint64_t start, end;
 	uint64_t *before; /* pagemap entries when the event was read */
 	uint64_t *now;	  /* scratch for the polls */
 	uint64_t acked_ns, give_up_ms;
-	bool rearmed;
+	bool changed; /* the change was seen (or given up on); REMOVE: re-armed */
 };
 
 static void settle_free(struct settle *st)
@@ -72,11 +83,22 @@ static bool zap_done(struct settle *st)
 	return true;
 }
 
+/* WRITE: the writer's fault retry has replaced the page */
+static bool write_done(struct settle *st)
+{
+	uint64_t now;
+
+	if (read_pagemap(st->mm, st->start, 1, &now))
+		return true;
+	if (!(now & PM_PRESENT))
+		return false;
+	return !(st->before[0] & PM_PRESENT) || (now & PM_PFN) != (st->before[0] & PM_PFN);
+}
+
 static void rearm(struct settle *st)
 {
 	struct inval *inv = st->inv;
 
-	st->rearmed = true;
 	/* errors ignored: the range may be gone by now */
 	for (unsigned int i = 0; i < inv->nhits; i++)
 		if (inv->hits[i].iv)
@@ -87,15 +109,19 @@ static void rearm(struct settle *st)
 /* one step; true when @st completed (and was freed) */
 static bool step(struct settle *st, uint64_t now_ms)
 {
-	if (!st->rearmed) {
-		if (!zap_done(st)) {
+	if (!st->changed) {
+		bool done = st->reason == UMP_REASON_REMOVE ? zap_done(st) : write_done(st);
+
+		if (!done) {
 			if (now_ms < st->give_up_ms)
 				return false;
-			log_debug("mm %llu: REMOVE [%#llx, %#llx): zap not seen in %d ms, re-arming",
-				  (unsigned long long)st->mm->id, (unsigned long long)st->start,
-				  (unsigned long long)st->end, SETTLE_GIVE_UP_MS);
+			log_debug("mm %llu: %s [%#llx, %#llx): change not seen in time, completing",
+				  (unsigned long long)st->mm->id, um_reason_name(st->reason),
+				  (unsigned long long)st->start, (unsigned long long)st->end);
 		}
-		rearm(st);
+		st->changed = true;
+		if (st->reason == UMP_REASON_REMOVE)
+			rearm(st);
 	}
 	/* a re-arm refused with EAGAIN is queued: complete only once it is applied */
 	if (!list_empty(&st->mm->wp_retry) && !st->mm->dead && now_ms < st->give_up_ms + 1000)
@@ -143,7 +169,17 @@ static void on_acked(struct inval *inv, void *arg)
 
 	(void)inv;
 	st->acked_ns = uv_hrtime();
-	st->give_up_ms = server_now_ms(s) + SETTLE_GIVE_UP_MS;
+	st->give_up_ms = server_now_ms(s) +
+			 (st->reason == UMP_REASON_REMOVE ? SETTLE_GIVE_UP_MS : SETTLE_WRITE_GIVE_UP_MS);
+	if (st->reason == UMP_REASON_WRITE) {
+		/* lets the writer (and every writer of this page meanwhile) go on */
+		mm_wp(st->mm, st->start, PAGE, false);
+		if (!st->wait) {
+			inval_finish(st->inv);
+			settle_free(st);
+			return;
+		}
+	}
 	if (step(st, server_now_ms(s)))
 		return;
 	list_add_tail(&s->settling, &st->link);
@@ -158,7 +194,9 @@ static void on_expired(struct inval *inv, void *arg)
 	struct settle *st = arg;
 
 	(void)inv;
-	if (!st->rearmed)
+	if (st->reason == UMP_REASON_WRITE && !st->acked_ns)
+		mm_wp(st->mm, st->start, PAGE, false);
+	else if (st->reason == UMP_REASON_REMOVE && !st->changed)
 		rearm(st);
 	inval_finish(st->inv);
 	settle_free(st);
@@ -191,12 +229,13 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 		goto fallback;
 	list_init(&st->link);
 	st->mm = mm;
+	st->reason = UMP_REASON_REMOVE;
 	st->start = start;
 	st->end = end;
 	/* unreadable: compare against "nothing there", which settles at once */
 	if (read_pagemap(mm, start, n, st->before))
 		memset(st->before, 0, n * sizeof(*st->before));
-	ret = inval_start_held(mm, UMP_REASON_REMOVE, start, end, hits, nhits, &settle_ops, st,
+	ret = inval_start_held(mm, UMP_REASON_REMOVE, start, end, 0, hits, nhits, &settle_ops, st,
 			       &st->inv);
 	if (ret == 0)
 		return 0;
@@ -207,6 +246,66 @@ fallback:
 		  (unsigned long long)mm->id);
 	inval_start(mm, UMP_REASON_REMOVE, start, end, 0, hits, nhits);
 	return -ENOMEM;
+}
+
+static int shared_cb(const struct snapshot_vma *v, void *priv)
+{
+	*(bool *)priv = v->shared;
+	return 1;
+}
+
+/*
+ * Will the writer's retry give the page a new PFN (zero page, copy on
+ * write, nothing mapped yet), so that completion must wait for it?
+ * Writes to an exclusive anonymous page or to a shared mapping's page
+ * keep the PFN.
+ */
+static bool write_changes_pfn(struct mm *mm, uint64_t page, uint64_t e)
+{
+	bool shared = false;
+
+	if (!mm->srv->kf.pfn_visible)
+		return false; /* cannot tell PFNs apart: complete as before */
+	if (!(e & PM_PRESENT) || (e & PM_PFN) == mm->srv->kf.zero_pfn)
+		return true;
+	if (!(e & PM_FILE))
+		return !(e & PM_EXCLUSIVE);
+	/* a file or shmem page: copied only in a private mapping */
+	if (snapshot_vma_walk(mm, page, page + PAGE, shared_cb, &shared) < 0)
+		return false;
+	return !shared;
+}
+
+int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_hit *hits,
+		 unsigned int nhits)
+{
+	struct settle *st = calloc(1, sizeof(*st));
+
+	if (st) {
+		st->before = malloc(sizeof(*st->before));
+		st->now = malloc(sizeof(*st->now));
+	}
+	if (!st || !st->before || !st->now) {
+		if (st)
+			settle_free(st);
+		log_error("mm %llu: out of memory: WRITE not held until the page changed",
+			  (unsigned long long)mm->id);
+		return inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits);
+	}
+	list_init(&st->link);
+	st->mm = mm;
+	st->reason = UMP_REASON_WRITE;
+	st->start = page;
+	st->end = page + PAGE;
+	/* the writer is stopped in its fault: this is the page it would replace */
+	if (read_pagemap(mm, page, 1, st->before))
+		st->before[0] = 0;
+	st->wait = st->before[0] && write_changes_pfn(mm, page, st->before[0]);
+	if (inval_start_held(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits,
+			     &settle_ops, st, &st->inv) == 0)
+		return 0;
+	settle_free(st);
+	return inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits);
 }
 
 int settle_init(struct server *s)

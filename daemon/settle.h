@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * settle.h - REMOVE invalidations that stay in flight until the zap is done.
+ * settle.h - invalidations that stay in flight until the change is done.
  *
  * The kernel sends UFFD_EVENT_REMOVE before madvise(MADV_DONTNEED /
  * MADV_REMOVE) zaps, and lets the zap go ahead as soon as the event is
@@ -34,6 +34,18 @@ struct inval_hit;
  */
 int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inval_hit *hits,
 		  unsigned int nhits);
+
+/**
+ * settle_write() - start the WRITE invalidation of @page (a uffd-wp fault of
+ * thread @tid) over @hits. After the acks the page is unprotected, which
+ * lets the writer retry its fault; when that retry replaces the page (zero
+ * page, copy on write, nothing mapped) the record completes only once
+ * pagemap shows the new page, so no mirror sees "valid" while the old
+ * page is still mapped. Gives up after 20 ms (the writer was killed).
+ * Return: 0, or what a plain inval_start() returned when no memory.
+ */
+int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_hit *hits,
+		 unsigned int nhits);
 
 /** settle_init() - the server's poll handles. Return: 0 or -errno. */
 int settle_init(struct server *s);
