@@ -189,47 +189,19 @@ static void fault_cancel(struct deferred *d)
 		free(op);
 }
 
-struct hit_list {
-	struct inval_hit *v;
-	unsigned int n, cap;
-	uint64_t start, end;
-};
-
-static int hit_cb(struct itree_node *node, void *priv)
-{
-	struct hit_list *h = priv;
-	struct interval *iv = (struct interval *)node;
-
-	if (h->n == h->cap) {
-		unsigned int cap = h->cap ? h->cap * 2 : 8;
-		struct inval_hit *v = realloc(h->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = cap;
-	}
-	h->v[h->n++] = (struct inval_hit){
-		.iv = iv,
-		.start = node->start > h->start ? node->start : h->start,
-		.end = node->end < h->end ? node->end : h->end,
-	};
-	return 0;
-}
-
 static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint64_t start,
 		       uint64_t npages)
 {
 	struct mm *mm = iv->mm;
-	struct hit_list h = { .start = start, .end = start + npages * PAGE };
+	struct hit_walk h = { 0 };
 	struct fault_op *op;
 	int ret;
 
 	/* every interval the range meets, as a uffd-wp fault on each page would */
-	ret = itree_query(&mm->tree, h.start, h.end, hit_cb, &h);
+	ret = mm_collect(mm, &h, start, start + npages * PAGE);
 	op = ret ? NULL : calloc(1, sizeof(*op));
 	if (!op) {
-		free(h.v);
+		mm_collect_done(&h);
 		return -ENOMEM;
 	}
 	for (unsigned int i = 0; i < h.n; i++)
@@ -244,7 +216,7 @@ static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint6
 	op->parked = true;
 	ret = inval_start_held(mm, UMP_REASON_WRITE, h.start, h.end, 0, h.v, h.n, &hold_ops, op,
 			       &op->inv);
-	free(h.v);
+	mm_collect_done(&h);
 	if (ret) {
 		list_del(&op->d.link);
 		free(op);

@@ -431,15 +431,6 @@ static void send_release(struct receiver *r, int error)
 
 /* --- uffd events ---------------------------------------------------------- */
 
-struct hit_walk {
-	struct inval_hit *v;
-	unsigned int n, cap;
-	uint64_t start, end;
-	bool whole;	   /* the whole interval, not the intersection */
-	bool written_only; /* only intervals with their written flag */
-	struct inval_hit stack[16];
-};
-
 static int hit_cb(struct itree_node *n, void *priv)
 {
 	struct hit_walk *h = priv;
@@ -466,7 +457,7 @@ static int hit_cb(struct itree_node *n, void *priv)
 	return 0;
 }
 
-static int collect(struct mm *mm, struct hit_walk *h, uint64_t start, uint64_t end)
+int mm_collect(struct mm *mm, struct hit_walk *h, uint64_t start, uint64_t end)
 {
 	h->v = h->stack;
 	h->cap = sizeof(h->stack) / sizeof(h->stack[0]);
@@ -476,7 +467,7 @@ static int collect(struct mm *mm, struct hit_walk *h, uint64_t start, uint64_t e
 	return itree_query(&mm->tree, start, end, hit_cb, h);
 }
 
-static void collect_done(struct hit_walk *h)
+void mm_collect_done(struct hit_walk *h)
 {
 	if (h->v != h->stack)
 		free(h->v);
@@ -489,12 +480,12 @@ static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint6
 	start &= ~(PAGE - 1);
 	if (end <= start)
 		return;
-	if (collect(mm, &h, start, end))
+	if (mm_collect(mm, &h, start, end))
 		log_error("mm %llu: out of memory: %s event partly lost", (unsigned long long)mm->id,
 			  um_reason_name(reason));
 	if (h.n)
 		inval_start(mm, reason, start, end, 0, h.v, h.n);
-	collect_done(&h);
+	mm_collect_done(&h);
 }
 
 /* before the zap: held until it is done, then re-armed (settle.h) */
@@ -505,12 +496,12 @@ static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
 	start &= ~(PAGE - 1);
 	if (end <= start)
 		return;
-	if (collect(mm, &h, start, end))
+	if (mm_collect(mm, &h, start, end))
 		log_error("mm %llu: out of memory: remove event partly lost",
 			  (unsigned long long)mm->id);
 	if (h.n)
 		settle_remove(mm, start, end, h.v, h.n);
-	collect_done(&h);
+	mm_collect_done(&h);
 }
 
 static void on_fault(struct mm *mm, const struct uffd_msg *msg)
@@ -528,9 +519,9 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 	/* the unprotect of the in-flight one wakes this writer too */
 	if (inval_write_in_flight(mm, page))
 		return;
-	if (collect(mm, &h, page, page + PAGE)) {
+	if (mm_collect(mm, &h, page, page + PAGE)) {
 		log_error("mm %llu: out of memory on a write fault", (unsigned long long)mm->id);
-		collect_done(&h);
+		mm_collect_done(&h);
 		h.n = 0;
 	}
 	for (unsigned int i = 0; i < h.n; i++) {
@@ -543,7 +534,7 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 	else
 		inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, msg->arg.pagefault.feat.ptid,
 			    h.v, h.n);
-	collect_done(&h);
+	mm_collect_done(&h);
 }
 
 static void fork_follow(struct mm *mm, int ufd);
@@ -561,13 +552,13 @@ static void on_fork(struct mm *mm, const struct uffd_msg *msg)
 	if (!first)
 		return;
 	/* never-written intervals stay armed: the COW break faults as WRITE */
-	if (collect(mm, &h, 0, UINT64_MAX))
+	if (mm_collect(mm, &h, 0, UINT64_MAX))
 		log_error("mm %llu: out of memory on fork", (unsigned long long)mm->id);
 	for (unsigned int i = 0; i < h.n; i++)
 		h.v[i].iv->written = false;
 	if (h.n)
 		inval_start(mm, UMP_REASON_FORK, 0, 0, 0, h.v, h.n);
-	collect_done(&h);
+	mm_collect_done(&h);
 }
 
 static void handle_msg(struct mm *mm, const struct uffd_msg *msg)

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "inval.h"
 #include "itree.h"
 #include "list.h"
 #include "umirror_proto.h"
@@ -161,6 +162,30 @@ bool mm_gone(const struct mm *mm, uint64_t start, uint64_t end);
  * Reads /proc/PID/task/TID/children; holds nothing. Errors keep the old list.
  */
 void mm_fork_note_children(struct mm *mm);
+
+/*
+ * The intervals of an address space that a span meets, with the part of
+ * each that is affected: the hits of one invalidation.
+ */
+struct hit_walk {
+	struct inval_hit *v;
+	unsigned int n, cap;
+	uint64_t start, end;
+	bool whole;	   /* the whole interval, not the intersection */
+	bool written_only; /* only intervals with their written flag */
+	struct inval_hit stack[16];
+};
+
+/**
+ * mm_collect() - fill @h (zeroed by the caller, @whole / @written_only set
+ * as wanted) with the intervals of @mm that meet [@start, @end).
+ * Return: 0, or -ENOMEM (@h holds what was found so far). Always follow
+ * with mm_collect_done().
+ */
+int mm_collect(struct mm *mm, struct hit_walk *h, uint64_t start, uint64_t end);
+
+/** mm_collect_done() - free what mm_collect() allocated. */
+void mm_collect_done(struct hit_walk *h);
 
 /** mm_find_pid() - the live (not dead) address space of @pid, or NULL. */
 struct mm *mm_find_pid(struct server *s, pid_t pid);

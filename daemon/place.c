@@ -192,38 +192,11 @@ static void place_cancel(struct deferred *d)
 	free(op);
 }
 
-struct hits {
-	struct inval_hit *v;
-	unsigned int n, cap;
-	uint64_t start, end;
-};
-
-static int hit_cb(struct itree_node *node, void *priv)
-{
-	struct hits *h = priv;
-
-	if (h->n == h->cap) {
-		unsigned int cap = h->cap ? h->cap * 2 : 8;
-		struct inval_hit *v = realloc(h->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = cap;
-	}
-	h->v[h->n++] = (struct inval_hit){
-		.iv = (struct interval *)node,
-		.start = node->start > h->start ? node->start : h->start,
-		.end = node->end < h->end ? node->end : h->end,
-	};
-	return 0;
-}
-
 int place_request(struct client *c, uint64_t id, const struct um_place *req,
 		  struct um_place_reply *rep)
 {
 	struct receiver *r = client_receiver(c, req->interval_id);
-	struct hits h = { 0 };
+	struct hit_walk h = { 0 };
 	struct place_op *op;
 	struct interval *iv;
 	struct mm *mm;
@@ -249,16 +222,14 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 	op->npages = req->npages;
 	op->node = req->node;
 	op->pid = mm->pid;
-	h.start = req->start;
-	h.end = req->start + req->npages * PAGE;
-	ret = itree_query(&mm->tree, h.start, h.end, hit_cb, &h);
+	ret = mm_collect(mm, &h, req->start, req->start + req->npages * PAGE);
 	if (ret)
 		goto fail;
 	/* parked first: the acks may all be in (and the reply sent) before this returns */
 	deferred_add(c, &op->d, UM_MSG_PLACE, id, place_cancel);
 	ret = inval_start_held(mm, UMP_REASON_MIGRATE, h.start, h.end, 0, h.v, h.n, &place_hold, op,
 			       &op->inv);
-	free(h.v);
+	mm_collect_done(&h);
 	if (ret) {
 		list_del(&op->d.link);
 		free(op);
@@ -266,7 +237,7 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 	}
 	return -EINPROGRESS;
 fail:
-	free(h.v);
+	mm_collect_done(&h);
 	free(op);
 	return ret;
 }
