@@ -648,7 +648,8 @@ static void client_read(struct client *c)
 			}
 			log_debug("client %llu: %s with a bad field", (unsigned long long)c->id,
 				  um_msg_type_name(m.type));
-			if (m.type != UM_MSG_ACK) {
+			/* messages without a reply (ACK, POPULATE_DONE) are just ignored */
+			if (um_proto_body_size(m.type | UM_REPLY) >= 0) {
 				uint64_t body[UM_MSG_MAX / 8];
 
 				reply(c, &m, -EINVAL, body, 0, -1);

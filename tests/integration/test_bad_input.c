@@ -254,6 +254,40 @@ int main(void)
 		CHECK(raw_reply(fd, UM_MSG_INSERT, 4) == -EBADFD, "INSERT before ATTACH: -EBADFD");
 		raw_still_connected(fd, 5, "INSERT before ATTACH");
 	}
+	{
+		/* bad fields in messages that have no reply: ignored, kept (fuzz_server found it) */
+		struct um_populate_done pd = { .token = 0, .status = -EFAULT };
+		struct um_ack ack = { .interval_id = 7, .seq = 2 };
+		struct um_populate_done late = { .token = 12345 };
+
+		raw_send(fd, UM_MSG_POPULATE_DONE, 6, &pd, sizeof(pd), -1);
+		raw_send(fd, UM_MSG_ACK, 7, &ack, sizeof(ack), -1);
+		raw_send(fd, UM_MSG_POPULATE_DONE, 8, &late, sizeof(late), -1);
+		/* the next thing that arrives is PING's reply: nothing answered those */
+		raw_still_connected(fd, 9, "bad POPULATE_DONE / ACK and a late POPULATE_DONE");
+	}
+	{
+		/* requests of this session's protocol with bad fields: -EINVAL, kept */
+		struct um_fault f = { .interval_id = 1, .start = 0x1000, .npages = 0 };
+		struct um_dirty d = { .interval_id = 1, .start = 0x2000, .end = 0x1000,
+				      .max_ranges = 1 };
+		struct um_revalidate rv = { .interval_id = 1, .period_ms = 5 };
+
+		raw_send(fd, UM_MSG_FAULT, 10, &f, sizeof(f), -1);
+		CHECK(raw_reply(fd, UM_MSG_FAULT, 10) == -EINVAL, "FAULT of 0 pages: -EINVAL");
+		raw_send(fd, UM_MSG_DIRTY, 11, &d, sizeof(d), -1);
+		CHECK(raw_reply(fd, UM_MSG_DIRTY, 11) == -EINVAL, "DIRTY end < start: -EINVAL");
+		raw_send(fd, UM_MSG_REVALIDATE, 12, &rv, sizeof(rv), -1);
+		CHECK(raw_reply(fd, UM_MSG_REVALIDATE, 12) == -EINVAL, "5 ms period: -EINVAL");
+		f.npages = 1;
+		f.interval_id = um_interval_id(good_iv);
+		raw_send(fd, UM_MSG_FAULT, 13, &f, sizeof(f), -1);
+		CHECK(raw_reply(fd, UM_MSG_FAULT, 13) == -EPERM, "FAULT of another's interval");
+		f.interval_id = 999999;
+		raw_send(fd, UM_MSG_FAULT, 15, &f, sizeof(f), -1);
+		CHECK(raw_reply(fd, UM_MSG_FAULT, 15) == -ENOENT, "FAULT of an unknown interval");
+		raw_still_connected(fd, 14, "bad FAULT / DIRTY / REVALIDATE");
+	}
 
 	close(fd);
 

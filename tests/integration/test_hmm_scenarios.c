@@ -504,6 +504,9 @@ static void snapshot_matrix(struct um_client *c)
 	munmap(p + 2 * PAGE, 5 * PAGE);
 }
 
+static long fault_range(struct um_interval *iv, void *buf, size_t n, uint64_t dflt, uint64_t *pfns,
+			uint64_t *seq);
+
 struct dm_hello {
 	pid_t pid;
 	uint64_t interval_id;
@@ -527,6 +530,11 @@ static void double_map_child(int in_fd, int out_fd)
 	ret = snap(iv, (void *)(uintptr_t)m.start, NPAGES, pfns);
 	CHECK(write(out_fd, &ret, sizeof(ret)) == sizeof(ret), "child: send ret");
 	CHECK(write(out_fd, pfns, sizeof(pfns)) == sizeof(pfns), "child: send entries");
+	/* a subscriber faults too: the last, never-touched page, for writing */
+	ret = fault_range(iv, (char *)(uintptr_t)m.start + (NPAGES - 1) * PAGE, 1,
+			  UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, NULL);
+	CHECK(write(out_fd, &ret, sizeof(ret)) == sizeof(ret), "child: send fault ret");
+	CHECK(write(out_fd, pfns, sizeof(pfns[0])) == sizeof(pfns[0]), "child: send fault entry");
 	um_interval_remove(iv);
 	um_disconnect(c);
 	_exit(0);
@@ -536,7 +544,7 @@ static void double_map_child(int in_fd, int out_fd)
 static void double_map(struct um_client *c, pid_t child, int to_child, int from_child)
 {
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
-	uint64_t mine[NPAGES], theirs[NPAGES];
+	uint64_t mine[NPAGES], theirs[NPAGES], fault_e = 0;
 	struct dm_hello m = { .pid = getpid(), .start = (uintptr_t)buf };
 	struct um_interval *iv;
 	struct um_status st;
@@ -556,12 +564,23 @@ static void double_map(struct um_client *c, pid_t child, int to_child, int from_
 	CHECK(read(from_child, &ret, sizeof(ret)) == sizeof(ret), "child's result");
 	CHECK(ret == NPAGES, "child's snapshot returned %ld", ret);
 	CHECK(read(from_child, theirs, sizeof(theirs)) == sizeof(theirs), "child's entries");
+	CHECK(read(from_child, &ret, sizeof(ret)) == sizeof(ret), "child's fault result");
+	CHECK(ret == 1, "subscriber's write fault returned %ld", ret);
+	CHECK(read(from_child, &fault_e, sizeof(fault_e)) == sizeof(fault_e), "child's fault entry");
 	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "child exited cleanly (0x%x)", status);
+	/* the subscriber's write fault populated the owner's page, in the owner */
+	CHECK((fault_e & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) ==
+			      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE) &&
+		      pfn_of(fault_e) == pm_pfn(buf + (NPAGES - 1) * PAGE) &&
+		      pfn_of(fault_e) != zero_pfn && buf[(NPAGES - 1) * PAGE] == 0,
+	      "subscriber write fault: %#llx, owner's pagemap %#llx", (unsigned long long)fault_e,
+	      (unsigned long long)harness_pagemap(buf + (NPAGES - 1) * PAGE));
 	for (size_t i = 0; i < NPAGES; i++) {
 		CHECK(theirs[i] == mine[i], "page %zu: subscriber %#llx, owner %#llx", i,
 		      (unsigned long long)theirs[i], (unsigned long long)mine[i]);
-		if (mine[i] & UM_DEFAULT_VALID)
+		/* the last page was since replaced by the subscriber's write fault */
+		if (mine[i] & UM_DEFAULT_VALID && i != NPAGES - 1)
 			CHECK(pfn_of(mine[i]) == pm_pfn(buf + i * PAGE), "page %zu PFN", i);
 	}
 	CHECK(um_status(c, &st) == 0, "status");
@@ -797,6 +816,48 @@ static void anon_teardown(struct um_client *c)
 	printf("anon_teardown: %u faults succeeded, %u failed\n", oks, fails);
 }
 
+/*
+ * hmm-tests file_write: a regular file (ext4 /tmp here, which userfaultfd
+ * can only track with TRACK_ASYNC) mapped shared: write-faulted through the
+ * mirror, written by the CPU; the mirror keeps the page cache pages, and
+ * the file has the data.
+ */
+static void file_write(struct um_client *c)
+{
+	uint64_t pfns[NPAGES];
+	struct um_interval *iv;
+	char page[PAGE];
+	char *m;
+	int fd;
+
+	fd = open(harness_path("file_write"), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && ftruncate(fd, NPAGES * PAGE) == 0, "file: %m");
+	m = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED, "mmap: %m");
+	CHECK(um_interval_insert(c, m, NPAGES * PAGE, 0, NULL, NULL, &iv) == -EOPNOTSUPP,
+	      "a regular file is not tracked synchronously");
+	CHECK(um_interval_insert(c, m, NPAGES * PAGE, UM_INTERVAL_TRACK_ASYNC, NULL, NULL, &iv) ==
+		      0, "insert with TRACK_ASYNC");
+	CHECK(fault_range(iv, m, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, NULL) ==
+		      NPAGES, "write fault");
+	for (size_t i = 0; i < NPAGES; i++) {
+		memset(m + i * PAGE, 'a' + (int)i, PAGE);
+		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_FILE)) ==
+				      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_FILE) &&
+			      pfn_of(pfns[i]) == pm_pfn(m + i * PAGE),
+		      "page %zu: %#llx, pagemap %#llx", i, (unsigned long long)pfns[i],
+		      (unsigned long long)harness_pagemap(m + i * PAGE));
+	}
+	for (size_t i = 0; i < NPAGES; i++) {
+		CHECK(pread(fd, page, PAGE, (off_t)(i * PAGE)) == PAGE, "pread");
+		CHECK(page[0] == 'a' + (int)i && page[PAGE - 1] == 'a' + (int)i,
+		      "file page %zu has the data", i);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(m, NPAGES * PAGE);
+	close(fd);
+}
+
 /* hmm-tests compound: a faulted hugetlb page is HUGE on every entry */
 static void compound(struct um_client *c)
 {
@@ -862,6 +923,7 @@ int main(void)
 	anon_write_prot(c);
 	anon_write_child_shared(c);
 	anon_teardown(c);
+	file_write(c);
 	compound(c);
 	um_disconnect(c);
 	return harness_summary();
