@@ -232,7 +232,7 @@ struct um_snapshot_reply {
 #define UM_E_HUGE (1ull << 58)	    /* part of a huge page (THP/hugetlb) */
 #define UM_E_UFFD_WP (1ull << 59)   /* still write-protected: not written since armed */
 #define UM_E_NOPERM (1ull << 62)    /* VMA without read permission (PROT_NONE) */
-#define UM_E_HOLE (1ull << 63)	    /* no VMA, or VM_IO/PFNMAP */
+#define UM_E_HOLE (1ull << 63)	    /* no VMA, or a part of the interval unmapped since insert */
 
 /* --- fault (hmm_range_fault) ------------------------------------------ */
 
