@@ -395,8 +395,8 @@ static int merge_log(struct interval *iv, uint64_t start, uint64_t walk_end, boo
 
 int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_reply *rep)
 {
-	struct receiver *r = client_receiver(c, req->interval_id);
 	struct um_dirty_rec *out = c->result;
+	struct receiver *r;
 	bool rearm = req->flags & UM_DIRTY_REARM;
 	uint64_t max, n = 0, walk_end = req->start;
 	struct interval *iv;
@@ -404,16 +404,13 @@ int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_
 	int ret = 0;
 
 	memset(rep, 0, sizeof(*rep));
-	if (!r)
-		return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+	/* alignment and max_ranges > 0 were checked by the decoder */
+	ret = receiver_access(c, req->interval_id, req->start, req->end, &r);
+	if (ret)
+		return ret;
 	iv = r->iv;
 	mm = iv->mm;
 	rep->backend = iv->backend;
-	if (req->start >= req->end || req->start < iv->node.start || req->end > iv->node.end ||
-	    (req->start | req->end) & (PAGE - 1) || !req->max_ranges)
-		return -EINVAL;
-	if (mm->dead)
-		return -EFAULT;
 	max = c->result_size / sizeof(*out);
 	if (req->max_ranges < max)
 		max = req->max_ranges;

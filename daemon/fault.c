@@ -51,19 +51,8 @@ static uint64_t next_token;
 /* the requester's receiver of the interval, after the request's checks */
 static int check(struct client *c, const struct um_fault *req, struct receiver **out)
 {
-	struct receiver *r = client_receiver(c, req->interval_id);
-	struct interval *iv;
-
-	if (!r)
-		return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
-	iv = r->iv;
-	if (req->start < iv->node.start || req->start >= iv->node.end ||
-	    req->npages > (iv->node.end - req->start) / PAGE)
-		return -EINVAL;
-	if (iv->mm->dead)
-		return -EFAULT;
-	*out = r;
-	return 0;
+	return receiver_access(c, req->interval_id, req->start, req->start + req->npages * PAGE,
+			       out);
 }
 
 /* the entries of the range after the fault, into @c's result buffer */

@@ -387,6 +387,23 @@ struct receiver *client_receiver(struct client *c, uint64_t id)
 	return NULL;
 }
 
+int receiver_access(struct client *c, uint64_t id, uint64_t start, uint64_t end,
+		    struct receiver **out)
+{
+	struct receiver *r = client_receiver(c, id);
+	struct interval *iv;
+
+	if (!r)
+		return interval_find(c->srv, id) ? -EPERM : -ENOENT;
+	iv = r->iv;
+	if (start >= end || start < iv->node.start || end > iv->node.end)
+		return -EINVAL;
+	if (iv->mm->dead)
+		return -EFAULT;
+	*out = r;
+	return 0;
+}
+
 struct interval *interval_find(struct server *s, uint64_t id)
 {
 	struct interval *iv;

@@ -190,6 +190,16 @@ void mm_collect_done(struct hit_walk *h);
 /** mm_find_pid() - the live (not dead) address space of @pid, or NULL. */
 struct mm *mm_find_pid(struct server *s, pid_t pid);
 
+/**
+ * receiver_access() - may @c work on [@start, @end) of interval @id?
+ * @out: @c's receiver of it on success
+ * Return: 0; -ENOENT no such interval; -EPERM @c neither inserted nor
+ * subscribed it; -EINVAL the span is empty or not inside it; -EFAULT its
+ * owner is gone.
+ */
+int receiver_access(struct client *c, uint64_t id, uint64_t start, uint64_t end,
+		    struct receiver **out);
+
 /** interval_find() - the interval of id @id in any address space, or NULL. */
 struct interval *interval_find(struct server *s, uint64_t id);
 

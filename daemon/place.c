@@ -195,7 +195,7 @@ static void place_cancel(struct deferred *d)
 int place_request(struct client *c, uint64_t id, const struct um_place *req,
 		  struct um_place_reply *rep)
 {
-	struct receiver *r = client_receiver(c, req->interval_id);
+	struct receiver *r;
 	struct hit_walk h = { 0 };
 	struct place_op *op;
 	struct interval *iv;
@@ -203,15 +203,11 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 	int ret;
 
 	/* watchers are not receivers: a hint moves memory, looking does not */
-	if (!r)
-		return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+	ret = receiver_access(c, req->interval_id, req->start, req->start + req->npages * PAGE, &r);
+	if (ret)
+		return ret;
 	iv = r->iv;
 	mm = iv->mm;
-	if (req->start < iv->node.start || req->start >= iv->node.end ||
-	    req->npages > (iv->node.end - req->start) / PAGE)
-		return -EINVAL;
-	if (mm->dead)
-		return -EFAULT;
 	ret = node_usable(req->node);
 	if (ret)
 		return ret;

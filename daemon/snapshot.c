@@ -101,28 +101,8 @@ static void vma_iter_done(struct vma_iter *it)
 		fclose(it->maps);
 }
 
-int snapshot_vma_covered(struct mm *mm, uint64_t start, uint64_t end)
-{
-	struct vma_iter it = { .mm = mm };
-	uint64_t addr = start;
-	struct vma v;
-	int ret = 0;
-
-	while (addr < end) {
-		ret = vma_next(&it, addr, &v);
-		if (ret == -ENOENT || (!ret && v.start > addr)) {
-			ret = -EFAULT;
-			break;
-		}
-		if (ret)
-			break;
-		addr = v.end;
-	}
-	vma_iter_done(&it);
-	return ret;
-}
-
-int snapshot_vma_check(struct mm *mm, uint64_t start, uint64_t end, bool write)
+/* holes, and with @perms missing read (or @write) permission */
+static int vma_check(struct mm *mm, uint64_t start, uint64_t end, bool perms, bool write)
 {
 	struct vma_iter it = { .mm = mm };
 	uint64_t addr = start;
@@ -139,12 +119,22 @@ int snapshot_vma_check(struct mm *mm, uint64_t start, uint64_t end, bool write)
 		if (ret)
 			break;
 		/* a hole further on still wins over a permission problem */
-		if (!v.read || (write && !v.write))
+		if (perms && (!v.read || (write && !v.write)))
 			perm = true;
 		addr = v.end;
 	}
 	vma_iter_done(&it);
 	return ret ? ret : perm ? -EPERM : 0;
+}
+
+int snapshot_vma_covered(struct mm *mm, uint64_t start, uint64_t end)
+{
+	return vma_check(mm, start, end, false, false);
+}
+
+int snapshot_vma_check(struct mm *mm, uint64_t start, uint64_t end, bool write)
+{
+	return vma_check(mm, start, end, true, write);
 }
 
 static void fill(uint64_t *e, uint64_t n, uint64_t value)
@@ -360,18 +350,15 @@ int snapshot_request(struct client *c, const struct um_snapshot *req,
 	int ret;
 
 	if (req->interval_id) {
-		struct receiver *r = client_receiver(c, req->interval_id);
+		struct receiver *r;
 		struct interval *iv;
 
-		if (!r)
-			return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+		ret = receiver_access(c, req->interval_id, req->start,
+				      req->start + req->npages * PAGE, &r);
+		if (ret)
+			return ret;
 		iv = r->iv;
 		mm = iv->mm;
-		if (req->start < iv->node.start || req->start >= iv->node.end ||
-		    req->npages > (iv->node.end - req->start) / PAGE)
-			return -EINVAL;
-		if (mm->dead)
-			return -EFAULT;
 		rep->seq = interval_seq(iv);
 	} else {
 		mm = mm_find_pid(c->srv, req->pid);
