@@ -694,6 +694,30 @@ static int check_uffd(int fd)
 }
 
 /*
+ * Check that @uffd is a userfaultfd and enable @wanted & what the kernel
+ * offers on it. @features: what was enabled (the kernel writes back every
+ * feature it has, not the ones enabled, so it is not read back).
+ * Return: 0; -EBADF not a userfaultfd; -EINVAL UFFDIO_API refused (the
+ * client already did it).
+ */
+static int uffd_handshake(struct client *c, int uffd, uint64_t wanted, uint64_t *features)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int ret = check_uffd(uffd);
+
+	if (ret)
+		return ret;
+	api.features = wanted & c->srv->kf.uffd_offered;
+	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
+		log_debug("client %llu: UFFDIO_API: %m (did the client call it?)",
+			  (unsigned long long)c->id);
+		return -EINVAL;
+	}
+	*features = wanted & c->srv->kf.uffd_offered;
+	return 0;
+}
+
+/*
  * A new address space for @pid (uid @uid) watched through @uffd (UFFDIO_API
  * done, @features enabled) and @pidfd (dup'ed), owned by connection @owner:
  * pagemap, maps, mem opened, seq area made, polls started. The owner's own
@@ -794,32 +818,23 @@ fail_mm:
 int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd)
 {
 	struct server *s = c->srv;
-	struct uffdio_api api = { .api = UFFD_API };
 	struct mm *mm = NULL;
+	uint64_t features;
 	int ret;
 
 	if (c->mm || mm_find_pid(s, c->pid)) {
 		ret = -EBUSY;
 		goto fail;
 	}
-	ret = check_uffd(uffd);
+	ret = uffd_handshake(c, uffd, UFFD_WANTED, &features);
 	if (ret)
 		goto fail;
-	api.features = UFFD_WANTED & s->kf.uffd_offered;
-	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
-		log_debug("client %llu: UFFDIO_API: %m (did the client call it?)",
-			  (unsigned long long)c->id);
-		ret = -EINVAL;
-		goto fail;
-	}
-	/* the kernel writes back every feature it has, not the ones enabled */
-	api.features = UFFD_WANTED & s->kf.uffd_offered;
-	ret = mm_open(s, c, c->pid, c->uid, c->pidfd, uffd, api.features, &mm, seq_fd);
+	ret = mm_open(s, c, c->pid, c->uid, c->pidfd, uffd, features, &mm, seq_fd);
 	if (ret)
 		goto fail;
 	c->mm = mm;
 	rep->mm_id = mm->id;
-	rep->uffd_features = api.features & UFFD_WANTED;
+	rep->uffd_features = features;
 	rep->seq_slots = UM_SEQ_SLOTS;
 	log_info("mm %llu: pid %d attached (uffd features 0x%llx)", (unsigned long long)mm->id,
 		 (int)mm->pid, (unsigned long long)rep->uffd_features);
@@ -837,8 +852,8 @@ fail:
 int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd)
 {
 	struct server *s = c->srv;
-	struct uffdio_api api = { .api = UFFD_API };
 	struct mm *mm = c->mm;
+	uint64_t features;
 	int ret, fl;
 
 	if (!mm) {
@@ -858,15 +873,9 @@ int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int
 		ret = -EOPNOTSUPP;
 		goto fail;
 	}
-	ret = check_uffd(uffd);
+	ret = uffd_handshake(c, uffd, UFFD_ASYNC_WANTED, &features);
 	if (ret)
 		goto fail;
-	api.features = UFFD_ASYNC_WANTED & s->kf.uffd_offered;
-	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
-		log_debug("client %llu: async UFFDIO_API: %m", (unsigned long long)c->id);
-		ret = -EINVAL;
-		goto fail;
-	}
 	fl = fcntl(uffd, F_GETFL);
 	if (fl < 0 || fcntl(uffd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		ret = -errno;
@@ -877,20 +886,18 @@ int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int
 		ret = -errno;
 		goto fail;
 	}
-	/* the kernel writes back every feature it has, not the ones enabled */
-	api.features = UFFD_ASYNC_WANTED & s->kf.uffd_offered;
 	mm->async_uffd = uffd;
-	mm->async_features = api.features;
+	mm->async_features = features;
 	/* events of TRACK_ASYNC memory (REMOVE, UNMAP, REMAP, FORK) come from here */
 	uv_poll_init(s->loop, &mm->async_poll, uffd);
 	mm->async_poll.data = mm;
 	mm->open_handles++;
 	uv_poll_start(&mm->async_poll, UV_READABLE, uffd_cb);
 	rep->mm_id = mm->id;
-	rep->uffd_features = api.features;
+	rep->uffd_features = features;
 	rep->seq_slots = UM_SEQ_SLOTS;
 	log_info("mm %llu: async uffd attached (features 0x%llx)", (unsigned long long)mm->id,
-		 (unsigned long long)api.features);
+		 (unsigned long long)features);
 	return 0;
 fail:
 	close(uffd);
