@@ -45,6 +45,8 @@ static const int allowed[] = {
 	SCMP_SYS(fcntl),
 	/* address spaces: /proc/PID/{pagemap,maps,status}, uffd check, memfds */
 	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(readlink), SCMP_SYS(newfstatat),
+	/* soft-dirty REARM: "4" into /proc/PID/clear_refs (dirty.c) */
+	SCMP_SYS(pwrite64),
 	SCMP_SYS(memfd_create),
 	SCMP_SYS(ftruncate), SCMP_SYS(futex),
 	/* NUMA: node queries and PLACE (place.c); children of a forking owner (mm.c) */

@@ -224,7 +224,15 @@ static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_
 				out |= UM_E_UFFD_WP;
 			if (x & RAW_THP)
 				out |= UM_E_HUGE;
-			if (v->write && !wp && !zero && ((x & PM_MMAP_EXCLUSIVE) || v->shared))
+			/*
+			 * A private mapping's file page not copied yet is
+			 * exclusively mapped too (one mapper of the page
+			 * cache page), but the CPU maps it read-only: the
+			 * first write copies it. Only an anonymous page of a
+			 * private mapping is written in place.
+			 */
+			if (v->write && !wp && !zero &&
+			    (v->shared || ((x & PM_MMAP_EXCLUSIVE) && !(x & PM_FILE))))
 				out |= UM_E_WRITE;
 		} else {
 			out = pm_is_swap(x) ? UM_E_SWAP | ((x & PM_FILE) ? UM_E_FILE : 0) : 0;

@@ -458,6 +458,14 @@ uint64_t harness_zero_pfn(void)
 	return a & PM_PFN_MASK;
 }
 
+uint64_t harness_kfeatures(struct um_client *c)
+{
+	struct um_status st;
+
+	CHECK(um_status(c, &st) == 0, "status");
+	return st.kfeatures;
+}
+
 long harness_snapshot(struct um_range *range)
 {
 	long ret = -EAGAIN;

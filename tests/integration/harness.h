@@ -108,6 +108,14 @@ void *harness_map_anon(size_t npages, int prot);
 uint64_t harness_zero_pfn(void);
 
 /**
+ * harness_kfeatures() - the UM_FEAT_* bits the test's daemon uses (its
+ * status over @c): what a test may expect depends on them, e.g. without
+ * UM_FEAT_WP_UNPOPULATED never-touched pages are read-faulted to the zero
+ * page at insert. CHECK-fails if the status cannot be read.
+ */
+uint64_t harness_kfeatures(struct um_client *c);
+
+/**
  * harness_snapshot() - um_range_snapshot(@range), retried after
  * wait_until_valid while it says -EAGAIN (at most 5 times).
  * Return: the last um_range_snapshot() result.

@@ -105,6 +105,21 @@ static void check_written(const uint64_t *pfns, const char *buf, size_t n, const
 	}
 }
 
+static bool wp_unpopulated; /* the daemon's UM_FEAT_WP_UNPOPULATED */
+
+/*
+ * Is @pm what insert leaves on a never-touched page that nothing has
+ * faulted since? With WP_UNPOPULATED nothing is mapped (a uffd-wp marker
+ * at most); without it the daemon read-faulted the page at insert (no PTE,
+ * nothing to protect otherwise): the zero page, protected.
+ */
+static bool as_inserted(uint64_t pm)
+{
+	if (wp_unpopulated)
+		return !(pm & PM_PRESENT);
+	return (pm & PM_PRESENT) && (pm & PM_PFN_MASK) == zero_pfn && (pm & PM_UFFD_WP);
+}
+
 /* never-touched anon, read fault: the zero page, and no invalidation */
 static void read_untouched(struct um_client *c)
 {
@@ -116,7 +131,9 @@ static void read_untouched(struct um_client *c)
 	log_init(&l, buf);
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &log_ops, &l, &iv) == 0, "insert");
 	for (size_t i = 0; i < NPAGES; i++)
-		CHECK(!(harness_pagemap(buf + i * PAGE) & PM_PRESENT), "page %zu not present", i);
+		CHECK(as_inserted(harness_pagemap(buf + i * PAGE)),
+		      "page %zu as insert left it (WP_UNPOPULATED %d): %#llx", i, wp_unpopulated,
+		      (unsigned long long)harness_pagemap(buf + i * PAGE));
 	CHECK(fault(iv, buf, NPAGES, UM_DEFAULT_VALID, pfns, 0) == NPAGES, "read fault");
 	for (size_t i = 0; i < NPAGES; i++)
 		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_WRITE)) ==
@@ -283,7 +300,7 @@ static void permissions(struct um_client *c)
 	ret = fault(a, ro, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, 0);
 	CHECK(ret == -EPERM, "write fault of PROT_READ: %ld", ret);
 	for (size_t i = 0; i < NPAGES; i++)
-		CHECK(!(harness_pagemap(ro + i * PAGE) & PM_PRESENT), "ro page %zu not faulted", i);
+		CHECK(as_inserted(harness_pagemap(ro + i * PAGE)), "ro page %zu not faulted", i);
 	CHECK(fault(a, ro, NPAGES, UM_DEFAULT_VALID, pfns, 0) == NPAGES, "read fault of PROT_READ");
 	for (size_t i = 0; i < NPAGES; i++)
 		CHECK(pfn_of(pfns[i]) == zero_pfn && !(pfns[i] & UM_DEFAULT_WRITE),
@@ -317,7 +334,7 @@ static void hole(struct um_client *c)
 	for (size_t i = 6; i < 10; i++)
 		CHECK(pfns[i] == UM_DEFAULT_ERROR, "hole page %zu ERROR: %#llx", i,
 		      (unsigned long long)pfns[i]);
-	CHECK(!(harness_pagemap(buf) & PM_PRESENT), "nothing faulted on a failed check");
+	CHECK(as_inserted(harness_pagemap(buf)), "nothing faulted on a failed check");
 	CHECK(fault(iv, buf, 6, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, 0) == 6,
 	      "the part before the hole still faults");
 	check_written(pfns, buf, 6, "before the hole");
@@ -359,7 +376,13 @@ static void per_page(struct um_client *c)
 		else if (i % 4 == 1)
 			check_written(&pfns[i], buf + i * PAGE, 1, "per-page write");
 		else
-			CHECK(!(pm & PM_PRESENT) && pfns[i] == UM_DEFAULT_UFFD_WP,
+			CHECK(as_inserted(pm) &&
+				      (wp_unpopulated ? pfns[i] == UM_DEFAULT_UFFD_WP
+						      : (pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO |
+								    UM_DEFAULT_UFFD_WP |
+								    UM_DEFAULT_WRITE)) ==
+								(UM_DEFAULT_VALID | UM_DEFAULT_ZERO |
+								 UM_DEFAULT_UFFD_WP)),
 			      "page %zu not requested, not faulted: %#llx pagemap %#llx", i,
 			      (unsigned long long)pfns[i], (unsigned long long)pm);
 	}
@@ -754,6 +777,7 @@ int main(void)
 	manual();
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	zero_pfn = harness_zero_pfn();
+	wp_unpopulated = harness_kfeatures(c) & UM_FEAT_WP_UNPOPULATED;
 	read_untouched(c);
 	write_fault(c);
 	timing(c);
