@@ -25,9 +25,12 @@
 
 /* pagemap bits */
 #define PM_PFN ((1ull << 55) - 1)
+#define PM_SOFT_DIRTY (1ull << 55)
 #define PM_EXCLUSIVE (1ull << 56)
 #define PM_FILE (1ull << 61)
+#define PM_SWAP (1ull << 62)
 #define PM_PRESENT (1ull << 63)
+#define PM_MAPPED (PM_PRESENT | PM_SWAP)
 
 struct settle {
 	struct list link; /* server.settling, once acked */
@@ -70,6 +73,9 @@ static int read_pagemap(struct mm *mm, uint64_t start, uint64_t npages, uint64_t
  * Has the zap passed every page it will change? Pages that were none stay
  * none; every other page must differ from what it was (zapped, or zapped
  * and written again). An unreadable pagemap (owner gone) counts as done.
+ * "None" is neither present nor swapped: a kernel with soft-dirty shows
+ * bit 55 on never-touched pages of a new VMA, and a zap does not clear it;
+ * a page whose soft-dirty bit alone changed was not zapped.
  */
 static bool zap_done(struct settle *st)
 {
@@ -78,7 +84,8 @@ static bool zap_done(struct settle *st)
 	if (read_pagemap(st->mm, st->start, n, st->now))
 		return true;
 	for (uint64_t i = 0; i < n; i++)
-		if (st->before[i] && st->now[i] == st->before[i])
+		if ((st->before[i] & PM_MAPPED) &&
+		    (st->now[i] & ~PM_SOFT_DIRTY) == (st->before[i] & ~PM_SOFT_DIRTY))
 			return false;
 	return true;
 }
