@@ -273,8 +273,12 @@ UM_EXPORT const char *um_backend_str(enum um_backend backend);
  *
  * The first insert on a connection creates a userfaultfd (trying
  * /dev/userfaultfd, then userfaultfd(2), then UFFD_USER_MODE_ONLY), passes
- * it to the daemon and closes the library's copy. The daemon registers the
- * range for write-protect tracking and write-protects it; from then on the
+ * it to the daemon and closes the library's copy. The daemon takes only a
+ * userfaultfd that serves this very address space: it proves it on one
+ * private page the library maps (and unmaps) for the call, by
+ * write-protecting it through the userfaultfd and reading this process's
+ * pagemap (-EBADF otherwise). The daemon registers the range for
+ * write-protect tracking and write-protects it; from then on the
  * first write to each page is an invalidation. Intervals may overlap.
  * The whole range must be mapped now (later munmap is reported, and the
  * unmapped parts then snapshot as holes). Memory the kernel cannot
@@ -284,7 +288,8 @@ UM_EXPORT const char *um_backend_str(enum um_backend backend);
  * Waits for: one or two round trips. Holds: the request lock meanwhile.
  * Return: 0; -EINVAL bad range; -EFAULT part of the range is not mapped;
  * -EOPNOTSUPP a mapping userfaultfd cannot track; -EPERM no userfaultfd
- * could be created; -ENOMEM; -ENOSPC no free sequence slot; -ENOTCONN.
+ * could be created; -EBADF the daemon could not prove the userfaultfd is
+ * this process's; -ENOMEM; -ENOSPC no free sequence slot; -ENOTCONN.
  */
 UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len,
 				 unsigned int flags,
