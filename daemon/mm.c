@@ -752,8 +752,11 @@ static int uffd_prove(int uffd, int pagemap_fd, uint64_t probe)
 	if (!(before & PM_PRESENT) || (before & PM_UFFD_WP))
 		return -EINVAL;
 	/* fails where that mm has no such mapping, or someone else's uffd has it */
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
+		log_debug("uffd proof: UFFDIO_REGISTER of the probe %#llx: %m",
+			  (unsigned long long)probe);
 		return -EBADF;
+	}
 	ret = reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT) ? 0 : -EBADF;
 	if (!ret)
 		ret = probe_wp(uffd, probe, true);
@@ -766,8 +769,13 @@ static int uffd_prove(int uffd, int pagemap_fd, uint64_t probe)
 	ioctl(uffd, UFFDIO_UNREGISTER, &range);
 	if (ret)
 		return ret;
-	if (!(armed & PM_PRESENT) || !(armed & PM_UFFD_WP) || (after & PM_UFFD_WP))
+	if (!(armed & PM_PRESENT) || !(armed & PM_UFFD_WP) || (after & PM_UFFD_WP)) {
+		log_debug("uffd proof: the peer's PTE of %#llx did not follow the uffd "
+			  "(pagemap %#llx protected, %#llx unprotected)",
+			  (unsigned long long)probe, (unsigned long long)armed,
+			  (unsigned long long)after);
 		return -EBADF;
+	}
 	return 0;
 }
 
