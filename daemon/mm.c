@@ -693,17 +693,107 @@ static int check_uffd(int fd)
 	return strcmp(target, "anon_inode:[userfaultfd]") ? -EBADF : 0;
 }
 
+/* @pagemap_fd's entry for the page at @addr */
+static int pagemap_entry(int pagemap_fd, uint64_t addr, uint64_t *e)
+{
+	ssize_t n = pread(pagemap_fd, e, sizeof(*e), (off_t)(addr / PAGE * sizeof(*e)));
+
+	if (n == (ssize_t)sizeof(*e))
+		return 0;
+	return n < 0 ? -errno : -EIO;
+}
+
+/* write-protect (@wp) or unprotect the probe page through @uffd */
+static int probe_wp(int uffd, uint64_t probe, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = probe, .len = PAGE },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+		return 0;
+	/* a fork or mremap of that mm in flight: its event waits for us */
+	return errno == EAGAIN ? -EAGAIN : -EBADF;
+}
+
 /*
- * Check that @uffd is a userfaultfd and enable @wanted & what the kernel
- * offers on it. @features: what was enabled (the kernel writes back every
- * feature it has, not the ones enabled, so it is not read back).
- * Return: 0; -EBADF not a userfaultfd; -EINVAL UFFDIO_API refused (the
- * client already did it).
+ * Prove that @uffd (UFFDIO_API done) serves the address space whose
+ * pagemap is @pagemap_fd (docs/SEMANTICS.md, ATTACH): register @probe on
+ * it, write-protect the page through it, and the peer's own PTE must
+ * show uffd-wp; unprotect, and the bit must be gone. The bit lives in
+ * the page table of the address space the uffd serves, one per process
+ * even for a page two processes share, so another process's uffd leaves
+ * the peer's PTE as it was, whatever that process maps at @probe: the
+ * peer cannot fake the two states without changing its own page table
+ * in step with the daemon (which only a peer racing the daemon on
+ * purpose could; it could as well keep a copy of its own uffd and
+ * unprotect its memory: the owner is trusted with its own memory). Costs
+ * four ioctls and three pagemap reads. Leaves @probe unregistered and
+ * unprotected (the daemon's writes to the PTE are undone).
+ * Return: 0 proven; -EINVAL @probe is not a present, unprotected page of
+ * the peer; -EBADF not proven; -EAGAIN a fork or mremap of the uffd's
+ * address space was in flight (try again with a new uffd); -errno
+ * pagemap unreadable.
  */
-static int uffd_handshake(struct client *c, int uffd, uint64_t wanted, uint64_t *features)
+static int uffd_prove(int uffd, int pagemap_fd, uint64_t probe)
+{
+	struct uffdio_register reg = {
+		.range = { .start = probe, .len = PAGE },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_range range = { .start = probe, .len = PAGE };
+	uint64_t before, armed = 0, after = 0;
+	int ret;
+
+	ret = pagemap_entry(pagemap_fd, probe, &before);
+	if (ret)
+		return ret;
+	if (!(before & PM_PRESENT) || (before & PM_UFFD_WP))
+		return -EINVAL;
+	/* fails where that mm has no such mapping, or someone else's uffd has it */
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) {
+		log_debug("uffd proof: UFFDIO_REGISTER of the probe %#llx: %m",
+			  (unsigned long long)probe);
+		return -EBADF;
+	}
+	ret = reg.ioctls & (1ull << _UFFDIO_WRITEPROTECT) ? 0 : -EBADF;
+	if (!ret)
+		ret = probe_wp(uffd, probe, true);
+	if (!ret)
+		ret = pagemap_entry(pagemap_fd, probe, &armed);
+	if (!ret)
+		ret = probe_wp(uffd, probe, false);
+	if (!ret)
+		ret = pagemap_entry(pagemap_fd, probe, &after);
+	ioctl(uffd, UFFDIO_UNREGISTER, &range);
+	if (ret)
+		return ret;
+	if (!(armed & PM_PRESENT) || !(armed & PM_UFFD_WP) || (after & PM_UFFD_WP)) {
+		log_debug("uffd proof: the peer's PTE of %#llx did not follow the uffd "
+			  "(pagemap %#llx protected, %#llx unprotected)",
+			  (unsigned long long)probe, (unsigned long long)armed,
+			  (unsigned long long)after);
+		return -EBADF;
+	}
+	return 0;
+}
+
+/*
+ * Check that @uffd is a userfaultfd, enable @wanted & what the kernel
+ * offers on it, and prove on @probe that it serves @c's own address space
+ * (uffd_prove(); @pagemap_fd is @c's pagemap, or -1: opened here).
+ * @features: what was enabled (the kernel writes back every feature it
+ * has, not the ones enabled, so it is not read back).
+ * Return: 0; -EBADF not a userfaultfd, or not @c's; -EINVAL UFFDIO_API
+ * refused (the client already did it) or a bad probe page; -EAGAIN
+ * (uffd_prove); -ESRCH @c's process is gone.
+ */
+static int uffd_handshake(struct client *c, int uffd, uint64_t wanted, uint64_t probe,
+			  int pagemap_fd, uint64_t *features)
 {
 	struct uffdio_api api = { .api = UFFD_API };
-	int ret = check_uffd(uffd);
+	int ret = check_uffd(uffd), own_fd = -1;
 
 	if (ret)
 		return ret;
@@ -712,6 +802,28 @@ static int uffd_handshake(struct client *c, int uffd, uint64_t wanted, uint64_t 
 		log_debug("client %llu: UFFDIO_API: %m (did the client call it?)",
 			  (unsigned long long)c->id);
 		return -EINVAL;
+	}
+	if (pagemap_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)c->pid);
+		own_fd = pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (pagemap_fd < 0)
+			return errno == ENOENT ? -ESRCH : -errno;
+		/* it named the peer, not a process that reused its pid */
+		if (!pidfd_alive(c->pidfd)) {
+			close(own_fd);
+			return -ESRCH;
+		}
+	}
+	ret = uffd_prove(uffd, pagemap_fd, probe);
+	if (own_fd >= 0)
+		close(own_fd);
+	if (ret) {
+		log_info("client %llu (pid %d): ATTACH refused: %s", (unsigned long long)c->id,
+			 (int)c->pid,
+			 ret == -EBADF ? "the userfaultfd is not this process's" : strerror(-ret));
+		return ret;
 	}
 	*features = wanted & c->srv->kf.uffd_offered;
 	return 0;
@@ -815,7 +927,8 @@ fail_mm:
 	return ret;
 }
 
-int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd)
+int mm_attach(struct client *c, int uffd, const struct um_attach *req,
+	      struct um_attach_reply *rep, int *seq_fd)
 {
 	struct server *s = c->srv;
 	struct mm *mm = NULL;
@@ -826,7 +939,7 @@ int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_
 		ret = -EBUSY;
 		goto fail;
 	}
-	ret = uffd_handshake(c, uffd, UFFD_WANTED, &features);
+	ret = uffd_handshake(c, uffd, UFFD_WANTED, req->probe, -1, &features);
 	if (ret)
 		goto fail;
 	ret = mm_open(s, c, c->pid, c->uid, c->pidfd, uffd, features, &mm, seq_fd);
@@ -849,7 +962,8 @@ fail:
 	 UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | \
 	 UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 
-int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd)
+int mm_attach_async(struct client *c, int uffd, const struct um_attach *req,
+		    struct um_attach_reply *rep, int *seq_fd)
 {
 	struct server *s = c->srv;
 	struct mm *mm = c->mm;
@@ -873,7 +987,7 @@ int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int
 		ret = -EOPNOTSUPP;
 		goto fail;
 	}
-	ret = uffd_handshake(c, uffd, UFFD_ASYNC_WANTED, &features);
+	ret = uffd_handshake(c, uffd, UFFD_ASYNC_WANTED, req->probe, mm->pagemap_fd, &features);
 	if (ret)
 		goto fail;
 	fl = fcntl(uffd, F_GETFL);

@@ -104,27 +104,37 @@ struct mm {
  * mm_attach() - ATTACH: take over the owner's userfaultfd.
  * @c: the owner's connection (HELLO done)
  * @uffd: received fd; consumed in every case
+ * @req: the request (its probe page)
  * @rep: reply body filled on success
  * @seq_fd: on success a new fd of the seq area for the reply
  *
- * Does UFFDIO_API, opens /proc/PID/pagemap (and maps for PROCMAP_QUERY),
- * creates the sealed seq area and starts polling the uffd and pidfd.
+ * Does UFFDIO_API, proves on @req->probe that @uffd serves @c's own
+ * address space (write-protect through it, read @c's pagemap: four
+ * ioctls, three preads; the probe is left as it was), opens
+ * /proc/PID/pagemap (and maps for PROCMAP_QUERY), creates the sealed seq
+ * area and starts polling the uffd and pidfd. Waits for nothing.
  * Return: 0; -EBUSY already attached (connection or pid); -EBADF not a
- * userfaultfd; -EINVAL UFFDIO_API refused; -ESRCH owner gone; -errno.
+ * userfaultfd, or not @c's; -EINVAL UFFDIO_API refused, or the probe is
+ * not a present page of @c's; -EAGAIN a fork/mremap of the uffd's
+ * address space in flight during the proof; -ESRCH owner gone; -errno.
  */
-int mm_attach(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd);
+int mm_attach(struct client *c, int uffd, const struct um_attach *req,
+	      struct um_attach_reply *rep, int *seq_fd);
 
 /**
  * mm_attach_async() - ATTACH with UM_ATTACH_ASYNC: the owner's second
  * userfaultfd, for UM_INSERT_TRACK_ASYNC intervals. UFFDIO_API with
- * WP_ASYNC (and WP_UNPOPULATED and the event features when offered); polled
- * like the first. @uffd is consumed in every case; @seq_fd gets another fd
- * of the seq area (the reply type carries one).
+ * WP_ASYNC (and WP_UNPOPULATED and the event features when offered), the
+ * same proof on @req->probe as mm_attach(); polled like the first. @uffd
+ * is consumed in every case; @seq_fd gets another fd of the seq area (the
+ * reply type carries one). Waits for nothing.
  * Return: 0; -EBADFD not attached; -EBUSY already has one; -EOPNOTSUPP no
- * WP_ASYNC or PAGEMAP_SCAN (absent or masked); -EBADF not a userfaultfd;
- * -EINVAL UFFDIO_API refused; -EFAULT dead owner.
+ * WP_ASYNC or PAGEMAP_SCAN (absent or masked); -EBADF not a userfaultfd,
+ * or not @c's; -EINVAL UFFDIO_API refused or a bad probe; -EAGAIN as
+ * mm_attach(); -EFAULT dead owner.
  */
-int mm_attach_async(struct client *c, int uffd, struct um_attach_reply *rep, int *seq_fd);
+int mm_attach_async(struct client *c, int uffd, const struct um_attach *req,
+		    struct um_attach_reply *rep, int *seq_fd);
 
 /**
  * mm_insert() - INSERT: register and write-protect a range of @c's mm.

@@ -484,9 +484,9 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 		break;
 	case UM_MSG_ATTACH:
 		if (((const struct um_attach *)m->body)->flags & UM_ATTACH_ASYNC)
-			ret = mm_attach_async(c, fd, &r.attach, &out_fd);
+			ret = mm_attach_async(c, fd, m->body, &r.attach, &out_fd);
 		else
-			ret = mm_attach(c, fd, &r.attach, &out_fd);
+			ret = mm_attach(c, fd, m->body, &r.attach, &out_fd);
 		reply(c, m, ret, &r.attach, sizeof(r.attach), out_fd);
 		fd = -1;
 		break;

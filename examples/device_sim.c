@@ -106,6 +106,7 @@ static int device_fault(struct device *d, struct um_interval *iv, int i)
 	if (ret)
 		return (int)ret;
 	for (int tries = 0; tries < 16; tries++) {
+		/* sets r.notifier_seq: the value its entries are valid for */
 		ret = um_range_fault(&r, 0);
 		if (ret == -EBUSY || ret == -EAGAIN)
 			continue;

@@ -90,6 +90,8 @@ static int mirror_pages(struct um_interval *iv, unsigned int first, unsigned int
 	if (ret < 0)
 		return ret;
 again:
+	/* the kernel's range.notifier_seq = mmu_interval_read_begin(): the
+	 * snapshot is checked against it, and read_retry below too */
 	ret = um_interval_read_begin(iv, &range.notifier_seq);
 	if (ret < 0)
 		goto out;

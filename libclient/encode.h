@@ -3,8 +3,8 @@
  * encode.h - turn raw snapshot entries (UM_E_*) into a caller's encoding.
  *
  * struct um_range lets the caller choose the bit for each flag, the value
- * for each special case and where the PFN goes (the hmm_range freedom of
- * seed 000). This is pure code: no I/O, no locks, unit-tested alone.
+ * for each special case and where the PFN goes (the freedom struct
+ * hmm_range gives). This is pure code: no I/O, no locks, unit-tested alone.
  */
 #ifndef UM_ENCODE_H
 #define UM_ENCODE_H

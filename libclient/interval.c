@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * interval.c - intervals (seed 002's mmu_interval_notifier): insert,
+ * interval.c - intervals (the kernel's mmu_interval_notifier): insert,
  * subscribe, remove, the read side of the sequence protocol and the
  * dispatch of the daemon's events to the callbacks.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * range.c - the hmm_range layer of seed 000 over intervals: register,
+ * range.c - the hmm_range layer (Documentation/mm/hmm.rst) over intervals: register,
  * validity, wait_until_valid and snapshot; and the raw snapshot that
  * umirrorctl uses.
  */
@@ -123,7 +123,7 @@ UM_EXPORT int um_range_register(struct um_range *range, struct um_interval *iv)
 		return -EINVAL;
 	if (interval_dead(iv))
 		return -EFAULT;
-	/* no wait (seed 000): an odd value just makes the range invalid */
+	/* no wait (as hmm_range): an odd value just makes the range invalid */
 	range->notifier_seq = interval_seq(iv);
 	range->iv = iv;
 	return 0;
@@ -156,6 +156,26 @@ UM_EXPORT int um_range_wait_until_valid(struct um_range *range, unsigned int tim
 	return r;
 }
 
+/*
+ * range->notifier_seq is stale: an invalidation started since it was
+ * taken. Take a new one the way um_range_wait_until_valid() does (waiting
+ * while an invalidation is in progress), so that calling again makes
+ * progress whatever the caller's loop did with its own sequence value: a
+ * loop that kept read_begin's value in a variable of its own used to
+ * compare against the same stale notifier_seq forever.
+ * Return: -EAGAIN (the entries are not valid), or the wait's error.
+ */
+static long renew_seq(struct um_range *range)
+{
+	uint64_t seq;
+	int r = interval_wait_even(range->iv, UM_DEFAULT_TIMEOUT_MS, &seq);
+
+	if (r)
+		return r;
+	range->notifier_seq = seq;
+	return -EAGAIN;
+}
+
 UM_EXPORT long um_range_snapshot(struct um_range *range)
 {
 	struct um_interval *iv;
@@ -171,12 +191,14 @@ UM_EXPORT long um_range_snapshot(struct um_range *range)
 	if (interval_dead(iv))
 		return -EFAULT;
 	if (!um_range_valid(range))
-		return -EAGAIN;
+		return renew_seq(range);
 
 	npages = (range->end - range->start) / PAGE_SIZE_4K;
 	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns,
 			    range->nodes, &e, &range->notifier_seq, &filled);
 	if (interval_dead(iv))
 		return -EFAULT;
+	if (r == -EAGAIN)
+		return renew_seq(range);
 	return r < 0 ? r : (long)npages;
 }

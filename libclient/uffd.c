@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -15,6 +16,8 @@
 #include "uapi_compat.h"
 
 #define SEQ_SLOTS_MAX (1u << 20)
+#define PROBE_SIZE 4096
+#define ATTACH_TRIES 3
 
 /* Return: 0 with *fd and *mode set, or the last -errno. */
 static int uffd_create(int *fd, enum um_proto_uffd_mode *mode)
@@ -50,24 +53,76 @@ static int uffd_create(int *fd, enum um_proto_uffd_mode *mode)
 	return 0;
 }
 
+/*
+ * A page the daemon proves the uffd on (um_attach.probe): fresh and
+ * private, so that nothing else writes it while the daemon write-protects
+ * it, and written once, so that it is present.
+ * Return: the page, or NULL (errno set).
+ */
+static void *probe_page(void)
+{
+	void *p = mmap(NULL, PROBE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	*(volatile char *)p = 1;
+	return p;
+}
+
+/*
+ * Create a uffd and ATTACH it with @flags and a probe page; close our copy
+ * of the uffd and unmap the probe whatever the daemon answered. A proof
+ * that met a fork or mremap of ours in flight (-EAGAIN) is tried again
+ * with a new uffd, a few times.
+ * Return: as client_call() (reply->fd the caller's), with *@mode how the
+ * uffd was made; -EPERM or another -errno: no uffd could be created.
+ */
+static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *reply,
+		       enum um_proto_uffd_mode *mode)
+{
+	int r = -EAGAIN;
+
+	reply->fd = -1;
+	for (int tries = 0; tries < ATTACH_TRIES && r == -EAGAIN; tries++) {
+		struct um_attach a = { .flags = flags };
+		void *probe;
+		int ufd = -1;
+
+		if (reply->fd >= 0)
+			close(reply->fd);
+		reply->fd = -1;
+		r = uffd_create(&ufd, mode);
+		if (r < 0)
+			return r;
+		probe = probe_page();
+		if (!probe) {
+			r = -errno;
+			close(ufd);
+			return r;
+		}
+		a.uffd_mode = *mode;
+		a.probe = (uint64_t)(uintptr_t)probe;
+		r = client_call(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, reply, UM_REQUEST_TIMEOUT_MS,
+				NULL);
+		/* our copy would keep blocked writers blocked if the daemon died */
+		close(ufd);
+		munmap(probe, PROBE_SIZE);
+	}
+	return r;
+}
+
 int uffd_attach(struct um_client *c)
 {
 	const struct um_attach_reply *ar;
 	enum um_proto_uffd_mode mode = UMP_UFFD_DEV;
-	struct um_attach a = { 0 };
 	struct conn_msg reply;
 	struct stat st;
 	size_t size;
 	void *p;
-	int ufd = -1, r;
+	int r;
 
-	r = uffd_create(&ufd, &mode);
-	if (r < 0)
-		return r;
-	a.uffd_mode = mode;
-	r = client_call(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
-	/* our copy would keep blocked writers blocked if the daemon died */
-	close(ufd);
+	r = attach_call(c, 0, &reply, &mode);
 	if (r < 0)
 		goto out;
 
@@ -98,16 +153,10 @@ out:
 int uffd_attach_async(struct um_client *c)
 {
 	enum um_proto_uffd_mode mode = UMP_UFFD_DEV;
-	struct um_attach a = { .flags = UM_ATTACH_ASYNC };
 	struct conn_msg reply;
-	int ufd = -1, r;
+	int r;
 
-	r = uffd_create(&ufd, &mode);
-	if (r < 0)
-		return r;
-	a.uffd_mode = mode;
-	r = client_call(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
-	close(ufd);
+	r = attach_call(c, UM_ATTACH_ASYNC, &reply, &mode);
 	/* the seq area rides along again (or /dev/null on error): ours is mapped */
 	if (reply.fd >= 0)
 		close(reply.fd);

@@ -149,7 +149,9 @@ static int check_body(uint16_t type, const void *body)
 
 		if (m->uffd_mode < UMP_UFFD_DEV || m->uffd_mode > UMP_UFFD_USER_ONLY)
 			return -EINVAL;
-		return m->flags & ~UM_ATTACH_ALL ? -EINVAL : 0;
+		if (m->flags & ~UM_ATTACH_ALL || !m->probe)
+			return -EINVAL;
+		return check_range(m->probe, PAGE_MASK_4K + 1);
 	}
 	case UM_MSG_INSERT: {
 		const struct um_insert *m = body;

@@ -133,9 +133,22 @@ enum um_proto_uffd_mode {
 #define UM_ATTACH_ASYNC (1u << 0) /* second uffd of an attached owner: WP_ASYNC tracking */
 #define UM_ATTACH_ALL (UM_ATTACH_ASYNC)
 
+/*
+ * @probe proves that the uffd is the sender's own: a page of the sender's,
+ * mapped readable and writable and present (written once), registered
+ * with no userfaultfd, that nobody writes until the reply. The daemon
+ * registers it on the uffd, write-protects it through the uffd and reads
+ * the sender's /proc/PID/pagemap: its PTE must show uffd-wp; then
+ * unprotects it the same way and the bit must be gone; then unregisters
+ * it. The bit lives in the page table of the address space the uffd
+ * serves, so another process's uffd (a child's, with the same layout and
+ * the same page shared) fails: -EBADF. The page is the sender's again
+ * when the reply arrives.
+ */
 struct um_attach {
 	uint32_t uffd_mode; /* enum um_proto_uffd_mode */
 	uint32_t flags;	    /* UM_ATTACH_* */
+	uint64_t probe;	    /* page aligned, non-zero: see above */
 };
 
 struct um_attach_reply {
@@ -465,7 +478,8 @@ _Static_assert(sizeof(struct um_reply_hdr) == 8, "um_reply_hdr");
 _Static_assert(sizeof(struct um_hello) == 16, "um_hello");
 _Static_assert(sizeof(struct um_hello_reply) == 72, "um_hello_reply");
 _Static_assert(offsetof(struct um_hello_reply, daemon_version) == 40, "hello_reply.version");
-_Static_assert(sizeof(struct um_attach) == 8, "um_attach");
+_Static_assert(sizeof(struct um_attach) == 16, "um_attach");
+_Static_assert(offsetof(struct um_attach, probe) == 8, "um_attach.probe");
 _Static_assert(sizeof(struct um_attach_reply) == 32, "um_attach_reply");
 _Static_assert(sizeof(struct um_insert) == 24, "um_insert");
 _Static_assert(sizeof(struct um_insert_reply) == 24, "um_insert_reply");

@@ -2,8 +2,8 @@
 /*
  * umirror.h - libumirror, mirror a process's CPU page tables from user space.
  *
- * The model is the kernel's mmu_interval_notifier (seed 002) with the
- * hmm_range API of seed 000 as a thin layer on top:
+ * The model is the kernel's mmu_interval_notifier with its hmm_range API
+ * (Documentation/mm/hmm.rst) as a thin layer on top:
  *
  *   um_connect()              connect to umirrord (one connection per process
  *                             is plenty; it is thread-safe)
@@ -13,28 +13,40 @@
  *   um_interval_subscribe()   mirror an interval another process inserted
  *   um_interval_read_begin()  begin a read side critical section: the even
  *                             sequence value, waiting while it is odd
- *   um_range_snapshot()       page-table entries of a range, no faulting
+ *   um_range_snapshot()       page-table entries of a range, no faulting,
+ *                             checked against range->notifier_seq
  *   um_interval_read_retry()  under the caller's update lock: did anything
  *                             invalidate the interval since read_begin?
  *   ops->invalidate()         runs on the library's event thread (or in
  *                             um_dispatch()) for every invalidation; takes the
  *                             caller's update lock, drops device mappings
  *
- * Usage pattern (hmm.rst, seed 004):
+ * The usage pattern is the kernel's: the sequence value goes into the
+ * range (range.notifier_seq = mmu_interval_read_begin()), the snapshot is
+ * checked against it, and read_retry under the update lock decides. The
+ * same loop as in the README and libumirror(3), compiled and run by
+ * tests/integration/test_doc_loop.c:
  *
- *   again:
- *       seq = ...;  um_interval_read_begin(iv, &seq);
- *       ret = um_range_snapshot(&range);        // no lock held
- *       if (ret == -EAGAIN) goto again;
- *       pthread_mutex_lock(&driver->update);
- *       if (um_interval_read_retry(iv, seq)) {
- *           pthread_mutex_unlock(&driver->update);
- *           goto again;
- *       }
- *       ... use range.pfns[] to program the "device" ...
- *       pthread_mutex_unlock(&driver->update);
+ *	again:
+ *		ret = um_interval_read_begin(iv, &range.notifier_seq);
+ *		if (ret == 0)
+ *			ret = um_range_snapshot(&range); // no lock held
+ *		if (ret == -EAGAIN)
+ *			goto again; // an invalidation since read_begin
+ *		if (ret < 0)
+ *			return ret;
+ *		pthread_mutex_lock(&dev->update);
+ *		if (um_interval_read_retry(iv, range.notifier_seq)) {
+ *			pthread_mutex_unlock(&dev->update);
+ *			goto again;
+ *		}
+ *		// program the device from range.pfns[]
+ *		pthread_mutex_unlock(&dev->update);
  *
- *   and ops->invalidate takes driver->update before tearing mappings down.
+ * and ops->invalidate takes dev->update before tearing mappings down.
+ * A loop that keeps read_begin's value in a variable of its own instead
+ * still ends: um_range_snapshot() answers -EAGAIN to a stale
+ * range->notifier_seq only once, having taken a new one.
  *
  * Conventions. Every function that can fail returns 0 (or a count) on
  * success and a negative errno on failure, as the kernel does; results come
@@ -185,7 +197,7 @@ struct um_status {
  */
 UM_EXPORT int um_status(struct um_client *c, struct um_status *out);
 
-/* --- intervals (seed 002: mmu_interval_notifier) ---------------------- */
+/* --- intervals (mmu_interval_notifier) ------------------------------- */
 
 enum um_reason {
 	UM_REASON_WRITE = 1,   /* first write since armed; zero page / COW break */
@@ -273,8 +285,12 @@ UM_EXPORT const char *um_backend_str(enum um_backend backend);
  *
  * The first insert on a connection creates a userfaultfd (trying
  * /dev/userfaultfd, then userfaultfd(2), then UFFD_USER_MODE_ONLY), passes
- * it to the daemon and closes the library's copy. The daemon registers the
- * range for write-protect tracking and write-protects it; from then on the
+ * it to the daemon and closes the library's copy. The daemon takes only a
+ * userfaultfd that serves this very address space: it proves it on one
+ * private page the library maps (and unmaps) for the call, by
+ * write-protecting it through the userfaultfd and reading this process's
+ * pagemap (-EBADF otherwise). The daemon registers the range for
+ * write-protect tracking and write-protects it; from then on the
  * first write to each page is an invalidation. Intervals may overlap.
  * The whole range must be mapped now (later munmap is reported, and the
  * unmapped parts then snapshot as holes). Memory the kernel cannot
@@ -284,7 +300,8 @@ UM_EXPORT const char *um_backend_str(enum um_backend backend);
  * Waits for: one or two round trips. Holds: the request lock meanwhile.
  * Return: 0; -EINVAL bad range; -EFAULT part of the range is not mapped;
  * -EOPNOTSUPP a mapping userfaultfd cannot track; -EPERM no userfaultfd
- * could be created; -ENOMEM; -ENOSPC no free sequence slot; -ENOTCONN.
+ * could be created; -EBADF the daemon could not prove the userfaultfd is
+ * this process's; -ENOMEM; -ENOSPC no free sequence slot; -ENOTCONN.
  */
 UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len,
 				 unsigned int flags,
@@ -412,7 +429,9 @@ UM_EXPORT uint64_t um_interval_length(const struct um_interval *iv);
 /**
  * um_interval_read_begin() - begin a read side critical section.
  * @iv: interval
- * @seq: the even sequence value on success
+ * @seq: the even sequence value on success; for um_range_snapshot() pass
+ *       &range->notifier_seq (the kernel's range.notifier_seq =
+ *       mmu_interval_read_begin())
  *
  * Like mmu_interval_read_begin(): if an invalidation is in progress
  * (sequence odd) waits, with a futex on the shared sequence word, until it
@@ -445,7 +464,7 @@ UM_EXPORT bool um_interval_read_retry(const struct um_interval *iv, uint64_t seq
  */
 UM_EXPORT bool um_interval_check_retry(const struct um_interval *iv, uint64_t seq);
 
-/* --- ranges (seed 000: hmm_range) ------------------------------------- */
+/* --- ranges (hmm_range) ---------------------------------------------- */
 
 /* indexes into range->flags[] */
 enum um_pfn_flag {
@@ -487,7 +506,7 @@ enum um_pfn_value {
 #define UM_DEFAULT_SPECIAL (1ull << 10)
 
 /*
- * struct um_range - like struct hmm_range (seed 000). The caller fills
+ * struct um_range - like struct hmm_range. The caller fills
  * start, end, pfns (end-start >> 12 entries) and optionally flags, values,
  * pfn_shift; um_range_register() fills the rest.
  */
@@ -499,9 +518,17 @@ struct um_range {
 	const uint64_t *flags;	/* [UM_PFN_FLAG_MAX] or NULL for defaults */
 	const uint64_t *values; /* [UM_PFN_VALUE_MAX] or NULL for defaults */
 	uint8_t pfn_shift;	/* used when flags != NULL */
-	uint64_t notifier_seq;	/* read_begin value at register / last wait */
 	/*
-	 * um_range_fault() input, as hmm_range (seed 002): page i is
+	 * The sequence value the entries are checked against, as the
+	 * kernel's range.notifier_seq: set it with
+	 * um_interval_read_begin(iv, &range.notifier_seq) at the top of the
+	 * read loop and pass it to um_interval_read_retry(). Also set by
+	 * um_range_register(), um_range_wait_until_valid(), um_range_fault()
+	 * and by um_range_snapshot() when it answers -EAGAIN.
+	 */
+	uint64_t notifier_seq;
+	/*
+	 * um_range_fault() input, as hmm_range's: page i is
 	 * requested with (pfns[i] & pfn_flags_mask) | default_flags, in the
 	 * range's own encoding: flags[UM_PFN_VALID] asks for the page to be
 	 * faulted in, flags[UM_PFN_WRITE] for it to be writable.
@@ -512,7 +539,8 @@ struct um_range {
 };
 
 /**
- * um_range_register() - bind @range to @iv and take a sequence value.
+ * um_range_register() - bind @range to @iv and take a sequence value
+ * (range->notifier_seq: the current one, even odd; no wait).
  * @range: caller-filled start/end/pfns (and optionally flags/values)
  * @iv: interval that contains [start, end)
  *
@@ -545,7 +573,8 @@ UM_EXPORT int um_range_wait_until_valid(struct um_range *range,
 					unsigned int timeout_ms);
 
 /**
- * um_range_snapshot() - read the page-table entries of @range, no faulting.
+ * um_range_snapshot() - read the page-table entries of @range, no faulting,
+ * valid for range->notifier_seq (as hmm_range_fault() for its range).
  * @range: registered range; pfns[] receives one entry per page
  *
  * Asks the daemon, which walks the owner's pagemap and VMAs. Entries with
@@ -554,12 +583,23 @@ UM_EXPORT int um_range_wait_until_valid(struct um_range *range,
  * they are armed, so their first write will be reported). PFNs are 0 unless
  * UM_FEAT_PFN_VISIBLE (root / CAP_SYS_ADMIN peers).
  *
- * Waits for: one round trip per 2 GiB of range. Holds: the request lock
- * during each; not the caller's update lock (take that afterwards).
+ * When an invalidation started since range->notifier_seq was taken
+ * (before or during the walk) the entries are not valid: the call takes a
+ * new range->notifier_seq, waiting while an invalidation is in progress
+ * (um_range_wait_until_valid()), and returns -EAGAIN. So calling again
+ * always makes progress, whatever the caller did with read_begin's value;
+ * the kernel's loop (see the top of this file) sets range->notifier_seq
+ * with um_interval_read_begin() anyway and checks it with read_retry.
+ *
+ * Waits for: one round trip per 2 GiB of range; on -EAGAIN the
+ * invalidation in progress (up to UM_DEFAULT_TIMEOUT_MS). Holds: the
+ * request lock during each round trip; not the caller's update lock (take
+ * that afterwards).
  * Return: number of pages filled (all of them); -EPERM some page is
  * PROT_NONE; -EFAULT a hole or a dead owner; -EAGAIN an invalidation
- * started while the range was read (call wait_until_valid, then again);
- * -EINVAL unregistered range; -ENOTCONN.
+ * started since range->notifier_seq (a new one is taken: call again);
+ * -ETIMEDOUT the invalidation in progress outlasted the wait; -EINVAL
+ * unregistered range; -ENOTCONN.
  */
 UM_EXPORT long um_range_snapshot(struct um_range *range);
 

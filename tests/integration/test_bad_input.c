@@ -171,7 +171,7 @@ static void raw_dropped(int fd, const char *after)
 
 static void attach_not_uffd(void)
 {
-	struct um_attach at = { .uffd_mode = UMP_UFFD_SYSCALL };
+	struct um_attach at = { .uffd_mode = UMP_UFFD_SYSCALL, .probe = 0x10000 };
 	int fd = raw_connect(), pfd[2], efd;
 	int32_t ret;
 

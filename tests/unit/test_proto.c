@@ -87,7 +87,9 @@ struct sample {
 
 static const struct sample samples[] = {
 	REQ(UM_MSG_HELLO, hello, { .version = 1, .features = UM_PFEAT_ALL }),
-	REQ(UM_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_USER_ONLY }),
+	REQ(UM_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_USER_ONLY, .probe = ADDR }),
+	REQ(UM_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_DEV, .flags = UM_ATTACH_ASYNC,
+				     .probe = ADDR + 4096 }),
 	REQ(UM_MSG_INSERT, insert, { .start = ADDR, .length = 0x40000, .flags = UM_INSERT_SYNC }),
 	REQ(UM_MSG_REMOVE, remove, { .interval_id = 7 }),
 	REQ(UM_MSG_SUBSCRIBE, subscribe, { .interval_id = 7, .pid = 42, .flags = UM_INSERT_SYNC }),
@@ -415,6 +417,10 @@ static void test_fields_requests(void **state)
 	t = base; t.u.attach.uffd_mode = 0; expect_einval(&t);
 	t = base; t.u.attach.uffd_mode = UMP_UFFD_USER_ONLY + 1; expect_einval(&t);
 	t = base; t.u.attach.flags = UM_ATTACH_ALL + 1; expect_einval(&t);
+	t = base; t.u.attach.probe = 0; expect_einval(&t);
+	t = base; t.u.attach.probe = ADDR + 1; expect_einval(&t);
+	t = base; t.u.attach.probe = ADDR + 2048; expect_einval(&t);
+	t = base; t.u.attach.probe = UINT64_MAX - 4095; expect_einval(&t);
 
 	base = sample_of(UM_MSG_INSERT);
 	t = base; t.u.insert.start = ADDR + 1; expect_einval(&t);
