@@ -79,11 +79,14 @@ QEMU with this machine's / as root and run COMMAND there as root.
                     split on spaces)
   --env VAR=VALUE   set VAR for COMMAND (repeatable); the environment is
                     otherwise PATH, HOME=/root, TMPDIR=/tmp, LANG=C.UTF-8
-  --ro              root is the read-only 9p share itself (no overlay)
+  --ro              root is the read-only 9p share itself (no overlay); only
+                    /tmp, /run, /dev/shm and (with --build) DIR/Testing are
+                    writable
   --disk-size SIZE  the scratch disk behind /tmp and the overlay (default $disk_size)
   --out DIR         keep console.log, output.log, status, features, dmesg.log
                     in DIR (default: a temporary directory, removed)
-  -q, --quiet       do not stream the console (it still goes to DIR/console.log)
+  -q, --quiet       do not stream the console (it goes to --out DIR/console.log;
+                    without --out the command's output is printed at the end)
   --cache DIR       package cache (default \$UMK_CACHE or $DEFAULT_CACHE)
   -h, --help        this text
 
@@ -439,10 +442,20 @@ scale_ctest_timeouts() {
 	echo "umk: ctest timeouts x$UMK_TIMEOUT_SCALE in $n files"
 }
 
+# ctest writes BUILD/Testing/Temporary/LastTest.log and refuses to run when
+# it cannot: a read-only root gets a scratch directory there.
+writable_testing_dir() {
+	[[ $UMK_ROOT_MODE_REAL != overlay && -d $UMK_BUILD/Testing ]] || return 0
+	mkdir -p /tmp/umk-testing
+	cp -a "$UMK_BUILD/Testing/." /tmp/umk-testing/
+	mount --bind /tmp/umk-testing "$UMK_BUILD/Testing"
+}
+
 UMK_ROOT_MODE_REAL=$(cat "$res/root_mode")
 if [[ -n $UMK_BUILD ]]; then
 	probe_features
 	scale_ctest_timeouts
+	writable_testing_dir
 fi
 
 t_start=$(up)
@@ -522,7 +535,9 @@ qemu_argv() {
 		-device "virtio-9p-pci,fsdev=results,mount_tag=results"
 		-drive "file=$run/scratch.img,format=raw,if=virtio,cache=unsafe")
 	if [[ $accel == kvm ]]; then
-		qargs+=(-accel kvm -cpu host)
+		# QEMU 7.2 aborts on a nested host that refuses
+		# IA32_ARCH_CAPABILITIES ("failed to set MSR 0x10a")
+		qargs+=(-accel kvm -cpu "host,-arch-capabilities")
 	else
 		qargs+=(-accel tcg -cpu max)
 	fi
@@ -530,11 +545,14 @@ qemu_argv() {
 	# per-page nodes and placement meet a real multi-node topology.
 	if [[ $numa2 == 1 ]]; then
 		local half=$((mem_mib / 2))
-		[[ $smp -ge 2 && $((mem_mib % 2)) == 0 ]] || die "--numa2 needs --smp 2 or more and an even -m"
+		[[ $((smp % 2)) == 0 && $((mem_mib % 2)) == 0 ]] || die "--numa2 needs an even --smp and -m"
 		qargs+=(-object "memory-backend-ram,id=mem0,size=${half}M"
 			-object "memory-backend-ram,id=mem1,size=${half}M"
 			-numa "node,nodeid=0,cpus=0-$((smp / 2 - 1)),memdev=mem0"
 			-numa "node,nodeid=1,cpus=$((smp / 2))-$((smp - 1)),memdev=mem1")
+		# one socket per node: CPUs sharing a cache across nodes make
+		# the kernel warn (topology_sane) at boot
+		qargs+=(-smp "$smp,sockets=2,cores=$((smp / 2)),threads=1")
 	fi
 	qargs+=("${qemu_extra[@]}")
 }
@@ -576,6 +594,8 @@ main() {
 		timeout -k 10 "$timeout_s" "${qargs[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$run/console.log" || rc=$?
 	fi
 	local wall=$(($(date +%s) - t0))
+	# quiet and nothing kept: the command's output is all there is to see
+	[[ $quiet == 1 && -z $out && -f $run/res/output.log ]] && cat "$run/res/output.log"
 
 	say "package: $pkg $pkg_version"
 	say "kernel: $kver$([[ -f $run/res/root_mode ]] && echo ", root $(cat "$run/res/root_mode")")"
