@@ -79,6 +79,11 @@ QEMU with this machine's / as root and run COMMAND there as root.
                     split on spaces)
   --env VAR=VALUE   set VAR for COMMAND (repeatable); the environment is
                     otherwise PATH, HOME=/root, TMPDIR=/tmp, LANG=C.UTF-8
+
+The guest's /tmp is an empty ext4 disk; the host's /tmp is read-only at
+/run/host-tmp. Everything else is the host's tree (writes go to an overlay
+and are lost at power-off; results belong in --out DIR via the command's
+output, or in /run/umk, which is --out DIR).
   --ro              root is the read-only 9p share itself (no overlay); only
                     /tmp, /run, /dev/shm and (with --build) DIR/Testing are
                     writable
@@ -375,7 +380,9 @@ mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts -o mode=620,ptmxmode=666 devpts /newroot/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /newroot/dev/shm
 mount -t tmpfs -o mode=755 tmpfs /newroot/run
-mkdir -p /newroot/run/lock /newroot/run/umk
+mkdir -p /newroot/run/lock /newroot/run/umk /newroot/run/host-tmp
+# the guest's /tmp is fresh; the host's stays readable for scripts kept there
+mount --bind /lower/tmp /newroot/run/host-tmp
 mount --bind /scratch/tmp /newroot/tmp
 mount --bind /results /newroot/run/umk
 
