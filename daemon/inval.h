@@ -64,6 +64,7 @@ struct inval {
 	const struct inval_hold_ops *hold; /* NULL: completes after its acks */
 	void *hold_arg;
 	bool acked; /* held: acks in, the holder's part runs */
+	bool applying; /* complete: waits for its page-table changes to be applied */
 };
 
 /**

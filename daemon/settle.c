@@ -130,9 +130,7 @@ static bool step(struct settle *st, uint64_t now_ms)
 		if (st->reason == UMP_REASON_REMOVE)
 			rearm(st);
 	}
-	/* a re-arm refused with EAGAIN is queued: complete only once it is applied */
-	if (!list_empty(&st->mm->wp_retry) && !st->mm->dead && now_ms < st->give_up_ms + 1000)
-		return false;
+	/* the seqs go even once the re-arm is applied (a queued one waited for) */
 	inval_finish(st->inv);
 	settle_free(st);
 	return true;

@@ -10,7 +10,8 @@
  * drops uffd-wp markers: the next write would go unseen. So a REMOVE is a
  * held invalidation: after its acks the span's pagemap is polled until
  * every entry that was set when the event was read has changed, then the
- * span is re-armed, and the record completes once the re-arm is applied.
+ * span is re-armed, and the record completes once the re-arm is applied
+ * (inval_finish() waits for a re-arm the kernel refused with EAGAIN).
  */
 #ifndef UMD_SETTLE_H
 #define UMD_SETTLE_H
