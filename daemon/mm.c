@@ -213,6 +213,8 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 
 	if (mm->dead)
 		return -ENODEV;
+	/* a REMOVE waiting for its zap must not take this change for it */
+	settle_note_wp(mm, start, start + len);
 	/* every unprotect lets writes in: the dirty log counts the pages written */
 	if (!wp)
 		mm_mark_dirty(mm, start, start + len);
