@@ -145,6 +145,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 	}
 	inv->hold = hold;
 	inv->hold_arg = hold_arg;
+	inv->held = hold;
 	if (out)
 		*out = inv;
 	inv->mm = mm;
@@ -256,16 +257,24 @@ bool inval_write_in_flight(struct mm *mm, uint64_t page)
 {
 	struct inval *inv;
 
-	/* applying: its unprotect is applied or queued ahead of its end */
-	list_for_each_entry(inv, &mm->invals, mm_link)
-		if (inv->reason == UMP_REASON_WRITE && inv->applying && page >= inv->start &&
-		    page < inv->end)
+	list_for_each_entry(inv, &mm->invals, mm_link) {
+		if (inv->reason != UMP_REASON_WRITE)
+			continue;
+		/*
+		 * Not held: it unprotects at completion; while it waits for
+		 * the write-protect queue (applying) that unprotect is queued
+		 * ahead of its end, not applied yet.
+		 */
+		if (!inv->held && inv->start == page)
 			return true;
-		else if (inv->reason == UMP_REASON_WRITE && inv->start == page && !inv->hold)
+		/*
+		 * Held: only until its acks are in; then its holder unprotects
+		 * at once, and a later fault means the page was protected
+		 * again since (it must be an invalidation of its own).
+		 */
+		if (inv->hold && !inv->acked && page >= inv->start && page < inv->end)
 			return true;
-		else if (inv->reason == UMP_REASON_WRITE && inv->hold && !inv->acked &&
-			 page >= inv->start && page < inv->end)
-			return true;
+	}
 	return false;
 }
 
