@@ -44,11 +44,17 @@
 	 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |   \
 	 UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 
-/* a page-table change the kernel refused with EAGAIN (mmap_changing) */
+/*
+ * A page-table change the kernel refused with EAGAIN (mmap_changing), or,
+ * with @fn set, a barrier: @fn(@arg) runs once every change queued before
+ * it has been applied.
+ */
 struct wp_op {
 	struct list link;
 	uint64_t start, len;
 	bool wp;
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 static bool pidfd_alive(int pidfd)
@@ -175,17 +181,27 @@ static void wp_retry_cb(uv_timer_t *t)
 
 	while (!list_empty(&mm->wp_retry) && !mm->dead) {
 		struct wp_op *op = list_first_entry(&mm->wp_retry, struct wp_op, link);
-		int ret = wp_now(mm, op->start, op->len, op->wp);
+		int ret = op->fn ? 0 : wp_now(mm, op->start, op->len, op->wp);
 
 		if (ret == -EAGAIN) {
+			/* the event stays undelivered only while we do not read it */
+			if (++mm->wp_retries % 1000 == 0)
+				log_warn("mm %llu: writeprotect %#llx+%#llx still refused after %u "
+					 "tries", (unsigned long long)mm->id,
+					 (unsigned long long)op->start, (unsigned long long)op->len,
+					 mm->wp_retries);
 			uv_timer_start(&mm->wp_timer, wp_retry_cb, WP_RETRY_MS, 0);
 			return;
 		}
+		mm->wp_retries = 0;
 		if (ret)
 			log_debug("mm %llu: writeprotect %#llx+%#llx: %s", (unsigned long long)mm->id,
 				  (unsigned long long)op->start, (unsigned long long)op->len,
 				  strerror(-ret));
 		list_del(&op->link);
+		/* off the queue first: @fn may queue more */
+		if (op->fn)
+			op->fn(op->arg);
 		free(op);
 	}
 }
@@ -197,6 +213,8 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 
 	if (mm->dead)
 		return -ENODEV;
+	/* a REMOVE waiting for its zap must not take this change for it */
+	settle_note_wp(mm, start, start + len);
 	/* every unprotect lets writes in: the dirty log counts the pages written */
 	if (!wp)
 		mm_mark_dirty(mm, start, start + len);
@@ -216,11 +234,35 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 		log_error("mm %llu: out of memory queueing a writeprotect", (unsigned long long)mm->id);
 		return -ENOMEM;
 	}
-	op->start = start;
-	op->len = len;
-	op->wp = wp;
+	*op = (struct wp_op){ .start = start, .len = len, .wp = wp };
 	list_add_tail(&mm->wp_retry, &op->link);
 	uv_timer_start(&mm->wp_timer, wp_retry_cb, WP_RETRY_MS, 0);
+	return 0;
+}
+
+bool mm_wp_pending(const struct mm *mm)
+{
+	return !mm->dead && !list_empty(&mm->wp_retry);
+}
+
+int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
+{
+	struct wp_op *op;
+
+	if (!mm_wp_pending(mm)) {
+		fn(arg);
+		return 0;
+	}
+	op = malloc(sizeof(*op));
+	if (!op) {
+		/* cannot wait without memory: the caller goes on as if applied */
+		log_error("mm %llu: out of memory waiting for a writeprotect",
+			  (unsigned long long)mm->id);
+		fn(arg);
+		return -ENOMEM;
+	}
+	*op = (struct wp_op){ .fn = fn, .arg = arg };
+	list_add_tail(&mm->wp_retry, &op->link);
 	return 0;
 }
 
