@@ -16,6 +16,7 @@
 #ifndef UMD_SETTLE_H
 #define UMD_SETTLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct mm;
@@ -57,7 +58,7 @@ int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_
  * [@start, @end) of @mm: a REMOVE settling over it can no longer take a
  * changed uffd-wp bit for its zap. Waits for nothing.
  */
-void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end);
+void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end, bool wp);
 
 /** settle_init() - the server's poll handles. Return: 0 or -errno. */
 int settle_init(struct server *s);
