@@ -6,8 +6,9 @@
  *  - every subcommand's text and JSON output (parsed), checked against
  *    what this process set up and the daemon's own status: status, list,
  *    show (a map with written, armed, untouched, PROT_NONE pages and a
- *    hole, compared page by page) and watch (REMOVE invalidations this
- *    process makes, until --count);
+ *    hole, compared page by page; a PROT_NONE page alone: drawn, exit 0)
+ *    and watch, of this pid and of all (REMOVE invalidations this process
+ *    makes, until --count);
  *  - exit status 0 / 1 / 2 as umirrorctl(1) documents; usage errors are one
  *    line naming what was wrong plus "Try 'umirrorctl --help'.";
  *  - connection errors with their hints (no socket, a regular file, a
@@ -431,8 +432,43 @@ static void test_show(const char *p, bool unpopulated_wp)
 	run_free(&r);
 }
 
+/*
+ * A PROT_NONE page and no hole: the snapshot's status is -EPERM, as for a
+ * refusal, but entries are filled: show draws them and exits 0.
+ */
+static void test_show_noperm(const char *p)
+{
+	char pid[16], range[64], row[32];
+	struct run r;
+	struct jv *v;
+	int64_t x;
+	char *line;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(range, sizeof(range), "%llx+8K",
+		 (unsigned long long)(uintptr_t)(p + NOPERM_PAGE * PAGE));
+	r = ctl("show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show PROT_NONE: exit %d, %s", r.status, r.err);
+	snprintf(row, sizeof(row), "%016llx |",
+		 (unsigned long long)(uintptr_t)(p + NOPERM_PAGE * PAGE));
+	line = strstr(r.out, row);
+	CHECK(line && !strncmp(line + strlen(row), "!.|", 3), "show PROT_NONE: map: %s", r.out);
+	CHECK(strstr(r.out, "note: part of the range has no read permission"),
+	      "show PROT_NONE: no note: %s", r.out);
+	run_free(&r);
+	r = ctl("-j", "show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show -j PROT_NONE: exit %d, %s", r.status, r.err);
+	v = parse_json("show -j PROT_NONE", r.out);
+	CHECK(jint(jget(v, "status"), &x) && x == -EPERM, "show -j PROT_NONE: status %lld",
+	      (long long)x);
+	CHECK(jint(jget(jget(v, "summary"), "no_permission"), &x) && x == 1,
+	      "show -j PROT_NONE: summary.no_permission");
+	jfree(v);
+	run_free(&r);
+}
+
 /* watch PID until --count REMOVE invalidations, made here one at a time */
-static void test_watch(struct um_interval *iv, char *p, bool json)
+static void test_watch(struct um_interval *iv, char *p, bool json, bool all)
 {
 	char pid[16], want[160];
 	int o, e, st = 0;
@@ -440,9 +476,10 @@ static void test_watch(struct um_interval *iv, char *p, bool json)
 	pid_t w;
 
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	/* without a pid: every process root may see, this one included */
 	w = spawn(false, &o, &e,
-		  json ? (char *[]){ "--json", "-n", "2", "watch", pid, NULL } :
-			 (char *[]){ "-n", "2", "watch", pid, NULL });
+		  json ? (char *[]){ "--json", "-n", "2", "watch", all ? NULL : pid, NULL } :
+			 (char *[]){ "-n", "2", "watch", all ? NULL : pid, NULL });
 	/*
 	 * The watcher sees what happens after its WATCH is in: keep making
 	 * invalidations until it has seen two and exited (the watchdog
@@ -596,8 +633,10 @@ int main(void)
 	test_status();
 	test_list(iv, p);
 	test_show(p, unpopulated_wp);
-	test_watch(iv, p, false);
-	test_watch(iv, p, true);
+	test_show_noperm(p);
+	test_watch(iv, p, false, false);
+	test_watch(iv, p, true, false);
+	test_watch(iv, p, false, true);
 	test_pid_errors(p);
 	test_nobody_views();
 
