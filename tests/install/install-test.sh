@@ -43,7 +43,15 @@ if ! command -v pkg-config >/dev/null 2>&1; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/umirror-install.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# every `cmake --install` rewrites BUILD_DIR/install_manifest.txt: keep the
+# user's own (the list of what their real install wrote)
+manifest=$build/install_manifest.txt
+if [ -f "$manifest" ]; then
+	cp -p "$manifest" "$tmp/manifest.saved"
+	trap 'cp -p "$tmp/manifest.saved" "$manifest"; rm -rf "$tmp"' EXIT
+else
+	trap 'rm -f "$manifest"; rm -rf "$tmp"' EXIT
+fi
 trap 'exit 1' HUP INT TERM
 stage=$tmp/stage
 prefix=$tmp/prefix
