@@ -29,6 +29,7 @@
 #define RO_END 8
 
 static atomic_uint ninv;
+static sem_t fork_sem; /* posted per FORK invalidation */
 static _Atomic uint64_t covered[NPAGES]; /* invalidations that covered page i */
 static char *base;
 
@@ -43,6 +44,8 @@ static void on_invalidate(struct um_interval *iv, const struct um_invalidation *
 			atomic_fetch_add(&covered[i], 1);
 	}
 	atomic_fetch_add(&ninv, 1);
+	if (inv->reason == UM_REASON_FORK)
+		sem_post(&fork_sem);
 }
 
 static const struct um_interval_ops ops = { .invalidate = on_invalidate };
@@ -131,6 +134,13 @@ static void split_after_insert(struct um_client *c)
 	if (pid == 0)
 		_exit(0);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status), "child");
+	/*
+	 * The FORK invalidation comes after fork() returned (the kernel
+	 * waits only for its event to be read): until it completed, a
+	 * write may reuse the page without a fault, as documented. From
+	 * its completion on, the whole interval must be armed again.
+	 */
+	CHECK(harness_sem_wait_ms(&fork_sem, 10000), "a FORK invalidation");
 	wait_valid(iv, "after fork");
 	check_armed(iv, "after fork over VMAs split since insert");
 
@@ -143,6 +153,7 @@ int main(void)
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root (userfaultfd of another process, PFNs)");
+	sem_init(&fork_sem, 0, 0);
 	harness_start("test_multi_vma", NULL);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	base = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
