@@ -166,14 +166,55 @@ fail:
 
 /* --- page-table changes --------------------------------------------------- */
 
-static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
+static int wp_ioctl(int uffd, uint64_t start, uint64_t len, bool wp)
 {
 	struct uffdio_writeprotect w = {
 		.range = { .start = start, .len = len },
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	return ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+}
+
+struct wp_split {
+	int uffd;
+	uint64_t start, end;
+	bool wp;
+};
+
+static int wp_vma_cb(const struct snapshot_vma *v, void *priv)
+{
+	struct wp_split *w = priv;
+	uint64_t a = v->start > w->start ? v->start : w->start;
+	uint64_t b = v->end < w->end ? v->end : w->end;
+	int ret = wp_ioctl(w->uffd, a, b - a, w->wp);
+
+	/* -ENOENT: a VMA not registered with our uffd (mapped after insert) */
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/*
+ * UFFDIO_WRITEPROTECT of [start, start + len). Linux 6.1 takes a range
+ * inside one VMA only (-ENOENT across a boundary); later kernels walk the
+ * VMAs but stop at the first one the uffd does not track, leaving the rest
+ * untouched. Either way an interval split into several VMAs (mprotect, a
+ * partial munmap) would silently stay writable: on -ENOENT apply the
+ * change VMA by VMA, skipping holes and VMAs the uffd does not track.
+ */
+static int wp_range(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+{
+	struct wp_split w = { .uffd = uffd, .start = start, .end = start + len, .wp = wp };
+	int ret = wp_ioctl(uffd, start, len, wp);
+
+	if (ret != -ENOENT)
+		return ret;
+	ret = snapshot_vma_walk(mm, start, start + len, wp_vma_cb, &w);
+	return ret < 0 ? ret : 0;
+}
+
+static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
+{
+	return wp_range(mm, mm->uffd, start, len, wp);
 }
 
 static void wp_retry_cb(uv_timer_t *t)
@@ -1137,16 +1178,13 @@ static int register_wp(int uffd, uint64_t start, uint64_t end)
 /* protect on the async uffd; nothing waits there, so EAGAIN only needs the events read */
 static int async_wp(struct mm *mm, uint64_t start, uint64_t end)
 {
-	struct uffdio_writeprotect w = {
-		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
-
 	for (int tries = 0; tries < 64; tries++) {
-		if (ioctl(mm->async_uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+		int ret = wp_range(mm, mm->async_uffd, start, end - start, true);
+
+		if (!ret)
 			return 0;
-		if (errno != EAGAIN)
-			return errno == EINVAL ? -EOPNOTSUPP : -errno;
+		if (ret != -EAGAIN)
+			return ret == -EINVAL ? -EOPNOTSUPP : ret;
 		uffd_cb(&mm->async_poll, 0, UV_READABLE);
 		uffd_cb(&mm->uffd_poll, 0, UV_READABLE);
 		if (mm->dead)
