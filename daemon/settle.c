@@ -169,13 +169,18 @@ static void rearm(struct settle *st)
 			      true);
 }
 
+/* is @page in an interval of @st whose writes the uffd-wp bit tracks? */
 static bool in_hits(const struct settle *st, uint64_t page)
 {
 	const struct inval *inv = st->inv;
 
-	for (unsigned int i = 0; i < inv->nhits; i++)
-		if (inv->hits[i].iv && page >= inv->hits[i].start && page < inv->hits[i].end)
+	for (unsigned int i = 0; i < inv->nhits; i++) {
+		const struct interval *iv = inv->hits[i].iv;
+
+		if (iv && page >= inv->hits[i].start && page < inv->hits[i].end &&
+		    (iv->backend == UMP_BACKEND_UFFD_WP || iv->backend == UMP_BACKEND_WP_ASYNC))
 			return true;
+	}
 	return false;
 }
 
