@@ -12,10 +12,18 @@
  *
  *   umirror-check [--kind K[,K...]|all] [--seed N] [--seeds N] [--steps N]
  *                 [--scan on|off|mix] [--mask-features LIST] [--socket PATH]
- *                 [--ops OP[,OP...]] [--stop-on-fail] [--selftest]
+ *                 [--ops OP[,OP...]] [--stop-on-fail] [--selftest] [--big]
+ *
+ * --seeds N runs seeds --seed .. --seed+N-1 per kind; with --scan mix (the
+ * default) the even ones scan, the odd ones do not. --big is CI's budget
+ * (2 seeds x 9000 steps). --ops limits the operations (to find the
+ * shortest replay of a failure), --stop-on-fail stops at the first one.
+ * --selftest plants faults (a corrupted oracle, a receiver that drops
+ * events) and passes only if the checks catch them.
  *
  * Environment: UMIRROR_CHECK_SEED, UMIRROR_CHECK_SEEDS, UMIRROR_CHECK_STEPS
- * give the defaults of --seed, --seeds, --steps.
+ * give the defaults of --seed, --seeds, --steps; UMIRROR_CHECK_DEBUG prints
+ * why a step's page tables did not hold still.
  */
 #include "check.h"
 
@@ -104,7 +112,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: umirror-check [--kind K[,K...]|all] [--seed N] [--seeds N] [--steps N]\n"
 		"                     [--scan on|off|mix] [--mask-features LIST] [--socket PATH]\n"
-		"                     [--ops OP[,OP...]] [--stop-on-fail] [--selftest]\n"
+		"                     [--ops OP[,OP...]] [--stop-on-fail] [--selftest] [--big]\n"
 		"kinds: anon shared memfd thp hugetlb tmpfs\n"
 		"ops: write span read threads fault dontneed munmap mmap mremap mprotect fork\n"
 		"     pageout collapse reinsert sub subsnap subfault combo\n");
@@ -227,6 +235,10 @@ int main(int argc, char **argv)
 			selftest = true;
 		} else if (!strcmp(a, "--stop-on-fail")) {
 			stop = true;
+		} else if (!strcmp(a, "--big")) {
+			/* CI's budget: with both feature paths >= 200,000 steps */
+			nseeds = 2;
+			steps = 9000;
 		} else if (!v) {
 			usage();
 		} else if (!strcmp(a, "--kind")) {
@@ -287,8 +299,9 @@ int main(int argc, char **argv)
 		setenv("UMIRROR_SOCKET", socket_path, 1);
 		signal(SIGPIPE, SIG_IGN);
 	} else {
+		/* patient with a loaded machine, not with a populate that never comes */
 		extra[nextra++] = "--ack-timeout";
-		extra[nextra++] = "10000";
+		extra[nextra++] = "3000";
 		if (mask) {
 			extra[nextra++] = "--mask-features";
 			extra[nextra++] = mask;
