@@ -21,6 +21,7 @@
 #include "uapi_compat.h"
 /* harness.h names the same pagemap bits */
 #undef PM_PFN_MASK
+#undef PM_SOFT_DIRTY
 #undef PM_UFFD_WP
 #undef PM_FILE
 #undef PM_SWAP
