@@ -1274,6 +1274,90 @@ static void uncharge_interval(struct mm *mm, uint64_t len)
 	limits_uncharge(&mm->srv->limits, mm->uid, n);
 }
 
+/* a PROTECT invalidation (mm.h mm_protect_start()) */
+struct mm_protect {
+	struct inval *inv; /* NULL once dropped (owner gone) */
+	bool armed;	   /* track_arm() returned: applied, queued or failed */
+	bool acked;
+};
+
+static void protect_done(struct mm_protect *p)
+{
+	inval_finish(p->inv);
+	free(p);
+}
+
+static void protect_acked(struct inval *inv, void *arg)
+{
+	struct mm_protect *p = arg;
+
+	(void)inv;
+	p->acked = true;
+	if (p->armed)
+		protect_done(p);
+}
+
+/* the holder's part (the arm) is over before the loop runs again: never waits */
+static void protect_expired(struct inval *inv, void *arg)
+{
+	(void)inv;
+	protect_done(arg);
+}
+
+static void protect_dropped(struct inval *inv, void *arg)
+{
+	struct mm_protect *p = arg;
+
+	(void)inv;
+	p->inv = NULL;
+	/* before the arm, the caller still holds it: mm_protect_armed() frees it */
+	if (p->armed)
+		free(p);
+}
+
+static const struct inval_hold_ops protect_ops = {
+	.acked = protect_acked,
+	.expired = protect_expired,
+	.dropped = protect_dropped,
+};
+
+struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct hit_walk h = { 0 };
+	struct mm_protect *p = NULL;
+	unsigned int n = 0;
+
+	if (mm_collect(mm, &h, start, end))
+		log_error("mm %llu: out of memory: protect invalidation partly lost",
+			  (unsigned long long)mm->id);
+	for (unsigned int i = 0; i < h.n; i++)
+		if (h.v[i].iv->written || h.v[i].iv->backend != UMP_BACKEND_UFFD_WP)
+			h.v[n++] = h.v[i];
+	if (n)
+		p = calloc(1, sizeof(*p));
+	if (n && (!p || inval_start_held(mm, UMP_REASON_PROTECT, start, end, 0, h.v, n,
+					 &protect_ops, p, &p->inv))) {
+		log_error("mm %llu: out of memory: protect invalidation not sent",
+			  (unsigned long long)mm->id);
+		free(p);
+		p = NULL;
+	}
+	mm_collect_done(&h);
+	return p;
+}
+
+/* the arm of the insert is applied (or queued, or failed): @p may complete */
+void mm_protect_armed(struct mm_protect *p)
+{
+	if (!p)
+		return;
+	p->armed = true;
+	if (!p->inv)
+		free(p);
+	else if (p->acked)
+		protect_done(p);
+}
+
 static int huge_cb(const struct snapshot_vma *v, void *priv)
 {
 	if (v->page_size <= PAGE)
@@ -1287,6 +1371,7 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	struct mm *mm = c->mm;
 	uint64_t start = req->start, end = req->start + req->length;
 	bool track_async = req->flags & UM_INSERT_TRACK_ASYNC;
+	struct mm_protect *protect;
 	struct interval *iv;
 	int ret;
 
@@ -1311,7 +1396,10 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	ret = slot_alloc(mm, &iv->slot);
 	if (ret)
 		goto fail_free;
+	/* seqs odd before the arm takes WRITE from other intervals' mirrors */
+	protect = mm_protect_start(mm, start, end);
 	ret = track_arm(mm, start, end, track_async);
+	mm_protect_armed(protect);
 	if (ret < 0)
 		goto fail_slot;
 	iv->backend = ret;

@@ -249,6 +249,29 @@ void interval_seq_end(struct interval *iv);
 /** interval_seq() - the slot's current seq (acquire load). */
 uint64_t interval_seq(const struct interval *iv);
 
+struct mm_protect;
+
+/**
+ * mm_protect_start() - the daemon is about to write-protect [@start, @end)
+ * again (INSERT arming its range, dirty REARM): start a PROTECT
+ * invalidation, seqs odd, of every interval whose mirror may hold a page
+ * there writable (written since armed, or a backend that never stops a
+ * writer), clipped to the range; the kernel's own UFFDIO_WRITEPROTECT
+ * runs the mmu notifiers for the same reason. Call mm_protect_armed()
+ * right after the write-protect, on the same loop turn.
+ * Return: the holder for mm_protect_armed(), or NULL (nothing to
+ * invalidate; no memory: logged). Waits for nothing.
+ */
+struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
+ * mm_protect_armed() - the write-protect of mm_protect_start() was applied,
+ * queued or failed: the invalidation completes once its acks are in and
+ * every queued write-protect change is applied (then seqs even). Frees
+ * @p at some point; NULL is a no-op. Waits for nothing.
+ */
+void mm_protect_armed(struct mm_protect *p);
+
 /**
  * mm_page_span() - widen [*@start, *@end) to whole pages of the VMAs at
  * its ends: hugetlb pages are write-protected, faulted and COW-copied as
