@@ -85,6 +85,16 @@ for f in "$topsrc"/systemd/*.service "$topsrc"/systemd/*.socket; do
 	[ -n "$(find "$stage" -name "$name" -path '*/systemd/system/*')" ] ||
 		fail "$name not installed into a systemd/system directory"
 done
+# the service starts the umirrord this install put in place: the prefix
+# given to `cmake --install`, not the one configured
+svc=$(find "$stage" -name umirrord.service -path '*/systemd/system/*' | head -n 1)
+case $sbindir in
+/*) want=ExecStart=$sbindir/umirrord ;;
+*) want=ExecStart=$prefix/$sbindir/umirrord ;;
+esac
+if [ -n "$svc" ] && ! grep -qx "$want" "$svc"; then
+	fail "$svc: '$(grep '^ExecStart=' "$svc")', want '$want'"
+fi
 
 # --- the ABI: soname, and exactly the header's functions at UMIRROR_0.1 -------
 soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
