@@ -174,6 +174,22 @@ check "the daemon adopted the socket systemd passed" \
 check "Type=$(prop "$UNIT" Type), StatusText '$(prop "$UNIT" StatusText)'" \
 	eval '[[ $(prop $UNIT Type) == notify && -n $(prop $UNIT StatusText) ]]'
 
+# the unit's sandbox is in force, not silently dropped: no new privileges,
+# seccomp filters (systemd installs one per setting, the daemon adds its
+# allow-list), only the three capabilities (CAP_DAC_READ_SEARCH 2,
+# CAP_SYS_PTRACE 19, CAP_SYS_ADMIN 21), its own mount and network namespaces
+main=$(prop "$UNIT" MainPID)
+status_field() { sed -n "s/^$1:[[:space:]]*//p" "/proc/$main/status"; }
+nnp=$(status_field NoNewPrivs)
+seccomp=$(status_field Seccomp)
+filters=$(status_field Seccomp_filters)
+capbnd=$(status_field CapBnd)
+own_ns() { [[ $(readlink "/proc/$main/ns/$1") != "$(readlink "/proc/1/ns/$1")" ]]; }
+check "the sandbox holds: NoNewPrivs $nnp, Seccomp $seccomp ($filters filters), CapBnd $capbnd, own mount and network namespaces" \
+	eval '[[ $nnp == 1 && $seccomp == 2 && $filters -ge 2 && $capbnd == 0000000000280004 ]] &&
+		own_ns mnt && own_ns net'
+echo "    $(systemd-analyze security "$UNIT" 2>&1 | grep -i 'overall exposure')"
+
 # --- who may connect ---------------------------------------------------------------------
 if as "$MEMBER" "$build/examples/mirror_basic" >"$tmp/mirror_basic" 2>&1 &&
 	grep -q 'all checks passed' "$tmp/mirror_basic"; then
