@@ -146,6 +146,9 @@ parse_args() {
 	[[ $# -ge 1 ]] || { usage >&2; exit 2; }
 	command_argv=("$@")
 	[[ -z $workdir ]] && workdir=${build:-/}
+	# the guest's /tmp is its scratch disk: the host's is at /run/host-tmp
+	# and a build tree there would not find its own absolute paths
+	[[ $build == /tmp/* ]] && die "--build $build: a build under /tmp is not visible in the guest (its /tmp is a fresh disk); build elsewhere"
 	if [[ -n ${UMK_QEMU_ARGS:-} ]]; then
 		local -a extra
 		read -ra extra <<<"$UMK_QEMU_ARGS"
