@@ -209,9 +209,9 @@ int kfeat_parse_mask(const char *list, uint64_t *out)
 			if (strlen(mask_names[i].name) == len && !strncmp(p, mask_names[i].name, len))
 				break;
 		if (len && i == sizeof(mask_names) / sizeof(mask_names[0])) {
-			fprintf(stderr, "umirrord: --mask-features: unknown feature '%.*s' (known: "
-					"pagemap_scan, wp_async, wp_unpopulated, procmap_query, io_uring, "
-					"soft_dirty, 6.1)\n", (int)len, p);
+			log_error("--mask-features: unknown feature '%.*s' (known: pagemap_scan, "
+				  "wp_async, wp_unpopulated, procmap_query, io_uring, soft_dirty, 6.1)",
+				  (int)len, p);
 			return -EINVAL;
 		}
 		if (len)

@@ -27,7 +27,7 @@ struct kfeat {
  * wp_unpopulated, procmap_query: what Linux 6.1 lacks).
  * @list: the text (NULL or "" is the empty list)
  * @out: UM_KFEAT_* bits named
- * Return: 0, or -EINVAL naming an unknown feature on stderr.
+ * Return: 0, or -EINVAL after logging the unknown feature (log_error).
  */
 int kfeat_parse_mask(const char *list, uint64_t *out);
 
