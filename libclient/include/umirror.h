@@ -108,7 +108,8 @@ struct um_interval;
  * the event thread. No userfaultfd is created yet (that happens at the
  * first um_interval_insert()).
  *
- * Waits for: the HELLO round trip (at most UM_DEFAULT_TIMEOUT_MS).
+ * Waits for: the HELLO round trip, at most 10 s (a socket-activated
+ * daemon answers once it has started).
  * Holds: nothing on return.
  * Return: 0; -ENOENT/-ECONNREFUSED no daemon; -EPROTONOSUPPORT version
  * mismatch; -ENOMEM; -ETIMEDOUT.
