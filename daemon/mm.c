@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -305,7 +306,7 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 	mm_page_span(mm, &start, &end);
 	len = end - start;
 	/* a REMOVE waiting for its zap must not take this change for it */
-	settle_note_wp(mm, start, start + len);
+	settle_note_wp(mm, start, start + len, wp);
 	/* every unprotect lets writes in: the dirty log counts the pages written */
 	if (!wp)
 		mm_mark_dirty(mm, start, start + len);
@@ -330,6 +331,66 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 	*op = (struct wp_op){ .start = start, .len = len, .wp = wp };
 	list_add_tail(&mm->wp_retry, &op->link);
 	uv_timer_start(&mm->wp_timer, wp_retry_cb, WP_RETRY_MS, 0);
+	return 0;
+}
+
+/* a page of a VMA userfaultfd cannot register: [vdso] (or [vvar]), 0 if none */
+static uint64_t barrier_vma(struct mm *mm)
+{
+	uint64_t found = 0, s, e;
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)mm->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+
+		while (n && line[n - 1] == '\n')
+			line[--n] = 0;
+		if (n < 6 || sscanf(line, "%" SCNx64 "-%" SCNx64, &s, &e) != 2)
+			continue;
+		if (!strcmp(line + n - 6, "[vdso]") || (!found && !strcmp(line + n - 6, "[vvar]")))
+			found = s;
+	}
+	fclose(f);
+	return found;
+}
+
+static int covered_cb(struct itree_node *n, void *priv)
+{
+	(void)n;
+	(void)priv;
+	return 1;
+}
+
+int mm_lock_barrier(struct mm *mm)
+{
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_WP };
+
+	if (mm->dead)
+		return -ENODEV;
+	/* never aim at mirrored memory: unregistering it below would disarm it */
+	if (mm->barrier_addr &&
+	    itree_query(&mm->tree, mm->barrier_addr, mm->barrier_addr + PAGE, covered_cb, NULL))
+		mm->barrier_addr = 0;
+	if (!mm->barrier_addr)
+		mm->barrier_addr = barrier_vma(mm);
+	if (!mm->barrier_addr)
+		return -ENOENT;
+	reg.range.start = mm->barrier_addr;
+	reg.range.len = PAGE;
+	if (ioctl(mm->uffd, UFFDIO_REGISTER, &reg) == 0) {
+		/* the owner mapped memory there since: undo, look again next time */
+		struct uffdio_range r = reg.range;
+
+		ioctl(mm->uffd, UFFDIO_UNREGISTER, &r);
+		log_debug("mm %llu: lock barrier at %#llx found registrable memory",
+			  (unsigned long long)mm->id, (unsigned long long)mm->barrier_addr);
+		mm->barrier_addr = 0;
+	}
 	return 0;
 }
 

@@ -78,6 +78,7 @@ struct mm {
 	uv_timer_t wp_timer;  /* retries writeprotects refused with EAGAIN */
 	struct list wp_retry; /* struct wp_op, in order */
 	unsigned int wp_retries; /* EAGAINs of the first queued change so far */
+	uint64_t barrier_addr;	 /* mm_lock_barrier(): a VMA uffd refuses, 0 unknown */
 	int open_handles; /* uv handles not yet closed; free at 0 after destroy */
 	struct um_seq_slot *seq;
 	uint32_t next_slot;
@@ -291,6 +292,21 @@ void mm_page_span(struct mm *mm, uint64_t *start, uint64_t *end);
  * -ENODEV once the mm is dead.
  */
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp);
+
+/**
+ * mm_lock_barrier() - wait until every thread of the owner that holds its
+ * mmap lock now (a madvise() zapping, above all) has released it.
+ *
+ * UFFDIO_REGISTER takes the owner's mmap lock for writing before it looks
+ * at the VMAs; it is aimed at a page of a VMA that userfaultfd refuses
+ * ([vdso], found in /proc/PID/maps and remembered), so it fails after the
+ * lock with nothing registered. A thread that has not taken the lock yet
+ * is not waited for.
+ * Waits for: the lock (blocks the loop while a reader holds it).
+ * Return: 0; -ENOENT no such VMA to aim at (nothing was waited for);
+ * -ENODEV the mm is dead.
+ */
+int mm_lock_barrier(struct mm *mm);
 
 /**
  * mm_wp_pending() - are changes mm_wp() queued still waiting to be applied?

@@ -22,6 +22,8 @@
 #define SETTLE_POLL_MS 1		     /* then this often */
 #define SETTLE_GIVE_UP_MS 100		     /* zap never seen: re-arm anyway */
 #define SETTLE_WRITE_GIVE_UP_MS 20	     /* the writer never retried (killed?) */
+#define SETTLE_REARM_ROUNDS 8		     /* re-arms of one REMOVE, at most */
+#define SETTLE_QUIET_MS 100		     /* overlapping REMOVEs: no late zap for this long */
 
 /* pagemap bits */
 #define PM_PFN ((1ull << 55) - 1)
@@ -45,6 +47,14 @@ struct settle {
 	uint64_t acked_ns, give_up_ms;
 	bool changed; /* the change was seen (or given up on); REMOVE: re-armed */
 	bool written; /* REMOVE: uffd-wp bits in the span changed by us since the event */
+	/* REMOVE, once re-armed (verify_rearm()) */
+	uint64_t *armed;   /* pagemap entries once the re-arm was applied */
+	uint64_t *unprot;  /* bitmap: pages we unprotected since our last re-arm */
+	uint64_t unarmed;  /* pages the last re-arm left unprotected */
+	unsigned int rounds;
+	bool verified;	   /* the last re-arm was found in place */
+	bool overlap;	   /* another REMOVE of these pages was in flight when it came */
+	uint64_t quiet_ms; /* overlap: done once no zap was seen until then */
 };
 
 static void settle_free(struct settle *st)
@@ -53,6 +63,8 @@ static void settle_free(struct settle *st)
 		list_del(&st->link);
 	free(st->before);
 	free(st->now);
+	free(st->armed);
+	free(st->unprot);
 	free(st);
 }
 
@@ -176,6 +188,115 @@ static void rearm(struct settle *st)
 			      true);
 }
 
+static bool in_hits(const struct settle *st, uint64_t page)
+{
+	const struct inval *inv = st->inv;
+
+	for (unsigned int i = 0; i < inv->nhits; i++)
+		if (inv->hits[i].iv && page >= inv->hits[i].start && page < inv->hits[i].end)
+			return true;
+	return false;
+}
+
+/*
+ * REMOVE, re-armed: is the re-arm really in place, so that the seqs may go
+ * even? The madvise() threads the kernel released when we read their
+ * events zap under the owner's mmap lock whenever they get to run (a
+ * thread woken by our read can be rescheduled before it even takes the
+ * lock); a zap that comes after the re-arm drops the uffd-wp bits and
+ * markers of anonymous memory again, and the next write would not fault.
+ *
+ * Once the re-arm is applied: read the span, wait for every zap under
+ * way (mm_lock_barrier()), read it again. A page armed the first time and
+ * no longer the second was zapped meanwhile: re-arm again, and verify
+ * again. Pages we unprotected ourselves since (a write fault's WRITE) are
+ * left alone. A page the re-arm left unarmed is re-armed again (a zap came
+ * between the re-arm and the first read), unless part of the span was
+ * unmapped since and a round left as many unarmed (holes cannot be armed).
+ *
+ * When another REMOVE of the same pages was in flight as this one came
+ * (@st->overlap: two threads zapping the same pages), a zap that found
+ * the pages already empty left no trace, and nothing tells whether the
+ * other thread has zapped yet: the re-arm must then stay in place for
+ * SETTLE_QUIET_MS (each loss re-armed and the wait started again).
+ * Return: true when done, false to be called again.
+ */
+static bool verify_rearm(struct settle *st, uint64_t now_ms)
+{
+	struct mm *mm = st->mm;
+	uint64_t n = (st->end - st->start) / PAGE, lost = 0, unarmed = 0;
+	int ret;
+
+	if (mm->dead || !st->armed || !st->unprot)
+		return true;
+	/* the re-arm is still queued behind an event being delivered */
+	if (mm_wp_pending(mm))
+		return false;
+	if (st->verified) {
+		/* overlap: watching for a late zap until quiet_ms */
+		if (read_pagemap(mm, st->start, n, st->now))
+			return true;
+		for (uint64_t i = 0; i < n; i++)
+			if (!((st->unprot[i / 64] >> (i % 64)) & 1) && (st->armed[i] & PM_UFFD_WP) &&
+			    !(st->now[i] & PM_UFFD_WP))
+				lost++;
+		if (!lost)
+			return now_ms >= st->quiet_ms;
+		log_debug("mm %llu: REMOVE [%#llx, %#llx): %llu pages zapped %llu ms after the "
+			  "re-arm: re-arming again",
+			  (unsigned long long)mm->id, (unsigned long long)st->start,
+			  (unsigned long long)st->end, (unsigned long long)lost,
+			  (unsigned long long)(now_ms + SETTLE_QUIET_MS - st->quiet_ms));
+		st->verified = false;
+		rearm(st);
+		return false;
+	}
+	if (read_pagemap(mm, st->start, n, st->armed))
+		return true;
+	/* -ENOENT: nothing to aim the barrier at; the second read is all we have */
+	ret = mm_lock_barrier(mm);
+	if ((ret && ret != -ENOENT) || read_pagemap(mm, st->start, n, st->now))
+		return true;
+	for (uint64_t i = 0; i < n; i++) {
+		if ((st->unprot[i / 64] >> (i % 64)) & 1 || !in_hits(st, st->start + i * PAGE)) {
+			st->armed[i] = 0; /* not watched */
+			continue;
+		}
+		if (!(st->armed[i] & PM_UFFD_WP))
+			unarmed++;
+		else if (!(st->now[i] & PM_UFFD_WP))
+			lost++;
+	}
+	/*
+	 * Every page of a span still mapped can be armed (a marker, or the
+	 * zero page read-faulted first); only a hole cannot.
+	 */
+	if (lost || (unarmed && (unarmed != st->unarmed ||
+				 !snapshot_vma_covered(mm, st->start, st->end)))) {
+		if (++st->rounds > SETTLE_REARM_ROUNDS) {
+			log_warn("mm %llu: REMOVE [%#llx, %#llx): still %llu pages unarmed after %u "
+				 "re-arms, completing",
+				 (unsigned long long)mm->id, (unsigned long long)st->start,
+				 (unsigned long long)st->end, (unsigned long long)(lost + unarmed),
+				 SETTLE_REARM_ROUNDS);
+			return true;
+		}
+		log_debug("mm %llu: REMOVE [%#llx, %#llx): %llu pages zapped after the re-arm, %llu "
+			  "not armed: re-arming again",
+			  (unsigned long long)mm->id, (unsigned long long)st->start,
+			  (unsigned long long)st->end, (unsigned long long)lost,
+			  (unsigned long long)unarmed);
+		st->unarmed = unarmed;
+		rearm(st);
+		return false;
+	}
+	if (!st->overlap)
+		return true;
+	st->verified = true;
+	st->quiet_ms = now_ms + SETTLE_QUIET_MS;
+	return false;
+}
+
 /* one step; true when @st completed (and was freed) */
 static bool step(struct settle *st, uint64_t now_ms)
 {
@@ -199,6 +320,8 @@ static bool step(struct settle *st, uint64_t now_ms)
 		if (st->reason == UMP_REASON_REMOVE)
 			rearm(st);
 	}
+	if (st->reason == UMP_REASON_REMOVE && !verify_rearm(st, now_ms))
+		return false;
 	/* the seqs go even once the re-arm is applied (a queued one waited for) */
 	inval_finish(st->inv);
 	settle_free(st);
@@ -292,6 +415,18 @@ static const struct inval_hold_ops settle_ops = {
 	.dropped = on_dropped,
 };
 
+/* is a REMOVE of some page of [@start, @end) of @mm in flight? */
+static bool remove_in_flight(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct inval *inv;
+
+	/* held or not, settling or applying its re-arm */
+	list_for_each_entry(inv, &mm->invals, mm_link)
+		if (inv->reason == UMP_REASON_REMOVE && start < inv->end && end > inv->start)
+			return true;
+	return false;
+}
+
 int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inval_hit *hits,
 		  unsigned int nhits)
 {
@@ -302,6 +437,9 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 	if (st) {
 		st->before = malloc(n * sizeof(*st->before));
 		st->now = malloc(n * sizeof(*st->now));
+		/* without these the re-arm is not verified (verify_rearm()) */
+		st->armed = malloc(n * sizeof(*st->armed));
+		st->unprot = calloc((n + 63) / 64, sizeof(*st->unprot));
 	}
 	if (!st || !st->before || !st->now)
 		goto fallback;
@@ -315,6 +453,7 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 		memset(st->before, 0, n * sizeof(*st->before));
 	/* a queued write-protect change lands later: not a sign of the zap */
 	st->written = mm_wp_pending(mm);
+	st->overlap = remove_in_flight(mm, start, end);
 	ret = inval_start_held(mm, UMP_REASON_REMOVE, start, end, 0, hits, nhits, &settle_ops, st,
 			       &st->inv);
 	if (ret == 0)
@@ -415,12 +554,26 @@ void settle_shutdown(struct server *s)
 		uv_close((uv_handle_t *)&s->settle_timer, NULL);
 }
 
-void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end)
+void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end, bool wp)
 {
 	struct inval *inv;
 
-	list_for_each_entry(inv, &mm->invals, mm_link)
-		if (inv->hold == &settle_ops && inv->reason == UMP_REASON_REMOVE &&
-		    start < inv->end && end > inv->start)
-			((struct settle *)inv->hold_arg)->written = true;
+	list_for_each_entry(inv, &mm->invals, mm_link) {
+		struct settle *st = inv->hold_arg;
+		uint64_t a, b;
+
+		if (inv->hold != &settle_ops || inv->reason != UMP_REASON_REMOVE ||
+		    start >= inv->end || end <= inv->start)
+			continue;
+		st->written = true;
+		if (!st->unprot)
+			continue;
+		a = start > st->start ? start : st->start;
+		b = end < st->end ? end : st->end;
+		for (uint64_t i = (a - st->start) / PAGE; i < (b - st->start + PAGE - 1) / PAGE; i++)
+			if (wp)
+				st->unprot[i / 64] &= ~(1ull << (i % 64));
+			else
+				st->unprot[i / 64] |= 1ull << (i % 64);
+	}
 }

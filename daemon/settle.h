@@ -11,11 +11,16 @@
  * held invalidation: after its acks the span's pagemap is polled until
  * every entry that was set when the event was read has changed, then the
  * span is re-armed, and the record completes once the re-arm is applied
- * (inval_finish() waits for a re-arm the kernel refused with EAGAIN).
+ * and found in place after every zap under way: a madvise() thread the
+ * read released may still zap after the re-arm (it runs when it gets the
+ * CPU; a second zap of pages another thread just emptied shows nothing),
+ * so the span is read, the owner's mmap lock waited for
+ * (mm_lock_barrier()), the span read again, and lost pages re-armed.
  */
 #ifndef UMD_SETTLE_H
 #define UMD_SETTLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct mm;
@@ -34,7 +39,11 @@ struct inval_hit;
  * looks unchanged), re-arming anyway; but once the zap has visibly begun,
  * the write-protected pages it has not reached yet are waited for until
  * the ack timeout (then completed anyway, logged): a zap whose thread was
- * descheduled half way must not be taken for done.
+ * descheduled half way must not be taken for done. Then the re-arm is
+ * verified (two pagemap reads around mm_lock_barrier(), which blocks the
+ * loop while a thread of the owner holds its mmap lock) and redone for the
+ * pages a zap emptied meanwhile, at most 8 times; a REMOVE that came while
+ * another REMOVE of the same pages was in flight is watched 100 ms more.
  * Return: 0, or -ENOMEM (then a plain, unheld REMOVE invalidation is sent).
  */
 int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inval_hit *hits,
@@ -54,10 +63,11 @@ int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_
 
 /**
  * settle_note_wp() - mm_wp() is changing the write protection of
- * [@start, @end) of @mm: a REMOVE settling over it can no longer take a
- * changed uffd-wp bit for its zap. Waits for nothing.
+ * [@start, @end) of @mm (@wp: protecting): a REMOVE settling over it can
+ * no longer take a changed uffd-wp bit for its zap, and does not require
+ * pages unprotected since its re-arm to be protected. Waits for nothing.
  */
-void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end);
+void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end, bool wp);
 
 /** settle_init() - the server's poll handles. Return: 0 or -errno. */
 int settle_init(struct server *s);
