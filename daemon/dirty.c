@@ -14,8 +14,13 @@
  *              what it reports in the same ioctl. A zapped page may come
  *              back as an armed marker (not "written"), so REMOVE and
  *              REMAP spans are kept in the bitmap too and merged in.
- *  SOFT_DIRTY  pagemap bit 55; clear_refs is process-wide, so REARM first
- *              folds every soft-dirty interval of the mm into its bitmap.
+ *  SOFT_DIRTY  pagemap bit 55, harvested into the bitmap. clear_refs is
+ *              process-wide, so one harvest per address space feeds
+ *              every soft-dirty interval's log and scan; writers are held
+ *              by a uffd-wp window while bits are read and cleared, and
+ *              zaps come as REMOVE events (the memory is registered on
+ *              the owner's uffd, protected only during the window).
+ *              REARM clears the reported bits of the log.
  * SCAN cannot see writes at all: -EOPNOTSUPP, never "clean".
  *
  * Everything runs on the loop thread.
@@ -32,7 +37,9 @@
 
 #include "log.h"
 #include "mm.h"
+#include "scan.h"
 #include "server.h"
+#include "snapshot.h"
 #include "uapi_compat.h"
 
 #define PAGE 4096ull
@@ -196,6 +203,33 @@ out:
 
 /* --- soft-dirty ------------------------------------------------------------ */
 
+/* the memory kinds whose writes bit 55 shows through the harvest's window */
+static int soft_fits_cb(const struct snapshot_vma *v, void *priv)
+{
+	const struct kfeat *kf = priv;
+
+	/* hugetlb has no soft-dirty bit per page: clear_refs skips it */
+	if (v->page_size != PAGE)
+		return 1;
+	return (v->shared ? kf->soft_dirty_shmem : kf->soft_dirty_anon) ? 0 : 1;
+}
+
+bool dirty_soft_fits(struct mm *mm, uint64_t start, uint64_t end)
+{
+	const struct kfeat *kf = &mm->srv->kf;
+
+	if (!kf->soft_dirty || !(kf->soft_dirty_anon || kf->soft_dirty_shmem))
+		return false;
+	/*
+	 * A user-mode-only uffd does not hold the kernel's own writes
+	 * (read(2) into the memory) during the window: they would fail with
+	 * EFAULT, now and then, whenever a harvest runs.
+	 */
+	if (mm->uffd_user_only)
+		return false;
+	return snapshot_vma_walk(mm, start, end, soft_fits_cb, (void *)kf) == 0;
+}
+
 int dirty_soft_open(struct mm *mm)
 {
 	char path[64];
@@ -207,46 +241,302 @@ int dirty_soft_open(struct mm *mm)
 	return mm->clear_refs_fd < 0 ? -errno : 0;
 }
 
-/* OR pagemap's soft-dirty bits of [start, end) of @iv into its bitmap */
-static int soft_fold(struct interval *iv, uint64_t start, uint64_t end)
+/* @n pagemap entries from @addr; a short read (end of the address space) reads as holes */
+static int pagemap_read_all(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *ents)
 {
-	uint64_t ents[PM_CHUNK];
+	size_t want = n * 8, got = 0;
 
-	for (uint64_t a = start; a < end;) {
-		uint64_t n = (end - a) / PAGE < PM_CHUNK ? (end - a) / PAGE : PM_CHUNK;
-		int ret = pagemap_read(iv->mm, a, n, ents);
+	while (got < want) {
+		ssize_t r = pread(mm->pagemap_fd, (char *)ents + got, want - got,
+				  (off_t)(addr / PAGE * 8 + got));
 
-		if (ret)
-			return ret;
-		for (uint64_t i = 0; i < n; i++)
-			if (ents[i] & PM_SOFT_DIRTY)
-				interval_mark_dirty(iv, a + i * PAGE, a + (i + 1) * PAGE);
-		a += n * PAGE;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	memset((char *)ents + got, 0, want - got);
+	return 0;
+}
+
+/* pages [@start, @end) of @iv were written: its log and its scan learn it */
+static void soft_mark(struct interval *iv, uint64_t start, uint64_t end)
+{
+	interval_mark_dirty(iv, start, end);
+	scan_note_written(iv, start, end);
+}
+
+/* UFFDIO_WRITEPROTECT on the owner's uffd, waiting (on this thread) for events in delivery */
+static int soft_wp_ioctl(struct mm *mm, uint64_t start, uint64_t len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = start, .len = len },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	for (int tries = 0; tries < 200; tries++) {
+		if (ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		/* mmap_changing: an event (fork, mremap, madvise) waits to be read */
+		mm_read_events(mm);
+		if (mm->dead)
+			return -EFAULT;
+		if (tries)
+			usleep(100);
+	}
+	return -EAGAIN;
+}
+
+struct soft_wp {
+	struct mm *mm;
+	struct interval *iv; /* protect: whose log takes what cannot be protected */
+	uint64_t start, end;
+	bool wp;
+	int err;
+};
+
+static int soft_wp_vma_cb(const struct snapshot_vma *v, void *priv)
+{
+	struct soft_wp *w = priv;
+	uint64_t a = v->start > w->start ? v->start : w->start;
+	uint64_t b = v->end < w->end ? v->end : w->end;
+	int ret = soft_wp_ioctl(w->mm, a, b - a, w->wp);
+
+	if (ret == -EFAULT)
+		return ret;
+	if (ret && w->wp) {
+		/* not registered (mapped there after insert), or refused: cannot be seen */
+		log_debug("mm %llu: soft-dirty window %#llx-%#llx: %s: counted written",
+			  (unsigned long long)w->mm->id, (unsigned long long)a,
+			  (unsigned long long)b, strerror(-ret));
+		soft_mark(w->iv, a, b);
+	} else if (ret && ret != -ENOENT && !w->err) {
+		w->err = ret;
 	}
 	return 0;
 }
 
 /*
- * clear_refs 4 clears every soft-dirty bit of the process: first keep
- * what every soft-dirty interval of the mm has not harvested yet. A write
- * between the fold and the clear is logged in both places or neither: the
- * page is soft-dirty again after the clear only if written after it.
+ * Protect (@wp) or unprotect [@start, @end). Linux 6.1 takes one VMA per
+ * call (-ENOENT across a boundary): then VMA by VMA. With @wp, a part that
+ * cannot be protected is counted written in @iv (its writes would go
+ * unseen in the window). Return: 0, -EFAULT the owner died, or (unprotect)
+ * the first error.
  */
-static int soft_rearm(struct mm *mm)
+static int soft_wp(struct mm *mm, struct interval *iv, uint64_t start, uint64_t end, bool wp)
 {
-	struct interval *iv;
+	struct soft_wp w = { mm, iv, start, end, wp, 0 };
+	int ret = soft_wp_ioctl(mm, start, end - start, wp);
+
+	if (ret == 0 || ret == -EFAULT)
+		return ret;
+	ret = snapshot_vma_walk(mm, start, end, soft_wp_vma_cb, &w);
+	if (ret < 0 && ret != -EFAULT && wp)
+		soft_mark(iv, start, end); /* VMAs unreadable: nothing is known */
+	return ret < 0 ? ret : w.err;
+}
+
+struct gap_walk {
+	struct mm *mm;
+	uint64_t cursor, end;
+	int err;
+};
+
+static void soft_unprotect(struct gap_walk *g, uint64_t a, uint64_t b)
+{
 	int ret;
 
+	if (b <= a)
+		return;
+	ret = soft_wp(g->mm, NULL, a, b, false);
+	if (ret && ret != -EFAULT) {
+		/* the writers wait there: hand it to the queue that retries (and logs) */
+		log_debug("mm %llu: soft-dirty window %#llx-%#llx not lifted: %s, queued",
+			  (unsigned long long)g->mm->id, (unsigned long long)a,
+			  (unsigned long long)b, strerror(-ret));
+		mm_wp(g->mm, a, b - a, false);
+	}
+	if (ret == -EFAULT)
+		g->err = ret;
+}
+
+static int unprotect_gap_cb(struct itree_node *n, void *priv)
+{
+	struct interval *iv = (struct interval *)n;
+	struct gap_walk *g = priv;
+
+	/* sync uffd-wp intervals keep their protection */
+	if (!interval_armed(iv))
+		return 0;
+	if (n->start > g->cursor)
+		soft_unprotect(g, g->cursor, n->start < g->end ? n->start : g->end);
+	if (n->end > g->cursor)
+		g->cursor = n->end;
+	return 0;
+}
+
+/* lift the window over [@start, @end) except where a UFFD_WP interval wants protection */
+static int soft_window_off(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct gap_walk g = { mm, start, end, 0 };
+
+	itree_query(&mm->tree, start, end, unprotect_gap_cb, &g);
+	if (g.cursor < end && !g.err)
+		soft_unprotect(&g, g.cursor, end);
+	return g.err;
+}
+
+/*
+ * Which pages of @iv were written: bit 55 when the window went up (@r1),
+ * or a page that appeared in a place that was empty (@r2 read after the
+ * clear): without WP_UNPOPULATED an empty page cannot be protected, and
+ * its first write makes a soft-dirty page the clear may have wiped. A read
+ * fault maps the zero page, which is not counted.
+ */
+static void soft_fold(struct interval *iv, const uint64_t *r1, const uint64_t *r2)
+{
+	uint64_t zero = iv->mm->srv->kf.zero_pfn, n = iv_pages(iv), run = 0;
+	bool in_run = false;
+
+	for (uint64_t i = 0; i <= n; i++) {
+		bool w = false;
+
+		if (i < n) {
+			w = r1[i] & PM_SOFT_DIRTY;
+			if (!w && !(r1[i] & (PM_PRESENT | PM_SWAP)))
+				w = !r2 || ((r2[i] & PM_PRESENT) &&
+					    (!zero || (r2[i] & PM_PFN_MASK) != zero));
+		}
+		if (w && !in_run)
+			run = i;
+		else if (!w && in_run)
+			soft_mark(iv, iv->node.start + run * PAGE, iv->node.start + i * PAGE);
+		in_run = w;
+	}
+}
+
+/*
+ * clear_refs 4 clears bit 55 in the whole process, so every soft-dirty
+ * interval of @mm is harvested together, into each one's log and scan
+ * bitmap, and no interval (or scan) re-arming can make another lose a
+ * write. Reading the bits and clearing them is not one step, so writers
+ * are held meanwhile: the window write-protects the intervals on the
+ * owner's uffd (a writer faults and waits, its write lands after the
+ * clear and sets the bit again), then bits are read, cleared, read again
+ * (pages that appeared), and the window is lifted. @fresh (an interval
+ * being inserted) takes part in the window but learns nothing from the
+ * bits: its baseline is this clear.
+ */
+static int soft_harvest(struct mm *mm, struct interval *fresh)
+{
+	struct interval *iv;
+	unsigned int n = 0, i;
+	uint64_t **r1;
+	uint64_t *r2 = NULL, r2_len = 0;
+	int ret = 0, err;
+
+	if (mm->dead)
+		return -EFAULT;
+	list_for_each_entry(iv, &mm->intervals, mm_link)
+		n += iv->backend == UMP_BACKEND_SOFT_DIRTY;
+	if (!n)
+		return 0;
+	if (mm->clear_refs_fd < 0)
+		return -EBADF;
+	r1 = calloc(n, sizeof(*r1));
+	if (!r1)
+		return -ENOMEM;
+	i = 0;
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
-		ret = soft_fold(iv, iv->node.start, iv->node.end);
-		if (ret)
-			return ret;
+		r1[i] = malloc(iv_pages(iv) * 8);
+		if (!r1[i++]) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		if (iv_pages(iv) > r2_len)
+			r2_len = iv_pages(iv);
 	}
-	if (pwrite(mm->clear_refs_fd, "4", 1, 0) != 1)
-		return -errno;
-	return 0;
+	r2 = malloc(r2_len * 8);
+	if (!r2) {
+		ret = -ENOMEM;
+		goto out;
+	}
+
+	/* window up: from here every write to these pages waits for us */
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		ret = soft_wp(mm, iv, iv->node.start, iv->node.end, true);
+		if (ret == -EFAULT)
+			goto out;
+	}
+	ret = 0;
+	i = 0;
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		ret = pagemap_read_all(mm, iv->node.start, iv_pages(iv), r1[i++]);
+		if (ret)
+			goto window_off; /* nothing cleared: nothing lost */
+	}
+	if (pwrite(mm->clear_refs_fd, "4", 1, 0) != 1) {
+		ret = -errno;
+		goto window_off; /* the bits stay: the next harvest sees them */
+	}
+	i = 0;
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		err = pagemap_read_all(mm, iv->node.start, iv_pages(iv), r2);
+		/* unreadable: every page that was empty may have been written */
+		if (iv != fresh)
+			soft_fold(iv, r1[i], err ? NULL : r2);
+		i++;
+	}
+window_off:
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		err = soft_window_off(mm, iv->node.start, iv->node.end);
+		if (err == -EFAULT) {
+			ret = err;
+			break;
+		}
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(r1[i]);
+	free(r1);
+	free(r2);
+	if (ret)
+		log_debug("mm %llu: soft-dirty harvest: %s", (unsigned long long)mm->id,
+			  strerror(-ret));
+	return ret;
+}
+
+int dirty_soft_harvest(struct mm *mm)
+{
+	return soft_harvest(mm, NULL);
+}
+
+void dirty_soft_baseline(struct interval *iv)
+{
+	int ret = soft_harvest(iv->mm, iv);
+
+	if (ret) {
+		/* no clean start: never "clean" where nothing is known */
+		log_warn("mm %llu: interval %llu: no soft-dirty baseline (%s): all counted written",
+			 (unsigned long long)iv->mm->id, (unsigned long long)iv->id,
+			 strerror(-ret));
+		interval_mark_dirty(iv, iv->node.start, iv->node.end);
+	}
 }
 
 /* --- harvest ---------------------------------------------------------------- */
@@ -431,9 +721,8 @@ int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_
 	case UMP_BACKEND_SOFT_DIRTY:
 		if (!iv->dirty || mm->clear_refs_fd < 0)
 			return -EOPNOTSUPP;
-		ret = soft_fold(iv, req->start, req->end);
-		if (!ret && rearm)
-			ret = soft_rearm(mm);
+		/* every soft-dirty interval's bits into its log; REARM is then the log's */
+		ret = dirty_soft_harvest(mm);
 		if (!ret)
 			n = harvest_log(iv, req->start, req->end, rearm, false, out, max, &walk_end);
 		break;

@@ -665,6 +665,15 @@ static void uffd_cb(uv_poll_t *p, int status, int events)
 	}
 }
 
+void mm_read_events(struct mm *mm)
+{
+	if (mm->dead)
+		return;
+	uffd_cb(&mm->uffd_poll, 0, UV_READABLE);
+	if (mm->async_uffd >= 0 && !mm->dead)
+		uffd_cb(&mm->async_poll, 0, UV_READABLE);
+}
+
 static void pidfd_cb(uv_poll_t *p, int status, int events)
 {
 	mm_release(p->data, "owner exited");
@@ -946,6 +955,8 @@ int mm_attach(struct client *c, int uffd, const struct um_attach *req,
 	if (ret)
 		goto fail;
 	c->mm = mm;
+	/* the client's word: a lie only costs it EFAULTs in its own system calls */
+	mm->uffd_user_only = req->uffd_mode == UMP_UFFD_USER_ONLY;
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
 	rep->seq_slots = UM_SEQ_SLOTS;
@@ -1077,7 +1088,8 @@ static int wp_flush(struct mm *mm)
 /*
  * Register and arm [start, end) with the best backend (docs/SEMANTICS.md,
  * "Tracking backends"): without @track_async only sync uffd-wp, else
- * WP_ASYNC, SOFT_DIRTY, sync uffd-wp, SCAN in that order.
+ * WP_ASYNC, SOFT_DIRTY (memory it can see, registered on the owner's
+ * uffd), sync uffd-wp, SCAN in that order.
  * Return: UMP_BACKEND_* or -errno (nothing left registered for it).
  */
 static int track_arm(struct mm *mm, uint64_t start, uint64_t end, bool track_async)
@@ -1094,9 +1106,20 @@ static int track_arm(struct mm *mm, uint64_t start, uint64_t end, bool track_asy
 		unregister_uncovered(mm, start, end);
 		return ret;
 	}
-	if (track_async && mm->srv->kf.soft_dirty) {
-		ret = dirty_soft_open(mm);
-		return ret ? ret : UMP_BACKEND_SOFT_DIRTY;
+	/*
+	 * Registered (never protected but during a harvest) so that zaps,
+	 * unmaps and remaps are reported and the harvest can hold writers
+	 * while it reads and clears the bits (dirty.c).
+	 */
+	if (track_async && dirty_soft_fits(mm, start, end)) {
+		ret = register_wp(mm->uffd, start, end);
+		if (!ret)
+			ret = dirty_soft_open(mm);
+		if (!ret)
+			return UMP_BACKEND_SOFT_DIRTY;
+		unregister_uncovered(mm, start, end);
+		if (ret != -EOPNOTSUPP)
+			return ret;
 	}
 	ret = register_wp(mm->uffd, start, end);
 	if (!ret) {
@@ -1187,6 +1210,9 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	itree_insert(&mm->tree, &iv->node);
 	list_add_tail(&mm->intervals, &iv->mm_link);
 	mm->srv->nintervals++;
+	/* the first harvest reports what is written from now on, not what was before */
+	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
+		dirty_soft_baseline(iv);
 	/* backends that see writes only after the fact need the scan from the start */
 	scan_interval_default(iv);
 	/* in the tree now, so faults on it that the flush reads are handled as such */
