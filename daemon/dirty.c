@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,17 +231,6 @@ bool dirty_soft_fits(struct mm *mm, uint64_t start, uint64_t end)
 	return snapshot_vma_walk(mm, start, end, soft_fits_cb, (void *)kf) == 0;
 }
 
-int dirty_soft_open(struct mm *mm)
-{
-	char path[64];
-
-	if (mm->clear_refs_fd >= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)mm->pid);
-	mm->clear_refs_fd = open(path, O_WRONLY | O_CLOEXEC);
-	return mm->clear_refs_fd < 0 ? -errno : 0;
-}
-
 /* @n pagemap entries from @addr; a short read (end of the address space) reads as holes */
 static int pagemap_read_all(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *ents)
 {
@@ -260,6 +250,91 @@ static int pagemap_read_all(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *
 	}
 	memset((char *)ents + got, 0, want - got);
 	return 0;
+}
+
+/* the owner still runs: the /proc files just opened are its, not a new process's */
+static bool owner_alive(struct mm *mm)
+{
+	struct pollfd p = { .fd = mm->pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
+int dirty_soft_open(struct mm *mm)
+{
+	char path[64];
+
+	if (mm->clear_refs_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)mm->pid);
+	mm->clear_refs_fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (mm->clear_refs_fd < 0)
+		return -errno;
+	if (mm->canary) {
+		/* without it the harvest works, blind to other clear_refs writers */
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)mm->pid);
+		mm->canary_fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (mm->canary_fd < 0)
+			log_warn("mm %llu: %s for the soft-dirty canary: %m",
+				 (unsigned long long)mm->id, path);
+	}
+	if (!owner_alive(mm)) {
+		close(mm->clear_refs_fd);
+		if (mm->canary_fd >= 0)
+			close(mm->canary_fd);
+		mm->clear_refs_fd = mm->canary_fd = -1;
+		return -ESRCH;
+	}
+	return 0;
+}
+
+/*
+ * Right after our clear: write the canary (the owner's page that nothing
+ * else writes), which sets its bit 55 again; only a clear by someone else
+ * can take it away before our next one.
+ */
+static int any_cb(struct itree_node *n, void *priv)
+{
+	(void)n;
+	(void)priv;
+	return 1;
+}
+
+static void canary_write(struct mm *mm)
+{
+	static const char one = 1;
+	uint64_t e;
+
+	mm->canary_set = false;
+	if (mm->canary_fd < 0)
+		return;
+	/*
+	 * A write to a write-protected page would wait for this very thread:
+	 * never there (an interval over the library's page, a window).
+	 */
+	if (itree_query(&mm->tree, mm->canary, mm->canary + PAGE, any_cb, NULL) ||
+	    pagemap_read_all(mm, mm->canary, 1, &e) || (e & PM_UFFD_WP))
+		return;
+	if (pwrite(mm->canary_fd, &one, 1, (off_t)mm->canary) == 1) {
+		mm->canary_set = true;
+		return;
+	}
+	/* the page is gone (a misbehaving owner): no detection from now on */
+	log_warn("mm %llu: soft-dirty canary %#llx not writable (%m): another clear_refs "
+		 "writer would go unnoticed", (unsigned long long)mm->id,
+		 (unsigned long long)mm->canary);
+	close(mm->canary_fd);
+	mm->canary_fd = -1;
+}
+
+/* did a clear_refs by someone else take bits since our last clear? */
+static bool canary_lost(struct mm *mm)
+{
+	uint64_t e;
+
+	if (!mm->canary_set || pagemap_read_all(mm, mm->canary, 1, &e))
+		return false;
+	return !(e & PM_SOFT_DIRTY);
 }
 
 /* pages [@start, @end) of @iv were written: its log and its scan learn it */
@@ -438,6 +513,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	unsigned int n = 0, i;
 	uint64_t **r1;
 	uint64_t *r2 = NULL, r2_len = 0;
+	bool stolen;
 	int ret = 0, err;
 
 	if (mm->dead)
@@ -486,9 +562,18 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 		if (ret)
 			goto window_off; /* nothing cleared: nothing lost */
 	}
+	/* after the reads: a clear by someone else during them shows too */
+	stolen = canary_lost(mm);
 	if (pwrite(mm->clear_refs_fd, "4", 1, 0) != 1) {
 		ret = -errno;
 		goto window_off; /* the bits stay: the next harvest sees them */
+	}
+	canary_write(mm);
+	if (stolen) {
+		mm->sd_stolen++;
+		log_warn("mm %llu (pid %d): another process cleared its soft-dirty bits "
+			 "(/proc/PID/clear_refs: CRIU?): every soft-dirty interval counted written",
+			 (unsigned long long)mm->id, (int)mm->pid);
 	}
 	i = 0;
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
@@ -498,6 +583,9 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 		/* unreadable: every page that was empty may have been written */
 		if (iv != fresh)
 			soft_fold(iv, r1[i], err ? NULL : r2);
+		/* the writes before that clear are lost: never "clean" */
+		if (iv != fresh && stolen)
+			soft_mark(iv, iv->node.start, iv->node.end);
 		i++;
 	}
 window_off:

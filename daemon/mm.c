@@ -860,7 +860,7 @@ static int mm_open(struct server *s, struct client *owner, pid_t pid, uid_t uid,
 	mm->srv = s;
 	mm->uffd = uffd;
 	mm->pagemap_fd = mm->maps_fd = mm->pidfd = mm->seq_fd = mm->mem_fd = -1;
-	mm->async_uffd = mm->clear_refs_fd = -1;
+	mm->async_uffd = mm->clear_refs_fd = mm->canary_fd = -1;
 	mm->pid = pid;
 	mm->uid = uid;
 	mm->uffd_features = features;
@@ -957,6 +957,8 @@ int mm_attach(struct client *c, int uffd, const struct um_attach *req,
 	c->mm = mm;
 	/* the client's word: a lie only costs it EFAULTs in its own system calls */
 	mm->uffd_user_only = req->uffd_mode == UMP_UFFD_USER_ONLY;
+	if (req->flags & UM_ATTACH_CANARY)
+		mm->canary = req->probe;
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
 	rep->seq_slots = UM_SEQ_SLOTS;
@@ -1683,7 +1685,9 @@ void mm_release(struct mm *mm, const char *why)
 	}
 	if (mm->clear_refs_fd >= 0)
 		close(mm->clear_refs_fd);
-	mm->clear_refs_fd = -1;
+	if (mm->canary_fd >= 0)
+		close(mm->canary_fd);
+	mm->clear_refs_fd = mm->canary_fd = -1;
 	/* the last reference: the owner's blocked writers resume */
 	close(mm->uffd);
 	close(mm->pidfd);

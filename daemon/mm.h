@@ -91,6 +91,10 @@ struct mm {
 	uv_poll_t async_poll;
 	int clear_refs_fd;	/* /proc/PID/clear_refs for SOFT_DIRTY intervals, else -1 */
 	uint64_t sd_stamp;	/* scan.c: the batch that last harvested soft-dirty bits */
+	uint64_t canary;	/* the owner's soft-dirty canary page (UM_ATTACH_CANARY), or 0 */
+	int canary_fd;		/* /proc/PID/mem for writing the canary, else -1 */
+	bool canary_set;	/* written since our last clear: its bit 55 must still be there */
+	uint64_t sd_stolen;	/* clears by another clear_refs writer found by the canary */
 	struct list forks;	/* mms of followed children (fork_link), same owner connection */
 	struct list fork_link;	/* the parent's forks */
 	struct list fork_waits; /* struct fork_wait: children not identified yet */

@@ -29,7 +29,11 @@
  *             found its bits survive the harvest (not on 6.1), else sync
  *             uffd-wp; exact either way;
  *  file       a regular file cannot be held during a harvest: SCAN, whose
- *             DIRTY is -EOPNOTSUPP, never "clean".
+ *             DIRTY is -EOPNOTSUPP, never "clean";
+ *  outsider   another writer of /proc/PID/clear_refs (as CRIU's pre-dump)
+ *             takes the bits of earlier writes: the daemon's canary page
+ *             shows the foreign clear and every soft-dirty interval is
+ *             reported written, not the write lost.
  */
 #include "harness.h"
 #include "umirror.h"
@@ -388,6 +392,41 @@ static void part_scan(struct um_client *c)
 	munmap(m, np * PAGE);
 }
 
+/* what CRIU's pre-dump does to the process: clear every soft-dirty bit */
+static void clear_refs_ourselves(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+
+	CHECK(fd >= 0 && write(fd, "4", 1) == 1, "write /proc/self/clear_refs: %m");
+	close(fd);
+}
+
+static void part_outsider(struct um_client *c)
+{
+	const size_t np = 64;
+	char *m = map_pages(np);
+	struct um_interval *iv = insert_sd(c, m, np, NULL, "outsider");
+	struct um_interval *iv2 = insert_sd(c, m + 32 * PAGE, 16, NULL, "outsider: second");
+
+	harvest(iv, m, np, UM_DIRTY_REARM, (struct um_dirty_range[MAXR]){ 0 }, MAXR);
+	harvest(iv2, m + 32 * PAGE, 16, UM_DIRTY_REARM, (struct um_dirty_range[MAXR]){ 0 }, MAXR);
+	touch(m, 3, 'o');
+	/* page 3's bit is gone: the daemon cannot know it was written... */
+	clear_refs_ourselves();
+	touch(m, 9, 'o');
+	/* ...but sees that someone cleared, and reports all rather than miss page 3 */
+	EXPECT("outsider: all after a foreign clear_refs", iv, m, np, UM_DIRTY_REARM, NONE,
+	       { 0, np });
+	EXPECT("outsider: the other interval too", iv2, m + 32 * PAGE, 16, UM_DIRTY_REARM, NONE,
+	       { 0, 16 });
+	/* and no more than that once it is re-armed */
+	touch(m, 5, 'p');
+	EXPECT("outsider: exact again", iv, m, np, UM_DIRTY_REARM, NONE, { 5, 1 });
+	EXPECT("outsider: exact again, second", iv2, m + 32 * PAGE, 16, UM_DIRTY_REARM, NONE);
+	CHECK(um_interval_remove(iv2) == 0 && um_interval_remove(iv) == 0, "remove");
+	munmap(m, np * PAGE);
+}
+
 static bool is_thp(const char *p)
 {
 	uint64_t e0 = harness_pagemap(p), e1 = harness_pagemap(p + HPAGE - PAGE);
@@ -501,6 +540,7 @@ static const struct {
 	{ "baseline", part_baseline }, { "rearm", part_rearm }, { "zap", part_zap },
 	{ "two", part_two },	       { "scan", part_scan },	{ "race", part_race },
 	{ "thp", part_thp },	       { "shmem", part_shmem }, { "file", part_file },
+	{ "outsider", part_outsider },
 };
 
 /* test_soft_dirty [PART...]: the parts named (all by default) */
