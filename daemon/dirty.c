@@ -384,7 +384,8 @@ static int soft_wp_vma_cb(const struct snapshot_vma *v, void *priv)
 
 	if (ret == -EFAULT)
 		return ret;
-	if (ret && w->wp) {
+	/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
+	if (ret && w->wp && !mm_gone(w->mm, a, b)) {
 		/* not registered (mapped there after insert), or refused: cannot be seen */
 		log_debug("mm %llu: soft-dirty window %#llx-%#llx: %s: counted written",
 			  (unsigned long long)w->mm->id, (unsigned long long)a,
