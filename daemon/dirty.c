@@ -45,6 +45,7 @@
 
 #define PAGE 4096ull
 #define PM_CHUNK 512 /* pagemap entries per pread: 2 MiB of address space */
+#define SD_CHUNK 4096 /* the harvest's reads: 16 MiB of address space each */
 
 /* --- the bitmap ------------------------------------------------------------ */
 
@@ -144,6 +145,30 @@ void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end)
 
 	if (end > w.start)
 		itree_query(&mm->tree, w.start, end, mark_cb, &w);
+}
+
+static int unprotected_cb(struct itree_node *n, void *priv)
+{
+	struct interval *iv = (struct interval *)n;
+	struct mark_walk *w = priv;
+
+	interval_mark_dirty(iv, w->start, w->end);
+	/*
+	 * A soft-dirty page unprotected in the middle of a harvest (its
+	 * fault read while the harvest waited for an event) may be written
+	 * again before the clear wipes its bit: the scan must hear of it.
+	 */
+	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
+		scan_note_written(iv, w->start, w->end);
+	return 0;
+}
+
+void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct mark_walk w = { start & ~(PAGE - 1), end };
+
+	if (end > w.start)
+		itree_query(&mm->tree, w.start, end, unprotected_cb, &w);
 }
 
 /* --- arming without WP_UNPOPULATED ----------------------------------------- */
@@ -288,11 +313,6 @@ int dirty_soft_open(struct mm *mm)
 	return 0;
 }
 
-/*
- * Right after our clear: write the canary (the owner's page that nothing
- * else writes), which sets its bit 55 again; only a clear by someone else
- * can take it away before our next one.
- */
 static int any_cb(struct itree_node *n, void *priv)
 {
 	(void)n;
@@ -300,6 +320,11 @@ static int any_cb(struct itree_node *n, void *priv)
 	return 1;
 }
 
+/*
+ * Right after our clear: write the canary (the owner's page that nothing
+ * else writes), which sets its bit 55 again; only a clear by someone else
+ * can take it away before our next one.
+ */
 static void canary_write(struct mm *mm)
 {
 	static const char one = 1;
@@ -467,26 +492,66 @@ static int soft_window_off(struct mm *mm, uint64_t start, uint64_t end)
 	return g.err;
 }
 
+/* what the first read of a harvest keeps of a page: 2 bits, not a pagemap entry */
+struct soft_first {
+	uint64_t *dirty; /* bit 55 was set */
+	uint64_t *empty; /* neither present nor swapped */
+};
+
+/* the first read of @iv (window up, before the clear) into @f */
+static int soft_read_first(struct interval *iv, struct soft_first *f)
+{
+	uint64_t ents[SD_CHUNK], n = iv_pages(iv);
+
+	for (uint64_t i = 0; i < n; i += SD_CHUNK) {
+		uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK;
+		int ret = pagemap_read_all(iv->mm, iv->node.start + i * PAGE, k, ents);
+
+		if (ret)
+			return ret;
+		for (uint64_t j = 0; j < k; j++) {
+			if (ents[j] & PM_SOFT_DIRTY)
+				f->dirty[(i + j) / 64] |= 1ull << ((i + j) % 64);
+			if (!(ents[j] & (PM_PRESENT | PM_SWAP)))
+				f->empty[(i + j) / 64] |= 1ull << ((i + j) % 64);
+		}
+	}
+	return 0;
+}
+
+static bool bit(const uint64_t *bm, uint64_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
 /*
- * Which pages of @iv were written: bit 55 when the window went up (@r1),
- * or a page that appeared in a place that was empty (@r2 read after the
- * clear): without WP_UNPOPULATED an empty page cannot be protected, and
+ * Which pages of @iv were written (second read, after the clear): bit 55
+ * at the first read, or a page that appeared where the first read found
+ * nothing: without WP_UNPOPULATED an empty page cannot be protected, and
  * its first write makes a soft-dirty page the clear may have wiped. A read
- * fault maps the zero page, which is not counted.
+ * fault maps the zero page, which is not counted. An unreadable second
+ * read counts every page that was empty.
  */
-static void soft_fold(struct interval *iv, const uint64_t *r1, const uint64_t *r2)
+static void soft_fold(struct interval *iv, const struct soft_first *f)
 {
 	uint64_t zero = iv->mm->srv->kf.zero_pfn, n = iv_pages(iv), run = 0;
-	bool in_run = false;
+	uint64_t ents[SD_CHUNK] = { 0 };
+	bool in_run = false, unread = false;
 
 	for (uint64_t i = 0; i <= n; i++) {
 		bool w = false;
 
+		if (i < n && !(i % SD_CHUNK) && !unread) {
+			uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK;
+
+			unread = pagemap_read_all(iv->mm, iv->node.start + i * PAGE, k, ents);
+		}
 		if (i < n) {
-			w = r1[i] & PM_SOFT_DIRTY;
-			if (!w && !(r1[i] & (PM_PRESENT | PM_SWAP)))
-				w = !r2 || ((r2[i] & PM_PRESENT) &&
-					    (!zero || (r2[i] & PM_PFN_MASK) != zero));
+			uint64_t e = ents[i % SD_CHUNK];
+
+			w = bit(f->dirty, i) ||
+			    (bit(f->empty, i) &&
+			     (unread || ((e & PM_PRESENT) && (!zero || (e & PM_PFN_MASK) != zero))));
 		}
 		if (w && !in_run)
 			run = i;
@@ -510,10 +575,9 @@ static void soft_fold(struct interval *iv, const uint64_t *r1, const uint64_t *r
  */
 static int soft_harvest(struct mm *mm, struct interval *fresh)
 {
+	struct soft_first *first;
 	struct interval *iv;
 	unsigned int n = 0, i;
-	uint64_t **r1;
-	uint64_t *r2 = NULL, r2_len = 0;
 	bool stolen;
 	int ret = 0, err;
 
@@ -525,25 +589,19 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 		return 0;
 	if (mm->clear_refs_fd < 0)
 		return -EBADF;
-	r1 = calloc(n, sizeof(*r1));
-	if (!r1)
+	first = calloc(n, sizeof(*first));
+	if (!first)
 		return -ENOMEM;
 	i = 0;
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
-		r1[i] = malloc(iv_pages(iv) * 8);
-		if (!r1[i++]) {
+		first[i].dirty = calloc((iv_pages(iv) + 63) / 64, 8);
+		first[i].empty = calloc((iv_pages(iv) + 63) / 64, 8);
+		if (!first[i].dirty || !first[i++].empty) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		if (iv_pages(iv) > r2_len)
-			r2_len = iv_pages(iv);
-	}
-	r2 = malloc(r2_len * 8);
-	if (!r2) {
-		ret = -ENOMEM;
-		goto out;
 	}
 
 	/* window up: from here every write to these pages waits for us */
@@ -559,7 +617,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
-		ret = pagemap_read_all(mm, iv->node.start, iv_pages(iv), r1[i++]);
+		ret = soft_read_first(iv, &first[i++]);
 		if (ret)
 			goto window_off; /* nothing cleared: nothing lost */
 	}
@@ -580,10 +638,8 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
-		err = pagemap_read_all(mm, iv->node.start, iv_pages(iv), r2);
-		/* unreadable: every page that was empty may have been written */
 		if (iv != fresh)
-			soft_fold(iv, r1[i], err ? NULL : r2);
+			soft_fold(iv, &first[i]);
 		/* the writes before that clear are lost: never "clean" */
 		if (iv != fresh && stolen)
 			soft_mark(iv, iv->node.start, iv->node.end);
@@ -600,10 +656,11 @@ window_off:
 		}
 	}
 out:
-	for (i = 0; i < n; i++)
-		free(r1[i]);
-	free(r1);
-	free(r2);
+	for (i = 0; i < n; i++) {
+		free(first[i].dirty);
+		free(first[i].empty);
+	}
+	free(first);
 	if (ret)
 		log_debug("mm %llu: soft-dirty harvest: %s", (unsigned long long)mm->id,
 			  strerror(-ret));

@@ -49,6 +49,14 @@ void interval_mark_dirty(struct interval *iv, uint64_t start, uint64_t end);
 void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end);
 
 /**
+ * mm_mark_unprotected() - [@start, @end) of @mm lost its write protection
+ * (an unprotect through mm_wp()): mm_mark_dirty(), and SOFT_DIRTY
+ * intervals' scans count the pages written too (their later writes may
+ * fall before a harvest's clear). Waits for and holds nothing.
+ */
+void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
  * mm_prefault() - without WP_UNPOPULATED (kernel before 6.7, or masked),
  * write-protecting a never-touched anonymous page installs nothing, so its
  * first write would go unseen: read-fault every page of [@start, @end)

@@ -199,7 +199,7 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 		return -ENODEV;
 	/* every unprotect lets writes in: the dirty log counts the pages written */
 	if (!wp)
-		mm_mark_dirty(mm, start, start + len);
+		mm_mark_unprotected(mm, start, start + len);
 	else
 		mm_prefault(mm, start, start + len);
 	/* keep the order of changes: never overtake a queued one */
