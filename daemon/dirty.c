@@ -386,8 +386,17 @@ static int soft_wp_ioctl(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 		mm_read_events(mm);
 		if (mm->dead)
 			return -EFAULT;
+		/*
+		 * Read, but its sender has not run yet to end mmap_changing (or a
+		 * fork is still copying): let it run. ppoll() of nothing, not
+		 * usleep(): the seccomp filter has no nanosleep.
+		 */
 		if (tries)
-			usleep(100);
+			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
+		else
+			log_debug("mm %llu: writeprotect %#llx+%#llx waits for an event",
+				  (unsigned long long)mm->id, (unsigned long long)start,
+				  (unsigned long long)len);
 	}
 	return -EAGAIN;
 }

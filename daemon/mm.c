@@ -1068,9 +1068,9 @@ static int async_wp(struct mm *mm, uint64_t start, uint64_t end)
 /*
  * Apply queued write-protect changes now. They wait for a non-cooperative
  * event (fork, mremap, madvise) to be read, so read the events here, with
- * a short sleep while the event is still being produced (a fork copying
+ * a short wait while the event is still being produced (a fork copying
  * its page tables). INSERT must not reply before its range is armed: a
- * write in that gap would go unseen. At most ~20 ms.
+ * write in that gap would go unseen. At most ~200 ms.
  */
 static int wp_flush(struct mm *mm)
 {
@@ -1081,8 +1081,9 @@ static int wp_flush(struct mm *mm)
 		if (mm->dead)
 			return -EFAULT;
 		wp_retry_cb(&mm->wp_timer);
+		/* ppoll() of nothing, not usleep(): the seccomp filter has no nanosleep */
 		if (!list_empty(&mm->wp_retry))
-			usleep(100);
+			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
 	}
 	return list_empty(&mm->wp_retry) ? 0 : -EAGAIN;
 }

@@ -20,6 +20,9 @@
  *             while the main thread re-arms and scans one of them without
  *             pause: every write is reported (bits are read and cleared
  *             while the writers are held);
+ *  zaprace    harvests while a thread zaps and writes page by page (each
+ *             zap an event the harvest's write-protect may wait for):
+ *             every page reported, the sandboxed daemon alive;
  *  scan       the revalidation scan reports a write to an exclusive page
  *             (same PFN: only bit 55 shows it) as REVALIDATE, once, and the
  *             write stays in the DIRTY log;
@@ -301,6 +304,20 @@ static void *race_write(void *arg)
 	return NULL;
 }
 
+/* zaps (each an event a harvest in progress must read) and writes, page by page */
+static void *zap_write(void *arg)
+{
+	struct race_writer *w = arg;
+
+	for (size_t i = 0; i < w->np; i++) {
+		CHECK(madvise(w->m + i * PAGE, PAGE, MADV_DONTNEED) == 0, "madvise: %m");
+		touch(w->m, i, 'z');
+		usleep(200);
+	}
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
 /* union of @out[0..n) into the per-page @seen */
 static void note(bool *seen, const char *m, const struct um_dirty_range *out, long n)
 {
@@ -356,6 +373,49 @@ static void part_race(struct um_client *c)
 	free(seen_b);
 	munmap(a, na * PAGE);
 	munmap(b, nb * PAGE);
+}
+
+/*
+ * Harvests while another thread zaps: a REMOVE in delivery makes the
+ * window's write-protect fail with EAGAIN until the daemon has read it
+ * (and its sender has run); the daemon reads and waits, inside its
+ * seccomp filter, and every page zapped and written is reported.
+ */
+static void part_zaprace(struct um_client *c)
+{
+	const size_t np = 512, nbig = 16384;
+	char *m = map_pages(np), *big = map_pages(nbig);
+	struct um_interval *iv = insert_sd(c, m, np, NULL, "zaprace");
+	/* 64 MiB more to read and protect: harvests long enough to be met by zaps */
+	struct um_interval *ibig = insert_sd(c, big, nbig, NULL, "zaprace: big");
+	static struct um_dirty_range out[512];
+	struct race_writer w = { .m = m, .np = np };
+	bool *seen = calloc(np, 1);
+	unsigned int rounds = 0, missing = 0;
+	struct um_status st;
+	long n;
+
+	CHECK(seen, "calloc");
+	harvest(iv, m, np, UM_DIRTY_REARM, out, 512);
+	CHECK(pthread_create(&w.thread, NULL, zap_write, &w) == 0, "thread");
+	while (!atomic_load(&w.done)) {
+		n = harvest(iv, m, np, UM_DIRTY_REARM, out, 512);
+		note(seen, m, out, n);
+		rounds++;
+	}
+	pthread_join(w.thread, NULL);
+	n = harvest(iv, m, np, UM_DIRTY_REARM, out, 512);
+	note(seen, m, out, n);
+	for (size_t i = 0; i < np; i++)
+		if (!seen[i] && missing++ < 8)
+			fprintf(stderr, "zaprace: page %zu zapped and written, never reported\n", i);
+	printf("test_soft_dirty: zaprace: %u harvests while zapping\n", rounds);
+	CHECK(!missing, "zaprace: %u pages never reported", missing);
+	CHECK(um_status(c, &st) == 0, "zaprace: the daemon lives");
+	CHECK(um_interval_remove(ibig) == 0 && um_interval_remove(iv) == 0, "remove");
+	free(seen);
+	munmap(m, np * PAGE);
+	munmap(big, nbig * PAGE);
 }
 
 static void part_scan(struct um_client *c)
@@ -540,7 +600,7 @@ static const struct {
 	{ "baseline", part_baseline }, { "rearm", part_rearm }, { "zap", part_zap },
 	{ "two", part_two },	       { "scan", part_scan },	{ "race", part_race },
 	{ "thp", part_thp },	       { "shmem", part_shmem }, { "file", part_file },
-	{ "outsider", part_outsider },
+	{ "outsider", part_outsider }, { "zaprace", part_zaprace },
 };
 
 /* test_soft_dirty [PART...]: the parts named (all by default) */
