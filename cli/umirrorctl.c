@@ -11,18 +11,22 @@
  * creates a userfaultfd. The connection is UM_CONNECT_MANUAL: watch
  * dispatches events on the main thread, beside a signalfd.
  *
- * Exit status: 0 ok, 1 error (message on stderr), 2 usage.
+ * Exit status: 0 ok, 1 error (message on stderr), 2 usage (one line
+ * saying what was wrong, then where help is, as ip(8) and systemctl(1) do).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +38,7 @@
 #define PAGE_SIZE ((uint64_t)4096)
 #define SHOW_MAX_PAGES (1ull << 22) /* 16 GiB: 32 MiB of entries */
 #define MAP_COLUMNS 64
+#define DEFAULT_SOCKET "/run/umirror/umirrord.sock"
 
 static const char *prog = "umirrorctl";
 
@@ -61,8 +66,21 @@ static int usage(FILE *f, int status)
 		"  -n, --count N          watch: exit after N invalidations\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          version\n",
-		prog, "UMIRROR_SOCKET", "/run/umirror/umirrord.sock");
+		prog, "UMIRROR_SOCKET", DEFAULT_SOCKET);
 	return status;
+}
+
+/* a usage error: what was wrong, in one line, and where help is; 2 */
+static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help'.\n", prog);
+	return 2;
 }
 
 static int fail(const char *what, int err)
@@ -71,18 +89,67 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
+/* the path um_connect() uses: --socket, else a non-empty $UMIRROR_SOCKET */
+static const char *socket_path(const struct opts *o)
+{
+	const char *env = getenv("UMIRROR_SOCKET");
+
+	if (o->socket)
+		return o->socket;
+	return env && *env ? env : DEFAULT_SOCKET;
+}
+
+/* what a person can do about a failed connect to @path */
+static void connect_hint(const char *path, int err)
+{
+	struct stat st;
+
+	if (err == -EACCES) {
+		struct group *gr = stat(path, &st) == 0 ? getgrgid(st.st_gid) : NULL;
+
+		/* the socket's group, which a hand-started daemon may not give umirror */
+		fprintf(stderr, "%s: join group %s (or run as root)\n", prog,
+			gr && gr->gr_gid ? gr->gr_name : "umirror");
+	} else if ((err == -ECONNREFUSED || err == -ENOENT) && stat(path, &st) == 0 &&
+		   !S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "%s: %s is not a socket\n", prog, path);
+	} else if (err == -ECONNREFUSED || err == -ENOENT) {
+		fprintf(stderr, "%s: is umirrord running? (systemctl start umirrord.socket)\n",
+			prog);
+	} else if (err == -EPROTOTYPE) {
+		fprintf(stderr, "%s: %s is not a SOCK_SEQPACKET socket: not umirrord's\n", prog,
+			path);
+	}
+}
+
 static int connect_daemon(const struct opts *o, struct um_client **c)
 {
-	int ret = um_connect(o->socket, UM_CONNECT_MANUAL, c);
+	const char *path = socket_path(o);
+	int ret = um_connect(path, UM_CONNECT_MANUAL, c);
 
 	if (ret < 0) {
-		const char *path = o->socket ? o->socket : getenv("UMIRROR_SOCKET");
-
-		fprintf(stderr, "%s: cannot connect to umirrord at %s: %s\n", prog,
-			path ? path : "/run/umirror/umirrord.sock", strerror(-ret));
+		fprintf(stderr, "%s: cannot connect to umirrord at %s: %s\n", prog, path,
+			strerror(-ret));
+		connect_hint(path, ret);
 		return ret;
 	}
 	return 0;
+}
+
+/* a daemon's -ESRCH for @pid: the process may be alive, just not attached */
+static int fail_pid(pid_t pid, int err)
+{
+	if (err == -ESRCH && (kill(pid, 0) == 0 || errno == EPERM))
+		fprintf(stderr, "%s: pid %d is not attached to umirrord (only processes "
+			"that inserted an interval are)\n", prog, (int)pid);
+	else if (err == -ESRCH)
+		fprintf(stderr, "%s: pid %d: no such process\n", prog, (int)pid);
+	else if (err == -EPERM || err == -EACCES)
+		fprintf(stderr, "%s: pid %d: not allowed: only root and the process's owner "
+			"may look at it\n", prog, (int)pid);
+	else
+		return fail("request", err);
+	return 1;
 }
 
 /* --- status --------------------------------------------------------------- */
@@ -446,31 +513,28 @@ static int parse_show(int argc, char **argv, pid_t *pid, uint64_t *start, uint64
 	uint64_t addr, len = PAGE_SIZE, end;
 	char *plus;
 
-	if (argc != 2)
-		return usage(stderr, 2);
-	if (parse_pid(argv[0], pid) < 0) {
-		fprintf(stderr, "%s: bad pid '%s'\n", prog, argv[0]);
-		return 2;
-	}
+	if (argc < 2)
+		return usage_error("show needs PID and ADDR[+LEN]");
+	if (argc > 2)
+		return usage_error("show: unexpected argument '%s'", argv[2]);
+	if (parse_pid(argv[0], pid) < 0)
+		return usage_error("show: bad pid '%s'", argv[0]);
 	plus = strchr(argv[1], '+');
 	if (plus)
 		*plus++ = '\0';
-	if (parse_hex(argv[1], &addr) < 0 || (plus && parse_len(plus, &len) < 0) || len == 0) {
-		fprintf(stderr, "%s: bad range: want hex ADDR[+LEN], LEN > 0 with K/M/G\n", prog);
-		return 2;
-	}
-	if (addr + len < addr || addr + len > UINT64_MAX - PAGE_SIZE + 1) {
-		fprintf(stderr, "%s: range wraps around\n", prog);
-		return 2;
-	}
+	if (parse_hex(argv[1], &addr) < 0)
+		return usage_error("show: bad address '%s': want hexadecimal", argv[1]);
+	if (plus && (parse_len(plus, &len) < 0 || len == 0))
+		return usage_error("show: bad length '%s': want a number > 0, K/M/G allowed",
+				   plus);
+	if (addr + len < addr || addr + len > UINT64_MAX - PAGE_SIZE + 1)
+		return usage_error("show: range wraps around");
 	*start = addr & ~(PAGE_SIZE - 1);
 	end = (addr + len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
 	*npages = (end - *start) / PAGE_SIZE;
-	if (*npages > SHOW_MAX_PAGES) {
-		fprintf(stderr, "%s: range too large (at most %llu pages)\n", prog,
-			(unsigned long long)SHOW_MAX_PAGES);
-		return 2;
-	}
+	if (*npages > SHOW_MAX_PAGES)
+		return usage_error("show: range too large (at most %llu pages)",
+				   (unsigned long long)SHOW_MAX_PAGES);
 	return 0;
 }
 
@@ -489,12 +553,20 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 
 	/* -EFAULT (holes) and -EPERM (PROT_NONE) still fill every entry */
 	ret = um_snapshot_raw(c, pid, start, n, e);
-	if (ret < 0 && ret != -EFAULT && ret != -EPERM) {
-		free(e);
-		return fail("snapshot", (int)ret);
-	}
 	for (uint64_t i = 0; i < n; i++)
 		count[classify(e[i])]++;
+	/*
+	 * The daemon answers a caller that may not look at @pid with -EPERM
+	 * too, and fills nothing: a PROT_NONE -EPERM always comes with at
+	 * least one entry marked UM_RAW_NOPERM, a refusal never does.
+	 */
+	if (ret == -EPERM && !count[K_NOPERM])
+		ret = -EACCES;
+	if (ret < 0 && ret != -EFAULT && ret != -EPERM) {
+		free(e);
+		return ret == -ESRCH || ret == -EACCES ? fail_pid(pid, (int)ret) :
+							 fail("snapshot", (int)ret);
+	}
 	/* which intervals cover the range, and how each tracks writes */
 	if (um_list(c, &all, &nall) == 0)
 		for (size_t i = 0; i < nall; i++)
@@ -566,11 +638,9 @@ static int parse_watch(int argc, char **argv, pid_t *pid)
 {
 	*pid = 0;
 	if (argc > 1)
-		return usage(stderr, 2);
-	if (argc == 1 && parse_pid(argv[0], pid) < 0) {
-		fprintf(stderr, "%s: bad pid '%s'\n", prog, argv[0]);
-		return 2;
-	}
+		return usage_error("watch: unexpected argument '%s'", argv[1]);
+	if (argc == 1 && parse_pid(argv[0], pid) < 0)
+		return usage_error("watch: bad pid '%s'", argv[0]);
 	return 0;
 }
 
@@ -594,7 +664,8 @@ static int cmd_watch(struct um_client *c, const struct opts *o, pid_t pid)
 	ret = um_watch(c, pid, on_invalidate, &w);
 	if (ret < 0) {
 		close(sfd);
-		return fail("watch", ret);
+		return pid && (ret == -ESRCH || ret == -EPERM || ret == -EACCES) ?
+			       fail_pid(pid, ret) : fail("watch", ret);
 	}
 	pfd[0] = (struct pollfd){ .fd = um_fd(c), .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -639,6 +710,8 @@ int main(int argc, char **argv)
 	pid_t pid = 0;
 	int opt, ret;
 
+	/* getopt names the program after argv[0]: not a build or install path */
+	argv[0] = (char *)prog;
 	while ((opt = getopt_long(argc, argv, "s:jn:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
@@ -652,10 +725,9 @@ int main(int argc, char **argv)
 
 			errno = 0;
 			o.count = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || !o.count) {
-				fprintf(stderr, "%s: --count wants a positive number\n", prog);
-				return 2;
-			}
+			if (errno || end == optarg || *end || optarg[0] == '-' || !o.count)
+				return usage_error("--count wants a positive number, not '%s'",
+						   optarg);
 			break;
 		}
 		case 'h':
@@ -664,26 +736,24 @@ int main(int argc, char **argv)
 			printf("umirrorctl %s\n", UMIRROR_VERSION_STRING);
 			return 0;
 		default:
-			return usage(stderr, 2);
+			/* getopt said what was wrong */
+			fprintf(stderr, "Try '%s --help'.\n", prog);
+			return 2;
 		}
 	}
 	if (optind >= argc)
-		return usage(stderr, 2);
+		return usage_error("no command given (status, list, show or watch)");
 	cmd = argv[optind++];
 	argc -= optind;
 	argv += optind;
 
 	if (strcmp(cmd, "status") && strcmp(cmd, "list") && strcmp(cmd, "show") &&
-	    strcmp(cmd, "watch")) {
-		fprintf(stderr, "%s: unknown command '%s'\n", prog, cmd);
-		return usage(stderr, 2);
-	}
+	    strcmp(cmd, "watch"))
+		return usage_error("unknown command '%s'", cmd);
 	if ((!strcmp(cmd, "status") || !strcmp(cmd, "list")) && argc)
-		return usage(stderr, 2);
-	if (o.count && strcmp(cmd, "watch")) {
-		fprintf(stderr, "%s: --count only applies to watch\n", prog);
-		return 2;
-	}
+		return usage_error("%s takes no arguments, got '%s'", cmd, argv[0]);
+	if (o.count && strcmp(cmd, "watch"))
+		return usage_error("--count only applies to watch");
 	/* arguments are checked before connecting: usage errors stay 2 */
 	if (!strcmp(cmd, "show") && (ret = parse_show(argc, argv, &pid, &start, &npages)))
 		return ret;

@@ -40,6 +40,7 @@
 #include "mm.h"
 #include "scan.h"
 #include "server.h"
+#include "settle.h"
 #include "snapshot.h"
 #include "uapi_compat.h"
 
@@ -377,6 +378,8 @@ static int soft_wp_ioctl(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
+	/* a REMOVE settling there must not take the window's uffd-wp bit for its zap */
+	settle_note_wp(mm, start, start + len);
 	for (int tries = 0; tries < 200; tries++) {
 		if (ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
 			return 0;

@@ -27,12 +27,38 @@
 
 static void timer_arm(struct server *s);
 
-/* the deferred page-table change, then seqs even and waiters woken */
+/* every page-table change of @inv is applied: seqs even, waiters woken, freed */
+static void end_record(void *arg)
+{
+	struct inval *inv = arg;
+
+	list_del(&inv->mm_link);
+	for (unsigned int i = 0; i < inv->nhits; i++) {
+		if (!inv->hits[i].iv)
+			continue;
+		/* the scan compares these pages with how this change left them */
+		if (inv->reason != UMP_REASON_REVALIDATE)
+			scan_explain(inv->hits[i].iv, inv->hits[i].start, inv->hits[i].end);
+		interval_seq_end(inv->hits[i].iv);
+	}
+	free(inv->hits);
+	free(inv->waits);
+	free(inv);
+}
+
+/*
+ * The deferred page-table change, then seqs even and waiters woken, once
+ * every change asked for so far is really in the page tables: one the
+ * kernel refused with EAGAIN (an event still being delivered, a fork's
+ * above all) is queued, and a mirror that saw the seq even before it is
+ * applied could snapshot pages that are about to change silently (a
+ * fork's COW pages not re-armed yet). Meanwhile the record stays on
+ * mm.invals, in flight, but nothing waits for acks or times out.
+ */
 static void complete(struct inval *inv)
 {
 	struct mm *mm = inv->mm;
 
-	list_del(&inv->mm_link);
 	list_del(&inv->timed_link);
 	/* a held record's holder did its own page-table change */
 	switch (inv->hold ? 0 : inv->reason) {
@@ -51,17 +77,10 @@ static void complete(struct inval *inv)
 	default:
 		break;
 	}
-	for (unsigned int i = 0; i < inv->nhits; i++) {
-		if (!inv->hits[i].iv)
-			continue;
-		/* the next revalidation scan must not report this change again */
-		if (inv->reason != UMP_REASON_REVALIDATE)
-			scan_explain(inv->hits[i].iv, inv->hits[i].start, inv->hits[i].end);
-		interval_seq_end(inv->hits[i].iv);
-	}
-	free(inv->hits);
-	free(inv->waits);
-	free(inv);
+	/* the holder is done with it: a drop from now on is ours alone */
+	inv->hold = NULL;
+	inv->applying = true;
+	mm_wp_barrier(mm, end_record, inv);
 }
 
 /*
@@ -127,6 +146,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 	}
 	inv->hold = hold;
 	inv->hold_arg = hold_arg;
+	inv->held = hold;
 	if (out)
 		*out = inv;
 	inv->mm = mm;
@@ -238,12 +258,24 @@ bool inval_write_in_flight(struct mm *mm, uint64_t page)
 {
 	struct inval *inv;
 
-	list_for_each_entry(inv, &mm->invals, mm_link)
-		if (inv->reason == UMP_REASON_WRITE && inv->start == page && !inv->hold)
+	list_for_each_entry(inv, &mm->invals, mm_link) {
+		if (inv->reason != UMP_REASON_WRITE)
+			continue;
+		/*
+		 * Not held: it unprotects at completion; while it waits for
+		 * the write-protect queue (applying) that unprotect is queued
+		 * ahead of its end, not applied yet.
+		 */
+		if (!inv->held && inv->start == page)
 			return true;
-		else if (inv->reason == UMP_REASON_WRITE && inv->hold && !inv->acked &&
-			 page >= inv->start && page < inv->end)
+		/*
+		 * Held: only until its acks are in; then its holder unprotects
+		 * at once, and a later fault means the page was protected
+		 * again since (it must be an invalidation of its own).
+		 */
+		if (inv->hold && !inv->acked && page >= inv->start && page < inv->end)
 			return true;
+	}
 	return false;
 }
 

@@ -61,9 +61,12 @@ struct inval {
 	unsigned int nhits, nwaits, npending;
 	struct inval_hit *hits;
 	struct inval_wait *waits;
-	const struct inval_hold_ops *hold; /* NULL: completes after its acks */
+	const struct inval_hold_ops *hold; /* NULL: completes after its acks (or the
+					      holder is done: applying) */
 	void *hold_arg;
+	bool held; /* started held (inval_start_held()) */
 	bool acked; /* held: acks in, the holder's part runs */
+	bool applying; /* complete: waits for its page-table changes to be applied */
 };
 
 /**

@@ -44,11 +44,17 @@
 	 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |   \
 	 UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 
-/* a page-table change the kernel refused with EAGAIN (mmap_changing) */
+/*
+ * A page-table change the kernel refused with EAGAIN (mmap_changing), or,
+ * with @fn set, a barrier: @fn(@arg) runs once every change queued before
+ * it has been applied.
+ */
 struct wp_op {
 	struct list link;
 	uint64_t start, len;
 	bool wp;
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 static bool pidfd_alive(int pidfd)
@@ -159,14 +165,55 @@ fail:
 
 /* --- page-table changes --------------------------------------------------- */
 
-static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
+static int wp_ioctl(int uffd, uint64_t start, uint64_t len, bool wp)
 {
 	struct uffdio_writeprotect w = {
 		.range = { .start = start, .len = len },
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
-	return ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
+}
+
+struct wp_split {
+	int uffd;
+	uint64_t start, end;
+	bool wp;
+};
+
+static int wp_vma_cb(const struct snapshot_vma *v, void *priv)
+{
+	struct wp_split *w = priv;
+	uint64_t a = v->start > w->start ? v->start : w->start;
+	uint64_t b = v->end < w->end ? v->end : w->end;
+	int ret = wp_ioctl(w->uffd, a, b - a, w->wp);
+
+	/* -ENOENT: a VMA not registered with our uffd (mapped after insert) */
+	return ret == -ENOENT ? 0 : ret;
+}
+
+/*
+ * UFFDIO_WRITEPROTECT of [start, start + len). Linux 6.1 takes a range
+ * inside one VMA only (-ENOENT across a boundary); later kernels walk the
+ * VMAs but stop at the first one the uffd does not track, leaving the rest
+ * untouched. Either way an interval split into several VMAs (mprotect, a
+ * partial munmap) would silently stay writable: on -ENOENT apply the
+ * change VMA by VMA, skipping holes and VMAs the uffd does not track.
+ */
+static int wp_range(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+{
+	struct wp_split w = { .uffd = uffd, .start = start, .end = start + len, .wp = wp };
+	int ret = wp_ioctl(uffd, start, len, wp);
+
+	if (ret != -ENOENT)
+		return ret;
+	ret = snapshot_vma_walk(mm, start, start + len, wp_vma_cb, &w);
+	return ret < 0 ? ret : 0;
+}
+
+static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
+{
+	return wp_range(mm, mm->uffd, start, len, wp);
 }
 
 static void wp_retry_cb(uv_timer_t *t)
@@ -175,17 +222,27 @@ static void wp_retry_cb(uv_timer_t *t)
 
 	while (!list_empty(&mm->wp_retry) && !mm->dead) {
 		struct wp_op *op = list_first_entry(&mm->wp_retry, struct wp_op, link);
-		int ret = wp_now(mm, op->start, op->len, op->wp);
+		int ret = op->fn ? 0 : wp_now(mm, op->start, op->len, op->wp);
 
 		if (ret == -EAGAIN) {
+			/* the event stays undelivered only while we do not read it */
+			if (++mm->wp_retries % 1000 == 0)
+				log_warn("mm %llu: writeprotect %#llx+%#llx still refused after %u "
+					 "tries", (unsigned long long)mm->id,
+					 (unsigned long long)op->start, (unsigned long long)op->len,
+					 mm->wp_retries);
 			uv_timer_start(&mm->wp_timer, wp_retry_cb, WP_RETRY_MS, 0);
 			return;
 		}
+		mm->wp_retries = 0;
 		if (ret)
 			log_debug("mm %llu: writeprotect %#llx+%#llx: %s", (unsigned long long)mm->id,
 				  (unsigned long long)op->start, (unsigned long long)op->len,
 				  strerror(-ret));
 		list_del(&op->link);
+		/* off the queue first: @fn may queue more */
+		if (op->fn)
+			op->fn(op->arg);
 		free(op);
 	}
 }
@@ -197,6 +254,8 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 
 	if (mm->dead)
 		return -ENODEV;
+	/* a REMOVE waiting for its zap must not take this change for it */
+	settle_note_wp(mm, start, start + len);
 	/* every unprotect lets writes in: the dirty log counts the pages written */
 	if (!wp)
 		mm_mark_unprotected(mm, start, start + len);
@@ -216,11 +275,35 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 		log_error("mm %llu: out of memory queueing a writeprotect", (unsigned long long)mm->id);
 		return -ENOMEM;
 	}
-	op->start = start;
-	op->len = len;
-	op->wp = wp;
+	*op = (struct wp_op){ .start = start, .len = len, .wp = wp };
 	list_add_tail(&mm->wp_retry, &op->link);
 	uv_timer_start(&mm->wp_timer, wp_retry_cb, WP_RETRY_MS, 0);
+	return 0;
+}
+
+bool mm_wp_pending(const struct mm *mm)
+{
+	return !mm->dead && !list_empty(&mm->wp_retry);
+}
+
+int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
+{
+	struct wp_op *op;
+
+	if (!mm_wp_pending(mm)) {
+		fn(arg);
+		return 0;
+	}
+	op = malloc(sizeof(*op));
+	if (!op) {
+		/* cannot wait without memory: the caller goes on as if applied */
+		log_error("mm %llu: out of memory waiting for a writeprotect",
+			  (unsigned long long)mm->id);
+		fn(arg);
+		return -ENOMEM;
+	}
+	*op = (struct wp_op){ .fn = fn, .arg = arg };
+	list_add_tail(&mm->wp_retry, &op->link);
 	return 0;
 }
 
@@ -1047,16 +1130,13 @@ static int register_wp(int uffd, uint64_t start, uint64_t end)
 /* protect on the async uffd; nothing waits there, so EAGAIN only needs the events read */
 static int async_wp(struct mm *mm, uint64_t start, uint64_t end)
 {
-	struct uffdio_writeprotect w = {
-		.range = { .start = start, .len = end - start },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
-
 	for (int tries = 0; tries < 64; tries++) {
-		if (ioctl(mm->async_uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+		int ret = wp_range(mm, mm->async_uffd, start, end - start, true);
+
+		if (!ret)
 			return 0;
-		if (errno != EAGAIN)
-			return errno == EINVAL ? -EOPNOTSUPP : -errno;
+		if (ret != -EAGAIN)
+			return ret == -EINVAL ? -EOPNOTSUPP : ret;
 		uffd_cb(&mm->async_poll, 0, UV_READABLE);
 		uffd_cb(&mm->uffd_poll, 0, UV_READABLE);
 		if (mm->dead)

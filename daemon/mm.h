@@ -77,6 +77,7 @@ struct mm {
 	uv_poll_t uffd_poll, pidfd_poll;
 	uv_timer_t wp_timer;  /* retries writeprotects refused with EAGAIN */
 	struct list wp_retry; /* struct wp_op, in order */
+	unsigned int wp_retries; /* EAGAINs of the first queued change so far */
 	int open_handles; /* uv handles not yet closed; free at 0 after destroy */
 	struct um_seq_slot *seq;
 	uint32_t next_slot;
@@ -274,5 +275,24 @@ void mm_read_events(struct mm *mm);
  * the range may be gone). -ENODEV once the mm is dead.
  */
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp);
+
+/**
+ * mm_wp_pending() - are changes mm_wp() queued still waiting to be applied?
+ * False once the mm is dead (nothing will ever be applied then).
+ */
+bool mm_wp_pending(const struct mm *mm);
+
+/**
+ * mm_wp_barrier() - call @fn(@arg) once every change mm_wp() accepted
+ * before this call is in the page tables: at once (before returning) when
+ * none is queued, else from the retry timer right after the last of them
+ * was applied. Changes queued later are not waited for.
+ *
+ * If the mm dies first @fn never runs: its queue is dropped by
+ * mm_release(), after inval_drop_all(), so @arg must be something the
+ * release frees otherwise (an invalidation record).
+ * Return: 0; -ENOMEM (@fn ran at once, without waiting; logged).
+ */
+int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg);
 
 #endif /* UMD_MM_H */

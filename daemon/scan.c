@@ -13,13 +13,19 @@
  *
  * Identities reuse the UM_E_* bit positions (snapshot_convert() makes
  * them), with UM_E_WRITE's bit standing for "the VMA is writable" and one
- * bit UM_E_* leaves free marking "explained since the last scan".
+ * bit UM_E_* leaves free marking "covered by an invalidation in flight".
+ *
+ * The baseline of a page is what the last scan saw, or, when an
+ * invalidation covering it completed since, what the page was at that
+ * completion: a change made after an invalidation completed is a new
+ * change, even within one period.
  */
 #include "scan.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dirty.h"
 #include "inval.h"
@@ -30,6 +36,7 @@
 #include "uring.h"
 
 #define PAGE 4096ull
+#define HPAGE (2ull << 20)
 
 #define ID_WRITABLE UM_E_WRITE	  /* the VMA allows writes */
 #define ID_ARMED UM_E_UFFD_WP	  /* write-protected: a write would be seen */
@@ -76,24 +83,26 @@ static int writable_cb(const struct snapshot_vma *v, void *priv)
 	return 0;
 }
 
-/* @id holds @res bytes of raw pagemap entries of @st's interval; make identities */
-static int identities(struct scan_state *st, uint64_t *id, ssize_t res)
+/*
+ * @id holds @res bytes of the raw pagemap entries of [@start, +@npages),
+ * a part of @iv: make them identities in place.
+ */
+static int identities(struct interval *iv, uint64_t start, uint64_t npages, uint64_t *id,
+		      ssize_t res)
 {
-	struct interval *iv = st->iv;
-	struct writable_walk w = { id, iv->node.start, iv->node.end };
-	size_t len = st->npages * 8;
-	int ret;
+	uint64_t end = start + npages * PAGE;
+	struct writable_walk w = { id, start, end };
+	size_t len = npages * 8;
 
 	if (res < 0)
 		return (int)res;
 	/* beyond the end of the address space: the VMA walk makes these holes */
 	if ((size_t)res < len)
 		memset((char *)id + res, 0, len - res);
-	snapshot_convert(iv->mm, iv->node.start, st->npages, id, true);
-	for (uint64_t i = 0; i < st->npages; i++)
+	snapshot_convert(iv->mm, start, npages, id, true);
+	for (uint64_t i = 0; i < npages; i++)
 		id[i] &= ID_KEEP;
-	ret = snapshot_vma_walk(iv->mm, iv->node.start, iv->node.end, writable_cb, &w);
-	return ret;
+	return snapshot_vma_walk(iv->mm, start, end, writable_cb, &w);
 }
 
 static bool changed(uint64_t old, uint64_t now)
@@ -109,7 +118,12 @@ static bool changed(uint64_t old, uint64_t now)
 	return (old & UM_E_PRESENT) && ((old ^ now) & ~ID_ARMED);
 }
 
-/* mark what the in-flight invalidations of @st's interval cover as explained */
+/*
+ * Mark what the in-flight invalidations of @st's interval cover as
+ * explained: a change made while one is in flight is covered by it (no
+ * mirror holds an entry from before it that it did not drop), and its
+ * completion takes the baseline of those pages again.
+ */
 static void explain_in_flight(struct scan_state *st)
 {
 	struct interval *iv = st->iv;
@@ -118,9 +132,16 @@ static void explain_in_flight(struct scan_state *st)
 	list_for_each_entry(inv, &iv->mm->invals, mm_link) {
 		if (inv->reason == UMP_REASON_REVALIDATE)
 			continue;
-		for (unsigned int i = 0; i < inv->nhits; i++)
-			if (inv->hits[i].iv == iv)
-				scan_explain(iv, inv->hits[i].start, inv->hits[i].end);
+		for (unsigned int i = 0; i < inv->nhits; i++) {
+			uint64_t a = inv->hits[i].start, b = inv->hits[i].end;
+
+			if (inv->hits[i].iv != iv)
+				continue;
+			a = a < iv->node.start ? iv->node.start : a & ~(PAGE - 1);
+			b = b > iv->node.end ? iv->node.end : b;
+			for (; a < b; a += PAGE)
+				st->base[(a - iv->node.start) / PAGE] |= ID_EXPLAINED;
+		}
 	}
 }
 
@@ -235,7 +256,8 @@ static int scan_batch(struct scan_state **sts, unsigned int n, uint64_t *changed
 	else
 		uring_read_batch(uring_global(), reqs, n);
 	for (unsigned int i = 0; i < n; i++) {
-		int err = identities(sts[i], reqs[i].buf, reqs[i].res);
+		struct interval *iv = sts[i]->iv;
+		int err = identities(iv, iv->node.start, sts[i]->npages, reqs[i].buf, reqs[i].res);
 		uint64_t c = 0;
 
 		if (err) {
@@ -260,15 +282,50 @@ out:
 void scan_explain(struct interval *iv, uint64_t start, uint64_t end)
 {
 	struct scan_state *st = iv->scan;
+	uint64_t a, b, *id;
+	ssize_t res = 0;
+	int ret = 0;
 
-	if (!st || !st->have_base)
+	if (!st || !st->have_base || iv->mm->dead)
 		return;
-	if (start < iv->node.start)
-		start = iv->node.start;
-	if (end > iv->node.end)
-		end = iv->node.end;
-	for (uint64_t a = start & ~(PAGE - 1); a < end; a += PAGE)
-		st->base[(a - iv->node.start) / PAGE] |= ID_EXPLAINED;
+	start = (start < iv->node.start ? iv->node.start : start) & ~(PAGE - 1);
+	end = end > iv->node.end ? iv->node.end : end;
+	if (start >= end)
+		return;
+	/* whole 2 MiB blocks (in the interval): a THP is recognised as the full scan does */
+	a = start & ~(HPAGE - 1);
+	b = (end + HPAGE - 1) & ~(HPAGE - 1);
+	a = a < iv->node.start ? iv->node.start : a;
+	b = b > iv->node.end ? iv->node.end : b;
+	id = malloc((b - a) / PAGE * 8);
+	if (!id)
+		goto keep;
+	while ((size_t)res < (b - a) / PAGE * 8) {
+		ssize_t n = pread(iv->mm->pagemap_fd, (char *)id + res, (b - a) / PAGE * 8 - res,
+				  (off_t)(a / PAGE * 8 + res));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				res = -errno;
+			break;
+		}
+		res += n;
+	}
+	ret = identities(iv, a, (b - a) / PAGE, id, res);
+	if (ret)
+		goto keep;
+	memcpy(&st->base[(start - iv->node.start) / PAGE], &id[(start - a) / PAGE],
+	       (end - start) / PAGE * 8);
+	free(id);
+	return;
+keep:
+	/* the old baseline: the next scan may report this change again, never miss one */
+	log_debug("interval %llu: no baseline at completion of [%#llx, %#llx): %s",
+		  (unsigned long long)iv->id, (unsigned long long)start, (unsigned long long)end,
+		  id ? strerror(-ret) : "out of memory");
+	free(id);
 }
 
 void scan_note_written(struct interval *iv, uint64_t start, uint64_t end)

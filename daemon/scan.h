@@ -8,12 +8,14 @@
  * page (PFN, present, swap, huge, armed, and from the VMAs hole, no read
  * permission, writable), for SOFT_DIRTY intervals also a bit per page
  * harvested written (a scan starts with one soft-dirty harvest per
- * address space, dirty_soft_harvest()), allocated when the period is set and freed when
- * it is turned off or the interval goes. One loop timer serves every
+ * address space, dirty_soft_harvest()), allocated when the period is set
+ * and freed when it is turned off or the interval goes. One loop timer serves every
  * interval; the intervals due at one expiry have their pagemap read in
- * one io_uring submission (or by pread). Pages covered by an
- * invalidation since the last scan are only re-baselined: the scan
- * reports what userfaultfd did not, never the same change twice.
+ * one io_uring submission (or by pread). When an invalidation completes,
+ * the pages it covered are re-baselined to what they are then, and pages
+ * an invalidation in flight covers are not compared: the scan reports
+ * what userfaultfd did not, never the same change twice, and a change
+ * made right after an invalidation of the same page is still a change.
  *
  * Everything runs on the loop thread.
  */
@@ -77,9 +79,13 @@ void scan_interval_free(struct interval *iv);
 void scan_note_written(struct interval *iv, uint64_t start, uint64_t end);
 
 /**
- * scan_explain() - an invalidation of [@start, @end) of @iv completed:
- * the next scan re-baselines those pages instead of comparing them.
- * Cheap (a bit per page); a no-op when @iv has no scan. Waits for nothing.
+ * scan_explain() - an invalidation of [@start, @end) of @iv completed (its
+ * page-table changes applied): the baseline of those pages becomes what
+ * they are now, so that the next scan reports any later change. A no-op
+ * when @iv has no scan. On a read error the old baseline stays (the
+ * change may be reported again, never lost).
+ * Waits for: a pagemap read of the 2 MiB blocks around the span and its
+ * VMA walk (and /proc/kpageflags reads of THP candidates). Holds nothing.
  */
 void scan_explain(struct interval *iv, uint64_t start, uint64_t end);
 

@@ -27,6 +27,7 @@
 #define PM_PFN ((1ull << 55) - 1)
 #define PM_SOFT_DIRTY (1ull << 55)
 #define PM_EXCLUSIVE (1ull << 56)
+#define PM_UFFD_WP (1ull << 57)
 #define PM_FILE (1ull << 61)
 #define PM_SWAP (1ull << 62)
 #define PM_PRESENT (1ull << 63)
@@ -43,6 +44,7 @@ struct settle {
 	uint64_t *now;	  /* scratch for the polls */
 	uint64_t acked_ns, give_up_ms;
 	bool changed; /* the change was seen (or given up on); REMOVE: re-armed */
+	bool written; /* REMOVE: uffd-wp bits in the span changed by us since the event */
 };
 
 static void settle_free(struct settle *st)
@@ -70,24 +72,66 @@ static int read_pagemap(struct mm *mm, uint64_t start, uint64_t npages, uint64_t
 }
 
 /*
- * Has the zap passed every page it will change? Pages that were none stay
- * none; every other page must differ from what it was (zapped, or zapped
- * and written again). An unreadable pagemap (owner gone) counts as done.
- * "None" is neither present nor swapped: a kernel with soft-dirty shows
- * bit 55 on never-touched pages of a new VMA, and a zap does not clear it;
- * a page whose soft-dirty bit alone changed was not zapped.
+ * Has the zap passed every page it will change? The pages mapped when
+ * the event was read (present or swapped: not "none", which is neither)
+ * must now differ from what they were (zapped, or zapped and written
+ * again); a kernel with soft-dirty shows bit 55 on never-touched pages of
+ * a new VMA, and a zap does not clear it: a page whose soft-dirty bit
+ * alone changed was not zapped.
+ *
+ * Not every REMOVE zaps: MADV_FREE sends one and leaves the pages mapped,
+ * and a madvise() that fails after the event zaps nothing; and a page
+ * zapped and written again may get the same PFN and look unchanged. So an
+ * unchanged page is normally waited for only SETTLE_GIVE_UP_MS (@sure
+ * false). But once the zap has visibly begun (a present page of the span
+ * gone or replaced, or a page already empty when the event was handled:
+ * its thread runs as soon as we read the event), a present
+ * write-protected page it has not reached yet certainly will change (a
+ * page written there after a zap carries no uffd-wp bit): then the wait
+ * has no such limit (@sure true), only the ack timeout of the held
+ * record. Swap entries and uffd-wp markers are never that sure (a zap of
+ * shmem leaves the marker as it was). Our own write-protect changes in
+ * the span (a write fault's unprotect, a re-arm: @st->written) change
+ * uffd-wp bits without a zap: then only a PFN change or no page counts.
+ * An unreadable pagemap (owner gone) counts as done.
  */
-static bool zap_done(struct settle *st)
+static bool zap_done(struct settle *st, bool *sure)
 {
 	uint64_t n = (st->end - st->start) / PAGE;
+	bool begun = false, unsure = false, done = true;
 
+	*sure = false;
 	if (read_pagemap(st->mm, st->start, n, st->now))
 		return true;
-	for (uint64_t i = 0; i < n; i++)
-		if ((st->before[i] & PM_MAPPED) &&
-		    (st->now[i] & ~PM_SOFT_DIRTY) == (st->before[i] & ~PM_SOFT_DIRTY))
-			return false;
-	return true;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t b = st->before[i] & ~PM_SOFT_DIRTY, x = st->now[i] & ~PM_SOFT_DIRTY;
+		bool moved;
+
+		/*
+		 * Nothing at all, not even a uffd-wp marker, in an armed span:
+		 * zapped already (an anonymous zap drops the markers that
+		 * arming leaves on empty entries), before we read the span.
+		 */
+		if (!(b & PM_MAPPED)) {
+			begun |= !b;
+			continue;
+		}
+		if (!(b & PM_PRESENT)) {
+			if (x == b) {
+				done = false;
+				unsure = true;
+			}
+			continue;
+		}
+		moved = !(x & PM_PRESENT) || (x & PM_PFN) != (b & PM_PFN);
+		begun |= moved;
+		if (moved || (!st->written && x != b))
+			continue;
+		done = false;
+		unsure |= st->written || !(b & PM_UFFD_WP);
+	}
+	*sure = begun && !unsure;
+	return done;
 }
 
 /* WRITE: the writer's fault retry has replaced the page */
@@ -117,10 +161,16 @@ static void rearm(struct settle *st)
 static bool step(struct settle *st, uint64_t now_ms)
 {
 	if (!st->changed) {
-		bool done = st->reason == UMP_REASON_REMOVE ? zap_done(st) : write_done(st);
+		bool sure = false;
+		bool done = st->reason == UMP_REASON_REMOVE ? zap_done(st, &sure) : write_done(st);
 
 		if (!done) {
-			if (now_ms < st->give_up_ms)
+			/*
+			 * A zap under way that has not reached every page yet
+			 * (its thread descheduled in the middle) is waited for
+			 * until the ack timeout expires (on_expired).
+			 */
+			if (now_ms < st->give_up_ms || sure)
 				return false;
 			log_debug("mm %llu: %s [%#llx, %#llx): change not seen in time, completing",
 				  (unsigned long long)st->mm->id, um_reason_name(st->reason),
@@ -130,9 +180,7 @@ static bool step(struct settle *st, uint64_t now_ms)
 		if (st->reason == UMP_REASON_REMOVE)
 			rearm(st);
 	}
-	/* a re-arm refused with EAGAIN is queued: complete only once it is applied */
-	if (!list_empty(&st->mm->wp_retry) && !st->mm->dead && now_ms < st->give_up_ms + 1000)
-		return false;
+	/* the seqs go even once the re-arm is applied (a queued one waited for) */
 	inval_finish(st->inv);
 	settle_free(st);
 	return true;
@@ -201,10 +249,14 @@ static void on_expired(struct inval *inv, void *arg)
 	struct settle *st = arg;
 
 	(void)inv;
-	if (st->reason == UMP_REASON_WRITE && !st->acked_ns)
+	if (st->reason == UMP_REASON_WRITE && !st->acked_ns) {
 		mm_wp(st->mm, st->start, PAGE, false);
-	else if (st->reason == UMP_REASON_REMOVE && !st->changed)
+	} else if (st->reason == UMP_REASON_REMOVE && !st->changed) {
+		log_warn("mm %llu: REMOVE [%#llx, %#llx): zap not seen in %u ms, completing",
+			 (unsigned long long)st->mm->id, (unsigned long long)st->start,
+			 (unsigned long long)st->end, st->mm->srv->opt.ack_timeout_ms);
 		rearm(st);
+	}
 	inval_finish(st->inv);
 	settle_free(st);
 }
@@ -242,6 +294,8 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 	/* unreadable: compare against "nothing there", which settles at once */
 	if (read_pagemap(mm, start, n, st->before))
 		memset(st->before, 0, n * sizeof(*st->before));
+	/* a queued write-protect change lands later: not a sign of the zap */
+	st->written = mm_wp_pending(mm);
 	ret = inval_start_held(mm, UMP_REASON_REMOVE, start, end, 0, hits, nhits, &settle_ops, st,
 			       &st->inv);
 	if (ret == 0)
@@ -340,4 +394,14 @@ void settle_shutdown(struct server *s)
 		uv_close((uv_handle_t *)&s->settle_idle, NULL);
 	if (!uv_is_closing((uv_handle_t *)&s->settle_timer))
 		uv_close((uv_handle_t *)&s->settle_timer, NULL);
+}
+
+void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct inval *inv;
+
+	list_for_each_entry(inv, &mm->invals, mm_link)
+		if (inv->hold == &settle_ops && inv->reason == UMP_REASON_REMOVE &&
+		    start < inv->end && end > inv->start)
+			((struct settle *)inv->hold_arg)->written = true;
 }

@@ -10,7 +10,8 @@
  * drops uffd-wp markers: the next write would go unseen. So a REMOVE is a
  * held invalidation: after its acks the span's pagemap is polled until
  * every entry that was set when the event was read has changed, then the
- * span is re-armed, and the record completes once the re-arm is applied.
+ * span is re-armed, and the record completes once the re-arm is applied
+ * (inval_finish() waits for a re-arm the kernel refused with EAGAIN).
  */
 #ifndef UMD_SETTLE_H
 #define UMD_SETTLE_H
@@ -27,9 +28,13 @@ struct inval_hit;
  *
  * Reads the span's pagemap first (its state when the event was read).
  * Waits for nothing itself: polling runs from the loop (busy for the first
- * 2 ms after the acks, then every millisecond) and gives up waiting for
- * the zap after 100 ms (a page zapped and rewritten with the same PFN
- * looks unchanged), re-arming anyway.
+ * 2 ms after the acks, then every millisecond). Only pages present when
+ * the event was read are waited for, at most 100 ms (MADV_FREE sends the
+ * event and zaps nothing; a page zapped and rewritten with the same PFN
+ * looks unchanged), re-arming anyway; but once the zap has visibly begun,
+ * the write-protected pages it has not reached yet are waited for until
+ * the ack timeout (then completed anyway, logged): a zap whose thread was
+ * descheduled half way must not be taken for done.
  * Return: 0, or -ENOMEM (then a plain, unheld REMOVE invalidation is sent).
  */
 int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inval_hit *hits,
@@ -46,6 +51,13 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
  */
 int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_hit *hits,
 		 unsigned int nhits);
+
+/**
+ * settle_note_wp() - mm_wp() is changing the write protection of
+ * [@start, @end) of @mm: a REMOVE settling over it can no longer take a
+ * changed uffd-wp bit for its zap. Waits for nothing.
+ */
+void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end);
 
 /** settle_init() - the server's poll handles. Return: 0 or -errno. */
 int settle_init(struct server *s);

@@ -205,7 +205,8 @@ enum um_reason {
 	UM_REASON_UNMAP = 3,   /* munmap */
 	UM_REASON_REMAP = 4,   /* mremap moved the pages away */
 	UM_REASON_FORK = 5,    /* fork made written pages copy-on-write */
-	UM_REASON_RELEASE = 6, /* owner exited or detached */
+	UM_REASON_RELEASE = 6, /* reserved, not sent: an interval's end comes
+				  through ops->release */
 	UM_REASON_MIGRATE = 7, /* a placement request moves the pages (um_range_place) */
 	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
 				     migration, swap-out, KSM, THP split/collapse,
@@ -227,7 +228,8 @@ struct um_invalidation {
 struct um_interval_ops {
 	/*
 	 * invalidate - the CPU page tables of [inv->start, inv->end) are about
-	 * to change (WRITE, REMOVE) or just changed (UNMAP, REMAP, FORK).
+	 * to change (WRITE, REMOVE, MIGRATE) or just changed (UNMAP, REMAP,
+	 * FORK, REVALIDATE).
 	 * Take your update lock, drop the mirror's entries for the span, drop
 	 * the lock, return. For a sync invalidation the writing thread is
 	 * held until this returns. Runs on the event thread; must not wait for

@@ -3,16 +3,23 @@
 #
 # install-test.sh CMAKE BUILD_DIR SOURCE_DIR CC VERSION
 #
-# What a distribution packages: `cmake --install BUILD_DIR --prefix P` into a
-# temporary tree, then consumer.c is built against that tree only, once with
-# pkg-config and once with find_package(umirror CONFIG), and both binaries
-# run against the installed libumirror.so.0.
-#
-# The install also gets DESTDIR: systemd.pc names absolute directories
-# (/lib/systemd/system) that --prefix does not move, and a test must not
-# write units into the machine it runs on. The prefix tree is then
-# $DESTDIR$P; umirror.pc and the CMake package are relocatable, so they are
-# used from there as they are.
+# What a user and a distribution do with an install:
+#  1. `cmake --install BUILD_DIR --prefix P` writes nothing outside P: every
+#     file (systemd units, sysusers.d, tmpfiles.d included) lands under P.
+#     The install gets a DESTDIR so that a regression writes into the
+#     scratch tree, never into the machine running the test.
+#  2. The installed umirrord.service's ExecStart names the umirrord that
+#     same install put under P, and the installed umirrorctl runs without
+#     LD_LIBRARY_PATH or ldconfig (its RUNPATH finds the installed library).
+#  3. The same without DESTDIR, as a user types it.
+#  4. `--prefix /usr` (what a systemd machine's own tree needs, and the
+#     systemd VM test uses) puts the units into /usr/lib/systemd/system,
+#     which systemd reads, with ExecStart=/usr/sbin/umirrord.
+#  5. UMIRROR_SYSTEMD_SYSTEM_DIRS=ON (configure only) installs the units
+#     where systemd.pc says with prefix /usr, and still under P otherwise.
+#  6. consumer.c is built against the installed tree only, once with
+#     pkg-config and once with find_package(umirror CONFIG), and both run
+#     against the installed libumirror.so.0.
 #
 # Environment: UM_CONSUMER_CFLAGS (e.g. -fsanitize=... for an ASan build),
 # UM_LIBDIR, UM_INCLUDEDIR, UM_BINDIR, UM_SBINDIR, UM_MANDIR (the
@@ -36,7 +43,15 @@ if ! command -v pkg-config >/dev/null 2>&1; then
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/umirror-install.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# every `cmake --install` rewrites BUILD_DIR/install_manifest.txt: keep the
+# user's own (the list of what their real install wrote)
+manifest=$build/install_manifest.txt
+if [ -f "$manifest" ]; then
+	cp -p "$manifest" "$tmp/manifest.saved"
+	trap 'cp -p "$tmp/manifest.saved" "$manifest"; rm -rf "$tmp"' EXIT
+else
+	trap 'rm -f "$manifest"; rm -rf "$tmp"' EXIT
+fi
 trap 'exit 1' HUP INT TERM
 stage=$tmp/stage
 prefix=$tmp/prefix
@@ -59,6 +74,22 @@ echo "+ DESTDIR=$stage $cmake --install $build --prefix $prefix"
 DESTDIR=$stage "$cmake" --install "$build" --prefix "$prefix" >"$tmp/install.log" ||
 	{ cat "$tmp/install.log"; fail "cmake --install"; }
 
+# --- 1. nothing outside the prefix --------------------------------------------
+# (directories too: an empty /lib/systemd/system created outside counts)
+(cd "$stage" && find . -mindepth 1 \( -type f -o -type l -o -type d \) -print) |
+	sed 's|^\.||' | while read -r f; do
+	case $f in
+	"$prefix" | "$prefix"/*) ;;
+	*) case $prefix in "$f"/*) ;; *) echo "$f" ;; esac ;;
+	esac
+done >"$tmp/outside"
+if [ -s "$tmp/outside" ]; then
+	cat "$tmp/outside"
+	fail "cmake --install --prefix $prefix wrote the paths above outside the prefix"
+fi
+n=$(find "$root" -type f | wc -l)
+echo "ok   all $n installed files are under the prefix"
+
 # --- the layout --------------------------------------------------------------
 for f in "$(at "$sbindir" umirrord)" "$(at "$bindir" umirrorctl)"; do
 	[ -x "$f" ] || fail "$f: not installed or not executable"
@@ -78,13 +109,102 @@ done
 	fail "man3/um_connect.3 is not a .so link to libumirror.3"
 MANPATH=$(at "$mandir" "") man -w um_range_snapshot >/dev/null 2>&1 ||
 	! command -v man >/dev/null || fail "man -w um_range_snapshot: not found in the tree"
-# every unit and systemd file in the source tree lands somewhere in the tree
-for f in "$topsrc"/systemd/*.service "$topsrc"/systemd/*.socket; do
-	[ -e "$f" ] || continue
-	name=$(basename "$f")
-	[ -n "$(find "$stage" -name "$name" -path '*/systemd/system/*')" ] ||
-		fail "$name not installed into a systemd/system directory"
-done
+
+# --- 2. the units name what was installed with them; umirrorctl runs ----------
+# check_tree STAGE PREFIX: the units, sysusers.d and tmpfiles.d files are in
+# PREFIX/lib/..., and the service's ExecStart is STAGE's umirrord at PREFIX
+check_tree() {
+	st=$1 pfx=$2
+	for f in "$topsrc"/systemd/*.service "$topsrc"/systemd/*.socket; do
+		[ -e "$f" ] || continue
+		[ -f "$st$pfx/lib/systemd/system/$(basename "$f")" ] ||
+			fail "$(basename "$f") not installed into $pfx/lib/systemd/system"
+	done
+	for d in sysusers.d tmpfiles.d; do
+		[ -f "$st$pfx/lib/$d/umirror.conf" ] || fail "umirror.conf not installed into $pfx/lib/$d"
+	done
+	svc=$st$pfx/lib/systemd/system/umirrord.service
+	exec_start=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$svc")
+	[ "$(printf '%s\n' "$exec_start" | wc -l)" = 1 ] && [ -n "$exec_start" ] ||
+		fail "$svc: want one ExecStart line, have '$exec_start'"
+	case $exec_start in
+	"$pfx"/*) ;;
+	*) fail "$svc: ExecStart=$exec_start is not under the prefix $pfx" ;;
+	esac
+	case $sbindir in
+	/*) want=$sbindir/umirrord ;;
+	*) want=$pfx/$sbindir/umirrord ;;
+	esac
+	[ "$exec_start" = "$want" ] ||
+		fail "$svc: ExecStart=$exec_start, but this install put umirrord at $want"
+	[ -x "$st$exec_start" ] || fail "$svc: ExecStart=$exec_start: no such installed program"
+	echo "ok   $pfx: units in $pfx/lib/systemd/system, ExecStart=$exec_start (installed)"
+}
+check_tree "$stage" "$prefix"
+
+# run_ctl CTL: the installed umirrorctl, without any loader help
+run_ctl() {
+	ctl=$1
+	env -u LD_LIBRARY_PATH -u LD_PRELOAD "$ctl" --help >"$tmp/ctl.out" 2>"$tmp/ctl.err" ||
+		{ cat "$tmp/ctl.err"; fail "$ctl --help exited with $?"; }
+	grep -q '^Usage: umirrorctl ' "$tmp/ctl.out" || fail "$ctl --help: no usage on stdout"
+	env -u LD_LIBRARY_PATH -u LD_PRELOAD "$ctl" --version >"$tmp/ctl.out" 2>"$tmp/ctl.err" ||
+		{ cat "$tmp/ctl.err"; fail "$ctl --version exited with $?"; }
+	[ "$(cat "$tmp/ctl.out")" = "umirrorctl $version" ] ||
+		fail "$ctl --version: '$(cat "$tmp/ctl.out")'"
+	echo "ok   $ctl --help and --version run without LD_LIBRARY_PATH"
+}
+ctl=$(at "$bindir" umirrorctl)
+loaded=$(env -u LD_LIBRARY_PATH ldd "$ctl" | sed -n 's/.*libumirror\.so\.0 => \(.*\) (0x.*/\1/p')
+[ -n "$loaded" ] && [ "$(realpath "$loaded")" = "$(realpath "$lib")" ] ||
+	fail "$ctl does not load the installed libumirror: $(env -u LD_LIBRARY_PATH ldd "$ctl")"
+run_ctl "$ctl"
+
+# --- 3. as a user types it: no DESTDIR -----------------------------------------
+# Safe now: part 1 proved this install writes only under its prefix.
+plain=$tmp/plain
+echo "+ $cmake --install $build --prefix $plain"
+"$cmake" --install "$build" --prefix "$plain" >"$tmp/plain.log" ||
+	{ cat "$tmp/plain.log"; fail "cmake --install --prefix $plain"; }
+check_tree "" "$plain"
+case $bindir in /*) ;; *) run_ctl "$plain/$bindir/umirrorctl" ;; esac
+
+# --- 4. --prefix /usr: where systemd reads units ------------------------------
+usr=$tmp/usr-stage
+echo "+ DESTDIR=$usr $cmake --install $build --prefix /usr"
+DESTDIR=$usr "$cmake" --install "$build" --prefix /usr >"$tmp/usr.log" ||
+	{ cat "$tmp/usr.log"; fail "cmake --install --prefix /usr"; }
+check_tree "$usr" /usr
+[ "$(sed -n 's/^ExecStart=//p' "$usr/usr/lib/systemd/system/umirrord.service")" = \
+	/usr/sbin/umirrord ] || fail "--prefix /usr: ExecStart is not /usr/sbin/umirrord"
+if command -v systemd-analyze >/dev/null 2>&1; then
+	systemd-analyze unit-paths 2>/dev/null | grep -qx '/usr/lib/systemd/system' ||
+		fail "systemd does not read /usr/lib/systemd/system: $(systemd-analyze unit-paths)"
+	echo "ok   systemd reads /usr/lib/systemd/system"
+fi
+
+# --- 5. UMIRROR_SYSTEMD_SYSTEM_DIRS: configure a scratch tree, install its units
+sysdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || true)
+if [ -n "$sysdir" ]; then
+	"$cmake" -S "$topsrc" -B "$tmp/sys-build" -DCMAKE_INSTALL_PREFIX=/usr \
+		-DUMIRROR_SYSTEMD_SYSTEM_DIRS=ON -DBUILD_TESTING=OFF >"$tmp/sys.log" 2>&1 ||
+		{ cat "$tmp/sys.log"; fail "configure with UMIRROR_SYSTEMD_SYSTEM_DIRS=ON"; }
+	DESTDIR=$tmp/sys-usr "$cmake" -DCMAKE_INSTALL_PREFIX=/usr \
+		-P "$tmp/sys-build/systemd/cmake_install.cmake" >>"$tmp/sys.log" 2>&1 ||
+		{ cat "$tmp/sys.log"; fail "install the units with UMIRROR_SYSTEMD_SYSTEM_DIRS=ON"; }
+	[ -f "$tmp/sys-usr$sysdir/umirrord.service" ] ||
+		fail "UMIRROR_SYSTEMD_SYSTEM_DIRS=ON, prefix /usr: no umirrord.service in $sysdir"
+	grep -qx 'ExecStart=/usr/sbin/umirrord' "$tmp/sys-usr$sysdir/umirrord.service" ||
+		fail "UMIRROR_SYSTEMD_SYSTEM_DIRS=ON: ExecStart is not /usr/sbin/umirrord"
+	DESTDIR=$tmp/sys-p "$cmake" -DCMAKE_INSTALL_PREFIX="$prefix" \
+		-P "$tmp/sys-build/systemd/cmake_install.cmake" >>"$tmp/sys.log" 2>&1 ||
+		{ cat "$tmp/sys.log"; fail "install the units with UMIRROR_SYSTEMD_SYSTEM_DIRS=ON"; }
+	out=$(cd "$tmp/sys-p" && find . -type f | grep -v "^\.$prefix/" || true)
+	[ -z "$out" ] || fail "UMIRROR_SYSTEMD_SYSTEM_DIRS=ON, prefix $prefix: wrote $out"
+	echo "ok   UMIRROR_SYSTEMD_SYSTEM_DIRS=ON: $sysdir with prefix /usr, else under the prefix"
+else
+	echo "note: no systemd.pc, UMIRROR_SYSTEMD_SYSTEM_DIRS not checked"
+fi
 
 # --- the ABI: soname, and exactly the header's functions at UMIRROR_0.1 -------
 soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
@@ -102,7 +222,7 @@ if ! diff -u "$tmp/declared" "$tmp/exported.names"; then
 fi
 echo "ok   layout; SONAME $soname; $(wc -l <"$tmp/exported") symbols, all um_*@@UMIRROR_0.1"
 
-# --- the consumer, twice ------------------------------------------------------
+# --- 6. the consumer, twice ------------------------------------------------------
 # expected output: what the installed header and library must say
 expect() {
 	out=$1

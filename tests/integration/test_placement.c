@@ -139,7 +139,7 @@ int main(void)
 	struct um_range r = { .pfns = pfns, .nodes = nodes };
 	struct um_interval *iv;
 	struct um_client *c;
-	int offline = 0;
+	int offline = 0, target;
 	unsigned int before;
 	long n;
 	bool wp_unpopulated;
@@ -182,17 +182,37 @@ int main(void)
 		CHECK(present == (touched || !wp_unpopulated) &&
 			      !!(pfns[i] & UM_DEFAULT_VALID) == present,
 		      "page %d present %d", i, present);
-		CHECK(touched ? nodes[i] == 0 : nodes[i] < 0, "page %d: node %d", i, nodes[i]);
+		CHECK(touched ? nodes[i] >= 0 : nodes[i] < 0, "page %d: node %d", i, nodes[i]);
 	}
 
+	/*
+	 * Move the pages to another node with memory where there is one (a
+	 * real migration, new PFNs), else ask for the node they are on.
+	 */
+	target = nodes[0];
+	for (int nd = 0; nd < offline; nd++)
+		if (nd != nodes[0] && node_in("/sys/devices/system/node/has_memory", nd)) {
+			target = nd;
+			break;
+		}
+	printf("pages on node %d, placing on node %d (%d nodes online)\n", nodes[0], target,
+	       offline);
+
 	/* placement: MIGRATE first (acked by our callback), then the answer */
-	n = um_range_place(&r, 0);
-	CHECK(n == NPRESENT, "place on node 0: %ld, want %d", n, NPRESENT);
+	n = um_range_place(&r, target);
+	CHECK(n == NPRESENT, "place on node %d: %ld, want %d", target, n, NPRESENT);
 	pthread_mutex_lock(&ev.lock);
 	CHECK(ev.migrate == 1 && ev.start == r.start && ev.end == r.end,
 	      "one MIGRATE invalidation over the range before the reply (%u)", ev.migrate);
 	pthread_mutex_unlock(&ev.lock);
 	CHECK(um_range_wait_until_valid(&r, 0) == 0, "valid again after the move");
+	CHECK(syscall(SYS_move_pages, 0, NPRESENT, pages, NULL, want, 0) == 0, "move_pages: %m");
+	n = harness_snapshot(&r);
+	CHECK(n == NPAGES, "snapshot after the move: %ld", n);
+	for (int i = 0; i < NPRESENT; i++)
+		CHECK(want[i] == target && nodes[i] == target,
+		      "page %d after the move: move_pages says node %d, daemon %d, want %d", i,
+		      want[i], nodes[i], target);
 
 	before = ev.n;
 	n = um_range_place(&r, offline);

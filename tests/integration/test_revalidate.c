@@ -2,8 +2,9 @@
 /*
  * test_revalidate - the revalidation scan reports what userfaultfd does not:
  * mprotect (on demand and from the period timer), THP collapse, THP split,
- * page-out of file pages, KSM merging, writes to a wp-async interval;
- * and it never reports again what
+ * page-out of file pages, KSM merging, writes to a wp-async interval,
+ * changes right after an invalidation of the same page (mprotect, THP
+ * collapse); and it never reports again what
  * userfaultfd already did (a write, a MADV_DONTNEED). Period 0 turns it
  * off; um_list() shows the period in force.
  */
@@ -231,6 +232,64 @@ static void part_mprotect(struct um_client *c)
 	munmap(mem, np * PAGE);
 }
 
+/*
+ * A change userfaultfd does not report, made right after an invalidation
+ * of the same page completed, within one scan period: the scan compares
+ * it with the page as that invalidation left it (it used to take the
+ * page as it found it at the next scan, so the change was never sent).
+ */
+static void part_after_invalidation(struct um_client *c)
+{
+	const size_t np = 16;
+	char *mem = harness_map_anon(np, PROT_READ | PROT_WRITE);
+	struct um_interval *iv;
+	uint64_t changed, seq;
+	unsigned int n;
+
+	memset(mem, 0x11, np * PAGE);
+	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "set the period");
+
+	/* write, then mprotect(PROT_READ) as soon as the WRITE completed */
+	reset_events();
+	mem[0] = 1;
+	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the write");
+	CHECK(mprotect(mem, PAGE, PROT_READ) == 0, "mprotect: %m");
+	changed = now_scan(iv, LONG_PERIOD);
+	settle(3000);
+	CHECK(pages_of(iv, UM_REASON_WRITE, &n) == 1 && n == 1, "the write is one WRITE");
+	CHECK(changed == 1, "write then mprotect(PROT_READ): %llu pages changed, want 1",
+	      (unsigned long long)changed);
+	CHECK(covered(iv, UM_REASON_REVALIDATE, mem), "the mprotect is a REVALIDATE of the page");
+	pages_of(iv, UM_REASON_REVALIDATE, &n);
+	CHECK(n == 1, "one REVALIDATE, %u", n);
+
+	/* the same with PROT_NONE on a page written in this period too */
+	reset_events();
+	mem[2 * PAGE] = 1;
+	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the write");
+	CHECK(mprotect(mem + 2 * PAGE, PAGE, PROT_NONE) == 0, "mprotect: %m");
+	changed = now_scan(iv, LONG_PERIOD);
+	settle(3000);
+	CHECK(changed == 1, "write then mprotect(PROT_NONE): %llu pages changed, want 1",
+	      (unsigned long long)changed);
+	CHECK(covered(iv, UM_REASON_REVALIDATE, mem + 2 * PAGE),
+	      "the mprotect is a REVALIDATE of the page");
+
+	/* what the invalidation itself changed is still not reported twice */
+	reset_events();
+	mem[4 * PAGE] = 1;
+	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the write");
+	CHECK(madvise(mem + 6 * PAGE, PAGE, MADV_DONTNEED) == 0, "MADV_DONTNEED: %m");
+	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the zap");
+	changed = now_scan(iv, LONG_PERIOD);
+	CHECK(changed == 0, "a write and a zap alone: %llu pages changed", (unsigned long long)changed);
+	CHECK(settle(300) == 2, "a WRITE and a REMOVE, nothing else");
+
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(mem, np * PAGE);
+}
+
 /* 2 MiB of 4 KiB pages, aligned, written through the interval (no uffd-wp left) */
 static char *map_thp_candidate(char **base)
 {
@@ -262,10 +321,19 @@ static void part_thp(struct um_client *c)
 	for (size_t i = 0; i < np; i++)
 		m[i * PAGE] = 1;
 	CHECK(um_interval_insert(c, m, HPAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	/*
+	 * The period first: the pages' WRITE invalidations complete within
+	 * it, and the collapse right after them must still be reported.
+	 */
+	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "period");
 	/* khugepaged refuses PTEs that still carry uffd-wp: write every page first */
 	for (size_t i = 0; i < np; i++)
 		m[i * PAGE] = 2;
-	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "period");
+	{
+		uint64_t seq;
+
+		CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the writes");
+	}
 	reset_events();
 	pfn_before = harness_pagemap(m) & PM_PFN_MASK;
 	if (madvise(m, HPAGE, MADV_COLLAPSE) != 0 || !is_thp(m)) {
@@ -488,6 +556,7 @@ int main(void)
 	harness_start("test_revalidate", NULL);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	part_mprotect(c);
+	part_after_invalidation(c);
 	part_thp(c);
 	part_pageout(c);
 	part_async_write(c);

@@ -1,0 +1,646 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_cli - umirrorctl as people run it, against the real daemon (harness,
+ * private socket, --mode 0666 so that nobody can connect too):
+ *
+ *  - every subcommand's text and JSON output (parsed), checked against
+ *    what this process set up and the daemon's own status: status, list,
+ *    show (a map with written, armed, untouched, PROT_NONE pages and a
+ *    hole, compared page by page; a PROT_NONE page alone: drawn, exit 0)
+ *    and watch, of this pid and of all (REMOVE invalidations this process
+ *    makes, until --count);
+ *  - exit status 0 / 1 / 2 as umirrorctl(1) documents; usage errors are one
+ *    line naming what was wrong plus "Try 'umirrorctl --help'.";
+ *  - connection errors with their hints (no socket, a regular file, a
+ *    socket nobody may open);
+ *  - show / watch on a live process that is not attached, on a pid that
+ *    does not exist, and as nobody on root's process: exit 1 and a message
+ *    saying so, never a map.
+ */
+#include "harness.h"
+#include "jparse.h"
+#include "umirror.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOBODY_STR "65534"
+#define NPAGES 16	/* the mapping show looks at */
+#define IV_PAGES 8	/* the interval: its first half */
+#define WRITTEN 4	/* pages written before the insert */
+#define NOPERM_PAGE 12	/* PROT_NONE */
+#define HOLE_PAGE 14	/* unmapped */
+#define REMOVE_PAGE 5	/* madvise(MADV_DONTNEED) target for watch */
+
+struct run {
+	int status;	/* exit status, or 128 + signal */
+	char *out, *err;
+	size_t nerr_lines;
+};
+
+/* the whole content of memfd @fd */
+static char *slurp(int fd)
+{
+	off_t len = lseek(fd, 0, SEEK_END);
+	char *s;
+
+	CHECK(len >= 0, "lseek: %m");
+	s = malloc(len + 1);
+	CHECK(s, "malloc");
+	CHECK(pread(fd, s, len, 0) == len, "pread: %m");
+	s[len] = '\0';
+	close(fd);
+	return s;
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/*
+ * Start umirrorctl ARGS (as nobody, through setpriv(1), when @as_nobody),
+ * its output into memfds. posix_spawn, not fork: a fork of this process
+ * is a UFFD_EVENT_FORK, which write-protects its written pages again and
+ * would change the very map show is checked against.
+ */
+static pid_t spawn(bool as_nobody, int *out_fd, int *err_fd, char *const *args)
+{
+	char *argv[24] = { 0 };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int n = 0, r;
+
+	if (as_nobody) {
+		argv[n++] = "setpriv";
+		argv[n++] = "--reuid=" NOBODY_STR;
+		argv[n++] = "--regid=" NOBODY_STR;
+		argv[n++] = "--clear-groups";
+	}
+	argv[n++] = UMIRRORCTL_PATH;
+	for (; *args && n < 23; args++)
+		argv[n++] = *args;
+	*out_fd = memfd_create("out", MFD_CLOEXEC);
+	*err_fd = memfd_create("err", MFD_CLOEXEC);
+	CHECK(*out_fd >= 0 && *err_fd >= 0, "memfd_create: %m");
+	CHECK(posix_spawn_file_actions_init(&fa) == 0, "file actions");
+	CHECK(posix_spawn_file_actions_adddup2(&fa, *out_fd, 1) == 0 &&
+		      posix_spawn_file_actions_adddup2(&fa, *err_fd, 2) == 0,
+	      "file actions");
+	r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	CHECK(r == 0, "posix_spawn %s: %s", argv[0], strerror(r));
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+static void collect(pid_t pid, int out_fd, int err_fd, struct run *r)
+{
+	int st;
+
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %m");
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r->out = slurp(out_fd);
+	r->err = slurp(err_fd);
+	r->nerr_lines = 0;
+	for (const char *p = r->err; *p; p++)
+		r->nerr_lines += *p == '\n';
+	CHECK(r->status < 126, "umirrorctl could not be started (%d): %s", r->status, r->err);
+}
+
+/* run umirrorctl with the NULL-terminated arguments */
+static struct run ctl_as(bool as_nobody, ...)
+{
+	char *args[16];
+	struct run r;
+	va_list ap;
+	int n = 0, o, e;
+	pid_t pid;
+
+	va_start(ap, as_nobody);
+	while (n < 15 && (args[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	args[n] = NULL;
+	pid = spawn(as_nobody, &o, &e, args);
+	collect(pid, o, e, &r);
+	return r;
+}
+
+#define ctl(...) ctl_as(false, __VA_ARGS__, (char *)NULL)
+#define ctl_nobody(...) ctl_as(true, __VA_ARGS__, (char *)NULL)
+
+static struct jv *parse_json(const char *what, const char *text)
+{
+	struct jv *v = NULL;
+	size_t at = 0;
+	int r = jparse(text, &v, &at);
+
+	CHECK(r == 0, "%s: not one JSON value (byte %zu): %s", what, at, text);
+	return v;
+}
+
+/* a usage error: exit 2, nothing on stdout, two lines naming @want */
+static void check_usage(struct run r, const char *what, const char *want)
+{
+	static const char try[] = "\nTry 'umirrorctl --help'.\n";
+	size_t n = strlen(r.err);
+
+	CHECK(r.status == 2, "%s: exit %d, want 2 (stderr: %s)", what, r.status, r.err);
+	CHECK(!*r.out, "%s: usage error printed on stdout: %s", what, r.out);
+	CHECK(r.nerr_lines == 2, "%s: %zu lines on stderr, want 2: %s", what, r.nerr_lines, r.err);
+	CHECK(!strncmp(r.err, "umirrorctl: ", 12), "%s: not the short name: %s", what, r.err);
+	CHECK(n > strlen(try) && !strcmp(r.err + n - strlen(try), try),
+	      "%s: no Try line: %s", what, r.err);
+	CHECK(strstr(r.err, want), "%s: stderr does not say '%s': %s", what, want, r.err);
+	run_free(&r);
+}
+
+/* an error: exit 1, nothing on stdout, stderr says @want */
+static void check_error(struct run r, const char *what, const char *want)
+{
+	CHECK(r.status == 1, "%s: exit %d, want 1 (stdout: %s stderr: %s)", what, r.status, r.out,
+	      r.err);
+	CHECK(!*r.out, "%s: printed on stdout: %s", what, r.out);
+	CHECK(strstr(r.err, want), "%s: stderr does not say '%s': %s", what, want, r.err);
+	run_free(&r);
+}
+
+static void test_usage(void)
+{
+	struct run r;
+
+	r = ctl("--help");
+	CHECK(r.status == 0 && !strncmp(r.out, "Usage: umirrorctl ", 18) && !*r.err,
+	      "--help: exit %d, %s", r.status, r.out);
+	run_free(&r);
+	r = ctl("--version");
+	CHECK(r.status == 0 && !strcmp(r.out, "umirrorctl " UMIRROR_VERSION_STRING "\n"),
+	      "--version: exit %d, %s", r.status, r.out);
+	run_free(&r);
+
+	check_usage(ctl_as(false, (char *)NULL), "no command", "no command");
+	check_usage(ctl("frobnicate"), "unknown command", "unknown command 'frobnicate'");
+	check_usage(ctl("status", "extra"), "status extra", "status takes no arguments");
+	check_usage(ctl("list", "extra"), "list extra", "list takes no arguments");
+	check_usage(ctl("show", "1"), "show 1", "show needs PID and ADDR");
+	check_usage(ctl("show", "1", "1000", "x"), "show, 3 arguments", "unexpected argument 'x'");
+	check_usage(ctl("show", "0", "1000"), "show pid 0", "bad pid '0'");
+	check_usage(ctl("show", "1", "xyz"), "show bad address", "bad address 'xyz'");
+	check_usage(ctl("show", "1", "1000+0"), "show length 0", "bad length '0'");
+	check_usage(ctl("show", "1", "1000+7Q"), "show length 7Q", "bad length '7Q'");
+	check_usage(ctl("show", "1", "fffffffffffff000+8K"), "show wrapping", "wraps around");
+	check_usage(ctl("show", "1", "0+17G"), "show 17G", "range too large");
+	check_usage(ctl("watch", "1", "2"), "watch 1 2", "unexpected argument '2'");
+	check_usage(ctl("watch", "-5"), "watch -5", "invalid option");
+	check_usage(ctl("watch", "abc"), "watch abc", "bad pid 'abc'");
+	check_usage(ctl("--count", "0", "watch"), "--count 0", "--count wants a positive number");
+	check_usage(ctl("-n", "3", "list"), "--count with list", "--count only applies to watch");
+	/* getopt's own messages, under the short name */
+	check_usage(ctl("--bogus", "status"), "--bogus", "unrecognized option '--bogus'");
+	check_usage(ctl("-q", "status"), "-q", "invalid option -- 'q'");
+	check_usage(ctl("status", "--socket"), "--socket without path", "requires an argument");
+}
+
+static void test_connect_errors(void)
+{
+	char nofile[256], notsock[256];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *priv = harness_path("root-only.sock");
+	int s, fd;
+
+	snprintf(nofile, sizeof(nofile), "%s/no-such.sock", harness_dir());
+	check_error(ctl("-s", nofile, "status"), "no socket",
+		    "is umirrord running? (systemctl start umirrord.socket)");
+
+	snprintf(notsock, sizeof(notsock), "%s", harness_path("regular-file"));
+	fd = open(notsock, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+	CHECK(fd >= 0, "create %s: %m", notsock);
+	close(fd);
+	check_error(ctl("-s", notsock, "list"), "a regular file", "is not a socket");
+
+	/* a listening socket only root may open: nobody is refused by the kernel */
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0, "socket: %m");
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", priv);
+	CHECK(bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind %s: %m", priv);
+	CHECK(listen(s, 4) == 0 && chmod(priv, 0600) == 0, "listen: %m");
+	check_error(ctl_nobody("-s", priv, "status"), "EACCES as nobody",
+		    "Permission denied\numirrorctl: join group ");
+	close(s);
+	unlink(priv);
+}
+
+static void test_status_json(void)
+{
+	struct run r = ctl("--json", "status");
+	struct jv *v = parse_json("status --json", r.out);
+	int64_t pid = 0, iv = 0, mms = 0;
+	const struct jv *k;
+
+	CHECK(r.status == 0 && !*r.err, "status --json: exit %d, %s", r.status, r.err);
+	CHECK(jint(jget(v, "daemon_pid"), &pid) && pid == harness_daemon_pid(),
+	      "status --json: daemon_pid %lld, the daemon is %d", (long long)pid,
+	      (int)harness_daemon_pid());
+	CHECK(jint(jget(v, "intervals"), &iv) && iv >= 1, "status --json: intervals %lld",
+	      (long long)iv);
+	CHECK(jint(jget(v, "address_spaces"), &mms) && mms >= 1,
+	      "status --json: address_spaces %lld", (long long)mms);
+	CHECK(jstr_is(jget(v, "daemon_version"), UMIRROR_VERSION_STRING),
+	      "status --json: daemon_version");
+	k = jget(v, "kernel");
+	CHECK(k && k->t == J_OBJ && jget(k, "pagemap_scan") && jget(k, "pagemap_scan")->t == J_BOOL,
+	      "status --json: kernel.pagemap_scan");
+	CHECK(jget(jget(v, "uffd_features"), "names") &&
+		      jget(jget(v, "uffd_features"), "names")->t == J_ARR,
+	      "status --json: uffd_features.names");
+	jfree(v);
+	run_free(&r);
+}
+
+static void test_status(void)
+{
+	char want[64];
+	struct run r;
+
+	test_status_json();
+	r = ctl("status");
+	snprintf(want, sizeof(want), "umirrord %s, pid %d, protocol ", UMIRROR_VERSION_STRING,
+		 (int)harness_daemon_pid());
+	CHECK(r.status == 0 && !*r.err, "status: exit %d, %s", r.status, r.err);
+	CHECK(strstr(r.out, want), "status: no '%s' in: %s", want, r.out);
+	CHECK(strstr(r.out, "\nintervals:       1\n"), "status: want one interval: %s", r.out);
+	CHECK(strstr(r.out, "\nkernel:\n"), "status: no kernel section: %s", r.out);
+	run_free(&r);
+}
+
+static void test_list(struct um_interval *iv, const char *p)
+{
+	char range[64];
+	struct run r = ctl("list");
+	struct jv *v;
+	const struct jv *e;
+	int64_t x;
+	uint64_t h;
+
+	snprintf(range, sizeof(range), "%016llx-%016llx", (unsigned long long)(uintptr_t)p,
+		 (unsigned long long)(uintptr_t)(p + IV_PAGES * PAGE));
+	CHECK(r.status == 0 && !*r.err, "list: exit %d, %s", r.status, r.err);
+	CHECK(!strncmp(r.out, "    ID     PID ", 15), "list: header: %s", r.out);
+	CHECK(strstr(r.out, range) && strstr(r.out, um_backend_str(um_interval_backend(iv))) &&
+		      strstr(r.out, " live\n"),
+	      "list: no row for %s: %s", range, r.out);
+	run_free(&r);
+
+	r = ctl("-j", "list");
+	CHECK(r.status == 0 && !*r.err, "list -j: exit %d, %s", r.status, r.err);
+	v = parse_json("list -j", r.out);
+	CHECK(v->t == J_ARR && v->n == 1, "list -j: want an array of one interval: %s", r.out);
+	e = &v->items[0];
+	CHECK(jint(jget(e, "id"), &x) && (uint64_t)x == um_interval_id(iv), "list -j: id");
+	CHECK(jint(jget(e, "pid"), &x) && x == getpid(), "list -j: pid");
+	CHECK(jint(jget(e, "uid"), &x) && x == 0, "list -j: uid");
+	CHECK(jhex(jget(e, "start"), &h) && h == (uintptr_t)p, "list -j: start");
+	CHECK(jhex(jget(e, "end"), &h) && h == (uintptr_t)p + IV_PAGES * PAGE, "list -j: end");
+	CHECK(jint(jget(e, "length"), &x) && x == IV_PAGES * PAGE, "list -j: length");
+	CHECK(jint(jget(e, "seq"), &x) && x % 2 == 0, "list -j: seq %lld", (long long)x);
+	CHECK(jint(jget(e, "invalidations"), &x) && x >= 1, "list -j: invalidations");
+	CHECK(jstr_is(jget(e, "backend"), um_backend_str(um_interval_backend(iv))),
+	      "list -j: backend");
+	CHECK(jget(e, "dead") && jget(e, "dead")->t == J_BOOL && !jget(e, "dead")->b,
+	      "list -j: dead");
+	jfree(v);
+	run_free(&r);
+}
+
+/* what show must draw for page @i of the mapping */
+static char expected_glyph(int i, bool unpopulated_wp)
+{
+	if (i == 0)
+		return 'w'; /* written after the insert: the fault un-protected it */
+	if (i < WRITTEN)
+		return 'r'; /* written before, protected since */
+	if (i < IV_PAGES)
+		return unpopulated_wp ? '.' : 'z'; /* 6.1: read-faulted at insert */
+	if (i == NOPERM_PAGE)
+		return '!';
+	if (i == HOLE_PAGE)
+		return ' ';
+	return '.';
+}
+
+static void test_show(const char *p, bool unpopulated_wp)
+{
+	char pid[16], range[64], row[32], map[NPAGES + 1];
+	struct run r;
+	struct jv *v;
+	const struct jv *e, *sum;
+	int64_t x, total = 0;
+	uint64_t h;
+	char *line;
+
+	snprintf(range, sizeof(range), "%llx+%d", (unsigned long long)(uintptr_t)p,
+		 NPAGES * (int)PAGE);
+	for (int i = 0; i < NPAGES; i++)
+		map[i] = expected_glyph(i, unpopulated_wp);
+	map[NPAGES] = '\0';
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	r = ctl("show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show: exit %d, %s", r.status, r.err);
+	snprintf(row, sizeof(row), "%016llx |", (unsigned long long)(uintptr_t)p);
+	line = strstr(r.out, row);
+	CHECK(line, "show: no row at %s: %s", row, r.out);
+	line += strlen(row);
+	CHECK(!strncmp(line, map, NPAGES) && line[NPAGES] == '|',
+	      "show: map |%.*s|, want |%s| (pagemap of page 0 %#llx)", NPAGES, line, map,
+	      (unsigned long long)harness_pagemap(p));
+	CHECK(strstr(r.out, "legend: "), "show: no legend");
+	CHECK(strstr(r.out, "16 pages:") && strstr(r.out, " 1 hole") &&
+		      strstr(r.out, " 1 no_permission"),
+	      "show: counts: %s", r.out);
+	CHECK(strstr(r.out, "note: part of the range is not mapped"), "show: no hole note: %s",
+	      r.out);
+	CHECK(strstr(r.out, "interval "), "show: the covering interval is not named: %s", r.out);
+	run_free(&r);
+
+	r = ctl("--json", "show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show --json: exit %d, %s", r.status, r.err);
+	v = parse_json("show --json", r.out);
+	CHECK(jint(jget(v, "pid"), &x) && x == getpid(), "show --json: pid");
+	CHECK(jhex(jget(v, "start"), &h) && h == (uintptr_t)p, "show --json: start");
+	CHECK(jint(jget(v, "npages"), &x) && x == NPAGES, "show --json: npages");
+	/* a hole wins over a PROT_NONE page */
+	CHECK(jint(jget(v, "status"), &x) && x == -EFAULT, "show --json: status %lld",
+	      (long long)x);
+	e = jget(v, "entries");
+	CHECK(e && e->t == J_ARR && e->n == NPAGES, "show --json: %d entries", NPAGES);
+	for (int i = 0; i < NPAGES; i++) {
+		const struct jv *flags = jget(&e->items[i], "flags");
+		bool present = jarr_has_str(flags, "present");
+
+		CHECK(jhex(jget(&e->items[i], "addr"), &h) && h == (uintptr_t)p + i * PAGE,
+		      "show --json: entry %d addr", i);
+		CHECK(jint(jget(&e->items[i], "pfn"), &x) && x >= 0, "show --json: entry %d pfn", i);
+		switch (map[i]) {
+		case 'w':
+			CHECK(present && jarr_has_str(flags, "write"), "entry %d: want present, write", i);
+			break;
+		case 'r':
+			CHECK(present && !jarr_has_str(flags, "write") &&
+				      jarr_has_str(flags, "uffd_wp"),
+			      "entry %d: want present, uffd_wp, no write", i);
+			break;
+		case 'z':
+			CHECK(present && jarr_has_str(flags, "zero"), "entry %d: want zero", i);
+			break;
+		case '!':
+			CHECK(jarr_has_str(flags, "noperm"), "entry %d: want noperm", i);
+			break;
+		case ' ':
+			CHECK(jarr_has_str(flags, "hole"), "entry %d: want hole", i);
+			break;
+		default:
+			CHECK(!present && !jarr_has_str(flags, "hole"), "entry %d: want nothing", i);
+		}
+	}
+	sum = jget(v, "summary");
+	CHECK(sum && sum->t == J_OBJ, "show --json: summary");
+	for (size_t i = 0; i < sum->n; i++) {
+		CHECK(jint(&sum->items[i], &x), "summary.%s", sum->keys[i]);
+		total += x;
+	}
+	CHECK(total == NPAGES, "show --json: summary adds up to %lld", (long long)total);
+	CHECK(jint(jget(sum, "hole"), &x) && x == 1, "summary.hole");
+	CHECK(jint(jget(sum, "no_permission"), &x) && x == 1, "summary.no_permission");
+	CHECK(jint(jget(sum, "writable"), &x) && x == 1, "summary.writable");
+	CHECK(jint(jget(sum, "read_only"), &x) && x == WRITTEN - 1, "summary.read_only");
+	e = jget(v, "intervals");
+	CHECK(e && e->t == J_ARR && e->n == 1, "show --json: one covering interval");
+	jfree(v);
+	run_free(&r);
+}
+
+/*
+ * A PROT_NONE page and no hole: the snapshot's status is -EPERM, as for a
+ * refusal, but entries are filled: show draws them and exits 0.
+ */
+static void test_show_noperm(const char *p)
+{
+	char pid[16], range[64], row[32];
+	struct run r;
+	struct jv *v;
+	int64_t x;
+	char *line;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(range, sizeof(range), "%llx+8K",
+		 (unsigned long long)(uintptr_t)(p + NOPERM_PAGE * PAGE));
+	r = ctl("show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show PROT_NONE: exit %d, %s", r.status, r.err);
+	snprintf(row, sizeof(row), "%016llx |",
+		 (unsigned long long)(uintptr_t)(p + NOPERM_PAGE * PAGE));
+	line = strstr(r.out, row);
+	CHECK(line && !strncmp(line + strlen(row), "!.|", 3), "show PROT_NONE: map: %s", r.out);
+	CHECK(strstr(r.out, "note: part of the range has no read permission"),
+	      "show PROT_NONE: no note: %s", r.out);
+	run_free(&r);
+	r = ctl("-j", "show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show -j PROT_NONE: exit %d, %s", r.status, r.err);
+	v = parse_json("show -j PROT_NONE", r.out);
+	CHECK(jint(jget(v, "status"), &x) && x == -EPERM, "show -j PROT_NONE: status %lld",
+	      (long long)x);
+	CHECK(jint(jget(jget(v, "summary"), "no_permission"), &x) && x == 1,
+	      "show -j PROT_NONE: summary.no_permission");
+	jfree(v);
+	run_free(&r);
+}
+
+/* watch PID until --count REMOVE invalidations, made here one at a time */
+static void test_watch(struct um_interval *iv, char *p, bool json, bool all)
+{
+	char pid[16], want[160];
+	int o, e, st = 0;
+	struct run r;
+	pid_t w;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	/* without a pid: every process root may see, this one included */
+	w = spawn(false, &o, &e,
+		  json ? (char *[]){ "--json", "-n", "2", "watch", all ? NULL : pid, NULL } :
+			 (char *[]){ "-n", "2", "watch", all ? NULL : pid, NULL });
+	/*
+	 * The watcher sees what happens after its WATCH is in: keep making
+	 * invalidations until it has seen two and exited (the watchdog
+	 * covers a watcher that never does).
+	 */
+	while (waitpid(w, &st, WNOHANG) == 0) {
+		CHECK(madvise(p + REMOVE_PAGE * PAGE, PAGE, MADV_DONTNEED) == 0, "madvise: %m");
+		usleep(20000);
+	}
+	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r.out = slurp(o);
+	r.err = slurp(e);
+	CHECK(r.status == 0 && !*r.err, "watch: exit %d, %s", r.status, r.err);
+	if (!json) {
+		snprintf(want, sizeof(want), " pid %s interval %llu remove  %016llx-%016llx (1 pages)",
+			 pid, (unsigned long long)um_interval_id(iv),
+			 (unsigned long long)(uintptr_t)(p + REMOVE_PAGE * PAGE),
+			 (unsigned long long)(uintptr_t)(p + (REMOVE_PAGE + 1) * PAGE));
+		CHECK(strstr(r.out, want), "watch: no '%s' in: %s", want, r.out);
+		CHECK(strchr(r.out, '\n') && strchr(strchr(r.out, '\n') + 1, '\n') &&
+			      !*(strchr(strchr(r.out, '\n') + 1, '\n') + 1),
+		      "watch -n 2: want two lines: %s", r.out);
+	} else {
+		char *line = r.out;
+
+		for (int i = 0; i < 2; i++) {
+			char *nl = strchr(line, '\n');
+			struct jv *v;
+			int64_t x;
+			uint64_t h;
+
+			CHECK(nl, "watch --json: line %d missing: %s", i, r.out);
+			*nl = '\0';
+			v = parse_json("watch --json line", line);
+			CHECK(jstr_is(jget(v, "reason"), "remove"), "watch --json: reason: %s", line);
+			CHECK(jint(jget(v, "pid"), &x) && x == getpid(), "watch --json: pid");
+			CHECK(jint(jget(v, "interval"), &x) && (uint64_t)x == um_interval_id(iv),
+			      "watch --json: interval");
+			CHECK(jhex(jget(v, "start"), &h) && h == (uintptr_t)(p + REMOVE_PAGE * PAGE),
+			      "watch --json: start");
+			CHECK(jhex(jget(v, "end"), &h) && h == (uintptr_t)(p + (REMOVE_PAGE + 1) * PAGE),
+			      "watch --json: end");
+			CHECK(jint(jget(v, "pages"), &x) && x == 1, "watch --json: pages");
+			CHECK(jint(jget(v, "seq"), &x) && x % 2 == 1, "watch --json: seq is odd");
+			CHECK(jget(v, "time") && jget(v, "time")->t == J_NUM, "watch --json: time");
+			jfree(v);
+			line = nl + 1;
+		}
+		CHECK(!*line, "watch --json -n 2: more than two lines: %s", line);
+	}
+	run_free(&r);
+}
+
+/* show and watch on pids the daemon cannot help with: exit 1, a sentence */
+static void test_pid_errors(const char *p)
+{
+	char daemon[16], gone[16], me[16], range[32], want[96];
+	pid_t child;
+
+	/* alive, not attached: the daemon itself */
+	snprintf(daemon, sizeof(daemon), "%d", (int)harness_daemon_pid());
+	snprintf(range, sizeof(range), "%llx", (unsigned long long)(uintptr_t)p);
+	snprintf(want, sizeof(want), "pid %s is not attached to umirrord", daemon);
+	check_error(ctl("show", daemon, range), "show, not attached", want);
+	check_error(ctl("--json", "show", daemon, range), "show --json, not attached", want);
+	check_error(ctl("watch", daemon), "watch, not attached", want);
+
+	/* a pid that no longer exists */
+	CHECK(posix_spawnp(&child, "true", NULL, NULL, (char *[]){ "true", NULL }, environ) == 0,
+	      "spawn true");
+	CHECK(waitpid(child, NULL, 0) == child, "waitpid: %m");
+	snprintf(gone, sizeof(gone), "%d", (int)child);
+	snprintf(want, sizeof(want), "pid %s: no such process", gone);
+	check_error(ctl("show", gone, range), "show, no such process", want);
+
+	/*
+	 * nobody on root's (this) process: the daemon refuses. It answers
+	 * with -EPERM, the code a PROT_NONE page gets too: umirrorctl must not
+	 * draw a map of nothing.
+	 */
+	snprintf(me, sizeof(me), "%d", (int)getpid());
+	snprintf(want, sizeof(want), "pid %s: not allowed", me);
+	check_error(ctl_nobody("show", me, range), "show as nobody", want);
+	check_error(ctl_nobody("--json", "show", me, range), "show --json as nobody", want);
+	check_error(ctl_nobody("watch", me), "watch as nobody", want);
+}
+
+/* nobody may connect and see the daemon, but none of root's intervals */
+static void test_nobody_views(void)
+{
+	struct run r = ctl_nobody("-j", "list");
+	struct jv *v;
+
+	CHECK(r.status == 0 && !*r.err, "list as nobody: exit %d, %s", r.status, r.err);
+	v = parse_json("list -j as nobody", r.out);
+	CHECK(v->t == J_ARR && v->n == 0, "list as nobody shows root's intervals: %s", r.out);
+	jfree(v);
+	run_free(&r);
+	r = ctl_nobody("status");
+	CHECK(r.status == 0 && strstr(r.out, "intervals:       1\n"), "status as nobody: %d %s%s",
+	      r.status, r.out, r.err);
+	run_free(&r);
+}
+
+static void test_jparse(void)
+{
+	struct jv *v = NULL;
+
+	CHECK(jparse(" {\"a\": [1, \"x\\u0041\", true, null, -2.5e3], \"b\": {}} \n", &v,
+		     NULL) == 0, "jparse: valid text refused");
+	CHECK(jarr_has_str(jget(v, "a"), "xA") && jget(v, "b")->t == J_OBJ, "jparse: tree");
+	jfree(v);
+	CHECK(jparse("{\"a\":1,}", &v, NULL) == -EINVAL, "jparse: trailing comma accepted");
+	CHECK(jparse("[1] [2]", &v, NULL) == -EINVAL, "jparse: two values accepted");
+	CHECK(jparse("{\"a\":01}", &v, NULL) == -EINVAL, "jparse: leading zero accepted");
+	CHECK(jparse("\"a\tb\"", &v, NULL) == -EINVAL, "jparse: raw tab in a string accepted");
+}
+
+static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
+{
+}
+
+static const struct um_interval_ops ops = { .invalidate = on_invalidate };
+
+int main(void)
+{
+	static const char *const args[] = { "--mode", "0666", NULL };
+	struct um_interval *iv = NULL;
+	struct um_client *c;
+	bool unpopulated_wp;
+	char *p;
+	int r;
+
+	harness_start("test_cli", args);
+	/* mkdtemp made the directory 0700: nobody must reach the socket */
+	CHECK(chmod(harness_dir(), 0711) == 0, "chmod %s: %m", harness_dir());
+	test_jparse();
+	test_usage();
+	test_connect_errors();
+
+	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
+	unpopulated_wp = harness_kfeatures(c) & UM_FEAT_WP_UNPOPULATED;
+	p = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	memset(p, 'a', WRITTEN * PAGE);
+	r = um_interval_insert(c, p, IV_PAGES * PAGE, 0, &ops, NULL, &iv);
+	CHECK(r == 0, "insert: %s", strerror(-r));
+	p[0] = 'b'; /* a write fault: invalidated, then writable */
+	CHECK(mprotect(p + NOPERM_PAGE * PAGE, PAGE, PROT_NONE) == 0, "mprotect: %m");
+	CHECK(munmap(p + HOLE_PAGE * PAGE, PAGE) == 0, "munmap: %m");
+
+	test_status();
+	test_list(iv, p);
+	test_show(p, unpopulated_wp);
+	test_show_noperm(p);
+	test_watch(iv, p, false, false);
+	test_watch(iv, p, true, false);
+	test_watch(iv, p, false, true);
+	test_pid_errors(p);
+	test_nobody_views();
+
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	um_disconnect(c);
+	return harness_summary();
+}
