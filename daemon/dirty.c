@@ -456,51 +456,60 @@ static int soft_wp(struct mm *mm, struct interval *iv, uint64_t start, uint64_t 
 
 struct gap_walk {
 	struct mm *mm;
+	struct interval *iv; /* the soft-dirty interval whose window this is */
 	uint64_t cursor, end;
+	bool wp;
 	int err;
 };
 
-static void soft_unprotect(struct gap_walk *g, uint64_t a, uint64_t b)
+static void soft_window_part(struct gap_walk *g, uint64_t a, uint64_t b)
 {
 	int ret;
 
-	if (b <= a)
+	if (b <= a || g->err)
 		return;
-	ret = soft_wp(g->mm, NULL, a, b, false);
-	if (ret && ret != -EFAULT) {
+	ret = soft_wp(g->mm, g->iv, a, b, g->wp);
+	if (ret == -EFAULT) {
+		g->err = ret;
+		return;
+	}
+	if (ret && !g->wp) {
 		/* the writers wait there: hand it to the queue that retries (and logs) */
 		log_debug("mm %llu: soft-dirty window %#llx-%#llx not lifted: %s, queued",
 			  (unsigned long long)g->mm->id, (unsigned long long)a,
 			  (unsigned long long)b, strerror(-ret));
 		mm_wp(g->mm, a, b - a, false);
 	}
-	if (ret == -EFAULT)
-		g->err = ret;
 }
 
-static int unprotect_gap_cb(struct itree_node *n, void *priv)
+static int window_gap_cb(struct itree_node *n, void *priv)
 {
 	struct interval *iv = (struct interval *)n;
 	struct gap_walk *g = priv;
 
-	/* sync uffd-wp intervals keep their protection */
 	if (!interval_armed(iv))
 		return 0;
 	if (n->start > g->cursor)
-		soft_unprotect(g, g->cursor, n->start < g->end ? n->start : g->end);
+		soft_window_part(g, g->cursor, n->start < g->end ? n->start : g->end);
 	if (n->end > g->cursor)
 		g->cursor = n->end;
 	return 0;
 }
 
-/* lift the window over [@start, @end) except where a UFFD_WP interval wants protection */
-static int soft_window_off(struct mm *mm, uint64_t start, uint64_t end)
+/*
+ * Raise (@wp) or lift the window over @iv, except where a UFFD_WP interval
+ * covers it: its protection is its own (re-arming a page a mirror may hold
+ * writable needs an invalidation first), and a page it leaves writable is
+ * counted written at each harvest instead (soft_read_first()).
+ * Return: 0, or -EFAULT the owner died.
+ */
+static int soft_window(struct mm *mm, struct interval *iv, bool wp)
 {
-	struct gap_walk g = { mm, start, end, 0 };
+	struct gap_walk g = { mm, iv, iv->node.start, iv->node.end, wp, 0 };
 
-	itree_query(&mm->tree, start, end, unprotect_gap_cb, &g);
-	if (g.cursor < end && !g.err)
-		soft_unprotect(&g, g.cursor, end);
+	itree_query(&mm->tree, iv->node.start, iv->node.end, window_gap_cb, &g);
+	if (g.cursor < iv->node.end)
+		soft_window_part(&g, g.cursor, iv->node.end);
 	return g.err;
 }
 
@@ -510,19 +519,30 @@ struct soft_first {
 	uint64_t *empty; /* neither present nor swapped */
 };
 
-/* the first read of @iv (window up, before the clear) into @f */
+/*
+ * The first read of @iv (window up, before the clear) into @f. A mapped
+ * page without uffd-wp can be written unseen between this read and the
+ * clear (one a UFFD_WP interval left writable, one the window could not
+ * protect): it counts as written.
+ */
 static int soft_read_first(struct interval *iv, struct soft_first *f)
 {
 	uint64_t ents[SD_CHUNK], n = iv_pages(iv);
 
 	for (uint64_t i = 0; i < n; i += SD_CHUNK) {
-		uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK;
-		int ret = pagemap_read_all(iv->mm, iv->node.start + i * PAGE, k, ents);
+		uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK, a = iv->node.start + i * PAGE;
+		int ret = pagemap_read_all(iv->mm, a, k, ents);
+		/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
+		bool gone = mm_gone(iv->mm, a, a + k * PAGE);
 
 		if (ret)
 			return ret;
 		for (uint64_t j = 0; j < k; j++) {
-			if (ents[j] & PM_SOFT_DIRTY)
+			bool open = (ents[j] & (PM_PRESENT | PM_SWAP)) && !(ents[j] & PM_UFFD_WP);
+
+			if (open && gone)
+				open = !mm_gone(iv->mm, a + j * PAGE, a + (j + 1) * PAGE);
+			if ((ents[j] & PM_SOFT_DIRTY) || open)
 				f->dirty[(i + j) / 64] |= 1ull << ((i + j) % 64);
 			if (!(ents[j] & (PM_PRESENT | PM_SWAP)))
 				f->empty[(i + j) / 64] |= 1ull << ((i + j) % 64);
@@ -620,7 +640,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
-		ret = soft_wp(mm, iv, iv->node.start, iv->node.end, true);
+		ret = soft_window(mm, iv, true);
 		if (ret == -EFAULT)
 			goto out;
 	}
@@ -661,7 +681,7 @@ window_off:
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
-		err = soft_window_off(mm, iv->node.start, iv->node.end);
+		err = soft_window(mm, iv, false);
 		if (err == -EFAULT) {
 			ret = err;
 			break;

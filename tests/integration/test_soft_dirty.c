@@ -33,6 +33,8 @@
  *             uffd-wp; exact either way;
  *  file       a regular file cannot be held during a harvest: SCAN, whose
  *             DIRTY is -EOPNOTSUPP, never "clean";
+ *  overlap    a uffd-wp interval over part of it keeps its own protection;
+ *             a page it left writable counts as written until re-armed;
  *  outsider   another writer of /proc/PID/clear_refs (as CRIU's pre-dump)
  *             takes the bits of earlier writes: the daemon's canary page
  *             shows the foreign clear and every soft-dirty interval is
@@ -452,6 +454,39 @@ static void part_scan(struct um_client *c)
 	munmap(m, np * PAGE);
 }
 
+/*
+ * A uffd-wp interval over part of a soft-dirty one: the window leaves its
+ * protection alone (no re-arm behind its mirrors' backs), and a page it
+ * has let be written (unprotected) counts as written for the soft-dirty
+ * interval at every harvest, until the uffd-wp interval re-arms it.
+ */
+static void part_overlap(struct um_client *c)
+{
+	const size_t np = 64, nu = 16;
+	char *m = map_pages(np);
+	struct um_interval *u, *s;
+	struct um_dirty_range out[MAXR];
+	long n;
+
+	CHECK(um_interval_insert(c, m, nu * PAGE, 0, NULL, NULL, &u) == 0, "overlap: insert uffd-wp");
+	s = insert_sd(c, m, np, NULL, "overlap");
+	harvest(s, m, np, UM_DIRTY_REARM, out, MAXR);
+	touch(m, 3, 'u');
+	EXPECT("overlap: the write through the uffd-wp interval", s, m, np, UM_DIRTY_REARM, NONE,
+	       { 3, 1 });
+	EXPECT("overlap: left writable by the uffd-wp interval: written again", s, m, np,
+	       UM_DIRTY_REARM, NONE, { 3, 1 });
+	n = um_interval_dirty(u, (uintptr_t)m, (uintptr_t)m + nu * PAGE, UM_DIRTY_REARM, out, MAXR,
+			      NULL);
+	CHECK(n == 1 && out[0].start == (uintptr_t)m + 3 * PAGE, "overlap: the uffd-wp log: %ld", n);
+	EXPECT("overlap: re-armed by the uffd-wp interval", s, m, np, UM_DIRTY_REARM, NONE);
+	touch(m, 20, 'v');
+	touch(m, 5, 'v');
+	EXPECT("overlap: both kinds of page", s, m, np, UM_DIRTY_REARM, NONE, { 5, 1 }, { 20, 1 });
+	CHECK(um_interval_remove(s) == 0 && um_interval_remove(u) == 0, "remove");
+	munmap(m, np * PAGE);
+}
+
 /* what CRIU's pre-dump does to the process: clear every soft-dirty bit */
 static void clear_refs_ourselves(void)
 {
@@ -600,7 +635,7 @@ static const struct {
 	{ "baseline", part_baseline }, { "rearm", part_rearm }, { "zap", part_zap },
 	{ "two", part_two },	       { "scan", part_scan },	{ "race", part_race },
 	{ "thp", part_thp },	       { "shmem", part_shmem }, { "file", part_file },
-	{ "outsider", part_outsider }, { "zaprace", part_zaprace },
+	{ "outsider", part_outsider }, { "zaprace", part_zaprace }, { "overlap", part_overlap },
 };
 
 /* test_soft_dirty [PART...]: the parts named (all by default) */
