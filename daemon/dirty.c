@@ -727,9 +727,13 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 			    bool wp, struct um_dirty_rec *out, uint64_t max, uint64_t *walk_end)
 {
 	uint64_t base = iv->node.start, p = (start - base) / PAGE, e = (end - base) / PAGE;
-	uint64_t n = 0;
+	struct mm_protect *protect = NULL;
+	uint64_t n = 0, first;
 
 	*walk_end = end;
+	/* the re-arm takes WRITE from the mirrors holding those pages */
+	if (rearm && wp && max && (first = bits_next(iv->dirty, p, e, true)) < e)
+		protect = mm_protect_start(iv->mm, base + first * PAGE, end);
 	while (p < e) {
 		uint64_t q;
 
@@ -752,6 +756,7 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 		}
 		p = q;
 	}
+	mm_protect_armed(protect);
 	return n;
 }
 

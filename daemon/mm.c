@@ -216,6 +216,8 @@ static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 	return wp_range(mm, mm->uffd, start, len, wp);
 }
 
+static void wp_failed(struct mm *mm, uint64_t start, uint64_t len, bool wp, int err);
+
 static void wp_retry_cb(uv_timer_t *t)
 {
 	struct mm *mm = t->data;
@@ -236,9 +238,7 @@ static void wp_retry_cb(uv_timer_t *t)
 		}
 		mm->wp_retries = 0;
 		if (ret)
-			log_debug("mm %llu: writeprotect %#llx+%#llx: %s", (unsigned long long)mm->id,
-				  (unsigned long long)op->start, (unsigned long long)op->len,
-				  strerror(-ret));
+			wp_failed(mm, op->start, op->len, op->wp, ret);
 		list_del(&op->link);
 		/* off the queue first: @fn may queue more */
 		if (op->fn)
@@ -247,13 +247,63 @@ static void wp_retry_cb(uv_timer_t *t)
 	}
 }
 
+struct page_size_q {
+	uint64_t addr, size;
+};
+
+static int page_size_cb(const struct snapshot_vma *v, void *priv)
+{
+	struct page_size_q *q = priv;
+
+	if (v->start <= q->addr && q->addr < v->end && v->page_size > PAGE)
+		q->size = v->page_size;
+	return 1;
+}
+
+/* the page size of the VMA at @addr: PAGE for no VMA or an unreadable one */
+static uint64_t page_size_at(struct mm *mm, uint64_t addr)
+{
+	struct page_size_q q = { .addr = addr, .size = PAGE };
+
+	snapshot_vma_walk(mm, addr, addr + 1, page_size_cb, &q);
+	return q.size;
+}
+
+void mm_page_span(struct mm *mm, uint64_t *start, uint64_t *end)
+{
+	uint64_t ps;
+
+	if (!mm->huge_vmas || *end <= *start)
+		return;
+	ps = page_size_at(mm, *start);
+	*start &= ~(ps - 1);
+	ps = page_size_at(mm, *end - 1);
+	*end = (*end + ps - 1) & ~(ps - 1);
+}
+
+/* a failed unprotect may leave a writer asleep in its fault for good */
+static void wp_failed(struct mm *mm, uint64_t start, uint64_t len, bool wp, int err)
+{
+	if (!wp && err != -ENOENT)
+		log_error("mm %llu: unprotect %#llx+%#llx failed, writers there may stay "
+			  "blocked: %s", (unsigned long long)mm->id, (unsigned long long)start,
+			  (unsigned long long)len, strerror(-err));
+	else
+		log_debug("mm %llu: writeprotect%s %#llx+%#llx: %s", (unsigned long long)mm->id,
+			  wp ? "" : " off", (unsigned long long)start, (unsigned long long)len,
+			  strerror(-err));
+}
+
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 {
 	struct wp_op *op;
+	uint64_t end = start + len;
 	int ret;
 
 	if (mm->dead)
 		return -ENODEV;
+	mm_page_span(mm, &start, &end);
+	len = end - start;
 	/* a REMOVE waiting for its zap must not take this change for it */
 	settle_note_wp(mm, start, start + len);
 	/* every unprotect lets writes in: the dirty log counts the pages written */
@@ -263,6 +313,8 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 		mm_prefault(mm, start, start + len);
 	/* keep the order of changes: never overtake a queued one */
 	ret = list_empty(&mm->wp_retry) ? wp_now(mm, start, len, wp) : -EAGAIN;
+	if (ret && ret != -EAGAIN)
+		wp_failed(mm, start, len, wp, ret);
 	if (ret != -EAGAIN)
 		return ret;
 	/*
@@ -606,7 +658,7 @@ static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
 
 static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 {
-	uint64_t page = msg->arg.pagefault.address & ~(PAGE - 1);
+	uint64_t page = msg->arg.pagefault.address & ~(PAGE - 1), end = page + PAGE;
 	struct hit_walk h = { 0 };
 
 	if (!(msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
@@ -616,17 +668,22 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 		ioctl(mm->uffd, UFFDIO_WAKE, &r);
 		return;
 	}
+	/*
+	 * A hugetlb page is unprotected (and COW-copied) as a whole: the
+	 * span is all of it, and every fault in it is the same page.
+	 */
+	mm_page_span(mm, &page, &end);
 	/* the unprotect of the in-flight one wakes this writer too */
 	if (inval_write_in_flight(mm, page))
 		return;
-	if (mm_collect(mm, &h, page, page + PAGE)) {
+	if (mm_collect(mm, &h, page, end)) {
 		log_error("mm %llu: out of memory on a write fault", (unsigned long long)mm->id);
 		mm_collect_done(&h);
 		h.n = 0;
 	}
 	for (unsigned int i = 0; i < h.n; i++) {
 		h.v[i].iv->written = true;
-		interval_mark_dirty(h.v[i].iv, page, page + PAGE);
+		interval_mark_dirty(h.v[i].iv, page, end);
 	}
 	/* no interval: inval_start() just unprotects */
 	if (h.n)
@@ -1243,11 +1300,104 @@ static void uncharge_interval(struct mm *mm, uint64_t len)
 	limits_uncharge(&mm->srv->limits, mm->uid, n);
 }
 
+/* a PROTECT invalidation (mm.h mm_protect_start()) */
+struct mm_protect {
+	struct inval *inv; /* NULL once dropped (owner gone) */
+	bool armed;	   /* track_arm() returned: applied, queued or failed */
+	bool acked;
+};
+
+static void protect_done(struct mm_protect *p)
+{
+	inval_finish(p->inv);
+	free(p);
+}
+
+static void protect_acked(struct inval *inv, void *arg)
+{
+	struct mm_protect *p = arg;
+
+	(void)inv;
+	p->acked = true;
+	if (p->armed)
+		protect_done(p);
+}
+
+/* the holder's part (the arm) is over before the loop runs again: never waits */
+static void protect_expired(struct inval *inv, void *arg)
+{
+	(void)inv;
+	protect_done(arg);
+}
+
+static void protect_dropped(struct inval *inv, void *arg)
+{
+	struct mm_protect *p = arg;
+
+	(void)inv;
+	p->inv = NULL;
+	/* before the arm, the caller still holds it: mm_protect_armed() frees it */
+	if (p->armed)
+		free(p);
+}
+
+static const struct inval_hold_ops protect_ops = {
+	.acked = protect_acked,
+	.expired = protect_expired,
+	.dropped = protect_dropped,
+};
+
+struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct hit_walk h = { 0 };
+	struct mm_protect *p = NULL;
+	unsigned int n = 0;
+
+	if (mm_collect(mm, &h, start, end))
+		log_error("mm %llu: out of memory: protect invalidation partly lost",
+			  (unsigned long long)mm->id);
+	for (unsigned int i = 0; i < h.n; i++)
+		if (h.v[i].iv->written || h.v[i].iv->backend != UMP_BACKEND_UFFD_WP)
+			h.v[n++] = h.v[i];
+	if (n)
+		p = calloc(1, sizeof(*p));
+	if (n && (!p || inval_start_held(mm, UMP_REASON_PROTECT, start, end, 0, h.v, n,
+					 &protect_ops, p, &p->inv))) {
+		log_error("mm %llu: out of memory: protect invalidation not sent",
+			  (unsigned long long)mm->id);
+		free(p);
+		p = NULL;
+	}
+	mm_collect_done(&h);
+	return p;
+}
+
+/* the arm of the insert is applied (or queued, or failed): @p may complete */
+void mm_protect_armed(struct mm_protect *p)
+{
+	if (!p)
+		return;
+	p->armed = true;
+	if (!p->inv)
+		free(p);
+	else if (p->acked)
+		protect_done(p);
+}
+
+static int huge_cb(const struct snapshot_vma *v, void *priv)
+{
+	if (v->page_size <= PAGE)
+		return 0;
+	*(bool *)priv = true;
+	return 1;
+}
+
 int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep)
 {
 	struct mm *mm = c->mm;
 	uint64_t start = req->start, end = req->start + req->length;
 	bool track_async = req->flags & UM_INSERT_TRACK_ASYNC;
+	struct mm_protect *protect;
 	struct interval *iv;
 	int ret;
 
@@ -1259,6 +1409,8 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	ret = snapshot_vma_covered(mm, start, end);
 	if (ret)
 		return ret;
+	if (!mm->huge_vmas)
+		snapshot_vma_walk(mm, start, end, huge_cb, &mm->huge_vmas);
 	ret = charge_interval(mm, req->length);
 	if (ret)
 		return ret;
@@ -1270,7 +1422,10 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	ret = slot_alloc(mm, &iv->slot);
 	if (ret)
 		goto fail_free;
+	/* seqs odd before the arm takes WRITE from other intervals' mirrors */
+	protect = mm_protect_start(mm, start, end);
 	ret = track_arm(mm, start, end, track_async);
+	mm_protect_armed(protect);
 	if (ret < 0)
 		goto fail_slot;
 	iv->backend = ret;

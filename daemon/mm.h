@@ -103,6 +103,12 @@ struct mm {
 	size_t nfork_known;
 	bool uffd_user_only;	/* the uffd is UFFD_USER_MODE_ONLY (um_attach.uffd_mode) */
 	bool forked;		/* a followed child (UM_INSERT_FOLLOW_FORK) */
+	/*
+	 * An interval was inserted over a VMA whose pages are larger than
+	 * 4 KiB (hugetlb): page-table changes and WRITE spans are widened to
+	 * the VMA's page size (mm_page_span()). Never cleared.
+	 */
+	bool huge_vmas;
 	bool dead;
 	bool destroyed;
 };
@@ -259,6 +265,38 @@ void interval_seq_end(struct interval *iv);
 /** interval_seq() - the slot's current seq (acquire load). */
 uint64_t interval_seq(const struct interval *iv);
 
+struct mm_protect;
+
+/**
+ * mm_protect_start() - the daemon is about to write-protect [@start, @end)
+ * again (INSERT arming its range, dirty REARM): start a PROTECT
+ * invalidation, seqs odd, of every interval whose mirror may hold a page
+ * there writable (written since armed, or a backend that never stops a
+ * writer), clipped to the range; the kernel's own UFFDIO_WRITEPROTECT
+ * runs the mmu notifiers for the same reason. Call mm_protect_armed()
+ * right after the write-protect, on the same loop turn.
+ * Return: the holder for mm_protect_armed(), or NULL (nothing to
+ * invalidate; no memory: logged). Waits for nothing.
+ */
+struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
+ * mm_protect_armed() - the write-protect of mm_protect_start() was applied,
+ * queued or failed: the invalidation completes once its acks are in and
+ * every queued write-protect change is applied (then seqs even). Frees
+ * @p at some point; NULL is a no-op. Waits for nothing.
+ */
+void mm_protect_armed(struct mm_protect *p);
+
+/**
+ * mm_page_span() - widen [*@start, *@end) to whole pages of the VMAs at
+ * its ends: hugetlb pages are write-protected, faulted and COW-copied as
+ * one page (UFFDIO_WRITEPROTECT refuses a part of one with EINVAL). No
+ * change unless @mm->huge_vmas; then one VMA query per end. Waits for
+ * nothing.
+ */
+void mm_page_span(struct mm *mm, uint64_t *start, uint64_t *end);
+
 /**
  * mm_read_events() - read and handle the events pending on @mm's uffds
  * now, as the loop would (faults, REMOVE, fork...): for code that must
@@ -269,10 +307,12 @@ void mm_read_events(struct mm *mm);
 
 /**
  * mm_wp() - UFFDIO_WRITEPROTECT [start, start+len) on (@wp) or off (wakes
- * the writers waiting there). A change the kernel refuses with EAGAIN
- * (an event is being delivered) is queued and retried in order from a
- * timer. Return: 0 (done or queued) or -errno (ignored by most callers:
- * the range may be gone). -ENODEV once the mm is dead.
+ * the writers waiting there), widened to whole pages (mm_page_span()).
+ * A change the kernel refuses with EAGAIN (an event is being delivered)
+ * is queued and retried in order from a timer. A failed unprotect may
+ * leave a writer blocked: logged at error level. Return: 0 (done or
+ * queued) or -errno (ignored by most callers: the range may be gone).
+ * -ENODEV once the mm is dead.
  */
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp);
 

@@ -413,7 +413,10 @@ enum um_proto_reason {
 	UMP_REASON_RELEASE = 6, /* owner exited or detached */
 	UMP_REASON_MIGRATE = 7, /* a placement request moves the pages (UM_MSG_PLACE) */
 	UMP_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact */
-	UMP_REASON_MAX = 8,
+	UMP_REASON_PROTECT = 9, /* the daemon write-protects pages a mirror may hold
+				   writable: INSERT of an overlapping interval,
+				   dirty REARM */
+	UMP_REASON_MAX = 9,
 };
 
 /* um_ev_invalidate.flags */

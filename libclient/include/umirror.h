@@ -211,6 +211,10 @@ enum um_reason {
 	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
 				     migration, swap-out, KSM, THP split/collapse,
 				     reclaim, mprotect (see README) */
+	UM_REASON_PROTECT = 9, /* the daemon write-protects pages this mirror may
+				  hold writable: another interval was inserted over
+				  them (tracking starts write-protected), or a
+				  dirty harvest with UM_DIRTY_REARM */
 };
 
 /** um_reason_str() - "write", "remove", "unmap", ... ("?" if unknown). */
