@@ -309,7 +309,7 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 	settle_note_wp(mm, start, start + len, wp);
 	/* every unprotect lets writes in: the dirty log counts the pages written */
 	if (!wp)
-		mm_mark_dirty(mm, start, start + len);
+		mm_mark_unprotected(mm, start, start + len);
 	else
 		mm_prefault(mm, start, start + len);
 	/* keep the order of changes: never overtake a queued one */
@@ -866,6 +866,15 @@ static void uffd_cb(uv_poll_t *p, int status, int events)
 	}
 }
 
+void mm_read_events(struct mm *mm)
+{
+	if (mm->dead)
+		return;
+	uffd_cb(&mm->uffd_poll, 0, UV_READABLE);
+	if (mm->async_uffd >= 0 && !mm->dead)
+		uffd_cb(&mm->async_poll, 0, UV_READABLE);
+}
+
 static void pidfd_cb(uv_poll_t *p, int status, int events)
 {
 	mm_release(p->data, "owner exited");
@@ -1052,7 +1061,7 @@ static int mm_open(struct server *s, struct client *owner, pid_t pid, uid_t uid,
 	mm->srv = s;
 	mm->uffd = uffd;
 	mm->pagemap_fd = mm->maps_fd = mm->pidfd = mm->seq_fd = mm->mem_fd = -1;
-	mm->async_uffd = mm->clear_refs_fd = -1;
+	mm->async_uffd = mm->clear_refs_fd = mm->canary_fd = -1;
 	mm->pid = pid;
 	mm->uid = uid;
 	mm->uffd_features = features;
@@ -1147,6 +1156,10 @@ int mm_attach(struct client *c, int uffd, const struct um_attach *req,
 	if (ret)
 		goto fail;
 	c->mm = mm;
+	/* the client's word: a lie only costs it EFAULTs in its own system calls */
+	mm->uffd_user_only = req->uffd_mode == UMP_UFFD_USER_ONLY;
+	if (req->flags & UM_ATTACH_CANARY)
+		mm->canary = req->probe;
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
 	rep->seq_slots = UM_SEQ_SLOTS;
@@ -1253,9 +1266,9 @@ static int async_wp(struct mm *mm, uint64_t start, uint64_t end)
 /*
  * Apply queued write-protect changes now. They wait for a non-cooperative
  * event (fork, mremap, madvise) to be read, so read the events here, with
- * a short sleep while the event is still being produced (a fork copying
+ * a short wait while the event is still being produced (a fork copying
  * its page tables). INSERT must not reply before its range is armed: a
- * write in that gap would go unseen. At most ~20 ms.
+ * write in that gap would go unseen. At most ~200 ms.
  */
 static int wp_flush(struct mm *mm)
 {
@@ -1266,8 +1279,9 @@ static int wp_flush(struct mm *mm)
 		if (mm->dead)
 			return -EFAULT;
 		wp_retry_cb(&mm->wp_timer);
+		/* ppoll() of nothing, not usleep(): the seccomp filter has no nanosleep */
 		if (!list_empty(&mm->wp_retry))
-			usleep(100);
+			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
 	}
 	return list_empty(&mm->wp_retry) ? 0 : -EAGAIN;
 }
@@ -1275,7 +1289,8 @@ static int wp_flush(struct mm *mm)
 /*
  * Register and arm [start, end) with the best backend (docs/SEMANTICS.md,
  * "Tracking backends"): without @track_async only sync uffd-wp, else
- * WP_ASYNC, SOFT_DIRTY, sync uffd-wp, SCAN in that order.
+ * WP_ASYNC, SOFT_DIRTY (memory it can see, registered on the owner's
+ * uffd), sync uffd-wp, SCAN in that order.
  * Return: UMP_BACKEND_* or -errno (nothing left registered for it).
  */
 static int track_arm(struct mm *mm, uint64_t start, uint64_t end, bool track_async)
@@ -1292,9 +1307,20 @@ static int track_arm(struct mm *mm, uint64_t start, uint64_t end, bool track_asy
 		unregister_uncovered(mm, start, end);
 		return ret;
 	}
-	if (track_async && mm->srv->kf.soft_dirty) {
-		ret = dirty_soft_open(mm);
-		return ret ? ret : UMP_BACKEND_SOFT_DIRTY;
+	/*
+	 * Registered (never protected but during a harvest) so that zaps,
+	 * unmaps and remaps are reported and the harvest can hold writers
+	 * while it reads and clears the bits (dirty.c).
+	 */
+	if (track_async && dirty_soft_fits(mm, start, end)) {
+		ret = register_wp(mm->uffd, start, end);
+		if (!ret)
+			ret = dirty_soft_open(mm);
+		if (!ret)
+			return UMP_BACKEND_SOFT_DIRTY;
+		unregister_uncovered(mm, start, end);
+		if (ret != -EOPNOTSUPP)
+			return ret;
 	}
 	ret = register_wp(mm->uffd, start, end);
 	if (!ret) {
@@ -1483,6 +1509,9 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	itree_insert(&mm->tree, &iv->node);
 	list_add_tail(&mm->intervals, &iv->mm_link);
 	mm->srv->nintervals++;
+	/* the first harvest reports what is written from now on, not what was before */
+	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
+		dirty_soft_baseline(iv);
 	/* backends that see writes only after the fact need the scan from the start */
 	scan_interval_default(iv);
 	/* in the tree now, so faults on it that the flush reads are handled as such */
@@ -1953,7 +1982,9 @@ void mm_release(struct mm *mm, const char *why)
 	}
 	if (mm->clear_refs_fd >= 0)
 		close(mm->clear_refs_fd);
-	mm->clear_refs_fd = -1;
+	if (mm->canary_fd >= 0)
+		close(mm->canary_fd);
+	mm->clear_refs_fd = mm->canary_fd = -1;
 	/* the last reference: the owner's blocked writers resume */
 	close(mm->uffd);
 	close(mm->pidfd);

@@ -52,7 +52,7 @@ struct interval {
 	uint32_t backend;	/* enum um_proto_backend: how writes are tracked */
 	uint32_t revalidate_ms; /* revalidation scan period in force, 0 off */
 	uint64_t *dirty;	/* dirty.c: a bit per page written since re-armed
-				   (UFFD_WP log, SOFT_DIRTY folded bits), or NULL */
+				   (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL */
 	struct scan_state *scan; /* scan.c: baseline and due time, NULL while off */
 	unsigned int ngrants;	/* grant.c: uids besides root and the owner's */
 	uint32_t grants[UM_GRANTS_MAX];
@@ -92,11 +92,17 @@ struct mm {
 	uint64_t async_features; /* what UFFDIO_API enabled on it */
 	uv_poll_t async_poll;
 	int clear_refs_fd;	/* /proc/PID/clear_refs for SOFT_DIRTY intervals, else -1 */
+	uint64_t sd_stamp;	/* scan.c: the batch that last harvested soft-dirty bits */
+	uint64_t canary;	/* the owner's soft-dirty canary page (UM_ATTACH_CANARY), or 0 */
+	int canary_fd;		/* /proc/PID/mem for writing the canary, else -1 */
+	bool canary_set;	/* written since our last clear: its bit 55 must still be there */
+	uint64_t sd_stolen;	/* clears by another clear_refs writer found by the canary */
 	struct list forks;	/* mms of followed children (fork_link), same owner connection */
 	struct list fork_link;	/* the parent's forks */
 	struct list fork_waits; /* struct fork_wait: children not identified yet */
 	pid_t *fork_known;	/* the owner's children before its next fork */
 	size_t nfork_known;
+	bool uffd_user_only;	/* the uffd is UFFD_USER_MODE_ONLY (um_attach.uffd_mode) */
 	bool forked;		/* a followed child (UM_INSERT_FOLLOW_FORK) */
 	/*
 	 * An interval was inserted over a VMA whose pages are larger than
@@ -241,6 +247,16 @@ void mm_destroy(struct mm *mm);
 /** receiver_free() - end a subscription; its pending acks count as given. */
 void receiver_free(struct receiver *r);
 
+/**
+ * interval_armed() - is @iv's memory kept write-protected on the owner's
+ * uffd (UFFD_WP), so that a re-arm (after REMOVE, FORK) is due? SOFT_DIRTY
+ * intervals are registered there too but protected only during a harvest.
+ */
+static inline bool interval_armed(const struct interval *iv)
+{
+	return iv->backend == UMP_BACKEND_UFFD_WP;
+}
+
 /** interval_seq_begin() - active++; on 0 -> 1 make the slot's seq odd. */
 void interval_seq_begin(struct interval *iv);
 
@@ -281,6 +297,14 @@ void mm_protect_armed(struct mm_protect *p);
  * nothing.
  */
 void mm_page_span(struct mm *mm, uint64_t *start, uint64_t *end);
+
+/**
+ * mm_read_events() - read and handle the events pending on @mm's uffds
+ * now, as the loop would (faults, REMOVE, fork...): for code that must
+ * wait on the loop thread for an event to be read (UFFDIO_WRITEPROTECT
+ * refused with EAGAIN). @mm may be dead afterwards. Waits for nothing.
+ */
+void mm_read_events(struct mm *mm);
 
 /**
  * mm_wp() - UFFDIO_WRITEPROTECT [start, start+len) on (@wp) or off (wakes

@@ -183,7 +183,7 @@ static void rearm(struct settle *st)
 
 	/* errors ignored: the range may be gone by now */
 	for (unsigned int i = 0; i < inv->nhits; i++)
-		if (inv->hits[i].iv)
+		if (inv->hits[i].iv && interval_armed(inv->hits[i].iv))
 			mm_wp(st->mm, inv->hits[i].start, inv->hits[i].end - inv->hits[i].start,
 			      true);
 }

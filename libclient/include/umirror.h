@@ -392,7 +392,10 @@ struct um_dirty_range {
  * count as writes; a page zapped (MADV_DONTNEED) counts as written.
  * Backends: UM_BACKEND_UFFD_WP (the daemon's log of write faults),
  * UM_BACKEND_WP_ASYNC (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING),
- * UM_BACKEND_SOFT_DIRTY; never reports "clean" from UM_BACKEND_SCAN.
+ * UM_BACKEND_SOFT_DIRTY (pagemap's soft-dirty bit, harvested for every
+ * soft-dirty interval of the process at once; a transparent huge page has
+ * one bit, so a write reports its whole 2 MiB); never reports "clean"
+ * from UM_BACKEND_SCAN.
  *
  * Waits for: one round trip per result buffer of ranges. Holds: the
  * request lock meanwhile.
