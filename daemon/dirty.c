@@ -379,7 +379,7 @@ static int soft_wp_ioctl(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 	};
 
 	/* a REMOVE settling there must not take the window's uffd-wp bit for its zap */
-	settle_note_wp(mm, start, start + len);
+	settle_note_wp(mm, start, start + len, wp);
 	for (int tries = 0; tries < 200; tries++) {
 		if (ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
 			return 0;
