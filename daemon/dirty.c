@@ -14,8 +14,13 @@
  *              what it reports in the same ioctl. A zapped page may come
  *              back as an armed marker (not "written"), so REMOVE and
  *              REMAP spans are kept in the bitmap too and merged in.
- *  SOFT_DIRTY  pagemap bit 55; clear_refs is process-wide, so REARM first
- *              folds every soft-dirty interval of the mm into its bitmap.
+ *  SOFT_DIRTY  pagemap bit 55, harvested into the bitmap. clear_refs is
+ *              process-wide, so one harvest per address space feeds
+ *              every soft-dirty interval's log and scan; writers are held
+ *              by a uffd-wp window while bits are read and cleared, and
+ *              zaps come as REMOVE events (the memory is registered on
+ *              the owner's uffd, protected only during the window).
+ *              REARM clears the reported bits of the log.
  * SCAN cannot see writes at all: -EOPNOTSUPP, never "clean".
  *
  * Everything runs on the loop thread.
@@ -24,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +38,15 @@
 
 #include "log.h"
 #include "mm.h"
+#include "scan.h"
 #include "server.h"
+#include "settle.h"
+#include "snapshot.h"
 #include "uapi_compat.h"
 
 #define PAGE 4096ull
 #define PM_CHUNK 512 /* pagemap entries per pread: 2 MiB of address space */
+#define SD_CHUNK 4096 /* the harvest's reads: 16 MiB of address space each */
 
 /* --- the bitmap ------------------------------------------------------------ */
 
@@ -138,6 +148,30 @@ void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end)
 		itree_query(&mm->tree, w.start, end, mark_cb, &w);
 }
 
+static int unprotected_cb(struct itree_node *n, void *priv)
+{
+	struct interval *iv = (struct interval *)n;
+	struct mark_walk *w = priv;
+
+	interval_mark_dirty(iv, w->start, w->end);
+	/*
+	 * A soft-dirty page unprotected in the middle of a harvest (its
+	 * fault read while the harvest waited for an event) may be written
+	 * again before the clear wipes its bit: the scan must hear of it.
+	 */
+	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
+		scan_note_written(iv, w->start, w->end);
+	return 0;
+}
+
+void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct mark_walk w = { start & ~(PAGE - 1), end };
+
+	if (end > w.start)
+		itree_query(&mm->tree, w.start, end, unprotected_cb, &w);
+}
+
 /* --- arming without WP_UNPOPULATED ----------------------------------------- */
 
 static int pagemap_read(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *ents)
@@ -196,6 +230,62 @@ out:
 
 /* --- soft-dirty ------------------------------------------------------------ */
 
+/* the memory kinds whose writes bit 55 shows through the harvest's window */
+static int soft_fits_cb(const struct snapshot_vma *v, void *priv)
+{
+	const struct kfeat *kf = priv;
+
+	/* hugetlb has no soft-dirty bit per page: clear_refs skips it */
+	if (v->page_size != PAGE)
+		return 1;
+	return (v->shared ? kf->soft_dirty_shmem : kf->soft_dirty_anon) ? 0 : 1;
+}
+
+bool dirty_soft_fits(struct mm *mm, uint64_t start, uint64_t end)
+{
+	const struct kfeat *kf = &mm->srv->kf;
+
+	if (!kf->soft_dirty || !(kf->soft_dirty_anon || kf->soft_dirty_shmem))
+		return false;
+	/*
+	 * A user-mode-only uffd does not hold the kernel's own writes
+	 * (read(2) into the memory) during the window: they would fail with
+	 * EFAULT, now and then, whenever a harvest runs.
+	 */
+	if (mm->uffd_user_only)
+		return false;
+	return snapshot_vma_walk(mm, start, end, soft_fits_cb, (void *)kf) == 0;
+}
+
+/* @n pagemap entries from @addr; a short read (end of the address space) reads as holes */
+static int pagemap_read_all(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *ents)
+{
+	size_t want = n * 8, got = 0;
+
+	while (got < want) {
+		ssize_t r = pread(mm->pagemap_fd, (char *)ents + got, want - got,
+				  (off_t)(addr / PAGE * 8 + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	memset((char *)ents + got, 0, want - got);
+	return 0;
+}
+
+/* the owner still runs: the /proc files just opened are its, not a new process's */
+static bool owner_alive(struct mm *mm)
+{
+	struct pollfd p = { .fd = mm->pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
 int dirty_soft_open(struct mm *mm)
 {
 	char path[64];
@@ -204,49 +294,427 @@ int dirty_soft_open(struct mm *mm)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)mm->pid);
 	mm->clear_refs_fd = open(path, O_WRONLY | O_CLOEXEC);
-	return mm->clear_refs_fd < 0 ? -errno : 0;
+	if (mm->clear_refs_fd < 0)
+		return -errno;
+	if (mm->canary) {
+		/* without it the harvest works, blind to other clear_refs writers */
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)mm->pid);
+		mm->canary_fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (mm->canary_fd < 0)
+			log_warn("mm %llu: %s for the soft-dirty canary: %m",
+				 (unsigned long long)mm->id, path);
+	}
+	if (!owner_alive(mm)) {
+		close(mm->clear_refs_fd);
+		if (mm->canary_fd >= 0)
+			close(mm->canary_fd);
+		mm->clear_refs_fd = mm->canary_fd = -1;
+		return -ESRCH;
+	}
+	return 0;
 }
 
-/* OR pagemap's soft-dirty bits of [start, end) of @iv into its bitmap */
-static int soft_fold(struct interval *iv, uint64_t start, uint64_t end)
+static int any_cb(struct itree_node *n, void *priv)
 {
-	uint64_t ents[PM_CHUNK];
+	(void)n;
+	(void)priv;
+	return 1;
+}
 
-	for (uint64_t a = start; a < end;) {
-		uint64_t n = (end - a) / PAGE < PM_CHUNK ? (end - a) / PAGE : PM_CHUNK;
-		int ret = pagemap_read(iv->mm, a, n, ents);
+/*
+ * Right after our clear: write the canary (the owner's page that nothing
+ * else writes), which sets its bit 55 again; only a clear by someone else
+ * can take it away before our next one.
+ */
+static void canary_write(struct mm *mm)
+{
+	static const char one = 1;
+	uint64_t e;
 
-		if (ret)
-			return ret;
-		for (uint64_t i = 0; i < n; i++)
-			if (ents[i] & PM_SOFT_DIRTY)
-				interval_mark_dirty(iv, a + i * PAGE, a + (i + 1) * PAGE);
-		a += n * PAGE;
+	mm->canary_set = false;
+	if (mm->canary_fd < 0)
+		return;
+	/*
+	 * A write to a write-protected page would wait for this very thread:
+	 * never there (an interval over the library's page, a window).
+	 */
+	if (itree_query(&mm->tree, mm->canary, mm->canary + PAGE, any_cb, NULL) ||
+	    pagemap_read_all(mm, mm->canary, 1, &e) || (e & PM_UFFD_WP))
+		return;
+	if (pwrite(mm->canary_fd, &one, 1, (off_t)mm->canary) == 1) {
+		mm->canary_set = true;
+		return;
+	}
+	/* the page is gone (a misbehaving owner): no detection from now on */
+	log_warn("mm %llu: soft-dirty canary %#llx not writable (%m): another clear_refs "
+		 "writer would go unnoticed", (unsigned long long)mm->id,
+		 (unsigned long long)mm->canary);
+	close(mm->canary_fd);
+	mm->canary_fd = -1;
+}
+
+/* did a clear_refs by someone else take bits since our last clear? */
+static bool canary_lost(struct mm *mm)
+{
+	uint64_t e;
+
+	if (!mm->canary_set || pagemap_read_all(mm, mm->canary, 1, &e))
+		return false;
+	return !(e & PM_SOFT_DIRTY);
+}
+
+/* pages [@start, @end) of @iv were written: its log and its scan learn it */
+static void soft_mark(struct interval *iv, uint64_t start, uint64_t end)
+{
+	interval_mark_dirty(iv, start, end);
+	scan_note_written(iv, start, end);
+}
+
+/* UFFDIO_WRITEPROTECT on the owner's uffd, waiting (on this thread) for events in delivery */
+static int soft_wp_ioctl(struct mm *mm, uint64_t start, uint64_t len, bool wp)
+{
+	struct uffdio_writeprotect w = {
+		.range = { .start = start, .len = len },
+		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	/* a REMOVE settling there must not take the window's uffd-wp bit for its zap */
+	settle_note_wp(mm, start, start + len, wp);
+	for (int tries = 0; tries < 200; tries++) {
+		if (ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		/* mmap_changing: an event (fork, mremap, madvise) waits to be read */
+		mm_read_events(mm);
+		if (mm->dead)
+			return -EFAULT;
+		/*
+		 * Read, but its sender has not run yet to end mmap_changing (or a
+		 * fork is still copying): let it run. ppoll() of nothing, not
+		 * usleep(): the seccomp filter has no nanosleep.
+		 */
+		if (tries)
+			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
+		else
+			log_debug("mm %llu: writeprotect %#llx+%#llx waits for an event",
+				  (unsigned long long)mm->id, (unsigned long long)start,
+				  (unsigned long long)len);
+	}
+	return -EAGAIN;
+}
+
+struct soft_wp {
+	struct mm *mm;
+	struct interval *iv; /* protect: whose log takes what cannot be protected */
+	uint64_t start, end;
+	bool wp;
+	int err;
+};
+
+static int soft_wp_vma_cb(const struct snapshot_vma *v, void *priv)
+{
+	struct soft_wp *w = priv;
+	uint64_t a = v->start > w->start ? v->start : w->start;
+	uint64_t b = v->end < w->end ? v->end : w->end;
+	int ret = soft_wp_ioctl(w->mm, a, b - a, w->wp);
+
+	if (ret == -EFAULT)
+		return ret;
+	/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
+	if (ret && w->wp && !mm_gone(w->mm, a, b)) {
+		/* not registered (mapped there after insert), or refused: cannot be seen */
+		log_debug("mm %llu: soft-dirty window %#llx-%#llx: %s: counted written",
+			  (unsigned long long)w->mm->id, (unsigned long long)a,
+			  (unsigned long long)b, strerror(-ret));
+		soft_mark(w->iv, a, b);
+	} else if (ret && ret != -ENOENT && !w->err) {
+		w->err = ret;
 	}
 	return 0;
 }
 
 /*
- * clear_refs 4 clears every soft-dirty bit of the process: first keep
- * what every soft-dirty interval of the mm has not harvested yet. A write
- * between the fold and the clear is logged in both places or neither: the
- * page is soft-dirty again after the clear only if written after it.
+ * Protect (@wp) or unprotect [@start, @end). Linux 6.1 takes one VMA per
+ * call (-ENOENT across a boundary): then VMA by VMA. With @wp, a part that
+ * cannot be protected is counted written in @iv (its writes would go
+ * unseen in the window). Return: 0, -EFAULT the owner died, or (unprotect)
+ * the first error.
  */
-static int soft_rearm(struct mm *mm)
+static int soft_wp(struct mm *mm, struct interval *iv, uint64_t start, uint64_t end, bool wp)
 {
-	struct interval *iv;
+	struct soft_wp w = { mm, iv, start, end, wp, 0 };
+	int ret = soft_wp_ioctl(mm, start, end - start, wp);
+
+	if (ret == 0 || ret == -EFAULT)
+		return ret;
+	ret = snapshot_vma_walk(mm, start, end, soft_wp_vma_cb, &w);
+	if (ret < 0 && ret != -EFAULT && wp)
+		soft_mark(iv, start, end); /* VMAs unreadable: nothing is known */
+	return ret < 0 ? ret : w.err;
+}
+
+struct gap_walk {
+	struct mm *mm;
+	struct interval *iv; /* the soft-dirty interval whose window this is */
+	uint64_t cursor, end;
+	bool wp;
+	int err;
+};
+
+static void soft_window_part(struct gap_walk *g, uint64_t a, uint64_t b)
+{
 	int ret;
 
+	if (b <= a || g->err)
+		return;
+	ret = soft_wp(g->mm, g->iv, a, b, g->wp);
+	if (ret == -EFAULT) {
+		g->err = ret;
+		return;
+	}
+	if (ret && !g->wp) {
+		/* the writers wait there: hand it to the queue that retries (and logs) */
+		log_debug("mm %llu: soft-dirty window %#llx-%#llx not lifted: %s, queued",
+			  (unsigned long long)g->mm->id, (unsigned long long)a,
+			  (unsigned long long)b, strerror(-ret));
+		mm_wp(g->mm, a, b - a, false);
+	}
+}
+
+static int window_gap_cb(struct itree_node *n, void *priv)
+{
+	struct interval *iv = (struct interval *)n;
+	struct gap_walk *g = priv;
+
+	if (!interval_armed(iv))
+		return 0;
+	if (n->start > g->cursor)
+		soft_window_part(g, g->cursor, n->start < g->end ? n->start : g->end);
+	if (n->end > g->cursor)
+		g->cursor = n->end;
+	return 0;
+}
+
+/*
+ * Raise (@wp) or lift the window over @iv, except where a UFFD_WP interval
+ * covers it: its protection is its own (re-arming a page a mirror may hold
+ * writable needs an invalidation first), and a page it leaves writable is
+ * counted written at each harvest instead (soft_read_first()).
+ * Return: 0, or -EFAULT the owner died.
+ */
+static int soft_window(struct mm *mm, struct interval *iv, bool wp)
+{
+	struct gap_walk g = { mm, iv, iv->node.start, iv->node.end, wp, 0 };
+
+	itree_query(&mm->tree, iv->node.start, iv->node.end, window_gap_cb, &g);
+	if (g.cursor < iv->node.end)
+		soft_window_part(&g, g.cursor, iv->node.end);
+	return g.err;
+}
+
+/* what the first read of a harvest keeps of a page: 2 bits, not a pagemap entry */
+struct soft_first {
+	uint64_t *dirty; /* bit 55 was set */
+	uint64_t *empty; /* neither present nor swapped */
+};
+
+/*
+ * The first read of @iv (window up, before the clear) into @f. A mapped
+ * page without uffd-wp can be written unseen between this read and the
+ * clear (one a UFFD_WP interval left writable, one the window could not
+ * protect): it counts as written.
+ */
+static int soft_read_first(struct interval *iv, struct soft_first *f)
+{
+	uint64_t ents[SD_CHUNK], n = iv_pages(iv);
+
+	for (uint64_t i = 0; i < n; i += SD_CHUNK) {
+		uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK, a = iv->node.start + i * PAGE;
+		int ret = pagemap_read_all(iv->mm, a, k, ents);
+		/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
+		bool gone = mm_gone(iv->mm, a, a + k * PAGE);
+
+		if (ret)
+			return ret;
+		for (uint64_t j = 0; j < k; j++) {
+			bool open = (ents[j] & (PM_PRESENT | PM_SWAP)) && !(ents[j] & PM_UFFD_WP);
+
+			if (open && gone)
+				open = !mm_gone(iv->mm, a + j * PAGE, a + (j + 1) * PAGE);
+			if ((ents[j] & PM_SOFT_DIRTY) || open)
+				f->dirty[(i + j) / 64] |= 1ull << ((i + j) % 64);
+			if (!(ents[j] & (PM_PRESENT | PM_SWAP)))
+				f->empty[(i + j) / 64] |= 1ull << ((i + j) % 64);
+		}
+	}
+	return 0;
+}
+
+static bool bit(const uint64_t *bm, uint64_t i)
+{
+	return bm[i / 64] >> (i % 64) & 1;
+}
+
+/*
+ * Which pages of @iv were written (second read, after the clear): bit 55
+ * at the first read, or a page that appeared where the first read found
+ * nothing: without WP_UNPOPULATED an empty page cannot be protected, and
+ * its first write makes a soft-dirty page the clear may have wiped. A read
+ * fault maps the zero page, which is not counted. An unreadable second
+ * read counts every page that was empty.
+ */
+static void soft_fold(struct interval *iv, const struct soft_first *f)
+{
+	uint64_t zero = iv->mm->srv->kf.zero_pfn, n = iv_pages(iv), run = 0;
+	uint64_t ents[SD_CHUNK] = { 0 };
+	bool in_run = false, unread = false;
+
+	for (uint64_t i = 0; i <= n; i++) {
+		bool w = false;
+
+		if (i < n && !(i % SD_CHUNK) && !unread) {
+			uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK;
+
+			unread = pagemap_read_all(iv->mm, iv->node.start + i * PAGE, k, ents);
+		}
+		if (i < n) {
+			uint64_t e = ents[i % SD_CHUNK];
+
+			w = bit(f->dirty, i) ||
+			    (bit(f->empty, i) &&
+			     (unread || ((e & PM_PRESENT) && (!zero || (e & PM_PFN_MASK) != zero))));
+		}
+		if (w && !in_run)
+			run = i;
+		else if (!w && in_run)
+			soft_mark(iv, iv->node.start + run * PAGE, iv->node.start + i * PAGE);
+		in_run = w;
+	}
+}
+
+/*
+ * clear_refs 4 clears bit 55 in the whole process, so every soft-dirty
+ * interval of @mm is harvested together, into each one's log and scan
+ * bitmap, and no interval (or scan) re-arming can make another lose a
+ * write. Reading the bits and clearing them is not one step, so writers
+ * are held meanwhile: the window write-protects the intervals on the
+ * owner's uffd (a writer faults and waits, its write lands after the
+ * clear and sets the bit again), then bits are read, cleared, read again
+ * (pages that appeared), and the window is lifted. @fresh (an interval
+ * being inserted) takes part in the window but learns nothing from the
+ * bits: its baseline is this clear.
+ */
+static int soft_harvest(struct mm *mm, struct interval *fresh)
+{
+	struct soft_first *first;
+	struct interval *iv;
+	unsigned int n = 0, i;
+	bool stolen;
+	int ret = 0, err;
+
+	if (mm->dead)
+		return -EFAULT;
+	list_for_each_entry(iv, &mm->intervals, mm_link)
+		n += iv->backend == UMP_BACKEND_SOFT_DIRTY;
+	if (!n)
+		return 0;
+	if (mm->clear_refs_fd < 0)
+		return -EBADF;
+	first = calloc(n, sizeof(*first));
+	if (!first)
+		return -ENOMEM;
+	i = 0;
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
-		ret = soft_fold(iv, iv->node.start, iv->node.end);
-		if (ret)
-			return ret;
+		first[i].dirty = calloc((iv_pages(iv) + 63) / 64, 8);
+		first[i].empty = calloc((iv_pages(iv) + 63) / 64, 8);
+		if (!first[i].dirty || !first[i++].empty) {
+			ret = -ENOMEM;
+			goto out;
+		}
 	}
-	if (pwrite(mm->clear_refs_fd, "4", 1, 0) != 1)
-		return -errno;
-	return 0;
+
+	/* window up: from here every write to these pages waits for us */
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		ret = soft_window(mm, iv, true);
+		if (ret == -EFAULT)
+			goto out;
+	}
+	ret = 0;
+	i = 0;
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		ret = soft_read_first(iv, &first[i++]);
+		if (ret)
+			goto window_off; /* nothing cleared: nothing lost */
+	}
+	/* after the reads: a clear by someone else during them shows too */
+	stolen = canary_lost(mm);
+	if (pwrite(mm->clear_refs_fd, "4", 1, 0) != 1) {
+		ret = -errno;
+		goto window_off; /* the bits stay: the next harvest sees them */
+	}
+	canary_write(mm);
+	if (stolen) {
+		mm->sd_stolen++;
+		log_warn("mm %llu (pid %d): another process cleared its soft-dirty bits "
+			 "(/proc/PID/clear_refs: CRIU?): every soft-dirty interval counted written",
+			 (unsigned long long)mm->id, (int)mm->pid);
+	}
+	i = 0;
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		if (iv != fresh)
+			soft_fold(iv, &first[i]);
+		/* the writes before that clear are lost: never "clean" */
+		if (iv != fresh && stolen)
+			soft_mark(iv, iv->node.start, iv->node.end);
+		i++;
+	}
+window_off:
+	list_for_each_entry(iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		err = soft_window(mm, iv, false);
+		if (err == -EFAULT) {
+			ret = err;
+			break;
+		}
+	}
+out:
+	for (i = 0; i < n; i++) {
+		free(first[i].dirty);
+		free(first[i].empty);
+	}
+	free(first);
+	if (ret)
+		log_debug("mm %llu: soft-dirty harvest: %s", (unsigned long long)mm->id,
+			  strerror(-ret));
+	return ret;
+}
+
+int dirty_soft_harvest(struct mm *mm)
+{
+	return soft_harvest(mm, NULL);
+}
+
+void dirty_soft_baseline(struct interval *iv)
+{
+	int ret = soft_harvest(iv->mm, iv);
+
+	if (ret) {
+		/* no clean start: never "clean" where nothing is known */
+		log_warn("mm %llu: interval %llu: no soft-dirty baseline (%s): all counted written",
+			 (unsigned long long)iv->mm->id, (unsigned long long)iv->id,
+			 strerror(-ret));
+		interval_mark_dirty(iv, iv->node.start, iv->node.end);
+	}
 }
 
 /* --- harvest ---------------------------------------------------------------- */
@@ -259,9 +727,13 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 			    bool wp, struct um_dirty_rec *out, uint64_t max, uint64_t *walk_end)
 {
 	uint64_t base = iv->node.start, p = (start - base) / PAGE, e = (end - base) / PAGE;
-	uint64_t n = 0;
+	struct mm_protect *protect = NULL;
+	uint64_t n = 0, first;
 
 	*walk_end = end;
+	/* the re-arm takes WRITE from the mirrors holding those pages */
+	if (rearm && wp && max && (first = bits_next(iv->dirty, p, e, true)) < e)
+		protect = mm_protect_start(iv->mm, base + first * PAGE, end);
 	while (p < e) {
 		uint64_t q;
 
@@ -284,6 +756,7 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 		}
 		p = q;
 	}
+	mm_protect_armed(protect);
 	return n;
 }
 
@@ -431,9 +904,8 @@ int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_
 	case UMP_BACKEND_SOFT_DIRTY:
 		if (!iv->dirty || mm->clear_refs_fd < 0)
 			return -EOPNOTSUPP;
-		ret = soft_fold(iv, req->start, req->end);
-		if (!ret && rearm)
-			ret = soft_rearm(mm);
+		/* every soft-dirty interval's bits into its log; REARM is then the log's */
+		ret = dirty_soft_harvest(mm);
 		if (!ret)
 			n = harvest_log(iv, req->start, req->end, rearm, false, out, max, &walk_end);
 		break;

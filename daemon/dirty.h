@@ -2,12 +2,13 @@
 /*
  * dirty.h - DIRTY: which pages of an interval were written since re-armed,
  * from the interval's tracking backend (uffd-wp log, WP_ASYNC +
- * PAGEMAP_SCAN, soft-dirty), and the helpers that keep the uffd-wp log and
+ * PAGEMAP_SCAN, soft-dirty harvests), and the helpers that keep the uffd-wp log and
  * make write-protection stick without WP_UNPOPULATED.
  */
 #ifndef UMD_DIRTY_H
 #define UMD_DIRTY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct client;
@@ -48,6 +49,14 @@ void interval_mark_dirty(struct interval *iv, uint64_t start, uint64_t end);
 void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end);
 
 /**
+ * mm_mark_unprotected() - [@start, @end) of @mm lost its write protection
+ * (an unprotect through mm_wp()): mm_mark_dirty(), and SOFT_DIRTY
+ * intervals' scans count the pages written too (their later writes may
+ * fall before a harvest's clear). Waits for and holds nothing.
+ */
+void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
  * mm_prefault() - without WP_UNPOPULATED (kernel before 6.7, or masked),
  * write-protecting a never-touched anonymous page installs nothing, so its
  * first write would go unseen: read-fault every page of [@start, @end)
@@ -60,9 +69,45 @@ void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end);
 int mm_prefault(struct mm *mm, uint64_t start, uint64_t end);
 
 /**
+ * dirty_soft_fits() - can SOFT_DIRTY see every write to [@start, @end) of
+ * @mm: soft-dirty present, no hugetlb VMA there, and each VMA of a kind
+ * (private / shared) whose writes still set bit 55 after the harvest's
+ * uffd-wp window (probed at start-up: shared memory fails on Linux 6.1).
+ * The memory must still be registrable on the owner's uffd (anonymous or
+ * shmem); the caller finds that out. Waits for: the VMA walk.
+ */
+bool dirty_soft_fits(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
  * dirty_soft_open() - open /proc/PID/clear_refs of @mm for SOFT_DIRTY
  * intervals (once). Return: 0 or -errno.
  */
 int dirty_soft_open(struct mm *mm);
+
+/**
+ * dirty_soft_harvest() - one soft-dirty harvest of @mm: the bits of every
+ * SOFT_DIRTY interval of it are ORed into that interval's dirty log and
+ * scan bitmap (scan_note_written()), then cleared (clear_refs 4, the whole
+ * process). Writers of those intervals are held by a uffd-wp write-protect
+ * for the time of the reads and the clear (the "window"), so that no write
+ * lands between the read of its bit and the clear. Parts that cannot be
+ * protected (not registered: mapped after insert) are counted written.
+ * A no-op without SOFT_DIRTY intervals.
+ * Waits for: two pagemap reads of each interval, clear_refs (a walk of the
+ * whole address space), the uffd ioctls; events the kernel is delivering
+ * meanwhile are read and handled (mm_read_events()).
+ * Return: 0; -EFAULT the owner died; -ENOMEM; -errno from a pagemap read
+ * or clear_refs (then nothing was cleared: no bit is lost).
+ */
+int dirty_soft_harvest(struct mm *mm);
+
+/**
+ * dirty_soft_baseline() - @iv (SOFT_DIRTY, just inserted, in @iv->mm's
+ * list) starts clean: a harvest feeds the other intervals and clears the
+ * bits, @iv learns nothing from it. If the harvest fails, @iv is counted
+ * written in full (never "clean" where nothing is known). Waits for: as
+ * dirty_soft_harvest().
+ */
+void dirty_soft_baseline(struct interval *iv);
 
 #endif /* UMD_DIRTY_H */

@@ -182,12 +182,14 @@ static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint6
 		       uint64_t npages)
 {
 	struct mm *mm = iv->mm;
+	uint64_t span_start = start, span_end = start + npages * PAGE;
 	struct hit_walk h = { 0 };
 	struct fault_op *op;
 	int ret;
 
 	/* every interval the range meets, as a uffd-wp fault on each page would */
-	ret = mm_collect(mm, &h, start, start + npages * PAGE);
+	mm_page_span(mm, &span_start, &span_end);
+	ret = mm_collect(mm, &h, span_start, span_end);
 	op = ret ? NULL : calloc(1, sizeof(*op));
 	if (!op) {
 		mm_collect_done(&h);

@@ -70,7 +70,7 @@ static void complete(struct inval *inv)
 	case UMP_REASON_FORK:
 		/* errors ignored: the range may be gone by now */
 		for (unsigned int i = 0; i < inv->nhits; i++)
-			if (inv->hits[i].iv)
+			if (inv->hits[i].iv && interval_armed(inv->hits[i].iv))
 				mm_wp(mm, inv->hits[i].start, inv->hits[i].end - inv->hits[i].start,
 				      true);
 		break;
@@ -96,7 +96,8 @@ static void change_now(struct mm *mm, uint32_t reason, uint64_t start,
 	}
 	if (reason == UMP_REASON_REMOVE || reason == UMP_REASON_FORK)
 		for (unsigned int i = 0; i < nhits; i++)
-			mm_wp(mm, hits[i].start, hits[i].end - hits[i].start, true);
+			if (interval_armed(hits[i].iv))
+				mm_wp(mm, hits[i].start, hits[i].end - hits[i].start, true);
 }
 
 /* a held record's acks are in: the ack timeout starts again for the holder's part */

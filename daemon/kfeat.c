@@ -118,6 +118,60 @@ static void probe_soft_dirty(struct kfeat *kf, volatile char *page)
 			 (ent & PM_SOFT_DIRTY);
 }
 
+static bool soft_dirty_bit(volatile char *page)
+{
+	uint64_t ent;
+
+	return read_pagemap((uint64_t)(uintptr_t)page, &ent) == 0 && (ent & PM_SOFT_DIRTY);
+}
+
+/*
+ * The soft-dirty harvest's window (dirty.c) on @page, a page of @shared
+ * memory written once: uffd-wp protect, clear_refs 4, unprotect; then a
+ * write must set bit 55 again. The write comes only after a successful
+ * unprotect (a write to a protected page would wait here for ever).
+ */
+static bool probe_soft_dirty_window(const struct kfeat *kf, volatile char *page, bool shared)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = kf->uffd_offered &
+			    (UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+			     (shared ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0)),
+	};
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)page, .len = 4096 },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect w = { .range = reg.range, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	int uffd = kfeat_open_uffd(), fd = -1;
+	bool ok = false;
+
+	if (uffd < 0)
+		return false;
+	page[0] = 1;
+	if (ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+	    ioctl(uffd, UFFDIO_WRITEPROTECT, &w))
+		goto out;
+	fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "4", 1) != 1)
+		goto unprotect;
+	ok = !soft_dirty_bit(page);
+unprotect:
+	w.mode = 0;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w)) {
+		ok = false;
+		goto out;
+	}
+	page[0] = 2;
+	ok = ok && soft_dirty_bit(page);
+out:
+	if (fd >= 0)
+		close(fd);
+	close(uffd);
+	return ok;
+}
+
 static void probe_pfns(struct kfeat *kf, volatile char *rw, volatile char *ro)
 {
 	uint64_t ent;
@@ -143,7 +197,7 @@ static void probe_pfns(struct kfeat *kf, volatile char *rw, volatile char *ro)
 
 int kfeat_probe(struct kfeat *kf)
 {
-	char *pages;
+	char *pages, *shm;
 
 	memset(kf, 0, sizeof(*kf));
 	probe_uffd(kf);
@@ -154,12 +208,21 @@ int kfeat_probe(struct kfeat *kf)
 		return -errno;
 	probe_pfns(kf, pages, pages + 4096);
 	probe_soft_dirty(kf, pages + 2 * 4096);
+	if (kf->soft_dirty)
+		kf->soft_dirty_anon = probe_soft_dirty_window(kf, pages + 2 * 4096, false);
+	shm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (kf->soft_dirty && shm != MAP_FAILED)
+		kf->soft_dirty_shmem = probe_soft_dirty_window(kf, shm, true);
+	if (shm != MAP_FAILED)
+		munmap(shm, 4096);
 	probe_pagemap_scan(kf, pages);
 	probe_procmap_query(kf, pages);
 	munmap(pages, 3 * 4096);
-	log_info("kernel: uffd features 0x%llx, pagemap_scan %d, procmap_query %d, soft_dirty %d, pfn_visible %d, zero_pfn 0x%llx",
+	log_info("kernel: uffd features 0x%llx, pagemap_scan %d, procmap_query %d, soft_dirty %d "
+		 "(under uffd-wp: anon %d, shmem %d), pfn_visible %d, zero_pfn 0x%llx",
 		 (unsigned long long)kf->uffd_offered, kf->pagemap_scan, kf->procmap_query,
-		 kf->soft_dirty, kf->pfn_visible, (unsigned long long)kf->zero_pfn);
+		 kf->soft_dirty, kf->soft_dirty_anon, kf->soft_dirty_shmem, kf->pfn_visible,
+		 (unsigned long long)kf->zero_pfn);
 	return 0;
 }
 
@@ -209,9 +272,9 @@ int kfeat_parse_mask(const char *list, uint64_t *out)
 			if (strlen(mask_names[i].name) == len && !strncmp(p, mask_names[i].name, len))
 				break;
 		if (len && i == sizeof(mask_names) / sizeof(mask_names[0])) {
-			fprintf(stderr, "umirrord: --mask-features: unknown feature '%.*s' (known: "
-					"pagemap_scan, wp_async, wp_unpopulated, procmap_query, io_uring, "
-					"soft_dirty, 6.1)\n", (int)len, p);
+			log_error("--mask-features: unknown feature '%.*s' (known: pagemap_scan, "
+				  "wp_async, wp_unpopulated, procmap_query, io_uring, soft_dirty, 6.1)",
+				  (int)len, p);
 			return -EINVAL;
 		}
 		if (len)
@@ -231,7 +294,7 @@ void kfeat_apply_mask(struct kfeat *kf, uint64_t mask)
 	if (mask & UM_KFEAT_PROCMAP_QUERY)
 		kf->procmap_query = false;
 	if (mask & UM_KFEAT_SOFT_DIRTY)
-		kf->soft_dirty = false;
+		kf->soft_dirty = kf->soft_dirty_anon = kf->soft_dirty_shmem = false;
 	if (mask & UM_KFEAT_WP_ASYNC)
 		kf->uffd_offered &= ~(uint64_t)UFFD_FEATURE_WP_ASYNC;
 	if (mask & UM_KFEAT_WP_UNPOPULATED)

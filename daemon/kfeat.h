@@ -13,6 +13,13 @@ struct kfeat {
 	bool pagemap_scan;     /* PAGEMAP_SCAN ioctl on pagemap */
 	bool procmap_query;    /* PROCMAP_QUERY ioctl on maps */
 	bool soft_dirty;       /* bit 55 really sets after clear_refs 4 + write */
+	/*
+	 * The soft-dirty harvest write-protects with uffd-wp around its
+	 * clear_refs (dirty.c): after the unprotect a write must still set
+	 * bit 55. True for private anonymous memory; Linux 6.1 makes a
+	 * shared (shmem) page writable on unprotect, so its writes go unseen.
+	 */
+	bool soft_dirty_anon, soft_dirty_shmem;
 	bool pfn_visible;      /* the daemon reads real PFNs from pagemap */
 	bool kpageflags;       /* /proc/kpageflags readable (THP detection) */
 	uint64_t zero_pfn;     /* PFN of the shared zero page, 0 if unknown */
@@ -27,7 +34,7 @@ struct kfeat {
  * wp_unpopulated, procmap_query: what Linux 6.1 lacks).
  * @list: the text (NULL or "" is the empty list)
  * @out: UM_KFEAT_* bits named
- * Return: 0, or -EINVAL naming an unknown feature on stderr.
+ * Return: 0, or -EINVAL after logging the unknown feature (log_error).
  */
 int kfeat_parse_mask(const char *list, uint64_t *out);
 

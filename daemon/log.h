@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.h - "umirrord: <level>: ..." lines on stderr.
+ * log.h - "umirrord: <level>: ..." lines on stderr (with journal priorities
+ * under systemd).
  */
 #ifndef UMD_LOG_H
 #define UMD_LOG_H
@@ -13,6 +14,15 @@ enum um_log_level {
 	UM_LOG_INFO = 2,
 	UM_LOG_DEBUG = 3,
 };
+
+/**
+ * log_init() - call first in main(): when stderr is the stream systemd
+ * connected to the journal ($JOURNAL_STREAM names its device and inode),
+ * every line gets the "<N>" syslog priority prefix journald understands,
+ * so that error/warn/info/debug become the journal's err/warning/info/debug
+ * priorities. Otherwise lines are printed as they are.
+ */
+void log_init(void);
 
 /**
  * log_set_level() - print messages up to and including @level.

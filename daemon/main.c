@@ -100,10 +100,9 @@ static int resolve_group(const char *name, gid_t *gid)
 		return 0;
 	}
 	if (ret)
-		fprintf(stderr, "umirrord: --pfn-group '%s': group lookup: %s\n", name,
-			strerror(ret));
+		log_error("--pfn-group '%s': group lookup: %s", name, strerror(ret));
 	else
-		fprintf(stderr, "umirrord: --pfn-group '%s': no such group\n", name);
+		log_error("--pfn-group '%s': no such group", name);
 	return -ENOENT;
 }
 
@@ -208,19 +207,21 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			usage(stdout);
 			exit(0);
 		default:
+			/* getopt said what was wrong; this says it at error priority */
+			log_error("bad command line at '%s' (see umirrord --help)", argv[optind - 1]);
 			usage(stderr);
 			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "umirrord: unexpected argument '%s'\n", argv[optind]);
+		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
 bad:
-	fprintf(stderr, "umirrord: bad value '%s' (--result-size: a multiple of 4096, "
-			"4096..2147483648; --mode: octal; --ack-timeout: 1..3600000; --max-*-per-uid: "
-			"decimal, 0 for unlimited; --revalidate-ms: 0 or 10..3600000)\n", optarg);
+	log_error("bad value '%s' (--result-size: a multiple of 4096, 4096..2147483648; --mode: "
+		  "octal; --ack-timeout: 1..3600000; --max-*-per-uid: decimal, 0 for unlimited; "
+		  "--revalidate-ms: 0 or 10..3600000)", optarg);
 	return -EINVAL;
 }
 
@@ -255,6 +256,7 @@ int main(int argc, char **argv)
 	char desc[sizeof(((struct sockaddr_un *)0)->sun_path) + 32];
 	int ret;
 
+	log_init();
 	if (parse_args(argc, argv, &srv.opt))
 		return 2;
 	if (srv.opt.verbose)

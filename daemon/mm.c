@@ -217,6 +217,8 @@ static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 	return wp_range(mm, mm->uffd, start, len, wp);
 }
 
+static void wp_failed(struct mm *mm, uint64_t start, uint64_t len, bool wp, int err);
+
 static void wp_retry_cb(uv_timer_t *t)
 {
 	struct mm *mm = t->data;
@@ -237,9 +239,7 @@ static void wp_retry_cb(uv_timer_t *t)
 		}
 		mm->wp_retries = 0;
 		if (ret)
-			log_debug("mm %llu: writeprotect %#llx+%#llx: %s", (unsigned long long)mm->id,
-				  (unsigned long long)op->start, (unsigned long long)op->len,
-				  strerror(-ret));
+			wp_failed(mm, op->start, op->len, op->wp, ret);
 		list_del(&op->link);
 		/* off the queue first: @fn may queue more */
 		if (op->fn)
@@ -248,22 +248,74 @@ static void wp_retry_cb(uv_timer_t *t)
 	}
 }
 
+struct page_size_q {
+	uint64_t addr, size;
+};
+
+static int page_size_cb(const struct snapshot_vma *v, void *priv)
+{
+	struct page_size_q *q = priv;
+
+	if (v->start <= q->addr && q->addr < v->end && v->page_size > PAGE)
+		q->size = v->page_size;
+	return 1;
+}
+
+/* the page size of the VMA at @addr: PAGE for no VMA or an unreadable one */
+static uint64_t page_size_at(struct mm *mm, uint64_t addr)
+{
+	struct page_size_q q = { .addr = addr, .size = PAGE };
+
+	snapshot_vma_walk(mm, addr, addr + 1, page_size_cb, &q);
+	return q.size;
+}
+
+void mm_page_span(struct mm *mm, uint64_t *start, uint64_t *end)
+{
+	uint64_t ps;
+
+	if (!mm->huge_vmas || *end <= *start)
+		return;
+	ps = page_size_at(mm, *start);
+	*start &= ~(ps - 1);
+	ps = page_size_at(mm, *end - 1);
+	*end = (*end + ps - 1) & ~(ps - 1);
+}
+
+/* a failed unprotect may leave a writer asleep in its fault for good */
+static void wp_failed(struct mm *mm, uint64_t start, uint64_t len, bool wp, int err)
+{
+	if (!wp && err != -ENOENT)
+		log_error("mm %llu: unprotect %#llx+%#llx failed, writers there may stay "
+			  "blocked: %s", (unsigned long long)mm->id, (unsigned long long)start,
+			  (unsigned long long)len, strerror(-err));
+	else
+		log_debug("mm %llu: writeprotect%s %#llx+%#llx: %s", (unsigned long long)mm->id,
+			  wp ? "" : " off", (unsigned long long)start, (unsigned long long)len,
+			  strerror(-err));
+}
+
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 {
 	struct wp_op *op;
+	uint64_t end = start + len;
 	int ret;
 
 	if (mm->dead)
 		return -ENODEV;
+	mm_page_span(mm, &start, &end);
+	len = end - start;
 	/* a REMOVE waiting for its zap must not take this change for it */
 	settle_note_wp(mm, start, start + len, wp);
 	/* every unprotect lets writes in: the dirty log counts the pages written */
 	if (!wp)
-		mm_mark_dirty(mm, start, start + len);
+		mm_mark_unprotected(mm, start, start + len);
 	else
 		mm_prefault(mm, start, start + len);
 	/* keep the order of changes: never overtake a queued one */
 	ret = list_empty(&mm->wp_retry) ? wp_now(mm, start, len, wp) : -EAGAIN;
+	if (ret && ret != -EAGAIN)
+		wp_failed(mm, start, len, wp, ret);
 	if (ret != -EAGAIN)
 		return ret;
 	/*
@@ -667,7 +719,7 @@ static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
 
 static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 {
-	uint64_t page = msg->arg.pagefault.address & ~(PAGE - 1);
+	uint64_t page = msg->arg.pagefault.address & ~(PAGE - 1), end = page + PAGE;
 	struct hit_walk h = { 0 };
 
 	if (!(msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
@@ -677,17 +729,22 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 		ioctl(mm->uffd, UFFDIO_WAKE, &r);
 		return;
 	}
+	/*
+	 * A hugetlb page is unprotected (and COW-copied) as a whole: the
+	 * span is all of it, and every fault in it is the same page.
+	 */
+	mm_page_span(mm, &page, &end);
 	/* the unprotect of the in-flight one wakes this writer too */
 	if (inval_write_in_flight(mm, page))
 		return;
-	if (mm_collect(mm, &h, page, page + PAGE)) {
+	if (mm_collect(mm, &h, page, end)) {
 		log_error("mm %llu: out of memory on a write fault", (unsigned long long)mm->id);
 		mm_collect_done(&h);
 		h.n = 0;
 	}
 	for (unsigned int i = 0; i < h.n; i++) {
 		h.v[i].iv->written = true;
-		interval_mark_dirty(h.v[i].iv, page, page + PAGE);
+		interval_mark_dirty(h.v[i].iv, page, end);
 	}
 	/* no interval: inval_start() just unprotects */
 	if (h.n)
@@ -807,6 +864,15 @@ static void uffd_cb(uv_poll_t *p, int status, int events)
 		if (count < UFFD_BATCH)
 			return;
 	}
+}
+
+void mm_read_events(struct mm *mm)
+{
+	if (mm->dead)
+		return;
+	uffd_cb(&mm->uffd_poll, 0, UV_READABLE);
+	if (mm->async_uffd >= 0 && !mm->dead)
+		uffd_cb(&mm->async_poll, 0, UV_READABLE);
 }
 
 static void pidfd_cb(uv_poll_t *p, int status, int events)
@@ -995,7 +1061,7 @@ static int mm_open(struct server *s, struct client *owner, pid_t pid, uid_t uid,
 	mm->srv = s;
 	mm->uffd = uffd;
 	mm->pagemap_fd = mm->maps_fd = mm->pidfd = mm->seq_fd = mm->mem_fd = -1;
-	mm->async_uffd = mm->clear_refs_fd = -1;
+	mm->async_uffd = mm->clear_refs_fd = mm->canary_fd = -1;
 	mm->pid = pid;
 	mm->uid = uid;
 	mm->uffd_features = features;
@@ -1090,6 +1156,10 @@ int mm_attach(struct client *c, int uffd, const struct um_attach *req,
 	if (ret)
 		goto fail;
 	c->mm = mm;
+	/* the client's word: a lie only costs it EFAULTs in its own system calls */
+	mm->uffd_user_only = req->uffd_mode == UMP_UFFD_USER_ONLY;
+	if (req->flags & UM_ATTACH_CANARY)
+		mm->canary = req->probe;
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
 	rep->seq_slots = UM_SEQ_SLOTS;
@@ -1196,9 +1266,9 @@ static int async_wp(struct mm *mm, uint64_t start, uint64_t end)
 /*
  * Apply queued write-protect changes now. They wait for a non-cooperative
  * event (fork, mremap, madvise) to be read, so read the events here, with
- * a short sleep while the event is still being produced (a fork copying
+ * a short wait while the event is still being produced (a fork copying
  * its page tables). INSERT must not reply before its range is armed: a
- * write in that gap would go unseen. At most ~20 ms.
+ * write in that gap would go unseen. At most ~200 ms.
  */
 static int wp_flush(struct mm *mm)
 {
@@ -1209,8 +1279,9 @@ static int wp_flush(struct mm *mm)
 		if (mm->dead)
 			return -EFAULT;
 		wp_retry_cb(&mm->wp_timer);
+		/* ppoll() of nothing, not usleep(): the seccomp filter has no nanosleep */
 		if (!list_empty(&mm->wp_retry))
-			usleep(100);
+			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
 	}
 	return list_empty(&mm->wp_retry) ? 0 : -EAGAIN;
 }
@@ -1218,7 +1289,8 @@ static int wp_flush(struct mm *mm)
 /*
  * Register and arm [start, end) with the best backend (docs/SEMANTICS.md,
  * "Tracking backends"): without @track_async only sync uffd-wp, else
- * WP_ASYNC, SOFT_DIRTY, sync uffd-wp, SCAN in that order.
+ * WP_ASYNC, SOFT_DIRTY (memory it can see, registered on the owner's
+ * uffd), sync uffd-wp, SCAN in that order.
  * Return: UMP_BACKEND_* or -errno (nothing left registered for it).
  */
 static int track_arm(struct mm *mm, uint64_t start, uint64_t end, bool track_async)
@@ -1235,9 +1307,20 @@ static int track_arm(struct mm *mm, uint64_t start, uint64_t end, bool track_asy
 		unregister_uncovered(mm, start, end);
 		return ret;
 	}
-	if (track_async && mm->srv->kf.soft_dirty) {
-		ret = dirty_soft_open(mm);
-		return ret ? ret : UMP_BACKEND_SOFT_DIRTY;
+	/*
+	 * Registered (never protected but during a harvest) so that zaps,
+	 * unmaps and remaps are reported and the harvest can hold writers
+	 * while it reads and clears the bits (dirty.c).
+	 */
+	if (track_async && dirty_soft_fits(mm, start, end)) {
+		ret = register_wp(mm->uffd, start, end);
+		if (!ret)
+			ret = dirty_soft_open(mm);
+		if (!ret)
+			return UMP_BACKEND_SOFT_DIRTY;
+		unregister_uncovered(mm, start, end);
+		if (ret != -EOPNOTSUPP)
+			return ret;
 	}
 	ret = register_wp(mm->uffd, start, end);
 	if (!ret) {
@@ -1278,11 +1361,104 @@ static void uncharge_interval(struct mm *mm, uint64_t len)
 	limits_uncharge(&mm->srv->limits, mm->uid, n);
 }
 
+/* a PROTECT invalidation (mm.h mm_protect_start()) */
+struct mm_protect {
+	struct inval *inv; /* NULL once dropped (owner gone) */
+	bool armed;	   /* track_arm() returned: applied, queued or failed */
+	bool acked;
+};
+
+static void protect_done(struct mm_protect *p)
+{
+	inval_finish(p->inv);
+	free(p);
+}
+
+static void protect_acked(struct inval *inv, void *arg)
+{
+	struct mm_protect *p = arg;
+
+	(void)inv;
+	p->acked = true;
+	if (p->armed)
+		protect_done(p);
+}
+
+/* the holder's part (the arm) is over before the loop runs again: never waits */
+static void protect_expired(struct inval *inv, void *arg)
+{
+	(void)inv;
+	protect_done(arg);
+}
+
+static void protect_dropped(struct inval *inv, void *arg)
+{
+	struct mm_protect *p = arg;
+
+	(void)inv;
+	p->inv = NULL;
+	/* before the arm, the caller still holds it: mm_protect_armed() frees it */
+	if (p->armed)
+		free(p);
+}
+
+static const struct inval_hold_ops protect_ops = {
+	.acked = protect_acked,
+	.expired = protect_expired,
+	.dropped = protect_dropped,
+};
+
+struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct hit_walk h = { 0 };
+	struct mm_protect *p = NULL;
+	unsigned int n = 0;
+
+	if (mm_collect(mm, &h, start, end))
+		log_error("mm %llu: out of memory: protect invalidation partly lost",
+			  (unsigned long long)mm->id);
+	for (unsigned int i = 0; i < h.n; i++)
+		if (h.v[i].iv->written || h.v[i].iv->backend != UMP_BACKEND_UFFD_WP)
+			h.v[n++] = h.v[i];
+	if (n)
+		p = calloc(1, sizeof(*p));
+	if (n && (!p || inval_start_held(mm, UMP_REASON_PROTECT, start, end, 0, h.v, n,
+					 &protect_ops, p, &p->inv))) {
+		log_error("mm %llu: out of memory: protect invalidation not sent",
+			  (unsigned long long)mm->id);
+		free(p);
+		p = NULL;
+	}
+	mm_collect_done(&h);
+	return p;
+}
+
+/* the arm of the insert is applied (or queued, or failed): @p may complete */
+void mm_protect_armed(struct mm_protect *p)
+{
+	if (!p)
+		return;
+	p->armed = true;
+	if (!p->inv)
+		free(p);
+	else if (p->acked)
+		protect_done(p);
+}
+
+static int huge_cb(const struct snapshot_vma *v, void *priv)
+{
+	if (v->page_size <= PAGE)
+		return 0;
+	*(bool *)priv = true;
+	return 1;
+}
+
 int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep)
 {
 	struct mm *mm = c->mm;
 	uint64_t start = req->start, end = req->start + req->length;
 	bool track_async = req->flags & UM_INSERT_TRACK_ASYNC;
+	struct mm_protect *protect;
 	struct interval *iv;
 	int ret;
 
@@ -1294,6 +1470,8 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	ret = snapshot_vma_covered(mm, start, end);
 	if (ret)
 		return ret;
+	if (!mm->huge_vmas)
+		snapshot_vma_walk(mm, start, end, huge_cb, &mm->huge_vmas);
 	ret = charge_interval(mm, req->length);
 	if (ret)
 		return ret;
@@ -1305,7 +1483,10 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	ret = slot_alloc(mm, &iv->slot);
 	if (ret)
 		goto fail_free;
+	/* seqs odd before the arm takes WRITE from other intervals' mirrors */
+	protect = mm_protect_start(mm, start, end);
 	ret = track_arm(mm, start, end, track_async);
+	mm_protect_armed(protect);
 	if (ret < 0)
 		goto fail_slot;
 	iv->backend = ret;
@@ -1328,6 +1509,9 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	itree_insert(&mm->tree, &iv->node);
 	list_add_tail(&mm->intervals, &iv->mm_link);
 	mm->srv->nintervals++;
+	/* the first harvest reports what is written from now on, not what was before */
+	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
+		dirty_soft_baseline(iv);
 	/* backends that see writes only after the fact need the scan from the start */
 	scan_interval_default(iv);
 	/* in the tree now, so faults on it that the flush reads are handled as such */
@@ -1798,7 +1982,9 @@ void mm_release(struct mm *mm, const char *why)
 	}
 	if (mm->clear_refs_fd >= 0)
 		close(mm->clear_refs_fd);
-	mm->clear_refs_fd = -1;
+	if (mm->canary_fd >= 0)
+		close(mm->canary_fd);
+	mm->clear_refs_fd = mm->canary_fd = -1;
 	/* the last reference: the owner's blocked writers resume */
 	close(mm->uffd);
 	close(mm->pidfd);

@@ -52,7 +52,7 @@ struct interval {
 	uint32_t backend;	/* enum um_proto_backend: how writes are tracked */
 	uint32_t revalidate_ms; /* revalidation scan period in force, 0 off */
 	uint64_t *dirty;	/* dirty.c: a bit per page written since re-armed
-				   (UFFD_WP log, SOFT_DIRTY folded bits), or NULL */
+				   (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL */
 	struct scan_state *scan; /* scan.c: baseline and due time, NULL while off */
 	unsigned int ngrants;	/* grant.c: uids besides root and the owner's */
 	uint32_t grants[UM_GRANTS_MAX];
@@ -92,12 +92,24 @@ struct mm {
 	uint64_t async_features; /* what UFFDIO_API enabled on it */
 	uv_poll_t async_poll;
 	int clear_refs_fd;	/* /proc/PID/clear_refs for SOFT_DIRTY intervals, else -1 */
+	uint64_t sd_stamp;	/* scan.c: the batch that last harvested soft-dirty bits */
+	uint64_t canary;	/* the owner's soft-dirty canary page (UM_ATTACH_CANARY), or 0 */
+	int canary_fd;		/* /proc/PID/mem for writing the canary, else -1 */
+	bool canary_set;	/* written since our last clear: its bit 55 must still be there */
+	uint64_t sd_stolen;	/* clears by another clear_refs writer found by the canary */
 	struct list forks;	/* mms of followed children (fork_link), same owner connection */
 	struct list fork_link;	/* the parent's forks */
 	struct list fork_waits; /* struct fork_wait: children not identified yet */
 	pid_t *fork_known;	/* the owner's children before its next fork */
 	size_t nfork_known;
+	bool uffd_user_only;	/* the uffd is UFFD_USER_MODE_ONLY (um_attach.uffd_mode) */
 	bool forked;		/* a followed child (UM_INSERT_FOLLOW_FORK) */
+	/*
+	 * An interval was inserted over a VMA whose pages are larger than
+	 * 4 KiB (hugetlb): page-table changes and WRITE spans are widened to
+	 * the VMA's page size (mm_page_span()). Never cleared.
+	 */
+	bool huge_vmas;
 	bool dead;
 	bool destroyed;
 };
@@ -235,6 +247,16 @@ void mm_destroy(struct mm *mm);
 /** receiver_free() - end a subscription; its pending acks count as given. */
 void receiver_free(struct receiver *r);
 
+/**
+ * interval_armed() - is @iv's memory kept write-protected on the owner's
+ * uffd (UFFD_WP), so that a re-arm (after REMOVE, FORK) is due? SOFT_DIRTY
+ * intervals are registered there too but protected only during a harvest.
+ */
+static inline bool interval_armed(const struct interval *iv)
+{
+	return iv->backend == UMP_BACKEND_UFFD_WP;
+}
+
 /** interval_seq_begin() - active++; on 0 -> 1 make the slot's seq odd. */
 void interval_seq_begin(struct interval *iv);
 
@@ -244,12 +266,54 @@ void interval_seq_end(struct interval *iv);
 /** interval_seq() - the slot's current seq (acquire load). */
 uint64_t interval_seq(const struct interval *iv);
 
+struct mm_protect;
+
+/**
+ * mm_protect_start() - the daemon is about to write-protect [@start, @end)
+ * again (INSERT arming its range, dirty REARM): start a PROTECT
+ * invalidation, seqs odd, of every interval whose mirror may hold a page
+ * there writable (written since armed, or a backend that never stops a
+ * writer), clipped to the range; the kernel's own UFFDIO_WRITEPROTECT
+ * runs the mmu notifiers for the same reason. Call mm_protect_armed()
+ * right after the write-protect, on the same loop turn.
+ * Return: the holder for mm_protect_armed(), or NULL (nothing to
+ * invalidate; no memory: logged). Waits for nothing.
+ */
+struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
+ * mm_protect_armed() - the write-protect of mm_protect_start() was applied,
+ * queued or failed: the invalidation completes once its acks are in and
+ * every queued write-protect change is applied (then seqs even). Frees
+ * @p at some point; NULL is a no-op. Waits for nothing.
+ */
+void mm_protect_armed(struct mm_protect *p);
+
+/**
+ * mm_page_span() - widen [*@start, *@end) to whole pages of the VMAs at
+ * its ends: hugetlb pages are write-protected, faulted and COW-copied as
+ * one page (UFFDIO_WRITEPROTECT refuses a part of one with EINVAL). No
+ * change unless @mm->huge_vmas; then one VMA query per end. Waits for
+ * nothing.
+ */
+void mm_page_span(struct mm *mm, uint64_t *start, uint64_t *end);
+
+/**
+ * mm_read_events() - read and handle the events pending on @mm's uffds
+ * now, as the loop would (faults, REMOVE, fork...): for code that must
+ * wait on the loop thread for an event to be read (UFFDIO_WRITEPROTECT
+ * refused with EAGAIN). @mm may be dead afterwards. Waits for nothing.
+ */
+void mm_read_events(struct mm *mm);
+
 /**
  * mm_wp() - UFFDIO_WRITEPROTECT [start, start+len) on (@wp) or off (wakes
- * the writers waiting there). A change the kernel refuses with EAGAIN
- * (an event is being delivered) is queued and retried in order from a
- * timer. Return: 0 (done or queued) or -errno (ignored by most callers:
- * the range may be gone). -ENODEV once the mm is dead.
+ * the writers waiting there), widened to whole pages (mm_page_span()).
+ * A change the kernel refuses with EAGAIN (an event is being delivered)
+ * is queued and retried in order from a timer. A failed unprotect may
+ * leave a writer blocked: logged at error level. Return: 0 (done or
+ * queued) or -errno (ignored by most callers: the range may be gone).
+ * -ENODEV once the mm is dead.
  */
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp);
 

@@ -6,7 +6,9 @@
  * mirror may hold (a present page) that changes in any way, a present
  * page that goes (swap-out, migration), a protection change (mprotect,
  * the VMA going), and a page that loses its write-protection without a
- * fault (WP_ASYNC writes). A page appearing where none was (a read fault,
+ * fault (WP_ASYNC writes), and a page the soft-dirty harvest found written
+ * (SOFT_DIRTY: a write to an exclusive page keeps its PFN, only bit 55
+ * shows it). A page appearing where none was (a read fault,
  * swap-in) invalidates nothing: no mirror can hold a not-present page.
  *
  * Identities reuse the UM_E_* bit positions (snapshot_convert() makes
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dirty.h"
 #include "inval.h"
 #include "log.h"
 #include "mm.h"
@@ -48,6 +51,7 @@ struct scan_state {
 	uint64_t npages;
 	uint64_t due_ms;
 	uint64_t *base; /* npages identities, valid once have_base */
+	uint64_t *written; /* SOFT_DIRTY: a bit per page harvested written since the last scan */
 	bool have_base;
 };
 
@@ -152,6 +156,11 @@ static void report(struct interval *iv, uint64_t first, uint64_t end)
 	inval_start(iv->mm, UMP_REASON_REVALIDATE, hit.start, hit.end, 0, &hit, 1);
 }
 
+static bool written(const struct scan_state *st, uint64_t i)
+{
+	return st->written && (st->written[i / 64] >> (i % 64) & 1);
+}
+
 /* compare @id with the baseline, send one invalidation per run; return pages changed */
 static uint64_t compare(struct scan_state *st, const uint64_t *id)
 {
@@ -161,11 +170,17 @@ static uint64_t compare(struct scan_state *st, const uint64_t *id)
 	if (!st->have_base) {
 		memcpy(st->base, id, st->npages * 8);
 		st->have_base = true;
-		return 0;
+		goto out;
 	}
 	explain_in_flight(st);
 	for (uint64_t i = 0; i < st->npages; i++) {
-		bool c = changed(st->base[i], id[i]);
+		/*
+		 * A harvested write keeps the PFN of an exclusive page: only
+		 * bit 55 shows it. Reported even where an invalidation was
+		 * (the write may have come after it): at worst twice, never
+		 * missed.
+		 */
+		bool c = changed(st->base[i], id[i]) || written(st, i);
 
 		st->base[i] = id[i];
 		if (c && !in_run)
@@ -180,7 +195,35 @@ static uint64_t compare(struct scan_state *st, const uint64_t *id)
 	if (n)
 		log_debug("interval %llu: scan found %llu pages changed",
 			  (unsigned long long)st->iv->id, (unsigned long long)n);
+out:
+	if (st->written)
+		memset(st->written, 0, (st->npages + 63) / 64 * 8);
 	return n;
+}
+
+/*
+ * SOFT_DIRTY intervals among @sts: one harvest per address space first,
+ * which feeds the written bitmaps of all its soft-dirty intervals.
+ */
+static void harvest_soft_dirty(struct scan_state **sts, unsigned int n)
+{
+	static uint64_t stamp;
+
+	stamp++;
+	for (unsigned int i = 0; i < n; i++) {
+		struct mm *mm = sts[i]->iv->mm;
+		int ret;
+
+		/* the first baseline needs none: the insert's harvest just cleared */
+		if (!sts[i]->written || !sts[i]->have_base || mm->sd_stamp == stamp)
+			continue;
+		mm->sd_stamp = stamp;
+		ret = dirty_soft_harvest(mm);
+		/* nothing was cleared then: the bits wait for the next scan */
+		if (ret && ret != -EFAULT)
+			log_warn("mm %llu: soft-dirty harvest for the scan: %s",
+				 (unsigned long long)mm->id, strerror(-ret));
+	}
 }
 
 /*
@@ -194,6 +237,7 @@ static int scan_batch(struct scan_state **sts, unsigned int n, uint64_t *changed
 
 	if (!reqs)
 		return -ENOMEM;
+	harvest_soft_dirty(sts, n);
 	for (unsigned int i = 0; i < n; i++) {
 		struct interval *iv = sts[i]->iv;
 
@@ -284,6 +328,21 @@ keep:
 	free(id);
 }
 
+void scan_note_written(struct interval *iv, uint64_t start, uint64_t end)
+{
+	struct scan_state *st = iv->scan;
+
+	if (!st || !st->written)
+		return;
+	start = (start < iv->node.start ? iv->node.start : start) & ~(PAGE - 1);
+	end = end > iv->node.end ? iv->node.end : end;
+	for (uint64_t a = start; a < end; a += PAGE) {
+		uint64_t i = (a - iv->node.start) / PAGE;
+
+		st->written[i / 64] |= 1ull << (i % 64);
+	}
+}
+
 void scan_interval_free(struct interval *iv)
 {
 	struct scan_state *st = iv->scan;
@@ -292,6 +351,7 @@ void scan_interval_free(struct interval *iv)
 		return;
 	list_del(&st->link);
 	free(st->base);
+	free(st->written);
 	free(st);
 	iv->scan = NULL;
 	iv->revalidate_ms = 0;
@@ -326,7 +386,11 @@ static int set_period(struct interval *iv, uint32_t period)
 		st->iv = iv;
 		st->npages = (iv->node.end - iv->node.start) / PAGE;
 		st->base = malloc(st->npages * 8);
-		if (!st->base) {
+		if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
+			st->written = calloc((st->npages + 63) / 64, 8);
+		if (!st->base || (iv->backend == UMP_BACKEND_SOFT_DIRTY && !st->written)) {
+			free(st->base);
+			free(st->written);
 			free(st);
 			return -ENOMEM;
 		}

@@ -6,8 +6,10 @@
  *
  * Per interval with a period: a baseline of one 64-bit "identity" per
  * page (PFN, present, swap, huge, armed, and from the VMAs hole, no read
- * permission, writable), allocated when the period is set and freed when
- * it is turned off or the interval goes. One loop timer serves every
+ * permission, writable), for SOFT_DIRTY intervals also a bit per page
+ * harvested written (a scan starts with one soft-dirty harvest per
+ * address space, dirty_soft_harvest()), allocated when the period is set
+ * and freed when it is turned off or the interval goes. One loop timer serves every
  * interval; the intervals due at one expiry have their pagemap read in
  * one io_uring submission (or by pread). When an invalidation completes,
  * the pages it covered are re-baselined to what they are then, and pages
@@ -68,6 +70,13 @@ int scan_interval_default(struct interval *iv);
  * leave the timer's list. Idempotent; waits for nothing.
  */
 void scan_interval_free(struct interval *iv);
+
+/**
+ * scan_note_written() - the soft-dirty harvest found [@start, @end) of @iv
+ * (SOFT_DIRTY) written: the next scan reports those pages (REVALIDATE),
+ * whatever else it finds. A no-op when @iv has no scan. Waits for nothing.
+ */
+void scan_note_written(struct interval *iv, uint64_t start, uint64_t end);
 
 /**
  * scan_explain() - an invalidation of [@start, @end) of @iv completed (its

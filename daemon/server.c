@@ -342,7 +342,7 @@ static void do_hello(struct client *c, const struct um_msg *m)
 	}
 	if (h->version != UM_PROTO_VERSION) {
 		reply(c, m, -EPROTONOSUPPORT, &r, sizeof(r), -1);
-		client_drop(c, "unsupported protocol version");
+		client_drop_bad(c, "unsupported protocol version");
 		return;
 	}
 	if (!c->charged && charge_client(c, m, &r))
@@ -475,7 +475,7 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 	if (!c->hello && m->type != UM_MSG_HELLO) {
 		if (fd >= 0)
 			close(fd);
-		client_drop(c, "request before HELLO");
+		client_drop_bad(c, "request before HELLO");
 		return;
 	}
 	switch (m->type) {
@@ -558,7 +558,7 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 		break;
 	default:
 		/* the decoder let through a type we do not know: a bug */
-		client_drop(c, "unhandled message type");
+		client_drop_bad(c, "unhandled message type");
 		break;
 	}
 	if (fd >= 0)
@@ -631,19 +631,19 @@ static void client_read(struct client *c)
 		}
 		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || bad_cmsg) {
 			close_fds(fds, nfds);
-			client_drop(c, "protocol error: truncated message or control data");
+			client_drop_bad(c, "protocol error: truncated message or control data");
 			return;
 		}
 		ret = um_proto_decode(UM_SIDE_DAEMON, buf, n, nfds, &m);
 		if (ret == -EPROTO) {
 			close_fds(fds, nfds);
-			client_drop(c, "protocol error: bad header, type, length or fd count");
+			client_drop_bad(c, "protocol error: bad header, type, length or fd count");
 			return;
 		}
 		if (ret) {
 			close_fds(fds, nfds);
 			if (!c->hello) {
-				client_drop(c, "request before HELLO");
+				client_drop_bad(c, "request before HELLO");
 				return;
 			}
 			log_debug("client %llu: %s with a bad field", (unsigned long long)c->id,
@@ -737,15 +737,25 @@ static void reaper_cb(uv_idle_t *h)
 	uv_idle_stop(h);
 }
 
-void client_drop(struct client *c, const char *reason)
+static void drop(struct client *c, enum um_log_level level, const char *reason)
 {
 	if (c->dropping)
 		return;
 	c->dropping = true;
-	log_info("dropping client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid,
-		 reason);
+	log_msg(level, "dropping client %llu (pid %d): %s", (unsigned long long)c->id,
+		(int)c->pid, reason);
 	uv_poll_stop(&c->poll);
 	uv_idle_start(&c->srv->reaper, reaper_cb);
+}
+
+void client_drop(struct client *c, const char *reason)
+{
+	drop(c, UM_LOG_INFO, reason);
+}
+
+void client_drop_bad(struct client *c, const char *reason)
+{
+	drop(c, UM_LOG_WARN, reason);
 }
 
 static int peer_identity(struct client *c)

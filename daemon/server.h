@@ -180,6 +180,13 @@ void deferred_reply(struct deferred *d, int status, void *body, size_t len);
 void client_drop(struct client *c, const char *reason);
 
 /**
+ * client_drop_bad() - client_drop() of a client that broke the protocol
+ * (bad message, request before HELLO, unknown version): logged as a
+ * warning, not as info, since the program behind it has a bug to find.
+ */
+void client_drop_bad(struct client *c, const char *reason);
+
+/**
  * client_may_see() - may @c see an address space owned by @owner_uid?
  * True for root peers and peers of the same uid.
  */

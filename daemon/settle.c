@@ -83,6 +83,17 @@ static int read_pagemap(struct mm *mm, uint64_t start, uint64_t npages, uint64_t
 	return 0;
 }
 
+#define SWP_TYPE_MASK 0x1full
+#define SWP_MAX_SWAPFILES 24
+
+/* a uffd-wp marker alone: swap bit and uffd-wp, no swap file's type */
+static bool pm_marker(uint64_t x)
+{
+	if ((x & (PM_SWAP | PM_PRESENT | PM_UFFD_WP)) != (PM_SWAP | PM_UFFD_WP))
+		return false;
+	return !(x & PM_PFN) || (x & SWP_TYPE_MASK) >= SWP_MAX_SWAPFILES;
+}
+
 /*
  * Has the zap passed every page it will change? The pages mapped when
  * the event was read (present or swapped: not "none", which is neither)
@@ -128,6 +139,14 @@ static bool zap_done(struct settle *st, bool *sure)
 			begun |= !b;
 			continue;
 		}
+		/*
+		 * A uffd-wp marker (a swap entry of no swap file, as
+		 * snapshot.c tells them apart) holds no page, and
+		 * MADV_DONTNEED leaves markers where they are: it never
+		 * changes (shmem keeps one on every page it zaps).
+		 */
+		if (pm_marker(b))
+			continue;
 		if (!(b & PM_PRESENT)) {
 			if (x == b) {
 				done = false;
@@ -164,7 +183,7 @@ static void rearm(struct settle *st)
 
 	/* errors ignored: the range may be gone by now */
 	for (unsigned int i = 0; i < inv->nhits; i++)
-		if (inv->hits[i].iv)
+		if (inv->hits[i].iv && interval_armed(inv->hits[i].iv))
 			mm_wp(st->mm, inv->hits[i].start, inv->hits[i].end - inv->hits[i].start,
 			      true);
 }

@@ -321,7 +321,12 @@ static int hello(struct um_client *c)
 	r = client_lock_request(c);
 	if (r < 0)
 		return r;
-	r = client_call(c, UM_MSG_HELLO, &h, sizeof(h), -1, &reply, UM_DEFAULT_TIMEOUT_MS, NULL);
+	/*
+	 * A socket-activated daemon answers only once it started (probes,
+	 * io_uring, sandbox): allow it what any request gets, not the
+	 * 1 s a wait for validity gets.
+	 */
+	r = client_call(c, UM_MSG_HELLO, &h, sizeof(h), -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
 	client_unlock_request(c);
 	if (r < 0)
 		goto out;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -71,8 +72,22 @@ static void *probe_page(void)
 }
 
 /*
+ * The first ATTACH's probe is also the daemon's soft-dirty canary
+ * (UM_ATTACH_CANARY): one page per process, made once and never unmapped,
+ * since the daemon may write it until it has seen our connection close.
+ */
+static pthread_once_t canary_once = PTHREAD_ONCE_INIT;
+static void *canary;
+
+static void canary_make(void)
+{
+	canary = probe_page();
+}
+
+/*
  * Create a uffd and ATTACH it with @flags and a probe page; close our copy
- * of the uffd and unmap the probe whatever the daemon answered. A proof
+ * of the uffd and unmap the probe (the canary stays) whatever the daemon
+ * answered. A proof
  * that met a fork or mremap of ours in flight (-EAGAIN) is tried again
  * with a new uffd, a few times.
  * Return: as client_call() (reply->fd the caller's), with *@mode how the
@@ -95,7 +110,11 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 		r = uffd_create(&ufd, mode);
 		if (r < 0)
 			return r;
-		probe = probe_page();
+		if (!(flags & UM_ATTACH_ASYNC)) {
+			pthread_once(&canary_once, canary_make);
+			a.flags |= canary ? UM_ATTACH_CANARY : 0;
+		}
+		probe = a.flags & UM_ATTACH_CANARY ? canary : probe_page();
 		if (!probe) {
 			r = -errno;
 			close(ufd);
@@ -107,7 +126,8 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 				NULL);
 		/* our copy would keep blocked writers blocked if the daemon died */
 		close(ufd);
-		munmap(probe, PROBE_SIZE);
+		if (probe != canary)
+			munmap(probe, PROBE_SIZE);
 	}
 	return r;
 }

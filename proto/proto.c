@@ -103,6 +103,7 @@ const char *um_reason_name(uint32_t reason)
 		[UMP_REASON_UNMAP] = "unmap",   [UMP_REASON_REMAP] = "remap",
 		[UMP_REASON_FORK] = "fork",     [UMP_REASON_RELEASE] = "release",
 		[UMP_REASON_MIGRATE] = "migrate", [UMP_REASON_REVALIDATE] = "revalidate",
+		[UMP_REASON_PROTECT] = "protect",
 	};
 
 	if (reason == 0 || reason > UMP_REASON_MAX)

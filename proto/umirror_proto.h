@@ -131,7 +131,8 @@ enum um_proto_uffd_mode {
 
 /* um_attach.flags */
 #define UM_ATTACH_ASYNC (1u << 0) /* second uffd of an attached owner: WP_ASYNC tracking */
-#define UM_ATTACH_ALL (UM_ATTACH_ASYNC)
+#define UM_ATTACH_CANARY (1u << 1) /* @probe is the soft-dirty canary: see below */
+#define UM_ATTACH_ALL (UM_ATTACH_ASYNC | UM_ATTACH_CANARY)
 
 /*
  * @probe proves that the uffd is the sender's own: a page of the sender's,
@@ -144,6 +145,15 @@ enum um_proto_uffd_mode {
  * serves, so another process's uffd (a child's, with the same layout and
  * the same page shared) fails: -EBADF. The page is the sender's again
  * when the reply arrives.
+ *
+ * With UM_ATTACH_CANARY (first ATTACH only) the probe page also stays
+ * mapped, private and writable, and unused by the sender, for the rest of
+ * the process's life (never unmapped: the daemon may write it until it
+ * has seen the connection close). The daemon writes a byte to it through
+ * /proc/PID/mem after each soft-dirty clear and checks its soft-dirty bit
+ * before the next: a clear it finds there was made by another writer of
+ * /proc/PID/clear_refs (CRIU), whose clear took the bits of the writes
+ * before it, so every soft-dirty interval is then reported written.
  */
 struct um_attach {
 	uint32_t uffd_mode; /* enum um_proto_uffd_mode */
@@ -403,7 +413,10 @@ enum um_proto_reason {
 	UMP_REASON_RELEASE = 6, /* owner exited or detached */
 	UMP_REASON_MIGRATE = 7, /* a placement request moves the pages (UM_MSG_PLACE) */
 	UMP_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact */
-	UMP_REASON_MAX = 8,
+	UMP_REASON_PROTECT = 9, /* the daemon write-protects pages a mirror may hold
+				   writable: INSERT of an overlapping interval,
+				   dirty REARM */
+	UMP_REASON_MAX = 9,
 };
 
 /* um_ev_invalidate.flags */

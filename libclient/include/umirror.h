@@ -108,7 +108,8 @@ struct um_interval;
  * the event thread. No userfaultfd is created yet (that happens at the
  * first um_interval_insert()).
  *
- * Waits for: the HELLO round trip (at most UM_DEFAULT_TIMEOUT_MS).
+ * Waits for: the HELLO round trip, at most 10 s (a socket-activated
+ * daemon answers once it has started).
  * Holds: nothing on return.
  * Return: 0; -ENOENT/-ECONNREFUSED no daemon; -EPROTONOSUPPORT version
  * mismatch; -ENOMEM; -ETIMEDOUT.
@@ -211,6 +212,10 @@ enum um_reason {
 	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
 				     migration, swap-out, KSM, THP split/collapse,
 				     reclaim, mprotect (see README) */
+	UM_REASON_PROTECT = 9, /* the daemon write-protects pages this mirror may
+				  hold writable: another interval was inserted over
+				  them (tracking starts write-protected), or a
+				  dirty harvest with UM_DIRTY_REARM */
 };
 
 /** um_reason_str() - "write", "remove", "unmap", ... ("?" if unknown). */
@@ -387,7 +392,10 @@ struct um_dirty_range {
  * count as writes; a page zapped (MADV_DONTNEED) counts as written.
  * Backends: UM_BACKEND_UFFD_WP (the daemon's log of write faults),
  * UM_BACKEND_WP_ASYNC (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING),
- * UM_BACKEND_SOFT_DIRTY; never reports "clean" from UM_BACKEND_SCAN.
+ * UM_BACKEND_SOFT_DIRTY (pagemap's soft-dirty bit, harvested for every
+ * soft-dirty interval of the process at once; a transparent huge page has
+ * one bit, so a write reports its whole 2 MiB); never reports "clean"
+ * from UM_BACKEND_SCAN.
  *
  * Waits for: one round trip per result buffer of ranges. Holds: the
  * request lock meanwhile.

@@ -12,6 +12,13 @@
 #   tests/kernels/matrix.sh /work/wt/foo/build 6.1 -R test_dirty
 #   tests/kernels/matrix.sh --numa2 /work/wt/foo/build 6.12 -R placement
 #
+# With --systemd each kernel instead boots the host's userland under
+# systemd as PID 1 and runs systemd-workstation.sh against the build (the
+# units installed, socket-activated, stopped, killed and hung as a
+# workstation would see them); no ctest arguments then:
+#
+#   tests/kernels/matrix.sh --systemd /work/wt/foo/build 6.12
+#
 # Logs (console, ctest output, dmesg, detected features) stay in
 # OUT/<kernel>/ (default BUILD_DIR/kernel-matrix).
 # Exit: 0 when every kernel passed, 77 when no kernel could run, else 1.
@@ -22,6 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=
 timeout_s=${UMK_TIMEOUT:-1800}
 run_args=()
+systemd=0
 
 usage() {
 	cat <<EOF
@@ -32,6 +40,7 @@ Run BUILD_DIR's ctest suite on each KERNEL (default: 6.1 6.12) under QEMU.
   --out DIR        logs in DIR/<kernel>/ (default BUILD_DIR/kernel-matrix)
   --timeout SEC    hard limit per kernel (default $timeout_s)
   --numa2          boot with two NUMA nodes
+  --systemd        systemd as PID 1, run systemd-workstation.sh instead of ctest
   --run-arg ARG    pass ARG to run-kernel.sh (repeatable), e.g. --run-arg --ro
   -h, --help       this text
 EOF
@@ -42,6 +51,7 @@ while [[ $# -gt 0 ]]; do
 	--out) out=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--numa2) run_args+=(--numa2); shift ;;
+	--systemd) systemd=1; shift ;;
 	--run-arg) run_args+=("$2"); shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	-*) usage >&2; exit 2 ;;
@@ -59,6 +69,10 @@ while [[ $# -gt 0 && $1 != -* ]]; do
 done
 [[ ${#kernels[@]} -gt 0 ]] || kernels=(6.1 6.12)
 ctest_args=("$@")
+if [[ $systemd == 1 && ${#ctest_args[@]} -gt 0 ]]; then
+	echo "$ME: --systemd takes no ctest arguments (${ctest_args[*]})" >&2
+	exit 2
+fi
 out=${out:-$build/kernel-matrix}
 
 # One line from ctest's per-test lines in output.log:
@@ -77,6 +91,17 @@ summarize_ctest() {
 		}'
 }
 
+# One line from systemd-workstation.sh's output: its count
+summarize_workstation() {
+	local last
+	last=$(grep -E '^systemd-workstation: [0-9]+ ok, [0-9]+ FAIL$' "$1" | tail -n 1)
+	if [[ -n $last ]]; then
+		echo "${last#systemd-workstation: }"
+	else
+		echo "incomplete: $(grep -c '^ok: ' "$1") ok, $(grep -c '^FAIL: ' "$1") FAIL before it ended"
+	fi
+}
+
 summary=()
 ran=0
 failed=0
@@ -84,11 +109,18 @@ for k in "${kernels[@]}"; do
 	dir=$out/$k
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	echo "$ME: kernel $k: running ctest ${ctest_args[*]} (logs in $dir)" >&2
 	rc=0
-	"$here/run-kernel.sh" -q --out "$dir" --timeout "$timeout_s" --build "$build" \
-		"${run_args[@]}" "$k" -- ctest --output-on-failure "${ctest_args[@]}" \
-		2>"$dir/runner.log" || rc=$?
+	if [[ $systemd == 1 ]]; then
+		echo "$ME: kernel $k: systemd as PID 1, systemd-workstation.sh (logs in $dir)" >&2
+		"$here/run-kernel.sh" -q --systemd --out "$dir" --timeout "$timeout_s" --build "$build" \
+			"${run_args[@]}" "$k" -- "$here/systemd-workstation.sh" "$build" \
+			2>"$dir/runner.log" || rc=$?
+	else
+		echo "$ME: kernel $k: running ctest ${ctest_args[*]} (logs in $dir)" >&2
+		"$here/run-kernel.sh" -q --out "$dir" --timeout "$timeout_s" --build "$build" \
+			"${run_args[@]}" "$k" -- ctest --output-on-failure "${ctest_args[@]}" \
+			2>"$dir/runner.log" || rc=$?
+	fi
 	sed 's/^/  /' "$dir/runner.log" >&2
 	kname=$(cat "$dir/kernel" 2>/dev/null || echo "$k")
 	if [[ $rc == 77 ]]; then
@@ -100,15 +132,25 @@ for k in "${kernels[@]}"; do
 	else
 		ran=1
 		[[ $rc == 0 ]] || failed=1
-		line="$kname: $(summarize_ctest "$dir/output.log")"
-		line+=" [suite $(cat "$dir/command_s" 2>/dev/null || echo '?')s, boot $(cat "$dir/boot_s" 2>/dev/null || echo '?')s, exit $rc]"
+		if [[ $systemd == 1 ]]; then
+			line="$kname: systemd: $(summarize_workstation "$dir/output.log")"
+			line+=" [test $(cat "$dir/command_s" 2>/dev/null || echo '?')s, boot $(cat "$dir/boot_s" 2>/dev/null || echo '?')s, exit $rc]"
+		else
+			line="$kname: $(summarize_ctest "$dir/output.log")"
+			line+=" [suite $(cat "$dir/command_s" 2>/dev/null || echo '?')s, boot $(cat "$dir/boot_s" 2>/dev/null || echo '?')s, exit $rc]"
+		fi
 	fi
 	summary+=("$line")
+	if [[ $systemd == 1 && -f $dir/output.log ]]; then
+		while IFS= read -r f; do
+			summary+=("    $f")
+		done < <(grep '^FAIL: ' "$dir/output.log")
+	fi
 	[[ -s $dir/features ]] && summary+=("    features: $(head -n 1 "$dir/features")")
 done
 
 echo "== kernel matrix: $build"
 printf '%s\n' "${summary[@]}"
-echo "== logs: $out/<kernel>/{output,console,dmesg}.log"
+echo "== logs: $out/<kernel>/{output,console,dmesg$([[ $systemd == 1 ]] && echo ',journal')}.log"
 [[ $ran == 1 ]] || exit 77
 [[ $failed == 0 ]] || exit 1

@@ -20,6 +20,11 @@
 # virtio, 9p, virtio-blk, ext4 and overlay modules with their dependencies)
 # is packed for each run.
 #
+# With --systemd the initramfs does not run COMMAND itself: it switches
+# root into the overlay and execs /lib/systemd/systemd as PID 1, which
+# boots the host's Debian userland to umk.target; a oneshot unit there runs
+# COMMAND and powers the VM off.
+#
 # Exit: COMMAND's status; 77 when qemu, busybox-static or the kernel
 # package cannot be had (reason printed); 124 when the overall timeout
 # expired; 125 when the VM ended without reporting a status (boot failure,
@@ -48,6 +53,7 @@ smp=2
 numa2=0
 quiet=0
 root_mode=overlay
+systemd=0
 build=
 workdir=
 out=
@@ -79,6 +85,10 @@ QEMU with this machine's / as root and run COMMAND there as root.
                     split on spaces)
   --env VAR=VALUE   set VAR for COMMAND (repeatable); the environment is
                     otherwise PATH, HOME=/root, TMPDIR=/tmp, LANG=C.UTF-8
+  --systemd         boot the host's userland under systemd as PID 1
+                    (switch_root into the overlay) and run COMMAND from a
+                    oneshot unit (umk-run.service) once basic.target is up;
+                    the journal is kept as journal.log
 
 The guest's /tmp is an empty ext4 disk; the host's /tmp is read-only at
 /run/host-tmp. Everything else is the host's tree (writes go to an overlay
@@ -118,6 +128,7 @@ parse_args() {
 		--qemu-arg) qemu_extra+=("$2"); shift 2 ;;
 		--env) guest_env+=("$2"); shift 2 ;;
 		--ro) root_mode=ro; shift ;;
+		--systemd) systemd=1; shift ;;
 		--disk-size) disk_size=$2; shift 2 ;;
 		--out) out=$2; shift 2 ;;
 		-q|--quiet) quiet=1; shift ;;
@@ -135,17 +146,26 @@ parse_args() {
 	[[ $# -ge 1 ]] || { usage >&2; exit 2; }
 	command_argv=("$@")
 	[[ -z $workdir ]] && workdir=${build:-/}
+	# the guest's /tmp is its scratch disk: the host's is at /run/host-tmp
+	# and a build tree there would not find its own absolute paths
+	[[ $build == /tmp/* ]] && die "--build $build: a build under /tmp is not visible in the guest (its /tmp is a fresh disk); build elsewhere"
 	if [[ -n ${UMK_QEMU_ARGS:-} ]]; then
 		local -a extra
 		read -ra extra <<<"$UMK_QEMU_ARGS"
 		qemu_extra+=("${extra[@]}")
 	fi
 	case $accel in tcg|kvm) ;; *) die "--accel: tcg or kvm, not $accel" ;; esac
+	# systemd needs a writable root (journal, units, /etc/passwd)
+	[[ $systemd == 1 && $root_mode == ro ]] && die "--systemd and --ro exclude each other"
+	return 0
 }
 
 check_host_tools() {
 	command -v qemu-system-x86_64 >/dev/null ||
 		skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	if [[ $systemd == 1 && ! -x /lib/systemd/systemd ]]; then
+		skip "--systemd: /lib/systemd/systemd not installed (apt-get install systemd)"
+	fi
 	if [[ $accel == kvm && ! -w /dev/kvm ]]; then
 		skip "--accel kvm: /dev/kvm is not usable"
 	fi
@@ -368,6 +388,27 @@ fi
 [ $root = ro ] && mount --bind /lower /newroot
 echo "$root" >/results/root_mode
 
+if [ "$UMK_SYSTEMD" = 1 ]; then
+	[ $root = overlay ] || halt "--systemd needs the overlay root"
+	# What an initrd hands over: /dev, /proc, /sys and /run mounted, the
+	# units of this run in /run/systemd/system (the runtime unit
+	# directory: nothing is written to the overlay's /etc).
+	mount -t tmpfs -o mode=755 tmpfs /newroot/run
+	mkdir -p /newroot/run/umk /newroot/run/host-tmp /newroot/run/systemd/system
+	mount --bind /lower/tmp /newroot/run/host-tmp
+	mount --bind /scratch/tmp /newroot/tmp
+	mount --move /results /newroot/run/umk
+	# The host may be a container: its /.dockerenv would make systemd
+	# believe it runs in one (and ignore the kernel command line).
+	rm -f /newroot/.dockerenv /newroot/run/.containerenv
+	cp -r /newroot/run/umk/units/. /newroot/run/systemd/system/ ||
+		halt "no units to boot into"
+	mount --move /dev /newroot/dev
+	mount --move /proc /newroot/proc
+	mount --move /sys /newroot/sys
+	exec switch_root /newroot /lib/systemd/systemd
+fi
+
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
@@ -478,6 +519,7 @@ echo "umk: running: $(cat "$res/cmd.txt")"
 t_end=$(up)
 echo "$t_start $t_end" | awk '{printf "%.1f\n", $2 - $1}' >"$res/command_s"
 dmesg >"$res/dmesg.log" 2>&1
+[[ $UMK_SYSTEMD == 1 ]] && journalctl -b -o short-monotonic --no-pager >"$res/journal.log" 2>&1
 sync
 mv "$res/status.tmp" "$res/status"
 echo "umk: exit $(cat "$res/status") after $(cat "$res/command_s")s"
@@ -491,6 +533,7 @@ write_config() {
 		printf 'UMK_BUILD=%q\n' "$build"
 		printf 'UMK_WORKDIR=%q\n' "$workdir"
 		printf 'UMK_TIMEOUT_SCALE=%q\n' "$scale"
+		printf 'UMK_SYSTEMD=%q\n' "$systemd"
 		printf 'UMK_CMD_TIMEOUT=%q\n' "$cmd_timeout"
 		printf 'UMK_CMD=('
 		printf '%q ' "${command_argv[@]}"
@@ -499,6 +542,44 @@ write_config() {
 		printf ')\n'
 	} >"$1/config.sh"
 	echo "${command_argv[*]}" >"$1/cmd.txt"
+}
+
+# --systemd: the units the guest's systemd boots into (the init copies
+# them into /run/systemd/system). umk.target is basic.target, i.e. sysinit
+# (journald, tmpfiles, sysusers), sockets, timers and paths of the host's
+# userland, without multi-user.target's services (getty, the host's
+# daemons); the command's unit runs after it and powers off whatever the
+# command does. A boot that does not reach basic.target powers off after
+# half the overall timeout instead of waiting for the host's limit.
+write_units() {
+	mkdir -p "$1/basic.target.d"
+	cat >"$1/umk.target" <<'EOF'
+[Unit]
+Description=umirror kernel matrix run
+Requires=basic.target
+Wants=umk-run.service
+After=basic.target
+EOF
+	cat >"$1/basic.target.d/umk.conf" <<EOF
+[Unit]
+JobTimeoutSec=$((timeout_s / 2))
+JobTimeoutAction=poweroff-force
+EOF
+	cat >"$1/umk-run.service" <<'EOF'
+[Unit]
+Description=umirror kernel matrix command
+After=basic.target
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
+
+[Service]
+Type=oneshot
+ExecStart=/bin/bash /run/umk/stage2.sh
+StandardInput=null
+StandardOutput=journal+console
+StandardError=inherit
+TimeoutStartSec=infinity
+EOF
 }
 
 build_initramfs() {
@@ -520,7 +601,7 @@ build_initramfs() {
 		module_cat "${mod_file[$m]}" >"$stage/lib/modules/$m.ko"
 		echo "$m"
 	done >"$stage/modules.list"
-	printf 'UMK_ROOT_MODE=%s\n' "$root_mode" >"$stage/umk.conf"
+	printf 'UMK_ROOT_MODE=%s\nUMK_SYSTEMD=%s\n' "$root_mode" "$systemd" >"$stage/umk.conf"
 	write_init "$stage/init"
 	chmod 755 "$stage/init"
 	(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$run/initramfs.gz"
@@ -530,6 +611,7 @@ build_initramfs() {
 
 qemu_argv() {
 	local cmdline="console=ttyS0 panic=-1 loglevel=4 rdinit=/init $append"
+	[[ $systemd == 1 ]] && cmdline+=" systemd.unit=umk.target"
 	local mem_mib
 	mem_mib=$(($(numfmt --from=iec "$mem") / 1048576))
 	qargs=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot
@@ -561,7 +643,13 @@ qemu_argv() {
 		# the kernel warn (topology_sane) at boot
 		qargs+=(-smp "$smp,sockets=2,cores=$((smp / 2)),threads=1")
 	fi
-	qargs+=("${qemu_extra[@]}")
+	qargs+=(-pidfile "$run/qemu.pid" "${qemu_extra[@]}")
+}
+
+stop_vm() {
+	local pid
+	pid=$(cat "$run/qemu.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || true
 }
 
 cleanup() {
@@ -589,17 +677,26 @@ main() {
 	mkfs.ext4 -q -F -E nodiscard "$run/scratch.img"
 	write_stage2 "$run/res/stage2.sh"
 	write_config "$run/res"
+	[[ $systemd == 1 ]] && write_units "$run/res/units"
 	echo "$pkg $pkg_version" >"$run/res/package"
 	qemu_argv
-	say "$pkg ($pkg_version), kernel $kver, accel $accel, ${mem} RAM, $smp CPUs$([[ $numa2 == 1 ]] && echo ', 2 NUMA nodes'), timeout ${timeout_s}s"
+	say "$pkg ($pkg_version), kernel $kver, accel $accel, ${mem} RAM, $smp CPUs$([[ $numa2 == 1 ]] && echo ', 2 NUMA nodes')$([[ $systemd == 1 ]] && echo ', systemd as PID 1'), timeout ${timeout_s}s"
 
 	local t0 rc=0 status
 	t0=$(date +%s)
+	# timeout(1) runs QEMU in a process group of its own, which neither
+	# ^C nor a kill of ours reaches: the VM is stopped by its pid. The
+	# pipeline runs in the background so that wait returns at a signal.
+	# (sed -u, not tr: the console is streamed as it comes.)
+	trap 'stop_vm; exit 130' INT
+	trap 'stop_vm; exit 143' TERM
 	if [[ $quiet == 1 ]]; then
-		timeout -k 10 "$timeout_s" "${qargs[@]}" </dev/null 2>&1 | tr -d '\r' >"$run/console.log" || rc=$?
+		(timeout -k 10 "$timeout_s" "${qargs[@]}" </dev/null 2>&1 | sed -u 's/\r//g' >"$run/console.log") &
 	else
-		timeout -k 10 "$timeout_s" "${qargs[@]}" </dev/null 2>&1 | tr -d '\r' | tee "$run/console.log" || rc=$?
+		(timeout -k 10 "$timeout_s" "${qargs[@]}" </dev/null 2>&1 | sed -u 's/\r//g' | tee "$run/console.log") &
 	fi
+	wait $! || rc=$?
+	trap - INT TERM
 	local wall=$(($(date +%s) - t0))
 	# quiet and nothing kept: the command's output is all there is to see
 	[[ $quiet == 1 && -z $out && -f $run/res/output.log ]] && cat "$run/res/output.log"

@@ -599,6 +599,7 @@ static void test_names(void **state)
 	assert_string_equal(um_reason_name(UMP_REASON_RELEASE), "release");
 	assert_string_equal(um_reason_name(UMP_REASON_MIGRATE), "migrate");
 	assert_string_equal(um_reason_name(UMP_REASON_REVALIDATE), "revalidate");
+	assert_string_equal(um_reason_name(UMP_REASON_PROTECT), "protect");
 	assert_string_equal(um_reason_name(0), "?");
 	assert_string_equal(um_reason_name(UMP_REASON_MAX + 1), "?");
 	assert_string_equal(um_reason_name(UINT32_MAX), "?");

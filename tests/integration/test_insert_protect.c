@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_insert_protect - INSERT of an interval over pages another interval's
+ * mirror holds writable invalidates that interval first.
+ *
+ * An interval starts write-protected (UFFDIO_WRITEPROTECT over its whole
+ * range). A page an older interval covers, written since it was armed,
+ * may be held VALID|WRITE by that interval's mirror; the new interval's
+ * arm takes the write permission away in the CPU page table, which is a
+ * downgrade of the mirror's entry (the kernel's own UFFDIO_WRITEPROTECT
+ * runs mmu notifiers for it). Before the fix the older interval heard
+ * nothing.
+ *
+ * Interval A over 16 pages; page 5 written (WRITE invalidation, then a
+ * snapshot shows it VALID|WRITE). Interval B inserted over pages 4..7:
+ *  - when the insert returns, A's sequence has moved (read_retry true)
+ *    and A got a PROTECT invalidation of the overlap [4, 8);
+ *  - once A is valid again, page 5 is write-protected in pagemap (the
+ *    protect was applied before the sequence went even) and a snapshot of
+ *    A shows it without WRITE;
+ *  - B itself got no invalidation.
+ * Then page 10 (A only) written and snapshot VALID|WRITE, and a dirty
+ * harvest with UM_DIRTY_REARM, which write-protects it again: the same
+ * checks (PROTECT invalidation of A covering page 10, started when the
+ * harvest returns; page 10 protected once A is valid).
+ */
+#include "harness.h"
+#include "umirror.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define NPAGES 16
+#define MAX_EV 64
+
+struct ev {
+	struct um_interval *iv;
+	struct um_invalidation inv;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ev evs[MAX_EV];
+static unsigned int nev;
+
+static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
+{
+	(void)priv;
+	pthread_mutex_lock(&lock);
+	if (nev < MAX_EV)
+		evs[nev++] = (struct ev){ iv, *inv };
+	pthread_mutex_unlock(&lock);
+}
+
+static const struct um_interval_ops ops = { .invalidate = on_invalidate };
+
+static void reset_events(void)
+{
+	pthread_mutex_lock(&lock);
+	nev = 0;
+	pthread_mutex_unlock(&lock);
+}
+
+static void dump_events(const char *what)
+{
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nev; i++)
+		fprintf(stderr, "%s: event %u: interval %p %s [%#llx, %#llx) seq %llu\n", what, i,
+			(void *)evs[i].iv, um_reason_str(evs[i].inv.reason),
+			(unsigned long long)evs[i].inv.start, (unsigned long long)evs[i].inv.end,
+			(unsigned long long)evs[i].inv.seq);
+	pthread_mutex_unlock(&lock);
+}
+
+/* invalidations of @iv seen so far; @match: the one with @reason over [@start, @end) */
+static unsigned int events_of(struct um_interval *iv, enum um_reason reason, uint64_t start,
+			      uint64_t end, bool *match)
+{
+	unsigned int n = 0;
+
+	*match = false;
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nev; i++) {
+		if (evs[i].iv != iv)
+			continue;
+		n++;
+		if (evs[i].inv.reason == reason && evs[i].inv.start == start &&
+		    evs[i].inv.end == end)
+			*match = true;
+	}
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+/* @page's entry in @iv's snapshot, taken once @iv is valid */
+static uint64_t entry(struct um_interval *iv, char *page, uint64_t *seq)
+{
+	uint64_t pfn = 0;
+	struct um_range r = { .start = (uintptr_t)page, .end = (uintptr_t)page + PAGE,
+			      .pfns = &pfn };
+	long n;
+
+	CHECK(um_range_register(&r, iv) == 0, "range register");
+	CHECK(um_range_wait_until_valid(&r, 5000) == 0, "valid within 5 s");
+	n = harness_snapshot(&r);
+	CHECK(n == 1, "snapshot: %ld", n);
+	*seq = r.notifier_seq;
+	um_range_unregister(&r);
+	return pfn;
+}
+
+int main(void)
+{
+	struct um_interval *a, *b;
+	uint64_t seq, pm, e;
+	struct um_client *c;
+	unsigned int n;
+	bool match;
+	char *mem;
+
+	harness_start("test_insert_protect", NULL);
+	mem = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
+	memset(mem, 1, NPAGES * PAGE);
+	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
+	CHECK(um_interval_insert(c, mem, NPAGES * PAGE, 0, &ops, NULL, &a) == 0, "insert A");
+
+	/* page 5 written: A's mirror may now hold it writable */
+	mem[5 * PAGE] = 2;
+	e = entry(a, mem + 5 * PAGE, &seq);
+	CHECK((e & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) == (UM_DEFAULT_VALID | UM_DEFAULT_WRITE),
+	      "A's snapshot holds page 5 VALID|WRITE: %#llx", (unsigned long long)e);
+	CHECK(!(harness_pagemap(mem + 5 * PAGE) & PM_UFFD_WP), "page 5 unprotected");
+	reset_events();
+
+	CHECK(um_interval_insert(c, mem + 4 * PAGE, 4 * PAGE, 0, &ops, NULL, &b) == 0,
+	      "insert B over pages 4..7");
+	/* started before the arm, so before the insert's reply */
+	CHECK(um_interval_read_retry(a, seq), "A invalidated by the time B's insert returned");
+
+	e = entry(a, mem + 5 * PAGE, &seq);
+	pm = harness_pagemap(mem + 5 * PAGE);
+	n = events_of(a, UM_REASON_PROTECT, (uintptr_t)mem + 4 * PAGE, (uintptr_t)mem + 8 * PAGE,
+		      &match);
+	if (n != 1 || !match)
+		dump_events("insert B");
+	CHECK(n == 1 && match, "A got one PROTECT invalidation over the overlap [4, 8): %u events",
+	      n);
+	CHECK(pm & PM_UFFD_WP, "once A is valid again page 5 is write-protected (pagemap %#llx)",
+	      (unsigned long long)pm);
+	CHECK((e & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_UFFD_WP)) ==
+		      (UM_DEFAULT_VALID | UM_DEFAULT_UFFD_WP),
+	      "A's snapshot shows page 5 armed, not writable: %#llx", (unsigned long long)e);
+	n = events_of(b, UM_REASON_PROTECT, 0, 0, &match);
+	CHECK(n == 0, "B itself was not invalidated: %u events", n);
+
+	CHECK(um_interval_remove(b) == 0, "remove B");
+
+	/* dirty REARM write-protects what it reports: the same downgrade */
+	mem[10 * PAGE] = 3;
+	e = entry(a, mem + 10 * PAGE, &seq);
+	CHECK((e & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) == (UM_DEFAULT_VALID | UM_DEFAULT_WRITE),
+	      "A's snapshot holds page 10 VALID|WRITE: %#llx", (unsigned long long)e);
+	reset_events();
+	{
+		struct um_dirty_range out[16];
+		uint64_t walk_end = 0;
+		long nr = um_interval_dirty(a, (uintptr_t)mem, (uintptr_t)mem + NPAGES * PAGE,
+					    UM_DIRTY_REARM, out, 16, &walk_end);
+		bool has10 = false;
+
+		CHECK(nr > 0, "dirty harvest: %ld", nr);
+		for (long i = 0; i < nr; i++)
+			has10 |= out[i].start <= (uintptr_t)mem + 10 * PAGE &&
+				 (uintptr_t)mem + 10 * PAGE < out[i].end;
+		CHECK(has10, "page 10 reported dirty");
+	}
+	CHECK(um_interval_read_retry(a, seq), "A invalidated by the time the REARM returned");
+	e = entry(a, mem + 10 * PAGE, &seq);
+	pm = harness_pagemap(mem + 10 * PAGE);
+	match = false;
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nev; i++)
+		match |= evs[i].iv == a && evs[i].inv.reason == UM_REASON_PROTECT &&
+			 evs[i].inv.start <= (uintptr_t)mem + 10 * PAGE &&
+			 (uintptr_t)mem + 10 * PAGE < evs[i].inv.end;
+	pthread_mutex_unlock(&lock);
+	if (!match)
+		dump_events("dirty rearm");
+	CHECK(match, "A got a PROTECT invalidation covering page 10");
+	CHECK(pm & PM_UFFD_WP, "once A is valid again page 10 is write-protected (pagemap %#llx)",
+	      (unsigned long long)pm);
+	CHECK(!(e & UM_DEFAULT_WRITE), "A's snapshot shows page 10 not writable: %#llx",
+	      (unsigned long long)e);
+
+	CHECK(um_interval_remove(a) == 0, "remove A");
+	um_disconnect(c);
+	munmap(mem, NPAGES * PAGE);
+	return harness_summary();
+}
