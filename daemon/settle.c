@@ -47,6 +47,7 @@ struct settle {
 	uint64_t acked_ns, give_up_ms;
 	bool changed; /* the change was seen (or given up on); REMOVE: re-armed */
 	bool written; /* REMOVE: uffd-wp bits in the span changed by us since the event */
+	bool anon;    /* REMOVE: the span is private anonymous memory (its zap drops markers) */
 	/* REMOVE, once re-armed (verify_rearm()) */
 	uint64_t *armed;   /* pagemap entries once the re-arm was applied */
 	uint64_t *unprot;  /* bitmap: pages we unprotected since our last re-arm */
@@ -141,12 +142,24 @@ static bool zap_done(struct settle *st, bool *sure)
 		}
 		/*
 		 * A uffd-wp marker (a swap entry of no swap file, as
-		 * snapshot.c tells them apart) holds no page, and
-		 * MADV_DONTNEED leaves markers where they are: it never
-		 * changes (shmem keeps one on every page it zaps).
+		 * snapshot.c tells them apart) holds no page. A zap of shmem
+		 * (or hugetlb) leaves it where it is (and puts one on every
+		 * page it zaps): it never changes. A zap of private anonymous
+		 * memory drops it (Linux 6.5+, the only ones with markers
+		 * there): it certainly changes, and until it has, the re-arm
+		 * would come before the zap and be dropped with it. Unless we
+		 * write-protected in the span since (@st->written: another
+		 * REMOVE's re-arm puts the very same marker back).
 		 */
-		if (pm_marker(b))
+		if (pm_marker(b)) {
+			if (!st->anon || st->written)
+				continue;
+			if (x == b)
+				done = false;
+			else
+				begun = true;
 			continue;
+		}
 		if (!(b & PM_PRESENT)) {
 			if (x == b) {
 				done = false;
@@ -420,6 +433,12 @@ static const struct inval_hold_ops settle_ops = {
 	.dropped = on_dropped,
 };
 
+static int anon_cb(const struct snapshot_vma *v, void *priv)
+{
+	*(bool *)priv = v->anon;
+	return 1;
+}
+
 /* is a REMOVE of some page of [@start, @end) of @mm in flight? */
 static bool remove_in_flight(struct mm *mm, uint64_t start, uint64_t end)
 {
@@ -459,6 +478,8 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 	/* a queued write-protect change lands later: not a sign of the zap */
 	st->written = mm_wp_pending(mm);
 	st->overlap = remove_in_flight(mm, start, end);
+	/* one VMA: the kernel sends a REMOVE per VMA; unreadable: not anonymous */
+	snapshot_vma_walk(mm, start, start + PAGE, anon_cb, &st->anon);
 	ret = inval_start_held(mm, UMP_REASON_REMOVE, start, end, 0, hits, nhits, &settle_ops, st,
 			       &st->inv);
 	if (ret == 0)

@@ -32,7 +32,7 @@
 
 struct vma {
 	uint64_t start, end, page_size;
-	bool read, write, shared;
+	bool read, write, shared, anon;
 };
 
 /* VMAs in ascending order: PROCMAP_QUERY, else a streamed /proc/PID/maps */
@@ -58,6 +58,7 @@ static int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 		v->read = q.vma_flags & PROCMAP_QUERY_VMA_READABLE;
 		v->write = q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE;
 		v->shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
+		v->anon = !q.inode && !v->shared;
 		return 0;
 	}
 	if (!it->maps) {
@@ -70,12 +71,13 @@ static int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 	}
 	for (;;) {
 		char line[512], perms[8];
-		uint64_t s, e;
+		uint64_t s, e, inode = 0;
 
 		if (!fgets(line, sizeof(line), it->maps))
 			return -ENOENT;
 		/* a long name: the rest of the line is read as garbage and fails sscanf */
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s", &s, &e, perms) != 3 ||
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*x %*x:%*x %" SCNu64, &s, &e, perms,
+			   &inode) < 3 ||
 		    strlen(perms) < 4)
 			continue;
 		if (e <= addr)
@@ -91,6 +93,7 @@ static int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 		v->read = perms[0] == 'r';
 		v->write = perms[1] == 'w';
 		v->shared = perms[3] == 's';
+		v->anon = !inode && !v->shared;
 		return 0;
 	}
 }
@@ -340,7 +343,7 @@ int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
 		}
 		if (ret)
 			break;
-		sv = (struct snapshot_vma){ v.start, v.end, v.page_size, v.read, v.write, v.shared };
+		sv = (struct snapshot_vma){ v.start, v.end, v.page_size, v.read, v.write, v.shared, v.anon };
 		ret = cb(&sv, priv);
 		if (ret)
 			break;

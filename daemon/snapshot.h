@@ -53,6 +53,7 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 struct snapshot_vma {
 	uint64_t start, end, page_size;
 	bool read, write, shared;
+	bool anon; /* private memory with no file behind it (MAP_ANONYMOUS, heap, stack) */
 };
 
 /**
