@@ -6,6 +6,7 @@
  * watch).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -224,14 +225,28 @@ UM_EXPORT int um_ping(struct um_client *c)
 	return simple_call(c, UM_MSG_PING, NULL, 0);
 }
 
+UM_EXPORT const char *um_version(void)
+{
+	return UMIRROR_VERSION_STRING;
+}
+
+/* the bytes of the fields this library knows; the rest is reserved */
+#define STATUS_KNOWN offsetof(struct um_status, reserved)
+#define INFO_KNOWN offsetof(struct um_interval_info, reserved)
+_Static_assert(STATUS_KNOWN >= UM_STATUS_SIZE_VER0, "fields only ever added");
+_Static_assert(INFO_KNOWN >= UM_INTERVAL_INFO_SIZE_VER0, "fields only ever added");
+
 UM_EXPORT int um_status(struct um_client *c, struct um_status *out)
 {
 	const struct um_status_reply *sr;
+	struct um_status st = { 0 };
 	struct conn_msg reply;
+	size_t size;
 	int r;
 
-	if (!c || !out)
+	if (!c || !out || out->size < UM_STATUS_SIZE_VER0)
 		return -EINVAL;
+	size = out->size;
 	r = call_lock(c);
 	if (r < 0)
 		return r;
@@ -241,22 +256,27 @@ UM_EXPORT int um_status(struct um_client *c, struct um_status *out)
 		return r;
 
 	sr = reply.msg.body;
-	memset(out, 0, sizeof(*out));
-	memcpy(out->daemon_version, sr->daemon_version, sizeof(out->daemon_version));
-	out->daemon_version[sizeof(out->daemon_version) - 1] = '\0';
-	out->protocol_version = c->version;
+	memcpy(st.daemon_version, sr->daemon_version, sizeof(st.daemon_version));
+	st.daemon_version[sizeof(st.daemon_version) - 1] = '\0';
+	st.protocol_version = c->version;
 	pthread_mutex_lock(&c->lock);
-	out->uffd_mode = c->uffd_mode;
+	st.uffd_mode = c->uffd_mode;
 	pthread_mutex_unlock(&c->lock);
-	out->kfeatures = sr->kfeatures;
-	out->uffd_features = sr->uffd_features;
-	out->clients = sr->clients;
-	out->mms = sr->mms;
-	out->intervals = sr->intervals;
-	out->events = sr->events;
-	out->uptime_ms = sr->uptime_ms;
-	out->daemon_pid = sr->pid;
-	out->kfeatures_masked = sr->kfeatures_masked;
+	st.kfeatures = sr->kfeatures;
+	st.uffd_features = sr->uffd_features;
+	st.clients = sr->clients;
+	st.mms = sr->mms;
+	st.intervals = sr->intervals;
+	st.events = sr->events;
+	st.uptime_ms = sr->uptime_ms;
+	st.daemon_pid = sr->pid;
+	st.kfeatures_masked = sr->kfeatures_masked;
+	/* a caller built against newer headers has fields we do not know: zero */
+	st.size = (uint32_t)size;
+	st.filled = (uint32_t)(size < STATUS_KNOWN ? size : STATUS_KNOWN);
+	memset(out, 0, size);
+	memcpy(out, &st, st.filled);
+	out->size = (uint32_t)size;
 	return 0;
 }
 
@@ -297,6 +317,7 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t
 
 		memcpy(&rec, (const char *)c->result + lr->offset + i * sizeof(rec), sizeof(rec));
 		info[i] = (struct um_interval_info){
+			.size = INFO_KNOWN,
 			.interval_id = rec.interval_id,
 			.start = rec.start,
 			.length = rec.length,
