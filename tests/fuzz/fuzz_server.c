@@ -14,12 +14,12 @@
  * datagram; /dev/null stands in, so an ATTACH meets a non-uffd), bit 3:
  * send a valid HELLO first. The rest is split into datagrams by the
  * header's own length field (offset 12), the last taking what remains, so
- * proto/corpus seeds are single messages and their concatenations are
+ * tests/fuzz/corpus seeds are single messages and their concatenations are
  * sessions. No uffd ever reaches the daemon: it would write-protect this
  * very process, whose only thread is the one running the daemon's loop.
  *
- * Build: cmake -DCMAKE_C_COMPILER=clang -DUMIRROR_FUZZ=ON; run:
- * fuzz_server -max_total_time=30 <copy of proto/corpus>
+ * Build: cmake --preset fuzz && cmake --build --preset fuzz; run:
+ * fuzz_server -max_total_time=30 <copy of tests/fuzz/corpus>
  */
 #include "server.h"
 
