@@ -1,20 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * interval.c - intervals (the kernel's mmu_interval_notifier): insert,
- * subscribe, remove, the read side of the sequence protocol and the
- * dispatch of the daemon's events to the callbacks.
+ * subscribe, remove, and running the callbacks of the daemon's events
+ * (handed down by the sink client.c installs). The read side of the
+ * sequence protocol is in seq.c.
  */
 #include "interval.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "call.h"
