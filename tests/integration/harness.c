@@ -487,7 +487,7 @@ uint64_t harness_zero_pfn(void)
 
 uint64_t harness_kfeatures(struct um_client *c)
 {
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 
 	CHECK(um_status(c, &st) == 0, "status");
 	return st.kfeatures;

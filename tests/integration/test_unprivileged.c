@@ -115,7 +115,7 @@ static void child_main(int in_fd, int out_fd)
 	struct from_child fc = { .pid = getpid() };
 	struct to_child tc;
 	struct um_interval *iv, *iv2, *iv3, *sub = NULL;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	struct um_client *c;
 	struct um_range r = { 0 };
 	int pipefd[2], err;
@@ -187,7 +187,7 @@ static void member_main(int in_fd, int out_fd)
 	struct from_child fc = { .pid = getpid() };
 	struct um_range r = { 0 };
 	struct um_interval *iv;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	struct um_client *c;
 	int err;
 	char go;

@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 	const char *extra[8];
 	char ops_arg[256] = "";
 	struct um_client *c;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	pthread_t wd;
 	int nextra = 0, ran = 0;
 
