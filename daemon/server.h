@@ -131,7 +131,7 @@ struct deferred {
  * @loop: the loop everything runs on
  *
  * Return: 0, or -errno (the socket path is in use by a live daemon:
- * -EADDRINUSE). Logs the reason.
+ * -EADDRINUSE; no dispatch hook: -EINVAL). Logs the reason.
  */
 int server_init(struct server *s, uv_loop_t *loop);
 
