@@ -284,6 +284,13 @@ static int do_revalidate(struct client *c, const struct um_msg *m, int fd, void 
 
 /* --- the table ---------------------------------------------------------- */
 
+/* every request of the message list has its slot below */
+#define IN_TABLE(type, name, size, nfds, side, chk)                                                \
+	_Static_assert((side) != UM_SIDE_DAEMON || (type) <= UM_MSG_REQ_MAX,                       \
+		       name " has no slot in the dispatch table");
+UM_PROTO_MESSAGES(IN_TABLE)
+#undef IN_TABLE
+
 static const struct request_type requests[UM_MSG_REQ_MAX + 1] = {
 	[UM_MSG_HELLO] = { do_hello, BEFORE_HELLO | MAY_PARK },
 	[UM_MSG_ATTACH] = { do_attach, 0 },
