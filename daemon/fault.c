@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "held.h"
 #include "inval.h"
 #include "itree.h"
 #include "log.h"
@@ -36,9 +37,7 @@
 
 /* one write fault in flight */
 struct fault_op {
-	struct deferred d; /* the requester's parked reply */
-	bool parked;	   /* d is on its client's list: reply when done */
-	struct inval *inv; /* the held record */
+	struct held_req h; /* the requester's parked reply and the held record */
 	struct mm *mm;
 	uint64_t token;
 	uint64_t interval_id, start, npages;
@@ -90,37 +89,27 @@ static int read_fault(struct mm *mm, uint64_t start, uint64_t len)
 
 /* --- write faults ------------------------------------------------------- */
 
-/* answer the requester (if still there) and forget @op */
-static void reply_and_free(struct fault_op *op, int status)
+/* the owner's part is over (or given up): seqs even, then the reply */
+static void finish(struct fault_op *op, int status)
 {
 	struct um_snapshot_reply rep = { 0 };
 
-	if (op->parked) {
-		struct client *c = op->d.c;
+	held_complete(&op->h);
+	if (held_parked(&op->h)) {
+		struct client *c = op->h.d.c;
 		struct receiver *r = client_receiver(c, op->interval_id);
 		int ret = -ENOENT;
 
 		if (r)
 			ret = fill_reply(c, r->iv, op->start, op->npages, &rep);
-		op->parked = false;
-		deferred_reply(&op->d, status ? status : ret, &rep, sizeof(rep));
+		status = status ? status : ret;
 	}
-	free(op);
-}
-
-/* the owner's part is over (or given up): seqs even, then the reply */
-static void finish(struct fault_op *op, int status)
-{
-	struct inval *inv = op->inv;
-
-	op->inv = NULL;
-	inval_finish(inv);
-	reply_and_free(op, status);
+	held_end(&op->h, status, &rep, sizeof(rep));
 }
 
 static void hold_acked(struct inval *inv, void *arg)
 {
-	struct fault_op *op = arg;
+	struct fault_op *op = container_of(arg, struct fault_op, h);
 	struct um_ev_populate ev = {
 		.token = op->token,
 		.start = op->start,
@@ -139,7 +128,7 @@ static void hold_acked(struct inval *inv, void *arg)
 
 static void hold_expired(struct inval *inv, void *arg)
 {
-	struct fault_op *op = arg;
+	struct fault_op *op = container_of(arg, struct fault_op, h);
 
 	log_info("mm %llu (pid %d): no populate in %u ms for [%#llx, +%llu pages)",
 		 (unsigned long long)op->mm->id, (int)op->mm->pid, op->mm->srv->opt.ack_timeout_ms,
@@ -147,35 +136,15 @@ static void hold_expired(struct inval *inv, void *arg)
 	finish(op, -ETIMEDOUT);
 }
 
-/* the owner is gone: the record is freed by inval_drop_all() */
-static void hold_dropped(struct inval *inv, void *arg)
-{
-	struct fault_op *op = arg;
-
-	op->inv = NULL;
-	if (op->parked) {
-		struct um_snapshot_reply rep = { 0 };
-
-		op->parked = false;
-		deferred_reply(&op->d, -EFAULT, &rep, sizeof(rep));
-	}
-	free(op);
-}
-
 static const struct inval_hold_ops hold_ops = {
 	.acked = hold_acked,
 	.expired = hold_expired,
-	.dropped = hold_dropped,
+	.dropped = held_dropped, /* the owner is gone: answer -EFAULT */
 };
 
-/* the requester went away: the record still runs to its end, silently */
-static void fault_cancel(struct deferred *d)
+static void fault_destroy(struct held_req *h)
 {
-	struct fault_op *op = container_of(d, struct fault_op, d);
-
-	op->parked = false;
-	if (!op->inv)
-		free(op);
+	free(container_of(h, struct fault_op, h));
 }
 
 static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint64_t start,
@@ -202,14 +171,10 @@ static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint6
 	op->interval_id = iv->id;
 	op->start = start;
 	op->npages = npages;
-	/* parked first: the record may finish before inval_start_held() returns */
-	deferred_add(c, &op->d, UM_MSG_FAULT, id, fault_cancel);
-	op->parked = true;
-	ret = inval_start_held(mm, UMP_REASON_WRITE, h.start, h.end, 0, h.v, h.n, &hold_ops, op,
-			       &op->inv);
+	ret = held_start(&op->h, c, UM_MSG_FAULT, id, mm, UMP_REASON_WRITE, &h, &hold_ops,
+			 fault_destroy);
 	mm_collect_done(&h);
 	if (ret) {
-		list_del(&op->d.link);
 		free(op);
 		return ret;
 	}
@@ -262,9 +227,12 @@ void fault_populate_done(struct client *c, const struct um_populate_done *m)
 
 	if (c->mm) {
 		list_for_each_entry(inv, &c->mm->invals, mm_link) {
-			struct fault_op *op = inv->hold_arg;
+			struct fault_op *op;
 
-			if (inv->hold == &hold_ops && inv->acked && op->token == m->token) {
+			if (inv->hold != &hold_ops || !inv->acked)
+				continue;
+			op = container_of(inv->hold_arg, struct fault_op, h);
+			if (op->token == m->token) {
 				if (m->status)
 					log_debug("mm %llu: populate of [%#llx, +%llu pages): %s",
 						  (unsigned long long)c->mm->id,

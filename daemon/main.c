@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "dispatch.h"
 #include "listen_fds.h"
 #include "log.h"
 #include "sd_notify.h"
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (notify_init())
 		return 1;
+	srv.dispatch = dispatch_request;
 	ret = server_init(&srv, loop);
 	if (ret)
 		return 1;

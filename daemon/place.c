@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "held.h"
 #include "inval.h"
 #include "itree.h"
 #include "log.h"
@@ -33,8 +34,7 @@
 #define NODE_DIR "/sys/devices/system/node"
 
 struct place_op {
-	struct deferred d;
-	struct inval *inv; /* the MIGRATE record while it is in flight */
+	struct held_req h; /* the requester's parked reply and the MIGRATE record */
 	uint64_t start, npages;
 	int node;
 	pid_t pid;
@@ -142,22 +142,18 @@ static int migrate(const struct place_op *op, struct um_place_reply *rep)
 	return 0;
 }
 
-/* the MIGRATE invalidation's acks are in: move, answer, let the seqs go even */
+/* the MIGRATE invalidation's acks are in: move, let the seqs go even, answer */
 static void place_acked(struct inval *inv, void *arg)
 {
-	struct place_op *op = arg;
+	struct place_op *op = container_of(arg, struct place_op, h);
 	struct um_place_reply rep = { 0 };
-	int ret;
+	int ret = 0;
 
-	if (!op) {
-		/* the requester went away: nothing to move for anyone */
-		inval_finish(inv);
-		return;
-	}
-	ret = migrate(op, &rep);
-	inval_finish(inv);
-	deferred_reply(&op->d, ret, &rep, sizeof(rep));
-	free(op);
+	/* the requester went away: nothing to move for anyone */
+	if (held_parked(&op->h))
+		ret = migrate(op, &rep);
+	held_complete(&op->h);
+	held_end(&op->h, ret, &rep, sizeof(rep));
 }
 
 /* acked always finishes at once: a held part that expires cannot happen */
@@ -166,30 +162,15 @@ static void place_expired(struct inval *inv, void *arg)
 	place_acked(inv, arg);
 }
 
-static void place_dropped(struct inval *inv, void *arg)
-{
-	struct place_op *op = arg;
-	struct um_place_reply rep = { 0 };
-
-	if (!op)
-		return;
-	deferred_reply(&op->d, -EFAULT, &rep, sizeof(rep));
-	free(op);
-}
-
 static const struct inval_hold_ops place_hold = {
 	.acked = place_acked,
 	.expired = place_expired,
-	.dropped = place_dropped,
+	.dropped = held_dropped, /* the owner is gone: answer -EFAULT */
 };
 
-/* the requester's connection is going: the record lives on without it */
-static void place_cancel(struct deferred *d)
+static void place_destroy(struct held_req *h)
 {
-	struct place_op *op = (struct place_op *)d;
-
-	op->inv->hold_arg = NULL;
-	free(op);
+	free(container_of(h, struct place_op, h));
 }
 
 int place_request(struct client *c, uint64_t id, const struct um_place *req,
@@ -221,13 +202,10 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 	ret = mm_collect(mm, &h, req->start, req->start + req->npages * PAGE);
 	if (ret)
 		goto fail;
-	/* parked first: the acks may all be in (and the reply sent) before this returns */
-	deferred_add(c, &op->d, UM_MSG_PLACE, id, place_cancel);
-	ret = inval_start_held(mm, UMP_REASON_MIGRATE, h.start, h.end, 0, h.v, h.n, &place_hold, op,
-			       &op->inv);
+	ret = held_start(&op->h, c, UM_MSG_PLACE, id, mm, UMP_REASON_MIGRATE, &h, &place_hold,
+			 place_destroy);
 	mm_collect_done(&h);
 	if (ret) {
-		list_del(&op->d.link);
 		free(op);
 		return ret;
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server.c - listening socket, clients, request dispatch, send queues.
+ * server.c - listening socket, clients, send queues; requests go to the
+ * dispatch hook (dispatch.c).
  *
  * Each client is a raw nonblocking SOCK_SEQPACKET fd under a uv_poll_t:
  * libuv's stream types do not carry SCM_RIGHTS on seqpacket sockets the
@@ -24,17 +25,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "dirty.h"
-#include "fault.h"
-#include "grant.h"
 #include "inval.h"
 #include "listen_fds.h"
 #include "log.h"
 #include "mm.h"
-#include "place.h"
 #include "scan.h"
 #include "settle.h"
-#include "snapshot.h"
 #include "transport.h"
 
 #ifndef SO_PEERPIDFD
@@ -203,9 +199,8 @@ static void flush_queue(struct client *c)
 	update_poll(c);
 }
 
-/* reply with a body that starts with struct um_reply_hdr */
-static void reply_type(struct client *c, uint16_t type, uint64_t id, int status, void *body,
-		       size_t len, int fd)
+void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void *body,
+		  size_t len, int fd)
 {
 	struct um_reply_hdr hdr = { 0 };
 	long want = um_proto_body_size(type | UM_REPLY);
@@ -234,12 +229,6 @@ static void reply_type(struct client *c, uint16_t type, uint64_t id, int status,
 	client_send(c, type | UM_REPLY, id, body, len, fd);
 }
 
-static void reply(struct client *c, const struct um_msg *m, int status, void *body, size_t len,
-		  int fd)
-{
-	reply_type(c, m->type, m->id, status, body, len, fd);
-}
-
 void deferred_add(struct client *c, struct deferred *d, uint16_t type, uint64_t id,
 		  void (*cancel)(struct deferred *d))
 {
@@ -253,168 +242,10 @@ void deferred_add(struct client *c, struct deferred *d, uint16_t type, uint64_t 
 void deferred_reply(struct deferred *d, int status, void *body, size_t len)
 {
 	list_del(&d->link);
-	reply_type(d->c, d->type, d->id, status, body, len, -1);
+	client_reply(d->c, d->type, d->id, status, body, len, -1);
 }
 
-/* --- requests ----------------------------------------------------------- */
-
-static int result_buffer(struct client *c, int *fdp)
-{
-	int fd, ret;
-	void *p;
-
-	fd = memfd_create("umirror-result", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, c->srv->opt.result_size) < 0)
-		goto fail;
-	p = mmap(NULL, c->srv->opt.result_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		goto fail;
-	/* our writable mapping predates the seal; theirs can only be read-only */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		ret = -errno;
-		munmap(p, c->srv->opt.result_size);
-		close(fd);
-		return ret;
-	}
-	c->result = p;
-	c->result_size = c->srv->opt.result_size;
-	*fdp = fd;
-	return 0;
-fail:
-	ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* count @c against its uid's client limit; refused: reply -EUSERS, drop */
-static int charge_client(struct client *c, const struct um_msg *m, struct um_hello_reply *r)
-{
-	static const uint64_t one[LIMIT_NR] = { [LIMIT_CLIENTS] = 1 };
-	int ret = limits_charge(&c->srv->limits, c->uid, one, NULL);
-
-	if (ret == 0) {
-		c->charged = true;
-		return 0;
-	}
-	log_warn("client %llu (pid %d uid %d): refused: %s (limit %llu clients per uid)",
-		 (unsigned long long)c->id, (int)c->pid, (int)c->uid, strerror(-ret),
-		 (unsigned long long)limits_max(&c->srv->limits, c->uid, LIMIT_CLIENTS));
-	reply(c, m, ret, r, sizeof(*r), -1);
-	client_drop(c, "too many clients for its uid");
-	return ret;
-}
-
-static void do_hello(struct client *c, const struct um_msg *m)
-{
-	const struct um_hello *h = m->body;
-	struct um_hello_reply r = { 0 };
-	int fd = -1, ret;
-
-	if (c->hello) {
-		reply(c, m, -EALREADY, &r, sizeof(r), -1);
-		return;
-	}
-	if (h->version != UM_PROTO_VERSION) {
-		reply(c, m, -EPROTONOSUPPORT, &r, sizeof(r), -1);
-		client_drop_bad(c, "unsupported protocol version");
-		return;
-	}
-	if (!c->charged && charge_client(c, m, &r))
-		return;
-	ret = result_buffer(c, &fd);
-	if (ret) {
-		log_warn("client %llu: result buffer: %s", (unsigned long long)c->id, strerror(-ret));
-		reply(c, m, ret, &r, sizeof(r), -1);
-		return;
-	}
-	c->hello = true;
-	c->features = h->features & UM_PFEAT_ALL;
-	r.version = UM_PROTO_VERSION;
-	r.result_size = c->result_size;
-	r.features = c->features;
-	r.kfeatures = kfeat_mask(&c->srv->kf) | (c->pfn_visible ? UM_KFEAT_PFN_VISIBLE : 0);
-	r.uffd_features = c->srv->kf.uffd_offered;
-	snprintf(r.daemon_version, sizeof(r.daemon_version), "%s", UMD_VERSION);
-	reply(c, m, 0, &r, sizeof(r), fd);
-}
-
-static void do_status(struct client *c, const struct um_msg *m)
-{
-	struct server *s = c->srv;
-	struct um_status_reply r = { 0 };
-
-	r.kfeatures = kfeat_mask(&s->kf) | (c->pfn_visible ? UM_KFEAT_PFN_VISIBLE : 0);
-	r.uffd_features = s->kf.uffd_offered;
-	r.kfeatures_masked = s->kf.masked;
-	r.clients = s->nclients;
-	r.mms = s->nmms;
-	r.intervals = s->nintervals;
-	r.events = s->events;
-	r.uptime_ms = server_now_ms(s) - s->start_ms;
-	r.pid = getpid();
-	snprintf(r.daemon_version, sizeof(r.daemon_version), "%s", UMD_VERSION);
-	reply(c, m, 0, &r, sizeof(r), -1);
-}
-
-static void do_list(struct client *c, const struct um_msg *m)
-{
-	struct um_list_reply r = { 0 };
-	struct um_list_rec *rec = c->result;
-	uint64_t max = c->result_size / sizeof(*rec);
-	struct mm *mm;
-	struct interval *iv;
-	struct receiver *rv;
-
-	list_for_each_entry(mm, &c->srv->mms, link) {
-		if (!client_may_see(c, mm->uid))
-			continue;
-		list_for_each_entry(iv, &mm->intervals, mm_link) {
-			struct um_list_rec x = { 0 };
-
-			if (r.count == max)
-				break;
-			x.interval_id = iv->id;
-			x.mm_id = mm->id;
-			x.start = iv->node.start;
-			x.length = iv->node.end - iv->node.start;
-			x.seq = interval_seq(iv);
-			x.invalidations = iv->invalidations;
-			x.pid = mm->pid;
-			x.uid = mm->uid;
-			list_for_each_entry(rv, &iv->receivers, iv_link)
-				x.subscribers += !rv->owner;
-			x.flags = iv->flags | (mm->dead ? UM_LIST_DEAD : 0);
-			x.backend = iv->backend;
-			x.revalidate_ms = iv->revalidate_ms;
-			rec[r.count++] = x;
-		}
-	}
-	reply(c, m, 0, &r, sizeof(r), -1);
-}
-
-static void do_watch(struct client *c, const struct um_msg *m)
-{
-	const struct um_watch *w = m->body;
-	struct um_reply_hdr r;
-
-	if (w->pid) {
-		struct mm *mm = mm_find_pid(c->srv, w->pid);
-
-		if (!mm) {
-			reply(c, m, -ESRCH, &r, sizeof(r), -1);
-			return;
-		}
-		if (!client_may_see(c, mm->uid)) {
-			reply(c, m, -EPERM, &r, sizeof(r), -1);
-			return;
-		}
-	}
-	c->watching = true;
-	c->watch_pid = w->pid;
-	reply(c, m, 0, &r, sizeof(r), -1);
-}
+/* --- watchers ----------------------------------------------------------- */
 
 void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
 		       const struct um_ev_invalidate *ev)
@@ -430,115 +261,6 @@ void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
 			continue;
 		client_send(c, UM_EV_INVALIDATE, 0, &copy, sizeof(copy), -1);
 	}
-}
-
-/* dispatch one decoded request; @fd (or -1) is consumed */
-static void dispatch(struct client *c, const struct um_msg *m, int fd)
-{
-	union {
-		struct um_attach_reply attach;
-		struct um_insert_reply insert;
-		struct um_subscribe_reply subscribe;
-		struct um_snapshot_reply snapshot;
-		struct um_dirty_reply dirty;
-		struct um_place_reply place;
-		struct um_revalidate_reply reval;
-		struct um_reply_hdr plain;
-	} r;
-	int ret, out_fd = -1;
-
-	memset(&r, 0, sizeof(r));
-	if (!c->hello && m->type != UM_MSG_HELLO) {
-		if (fd >= 0)
-			close(fd);
-		client_drop_bad(c, "request before HELLO");
-		return;
-	}
-	switch (m->type) {
-	case UM_MSG_HELLO:
-		do_hello(c, m);
-		break;
-	case UM_MSG_ATTACH:
-		if (((const struct um_attach *)m->body)->flags & UM_ATTACH_ASYNC)
-			ret = mm_attach_async(c, fd, m->body, &r.attach, &out_fd);
-		else
-			ret = mm_attach(c, fd, m->body, &r.attach, &out_fd);
-		reply(c, m, ret, &r.attach, sizeof(r.attach), out_fd);
-		fd = -1;
-		break;
-	case UM_MSG_INSERT:
-		ret = mm_insert(c, m->body, &r.insert);
-		reply(c, m, ret, &r.insert, sizeof(r.insert), -1);
-		break;
-	case UM_MSG_REMOVE:
-		ret = mm_remove(c, ((const struct um_remove *)m->body)->interval_id);
-		reply(c, m, ret, &r.plain, sizeof(r.plain), -1);
-		break;
-	case UM_MSG_SUBSCRIBE:
-		ret = mm_subscribe(c, m->body, &r.subscribe, &out_fd);
-		reply(c, m, ret, &r.subscribe, sizeof(r.subscribe), out_fd);
-		break;
-	case UM_MSG_SNAPSHOT:
-		ret = snapshot_request(c, m->body, &r.snapshot);
-		/* entries are valid whatever the status: keep the reply's fields */
-		{
-			struct um_snapshot_reply keep = r.snapshot;
-
-			keep.r.status = ret;
-			client_send(c, m->type | UM_REPLY, m->id, &keep, sizeof(keep), -1);
-		}
-		break;
-	case UM_MSG_ACK:
-		inval_ack(c, m->body);
-		break;
-	case UM_MSG_STATUS:
-		do_status(c, m);
-		break;
-	case UM_MSG_LIST:
-		do_list(c, m);
-		break;
-	case UM_MSG_WATCH:
-		do_watch(c, m);
-		break;
-	case UM_MSG_PING:
-		reply(c, m, 0, &r.plain, sizeof(r.plain), -1);
-		break;
-	case UM_MSG_FAULT:
-		ret = fault_request(c, m->id, m->body, &r.snapshot);
-		if (ret != -EINPROGRESS) {
-			/* like SNAPSHOT: entries are valid whatever the status */
-			r.snapshot.r.status = ret;
-			client_send(c, m->type | UM_REPLY, m->id, &r.snapshot,
-				    sizeof(r.snapshot), -1);
-		}
-		break;
-	case UM_MSG_POPULATE_DONE:
-		fault_populate_done(c, m->body);
-		break;
-	case UM_MSG_GRANT:
-		ret = grant_request(c, m->body);
-		reply(c, m, ret, &r.plain, sizeof(r.plain), -1);
-		break;
-	case UM_MSG_DIRTY:
-		ret = dirty_request(c, m->body, &r.dirty);
-		reply(c, m, ret, &r.dirty, sizeof(r.dirty), -1);
-		break;
-	case UM_MSG_PLACE:
-		ret = place_request(c, m->id, m->body, &r.place);
-		if (ret != -EINPROGRESS)
-			reply(c, m, ret, &r.place, sizeof(r.place), -1);
-		break;
-	case UM_MSG_REVALIDATE:
-		ret = scan_request(c, m->body, &r.reval);
-		reply(c, m, ret, &r.reval, sizeof(r.reval), -1);
-		break;
-	default:
-		/* the decoder let through a type we do not know: a bug */
-		client_drop_bad(c, "unhandled message type");
-		break;
-	}
-	if (fd >= 0)
-		close(fd);
 }
 
 /* --- receiving ---------------------------------------------------------- */
@@ -595,13 +317,13 @@ static void client_read(struct client *c)
 			if (um_proto_body_size(m.type | UM_REPLY) >= 0) {
 				uint64_t body[UM_MSG_MAX / 8];
 
-				reply(c, &m, -EINVAL, body, 0, -1);
+				client_reply(c, m.type, m.id, -EINVAL, body, 0, -1);
 			}
 			continue;
 		}
 		log_debug("client %llu: %s id %llu", (unsigned long long)c->id,
 			  um_msg_type_name(m.type), (unsigned long long)m.id);
-		dispatch(c, &m, nfds ? fds[0] : -1);
+		c->srv->dispatch(c, &m, nfds ? fds[0] : -1);
 	}
 }
 
@@ -883,6 +605,8 @@ int server_init(struct server *s, uv_loop_t *loop)
 {
 	int ret;
 
+	if (!s->dispatch)
+		return -EINVAL; /* no one to hand the requests to */
 	s->loop = loop;
 	s->listen_fd = -1;
 	s->kpageflags_fd = -1;

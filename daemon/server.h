@@ -37,8 +37,19 @@ struct um_opts {
 	bool verbose;
 };
 
+struct client;
+
+/*
+ * The connection hands each decoded request to this hook (@fd, the fd
+ * that came with it or -1, is consumed): dispatch_request() in
+ * dispatch.c, which knows the request types, installed by the caller of
+ * server_init() so that the connection code never calls up into them.
+ */
+typedef void server_dispatch_fn(struct client *c, const struct um_msg *m, int fd);
+
 struct server {
 	uv_loop_t *loop;
+	server_dispatch_fn *dispatch;
 	struct um_opts opt;
 	struct kfeat kf;
 	struct limits limits; /* per-uid usage under opt.limits */
@@ -116,11 +127,11 @@ struct deferred {
 /**
  * server_init() - probe the kernel, create the listening socket, start
  * polling it and the timers on @loop.
- * @s: zeroed server, opt filled by the caller
+ * @s: zeroed server, opt and dispatch filled by the caller
  * @loop: the loop everything runs on
  *
  * Return: 0, or -errno (the socket path is in use by a live daemon:
- * -EADDRINUSE). Logs the reason.
+ * -EADDRINUSE; no dispatch hook: -EINVAL). Logs the reason.
  */
 int server_init(struct server *s, uv_loop_t *loop);
 
@@ -157,6 +168,20 @@ void server_shutdown(struct server *s);
  */
 int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
 		int fd);
+
+/**
+ * client_reply() - answer request @id of @type from @c.
+ * @status: 0 or -errno, written into the um_reply_hdr that starts @body
+ * @body: the reply body of @len bytes (the reply type's size), or NULL;
+ *        on an error status it is zeroed (an error reply still has the
+ *        type's full size and fd count)
+ * @fd: fd to send with it, or -1; ownership moves here in every case. A
+ *      reply type that carries an fd gets /dev/null when none is given.
+ *
+ * Never blocks (client_send()).
+ */
+void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void *body,
+		  size_t len, int fd);
 
 /**
  * deferred_add() - park request @id of @type from @c until deferred_reply().

@@ -523,6 +523,77 @@ _Static_assert(sizeof(struct um_ev_release) == 16, "um_ev_release");
 _Static_assert(sizeof(struct um_seq_slot) == 16, "um_seq_slot");
 _Static_assert(sizeof(struct um_hdr) + sizeof(struct um_status_reply) <= UM_MSG_MAX, "max");
 
+/* --- the message list ------------------------------------------------- */
+
+/*
+ * Every message type, once: X(type, name, body size, fds, receiving side,
+ * field check). proto.c expands it into the decoder's type table (so two
+ * entries with one type value do not compile), the names, and the call of
+ * check_<field check>() on each received body; the daemon's dispatch
+ * table and the tests read the same facts through um_proto_body_size(),
+ * um_proto_fds() and um_msg_type_name(). A new message is a line here, its
+ * check in proto.c, and (for a request) its handler in daemon/dispatch.c.
+ *
+ * A reply's check also checks its um_reply_hdr status; "none" checks
+ * nothing (an empty body).
+ */
+#define UM_PROTO_MESSAGES(X)                                                                           \
+	/* requests */                                                                                 \
+	X(UM_MSG_HELLO, "HELLO", sizeof(struct um_hello), 0, UM_SIDE_DAEMON, hello)                    \
+	X(UM_MSG_ATTACH, "ATTACH", sizeof(struct um_attach), 1, UM_SIDE_DAEMON, attach)                \
+	X(UM_MSG_INSERT, "INSERT", sizeof(struct um_insert), 0, UM_SIDE_DAEMON, insert)                \
+	X(UM_MSG_REMOVE, "REMOVE", sizeof(struct um_remove), 0, UM_SIDE_DAEMON, remove)                \
+	X(UM_MSG_SUBSCRIBE, "SUBSCRIBE", sizeof(struct um_subscribe), 0, UM_SIDE_DAEMON, subscribe)    \
+	X(UM_MSG_SNAPSHOT, "SNAPSHOT", sizeof(struct um_snapshot), 0, UM_SIDE_DAEMON, snapshot)        \
+	X(UM_MSG_ACK, "ACK", sizeof(struct um_ack), 0, UM_SIDE_DAEMON, ack)                            \
+	X(UM_MSG_STATUS, "STATUS", 0, 0, UM_SIDE_DAEMON, none)                                         \
+	X(UM_MSG_LIST, "LIST", 0, 0, UM_SIDE_DAEMON, none)                                             \
+	X(UM_MSG_WATCH, "WATCH", sizeof(struct um_watch), 0, UM_SIDE_DAEMON, watch)                    \
+	X(UM_MSG_PING, "PING", 0, 0, UM_SIDE_DAEMON, none)                                             \
+	X(UM_MSG_FAULT, "FAULT", sizeof(struct um_fault), 0, UM_SIDE_DAEMON, fault)                    \
+	X(UM_MSG_POPULATE_DONE, "POPULATE_DONE", sizeof(struct um_populate_done), 0, UM_SIDE_DAEMON,   \
+	  populate_done)                                                                               \
+	X(UM_MSG_GRANT, "GRANT", sizeof(struct um_grant), 0, UM_SIDE_DAEMON, grant)                    \
+	X(UM_MSG_DIRTY, "DIRTY", sizeof(struct um_dirty), 0, UM_SIDE_DAEMON, dirty)                    \
+	X(UM_MSG_PLACE, "PLACE", sizeof(struct um_place), 0, UM_SIDE_DAEMON, place)                    \
+	X(UM_MSG_REVALIDATE, "REVALIDATE", sizeof(struct um_revalidate), 0, UM_SIDE_DAEMON, revalidate) \
+	/* replies (ACK and POPULATE_DONE have none) */                                                \
+	X(UM_MSG_HELLO | UM_REPLY, "HELLO|REPLY", sizeof(struct um_hello_reply), 1, UM_SIDE_CLIENT,    \
+	  hello_reply)                                                                                 \
+	X(UM_MSG_ATTACH | UM_REPLY, "ATTACH|REPLY", sizeof(struct um_attach_reply), 1, UM_SIDE_CLIENT, \
+	  reply)                                                                                       \
+	X(UM_MSG_INSERT | UM_REPLY, "INSERT|REPLY", sizeof(struct um_insert_reply), 0, UM_SIDE_CLIENT, \
+	  insert_reply)                                                                                \
+	X(UM_MSG_REMOVE | UM_REPLY, "REMOVE|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,    \
+	  reply)                                                                                       \
+	X(UM_MSG_SUBSCRIBE | UM_REPLY, "SUBSCRIBE|REPLY", sizeof(struct um_subscribe_reply), 1,        \
+	  UM_SIDE_CLIENT, reply)                                                                       \
+	X(UM_MSG_SNAPSHOT | UM_REPLY, "SNAPSHOT|REPLY", sizeof(struct um_snapshot_reply), 0,           \
+	  UM_SIDE_CLIENT, reply)                                                                       \
+	X(UM_MSG_STATUS | UM_REPLY, "STATUS|REPLY", sizeof(struct um_status_reply), 0, UM_SIDE_CLIENT, \
+	  status_reply)                                                                                \
+	X(UM_MSG_LIST | UM_REPLY, "LIST|REPLY", sizeof(struct um_list_reply), 0, UM_SIDE_CLIENT, reply) \
+	X(UM_MSG_WATCH | UM_REPLY, "WATCH|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,      \
+	  reply)                                                                                       \
+	X(UM_MSG_PING | UM_REPLY, "PING|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT, reply) \
+	X(UM_MSG_FAULT | UM_REPLY, "FAULT|REPLY", sizeof(struct um_snapshot_reply), 0, UM_SIDE_CLIENT, \
+	  reply)                                                                                       \
+	X(UM_MSG_GRANT | UM_REPLY, "GRANT|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,      \
+	  reply)                                                                                       \
+	X(UM_MSG_DIRTY | UM_REPLY, "DIRTY|REPLY", sizeof(struct um_dirty_reply), 0, UM_SIDE_CLIENT,    \
+	  reply)                                                                                       \
+	X(UM_MSG_PLACE | UM_REPLY, "PLACE|REPLY", sizeof(struct um_place_reply), 0, UM_SIDE_CLIENT,    \
+	  reply)                                                                                       \
+	X(UM_MSG_REVALIDATE | UM_REPLY, "REVALIDATE|REPLY", sizeof(struct um_revalidate_reply), 0,     \
+	  UM_SIDE_CLIENT, reply)                                                                       \
+	/* events (id 0) */                                                                            \
+	X(UM_EV_INVALIDATE, "INVALIDATE", sizeof(struct um_ev_invalidate), 0, UM_SIDE_CLIENT,          \
+	  ev_invalidate)                                                                               \
+	X(UM_EV_RELEASE, "RELEASE", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)       \
+	X(UM_EV_EVICTED, "EVICTED", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)       \
+	X(UM_EV_POPULATE, "POPULATE", sizeof(struct um_ev_populate), 0, UM_SIDE_CLIENT, ev_populate)   \
+	X(UM_EV_FORK, "FORK", sizeof(struct um_ev_fork), 1, UM_SIDE_CLIENT, ev_fork)
+
 /* --- decoder (proto.c) ------------------------------------------------ */
 
 /* Who is decoding: a daemon accepts requests, a client replies and events. */

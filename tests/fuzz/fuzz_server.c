@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dispatch.h"
 #include "log.h"
 #include "transport.h"
 
@@ -74,6 +75,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	srv.opt.mode = 0600;
 	srv.opt.ack_timeout_ms = 100;
 	srv.opt.result_size = 64 * 1024;
+	srv.dispatch = dispatch_request;
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null_fd < 0 || uv_loop_init(&loop) || server_init(&srv, &loop)) {
 		fprintf(stderr, "fuzz_server: cannot start the server (root and a "

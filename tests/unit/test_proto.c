@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -550,6 +551,12 @@ static void test_fields_client(void **state)
 	base = sample_of(UM_MSG_INSERT | UM_REPLY);
 	t = base; t.u.insert_r.backend = 0; expect_einval(&t);
 	t = base; t.u.insert_r.backend = UMP_BACKEND_MAX + 1; expect_einval(&t);
+	/* a failed one names none: the error reply is all zero but its status */
+	t = base;
+	t.u.insert_r.backend = 0;
+	t.u.insert_r.r.status = -ENOSPC;
+	put(&t, t.len);
+	assert_int_equal(dec(&t, sizeof(struct um_hdr) + t.len), 0);
 
 	/* reply statuses are 0 or -errno */
 	for (size_t i = 0; i < NSAMPLES; i++) {
@@ -606,6 +613,18 @@ static void test_names(void **state)
 	assert_string_equal(um_msg_type_name(UM_MSG_SNAPSHOT | UM_REPLY), "SNAPSHOT|REPLY");
 	assert_string_equal(um_msg_type_name(UM_EV_INVALIDATE), "INVALIDATE");
 	assert_string_equal(um_msg_type_name(UM_MSG_HELLO), "HELLO");
+	assert_string_equal(um_msg_type_name(0x7777), "?");
+
+	/* a reply is named after its request, in the one message list */
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		char want[64];
+
+		if (!(samples[i].type & UM_REPLY))
+			continue;
+		snprintf(want, sizeof(want), "%s|REPLY",
+			 um_msg_type_name(samples[i].type & ~UM_REPLY));
+		assert_string_equal(um_msg_type_name(samples[i].type), want);
+	}
 }
 
 int main(void)
