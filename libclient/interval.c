@@ -312,6 +312,13 @@ UM_EXPORT int um_interval_remove(struct um_interval *iv)
 		r = call_roundtrip(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
 				UM_REQUEST_TIMEOUT_MS, NULL);
 		call_unlock(c);
+		/*
+		 * The daemon dropped the interval while the REMOVE was on its
+		 * way (its owner died, the RELEASE is behind): removed all the
+		 * same, as the kernel's notifier removal cannot fail.
+		 */
+		if (r == -ENOENT && seq_dead(iv))
+			r = 0;
 	} else if (atomic_load(&c->dead)) {
 		r = -ENOTCONN;
 	}

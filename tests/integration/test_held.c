@@ -19,6 +19,7 @@
 #include "umirror_proto.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -185,6 +186,68 @@ static void owner_gone(uint16_t type)
 	um_disconnect(b);
 }
 
+/*
+ * A subscriber removes its interval after the owner died but before it has
+ * read the RELEASE: the daemon has dropped the interval (its REMOVE answers
+ * -ENOENT), which for the caller is a removal done, not an error (umirror.h:
+ * 0 or -ENOTCONN). A manual-dispatch client that does not dispatch makes
+ * the window certain. Before the fix: -ENOENT.
+ */
+static void remove_before_release(void)
+{
+	struct pollfd p = { .events = POLLIN };
+	struct um_interval *sub;
+	struct um_client *b;
+	int to_child, from_child, status, ret;
+	uint64_t msg[2];
+	pid_t pid;
+
+	pid = harness_fork(owner_main, &to_child, &from_child);
+	CHECK(read(from_child, msg, sizeof(msg)) == sizeof(msg), "owner's interval");
+	CHECK(um_connect(NULL, UM_CONNECT_MANUAL, &b) == 0, "connect the subscriber");
+	CHECK(um_interval_subscribe(b, pid, msg[0], 0, NULL, NULL, &sub) == 0, "subscribe");
+	kill(pid, SIGKILL);
+	CHECK(waitpid(pid, &status, 0) == pid, "reap the owner");
+	p.fd = um_fd(b);
+	CHECK(poll(&p, 1, 10000) == 1, "the RELEASE is on its way (the daemon dropped the interval)");
+	ret = um_interval_remove(sub);
+	CHECK(ret == 0, "remove before reading the RELEASE: %s", strerror(-ret));
+	close(to_child);
+	close(from_child);
+	um_disconnect(b);
+}
+
+/*
+ * The same, racing: the REMOVE is on its way while the daemon drops the
+ * interval of the owner that just died. It answers -ENOENT then, which is
+ * again a removal done. Before the fix this failed in 1 of 3 runs.
+ */
+static void remove_racing_release(void)
+{
+	for (int round = 0; round < 40; round++) {
+		struct um_interval *sub;
+		struct um_client *b;
+		int to_child, from_child, status, ret;
+		uint64_t msg[2];
+		pid_t pid;
+
+		pid = harness_fork(owner_main, &to_child, &from_child);
+		CHECK(read(from_child, msg, sizeof(msg)) == sizeof(msg), "owner's interval");
+		CHECK(um_connect(NULL, 0, &b) == 0, "connect the subscriber");
+		CHECK(um_interval_subscribe(b, pid, msg[0], 0, NULL, NULL, &sub) == 0, "subscribe");
+		kill(pid, SIGKILL);
+		CHECK(waitpid(pid, &status, 0) == pid, "reap the owner");
+		/* about when the daemon sees the pidfd: sometimes before, sometimes after */
+		usleep((useconds_t)(round % 10) * 300);
+		ret = um_interval_remove(sub);
+		CHECK(ret == 0, "round %d: remove right after the owner died: %s", round,
+		      strerror(-ret));
+		close(to_child);
+		close(from_child);
+		um_disconnect(b);
+	}
+}
+
 int main(void)
 {
 	static const char *const args[] = { "--ack-timeout", "600000", NULL };
@@ -198,6 +261,8 @@ int main(void)
 	requester_gone(c, UM_MSG_PLACE);
 	owner_gone(UM_MSG_FAULT);
 	owner_gone(UM_MSG_PLACE);
+	remove_before_release();
+	remove_racing_release();
 	um_disconnect(c);
 	return harness_summary();
 }
