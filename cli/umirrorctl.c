@@ -592,6 +592,7 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 struct watch_state {
 	const struct opts *o;
 	uint64_t seen;
+	bool released; /* a release came in: is anything of the pid left? */
 };
 
 static void on_invalidate(uint64_t interval_id, pid_t pid, const struct um_invalidation *inv,
@@ -605,6 +606,8 @@ static void on_invalidate(uint64_t interval_id, pid_t pid, const struct um_inval
 	if (w->o->count && w->seen >= w->o->count)
 		return; /* more arrived in the same dispatch: not asked for */
 	w->seen++;
+	if (inv->reason == UM_REASON_RELEASE)
+		w->released = true;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (w->o->json) {
 		struct json j;
@@ -642,6 +645,25 @@ static int parse_watch(int argc, char **argv, pid_t *pid)
 	if (argc == 1 && parse_pid(argv[0], pid) < 0)
 		return usage_error("watch: bad pid '%s'", argv[0]);
 	return 0;
+}
+
+/*
+ * Whether @pid still has a live interval. After a release: the owner
+ * exited (its intervals are listed dead until its connection is gone) or
+ * removed its last interval; either way nothing of it is left to watch.
+ */
+static bool pid_has_live_interval(struct um_client *c, pid_t pid)
+{
+	struct um_interval_info *iv = NULL;
+	bool live = false;
+	size_t n = 0;
+
+	if (um_list(c, &iv, &n) < 0)
+		return true; /* the next dispatch reports the broken connection */
+	for (size_t i = 0; i < n && !live; i++)
+		live = iv[i].pid == pid && !iv[i].dead;
+	free(iv);
+	return live;
 }
 
 static int cmd_watch(struct um_client *c, const struct opts *o, pid_t pid)
@@ -683,6 +705,11 @@ static int cmd_watch(struct um_client *c, const struct opts *o, pid_t pid)
 			if (ret < 0)
 				break;
 			ret = 0;
+		}
+		if (pid && w.released) {
+			w.released = false;
+			if (!pid_has_live_interval(c, pid))
+				break;
 		}
 	}
 	close(sfd);

@@ -642,6 +642,26 @@ static void send_release(struct receiver *r, int error)
 	client_send(r->client, UM_EV_RELEASE, 0, &ev, sizeof(ev), -1);
 }
 
+/*
+ * Watchers hear an interval's end as a last copy with reason RELEASE over
+ * the whole interval: they hold no receiver, so EV_RELEASE never reaches
+ * them, and without it `umirrorctl watch PID` cannot tell that PID is gone.
+ */
+static void watch_release(struct interval *iv)
+{
+	struct mm *mm = iv->mm;
+	struct um_ev_invalidate ev = {
+		.interval_id = iv->id,
+		.start = iv->node.start,
+		.end = iv->node.end,
+		.seq = interval_seq(iv),
+		.reason = UMP_REASON_RELEASE,
+		.pid = mm->pid,
+	};
+
+	server_watch_copy(mm->srv, mm->pid, mm->uid, &ev);
+}
+
 /* --- uffd events ---------------------------------------------------------- */
 
 static int hit_cb(struct itree_node *n, void *priv)
@@ -1544,6 +1564,9 @@ static void interval_destroy(struct interval *iv, int error)
 	struct mm *mm = iv->mm;
 	struct receiver *r, *t;
 
+	/* a dead address space's intervals were announced by mm_release() */
+	if (error && !mm->dead)
+		watch_release(iv);
 	inval_forget_interval(iv);
 	scan_interval_free(iv);
 	list_for_each_entry_safe(r, t, &iv->receivers, iv_link) {
@@ -1962,6 +1985,7 @@ void mm_release(struct mm *mm, const char *why)
 		fork_wait_free(list_first_entry(&mm->fork_waits, struct fork_wait, link));
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		iv->active = 0;
+		watch_release(iv);
 		slot_kill(iv);
 		/* a followed child's inserter is its parent: alive, it must hear it */
 		list_for_each_entry(r, &iv->receivers, iv_link)

@@ -206,8 +206,10 @@ enum um_reason {
 	UM_REASON_UNMAP = 3,   /* munmap */
 	UM_REASON_REMAP = 4,   /* mremap moved the pages away */
 	UM_REASON_FORK = 5,    /* fork made written pages copy-on-write */
-	UM_REASON_RELEASE = 6, /* reserved, not sent: an interval's end comes
-				  through ops->release */
+	UM_REASON_RELEASE = 6, /* watchers only (um_watch): the interval ended
+				  (owner exited, interval removed, daemon
+				  shutting down); receivers hear it through
+				  ops->release instead */
 	UM_REASON_MIGRATE = 7, /* a placement request moves the pages (um_range_place) */
 	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
 				     migration, swap-out, KSM, THP split/collapse,
@@ -718,7 +720,9 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out,
  * um_watch() - receive a copy of every invalidation of @pid's intervals
  * (0: all this peer may see) through @cb, on the event thread / in
  * um_dispatch(). The copies need no acknowledgement; writers never wait
- * for watchers.
+ * for watchers. The end of each interval (its owner exited, it was
+ * removed, the daemon is shutting down) comes as a last copy with reason
+ * UM_REASON_RELEASE over the whole interval.
  *
  * Waits for: one round trip. Return: 0, -EPERM, -ESRCH, -ENOTCONN.
  */

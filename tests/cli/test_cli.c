@@ -23,6 +23,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -604,7 +606,104 @@ static void on_invalidate(struct um_interval *iv, const struct um_invalidation *
 
 static const struct um_interval_ops ops = { .invalidate = on_invalidate };
 
-int main(void)
+/*
+ * test_cli --owner: an owner for watch to follow. Inserts an interval,
+ * says 'r' on stdout, then makes a REMOVE invalidation every 20 ms until
+ * a byte (or EOF) arrives on stdin, and exits without removing anything,
+ * as a program that ends does. Started with posix_spawn: no CHECK here,
+ * the harness belongs to the parent.
+ */
+static int owner_main(void)
+{
+	struct um_interval *iv;
+	struct um_client *c;
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	char *p;
+
+	if (um_connect(NULL, 0, &c) < 0)
+		return 3;
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 4;
+	memset(p, 'o', 2 * PAGE);
+	if (um_interval_insert(c, p, 2 * PAGE, 0, &ops, NULL, &iv) < 0)
+		return 5;
+	if (write(1, "r", 1) != 1)
+		return 6;
+	while (poll(&pfd, 1, 20) == 0) {
+		madvise(p, PAGE, MADV_DONTNEED);
+		p[0] = 'o';
+	}
+	_exit(0);
+}
+
+/*
+ * watch PID ends when PID exits: every interval of it gets a release line
+ * and umirrorctl exits 0 (it used to wait forever: the watchdog ended the
+ * test). Text and JSON.
+ */
+static void test_watch_owner_exit(bool json)
+{
+	int to_owner[2], from_owner[2], o, e, st;
+	char opid[16], self[PATH_MAX], c;
+	struct stat sb;
+	struct run r;
+	pid_t owner, w;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(n > 0, "readlink /proc/self/exe: %m");
+	self[n] = '\0';
+	CHECK(pipe2(to_owner, O_CLOEXEC) == 0 && pipe2(from_owner, O_CLOEXEC) == 0, "pipe: %m");
+	{
+		posix_spawn_file_actions_t fa;
+
+		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, to_owner[0], 0) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, from_owner[1], 1) == 0,
+		      "file actions");
+		CHECK(posix_spawn(&owner, self, &fa, NULL, (char *[]){ self, "--owner", NULL },
+				  environ) == 0,
+		      "spawn owner");
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(to_owner[0]);
+	close(from_owner[1]);
+	CHECK(read(from_owner[0], &c, 1) == 1 && c == 'r', "owner did not insert its interval");
+	close(from_owner[0]);
+
+	snprintf(opid, sizeof(opid), "%d", (int)owner);
+	w = spawn(false, &o, &e,
+		  json ? (char *[]){ "--json", "watch", opid, NULL } :
+			 (char *[]){ "watch", opid, NULL });
+	/* the watch is in once the owner's invalidations show up */
+	while (fstat(o, &sb) == 0 && sb.st_size == 0) {
+		CHECK(waitpid(w, &st, WNOHANG) == 0, "watch %s ended before its owner: %#x", opid,
+		      st);
+		usleep(10000);
+	}
+	CHECK(write(to_owner[1], "x", 1) == 1, "tell owner to exit: %m");
+	close(to_owner[1]);
+	CHECK(waitpid(owner, &st, 0) == owner && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "owner: status %#x", st);
+	/* before the fix this waited until the watchdog */
+	collect(w, o, e, &r);
+	CHECK(r.status == 0 && !*r.err, "watch after owner exit: exit %d, %s", r.status, r.err);
+	if (json)
+		CHECK(strstr(r.out, "\"reason\":\"release\"") && strstr(r.out, "\"reason\":\"remove\""),
+		      "watch --json: no release line: %s", r.out);
+	else
+		CHECK(strstr(r.out, " release ") && strstr(r.out, "(2 pages)") &&
+			      strstr(r.out, " remove "),
+		      "watch: no release line: %s", r.out);
+	/* the release is the last thing said */
+	CHECK(strstr(r.out, "release") > strstr(r.out, "remove") &&
+		      !strstr(strstr(r.out, "release"), "remove"),
+	      "watch: release is not last: %s", r.out);
+	run_free(&r);
+}
+
+int main(int argc, char **argv)
 {
 	static const char *const args[] = { "--mode", "0666", NULL };
 	struct um_interval *iv = NULL;
@@ -613,6 +712,8 @@ int main(void)
 	char *p;
 	int r;
 
+	if (argc == 2 && !strcmp(argv[1], "--owner"))
+		return owner_main();
 	harness_start("test_cli", args);
 	/* mkdtemp made the directory 0700: nobody must reach the socket */
 	CHECK(chmod(harness_dir(), 0711) == 0, "chmod %s: %m", harness_dir());
@@ -642,5 +743,7 @@ int main(void)
 
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	um_disconnect(c);
+	test_watch_owner_exit(false);
+	test_watch_owner_exit(true);
 	return harness_summary();
 }
