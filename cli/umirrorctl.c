@@ -144,7 +144,7 @@ static int fail_pid(pid_t pid, int err)
 			"that inserted an interval are)\n", prog, (int)pid);
 	else if (err == -ESRCH)
 		fprintf(stderr, "%s: pid %d: no such process\n", prog, (int)pid);
-	else if (err == -EPERM || err == -EACCES)
+	else if (err == -EACCES)
 		fprintf(stderr, "%s: pid %d: not allowed: only root and the process's owner "
 			"may look at it\n", prog, (int)pid);
 	else
@@ -551,17 +551,13 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 	if (!e)
 		return fail("show", -ENOMEM);
 
-	/* -EFAULT (holes) and -EPERM (PROT_NONE) still fill every entry */
+	/*
+	 * -EFAULT (holes) and -EPERM (PROT_NONE) still fill every entry;
+	 * -EACCES (another user's process) fills nothing.
+	 */
 	ret = um_snapshot_raw(c, pid, start, n, e);
 	for (uint64_t i = 0; i < n; i++)
 		count[classify(e[i])]++;
-	/*
-	 * The daemon answers a caller that may not look at @pid with -EPERM
-	 * too, and fills nothing: a PROT_NONE -EPERM always comes with at
-	 * least one entry marked UM_RAW_NOPERM, a refusal never does.
-	 */
-	if (ret == -EPERM && !count[K_NOPERM])
-		ret = -EACCES;
 	if (ret < 0 && ret != -EFAULT && ret != -EPERM) {
 		free(e);
 		return ret == -ESRCH || ret == -EACCES ? fail_pid(pid, (int)ret) :
@@ -686,7 +682,7 @@ static int cmd_watch(struct um_client *c, const struct opts *o, pid_t pid)
 	ret = um_watch(c, pid, on_invalidate, &w);
 	if (ret < 0) {
 		close(sfd);
-		return pid && (ret == -ESRCH || ret == -EPERM || ret == -EACCES) ?
+		return pid && (ret == -ESRCH || ret == -EACCES) ?
 			       fail_pid(pid, ret) : fail("watch", ret);
 	}
 	pfd[0] = (struct pollfd){ .fd = um_fd(c), .events = POLLIN };

@@ -590,7 +590,7 @@ int receiver_access(struct client *c, uint64_t id, uint64_t start, uint64_t end,
 	struct interval *iv;
 
 	if (!r)
-		return interval_find(c->srv, id) ? -EPERM : -ENOENT;
+		return interval_find(c->srv, id) ? -EACCES : -ENOENT;
 	iv = r->iv;
 	if (start >= end || start < iv->node.start || end > iv->node.end)
 		return -EINVAL;
@@ -1610,10 +1610,10 @@ int mm_subscribe(struct client *c, const struct um_subscribe *req,
 		if (iv->id == req->interval_id)
 			goto found;
 	/* a stranger learns nothing about which intervals exist */
-	return client_may_see(c, mm->uid) ? -ESRCH : -EPERM;
+	return client_may_see(c, mm->uid) ? -ESRCH : -EACCES;
 found:
 	if (!grant_allows(c, iv))
-		return -EPERM;
+		return -EACCES;
 	if (client_receiver(c, iv->id))
 		return -EBUSY;
 	*seq_fd = fcntl(mm->seq_fd, F_DUPFD_CLOEXEC, 0);

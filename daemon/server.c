@@ -431,7 +431,7 @@ static void do_watch(struct client *c, const struct um_msg *m)
 			return;
 		}
 		if (!client_may_see(c, mm->uid)) {
-			reply(c, m, -EPERM, &r, sizeof(r), -1);
+			reply(c, m, -EACCES, &r, sizeof(r), -1);
 			return;
 		}
 	}

@@ -51,7 +51,9 @@
  * Conventions. Every function that can fail returns 0 (or a count) on
  * success and a negative errno on failure, as the kernel does; results come
  * back through out-parameters. -EINVAL bad arguments; -EPERM a page without
- * read permission (PROT_NONE) or a peer not allowed; -EFAULT no mapping, a
+ * read permission (PROT_NONE), or an access the mapping does not allow;
+ * -EACCES this peer is not allowed (another user's process or interval,
+ * never a page's protection); -EFAULT no mapping, a
  * VM_IO/PFNMAP mapping, or a dead owner; -EAGAIN retry; -ENOMEM; -ETIMEDOUT
  * a wait ran out; -ENOTCONN the daemon went away (the connection is then
  * dead for good: every interval is released, waiters wake).
@@ -325,12 +327,14 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len,
  * @flags: UM_INTERVAL_*
  * @ops, @priv, @out: as um_interval_insert()
  *
- * Allowed for root and for the owner's uid; -EPERM otherwise. The
+ * Allowed for root, the owner's uid and uids it granted; -EACCES
+ * otherwise. The
  * subscriber gets every invalidation of the interval, in order, exactly
  * once, and maps the owner's sequence area read-only.
  *
  * Waits for: one round trip. Holds: the request lock meanwhile.
- * Return: 0; -ESRCH no such owner or interval; -EPERM; -ENOTCONN.
+ * Return: 0; -ESRCH no such owner or interval; -EACCES not allowed;
+ * -ENOTCONN.
  */
 UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid,
 				    uint64_t interval_id, unsigned int flags,
@@ -364,7 +368,7 @@ UM_EXPORT enum um_backend um_interval_backend(const struct um_interval *iv);
  * @iv: an interval this client inserted
  *
  * Waits for: one round trip. Holds: the request lock meanwhile.
- * Return: 0; -EPERM @iv was subscribed, not inserted; -ENOSPC too many
+ * Return: 0; -EACCES @iv was subscribed, not inserted; -ENOSPC too many
  * grants (16 per interval); -EFAULT dead; -ENOTCONN.
  */
 UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow);
@@ -654,7 +658,8 @@ UM_EXPORT long um_range_fault(struct um_range *range, unsigned int flags);
  * Waits for: the invalidation's acknowledgements and the migration.
  * Holds: the request lock meanwhile.
  * Return: pages now on @node (>= 0); -ENODEV @node is not online;
- * -EOPNOTSUPP the kernel has no NUMA; -EPERM; -EFAULT; -ENOTCONN.
+ * -EOPNOTSUPP the kernel has no NUMA; -EACCES not this client's
+ * interval; -EFAULT; -ENOTCONN.
  */
 UM_EXPORT long um_range_place(struct um_range *range, int node);
 
@@ -686,7 +691,8 @@ UM_EXPORT long um_range_place(struct um_range *range, int node);
  *
  * Waits for: one round trip per 2 GiB. Holds: the request lock.
  * Return: @npages; -EPERM some page PROT_NONE; -EFAULT a hole (entries are
- * filled either way); -ESRCH pid not attached; -EINVAL; -ENOTCONN.
+ * filled either way); -EACCES not allowed (neither root nor the owner's
+ * uid; nothing filled); -ESRCH pid not attached; -EINVAL; -ENOTCONN.
  */
 UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start,
 			       uint64_t npages, uint64_t *out);
@@ -724,7 +730,8 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out,
  * removed, the daemon is shutting down) comes as a last copy with reason
  * UM_REASON_RELEASE over the whole interval.
  *
- * Waits for: one round trip. Return: 0, -EPERM, -ESRCH, -ENOTCONN.
+ * Waits for: one round trip. Return: 0, -EACCES @pid is another user's,
+ * -ESRCH @pid not attached, -ENOTCONN.
  */
 UM_EXPORT int um_watch(struct um_client *c, pid_t pid,
 		       void (*cb)(uint64_t interval_id, pid_t pid,

@@ -558,9 +558,9 @@ static void test_pid_errors(const char *p)
 	check_error(ctl("show", gone, range), "show, no such process", want);
 
 	/*
-	 * nobody on root's (this) process: the daemon refuses. It answers
-	 * with -EPERM, the code a PROT_NONE page gets too: umirrorctl must not
-	 * draw a map of nothing.
+	 * nobody on root's (this) process: the daemon refuses with -EACCES
+	 * (a PROT_NONE page is -EPERM): umirrorctl must not draw a map of
+	 * nothing.
 	 */
 	snprintf(me, sizeof(me), "%d", (int)getpid());
 	snprintf(want, sizeof(want), "pid %s: not allowed", me);
