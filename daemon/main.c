@@ -106,6 +106,27 @@ static int resolve_group(const char *name, gid_t *gid)
 	return -ENOENT;
 }
 
+/*
+ * The option whose value @arg is, as the user wrote it: "--mode" from
+ * "--mode=999" or from "--mode" "999".
+ */
+static const char *option_name(int argc, char **argv, const char *arg)
+{
+	static char name[64];
+
+	for (int i = 1; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+
+		if (eq && eq + 1 == arg) {
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - argv[i]), argv[i]);
+			return name;
+		}
+		if (argv[i] == arg && i > 1)
+			return argv[i - 1];
+	}
+	return "option";
+}
+
 static int parse_args(int argc, char **argv, struct um_opts *o)
 {
 	static const struct option opts[] = {
@@ -126,6 +147,8 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	/* what a bad value of the option being parsed should have been */
+	const char *want = NULL;
 	unsigned long long v;
 	int c;
 
@@ -146,32 +169,38 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			o->socket_path = optarg;
 			break;
 		case 'm':
+			want = "an octal mode, 0 to 07777";
 			if (parse_u64(optarg, 8, 0, 07777, &v))
 				goto bad;
 			o->mode = v;
 			break;
 		case 'a':
+			want = "milliseconds, 1 to 3600000";
 			if (parse_u64(optarg, 10, 1, 3600000, &v))
 				goto bad;
 			o->ack_timeout_ms = v;
 			break;
 		case 'r':
 			/* whole pages, and it must fit um_hello_reply.result_size */
+			want = "bytes, a multiple of 4096 from 4096 to 2147483648";
 			if (parse_u64(optarg, 10, 4096, 1ull << 31, &v) || v % 4096)
 				goto bad;
 			o->result_size = v;
 			break;
 		case 'C':
+			want = "a decimal number, 0 for unlimited";
 			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
 				goto bad;
 			limits_cfg_set(&o->limits, LIMIT_CLIENTS, v);
 			break;
 		case 'I':
+			want = "a decimal number, 0 for unlimited";
 			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
 				goto bad;
 			limits_cfg_set(&o->limits, LIMIT_INTERVALS, v);
 			break;
 		case 'B':
+			want = "bytes, decimal, 0 for unlimited";
 			if (parse_u64(optarg, 10, 0, UINT64_MAX, &v))
 				goto bad;
 			limits_cfg_set(&o->limits, LIMIT_BYTES, v);
@@ -186,6 +215,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			break;
 		case 'W':
 			/* below 10 ms the scan would keep the loop busy */
+			want = "milliseconds, 0 (off) or 10 to 3600000";
 			if (parse_u64(optarg, 10, 0, 3600000, &v) || (v && v < 10))
 				goto bad;
 			o->revalidate_ms = v;
@@ -219,9 +249,8 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	}
 	return 0;
 bad:
-	log_error("bad value '%s' (--result-size: a multiple of 4096, 4096..2147483648; --mode: "
-		  "octal; --ack-timeout: 1..3600000; --max-*-per-uid: decimal, 0 for unlimited; "
-		  "--revalidate-ms: 0 or 10..3600000)", optarg);
+	/* getopt left the option as it was written in argv[optind - 1] (or - 2) */
+	log_error("%s: bad value '%s': want %s", option_name(argc, argv, optarg), optarg, want);
 	return -EINVAL;
 }
 

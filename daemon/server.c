@@ -567,6 +567,8 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 
 /* --- receiving ---------------------------------------------------------- */
 
+static void drop(struct client *c, enum um_log_level level, const char *reason);
+
 static void close_fds(const int *fds, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++)
@@ -626,7 +628,8 @@ static void client_read(struct client *c)
 		}
 		if (n == 0) {
 			close_fds(fds, nfds);
-			client_drop(c, "hung up");
+			/* every umirrorctl call ends so: not worth an info line */
+			drop(c, UM_LOG_DEBUG, "hung up");
 			return;
 		}
 		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || bad_cmsg) {
@@ -950,7 +953,10 @@ int server_init(struct server *s, uv_loop_t *loop)
 	s->start_ms = uv_now(loop);
 	ret = kfeat_probe(&s->kf);
 	if (ret) {
-		log_error("no userfaultfd: %s", strerror(-ret));
+		log_error("cannot create a userfaultfd: %s%s", strerror(-ret),
+			  ret == -EPERM || ret == -EACCES ?
+				  " (umirrord runs as root, or with CAP_SYS_PTRACE: see umirrord(8))" :
+			  ret == -ENOSYS ? " (a kernel without CONFIG_USERFAULTFD?)" : "");
 		return ret;
 	}
 	kfeat_apply_mask(&s->kf, s->opt.mask_features);

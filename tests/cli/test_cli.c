@@ -806,6 +806,84 @@ static void test_dirty(struct um_interval *iv, char *p)
 	check_usage(ctl("-i", "0", "dirty", pid), "--interval 0", "--interval wants a positive number");
 }
 
+/*
+ * umirrord as people start it by hand: a bad value names its option and
+ * what it wants; as a user without privileges, one error that says why.
+ */
+static void test_daemon_cmdline(void)
+{
+	static const struct {
+		const char *opt, *val, *want;
+	} bad[] = {
+		{ "--mode", "999", "--mode: bad value '999': want an octal mode" },
+		{ "--result-size", "1000", "--result-size: bad value '1000': want bytes, a multiple of 4096" },
+		{ "--revalidate-ms=5", NULL, "--revalidate-ms: bad value '5': want milliseconds, 0 (off) or 10" },
+		{ "--ack-timeout", "x", "--ack-timeout: bad value 'x': want milliseconds" },
+	};
+	char sock[256];
+	int o, e;
+	struct run r;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "--socket=%s/never.sock", harness_dir());
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { UMIRRORD_PATH, sock, (char *)bad[i].opt, (char *)bad[i].val, NULL };
+		posix_spawn_file_actions_t fa;
+
+		o = memfd_create("out", MFD_CLOEXEC);
+		e = memfd_create("err", MFD_CLOEXEC);
+		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, o, 1) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0, "file actions");
+		CHECK(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) == 0, "spawn umirrord");
+		posix_spawn_file_actions_destroy(&fa);
+		collect(pid, o, e, &r);
+		CHECK(r.status != 0 && strstr(r.err, bad[i].want) && r.nerr_lines == 1,
+		      "umirrord %s %s: exit %d, want one line '%s': %s", bad[i].opt,
+		      bad[i].val ? bad[i].val : "", r.status, bad[i].want, r.err);
+		run_free(&r);
+	}
+
+	/*
+	 * nobody: one error naming the cause, not an EPERM then an ENOSYS.
+	 * Where nobody may create a userfaultfd the daemon would start.
+	 */
+	{
+		FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "re");
+		int v = 1;
+
+		if (f) {
+			if (fscanf(f, "%d", &v) != 1)
+				v = 1;
+			fclose(f);
+		}
+		if (v) {
+			printf("test_cli: vm.unprivileged_userfaultfd is not 0: umirrord as "
+			       "nobody not tried\n");
+			return;
+		}
+	}
+	o = memfd_create("out", MFD_CLOEXEC);
+	e = memfd_create("err", MFD_CLOEXEC);
+	{
+		char *argv[] = { "setpriv", "--reuid=" NOBODY_STR, "--regid=" NOBODY_STR,
+				 "--clear-groups", UMIRRORD_PATH, sock, NULL };
+		posix_spawn_file_actions_t fa;
+
+		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, o, 1) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0, "file actions");
+		CHECK(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0, "spawn setpriv");
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	collect(pid, o, e, &r);
+	CHECK(r.status != 0 && r.nerr_lines == 1 &&
+		      strstr(r.err, "cannot create a userfaultfd: Operation not permitted (") &&
+		      !strstr(r.err, "not implemented"),
+	      "umirrord as nobody: exit %d, want one error line: %s", r.status, r.err);
+	run_free(&r);
+}
+
 /* watch PID until --count REMOVE invalidations, made here one at a time */
 static void test_watch(struct um_interval *iv, char *p, bool json, bool all)
 {
@@ -1057,6 +1135,7 @@ int main(int argc, char **argv)
 	test_jparse();
 	test_usage();
 	test_connect_errors();
+	test_daemon_cmdline();
 
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	unpopulated_wp = harness_kfeatures(c) & UM_FEAT_WP_UNPOPULATED;
