@@ -72,6 +72,7 @@ static int usage(FILE *f, int status)
 		"Options:\n"
 		"  -s, --socket PATH      daemon socket (default $%s, else %s)\n"
 		"  -j, --json             machine-readable output\n"
+		"  -p, --pretty           JSON indented for people (implies --json)\n"
 		"  -n, --count N          watch: exit after N invalidations;\n"
 		"                         dirty --interval: after N samples\n"
 		"      --scale N          show, dirty: N pages per cell (default: automatic)\n"
@@ -239,7 +240,7 @@ static void status_json(const struct um_status *st)
 	json_key(&j, "clients"); json_u64(&j, st->clients);
 	json_key(&j, "address_spaces"); json_u64(&j, st->mms);
 	json_key(&j, "intervals"); json_u64(&j, st->intervals);
-	json_key(&j, "events"); json_u64(&j, st->events);
+	json_key(&j, "invalidations"); json_u64(&j, st->events);
 	json_key(&j, "uffd_features");
 	json_begin_object(&j);
 	json_key(&j, "mask"); json_hex(&j, st->uffd_features);
@@ -331,22 +332,29 @@ static int cmd_list(struct um_client *c, const struct opts *o)
 			json_key(&j, "subscribers"); json_u64(&j, iv[i].subscribers);
 			json_key(&j, "sync"); json_bool(&j, iv[i].sync);
 			json_key(&j, "backend"); json_string(&j, um_backend_str(iv[i].backend));
+			json_key(&j, "revalidate_ms"); json_u64(&j, iv[i].revalidate_ms);
 			json_key(&j, "dead"); json_bool(&j, iv[i].dead);
 			json_end_object(&j);
 		}
 		json_end_array(&j);
 		json_end(&j);
 	} else {
-		printf("%6s %7s %6s %-33s %10s %8s %8s %4s %-5s %-10s %s\n", "ID", "PID", "UID",
-		       "RANGE", "LENGTH", "SEQ", "INVAL", "SUBS", "MODE", "BACKEND", "STATE");
-		for (size_t i = 0; i < n; i++)
+		printf("%6s %7s %6s %-33s %10s %8s %8s %4s %-5s %-10s %10s %s\n", "ID", "PID", "UID",
+		       "RANGE", "LENGTH", "SEQ", "INVAL", "SUBS", "MODE", "BACKEND", "REVALIDATE",
+		       "STATE");
+		for (size_t i = 0; i < n; i++) {
+			char scan[24] = "off";
+
+			if (iv[i].revalidate_ms)
+				snprintf(scan, sizeof(scan), "%ums", iv[i].revalidate_ms);
 			printf("%6" PRIu64 " %7d %6u %016" PRIx64 "-%016" PRIx64 " %10" PRIu64
-			       " %8" PRIu64 " %8" PRIu64 " %4u %-5s %-10s %s\n",
+			       " %8" PRIu64 " %8" PRIu64 " %4u %-5s %-10s %10s %s\n",
 			       iv[i].interval_id, (int)iv[i].pid, (unsigned int)iv[i].uid,
 			       iv[i].start, iv[i].start + iv[i].length, iv[i].length, iv[i].seq,
 			       iv[i].invalidations, iv[i].subscribers,
-			       iv[i].sync ? "sync" : "async", um_backend_str(iv[i].backend),
+			       iv[i].sync ? "sync" : "async", um_backend_str(iv[i].backend), scan,
 			       iv[i].dead ? "dead" : "live");
+		}
 	}
 	free(iv);
 	return 0;
@@ -1175,6 +1183,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "scale", required_argument, NULL, OPT_SCALE },
 		{ "color", optional_argument, NULL, OPT_COLOR },
@@ -1196,13 +1205,18 @@ int main(int argc, char **argv)
 
 	/* getopt names the program after argv[0]: not a build or install path */
 	argv[0] = (char *)prog;
-	while ((opt = getopt_long(argc, argv, "s:jn:i:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:jpn:i:hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			o.socket = optarg;
 			break;
 		case 'j':
 			o.json = true;
+			break;
+		case 'p':
+			/* pretty JSON is still JSON: --pretty implies --json */
+			o.json = true;
+			json_set_pretty(true);
 			break;
 		case 'n':
 			if ((ret = parse_positive("--count", optarg, UINT64_MAX, &o.count)))

@@ -261,6 +261,8 @@ static void test_status_json(void)
 	      (long long)iv);
 	CHECK(jint(jget(v, "address_spaces"), &mms) && mms >= 1,
 	      "status --json: address_spaces %lld", (long long)mms);
+	/* the text's word: "invalidations", not "events" */
+	CHECK(jget(v, "invalidations") && !jget(v, "events"), "status --json: invalidations");
 	CHECK(jstr_is(jget(v, "daemon_version"), UMIRROR_VERSION_STRING),
 	      "status --json: daemon_version");
 	k = jget(v, "kernel");
@@ -301,7 +303,8 @@ static void test_list(struct um_interval *iv, const char *p)
 	snprintf(range, sizeof(range), "%016llx-%016llx", (unsigned long long)(uintptr_t)p,
 		 (unsigned long long)(uintptr_t)(p + IV_PAGES * PAGE));
 	CHECK(r.status == 0 && !*r.err, "list: exit %d, %s", r.status, r.err);
-	CHECK(!strncmp(r.out, "    ID     PID ", 15), "list: header: %s", r.out);
+	CHECK(!strncmp(r.out, "    ID     PID ", 15) && strstr(r.out, " REVALIDATE STATE\n"),
+	      "list: header: %s", r.out);
 	CHECK(strstr(r.out, range) && strstr(r.out, um_backend_str(um_interval_backend(iv))) &&
 		      strstr(r.out, " live\n"),
 	      "list: no row for %s: %s", range, r.out);
@@ -324,6 +327,18 @@ static void test_list(struct um_interval *iv, const char *p)
 	      "list -j: backend");
 	CHECK(jget(e, "dead") && jget(e, "dead")->t == J_BOOL && !jget(e, "dead")->b,
 	      "list -j: dead");
+	CHECK(jint(jget(e, "revalidate_ms"), &x) && x >= 0, "list -j: revalidate_ms");
+	jfree(v);
+	run_free(&r);
+
+	/* --pretty: the same document, indented, one member a line */
+	r = ctl("--pretty", "list");
+	CHECK(r.status == 0 && !*r.err, "list --pretty: exit %d, %s", r.status, r.err);
+	v = parse_json("list --pretty", r.out);
+	CHECK(v->t == J_ARR && v->n == 1 && jget(&v->items[0], "revalidate_ms"),
+	      "list --pretty: %s", r.out);
+	CHECK(!strncmp(r.out, "[\n  {\n    \"id\": ", 16) && strstr(r.out, "\n    \"dead\": false\n  }\n]\n"),
+	      "list --pretty: not indented: %s", r.out);
 	jfree(v);
 	run_free(&r);
 }
