@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"  --socket PATH        listening socket (default $" UM_SOCKET_ENV
 		", else " UM_DEFAULT_SOCKET ")\n"
 		"  --mode OCTAL         socket permissions (default 0660)\n"
+		"  --group GROUP        the socket's group (name or gid; default: root's)\n"
 		"  --ack-timeout MS     evict receivers that do not ack in MS (default 1000)\n"
 		"  --result-size BYTES  per-client result buffer (default 4194304)\n"
 		"  --max-clients-per-uid N    connections per uid (default 64; 0: unlimited)\n"
@@ -71,7 +72,7 @@ static int parse_u64(const char *s, int base, unsigned long long min, unsigned l
  * Done while parsing the command line, long before the sandbox, because
  * NSS may open files, sockets or modules.
  */
-static int resolve_group(const char *name, gid_t *gid)
+static int resolve_group(const char *opt, const char *name, gid_t *gid)
 {
 	struct group gr, *found = NULL;
 	unsigned long long v;
@@ -100,9 +101,9 @@ static int resolve_group(const char *name, gid_t *gid)
 		return 0;
 	}
 	if (ret)
-		log_error("--pfn-group '%s': group lookup: %s", name, strerror(ret));
+		log_error("%s '%s': group lookup: %s", opt, name, strerror(ret));
 	else
-		log_error("--pfn-group '%s': no such group", name);
+		log_error("%s '%s': no such group", opt, name);
 	return -ENOENT;
 }
 
@@ -132,6 +133,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "group", required_argument, NULL, 'g' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "result-size", required_argument, NULL, 'r' },
 		{ "max-clients-per-uid", required_argument, NULL, 'C' },
@@ -174,6 +176,11 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 				goto bad;
 			o->mode = v;
 			break;
+		case 'g':
+			if (resolve_group("--group", optarg, &o->group))
+				return -EINVAL;
+			o->group_set = true;
+			break;
 		case 'a':
 			want = "milliseconds, 1 to 3600000";
 			if (parse_u64(optarg, 10, 1, 3600000, &v))
@@ -209,7 +216,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			o->limits.limit_root = true;
 			break;
 		case 'G':
-			if (resolve_group(optarg, &o->pfn_group))
+			if (resolve_group("--pfn-group", optarg, &o->pfn_group))
 				return -EINVAL;
 			o->pfn_group_set = true;
 			break;

@@ -929,6 +929,7 @@ static int listen_socket(struct server *s)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    (s->opt.group_set && chown(path, (uid_t)-1, s->opt.group) < 0) ||
 	    chmod(path, s->opt.mode) < 0 || listen(fd, SOMAXCONN) < 0) {
 		ret = -errno;
 		log_error("%s: %s", path, strerror(-ret));

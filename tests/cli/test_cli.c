@@ -859,6 +859,39 @@ static void test_daemon_cmdline(void)
 		run_free(&r);
 	}
 
+	/* --group: a hand-started daemon's socket that a group may open */
+	{
+		char path[100], *argv[] = { UMIRRORD_PATH, sock, "--group", "4242", NULL };
+		struct stat sb;
+		int st;
+
+		snprintf(path, sizeof(path), "%s/never.sock", harness_dir());
+		CHECK(posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) == 0, "spawn umirrord");
+		/*
+		 * Up once it accepts a connection: it listens only after chown and
+		 * chmod (the watchdog covers a daemon that never does).
+		 */
+		for (;;) {
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), up;
+
+			CHECK(fd >= 0, "socket: %m");
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+			up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			close(fd);
+			if (up)
+				break;
+			CHECK(waitpid(pid, &st, WNOHANG) == 0, "umirrord --group exited: %#x", st);
+			usleep(10000);
+		}
+		CHECK(stat(path, &sb) == 0, "stat %s: %m", path);
+		CHECK(sb.st_gid == 4242 && (sb.st_mode & 07777) == 0660,
+		      "umirrord --group 4242: socket group %u mode %o", (unsigned int)sb.st_gid,
+		      (unsigned int)(sb.st_mode & 07777));
+		CHECK(kill(pid, SIGTERM) == 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) &&
+			      WEXITSTATUS(st) == 0, "umirrord --group: stop: %#x", st);
+	}
+
 	/*
 	 * nobody: one error naming the cause, not an EPERM then an ENOSYS.
 	 * Where nobody may create a userfaultfd the daemon would start.

@@ -175,7 +175,7 @@ echo "+ DESTDIR=$usr $cmake --install $build --prefix /usr"
 DESTDIR=$usr "$cmake" --install "$build" --prefix /usr >"$tmp/usr.log" ||
 	{ cat "$tmp/usr.log"; fail "cmake --install --prefix /usr"; }
 check_tree "$usr" /usr
-[ "$(sed -n 's/^ExecStart=//p' "$usr/usr/lib/systemd/system/umirrord.service")" = \
+[ "$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$usr/usr/lib/systemd/system/umirrord.service")" = \
 	/usr/sbin/umirrord ] || fail "--prefix /usr: ExecStart is not /usr/sbin/umirrord"
 if command -v systemd-analyze >/dev/null 2>&1; then
 	systemd-analyze unit-paths 2>/dev/null | grep -qx '/usr/lib/systemd/system' ||
@@ -194,7 +194,7 @@ if [ -n "$sysdir" ]; then
 		{ cat "$tmp/sys.log"; fail "install the units with UMIRROR_SYSTEMD_SYSTEM_DIRS=ON"; }
 	[ -f "$tmp/sys-usr$sysdir/umirrord.service" ] ||
 		fail "UMIRROR_SYSTEMD_SYSTEM_DIRS=ON, prefix /usr: no umirrord.service in $sysdir"
-	grep -qx 'ExecStart=/usr/sbin/umirrord' "$tmp/sys-usr$sysdir/umirrord.service" ||
+	grep -q '^ExecStart=/usr/sbin/umirrord\( \|$\)' "$tmp/sys-usr$sysdir/umirrord.service" ||
 		fail "UMIRROR_SYSTEMD_SYSTEM_DIRS=ON: ExecStart is not /usr/sbin/umirrord"
 	DESTDIR=$tmp/sys-p "$cmake" -DCMAKE_INSTALL_PREFIX="$prefix" \
 		-P "$tmp/sys-build/systemd/cmake_install.cmake" >>"$tmp/sys.log" 2>&1 ||
