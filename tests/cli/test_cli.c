@@ -1072,9 +1072,9 @@ static const struct um_interval_ops ops = { .invalidate = on_invalidate };
 /*
  * test_cli --owner: an owner for watch to follow. Inserts an interval,
  * says 'r' on stdout, then makes a REMOVE invalidation every 20 ms until
- * a byte (or EOF) arrives on stdin, and exits without removing anything,
- * as a program that ends does. Started with posix_spawn: no CHECK here,
- * the harness belongs to the parent.
+ * stdin says: 'r' remove the interval (and go on), 'x' or EOF exit
+ * without removing anything, as a program that ends does. Started with
+ * posix_spawn: no CHECK here, the harness belongs to the parent.
  */
 static int owner_main(void)
 {
@@ -1093,19 +1093,28 @@ static int owner_main(void)
 		return 5;
 	if (write(1, "r", 1) != 1)
 		return 6;
-	while (poll(&pfd, 1, 20) == 0) {
-		madvise(p, PAGE, MADV_DONTNEED);
-		p[0] = 'o';
+	for (;;) {
+		char cmd = 'x';
+
+		if (poll(&pfd, 1, 20) == 0) {
+			madvise(p, PAGE, MADV_DONTNEED);
+			p[0] = 'o';
+			continue;
+		}
+		if (read(0, &cmd, 1) != 1 || cmd != 'r')
+			_exit(0);
+		um_interval_remove(iv);
 	}
-	_exit(0);
 }
 
 /*
- * watch PID ends when PID exits: every interval of it gets a release line
- * and umirrorctl exits 0 (it used to wait forever: the watchdog ended the
- * test). Text and JSON.
+ * watch PID ends when PID is gone: when it exits (@how 'x') or removes its
+ * interval ('r') that interval gets a release line and umirrorctl exits 0
+ * (it used to wait forever: the watchdog ended the test); when the daemon
+ * shuts down ('d', last: it stops the daemon) the release line comes, then
+ * exit 1, the daemon gone. Text and JSON.
  */
-static void test_watch_owner_exit(bool json)
+static void test_watch_owner_gone(bool json, char how)
 {
 	int to_owner[2], from_owner[2], o, e, st;
 	char opid[16], self[PATH_MAX], c;
@@ -1145,13 +1154,22 @@ static void test_watch_owner_exit(bool json)
 		      st);
 		usleep(10000);
 	}
-	CHECK(write(to_owner[1], "x", 1) == 1, "tell owner to exit: %m");
+	if (how == 'd')
+		CHECK(WIFEXITED(harness_kill_daemon(SIGTERM)), "daemon: SIGTERM");
+	else
+		CHECK(write(to_owner[1], &how, 1) == 1, "tell owner to %c: %m", how);
+	/* before the fix this waited until the watchdog */
+	collect(w, o, e, &r);
+	CHECK(write(to_owner[1], "x", 1) == 1 || how == 'x', "tell owner to exit: %m");
 	close(to_owner[1]);
 	CHECK(waitpid(owner, &st, 0) == owner && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	      "owner: status %#x", st);
-	/* before the fix this waited until the watchdog */
-	collect(w, o, e, &r);
-	CHECK(r.status == 0 && !*r.err, "watch after owner exit: exit %d, %s", r.status, r.err);
+	if (how == 'd')
+		CHECK(r.status == 1 && strstr(r.err, "daemon went away"),
+		      "watch, daemon stopped: exit %d, %s", r.status, r.err);
+	else
+		CHECK(r.status == 0 && !*r.err, "watch after owner %s: exit %d, %s",
+		      how == 'x' ? "exit" : "remove", r.status, r.err);
 	if (json)
 		CHECK(strstr(r.out, "\"reason\":\"release\"") && strstr(r.out, "\"reason\":\"remove\""),
 		      "watch --json: no release line: %s", r.out);
@@ -1209,7 +1227,10 @@ int main(int argc, char **argv)
 
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	um_disconnect(c);
-	test_watch_owner_exit(false);
-	test_watch_owner_exit(true);
+	test_watch_owner_gone(false, 'x');
+	test_watch_owner_gone(true, 'x');
+	test_watch_owner_gone(false, 'r');
+	test_watch_owner_gone(true, 'r');
+	test_watch_owner_gone(true, 'd'); /* stops the daemon: last */
 	return harness_summary();
 }
