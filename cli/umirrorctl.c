@@ -751,7 +751,13 @@ static int dirty_subscribe(struct um_client *c, struct dirty_state *d)
 				lo = all[i].start < lo ? all[i].start : lo;
 				hi = all[i].start + all[i].length > hi ? all[i].start + all[i].length : hi;
 			}
-		if (hi > lo && (hi - lo) / PAGE_SIZE <= SHOW_MAX_PAGES) {
+		if (hi > lo && (hi - lo) / PAGE_SIZE > SHOW_MAX_PAGES) {
+			free(all);
+			fprintf(stderr, "%s: the intervals of pid %d span more than 16 GiB: "
+				"give ADDR+LEN\n", prog, (int)d->pid);
+			return 1;
+		}
+		if (hi > lo) {
 			d->start = lo;
 			d->npages = (hi - lo) / PAGE_SIZE;
 		}
@@ -799,6 +805,7 @@ static int dirty_sample(struct dirty_state *d, const struct opts *o, uint64_t *c
 		memset(d->kind + (s->from - d->start) / PAGE_SIZE, D_CLEAN,
 		       (s->to - s->from) / PAGE_SIZE);
 		while (at < s->to) {
+			uint64_t from = at;
 			long n = um_interval_dirty(s->iv, at, s->to, o->rearm ? UM_DIRTY_REARM : 0,
 						   d->ranges, DIRTY_RANGES, &at);
 
@@ -810,9 +817,17 @@ static int dirty_sample(struct dirty_state *d, const struct opts *o, uint64_t *c
 			}
 			if (n < 0)
 				return (int)n;
-			for (long r = 0; r < n; r++)
-				memset(d->kind + (d->ranges[r].start - d->start) / PAGE_SIZE,
-				       D_WRITTEN, (d->ranges[r].end - d->ranges[r].start) / PAGE_SIZE);
+			for (long r = 0; r < n; r++) {
+				/* inside what was asked, whatever the daemon said */
+				uint64_t rs = d->ranges[r].start > s->from ? d->ranges[r].start : s->from;
+				uint64_t re = d->ranges[r].end < s->to ? d->ranges[r].end : s->to;
+
+				if (rs < re)
+					memset(d->kind + (rs - d->start) / PAGE_SIZE, D_WRITTEN,
+					       (re - rs) / PAGE_SIZE);
+			}
+			if (at <= from)
+				return -EIO; /* no progress: do not loop forever */
 		}
 	}
 	memset(count, 0, D_MAX * sizeof(*count));
