@@ -689,6 +689,51 @@ static void test_grid(void)
 
 /* --- dirty ------------------------------------------------------------------- */
 
+/*
+ * dirty of an interval tracked after the fact (UM_INTERVAL_TRACK_ASYNC):
+ * wp-async (PAGEMAP_SCAN) shows the written page, as uffd-wp does where
+ * the insert fell back to it; an interval only the
+ * revalidation scan watches (the 6.1 feature set) cannot say: exit 1 and
+ * the reason, never a picture of clean pages.
+ */
+static void test_dirty_async(struct um_client *c)
+{
+	char pid[16], range[64], row[32], want[96];
+	char *q = harness_map_anon(4, PROT_READ | PROT_WRITE);
+	struct um_interval *iv;
+	struct run r;
+	int ret;
+
+	ret = um_interval_insert(c, q, 4 * PAGE, UM_INTERVAL_TRACK_ASYNC, NULL, NULL, &iv);
+	CHECK(ret == 0, "insert TRACK_ASYNC: %s", strerror(-ret));
+	q[PAGE] = 'x';
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(range, sizeof(range), "%llx+16K", (unsigned long long)(uintptr_t)q);
+	r = ctl("--no-legend", "dirty", pid, range);
+	printf("test_cli: dirty of a TRACK_ASYNC interval, backend %s\n",
+	       um_backend_str(um_interval_backend(iv)));
+	switch (um_interval_backend(iv)) {
+	case UM_BACKEND_SCAN:
+		check_error(r, "dirty of a scan-only interval", "(backend scan) cannot see writes");
+		break;
+	case UM_BACKEND_WP_ASYNC:
+	case UM_BACKEND_UFFD_WP: /* what TRACK_ASYNC falls back to without WP_ASYNC */
+		snprintf(row, sizeof(row), "%016llx |", (unsigned long long)(uintptr_t)q);
+		snprintf(want, sizeof(want), "%s.w..|\n4 pages: 3 clean, 1 written\n", row);
+		CHECK(r.status == 0 && strstr(r.out, want), "dirty of a wp-async interval: want "
+		      "'%s': %d %s%s", want, r.status, r.out, r.err);
+		run_free(&r);
+		break;
+	default:
+		/* soft-dirty reports more than was written (a fresh VMA is all soft-dirty) */
+		CHECK(r.status == 0 && strstr(r.out, " written\n"), "dirty, backend %s: %d %s%s",
+		      um_backend_str(um_interval_backend(iv)), r.status, r.out, r.err);
+		run_free(&r);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove TRACK_ASYNC");
+	munmap(q, 4 * PAGE);
+}
+
 /* the JSON "written" runs of @v are exactly [@p + @page * PAGE, + 1 page) */
 static void check_written_one(const struct jv *v, const char *p, int page, const char *what)
 {
@@ -1226,6 +1271,7 @@ int main(int argc, char **argv)
 	test_nobody_views();
 
 	CHECK(um_interval_remove(iv) == 0, "remove");
+	test_dirty_async(c);
 	um_disconnect(c);
 	test_watch_owner_gone(false, 'x');
 	test_watch_owner_gone(true, 'x');
