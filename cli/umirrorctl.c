@@ -495,6 +495,15 @@ static void json_intervals(struct json *j, const struct um_interval_info *iv, si
 	json_end_array(j);
 }
 
+/* the covering intervals, one line each, as show and dirty print them */
+static void print_intervals(const struct um_interval_info *iv, size_t niv)
+{
+	for (size_t i = 0; i < niv; i++)
+		printf("interval %" PRIu64 " %016" PRIx64 "-%016" PRIx64 ": backend %s\n",
+		       iv[i].interval_id, iv[i].start, iv[i].start + iv[i].length,
+		       um_backend_str(iv[i].backend));
+}
+
 static void json_summary(struct json *j, const struct grid_kind *k, unsigned int nk,
 			 const uint64_t *count)
 {
@@ -663,10 +672,7 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 	if (o->json) {
 		show_json(pid, start, e, n, ret < 0 ? (int)ret : 0, count, all, niv);
 	} else {
-		for (size_t i = 0; i < niv; i++)
-			printf("interval %" PRIu64 " %016" PRIx64 "-%016" PRIx64 ": backend %s\n",
-			       all[i].interval_id, all[i].start, all[i].start + all[i].length,
-			       um_backend_str(all[i].backend));
+		print_intervals(all, niv);
 		ret2 = show_text(o, start, e, n, ret < 0 ? (int)ret : 0, count);
 	}
 	free(all);
@@ -689,7 +695,6 @@ static const struct grid_kind dkinds[D_MAX] = {
 
 struct dirty_sub {
 	struct um_interval *iv;
-	struct um_interval_info info;
 	uint64_t from, to; /* the part of the asked range inside it */
 };
 
@@ -697,6 +702,7 @@ struct dirty_state {
 	pid_t pid;
 	uint64_t start, npages;
 	struct dirty_sub *sub;
+	struct um_interval_info *info; /* of sub[i], for the output */
 	size_t nsub;
 	uint8_t *kind;
 	struct um_dirty_range *ranges;
@@ -764,7 +770,8 @@ static int dirty_subscribe(struct um_client *c, struct dirty_state *d)
 	}
 	end = d->start + d->npages * PAGE_SIZE;
 	d->sub = calloc(n ? n : 1, sizeof(*d->sub));
-	if (!d->sub) {
+	d->info = calloc(n ? n : 1, sizeof(*d->info));
+	if (!d->sub || !d->info) {
 		free(all);
 		return fail("dirty", -ENOMEM);
 	}
@@ -774,7 +781,7 @@ static int dirty_subscribe(struct um_client *c, struct dirty_state *d)
 		if (all[i].pid != d->pid || all[i].dead || !d->npages ||
 		    all[i].start >= end || all[i].start + all[i].length <= d->start)
 			continue;
-		s->info = all[i];
+		d->info[d->nsub] = all[i];
 		s->from = all[i].start > d->start ? all[i].start : d->start;
 		s->to = all[i].start + all[i].length < end ? all[i].start + all[i].length : end;
 		/* asynchronous: the owner's writers never wait for this tool */
@@ -812,7 +819,7 @@ static int dirty_sample(struct dirty_state *d, const struct opts *o, uint64_t *c
 			if (n == -EOPNOTSUPP) {
 				fprintf(stderr, "%s: interval %" PRIu64 " (backend %s) cannot see "
 					"writes: only the revalidation scan watches it\n", prog,
-					s->info.interval_id, um_backend_str(s->info.backend));
+					d->info[i].interval_id, um_backend_str(d->info[i].backend));
 				return -EOPNOTSUPP;
 			}
 			if (n < 0)
@@ -865,17 +872,7 @@ static void dirty_json(const struct dirty_state *d, const struct opts *o, const 
 		json_key(&j, "sample"); json_u64(&j, sample);
 		json_key(&j, "elapsed_s"); json_double(&j, elapsed, 3);
 	}
-	json_key(&j, "intervals");
-	json_begin_array(&j);
-	for (size_t i = 0; i < d->nsub; i++) {
-		json_begin_object(&j);
-		json_key(&j, "id"); json_u64(&j, d->sub[i].info.interval_id);
-		json_key(&j, "start"); json_hex(&j, d->sub[i].info.start);
-		json_key(&j, "end"); json_hex(&j, d->sub[i].info.start + d->sub[i].info.length);
-		json_key(&j, "backend"); json_string(&j, um_backend_str(d->sub[i].info.backend));
-		json_end_object(&j);
-	}
-	json_end_array(&j);
+	json_intervals(&j, d->info, d->nsub);
 	/* the written runs, as the daemon merged them (clipped to the range) */
 	json_key(&j, "written");
 	json_begin_array(&j);
@@ -910,11 +907,7 @@ static int dirty_text(const struct dirty_state *d, const struct opts *o, const u
 	if (o->interval_ms)
 		printf("sample %" PRIu64 " at %.3f s\n", sample, elapsed);
 	if (sample <= 1)
-		for (size_t i = 0; i < d->nsub; i++)
-			printf("interval %" PRIu64 " %016" PRIx64 "-%016" PRIx64 ": backend %s\n",
-			       d->sub[i].info.interval_id, d->sub[i].info.start,
-			       d->sub[i].info.start + d->sub[i].info.length,
-			       um_backend_str(d->sub[i].info.backend));
+		print_intervals(d->info, d->nsub);
 	ret = grid_print(stdout, &g, dkinds, D_MAX, d->start, d->kind, d->npages);
 	if (ret < 0)
 		return ret;
@@ -1038,6 +1031,7 @@ out:
 	for (size_t i = 0; i < d.nsub; i++)
 		um_interval_remove(d.sub[i].iv);
 	free(d.sub);
+	free(d.info);
 	free(d.kind);
 	free(d.ranges);
 	if (sfd >= 0)
