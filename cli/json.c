@@ -7,6 +7,22 @@
 #include <assert.h>
 #include <inttypes.h>
 
+/* one setting for the whole program: --pretty */
+static bool pretty;
+
+void json_set_pretty(bool on)
+{
+	pretty = on;
+}
+
+/* a new line indented to @depth */
+static void newline(struct json *j, unsigned int depth)
+{
+	fputc('\n', j->f);
+	for (unsigned int i = 0; i < depth; i++)
+		fputs("  ", j->f);
+}
+
 void json_init(struct json *j, FILE *f)
 {
 	j->f = f;
@@ -24,6 +40,8 @@ static void sep(struct json *j)
 	}
 	if (j->need_comma[j->depth])
 		fputc(',', j->f);
+	if (pretty && j->depth)
+		newline(j, j->depth);
 	j->need_comma[j->depth] = true;
 }
 
@@ -38,6 +56,9 @@ static void open_container(struct json *j, char c)
 static void close_container(struct json *j, char c)
 {
 	assert(j->depth > 0 && !j->after_key);
+	/* an empty container stays "[]" */
+	if (pretty && j->need_comma[j->depth])
+		newline(j, j->depth - 1);
 	j->depth--;
 	fputc(c, j->f);
 }
@@ -131,7 +152,7 @@ void json_key(struct json *j, const char *key)
 	assert(!j->after_key);
 	sep(j);
 	put_escaped(j->f, key);
-	fputc(':', j->f);
+	fputs(pretty ? ": " : ":", j->f);
 	j->after_key = true;
 }
 

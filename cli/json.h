@@ -23,6 +23,13 @@ struct json {
 	bool need_comma[JSON_MAX_DEPTH + 1]; /* per depth */
 };
 
+/**
+ * json_set_pretty() - from now on, every writer puts each member and
+ * element on a line of its own, indented two spaces a level (for people;
+ * the default is one line per document, for programs).
+ */
+void json_set_pretty(bool on);
+
 /** json_init() - start writing to @f. Holds nothing, waits for nothing. */
 void json_init(struct json *j, FILE *f);
 

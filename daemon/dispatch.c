@@ -202,7 +202,7 @@ static int do_watch(struct client *c, const struct um_msg *m, int fd, void *rep,
 		if (!mm)
 			return -ESRCH;
 		if (!client_may_see(c, mm->uid))
-			return -EPERM;
+			return -EACCES;
 	}
 	c->watching = true;
 	c->watch_pid = w->pid;

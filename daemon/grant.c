@@ -34,7 +34,7 @@ int grant_request(struct client *c, const struct um_grant *req)
 	if (!r)
 		return -ENOENT;
 	if (!r->owner)
-		return -EPERM;
+		return -EACCES;
 	iv = r->iv;
 	if (iv->mm->dead)
 		return -EFAULT;

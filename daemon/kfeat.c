@@ -47,21 +47,21 @@ static int read_pagemap(uint64_t addr, uint64_t *ent)
 	return n == sizeof(*ent) ? 0 : -EIO;
 }
 
-static void probe_uffd(struct kfeat *kf)
+/* 0, or why no userfaultfd could be made (the caller says it, once) */
+static int probe_uffd(struct kfeat *kf)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
-	int fd = kfeat_open_uffd();
+	int fd = kfeat_open_uffd(), ret = 0;
 
-	if (fd < 0) {
-		log_error("cannot create a userfaultfd: %s", strerror(-fd));
-		return;
-	}
+	if (fd < 0)
+		return fd;
 	/* with features 0 the kernel answers with every feature it offers */
 	if (ioctl(fd, UFFDIO_API, &api) == 0)
 		kf->uffd_offered = api.features;
 	else
-		log_error("UFFDIO_API probe failed: %m");
+		ret = -errno;
 	close(fd);
+	return ret;
 }
 
 static void probe_pagemap_scan(struct kfeat *kf, void *page)
@@ -199,8 +199,12 @@ int kfeat_probe(struct kfeat *kf)
 {
 	char *pages, *shm;
 
+	int ret;
+
 	memset(kf, 0, sizeof(*kf));
-	probe_uffd(kf);
+	ret = probe_uffd(kf);
+	if (ret)
+		return ret;
 	if (!kf->uffd_offered)
 		return -ENOSYS;
 	pages = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -54,7 +54,9 @@ void kfeat_apply_mask(struct kfeat *kf, uint64_t mask);
  * Creates and closes a probe userfaultfd, maps and unmaps a few private
  * pages, writes "4" to /proc/self/clear_refs. Waits for nothing.
  * Return: 0, or -errno when no userfaultfd can be created at all (the
- * daemon cannot work without one).
+ * daemon cannot work without one): what the kernel said (-EPERM, ...),
+ * -ENOSYS when it offers no feature. Logs nothing about it: the caller
+ * says it once.
  */
 int kfeat_probe(struct kfeat *kf);
 

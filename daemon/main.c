@@ -34,6 +34,7 @@ static void usage(FILE *f)
 		"  --socket PATH        listening socket (default $" UM_SOCKET_ENV
 		", else " UM_DEFAULT_SOCKET ")\n"
 		"  --mode OCTAL         socket permissions (default 0660)\n"
+		"  --group GROUP        the socket's group (name or gid; default: root's)\n"
 		"  --ack-timeout MS     evict receivers that do not ack in MS (default 1000)\n"
 		"  --result-size BYTES  per-client result buffer (default 4194304)\n"
 		"  --max-clients-per-uid N    connections per uid (default 64; 0: unlimited)\n"
@@ -72,7 +73,7 @@ static int parse_u64(const char *s, int base, unsigned long long min, unsigned l
  * Done while parsing the command line, long before the sandbox, because
  * NSS may open files, sockets or modules.
  */
-static int resolve_group(const char *name, gid_t *gid)
+static int resolve_group(const char *opt, const char *name, gid_t *gid)
 {
 	struct group gr, *found = NULL;
 	unsigned long long v;
@@ -101,10 +102,31 @@ static int resolve_group(const char *name, gid_t *gid)
 		return 0;
 	}
 	if (ret)
-		log_error("--pfn-group '%s': group lookup: %s", name, strerror(ret));
+		log_error("%s '%s': group lookup: %s", opt, name, strerror(ret));
 	else
-		log_error("--pfn-group '%s': no such group", name);
+		log_error("%s '%s': no such group", opt, name);
 	return -ENOENT;
+}
+
+/*
+ * The option whose value @arg is, as the user wrote it: "--mode" from
+ * "--mode=999" or from "--mode" "999".
+ */
+static const char *option_name(int argc, char **argv, const char *arg)
+{
+	static char name[64];
+
+	for (int i = 1; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+
+		if (eq && eq + 1 == arg) {
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - argv[i]), argv[i]);
+			return name;
+		}
+		if (argv[i] == arg && i > 1)
+			return argv[i - 1];
+	}
+	return "option";
 }
 
 static int parse_args(int argc, char **argv, struct um_opts *o)
@@ -112,6 +134,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "mode", required_argument, NULL, 'm' },
+		{ "group", required_argument, NULL, 'g' },
 		{ "ack-timeout", required_argument, NULL, 'a' },
 		{ "result-size", required_argument, NULL, 'r' },
 		{ "max-clients-per-uid", required_argument, NULL, 'C' },
@@ -127,6 +150,8 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	/* what a bad value of the option being parsed should have been */
+	const char *want = NULL;
 	unsigned long long v;
 	int c;
 
@@ -147,32 +172,43 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			o->socket_path = optarg;
 			break;
 		case 'm':
+			want = "an octal mode, 0 to 07777";
 			if (parse_u64(optarg, 8, 0, 07777, &v))
 				goto bad;
 			o->mode = v;
 			break;
+		case 'g':
+			if (resolve_group("--group", optarg, &o->group))
+				return -EINVAL;
+			o->group_set = true;
+			break;
 		case 'a':
+			want = "milliseconds, 1 to 3600000";
 			if (parse_u64(optarg, 10, 1, 3600000, &v))
 				goto bad;
 			o->ack_timeout_ms = v;
 			break;
 		case 'r':
 			/* whole pages, and it must fit um_hello_reply.result_size */
+			want = "bytes, a multiple of 4096 from 4096 to 2147483648";
 			if (parse_u64(optarg, 10, 4096, 1ull << 31, &v) || v % 4096)
 				goto bad;
 			o->result_size = v;
 			break;
 		case 'C':
+			want = "a decimal number, 0 for unlimited";
 			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
 				goto bad;
 			limits_cfg_set(&o->limits, LIMIT_CLIENTS, v);
 			break;
 		case 'I':
+			want = "a decimal number, 0 for unlimited";
 			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
 				goto bad;
 			limits_cfg_set(&o->limits, LIMIT_INTERVALS, v);
 			break;
 		case 'B':
+			want = "bytes, decimal, 0 for unlimited";
 			if (parse_u64(optarg, 10, 0, UINT64_MAX, &v))
 				goto bad;
 			limits_cfg_set(&o->limits, LIMIT_BYTES, v);
@@ -181,12 +217,13 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			o->limits.limit_root = true;
 			break;
 		case 'G':
-			if (resolve_group(optarg, &o->pfn_group))
+			if (resolve_group("--pfn-group", optarg, &o->pfn_group))
 				return -EINVAL;
 			o->pfn_group_set = true;
 			break;
 		case 'W':
 			/* below 10 ms the scan would keep the loop busy */
+			want = "milliseconds, 0 (off) or 10 to 3600000";
 			if (parse_u64(optarg, 10, 0, 3600000, &v) || (v && v < 10))
 				goto bad;
 			o->revalidate_ms = v;
@@ -220,9 +257,8 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	}
 	return 0;
 bad:
-	log_error("bad value '%s' (--result-size: a multiple of 4096, 4096..2147483648; --mode: "
-		  "octal; --ack-timeout: 1..3600000; --max-*-per-uid: decimal, 0 for unlimited; "
-		  "--revalidate-ms: 0 or 10..3600000)", optarg);
+	/* getopt left the option as it was written in argv[optind - 1] (or - 2) */
+	log_error("%s: bad value '%s': want %s", option_name(argc, argv, optarg), optarg, want);
 	return -EINVAL;
 }
 

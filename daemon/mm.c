@@ -590,7 +590,7 @@ int receiver_access(struct client *c, uint64_t id, uint64_t start, uint64_t end,
 	struct interval *iv;
 
 	if (!r)
-		return interval_find(c->srv, id) ? -EPERM : -ENOENT;
+		return interval_find(c->srv, id) ? -EACCES : -ENOENT;
 	iv = r->iv;
 	if (start >= end || start < iv->node.start || end > iv->node.end)
 		return -EINVAL;
@@ -640,6 +640,26 @@ static void send_release(struct receiver *r, int error)
 	struct um_ev_release ev = { .interval_id = r->iv->id, .error = error };
 
 	client_send(r->client, UM_EV_RELEASE, 0, &ev, sizeof(ev), -1);
+}
+
+/*
+ * Watchers hear an interval's end as a last copy with reason RELEASE over
+ * the whole interval: they hold no receiver, so EV_RELEASE never reaches
+ * them, and without it `umirrorctl watch PID` cannot tell that PID is gone.
+ */
+static void watch_release(struct interval *iv)
+{
+	struct mm *mm = iv->mm;
+	struct um_ev_invalidate ev = {
+		.interval_id = iv->id,
+		.start = iv->node.start,
+		.end = iv->node.end,
+		.seq = interval_seq(iv),
+		.reason = UMP_REASON_RELEASE,
+		.pid = mm->pid,
+	};
+
+	server_watch_copy(mm->srv, mm->pid, mm->uid, &ev);
 }
 
 /* --- uffd events ---------------------------------------------------------- */
@@ -1544,6 +1564,9 @@ static void interval_destroy(struct interval *iv, int error)
 	struct mm *mm = iv->mm;
 	struct receiver *r, *t;
 
+	/* a dead address space's intervals were announced by mm_release() */
+	if (error && !mm->dead)
+		watch_release(iv);
 	inval_forget_interval(iv);
 	scan_interval_free(iv);
 	list_for_each_entry_safe(r, t, &iv->receivers, iv_link) {
@@ -1587,10 +1610,10 @@ int mm_subscribe(struct client *c, const struct um_subscribe *req,
 		if (iv->id == req->interval_id)
 			goto found;
 	/* a stranger learns nothing about which intervals exist */
-	return client_may_see(c, mm->uid) ? -ESRCH : -EPERM;
+	return client_may_see(c, mm->uid) ? -ESRCH : -EACCES;
 found:
 	if (!grant_allows(c, iv))
-		return -EPERM;
+		return -EACCES;
 	if (client_receiver(c, iv->id))
 		return -EBUSY;
 	*seq_fd = fcntl(mm->seq_fd, F_DUPFD_CLOEXEC, 0);
@@ -1962,6 +1985,7 @@ void mm_release(struct mm *mm, const char *why)
 		fork_wait_free(list_first_entry(&mm->fork_waits, struct fork_wait, link));
 	list_for_each_entry(iv, &mm->intervals, mm_link) {
 		iv->active = 0;
+		watch_release(iv);
 		slot_kill(iv);
 		/* a followed child's inserter is its parent: alive, it must hear it */
 		list_for_each_entry(r, &iv->receivers, iv_link)

@@ -504,7 +504,7 @@ int scan_request(struct client *c, const struct um_revalidate *req,
 	int ret;
 
 	if (!r)
-		return interval_find(c->srv, req->interval_id) ? -EPERM : -ENOENT;
+		return interval_find(c->srv, req->interval_id) ? -EACCES : -ENOENT;
 	iv = r->iv;
 	if (iv->mm->dead)
 		return -EFAULT;

@@ -265,6 +265,8 @@ void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
 
 /* --- receiving ---------------------------------------------------------- */
 
+static void drop(struct client *c, enum um_log_level level, const char *reason);
+
 static void close_fds(const int *fds, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++)
@@ -285,7 +287,8 @@ static void client_read(struct client *c)
 		n = um_transport_recv(c->fd, buf, sizeof(buf), fds, UM_MSG_MAX_FDS + 1, &nfds,
 				      MSG_DONTWAIT);
 		if (n == 0) {
-			client_drop(c, "hung up");
+			/* every umirrorctl call ends so: not worth an info line */
+			drop(c, UM_LOG_DEBUG, "hung up");
 			return;
 		}
 		if (n == -EMSGSIZE || n == -EBADMSG) {
@@ -591,6 +594,7 @@ static int listen_socket(struct server *s)
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    (s->opt.group_set && chown(path, (uid_t)-1, s->opt.group) < 0) ||
 	    chmod(path, s->opt.mode) < 0 || listen(fd, SOMAXCONN) < 0) {
 		ret = -errno;
 		log_error("%s: %s", path, strerror(-ret));
@@ -617,7 +621,10 @@ int server_init(struct server *s, uv_loop_t *loop)
 	s->start_ms = uv_now(loop);
 	ret = kfeat_probe(&s->kf);
 	if (ret) {
-		log_error("no userfaultfd: %s", strerror(-ret));
+		log_error("cannot create a userfaultfd: %s%s", strerror(-ret),
+			  ret == -EPERM || ret == -EACCES ?
+				  " (umirrord runs as root, or with CAP_SYS_PTRACE: see umirrord(8))" :
+			  ret == -ENOSYS ? " (a kernel without CONFIG_USERFAULTFD?)" : "");
 		return ret;
 	}
 	kfeat_apply_mask(&s->kf, s->opt.mask_features);

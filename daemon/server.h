@@ -27,6 +27,8 @@
 struct um_opts {
 	const char *socket_path;
 	mode_t mode;
+	bool group_set; /* --group given: the socket file's group */
+	gid_t group;
 	unsigned int ack_timeout_ms;
 	uint32_t result_size;
 	struct limits_cfg limits;

@@ -375,8 +375,9 @@ int snapshot_request(struct client *c, const struct um_snapshot *req,
 		mm = mm_find_pid(c->srv, req->pid);
 		if (!mm)
 			return -ESRCH;
+		/* not -EPERM: that says a page is PROT_NONE */
 		if (!client_may_see(c, mm->uid))
-			return -EPERM;
+			return -EACCES;
 		rep->seq = 0;
 	}
 	/* with nodes, int32 each after the entries (8-byte aligned as n * 8 is) */

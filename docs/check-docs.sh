@@ -11,7 +11,10 @@
 #    (proto/proto.c) and an entry in umirrorctl(1)'s list of watch reasons;
 #  - product documents (README, CONTRIBUTING, docs/, man pages, the public
 #    headers) name kernel documents, never "seed NNN" or shared/seeds,
-#    which are not part of the project.
+#    which are not part of the project;
+#  - each per-function page (docs/man/um_*.3) has the header's prototype
+#    of every function it documents and every errno the header names for
+#    it.
 # Exit 0 all good, 1 something disagrees (every disagreement is listed).
 set -u
 
@@ -109,5 +112,80 @@ if [ -n "$hits" ]; then
 else
 	echo "ok   no seed references in $(echo $docs | wc -w) product documents"
 fi
+
+# --- per-function pages (man 3 um_connect ...) -------------------------------------
+# Every docs/man/um_*.3 documents the functions its NAME lists: each is
+# exported by umirror.h, its SYNOPSIS prototype is the header's, and every
+# errno the header's comment for it names appears in the page; the page has
+# the sections a reader looks for.
+
+# the prototype of exported function $2 in header $1, on one line, spaced
+# the one way (no space after "(" or before "," ")" ";")
+header_proto() {
+	awk -v fn="$2" '
+		/^UM_EXPORT / { on = index($0, " " fn "(") || index($0, "*" fn "("); text = "" }
+		on { text = text " " $0; if ($0 ~ /;/) { print text; exit } }' "$1" | norm
+}
+
+# the kernel-doc comment (/** ... */) right before $2's declaration in $1
+header_doc() {
+	awk -v fn="$2" '
+		/^\/\*\*/ { doc = ""; in_doc = 1 }
+		in_doc { doc = doc "\n" $0 }
+		/\*\// { in_doc = 0 }
+		/^UM_EXPORT / && (index($0, " " fn "(") || index($0, "*" fn "(")) { print doc; exit }
+		/^UM_EXPORT / { doc = "" }' "$1"
+}
+
+norm() {
+	sed -e 's/UM_EXPORT //' -e 's/[[:space:]][[:space:]]*/ /g' -e 's/^ //' -e 's/ $//' \
+	    -e 's/( /(/g' -e 's/ \([,);]\)/\1/g'
+}
+
+# the text of the SYNOPSIS of page $1: troff font requests' arguments joined
+synopsis_text() {
+	section "$1" SYNOPSIS | awk '
+		/^\.(B|I|BI|IB|BR|RB|IR|RI)( |$)/ {
+			line = $0; sub(/^\.[A-Z]+ ?/, "", line); out = ""; q = 0
+			for (i = 1; i <= length(line); i++) {
+				c = substr(line, i, 1)
+				if (c == "\"") { q = !q; continue }
+				if (c == " " && !q) continue
+				out = out c
+			}
+			printf "%s ", out
+		}' | norm
+}
+
+pages=$(ls "$src"/docs/man/um_*.3 2>/dev/null)
+[ -n "$pages" ] || bad "no per-function man pages (docs/man/um_*.3)"
+n=0 before=$fails
+for page in $pages; do
+	base=$(basename "$page" .3)
+	names=$(section "$page" NAME | sed -n 's/ - .*//p' | tr ',' ' ')
+	echo " $names " | grep -q " $base " || bad "$base.3: NAME does not list $base"
+	for sec in SYNOPSIS DESCRIPTION "WAITS AND HOLDS" "RETURN VALUE" EXAMPLE "SEE ALSO"; do
+		plain "$page" | grep -q "^\.SH \"*$sec\"*\$" || bad "$base.3: no section $sec"
+	done
+	syn=$(synopsis_text "$page")
+	for fn in $names; do
+		n=$((n + 1))
+		proto=$(header_proto "$header" "$fn")
+		if [ -z "$proto" ]; then
+			bad "$base.3 documents $fn, which umirror.h does not export"
+			continue
+		fi
+		case "$syn" in
+		*"$proto"*) ;;
+		*) bad "$base.3: SYNOPSIS lacks the header's '$proto'" ;;
+		esac
+		for e in $(header_doc "$header" "$fn" | grep -o -- '-E[A-Z0-9]*' | sort -u); do
+			plain "$page" | grep -q -- "$e\\([^A-Z0-9]\\|\$\\)" ||
+				bad "$base.3: umirror.h says $fn returns $e, the page does not"
+		done
+	done
+done
+[ $fails != $before ] ||
+	echo "ok   $n functions in $(echo $pages | wc -w) pages: prototypes and errors as umirror.h says"
 
 exit $status

@@ -18,7 +18,7 @@ for page in "$@"; do
 		echo "$warnings"
 		bad=1
 	fi
-	if ! grep -q "^\.TH [A-Z]* [0-9] \"[^\"]*\" \"umirror $version\"" "$page"; then
+	if ! grep -q "^\.TH [A-Z_]* [0-9] \"[^\"]*\" \"umirror $version\"" "$page"; then
 		echo "FAIL $page: .TH does not name umirror $version"
 		bad=1
 	fi

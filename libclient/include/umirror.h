@@ -51,7 +51,9 @@
  * Conventions. Every function that can fail returns 0 (or a count) on
  * success and a negative errno on failure, as the kernel does; results come
  * back through out-parameters. -EINVAL bad arguments; -EPERM a page without
- * read permission (PROT_NONE) or a peer not allowed; -EFAULT no mapping, a
+ * read permission (PROT_NONE), or an access the mapping does not allow;
+ * -EACCES this peer is not allowed (another user's process or interval,
+ * never a page's protection); -EFAULT no mapping, a
  * VM_IO/PFNMAP mapping, or a dead owner; -EAGAIN retry; -ENOMEM; -ETIMEDOUT
  * a wait ran out; -ENOTCONN the daemon went away (the connection is then
  * dead for good: every interval is released, waiters wake).
@@ -256,8 +258,10 @@ enum um_reason {
 	UM_REASON_UNMAP = 3,   /* munmap */
 	UM_REASON_REMAP = 4,   /* mremap moved the pages away */
 	UM_REASON_FORK = 5,    /* fork made written pages copy-on-write */
-	UM_REASON_RELEASE = 6, /* reserved, not sent: an interval's end comes
-				  through ops->release */
+	UM_REASON_RELEASE = 6, /* watchers only (um_watch): the interval ended
+				  (owner exited, interval removed, daemon
+				  shutting down); receivers hear it through
+				  ops->release instead */
 	UM_REASON_MIGRATE = 7, /* a placement request moves the pages (um_range_place) */
 	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
 				     migration, swap-out, KSM, THP split/collapse,
@@ -373,12 +377,14 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len,
  * @flags: UM_INTERVAL_*
  * @ops, @priv, @out: as um_interval_insert()
  *
- * Allowed for root and for the owner's uid; -EPERM otherwise. The
+ * Allowed for root, the owner's uid and uids it granted; -EACCES
+ * otherwise. The
  * subscriber gets every invalidation of the interval, in order, exactly
  * once, and maps the owner's sequence area read-only.
  *
  * Waits for: one round trip. Holds: the request lock meanwhile.
- * Return: 0; -ESRCH no such owner or interval; -EPERM; -ENOTCONN.
+ * Return: 0; -ESRCH no such owner or interval; -EACCES not allowed;
+ * -ENOTCONN.
  */
 UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid,
 				    uint64_t interval_id, unsigned int flags,
@@ -412,7 +418,7 @@ UM_EXPORT enum um_backend um_interval_backend(const struct um_interval *iv);
  * @iv: an interval this client inserted
  *
  * Waits for: one round trip. Holds: the request lock meanwhile.
- * Return: 0; -EPERM @iv was subscribed, not inserted; -ENOSPC too many
+ * Return: 0; -EACCES @iv was subscribed, not inserted; -ENOSPC too many
  * grants (16 per interval); -EFAULT dead; -ENOTCONN.
  */
 UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow);
@@ -702,7 +708,8 @@ UM_EXPORT long um_range_fault(struct um_range *range, unsigned int flags);
  * Waits for: the invalidation's acknowledgements and the migration.
  * Holds: the request lock meanwhile.
  * Return: pages now on @node (>= 0); -ENODEV @node is not online;
- * -EOPNOTSUPP the kernel has no NUMA; -EPERM; -EFAULT; -ENOTCONN.
+ * -EOPNOTSUPP the kernel has no NUMA; -EACCES not this client's
+ * interval; -EFAULT; -ENOTCONN.
  */
 UM_EXPORT long um_range_place(struct um_range *range, int node);
 
@@ -734,7 +741,8 @@ UM_EXPORT long um_range_place(struct um_range *range, int node);
  *
  * Waits for: one round trip per 2 GiB. Holds: the request lock.
  * Return: @npages; -EPERM some page PROT_NONE; -EFAULT a hole (entries are
- * filled either way); -ESRCH pid not attached; -EINVAL; -ENOTCONN.
+ * filled either way); -EACCES not allowed (neither root nor the owner's
+ * uid; nothing filled); -ESRCH pid not attached; -EINVAL; -ENOTCONN.
  */
 UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start,
 			       uint64_t npages, uint64_t *out);
@@ -798,9 +806,12 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out,
  * um_watch() - receive a copy of every invalidation of @pid's intervals
  * (0: all this peer may see) through @cb, on the event thread / in
  * um_dispatch(). The copies need no acknowledgement; writers never wait
- * for watchers.
+ * for watchers. The end of each interval (its owner exited, it was
+ * removed, the daemon is shutting down) comes as a last copy with reason
+ * UM_REASON_RELEASE over the whole interval.
  *
- * Waits for: one round trip. Return: 0, -EPERM, -ESRCH, -ENOTCONN.
+ * Waits for: one round trip. Return: 0, -EACCES @pid is another user's,
+ * -ESRCH @pid not attached, -ENOTCONN.
  */
 UM_EXPORT int um_watch(struct um_client *c, pid_t pid,
 		       void (*cb)(uint64_t interval_id, pid_t pid,

@@ -23,12 +23,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -258,6 +261,8 @@ static void test_status_json(void)
 	      (long long)iv);
 	CHECK(jint(jget(v, "address_spaces"), &mms) && mms >= 1,
 	      "status --json: address_spaces %lld", (long long)mms);
+	/* the text's word: "invalidations", not "events" */
+	CHECK(jget(v, "invalidations") && !jget(v, "events"), "status --json: invalidations");
 	CHECK(jstr_is(jget(v, "daemon_version"), UMIRROR_VERSION_STRING),
 	      "status --json: daemon_version");
 	k = jget(v, "kernel");
@@ -298,7 +303,8 @@ static void test_list(struct um_interval *iv, const char *p)
 	snprintf(range, sizeof(range), "%016llx-%016llx", (unsigned long long)(uintptr_t)p,
 		 (unsigned long long)(uintptr_t)(p + IV_PAGES * PAGE));
 	CHECK(r.status == 0 && !*r.err, "list: exit %d, %s", r.status, r.err);
-	CHECK(!strncmp(r.out, "    ID     PID ", 15), "list: header: %s", r.out);
+	CHECK(!strncmp(r.out, "    ID     PID ", 15) && strstr(r.out, " REVALIDATE STATE\n"),
+	      "list: header: %s", r.out);
 	CHECK(strstr(r.out, range) && strstr(r.out, um_backend_str(um_interval_backend(iv))) &&
 		      strstr(r.out, " live\n"),
 	      "list: no row for %s: %s", range, r.out);
@@ -321,6 +327,18 @@ static void test_list(struct um_interval *iv, const char *p)
 	      "list -j: backend");
 	CHECK(jget(e, "dead") && jget(e, "dead")->t == J_BOOL && !jget(e, "dead")->b,
 	      "list -j: dead");
+	CHECK(jint(jget(e, "revalidate_ms"), &x) && x >= 0, "list -j: revalidate_ms");
+	jfree(v);
+	run_free(&r);
+
+	/* --pretty: the same document, indented, one member a line */
+	r = ctl("--pretty", "list");
+	CHECK(r.status == 0 && !*r.err, "list --pretty: exit %d, %s", r.status, r.err);
+	v = parse_json("list --pretty", r.out);
+	CHECK(v->t == J_ARR && v->n == 1 && jget(&v->items[0], "revalidate_ms"),
+	      "list --pretty: %s", r.out);
+	CHECK(!strncmp(r.out, "[\n  {\n    \"id\": ", 16) && strstr(r.out, "\n    \"dead\": false\n  }\n]\n"),
+	      "list --pretty: not indented: %s", r.out);
 	jfree(v);
 	run_free(&r);
 }
@@ -331,7 +349,7 @@ static char expected_glyph(int i, bool unpopulated_wp)
 	if (i == 0)
 		return 'w'; /* written after the insert: the fault un-protected it */
 	if (i < WRITTEN)
-		return 'r'; /* written before, protected since */
+		return 'p'; /* written before, protected since */
 	if (i < IV_PAGES)
 		return unpopulated_wp ? '.' : 'z'; /* 6.1: read-faulted at insert */
 	if (i == NOPERM_PAGE)
@@ -339,6 +357,19 @@ static char expected_glyph(int i, bool unpopulated_wp)
 	if (i == HOLE_PAGE)
 		return ' ';
 	return '.';
+}
+
+/* the summary's (and an entry's "kind") word for glyph @c */
+static const char *glyph_name(char c)
+{
+	switch (c) {
+	case 'w': return "written";
+	case 'p': return "protected";
+	case 'z': return "zero";
+	case '!': return "no_permission";
+	case ' ': return "hole";
+	default: return "none";
+	}
 }
 
 static void test_show(const char *p, bool unpopulated_wp)
@@ -384,35 +415,50 @@ static void test_show(const char *p, bool unpopulated_wp)
 	/* a hole wins over a PROT_NONE page */
 	CHECK(jint(jget(v, "status"), &x) && x == -EFAULT, "show --json: status %lld",
 	      (long long)x);
+	/* entries are runs of pages alike: expand them to pages */
 	e = jget(v, "entries");
-	CHECK(e && e->t == J_ARR && e->n == NPAGES, "show --json: %d entries", NPAGES);
-	for (int i = 0; i < NPAGES; i++) {
-		const struct jv *flags = jget(&e->items[i], "flags");
-		bool present = jarr_has_str(flags, "present");
+	CHECK(e && e->t == J_ARR && e->n >= 6 && e->n <= NPAGES, "show --json: %zu entries",
+	      e ? e->n : 0);
+	for (size_t k = 0, i = 0; k < e->n || i < NPAGES; k++) {
+		const struct jv *flags, *it = &e->items[k];
+		int64_t pages = 0;
+		bool present;
 
-		CHECK(jhex(jget(&e->items[i], "addr"), &h) && h == (uintptr_t)p + i * PAGE,
-		      "show --json: entry %d addr", i);
-		CHECK(jint(jget(&e->items[i], "pfn"), &x) && x >= 0, "show --json: entry %d pfn", i);
-		switch (map[i]) {
+		CHECK(k < e->n && i < NPAGES, "show --json: entries cover %zu pages, want %d", i,
+		      NPAGES);
+		flags = jget(it, "flags");
+		present = jarr_has_str(flags, "present");
+		CHECK(jhex(jget(it, "addr"), &h) && h == (uintptr_t)p + i * PAGE,
+		      "show --json: entry %zu addr, want page %zu", k, i);
+		CHECK(jint(jget(it, "pages"), &pages) && pages >= 1 && i + pages <= NPAGES,
+		      "show --json: entry %zu pages", k);
+		CHECK(jint(jget(it, "pfn"), &x) && x >= 0, "show --json: entry %zu pfn", k);
+		for (int64_t n = 1; n < pages; n++)
+			CHECK(map[i + n] == map[i], "show --json: entry %zu joins page %zu '%c' and "
+			      "page %zu '%c'", k, i, map[i], (size_t)(i + n), map[i + n]);
+		CHECK(jstr_is(jget(it, "kind"), glyph_name(map[i])), "show --json: entry %zu kind, "
+		      "want %s", k, glyph_name(map[i]));
+		i += pages;
+		switch (map[i - pages]) {
 		case 'w':
-			CHECK(present && jarr_has_str(flags, "write"), "entry %d: want present, write", i);
+			CHECK(present && jarr_has_str(flags, "write"), "entry %zu: want present, write", k);
 			break;
-		case 'r':
+		case 'p':
 			CHECK(present && !jarr_has_str(flags, "write") &&
 				      jarr_has_str(flags, "uffd_wp"),
-			      "entry %d: want present, uffd_wp, no write", i);
+			      "entry %zu: want present, uffd_wp, no write", k);
 			break;
 		case 'z':
-			CHECK(present && jarr_has_str(flags, "zero"), "entry %d: want zero", i);
+			CHECK(present && jarr_has_str(flags, "zero"), "entry %zu: want zero", k);
 			break;
 		case '!':
-			CHECK(jarr_has_str(flags, "noperm"), "entry %d: want noperm", i);
+			CHECK(jarr_has_str(flags, "noperm"), "entry %zu: want noperm", k);
 			break;
 		case ' ':
-			CHECK(jarr_has_str(flags, "hole"), "entry %d: want hole", i);
+			CHECK(jarr_has_str(flags, "hole"), "entry %zu: want hole", k);
 			break;
 		default:
-			CHECK(!present && !jarr_has_str(flags, "hole"), "entry %d: want nothing", i);
+			CHECK(!present && !jarr_has_str(flags, "hole"), "entry %zu: want nothing", k);
 		}
 	}
 	sum = jget(v, "summary");
@@ -424,8 +470,8 @@ static void test_show(const char *p, bool unpopulated_wp)
 	CHECK(total == NPAGES, "show --json: summary adds up to %lld", (long long)total);
 	CHECK(jint(jget(sum, "hole"), &x) && x == 1, "summary.hole");
 	CHECK(jint(jget(sum, "no_permission"), &x) && x == 1, "summary.no_permission");
-	CHECK(jint(jget(sum, "writable"), &x) && x == 1, "summary.writable");
-	CHECK(jint(jget(sum, "read_only"), &x) && x == WRITTEN - 1, "summary.read_only");
+	CHECK(jint(jget(sum, "written"), &x) && x == 1, "summary.written");
+	CHECK(jint(jget(sum, "protected"), &x) && x == WRITTEN - 1, "summary.protected");
 	e = jget(v, "intervals");
 	CHECK(e && e->t == J_ARR && e->n == 1, "show --json: one covering interval");
 	jfree(v);
@@ -464,6 +510,473 @@ static void test_show_noperm(const char *p)
 	CHECK(jint(jget(jget(v, "summary"), "no_permission"), &x) && x == 1,
 	      "show -j PROT_NONE: summary.no_permission");
 	jfree(v);
+	run_free(&r);
+}
+
+/* --- the grid: collapsed rows, scale, legend, colour ---------------------- */
+
+#define BIG_PAGES 4096	/* 16 MiB: 64 rows of 64, 32 rows at scale 2 */
+#define BIG_WRITTEN 64	/* its first row */
+
+/*
+ * Run umirrorctl ARGS with stdout on a terminal @cols wide (a pty) and
+ * @no_color as $NO_COLOR (NULL: unset). The output has the terminal's
+ * \r\n line ends.
+ */
+static struct run ctl_tty(int cols, const char *no_color, char **args)
+{
+	struct winsize ws = { .ws_row = 50, .ws_col = cols };
+	char *argv[24] = { UMIRRORCTL_PATH }, *envp[256], nc[64], *out = NULL;
+	posix_spawn_file_actions_t fa;
+	size_t len = 0, envn = 0;
+	int m, sl, e, st, n = 1;
+	struct run r;
+	pid_t pid;
+
+	for (; *args && n < 23; args++)
+		argv[n++] = *args;
+	for (char **v = environ; *v && envn < 250; v++)
+		if (strncmp(*v, "NO_COLOR=", 9))
+			envp[envn++] = *v;
+	if (no_color) {
+		snprintf(nc, sizeof(nc), "NO_COLOR=%s", no_color);
+		envp[envn++] = nc;
+	}
+	envp[envn] = NULL;
+	m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	CHECK(m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0, "pty: %m");
+	sl = open(ptsname(m), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	CHECK(sl >= 0 && ioctl(sl, TIOCSWINSZ, &ws) == 0, "pty slave: %m");
+	e = memfd_create("err", MFD_CLOEXEC);
+	CHECK(e >= 0, "memfd_create: %m");
+	CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
+		      posix_spawn_file_actions_adddup2(&fa, sl, 1) == 0 &&
+		      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0,
+	      "file actions");
+	CHECK(posix_spawn(&pid, argv[0], &fa, NULL, argv, envp) == 0, "spawn on a pty");
+	posix_spawn_file_actions_destroy(&fa);
+	close(sl);
+	/* read while it writes: EIO once it has exited and all is read */
+	for (;;) {
+		char buf[4096];
+		ssize_t got = read(m, buf, sizeof(buf));
+
+		if (got <= 0)
+			break;
+		out = realloc(out, len + got + 1);
+		CHECK(out, "realloc");
+		memcpy(out + len, buf, got);
+		len += got;
+	}
+	close(m);
+	CHECK(waitpid(pid, &st, 0) == pid, "waitpid: %m");
+	r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r.out = out ? out : strdup("");
+	r.out[len] = '\0';
+	r.err = slurp(e);
+	r.nerr_lines = 0;
+	return r;
+}
+
+/* the number of lines of @s */
+static int nlines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void test_grid(void)
+{
+	char pid[16], range[64], want[256], row0[32], row1[32], cells[BIG_WRITTEN + 1];
+	char *big = harness_map_anon(BIG_PAGES, PROT_READ | PROT_WRITE);
+	struct run r;
+
+	memset(big, 'g', BIG_WRITTEN * PAGE); /* present and writable: 'w' */
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(range, sizeof(range), "%llx+16M", (unsigned long long)(uintptr_t)big);
+	snprintf(row0, sizeof(row0), "%016llx |", (unsigned long long)(uintptr_t)big);
+	snprintf(row1, sizeof(row1), "%016llx |",
+		 (unsigned long long)(uintptr_t)(big + 64 * PAGE));
+
+	/* every page, repeated rows collapsed: row, row, '*', summary */
+	r = ctl("--scale", "1", "--no-legend", "show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show --scale 1: exit %d, %s", r.status, r.err);
+	memset(cells, 'w', BIG_WRITTEN);
+	cells[BIG_WRITTEN] = '\0';
+	snprintf(want, sizeof(want), "%s%s|\n%s", row0, cells, row1);
+	memset(cells, '.', BIG_WRITTEN);
+	CHECK(!strncmp(r.out, want, strlen(want)) &&
+		      !strncmp(r.out + strlen(want), cells, BIG_WRITTEN) &&
+		      !strcmp(r.out + strlen(want) + BIG_WRITTEN,
+			      "|\n*\n4096 pages: 4032 none, 64 written\n"),
+	      "show --scale 1 --no-legend: want two rows, '*', the summary: %s", r.out);
+	run_free(&r);
+
+	/* automatic: 64 rows of 64 are too many, one cell is 2 pages */
+	r = ctl("show", pid, range);
+	CHECK(r.status == 0 && !*r.err, "show 16M: exit %d, %s", r.status, r.err);
+	CHECK(!strncmp(r.out, "legend: . none, w written\n", 26),
+	      "show 16M: legend of the kinds present: %s", r.out);
+	CHECK(strstr(r.out, "\nscale:  one cell = 2 pages (8 KiB)"), "show 16M: no scale line: %s",
+	      r.out);
+	memset(cells, 'w', 32);
+	memset(cells + 32, '.', 32);
+	snprintf(want, sizeof(want), "%s%.64s| .:64 w:64\n", row0, cells);
+	CHECK(strstr(r.out, want), "show 16M: want row '%s' in: %s", want, r.out);
+	snprintf(want, sizeof(want), "%016llx |", (unsigned long long)(uintptr_t)(big + 128 * PAGE));
+	CHECK(strstr(r.out, want) && strstr(r.out, "| .:128\n*\n4096 pages:"),
+	      "show 16M: want a row of '.' then '*': %s", r.out);
+	CHECK(nlines(r.out) == 6, "show 16M: %d lines, want 6 (legend, scale, 2 rows, '*', "
+	      "summary): %s", nlines(r.out), r.out);
+	run_free(&r);
+
+	/* one cell for all: the kind most pages have, and the counts */
+	r = ctl("--scale", "4096", "--no-legend", "show", pid, range);
+	snprintf(want, sizeof(want), "%s.| .:4032 w:64\n", row0);
+	CHECK(r.status == 0 && strstr(r.out, want), "show --scale 4096: want '%s': %s", want,
+	      r.out);
+	run_free(&r);
+
+	/* JSON: runs, not pages (at most one per written page, whose PFNs need not follow) */
+	r = ctl("-j", "show", pid, range);
+	CHECK(r.status == 0, "show -j 16M: exit %d, %s", r.status, r.err);
+	{
+		struct jv *v = parse_json("show -j 16M", r.out);
+		const struct jv *e = jget(v, "entries");
+		int64_t x;
+
+		CHECK(e && e->n >= 2 && e->n <= BIG_WRITTEN + 1, "show -j 16M: %zu entries",
+		      e ? e->n : 0);
+		CHECK(jint(jget(&e->items[e->n - 1], "pages"), &x) && x == BIG_PAGES - BIG_WRITTEN,
+		      "show -j 16M: the untouched pages are one entry");
+		jfree(v);
+	}
+	run_free(&r);
+
+	/* colour: only on a terminal, never with $NO_COLOR; a 60-column terminal gets 32 cells */
+	memset(cells, 'w', 32);
+	snprintf(want, sizeof(want), "%s\033[1;31m%.32s\033[0m|\r\n", row0, cells);
+	r = ctl_tty(60, NULL, (char *[]){ "--scale=1", "--no-legend", "show", pid, range, NULL });
+	CHECK(r.status == 0 && strstr(r.out, want), "show on a 60-column tty: want '%s' in: %s",
+	      want, r.out);
+	run_free(&r);
+	snprintf(want, sizeof(want), "%s%.32s|\r\n", row0, cells);
+	r = ctl_tty(60, "1", (char *[]){ "--scale=1", "show", pid, range, NULL });
+	CHECK(r.status == 0 && strstr(r.out, want) && !strchr(r.out, '\033'),
+	      "show on a tty, NO_COLOR=1: colour or no '%s': %s", want, r.out);
+	run_free(&r);
+	r = ctl_tty(60, NULL, (char *[]){ "--color=never", "show", pid, range, NULL });
+	CHECK(r.status == 0 && !strchr(r.out, '\033'), "--color=never on a tty: %s", r.out);
+	run_free(&r);
+	r = ctl("--color=always", "show", pid, range);
+	CHECK(r.status == 0 && strstr(r.out, "\033[1;31m"), "--color=always into a file: %s", r.out);
+	run_free(&r);
+	r = ctl("show", pid, range);
+	CHECK(r.status == 0 && !strchr(r.out, '\033'), "colour into a file: %s", r.out);
+	run_free(&r);
+
+	check_usage(ctl("--color=sometimes", "show", pid, range), "--color=sometimes",
+		    "--color wants auto, always or never, not 'sometimes'");
+	check_usage(ctl("--scale", "0", "show", pid, range), "--scale 0",
+		    "--scale wants a positive number");
+	check_usage(ctl("--scale", "2", "list"), "--scale with list",
+		    "--scale, --color and --no-legend only apply to show and dirty");
+	munmap(big, BIG_PAGES * PAGE);
+}
+
+/* --- dirty ------------------------------------------------------------------- */
+
+/*
+ * dirty of an interval tracked after the fact (UM_INTERVAL_TRACK_ASYNC):
+ * wp-async (PAGEMAP_SCAN) shows the written page, as uffd-wp does where
+ * the insert fell back to it; an interval only the
+ * revalidation scan watches (the 6.1 feature set) cannot say: exit 1 and
+ * the reason, never a picture of clean pages.
+ */
+static void test_dirty_async(struct um_client *c)
+{
+	char pid[16], range[64], row[32], want[96];
+	char *q = harness_map_anon(4, PROT_READ | PROT_WRITE);
+	struct um_interval *iv;
+	struct run r;
+	int ret;
+
+	ret = um_interval_insert(c, q, 4 * PAGE, UM_INTERVAL_TRACK_ASYNC, NULL, NULL, &iv);
+	CHECK(ret == 0, "insert TRACK_ASYNC: %s", strerror(-ret));
+	q[PAGE] = 'x';
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(range, sizeof(range), "%llx+16K", (unsigned long long)(uintptr_t)q);
+	r = ctl("--no-legend", "dirty", pid, range);
+	printf("test_cli: dirty of a TRACK_ASYNC interval, backend %s\n",
+	       um_backend_str(um_interval_backend(iv)));
+	switch (um_interval_backend(iv)) {
+	case UM_BACKEND_SCAN:
+		check_error(r, "dirty of a scan-only interval", "(backend scan) cannot see writes");
+		break;
+	case UM_BACKEND_WP_ASYNC:
+	case UM_BACKEND_UFFD_WP: /* what TRACK_ASYNC falls back to without WP_ASYNC */
+		snprintf(row, sizeof(row), "%016llx |", (unsigned long long)(uintptr_t)q);
+		snprintf(want, sizeof(want), "%s.w..|\n4 pages: 3 clean, 1 written\n", row);
+		CHECK(r.status == 0 && strstr(r.out, want), "dirty of a wp-async interval: want "
+		      "'%s': %d %s%s", want, r.status, r.out, r.err);
+		run_free(&r);
+		break;
+	default:
+		/* soft-dirty reports more than was written (a fresh VMA is all soft-dirty) */
+		CHECK(r.status == 0 && strstr(r.out, " written\n"), "dirty, backend %s: %d %s%s",
+		      um_backend_str(um_interval_backend(iv)), r.status, r.out, r.err);
+		run_free(&r);
+	}
+	CHECK(um_interval_remove(iv) == 0, "remove TRACK_ASYNC");
+	munmap(q, 4 * PAGE);
+}
+
+/* the JSON "written" runs of @v are exactly [@p + @page * PAGE, + 1 page) */
+static void check_written_one(const struct jv *v, const char *p, int page, const char *what)
+{
+	const struct jv *w = jget(v, "written");
+	int64_t x;
+	uint64_t h;
+
+	CHECK(w && w->t == J_ARR && w->n == 1, "%s: want one written run", what);
+	CHECK(jhex(jget(&w->items[0], "start"), &h) && h == (uintptr_t)p + page * PAGE,
+	      "%s: written start", what);
+	CHECK(jhex(jget(&w->items[0], "end"), &h) && h == (uintptr_t)p + (page + 1) * PAGE,
+	      "%s: written end", what);
+	CHECK(jint(jget(&w->items[0], "pages"), &x) && x == 1, "%s: written pages", what);
+}
+
+static void test_dirty(struct um_interval *iv, char *p)
+{
+	char pid[16], range[64], ivrange[64], row[32], want[128], daemon[16];
+	struct run r;
+	struct jv *v;
+	int64_t x;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(range, sizeof(range), "%llx+64K", (unsigned long long)(uintptr_t)p);
+	snprintf(ivrange, sizeof(ivrange), "%llx+32K", (unsigned long long)(uintptr_t)p);
+	snprintf(row, sizeof(row), "%016llx |", (unsigned long long)(uintptr_t)p);
+
+	/* page 0 was written after the insert; pages 8-15 are not in the interval */
+	r = ctl("dirty", pid, range);
+	snprintf(want, sizeof(want), "%sw.......        |\n", row);
+	CHECK(r.status == 0 && !*r.err, "dirty: exit %d, %s", r.status, r.err);
+	CHECK(strstr(r.out, want), "dirty: want '%s' in: %s", want, r.out);
+	CHECK(strstr(r.out, "\n16 pages: 7 clean, 1 written, 8 not_mirrored\n"),
+	      "dirty: summary: %s", r.out);
+	CHECK(strstr(r.out, "legend: . clean, w written, ' ' not_mirrored\n"), "dirty: legend: %s",
+	      r.out);
+	run_free(&r);
+
+	r = ctl("-j", "dirty", pid, range);
+	CHECK(r.status == 0 && !*r.err, "dirty -j: exit %d, %s", r.status, r.err);
+	v = parse_json("dirty -j", r.out);
+	check_written_one(v, p, 0, "dirty -j");
+	CHECK(jint(jget(jget(v, "summary"), "written"), &x) && x == 1, "dirty -j: summary.written");
+	CHECK(jint(jget(jget(v, "summary"), "clean"), &x) && x == IV_PAGES - 1,
+	      "dirty -j: summary.clean");
+	CHECK(jint(jget(jget(v, "summary"), "not_mirrored"), &x) && x == NPAGES - IV_PAGES,
+	      "dirty -j: summary.not_mirrored");
+	CHECK(jget(v, "rearm") && jget(v, "rearm")->t == J_BOOL && !jget(v, "rearm")->b,
+	      "dirty -j: rearm");
+	CHECK(jget(v, "intervals") && jget(v, "intervals")->n == 1, "dirty -j: intervals");
+	CHECK(!jget(v, "rate_pages_per_s"), "dirty -j: a rate from one sample");
+	jfree(v);
+	run_free(&r);
+
+	/* harvest and re-arm: reported once, then clean */
+	r = ctl("--rearm", "dirty", pid, ivrange);
+	snprintf(want, sizeof(want), "%sw.......|\n", row);
+	CHECK(r.status == 0 && strstr(r.out, want), "dirty --rearm: want '%s': %d %s%s", want,
+	      r.status, r.out, r.err);
+	run_free(&r);
+	r = ctl("--no-legend", "dirty", pid);
+	snprintf(want, sizeof(want), "%s........|\n8 pages: 8 clean\n", row);
+	CHECK(r.status == 0 && strstr(r.out, want) && !strstr(r.out, "legend"),
+	      "dirty after --rearm: want '%s': %s", want, r.out);
+	run_free(&r);
+
+	p[2 * PAGE] = 'c';
+	r = ctl("-j", "dirty", pid);
+	CHECK(r.status == 0, "dirty -j of the whole interval: exit %d, %s", r.status, r.err);
+	v = parse_json("dirty -j, a new write", r.out);
+	check_written_one(v, p, 2, "dirty -j after a write");
+	jfree(v);
+	run_free(&r);
+
+	/* repeated: one JSON line per sample, a rate from the second on */
+	r = ctl("-j", "--rearm", "-i", "20", "-n", "3", "dirty", pid);
+	CHECK(r.status == 0 && !*r.err, "dirty -i 20 -n 3: exit %d, %s", r.status, r.err);
+	{
+		char *line = r.out;
+
+		for (int i = 1; i <= 3; i++) {
+			char *nl = strchr(line, '\n');
+			const struct jv *rate;
+
+			CHECK(nl, "dirty -i: line %d missing: %s", i, r.out);
+			*nl = '\0';
+			v = parse_json("dirty -i line", line);
+			CHECK(jint(jget(v, "sample"), &x) && x == i, "dirty -i: sample %d", i);
+			rate = jget(v, "rate_pages_per_s");
+			CHECK(i == 1 ? !rate : rate && rate->t == J_NUM && rate->s[0] != '-',
+			      "dirty -i: sample %d rate: %s", i, line);
+			CHECK(i == 1 || jget(v, "rate_mib_per_s"), "dirty -i: sample %d MiB/s", i);
+			if (i == 1)
+				check_written_one(v, p, 2, "dirty -i sample 1");
+			jfree(v);
+			line = nl + 1;
+		}
+		CHECK(!*line, "dirty -i -n 3: more than three lines: %s", line);
+	}
+	run_free(&r);
+	r = ctl("-i", "20", "-n", "2", "dirty", pid);
+	CHECK(r.status == 0 && strstr(r.out, "sample 1 at ") && strstr(r.out, "\nsample 2 at ") &&
+		      strstr(r.out, "\nrate: ") && strstr(r.out, " pages/s, ") &&
+		      strstr(r.out, " MiB/s\n"),
+	      "dirty -i -n 2: samples and a rate: %s", r.out);
+	{
+		const char *l = strstr(r.out, "legend:");
+
+		CHECK(l && !strstr(l + 1, "legend:"), "dirty -i: the legend once: %s", r.out);
+	}
+	run_free(&r);
+
+	/* what it cannot do */
+	snprintf(daemon, sizeof(daemon), "%d", (int)harness_daemon_pid());
+	snprintf(want, sizeof(want), "pid %s is not attached to umirrord", daemon);
+	check_error(ctl("dirty", daemon), "dirty, not attached", want);
+	snprintf(want, sizeof(want), "pid %s: not allowed", pid);
+	check_error(ctl_nobody("dirty", pid), "dirty as nobody", want);
+	check_error(ctl_nobody("-j", "dirty", pid, range), "dirty -j as nobody", want);
+	snprintf(want, sizeof(want), "pid %s has no interval in that range", pid);
+	check_error(ctl("dirty", pid, "1000+4K"), "dirty outside the intervals", want);
+	check_usage(ctl("dirty"), "dirty alone", "dirty needs PID");
+	check_usage(ctl("dirty", pid, range, "x"), "dirty, 3 arguments", "unexpected argument 'x'");
+	check_usage(ctl("dirty", "0"), "dirty pid 0", "bad pid '0'");
+	check_usage(ctl("--rearm", "status"), "--rearm with status", "--rearm only applies to dirty");
+	check_usage(ctl("-i", "50", "show", pid, range), "--interval with show",
+		    "--interval only applies to dirty");
+	check_usage(ctl("-n", "2", "dirty", pid), "--count without --interval",
+		    "--count only applies to watch and dirty --interval");
+	check_usage(ctl("-i", "0", "dirty", pid), "--interval 0", "--interval wants a positive number");
+}
+
+/*
+ * umirrord as people start it by hand: a bad value names its option and
+ * what it wants; as a user without privileges, one error that says why.
+ */
+static void test_daemon_cmdline(void)
+{
+	static const struct {
+		const char *opt, *val, *want;
+	} bad[] = {
+		{ "--mode", "999", "--mode: bad value '999': want an octal mode" },
+		{ "--result-size", "1000", "--result-size: bad value '1000': want bytes, a multiple of 4096" },
+		{ "--revalidate-ms=5", NULL, "--revalidate-ms: bad value '5': want milliseconds, 0 (off) or 10" },
+		{ "--ack-timeout", "x", "--ack-timeout: bad value 'x': want milliseconds" },
+	};
+	char sock[256];
+	int o, e;
+	struct run r;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "--socket=%s/never.sock", harness_dir());
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *argv[] = { UMIRRORD_PATH, sock, (char *)bad[i].opt, (char *)bad[i].val, NULL };
+		posix_spawn_file_actions_t fa;
+
+		o = memfd_create("out", MFD_CLOEXEC);
+		e = memfd_create("err", MFD_CLOEXEC);
+		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, o, 1) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0, "file actions");
+		CHECK(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) == 0, "spawn umirrord");
+		posix_spawn_file_actions_destroy(&fa);
+		collect(pid, o, e, &r);
+		CHECK(r.status != 0 && strstr(r.err, bad[i].want) && r.nerr_lines == 1,
+		      "umirrord %s %s: exit %d, want one line '%s': %s", bad[i].opt,
+		      bad[i].val ? bad[i].val : "", r.status, bad[i].want, r.err);
+		run_free(&r);
+	}
+
+	/* --group: a hand-started daemon's socket that a group may open */
+	{
+		char path[100], *argv[] = { UMIRRORD_PATH, sock, "--group", "4242", NULL };
+		struct stat sb;
+		int st;
+
+		snprintf(path, sizeof(path), "%s/never.sock", harness_dir());
+		CHECK(posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) == 0, "spawn umirrord");
+		/*
+		 * Up once it accepts a connection: it listens only after chown and
+		 * chmod (the watchdog covers a daemon that never does).
+		 */
+		for (;;) {
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), up;
+
+			CHECK(fd >= 0, "socket: %m");
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+			up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			close(fd);
+			if (up)
+				break;
+			CHECK(waitpid(pid, &st, WNOHANG) == 0, "umirrord --group exited: %#x", st);
+			usleep(10000);
+		}
+		CHECK(stat(path, &sb) == 0, "stat %s: %m", path);
+		CHECK(sb.st_gid == 4242 && (sb.st_mode & 07777) == 0660,
+		      "umirrord --group 4242: socket group %u mode %o", (unsigned int)sb.st_gid,
+		      (unsigned int)(sb.st_mode & 07777));
+		/* listening comes before the signal handlers: SIGTERM may still kill it */
+		CHECK(kill(pid, SIGTERM) == 0 && waitpid(pid, &st, 0) == pid &&
+			      ((WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
+			       (WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM)),
+		      "umirrord --group: stop: %#x", st);
+	}
+
+	/*
+	 * nobody: one error naming the cause, not an EPERM then an ENOSYS.
+	 * Where nobody may create a userfaultfd the daemon would start.
+	 */
+	{
+		FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "re");
+		int v = 1;
+
+		if (f) {
+			if (fscanf(f, "%d", &v) != 1)
+				v = 1;
+			fclose(f);
+		}
+		if (v) {
+			printf("test_cli: vm.unprivileged_userfaultfd is not 0: umirrord as "
+			       "nobody not tried\n");
+			return;
+		}
+	}
+	o = memfd_create("out", MFD_CLOEXEC);
+	e = memfd_create("err", MFD_CLOEXEC);
+	{
+		char *argv[] = { "setpriv", "--reuid=" NOBODY_STR, "--regid=" NOBODY_STR,
+				 "--clear-groups", UMIRRORD_PATH, sock, NULL };
+		posix_spawn_file_actions_t fa;
+
+		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, o, 1) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0, "file actions");
+		CHECK(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0, "spawn setpriv");
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	collect(pid, o, e, &r);
+	CHECK(r.status != 0 && r.nerr_lines == 1 &&
+		      strstr(r.err, "cannot create a userfaultfd: Operation not permitted (") &&
+		      !strstr(r.err, "not implemented"),
+	      "umirrord as nobody: exit %d, want one error line: %s", r.status, r.err);
 	run_free(&r);
 }
 
@@ -556,9 +1069,9 @@ static void test_pid_errors(const char *p)
 	check_error(ctl("show", gone, range), "show, no such process", want);
 
 	/*
-	 * nobody on root's (this) process: the daemon refuses. It answers
-	 * with -EPERM, the code a PROT_NONE page gets too: umirrorctl must not
-	 * draw a map of nothing.
+	 * nobody on root's (this) process: the daemon refuses with -EACCES
+	 * (a PROT_NONE page is -EPERM): umirrorctl must not draw a map of
+	 * nothing.
 	 */
 	snprintf(me, sizeof(me), "%d", (int)getpid());
 	snprintf(want, sizeof(want), "pid %s: not allowed", me);
@@ -604,7 +1117,122 @@ static void on_invalidate(struct um_interval *iv, const struct um_invalidation *
 
 static const struct um_interval_ops ops = { .invalidate = on_invalidate };
 
-int main(void)
+/*
+ * test_cli --owner: an owner for watch to follow. Inserts an interval,
+ * says 'r' on stdout, then makes a REMOVE invalidation every 20 ms until
+ * stdin says: 'r' remove the interval (and go on), 'x' or EOF exit
+ * without removing anything, as a program that ends does. Started with
+ * posix_spawn: no CHECK here, the harness belongs to the parent.
+ */
+static int owner_main(void)
+{
+	struct um_interval *iv;
+	struct um_client *c;
+	struct pollfd pfd = { .fd = 0, .events = POLLIN };
+	char *p;
+
+	if (um_connect(NULL, 0, &c) < 0)
+		return 3;
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 4;
+	memset(p, 'o', 2 * PAGE);
+	if (um_interval_insert(c, p, 2 * PAGE, 0, &ops, NULL, &iv) < 0)
+		return 5;
+	if (write(1, "r", 1) != 1)
+		return 6;
+	for (;;) {
+		char cmd = 'x';
+
+		if (poll(&pfd, 1, 20) == 0) {
+			madvise(p, PAGE, MADV_DONTNEED);
+			p[0] = 'o';
+			continue;
+		}
+		if (read(0, &cmd, 1) != 1 || cmd != 'r')
+			_exit(0);
+		um_interval_remove(iv);
+	}
+}
+
+/*
+ * watch PID ends when PID is gone: when it exits (@how 'x') or removes its
+ * interval ('r') that interval gets a release line and umirrorctl exits 0
+ * (it used to wait forever: the watchdog ended the test); when the daemon
+ * shuts down ('d', last: it stops the daemon) the release line comes, then
+ * exit 1, the daemon gone. Text and JSON.
+ */
+static void test_watch_owner_gone(bool json, char how)
+{
+	int to_owner[2], from_owner[2], o, e, st;
+	char opid[16], self[PATH_MAX], c;
+	struct stat sb;
+	struct run r;
+	pid_t owner, w;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(n > 0, "readlink /proc/self/exe: %m");
+	self[n] = '\0';
+	CHECK(pipe2(to_owner, O_CLOEXEC) == 0 && pipe2(from_owner, O_CLOEXEC) == 0, "pipe: %m");
+	{
+		posix_spawn_file_actions_t fa;
+
+		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, to_owner[0], 0) == 0 &&
+			      posix_spawn_file_actions_adddup2(&fa, from_owner[1], 1) == 0,
+		      "file actions");
+		CHECK(posix_spawn(&owner, self, &fa, NULL, (char *[]){ self, "--owner", NULL },
+				  environ) == 0,
+		      "spawn owner");
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(to_owner[0]);
+	close(from_owner[1]);
+	CHECK(read(from_owner[0], &c, 1) == 1 && c == 'r', "owner did not insert its interval");
+	close(from_owner[0]);
+
+	snprintf(opid, sizeof(opid), "%d", (int)owner);
+	w = spawn(false, &o, &e,
+		  json ? (char *[]){ "--json", "watch", opid, NULL } :
+			 (char *[]){ "watch", opid, NULL });
+	/* the watch is in once the owner's invalidations show up */
+	while (fstat(o, &sb) == 0 && sb.st_size == 0) {
+		CHECK(waitpid(w, &st, WNOHANG) == 0, "watch %s ended before its owner: %#x", opid,
+		      st);
+		usleep(10000);
+	}
+	if (how == 'd')
+		CHECK(WIFEXITED(harness_kill_daemon(SIGTERM)), "daemon: SIGTERM");
+	else
+		CHECK(write(to_owner[1], &how, 1) == 1, "tell owner to %c: %m", how);
+	/* before the fix this waited until the watchdog */
+	collect(w, o, e, &r);
+	CHECK(write(to_owner[1], "x", 1) == 1 || how == 'x', "tell owner to exit: %m");
+	close(to_owner[1]);
+	CHECK(waitpid(owner, &st, 0) == owner && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "owner: status %#x", st);
+	if (how == 'd')
+		CHECK(r.status == 1 && strstr(r.err, "daemon went away"),
+		      "watch, daemon stopped: exit %d, %s", r.status, r.err);
+	else
+		CHECK(r.status == 0 && !*r.err, "watch after owner %s: exit %d, %s",
+		      how == 'x' ? "exit" : "remove", r.status, r.err);
+	if (json)
+		CHECK(strstr(r.out, "\"reason\":\"release\"") && strstr(r.out, "\"reason\":\"remove\""),
+		      "watch --json: no release line: %s", r.out);
+	else
+		CHECK(strstr(r.out, " release ") && strstr(r.out, "(2 pages)") &&
+			      strstr(r.out, " remove "),
+		      "watch: no release line: %s", r.out);
+	/* the release is the last thing said */
+	CHECK(strstr(r.out, "release") > strstr(r.out, "remove") &&
+		      !strstr(strstr(r.out, "release"), "remove"),
+	      "watch: release is not last: %s", r.out);
+	run_free(&r);
+}
+
+int main(int argc, char **argv)
 {
 	static const char *const args[] = { "--mode", "0666", NULL };
 	struct um_interval *iv = NULL;
@@ -613,12 +1241,15 @@ int main(void)
 	char *p;
 	int r;
 
+	if (argc == 2 && !strcmp(argv[1], "--owner"))
+		return owner_main();
 	harness_start("test_cli", args);
 	/* mkdtemp made the directory 0700: nobody must reach the socket */
 	CHECK(chmod(harness_dir(), 0711) == 0, "chmod %s: %m", harness_dir());
 	test_jparse();
 	test_usage();
 	test_connect_errors();
+	test_daemon_cmdline();
 
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	unpopulated_wp = harness_kfeatures(c) & UM_FEAT_WP_UNPOPULATED;
@@ -634,6 +1265,8 @@ int main(void)
 	test_list(iv, p);
 	test_show(p, unpopulated_wp);
 	test_show_noperm(p);
+	test_grid();
+	test_dirty(iv, p);
 	test_watch(iv, p, false, false);
 	test_watch(iv, p, true, false);
 	test_watch(iv, p, false, true);
@@ -641,6 +1274,12 @@ int main(void)
 	test_nobody_views();
 
 	CHECK(um_interval_remove(iv) == 0, "remove");
+	test_dirty_async(c);
 	um_disconnect(c);
+	test_watch_owner_gone(false, 'x');
+	test_watch_owner_gone(true, 'x');
+	test_watch_owner_gone(false, 'r');
+	test_watch_owner_gone(true, 'r');
+	test_watch_owner_gone(true, 'd'); /* stops the daemon: last */
 	return harness_summary();
 }

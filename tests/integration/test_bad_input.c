@@ -190,7 +190,7 @@ int main(void)
 		f.npages = 1;
 		f.interval_id = um_interval_id(good_iv);
 		raw_send(fd, UM_MSG_FAULT, 13, &f, sizeof(f), -1);
-		CHECK(raw_reply(fd, UM_MSG_FAULT, 13) == -EPERM, "FAULT of another's interval");
+		CHECK(raw_reply(fd, UM_MSG_FAULT, 13) == -EACCES, "FAULT of another's interval");
 		f.interval_id = 999999;
 		raw_send(fd, UM_MSG_FAULT, 15, &f, sizeof(f), -1);
 		CHECK(raw_reply(fd, UM_MSG_FAULT, 15) == -ENOENT, "FAULT of an unknown interval");

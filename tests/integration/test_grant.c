@@ -164,7 +164,7 @@ int main(void)
 	m.interval_id = um_interval_id(iv);
 	send_msg(to, &m);
 	recv_msg(from, &a);
-	CHECK(a.err == -EPERM, "nobody subscribes to root's interval: %s, want EPERM",
+	CHECK(a.err == -EACCES, "nobody subscribes to root's interval: %s, want EACCES",
 	      strerror(-a.err));
 
 	CHECK(um_interval_grant(iv, NOBODY, true) == 0, "grant nobody");
@@ -172,7 +172,7 @@ int main(void)
 	recv_msg(from, &a);
 	CHECK(a.err == 0, "granted subscribe: %s", strerror(-a.err));
 	recv_msg(from, &a);
-	CHECK(a.err == -EPERM, "a subscriber grants: %s, want EPERM", strerror(-a.err));
+	CHECK(a.err == -EACCES, "a subscriber grants: %s, want EACCES", strerror(-a.err));
 
 	/* four first writes and one zap: five invalidations, the writers held by nobody's acks */
 	for (int i = 0; i < NPAGES; i++)
@@ -202,7 +202,7 @@ int main(void)
 	CHECK(um_interval_grant(iv, NOBODY, false) == 0, "revoke");
 	send_msg(to, &m);
 	recv_msg(from, &a);
-	CHECK(a.err == -EPERM, "subscribe after revoke: %s, want EPERM", strerror(-a.err));
+	CHECK(a.err == -EACCES, "subscribe after revoke: %s, want EACCES", strerror(-a.err));
 	/*
 	 * The zapped page is armed again once the REMOVE completed (the seq
 	 * even again): its next write is an invalidation for both. A write

@@ -4,7 +4,8 @@
  * connect to a 0666 socket, its library falls back to UFFD_USER_MODE_ONLY,
  * it sees PFN 0 where root's pagemap shows real PFNs, its writes are
  * mirrored, a read(2) into protected memory fails with EFAULT, it may not
- * subscribe to root's interval, and its third interval hits
+ * subscribe to, snapshot or watch root's process (-EACCES, not the -EPERM
+ * of a PROT_NONE page), and its third interval hits
  * --max-intervals-per-uid 2 (-EDQUOT) while root is not limited.
  * A second nobody, member of the daemon's --pfn-group, is shown the real
  * PFNs: the ones root reads in its pagemap.
@@ -49,6 +50,10 @@ static void on_invalidate(struct um_interval *iv, const struct um_invalidation *
 }
 
 static const struct um_interval_ops ops = { .invalidate = on_invalidate };
+
+static void on_watch(uint64_t interval_id, pid_t pid, const struct um_invalidation *inv, void *priv)
+{
+}
 
 static unsigned long long cap_eff(void)
 {
@@ -161,8 +166,20 @@ static void child_main(int in_fd, int out_fd)
 
 	CHECK(read(in_fd, &tc, sizeof(tc)) == sizeof(tc), "read root's interval");
 	err = um_interval_subscribe(c, tc.pid, tc.interval_id, 0, &ops, NULL, &sub);
-	CHECK(err == -EPERM, "cross-uid subscribe: %s, want EPERM", strerror(-err));
+	CHECK(err == -EACCES, "cross-uid subscribe: %s, want EACCES", strerror(-err));
 	CHECK(sub == NULL, "no interval handed out");
+	/*
+	 * Not allowed is -EACCES, never -EPERM: that is what a PROT_NONE page
+	 * gives, and umirrorctl drew a refusal as a map of unreadable pages.
+	 */
+	{
+		uint64_t raw[2] = { 0 };
+		long n = um_snapshot_raw(c, tc.pid, 0x10000, 2, raw);
+
+		CHECK(n == -EACCES, "raw snapshot of root's process: %ld, want -EACCES", n);
+		err = um_watch(c, tc.pid, on_watch, NULL);
+		CHECK(err == -EACCES, "watch of root's process: %s, want EACCES", strerror(-err));
+	}
 
 	iv2 = insert(c, 1, &err);
 	CHECK(err == 0, "second insert: %s", strerror(-err));

@@ -7,12 +7,15 @@
 # shows errors. Without that variable, or when it names another file (a
 # shell in ExecStart redirected stderr), lines stay as they are.
 # Checked: a start-up error (an unknown --pfn-group), the info lines of a
-# running daemon, and the warning about a client that speaks garbage.
+# running daemon, the warning about a client that speaks garbage, and
+# (given UMIRRORCTL) nothing at all about a client that just hangs up, as
+# every umirrorctl call does.
 #
-# Usage: test_journal_priority.sh UMIRRORD SD_CLIENT
+# Usage: test_journal_priority.sh UMIRRORD SD_CLIENT [UMIRRORCTL]
 set -u
 daemon=$1
 client=$2
+ctl=${3:-}
 
 tmp_name=prio
 # shellcheck source=tests/systemd/sdlib.sh
@@ -48,6 +51,10 @@ JOURNAL_STREAM=$js "$daemon" --socket "$tmp/s.sock" 2>>"$tmp/run" &
 pid=$!
 wait_for_socket "$tmp/s.sock" 100
 out=$(UMIRROR_SOCKET=$tmp/s.sock "$client" garbage 2>&1) || fail "garbage client: $out"
+if [ -n "$ctl" ]; then
+	"$ctl" -s "$tmp/s.sock" status >/dev/null || fail "umirrorctl status"
+	"$ctl" -s "$tmp/s.sock" list >/dev/null || fail "umirrorctl list"
+fi
 kill -TERM "$pid"
 wait "$pid"
 pid=
@@ -57,4 +64,8 @@ grep -q '^<4>umirrord: warn: dropping client [0-9]* (pid [0-9]*): protocol error
 	fail "the garbage client's drop is not a warning at <4>"
 grep -v '^<[3467]>umirrord: ' "$tmp/run" && fail "lines above have no priority prefix"
 echo "ok: info at <6>, the garbage client's drop at <4>"
+if [ -n "$ctl" ]; then
+	grep 'hung up' "$tmp/run" && fail "a client's hang-up is logged without --verbose (above)"
+	echo "ok: two umirrorctl calls' hang-ups are not logged"
+fi
 exit 0

@@ -21,10 +21,13 @@ fail() {
 	exit 1
 }
 
-sed "s|^ExecStart=/usr/sbin/umirrord\$|ExecStart=$daemon|" "$units/umirrord.service" \
+sed "s#^ExecStart=/usr/sbin/umirrord\( \|\$\)#ExecStart=$daemon\1#" "$units/umirrord.service" \
 	>"$tmp/umirrord.service" || fail "cannot copy umirrord.service"
-grep -qx "ExecStart=$daemon" "$tmp/umirrord.service" ||
-	fail "umirrord.service has no 'ExecStart=/usr/sbin/umirrord' line to substitute"
+grep -qx "ExecStart=$daemon \$UMIRRORD_OPTS" "$tmp/umirrord.service" ||
+	fail "umirrord.service has no 'ExecStart=/usr/sbin/umirrord \$UMIRRORD_OPTS' line"
+# options come from an optional environment file, as Debian's units do
+grep -qx 'EnvironmentFile=-/etc/default/umirrord' "$units/umirrord.service" ||
+	fail "umirrord.service has no optional EnvironmentFile=-/etc/default/umirrord"
 cp "$units/umirrord.socket" "$tmp/" || fail "cannot copy umirrord.socket"
 
 # --man=no: Documentation=man:umirrord(8) is installed by `cmake --install`,
