@@ -302,16 +302,20 @@ int main(int argc, char **argv)
 	if (notify_init())
 		return 1;
 	srv.dispatch = dispatch_request;
+	/*
+	 * Before the socket exists: a SIGTERM the moment it accepts (a unit
+	 * stopped at once, a test) must still shut down cleanly and remove it.
+	 */
+	uv_signal_init(loop, &sig_term);
+	uv_signal_init(loop, &sig_int);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
 	ret = server_init(&srv, loop);
 	if (ret)
 		return 1;
 	/* io_uring_setup and _register are not on the allow-list: the ring comes first */
 	uring_global_init(srv.opt.mask_features & UM_KFEAT_IO_URING);
 	srv.kf.io_uring = uring_global() != NULL;
-	uv_signal_init(loop, &sig_term);
-	uv_signal_init(loop, &sig_int);
-	uv_signal_start(&sig_term, on_signal, SIGTERM);
-	uv_signal_start(&sig_int, on_signal, SIGINT);
 	listen_desc(desc, sizeof(desc));
 	log_info("listening on %s", desc);
 	if (srv.opt.pfn_group_set)
