@@ -1446,6 +1446,8 @@ int mm_rearm_lost(struct mm *mm, uint64_t start, uint64_t end)
 
 	if (mm->dead)
 		return -ENODEV;
+	/* a hugetlb page is armed whole: so is the invalidation */
+	mm_page_span(mm, &start, &end);
 	log_debug("mm %llu: [%#llx, %#llx) mapped, not write-protected, copied on the next "
 		  "write: arming it again",
 		  (unsigned long long)mm->id, (unsigned long long)start, (unsigned long long)end);

@@ -356,7 +356,7 @@ int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
 void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages,
 			 const uint64_t *e, uint64_t seq)
 {
-	const uint64_t lost_mask = UM_E_PRESENT | UM_E_UFFD_WP | UM_E_WRITE | UM_E_HOLE;
+	const uint64_t mask = UM_E_PRESENT | UM_E_UFFD_WP | UM_E_WRITE | UM_E_HOLE;
 
 	/* odd: an invalidation in flight (a held WRITE unprotects such a page on purpose) */
 	if (!interval_armed(iv) || (seq & 1) || iv->mm->dead)
@@ -364,7 +364,14 @@ void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages,
 	for (uint64_t i = 0; i < npages;) {
 		uint64_t j = i;
 
-		while (j < npages && (e[j] & lost_mask) == UM_E_PRESENT)
+		/*
+		 * Copied on write: the zero page, a page shared copy-on-write,
+		 * a file page (in a private mapping). An exclusive anonymous
+		 * page that is not WRITE only lacks the VMA's permission: its
+		 * writes keep the PFN.
+		 */
+		while (j < npages && (e[j] & mask) == UM_E_PRESENT &&
+		       ((e[j] & UM_E_ZERO) || !(e[j] & UM_E_EXCL) || (e[j] & UM_E_FILE)))
 			j++;
 		if (j > i)
 			mm_rearm_lost(iv->mm, start + i * PAGE, start + j * PAGE);
