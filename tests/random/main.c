@@ -176,9 +176,20 @@ static void print_summary(void)
 	fflush(stdout);
 }
 
-/* a watchdog per step: a hung step prints what it was doing, then fails */
-static struct run *volatile watched;
-static volatile uint64_t watched_step;
+/*
+ * A watchdog per step: a hung step prints what it was doing, then fails.
+ * @watched is set and cleared (before the run is freed) under watch_lock,
+ * which the watchdog holds while it looks at the run.
+ */
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct run *watched;
+
+static void watch(struct run *r)
+{
+	pthread_mutex_lock(&watch_lock);
+	watched = r;
+	pthread_mutex_unlock(&watch_lock);
+}
 
 static void *watchdog_main(void *arg)
 {
@@ -186,12 +197,15 @@ static void *watchdog_main(void *arg)
 	unsigned int same = 0;
 
 	for (;;) {
-		struct run *r = watched;
+		struct run *r;
 
 		sleep(1);
+		pthread_mutex_lock(&watch_lock);
+		r = watched;
 		if (!r || r->step != last) {
 			last = r ? r->step : UINT64_MAX;
 			same = 0;
+			pthread_mutex_unlock(&watch_lock);
 			continue;
 		}
 		if (++same == 60) {
@@ -208,6 +222,7 @@ static void *watchdog_main(void *arg)
 			/* the harness's handler stops the daemon */
 			kill(getpid(), SIGALRM);
 		}
+		pthread_mutex_unlock(&watch_lock);
 	}
 	return NULL;
 }
@@ -375,12 +390,12 @@ int main(int argc, char **argv)
 			r->replay = replay;
 			printf("umirror-check: run: %s --steps %llu\n", replay,
 			       (unsigned long long)steps);
-			watched = r;
+			watch(r);
 			if (run_kind(r, &total) == 0) {
 				per_kind[k] += r->cnt.steps;
 				ran++;
 			}
-			watched = NULL;
+			watch(NULL);
 			free(r);
 		}
 	}
