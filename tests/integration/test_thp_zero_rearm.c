@@ -113,13 +113,13 @@ int main(void)
 	CHECK(m != MAP_FAILED, "mmap: %m");
 	base = (char *)(((uintptr_t)m + HPAGE - 1) & ~(HPAGE - 1));
 	if (madvise(base, HPAGE, MADV_HUGEPAGE))
-		skip(c, "test_thp_zero_rearm: SKIP: MADV_HUGEPAGE refused (no THP)");
+		skip(c, "MADV_HUGEPAGE refused (no THP)");
 	base[0] = 1;
 	e0 = harness_pagemap(base);
 	e1 = harness_pagemap(base + PAGE);
 	if (!(e0 & PM_PRESENT) || !(e1 & PM_PRESENT) ||
 	    (e1 & PM_PFN_MASK) != (e0 & PM_PFN_MASK) + 1 || (e0 & PM_PFN_MASK) % NPAGES)
-		skip(c, "test_thp_zero_rearm: SKIP: no transparent huge page was given");
+		skip(c, "no transparent huge page was given");
 
 	CHECK(um_interval_insert(c, base, HPAGE, 0, &ops, NULL, &iv) == 0, "insert");
 	CHECK(harness_pagemap(base + PAGE) & PM_UFFD_WP, "page 1 armed by the insert");
@@ -134,7 +134,7 @@ int main(void)
 	CHECK(madvise(base + 100 * PAGE, 4 * PAGE, MADV_COLD) == 0, "MADV_COLD: %m");
 	e1 = harness_pagemap(base + PAGE);
 	if ((e1 & PM_PFN_MASK) != zero_pfn)
-		skip(c, "test_thp_zero_rearm: SKIP: the kernel kept page 1 when it split the THP "
+		skip(c, "the kernel kept page 1 when it split the THP "
 			"(it maps zero-filled pages of a split THP to the zero page since Linux "
 			"6.12)");
 	printf("test_thp_zero_rearm: page 1 is now the zero page, pagemap %#llx\n",
