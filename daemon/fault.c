@@ -58,12 +58,16 @@ static int check(struct client *c, const struct um_fault *req, struct receiver *
 static int fill_reply(struct client *c, struct interval *iv, uint64_t start, uint64_t npages,
 		      struct um_snapshot_reply *rep)
 {
+	int ret;
+
 	if (iv->mm->dead)
 		return -EFAULT;
 	rep->seq = interval_seq(iv);
 	rep->npages = npages;
 	rep->offset = 0;
-	return snapshot_fill(iv->mm, start, npages, c->result, c->pfn_visible);
+	ret = snapshot_fill(iv->mm, start, npages, c->result, c->pfn_visible);
+	snapshot_rearm_lost(iv, start, npages, c->result, rep->seq);
+	return ret;
 }
 
 static int read_fault(struct mm *mm, uint64_t start, uint64_t len)

@@ -1428,7 +1428,8 @@ static const struct inval_hold_ops protect_ops = {
 	.dropped = protect_dropped,
 };
 
-struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
+/* @all: every interval over the range, else those whose mirrors may hold WRITE */
+static struct mm_protect *protect_start(struct mm *mm, uint64_t start, uint64_t end, bool all)
 {
 	struct hit_walk h = { 0 };
 	struct mm_protect *p = NULL;
@@ -1438,7 +1439,7 @@ struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
 		log_error("mm %llu: out of memory: protect invalidation partly lost",
 			  (unsigned long long)mm->id);
 	for (unsigned int i = 0; i < h.n; i++)
-		if (h.v[i].iv->written || h.v[i].iv->backend != UMP_BACKEND_UFFD_WP)
+		if (all || h.v[i].iv->written || h.v[i].iv->backend != UMP_BACKEND_UFFD_WP)
 			h.v[n++] = h.v[i];
 	if (n)
 		p = calloc(1, sizeof(*p));
@@ -1451,6 +1452,29 @@ struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
 	}
 	mm_collect_done(&h);
 	return p;
+}
+
+struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
+{
+	return protect_start(mm, start, end, false);
+}
+
+int mm_rearm_lost(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct mm_protect *p;
+	int ret;
+
+	if (mm->dead)
+		return -ENODEV;
+	/* a hugetlb page is armed whole: so is the invalidation */
+	mm_page_span(mm, &start, &end);
+	log_debug("mm %llu: [%#llx, %#llx) mapped, not write-protected, copied on the next "
+		  "write: arming it again",
+		  (unsigned long long)mm->id, (unsigned long long)start, (unsigned long long)end);
+	p = protect_start(mm, start, end, true);
+	ret = mm_wp(mm, start, end - start, true);
+	mm_protect_armed(p);
+	return ret;
 }
 
 /* the arm of the insert is applied (or queued, or failed): @p may complete */

@@ -290,6 +290,20 @@ struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
 void mm_protect_armed(struct mm_protect *p);
 
 /**
+ * mm_rearm_lost() - write-protect [@start, @end) again, where a snapshot
+ * found pages of a UFFD_WP interval mapped without uffd-wp although their
+ * next write replaces them (the zero page, a page shared copy-on-write):
+ * the kernel dropped their protection behind the daemon's back (Linux
+ * 6.12+ maps the zero-filled pages of a THP it splits to the zero page,
+ * keeping uffd-wp as it was, none on a page written since armed). Under a
+ * PROTECT invalidation of every interval over the range, started (seqs
+ * odd) before the write-protect, so before the caller replies: a page
+ * table change under an even seq would be invisible to read_retry.
+ * Return: mm_wp()'s result. Waits for nothing.
+ */
+int mm_rearm_lost(struct mm *mm, uint64_t start, uint64_t end);
+
+/**
  * mm_page_span() - widen [*@start, *@end) to whole pages of the VMAs at
  * its ends: hugetlb pages are write-protected, faulted and COW-copied as
  * one page (UFFDIO_WRITEPROTECT refuses a part of one with EINVAL). No

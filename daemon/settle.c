@@ -190,15 +190,38 @@ static bool write_done(struct settle *st)
 	return !(st->before[0] & PM_PRESENT) || (now & PM_PFN) != (st->before[0] & PM_PFN);
 }
 
+/*
+ * Write-protect [@start, @end) except its gone parts: what was unmapped
+ * there since (munmap, MAP_FIXED, mremap) is not registered any more, so
+ * a write-protect could only fail there, and without WP_UNPOPULATED the
+ * read fault before it would populate a mapping nobody mirrors (a huge
+ * page, for hugetlb).
+ */
+static void wp_not_gone(struct mm *mm, uint64_t start, uint64_t end)
+{
+	for (unsigned int i = 0; i < mm->ngone && start < end; i++) {
+		const struct mm_span *g = &mm->gone[i];
+
+		if (g->end <= start)
+			continue;
+		if (g->start >= end)
+			break;
+		if (g->start > start)
+			mm_wp(mm, start, g->start - start, true);
+		start = g->end;
+	}
+	if (start < end)
+		mm_wp(mm, start, end - start, true);
+}
+
 static void rearm(struct settle *st)
 {
 	struct inval *inv = st->inv;
 
-	/* errors ignored: the range may be gone by now */
+	/* errors ignored: the range may be unmapped by now, unnoticed yet */
 	for (unsigned int i = 0; i < inv->nhits; i++)
 		if (inv->hits[i].iv && interval_armed(inv->hits[i].iv))
-			mm_wp(st->mm, inv->hits[i].start, inv->hits[i].end - inv->hits[i].start,
-			      true);
+			wp_not_gone(st->mm, inv->hits[i].start, inv->hits[i].end);
 }
 
 /* is @page in an interval of @st whose writes the uffd-wp bit tracks? */
@@ -276,7 +299,11 @@ static bool verify_rearm(struct settle *st, uint64_t now_ms)
 	if ((ret && ret != -ENOENT) || read_pagemap(mm, st->start, n, st->now))
 		return true;
 	for (uint64_t i = 0; i < n; i++) {
-		if ((st->unprot[i / 64] >> (i % 64)) & 1 || !in_hits(st, st->start + i * PAGE)) {
+		uint64_t page = st->start + i * PAGE;
+
+		/* gone: unmapped since, not registered, nothing to arm */
+		if ((st->unprot[i / 64] >> (i % 64)) & 1 || !in_hits(st, page) ||
+		    mm_gone(mm, page, page + PAGE)) {
 			st->armed[i] = 0; /* not watched */
 			continue;
 		}

@@ -353,16 +353,42 @@ int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
 	return ret;
 }
 
+void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages,
+			 const uint64_t *e, uint64_t seq)
+{
+	const uint64_t mask = UM_E_PRESENT | UM_E_UFFD_WP | UM_E_WRITE | UM_E_HOLE;
+
+	/* odd: an invalidation in flight (a held WRITE unprotects such a page on purpose) */
+	if (!interval_armed(iv) || (seq & 1) || iv->mm->dead)
+		return;
+	for (uint64_t i = 0; i < npages;) {
+		uint64_t j = i;
+
+		/*
+		 * Copied on write: the zero page, a page shared copy-on-write,
+		 * a file page (in a private mapping). An exclusive anonymous
+		 * page that is not WRITE only lacks the VMA's permission: its
+		 * writes keep the PFN.
+		 */
+		while (j < npages && (e[j] & mask) == UM_E_PRESENT &&
+		       ((e[j] & UM_E_ZERO) || !(e[j] & UM_E_EXCL) || (e[j] & UM_E_FILE)))
+			j++;
+		if (j > i)
+			mm_rearm_lost(iv->mm, start + i * PAGE, start + j * PAGE);
+		i = j + 1;
+	}
+}
+
 int snapshot_request(struct client *c, const struct um_snapshot *req,
 		     struct um_snapshot_reply *rep)
 {
 	uint64_t max = c->result_size / 8, n = req->npages;
+	struct interval *iv = NULL;
 	struct mm *mm;
 	int ret;
 
 	if (req->interval_id) {
 		struct receiver *r;
-		struct interval *iv;
 
 		ret = receiver_access(c, req->interval_id, req->start,
 				      req->start + req->npages * PAGE, &r);
@@ -388,6 +414,8 @@ int snapshot_request(struct client *c, const struct um_snapshot *req,
 	rep->npages = n;
 	rep->offset = 0;
 	ret = snapshot_fill(mm, req->start, n, c->result, c->pfn_visible);
+	if (req->interval_id)
+		snapshot_rearm_lost(iv, req->start, n, c->result, rep->seq);
 	if (req->flags & UM_SNAP_NODES) {
 		rep->nodes_offset = n * 8;
 		/* a failed query leaves -EFAULT per page; the entries still stand */

@@ -49,6 +49,19 @@ int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
 int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
 		     bool show_pfn);
 
+struct interval;
+
+/**
+ * snapshot_rearm_lost() - after a walk of [@start, +@npages) of UFFD_WP
+ * interval @iv at seq @seq (read before the walk): arm again, through
+ * mm_rearm_lost(), every run of pages @e shows mapped, not write-protected
+ * and not writable in place, which the next write would copy without a
+ * uffd-wp fault. Nothing while @seq is odd (the next valid snapshot
+ * comes at an even one). Waits for nothing.
+ */
+void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages,
+			 const uint64_t *e, uint64_t seq);
+
 /* one VMA as snapshot_vma_walk() reports it */
 struct snapshot_vma {
 	uint64_t start, end, page_size;

@@ -22,8 +22,10 @@
  * events) and passes only if the checks catch them.
  *
  * Environment: UMIRROR_CHECK_SEED, UMIRROR_CHECK_SEEDS, UMIRROR_CHECK_STEPS
- * give the defaults of --seed, --seeds, --steps; UMIRROR_CHECK_DEBUG prints
- * why a step's page tables did not hold still.
+ * give the defaults of --seed, --seeds, --steps; UMIRROR_CHECK_MAX_STEPS caps
+ * the steps per seed whatever was asked (tests/kernels/matrix.sh sets it in
+ * its emulated VMs); UMIRROR_CHECK_DEBUG prints why a step's page tables did
+ * not hold still.
  */
 #include "check.h"
 
@@ -161,9 +163,20 @@ static void print_summary(void)
 	fflush(stdout);
 }
 
-/* a watchdog per step: a hung step prints what it was doing, then fails */
-static struct run *volatile watched;
-static volatile uint64_t watched_step;
+/*
+ * A watchdog per step: a hung step prints what it was doing, then fails.
+ * @watched is set and cleared (before the run is freed) under watch_lock,
+ * which the watchdog holds while it looks at the run.
+ */
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct run *watched;
+
+static void watch(struct run *r)
+{
+	pthread_mutex_lock(&watch_lock);
+	watched = r;
+	pthread_mutex_unlock(&watch_lock);
+}
 
 static void *watchdog_main(void *arg)
 {
@@ -171,12 +184,15 @@ static void *watchdog_main(void *arg)
 	unsigned int same = 0;
 
 	for (;;) {
-		struct run *r = watched;
+		struct run *r;
 
 		sleep(1);
+		pthread_mutex_lock(&watch_lock);
+		r = watched;
 		if (!r || r->step != last) {
 			last = r ? r->step : UINT64_MAX;
 			same = 0;
+			pthread_mutex_unlock(&watch_lock);
 			continue;
 		}
 		if (++same == 60) {
@@ -193,6 +209,7 @@ static void *watchdog_main(void *arg)
 			/* the harness's handler stops the daemon */
 			kill(getpid(), SIGALRM);
 		}
+		pthread_mutex_unlock(&watch_lock);
 	}
 	return NULL;
 }
@@ -203,7 +220,7 @@ int main(int argc, char **argv)
 	uint64_t ops_mask = (1ull << OP_NR) - 1;
 	uint64_t seed = env_u64("UMIRROR_CHECK_SEED", 0);
 	uint64_t nseeds = env_u64("UMIRROR_CHECK_SEEDS", 1);
-	uint64_t steps = env_u64("UMIRROR_CHECK_STEPS", 2000);
+	uint64_t steps = env_u64("UMIRROR_CHECK_STEPS", 2000), max_steps;
 	bool selftest = false, stop = false, ops_given = false;
 	const char *extra[8];
 	char ops_arg[256] = "";
@@ -260,6 +277,18 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(scan, "on") && strcmp(scan, "off") && strcmp(scan, "mix"))
 		usage();
+	/*
+	 * A slow machine's cap, whatever the command line asks: the kernel
+	 * matrix sets it for its emulated (TCG) VMs, where a step takes 10-20
+	 * times as long, so that the suite's budgets stay the tests' own.
+	 */
+	max_steps = env_u64("UMIRROR_CHECK_MAX_STEPS", 0);
+	if (max_steps && steps > max_steps) {
+		printf("umirror-check: %llu steps per seed capped to %llu by "
+		       "UMIRROR_CHECK_MAX_STEPS\n",
+		       (unsigned long long)steps, (unsigned long long)max_steps);
+		steps = max_steps;
+	}
 	if (!seed) {
 		struct timespec ts;
 
@@ -348,12 +377,12 @@ int main(int argc, char **argv)
 			r->replay = replay;
 			printf("umirror-check: run: %s --steps %llu\n", replay,
 			       (unsigned long long)steps);
-			watched = r;
+			watch(r);
 			if (run_kind(r, &total) == 0) {
 				per_kind[k] += r->cnt.steps;
 				ran++;
 			}
-			watched = NULL;
+			watch(NULL);
 			free(r);
 		}
 	}
