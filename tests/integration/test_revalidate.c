@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -505,14 +506,23 @@ static void part_ksm(struct um_client *c)
 	char *mem;
 	uint64_t changed, t0;
 	bool merged = false;
+	int ksm_lock;
 
 	if (access("/sys/kernel/mm/ksm", F_OK) != 0) {
 		printf("test_revalidate: KSM part skipped: no /sys/kernel/mm/ksm\n");
 		return;
 	}
+	/*
+	 * ksmd's knobs are global: the compat61 copy of this test may run at
+	 * the same time, and would save our "1" and restore it after we put
+	 * back the machine's "0" (ksmd then runs on, ~10% of a CPU).
+	 */
+	ksm_lock = open("/tmp/umirror-test-ksm.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	CHECK(ksm_lock >= 0 && flock(ksm_lock, LOCK_EX) == 0, "KSM settings lock: %m");
 	if (read_knob("run", run, sizeof(run)) || read_knob("pages_to_scan", scan, sizeof(scan)) ||
 	    read_knob("sleep_millisecs", sleep_ms, sizeof(sleep_ms))) {
 		printf("test_revalidate: KSM part skipped: cannot read its settings\n");
+		close(ksm_lock);
 		return;
 	}
 	mem = harness_map_anon(np, PROT_READ | PROT_WRITE);
@@ -545,6 +555,7 @@ static void part_ksm(struct um_client *c)
 	write_knob("pages_to_scan", scan);
 	write_knob("sleep_millisecs", sleep_ms);
 	write_knob("run", run);
+	close(ksm_lock);
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	munmap(mem, np * PAGE);
 }
