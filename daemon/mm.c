@@ -48,13 +48,15 @@
 /*
  * A page-table change the kernel refused with EAGAIN (mmap_changing), or,
  * with @fn set, a barrier: @fn(@arg) runs once every change queued before
- * it has been applied.
+ * it has been applied; if the mm dies first, @drop(@arg) runs instead
+ * (when set).
  */
 struct wp_op {
 	struct list link;
 	uint64_t start, len;
 	bool wp;
 	void (*fn)(void *arg);
+	void (*drop)(void *arg);
 	void *arg;
 };
 
@@ -399,7 +401,8 @@ bool mm_wp_pending(const struct mm *mm)
 	return !mm->dead && !list_empty(&mm->wp_retry);
 }
 
-int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
+static int wp_barrier_add(struct mm *mm, void (*fn)(void *arg), void (*drop)(void *arg),
+			  void *arg)
 {
 	struct wp_op *op;
 
@@ -415,9 +418,28 @@ int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
 		fn(arg);
 		return -ENOMEM;
 	}
-	*op = (struct wp_op){ .fn = fn, .arg = arg };
+	*op = (struct wp_op){ .fn = fn, .drop = drop, .arg = arg };
 	list_add_tail(&mm->wp_retry, &op->link);
 	return 0;
+}
+
+int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
+{
+	return wp_barrier_add(mm, fn, NULL, arg);
+}
+
+/* take the barrier for @arg off the queue unrun (its waiter went away) */
+static void wp_barrier_cancel(struct mm *mm, void *arg)
+{
+	struct wp_op *op;
+
+	list_for_each_entry(op, &mm->wp_retry, link) {
+		if (op->fn && op->arg == arg) {
+			list_del(&op->link);
+			free(op);
+			return;
+		}
+	}
 }
 
 struct gap_walk {
@@ -1445,6 +1467,56 @@ void mm_protect_armed(struct mm_protect *p)
 		protect_done(p);
 }
 
+/* an INSERT reply parked until its write-protect is in the page tables */
+struct insert_wait {
+	struct deferred d;
+	struct mm *mm;
+	struct um_insert_reply rep;
+};
+
+static void insert_armed(void *arg)
+{
+	struct insert_wait *w = arg;
+
+	deferred_reply(&w->d, 0, &w->rep, sizeof(w->rep));
+	free(w);
+}
+
+/* the client went first: the barrier must not answer it */
+static void insert_cancel(struct deferred *d)
+{
+	struct insert_wait *w = container_of(d, struct insert_wait, d);
+
+	wp_barrier_cancel(w->mm, w);
+	free(w);
+}
+
+/*
+ * Answer INSERT once every write-protect queued so far, its own included,
+ * is applied (mm_wp_barrier()); at once when none is. The owner dying
+ * first answers too: the interval exists, dead, as if it died just after.
+ * Return: 0 answered now with @rep; -EINPROGRESS parked.
+ */
+static int insert_reply_armed(struct client *c, uint64_t id, struct um_insert_reply *rep)
+{
+	struct mm *mm = c->mm;
+	struct insert_wait *w;
+
+	if (!mm_wp_pending(mm))
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		log_error("mm %llu: out of memory: INSERT answered before its write-protect",
+			  (unsigned long long)mm->id);
+		return 0;
+	}
+	w->mm = mm;
+	w->rep = *rep;
+	deferred_add(c, &w->d, UM_MSG_INSERT, id, insert_cancel);
+	wp_barrier_add(mm, insert_armed, insert_armed, w);
+	return -EINPROGRESS;
+}
+
 static int huge_cb(const struct snapshot_vma *v, void *priv)
 {
 	if (v->page_size <= PAGE)
@@ -1453,7 +1525,8 @@ static int huge_cb(const struct snapshot_vma *v, void *priv)
 	return 1;
 }
 
-int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep)
+int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
+	      struct um_insert_reply *rep)
 {
 	struct mm *mm = c->mm;
 	uint64_t start = req->start, end = req->start + req->length;
@@ -1516,8 +1589,9 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	scan_interval_default(iv);
 	/* in the tree now, so faults on it that the flush reads are handled as such */
 	if (iv->backend == UMP_BACKEND_UFFD_WP && wp_flush(mm) == -EAGAIN)
-		log_warn("mm %llu: interval %llu armed late: an event kept the kernel busy",
-			 (unsigned long long)mm->id, (unsigned long long)iv->id);
+		log_debug("mm %llu: interval %llu: an event keeps the kernel busy, the reply "
+			 "waits for the write-protect", (unsigned long long)mm->id,
+			 (unsigned long long)iv->id);
 	rep->interval_id = iv->id;
 	rep->slot = iv->slot;
 	rep->backend = iv->backend;
@@ -1526,7 +1600,8 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	log_debug("mm %llu: interval %llu [%#llx, %#llx) slot %u", (unsigned long long)mm->id,
 		  (unsigned long long)iv->id, (unsigned long long)start, (unsigned long long)end,
 		  iv->slot);
-	return 0;
+	/* a write before the range is armed would go unseen */
+	return insert_reply_armed(c, id, rep);
 fail_unregister:
 	unregister_uncovered(mm, start, end);
 fail_slot:
@@ -1970,6 +2045,9 @@ void mm_release(struct mm *mm, const char *why)
 	}
 	list_for_each_entry_safe(op, t, &mm->wp_retry, link) {
 		list_del(&op->link);
+		/* a parked INSERT reply: its owner is gone, nothing to wait for */
+		if (op->drop)
+			op->drop(op->arg);
 		free(op);
 	}
 	uv_close((uv_handle_t *)&mm->uffd_poll, mm_handle_closed);

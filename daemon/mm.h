@@ -151,11 +151,19 @@ int mm_attach_async(struct client *c, int uffd, const struct um_attach *req,
 		    struct um_attach_reply *rep, int *seq_fd);
 
 /**
- * mm_insert() - INSERT: register and write-protect a range of @c's mm.
- * Return: 0 with @rep filled; -EBADFD not attached; -EFAULT unmapped part
- * or dead owner; -EOPNOTSUPP not trackable; -ENOSPC no slot; -ENOMEM.
+ * mm_insert() - INSERT (request @id): register and write-protect a range
+ * of @c's mm. The reply must not precede the write-protect: one the kernel
+ * refuses with EAGAIN (an event in delivery) is retried after reading the
+ * pending events for up to ~20 ms, blocking the loop; still refused, the
+ * reply is parked (deferred_add()) and sent by this module once every
+ * write-protect queued so far is applied, or at once if the owner dies
+ * first (the interval then exists, dead).
+ * Return: 0 with @rep filled (answer now); -EINPROGRESS parked;
+ * -EBADFD not attached; -EFAULT unmapped part or dead owner; -EOPNOTSUPP
+ * not trackable; -ENOSPC no slot; -ENOMEM.
  */
-int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep);
+int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
+	      struct um_insert_reply *rep);
 
 /**
  * mm_remove() - REMOVE: the inserter removes the interval (subscribers get

@@ -491,8 +491,9 @@ static void dispatch(struct client *c, const struct um_msg *m, int fd)
 		fd = -1;
 		break;
 	case UM_MSG_INSERT:
-		ret = mm_insert(c, m->body, &r.insert);
-		reply(c, m, ret, &r.insert, sizeof(r.insert), -1);
+		ret = mm_insert(c, m->id, m->body, &r.insert);
+		if (ret != -EINPROGRESS)
+			reply(c, m, ret, &r.insert, sizeof(r.insert), -1);
 		break;
 	case UM_MSG_REMOVE:
 		ret = mm_remove(c, ((const struct um_remove *)m->body)->interval_id);
