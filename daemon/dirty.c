@@ -40,7 +40,6 @@
 #include "mm.h"
 #include "scan.h"
 #include "server.h"
-#include "settle.h"
 #include "snapshot.h"
 #include "uapi_compat.h"
 
@@ -370,85 +369,44 @@ static void soft_mark(struct interval *iv, uint64_t start, uint64_t end)
 	scan_note_written(iv, start, end);
 }
 
-/* UFFDIO_WRITEPROTECT on the owner's uffd, waiting (on this thread) for events in delivery */
-static int soft_wp_ioctl(struct mm *mm, uint64_t start, uint64_t len, bool wp)
-{
-	struct uffdio_writeprotect w = {
-		.range = { .start = start, .len = len },
-		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	/* a REMOVE settling there must not take the window's uffd-wp bit for its zap */
-	settle_note_wp(mm, start, start + len, wp);
-	for (int tries = 0; tries < 200; tries++) {
-		if (ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
-			return 0;
-		if (errno != EAGAIN)
-			return -errno;
-		/* mmap_changing: an event (fork, mremap, madvise) waits to be read */
-		mm_read_events(mm);
-		if (mm->dead)
-			return -EFAULT;
-		/*
-		 * Read, but its sender has not run yet to end mmap_changing (or a
-		 * fork is still copying): let it run. ppoll() of nothing, not
-		 * usleep(): the seccomp filter has no nanosleep.
-		 */
-		if (tries)
-			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
-		else
-			log_debug("mm %llu: writeprotect %#llx+%#llx waits for an event",
-				  (unsigned long long)mm->id, (unsigned long long)start,
-				  (unsigned long long)len);
-	}
-	return -EAGAIN;
-}
-
 struct soft_wp {
 	struct mm *mm;
 	struct interval *iv; /* protect: whose log takes what cannot be protected */
-	uint64_t start, end;
 	bool wp;
 	int err;
 };
 
-static int soft_wp_vma_cb(const struct snapshot_vma *v, void *priv)
+static int soft_wp_failed(uint64_t a, uint64_t b, int err, void *priv)
 {
 	struct soft_wp *w = priv;
-	uint64_t a = v->start > w->start ? v->start : w->start;
-	uint64_t b = v->end < w->end ? v->end : w->end;
-	int ret = soft_wp_ioctl(w->mm, a, b - a, w->wp);
 
-	if (ret == -EFAULT)
-		return ret;
+	if (err == -EFAULT)
+		return err;
 	/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
-	if (ret && w->wp && !mm_gone(w->mm, a, b)) {
+	if (w->wp && !mm_gone(w->mm, a, b)) {
 		/* not registered (mapped there after insert), or refused: cannot be seen */
 		log_debug("mm %llu: soft-dirty window %#llx-%#llx: %s: counted written",
 			  (unsigned long long)w->mm->id, (unsigned long long)a,
-			  (unsigned long long)b, strerror(-ret));
+			  (unsigned long long)b, strerror(-err));
 		soft_mark(w->iv, a, b);
-	} else if (ret && ret != -ENOENT && !w->err) {
-		w->err = ret;
+	} else if (err != -ENOENT && !w->err) {
+		w->err = err;
 	}
 	return 0;
 }
 
 /*
- * Protect (@wp) or unprotect [@start, @end). Linux 6.1 takes one VMA per
- * call (-ENOENT across a boundary): then VMA by VMA. With @wp, a part that
- * cannot be protected is counted written in @iv (its writes would go
- * unseen in the window). Return: 0, -EFAULT the owner died, or (unprotect)
- * the first error.
+ * Protect (@wp) or unprotect [@start, @end) now (mm_wp_wait(): VMA by VMA
+ * where the kernel wants that, Linux 6.1). With @wp, a part that cannot be
+ * protected is counted written in @iv (its writes would go unseen in the
+ * window). Return: 0, -EFAULT the owner died, or (unprotect) the first
+ * error.
  */
 static int soft_wp(struct mm *mm, struct interval *iv, uint64_t start, uint64_t end, bool wp)
 {
-	struct soft_wp w = { mm, iv, start, end, wp, 0 };
-	int ret = soft_wp_ioctl(mm, start, end - start, wp);
+	struct soft_wp w = { mm, iv, wp, 0 };
+	int ret = mm_wp_wait(mm, start, end, wp, soft_wp_failed, &w);
 
-	if (ret == 0 || ret == -EFAULT)
-		return ret;
-	ret = snapshot_vma_walk(mm, start, end, soft_wp_vma_cb, &w);
 	if (ret < 0 && ret != -EFAULT && wp)
 		soft_mark(iv, start, end); /* VMAs unreadable: nothing is known */
 	return ret < 0 ? ret : w.err;

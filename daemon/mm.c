@@ -178,19 +178,58 @@ static int wp_ioctl(int uffd, uint64_t start, uint64_t len, bool wp)
 	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
 }
 
+/* UFFDIO_WRITEPROTECT once more after reading the events in delivery (EAGAIN) */
+static int wp_ioctl_wait(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		int ret = wp_ioctl(uffd, start, len, wp);
+
+		if (ret != -EAGAIN)
+			return ret;
+		/* mmap_changing: an event (fork, mremap, madvise) waits to be read */
+		mm_read_events(mm);
+		if (mm->dead)
+			return -EFAULT;
+		/*
+		 * Read, but its sender has not run yet to end mmap_changing (or a
+		 * fork is still copying): let it run. ppoll() of nothing, not
+		 * usleep(): the seccomp filter has no nanosleep.
+		 */
+		if (tries)
+			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
+		else
+			log_debug("mm %llu: writeprotect %#llx+%#llx waits for an event",
+				  (unsigned long long)mm->id, (unsigned long long)start,
+				  (unsigned long long)len);
+	}
+	return -EAGAIN;
+}
+
 struct wp_split {
+	struct mm *mm;
 	int uffd;
 	uint64_t start, end;
-	bool wp;
+	bool wp, wait;
+	int (*part_failed)(uint64_t a, uint64_t b, int err, void *priv);
+	void *priv;
 };
+
+static int wp_part(struct wp_split *w, uint64_t a, uint64_t b)
+{
+	if (w->wait)
+		return wp_ioctl_wait(w->mm, w->uffd, a, b - a, w->wp);
+	return wp_ioctl(w->uffd, a, b - a, w->wp);
+}
 
 static int wp_vma_cb(const struct snapshot_vma *v, void *priv)
 {
 	struct wp_split *w = priv;
 	uint64_t a = v->start > w->start ? v->start : w->start;
 	uint64_t b = v->end < w->end ? v->end : w->end;
-	int ret = wp_ioctl(w->uffd, a, b - a, w->wp);
+	int ret = wp_part(w, a, b);
 
+	if (ret && w->part_failed)
+		return w->part_failed(a, b, ret, w->priv);
 	/* -ENOENT: a VMA not registered with our uffd (mapped after insert) */
 	return ret == -ENOENT ? 0 : ret;
 }
@@ -201,22 +240,50 @@ static int wp_vma_cb(const struct snapshot_vma *v, void *priv)
  * VMAs but stop at the first one the uffd does not track, leaving the rest
  * untouched. Either way an interval split into several VMAs (mprotect, a
  * partial munmap) would silently stay writable: on -ENOENT apply the
- * change VMA by VMA, skipping holes and VMAs the uffd does not track.
+ * change VMA by VMA, skipping holes. Without @w->part_failed a VMA the
+ * uffd does not track is skipped and any other error ends the walk; with
+ * it, every part that failed (the whole range for an error other than
+ * -ENOENT) goes to it, and a nonzero return of it ends the walk.
  */
-static int wp_range(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+static int wp_split_apply(struct wp_split *w)
 {
-	struct wp_split w = { .uffd = uffd, .start = start, .end = start + len, .wp = wp };
-	int ret = wp_ioctl(uffd, start, len, wp);
+	int ret = wp_part(w, w->start, w->end);
 
+	if (ret && ret != -ENOENT && w->part_failed)
+		return w->part_failed(w->start, w->end, ret, w->priv);
 	if (ret != -ENOENT)
 		return ret;
-	ret = snapshot_vma_walk(mm, start, start + len, wp_vma_cb, &w);
+	ret = snapshot_vma_walk(w->mm, w->start, w->end, wp_vma_cb, w);
 	return ret < 0 ? ret : 0;
+}
+
+static int wp_range(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+{
+	struct wp_split w = {
+		.mm = mm, .uffd = uffd, .start = start, .end = start + len, .wp = wp,
+	};
+
+	return wp_split_apply(&w);
 }
 
 static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 {
 	return wp_range(mm, mm->uffd, start, len, wp);
+}
+
+int mm_wp_wait(struct mm *mm, uint64_t start, uint64_t end, bool wp,
+	       int (*part_failed)(uint64_t a, uint64_t b, int err, void *priv), void *priv)
+{
+	struct wp_split w = {
+		.mm = mm, .uffd = mm->uffd, .start = start, .end = end, .wp = wp, .wait = true,
+		.part_failed = part_failed, .priv = priv,
+	};
+
+	if (mm->dead)
+		return -EFAULT;
+	/* a REMOVE settling there must not take this change for its zap */
+	settle_note_wp(mm, start, end, wp);
+	return wp_split_apply(&w);
 }
 
 static void wp_failed(struct mm *mm, uint64_t start, uint64_t len, bool wp, int err);

@@ -326,6 +326,23 @@ void mm_read_events(struct mm *mm);
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp);
 
 /**
+ * mm_wp_wait() - UFFDIO_WRITEPROTECT [start, end) on (@wp) or off on the
+ * owner's uffd now, not queued: a change refused with EAGAIN (an event in
+ * delivery) is retried after reading the events (mm_read_events()) for up
+ * to ~20 ms, blocking the loop. Where the kernel refuses the range with
+ * ENOENT (Linux 6.1: it spans VMAs; later: a VMA the uffd does not track)
+ * the change is applied VMA by VMA, holes skipped, as mm_wp() does.
+ * @part_failed (may be NULL): called with each part [a, b) that could not
+ * be changed and its error (the whole range for an error other than
+ * ENOENT); a nonzero return ends the walk and is returned. Without it an
+ * untracked VMA is skipped and another error ends the walk. The owner
+ * dying meanwhile is -EFAULT. Tells a settling REMOVE (settle_note_wp()).
+ * Return: 0, -EFAULT the owner died, -errno (VMAs unreadable, or as above).
+ */
+int mm_wp_wait(struct mm *mm, uint64_t start, uint64_t end, bool wp,
+	       int (*part_failed)(uint64_t a, uint64_t b, int err, void *priv), void *priv);
+
+/**
  * mm_lock_barrier() - wait until every thread of the owner that holds its
  * mmap lock now (a madvise() zapping, above all) has released it.
  *
