@@ -11,7 +11,9 @@
  *              the same loop step, so a later write faults and is logged.
  *  WP_ASYNC    the kernel keeps the log in the page tables: PAGEMAP_SCAN
  *              for PAGE_IS_WRITTEN, with PM_SCAN_WP_MATCHING to re-protect
- *              what it reports in the same ioctl. A zapped page may come
+ *              what it reports in the same ioctl, under a PROTECT
+ *              invalidation from the first written page on (a look
+ *              without re-protecting finds it first). A zapped page may come
  *              back as an armed marker (not "written"), so REMOVE and
  *              REMAP spans are kept in the bitmap too and merged in.
  *  SOFT_DIRTY  pagemap bit 55, harvested into the bitmap. clear_refs is
@@ -718,17 +720,61 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 	return n;
 }
 
+/* the first page of [start, end) WP_ASYNC has seen written, @end if none */
+static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint64_t *first)
+{
+	struct page_region r;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = start,
+		.end = end,
+		.vec = (uint64_t)(uintptr_t)&r,
+		.vec_len = 1,
+		.max_pages = 1,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	long got;
+
+	do
+		got = ioctl(iv->mm->pagemap_fd, PAGEMAP_SCAN, &arg);
+	while (got < 0 && (errno == EINTR || errno == EAGAIN));
+	if (got < 0)
+		return -errno;
+	*first = end;
+	if (got == 1 && r.start >= start && r.start < end)
+		*first = r.start;
+	return 0;
+}
+
 static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool rearm,
 			struct um_dirty_rec *out, uint64_t max, uint64_t *n_out,
 			uint64_t *walk_end)
 {
+	struct mm_protect *protect = NULL;
 	struct page_region *vec;
 	uint64_t n = 0, cur = start;
 	int ret = 0;
 
+	/*
+	 * The re-arm (PM_SCAN_WP_MATCHING) takes WRITE from the mirrors that
+	 * may hold those pages, this interval's first: a PROTECT invalidation
+	 * from the first page written on, started before the scan protects
+	 * anything, as for UFFD_WP. A page written before that one only after
+	 * this look is left for the next harvest (still logged by the kernel).
+	 */
+	if (rearm) {
+		ret = first_written(iv, start, end, &cur);
+		if (ret)
+			return ret == -EPERM ? -EOPNOTSUPP : ret;
+		if (cur < end)
+			protect = mm_protect_start(iv->mm, cur, end);
+	}
 	vec = malloc(max * sizeof(*vec));
-	if (!vec)
+	if (!vec) {
+		mm_protect_armed(protect);
 		return -ENOMEM;
+	}
 	while (cur < end && n < max) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg),
@@ -779,6 +825,8 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 			cur = out[n - 1].end;
 	}
 	free(vec);
+	/* applied by the scan itself: the invalidation may complete */
+	mm_protect_armed(protect);
 	*n_out = n;
 	*walk_end = cur;
 	return ret;
