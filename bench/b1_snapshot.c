@@ -172,7 +172,7 @@ static const struct bench_plan b1_plan = { b1_steps, B1_NSTEPS, pfn_check };
 
 static int setup(struct b1 *b)
 {
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	uint64_t i;
 	int ret;
 

@@ -259,7 +259,7 @@ int bench_b4_dirty(struct um_client *c, const struct bench_opts *o)
 	const char *what = "setup";
 	double med[B4_NSTEPS];
 	size_t idx[B4_NSTEPS];
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	struct b4 *b;
 	int ret;
 

@@ -255,7 +255,7 @@ static void status_json(const struct um_status *st)
 
 static int cmd_status(struct um_client *c, const struct opts *o)
 {
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	uint64_t unknown;
 	int ret;
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "notify.h"
+#include "sd_notify.h"
 
 static bool adopted;
 

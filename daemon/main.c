@@ -16,7 +16,7 @@
 
 #include "listen_fds.h"
 #include "log.h"
-#include "notify.h"
+#include "sd_notify.h"
 #include "sandbox.h"
 #include "server.h"
 #include "uring.h"

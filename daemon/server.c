@@ -35,6 +35,7 @@
 #include "scan.h"
 #include "settle.h"
 #include "snapshot.h"
+#include "transport.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -119,32 +120,7 @@ static bool peer_may_see_pfns(const struct server *s, pid_t pid, int pidfd)
 
 static int send_one(struct client *c, const void *buf, size_t len, int fd)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.b;
-		mh.msg_controllen = sizeof(cbuf.b);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	do
-		n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return 0;
+	return um_transport_send(c->fd, buf, len, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 }
 
 static void update_poll(struct client *c)
@@ -579,62 +555,29 @@ static void client_read(struct client *c)
 {
 	for (int i = 0; i < RECV_BATCH && !c->dropping; i++) {
 		uint64_t buf[UM_MSG_MAX / 8];
-		union {
-			char b[CMSG_SPACE(sizeof(int) * UM_MSG_MAX_FDS)];
-			struct cmsghdr align;
-		} cbuf;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = {
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
-			.msg_control = cbuf.b,
-			.msg_controllen = sizeof(cbuf.b),
-		};
 		int fds[UM_MSG_MAX_FDS + 1];
-		unsigned int nfds = 0;
-		bool bad_cmsg = false;
-		struct cmsghdr *cm;
+		unsigned int nfds;
 		struct um_msg m;
 		ssize_t n;
 		int ret;
 
-		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				client_drop(c, strerror(errno));
-			return;
-		}
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t k;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-			    cm->cmsg_len < CMSG_LEN(0)) {
-				bad_cmsg = true;
-				continue;
-			}
-			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t j = 0; j < k; j++) {
-				int f;
-
-				memcpy(&f, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-				if (nfds < UM_MSG_MAX_FDS + 1)
-					fds[nfds++] = f;
-				else
-					close(f); /* cannot happen with our cmsg space */
-			}
-		}
+		n = um_transport_recv(c->fd, buf, sizeof(buf), fds, UM_MSG_MAX_FDS + 1, &nfds,
+				      MSG_DONTWAIT);
 		if (n == 0) {
-			close_fds(fds, nfds);
 			client_drop(c, "hung up");
 			return;
 		}
-		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || bad_cmsg) {
-			close_fds(fds, nfds);
+		if (n == -EMSGSIZE || n == -EBADMSG) {
 			client_drop_bad(c, "protocol error: truncated message or control data");
 			return;
 		}
+		if (n < 0) {
+			if (n != -EAGAIN)
+				client_drop(c, strerror((int)-n));
+			return;
+		}
+		/* more fds than fds[] holds were closed: one too many is enough to refuse */
+		nfds = nfds < UM_MSG_MAX_FDS + 1 ? nfds : UM_MSG_MAX_FDS + 1;
 		ret = um_proto_decode(UM_SIDE_DAEMON, buf, n, nfds, &m);
 		if (ret == -EPROTO) {
 			close_fds(fds, nfds);

@@ -19,8 +19,9 @@
 #include "uidlimits.h"
 #include "list.h"
 #include "umirror_proto.h"
+#include "umirror_version.h"
 
-#define UMD_VERSION "0.1.0"
+#define UMD_VERSION UMIRROR_VERSION_STRING
 #define UMD_SENDQ_MAX 1024 /* queued messages before a client is "too slow" */
 
 struct um_opts {

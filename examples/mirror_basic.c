@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 	unsigned int sleep_s = argc > 1 ? (unsigned int)atoi(argv[1]) : 0;
 	struct um_client *c = NULL;
 	struct um_interval *iv = NULL;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	char *buf, *spot;
 	int pagemap, ret, failed = 0;
 	unsigned long seen;

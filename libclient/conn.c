@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conn.c - the socket to umirrord.
+ * conn.c - the socket to umirrord: its datagrams go through the one
+ * transport (proto/transport.c) and the decoder.
  */
 #include "conn.h"
 
@@ -12,6 +13,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "transport.h"
 
 int conn_open(const char *path, int *fd)
 {
@@ -43,59 +46,10 @@ int conn_open(const char *path, int *fd)
 
 int conn_send(int fd, const void *buf, size_t len, int send_fd)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
+	int r;
 
-	if (send_fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = sizeof(ctl.b);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
-	}
-	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EPIPE || errno == ECONNRESET ? -ENOTCONN : -errno;
-	/* SOCK_SEQPACKET sends a record whole or not at all */
-	return (size_t)n == len ? 0 : -EIO;
-}
-
-/* Collect the fds of @mh; close all but the first. Return how many came. */
-static unsigned int take_fds(struct msghdr *mh, int *first)
-{
-	unsigned int count = 0;
-
-	*first = -1;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-		    c->cmsg_len < CMSG_LEN(0))
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (count++ == 0)
-				*first = f;
-			else
-				close(f);
-		}
-	}
-	return count;
+	r = um_transport_send(fd, buf, len, &send_fd, send_fd >= 0 ? 1 : 0, 0);
+	return r == -EPIPE || r == -ECONNRESET ? -ENOTCONN : r;
 }
 
 /*
@@ -115,51 +69,30 @@ static bool is_error_reply(const void *buf, size_t len)
 
 int conn_recv(int fd, struct conn_msg *m)
 {
-	union {
-		struct cmsghdr h;
-		/* room for more fds than allowed, so extras are seen and closed */
-		char b[CMSG_SPACE(sizeof(int) * 8)];
-	} ctl;
-	struct iovec iov = { .iov_base = m->buf.bytes, .iov_len = sizeof(m->buf.bytes) };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.b,
-		.msg_controllen = sizeof(ctl.b),
-	};
 	unsigned int nfds;
 	ssize_t n;
 	int r;
 
 	m->fd = -1;
-	do
-		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return -EAGAIN;
+	n = um_transport_recv(fd, m->buf.bytes, sizeof(m->buf.bytes), &m->fd, 1, &nfds,
+			      MSG_DONTWAIT);
+	if (n == -EAGAIN)
+		return -EAGAIN;
+	/* end of file, an error, a cut datagram: the connection is dead */
+	if (n <= 0)
 		return -ENOTCONN;
-	}
-	nfds = take_fds(&mh, &m->fd);
-	if (n == 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		r = -ENOTCONN;
-		goto fail;
-	}
 	r = um_proto_decode(UM_SIDE_CLIENT, m->buf.bytes, (size_t)n, nfds, &m->msg);
 	if (r == -EPROTO && nfds == 0 && is_error_reply(m->buf.bytes, (size_t)n))
 		r = um_proto_decode(UM_SIDE_CLIENT, m->buf.bytes, (size_t)n,
 				    um_proto_fds(((const struct um_hdr *)m->buf.bytes)->type), &m->msg);
 	if (r < 0) {
 		/* a daemon that sends what we cannot parse cannot be trusted further */
-		r = -ENOTCONN;
-		goto fail;
+		if (m->fd >= 0)
+			close(m->fd);
+		m->fd = -1;
+		return -ENOTCONN;
 	}
 	return 0;
-fail:
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
-	return r;
 }
 
 int conn_poll(int fd, int timeout_ms)

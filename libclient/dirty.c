@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "interval.h"
+#include "call.h"
+#include "seq.h"
 #include "uffd.h"
 
 #define PAGE_4K 4096ull
@@ -35,7 +36,7 @@ void dirty_learn_backend(struct um_client *c, struct um_interval *iv)
 	struct conn_msg reply;
 	uint64_t n;
 
-	if (client_call(c, UM_MSG_LIST, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL) < 0)
+	if (call_roundtrip(c, UM_MSG_LIST, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL) < 0)
 		return;
 	lr = reply.msg.body;
 	n = lr->count;
@@ -109,7 +110,7 @@ static int dirty_once(struct um_interval *iv, uint64_t from, uint64_t end, unsig
 	req.max_ranges = room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
 	if (req.max_ranges > cap)
 		req.max_ranges = (uint32_t)cap;
-	r = client_call(c, UM_MSG_DIRTY, &req, sizeof(req), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+	r = call_roundtrip(c, UM_MSG_DIRTY, &req, sizeof(req), -1, &reply, UM_REQUEST_TIMEOUT_MS,
 			NULL);
 	if (r < 0)
 		return r;
@@ -154,9 +155,9 @@ UM_EXPORT long um_interval_dirty(struct um_interval *iv, uint64_t start, uint64_
 	if (!iv || !out || !max || (flags & ~UM_DIRTY_REARM) || start >= end ||
 	    (start | end) & (PAGE_4K - 1) || start < iv->start || end > iv->start + iv->length)
 		return -EINVAL;
-	if (interval_dead(iv))
+	if (seq_dead(iv))
 		return -EFAULT;
-	r = client_lock_request(iv->c);
+	r = call_lock(iv->c);
 	if (r < 0)
 		return r;
 	/* the daemon stops at its result buffer too: go on from where it did */
@@ -169,7 +170,7 @@ UM_EXPORT long um_interval_dirty(struct um_interval *iv, uint64_t start, uint64_
 			break;
 		cur = next;
 	}
-	client_unlock_request(iv->c);
+	call_unlock(iv->c);
 	if (r < 0)
 		return r;
 	if (walk_end)

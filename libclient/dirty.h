@@ -6,7 +6,7 @@
 #ifndef UM_DIRTY_H
 #define UM_DIRTY_H
 
-#include "client.h"
+#include "types.h"
 
 /**
  * dirty_async_prepare() - before a UM_INTERVAL_TRACK_ASYNC insert: hand the

@@ -17,11 +17,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "client.h"
-#include "conn.h"
+#include "call.h"
 #include "encode.h"
 #include "fault.h"
-#include "interval.h"
+#include "range.h"
+#include "seq.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -49,18 +49,9 @@ struct um_populate {
 static void send_done(struct um_client *c, uint64_t token, int status)
 {
 	struct um_populate_done d = { .token = token, .status = status };
-	union {
-		uint64_t align;
-		unsigned char b[UM_MSG_MAX];
-	} buf;
-	size_t len;
 
-	len = um_proto_encode(buf.b, UM_MSG_POPULATE_DONE, atomic_fetch_add(&c->next_id, 1), &d,
-			      sizeof(d));
-	pthread_mutex_lock(&c->send_lock);
 	/* a dead connection needs no answer: the daemon dropped the fault */
-	conn_send(c->fd, buf.b, len, -1);
-	pthread_mutex_unlock(&c->send_lock);
+	call_oneway(c, UM_MSG_POPULATE_DONE, &d, sizeof(d));
 }
 
 static int populate(uint64_t start, uint64_t end)
@@ -212,14 +203,14 @@ static int fault_run(struct um_interval *iv, uint64_t start, uint64_t npages, bo
 
 		if (req.npages > chunk_max)
 			req.npages = chunk_max;
-		r = client_lock_request(c);
+		r = call_lock(c);
 		if (r < 0)
 			return r;
-		r = client_call(c, UM_MSG_FAULT, &req, sizeof(req), -1, &reply,
+		r = call_roundtrip(c, UM_MSG_FAULT, &req, sizeof(req), -1, &reply,
 				UM_REQUEST_TIMEOUT_MS, NULL);
 		if (r == 0)
 			n = ((const struct um_snapshot_reply *)reply.msg.body)->npages;
-		client_unlock_request(c);
+		call_unlock(c);
 		if (r < 0)
 			return r;
 		/* the entries are not used: the next round's snapshot decides */
@@ -244,10 +235,10 @@ static enum need page_need(uint8_t want, uint64_t raw)
 static int begin(struct um_interval *iv, unsigned int flags, uint64_t *seq)
 {
 	if (!(flags & UM_FAULT_NONBLOCK))
-		return interval_wait_even(iv, UM_DEFAULT_TIMEOUT_MS, seq);
-	if (interval_dead(iv))
+		return seq_wait_even(iv, UM_DEFAULT_TIMEOUT_MS, seq);
+	if (seq_dead(iv))
 		return -EFAULT;
-	*seq = interval_seq(iv);
+	*seq = seq_load(iv);
 	return (*seq & 1) ? -EBUSY : 0;
 }
 
@@ -307,11 +298,11 @@ UM_EXPORT long um_range_fault(struct um_range *range, unsigned int flags)
 
 	if (!range || !range->iv || !range->pfns || (flags & ~UM_FAULT_NONBLOCK))
 		return -EINVAL;
-	if (client_in_callback())
+	if (call_in_callback())
 		return -EDEADLK;
 	if (encode_init(&e, range->flags, range->values, range->pfn_shift) < 0)
 		return -EINVAL;
-	if (interval_dead(range->iv))
+	if (seq_dead(range->iv))
 		return -EFAULT;
 	npages = (range->end - range->start) / PAGE_SIZE_4K;
 	want = malloc(npages);
@@ -341,7 +332,7 @@ UM_EXPORT long um_range_fault(struct um_range *range, unsigned int flags)
 out:
 	free(want);
 	free(raw);
-	if (ret >= 0 && interval_dead(range->iv))
+	if (ret >= 0 && seq_dead(range->iv))
 		ret = -EFAULT;
 	return ret;
 }

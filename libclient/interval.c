@@ -1,37 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * interval.c - intervals (the kernel's mmu_interval_notifier): insert,
- * subscribe, remove, the read side of the sequence protocol and the
- * dispatch of the daemon's events to the callbacks.
+ * subscribe, remove, and running the callbacks of the daemon's events
+ * (handed down by the sink client.c installs). The read side of the
+ * sequence protocol is in seq.c.
  */
 #include "interval.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "dirty.h"
+#include "seq.h"
 #include "uffd.h"
 
 #define SEQ_SLOTS_MAX (1u << 20) /* far above the daemon's 4096; bounds a bad reply */
-
-static uint32_t *futex_word(const struct um_interval *iv)
-{
-	return um_seq_futex_word((struct um_seq_slot *)iv->slot);
-}
-
-static void futex_wake_all(const struct um_interval *iv)
-{
-	/* shared, not private: the daemon and other processes map the same word */
-	syscall(SYS_futex, futex_word(iv), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
 
 /* --- the table (c->lock) ---------------------------------------------- */
 
@@ -89,88 +77,6 @@ static void table_del(struct um_client *c, struct um_interval *iv)
 	}
 }
 
-/* --- read side -------------------------------------------------------- */
-
-bool interval_dead(const struct um_interval *iv)
-{
-	return atomic_load(&iv->dead) || atomic_load(&iv->c->dead) ||
-	       (__atomic_load_n(&iv->slot->flags, __ATOMIC_ACQUIRE) & UM_SLOT_DEAD);
-}
-
-uint64_t interval_seq(const struct um_interval *iv)
-{
-	return __atomic_load_n(&iv->slot->seq, __ATOMIC_ACQUIRE);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int interval_wait_even(const struct um_interval *iv, unsigned int timeout_ms, uint64_t *seq)
-{
-	int64_t deadline = now_ms() + timeout_ms;
-
-	for (;;) {
-		struct timespec ts;
-		int64_t left;
-		uint64_t s;
-
-		if (interval_dead(iv))
-			return -EFAULT;
-		s = interval_seq(iv);
-		if (!(s & 1)) {
-			*seq = s;
-			return 0;
-		}
-		left = deadline - now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (left % 1000) * 1000000;
-		/* EAGAIN (moved on already), EINTR, ETIMEDOUT: all re-check above */
-		if (syscall(SYS_futex, futex_word(iv), FUTEX_WAIT, (uint32_t)s, &ts, NULL, 0) < 0 &&
-		    errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
-			return -errno;
-	}
-}
-
-UM_EXPORT int um_interval_read_begin(struct um_interval *iv, uint64_t *seq)
-{
-	if (!iv || !seq)
-		return -EINVAL;
-	return interval_wait_even(iv, UM_DEFAULT_TIMEOUT_MS, seq);
-}
-
-UM_EXPORT bool um_interval_read_retry(const struct um_interval *iv, uint64_t seq)
-{
-	return !iv || interval_dead(iv) || interval_seq(iv) != seq;
-}
-
-UM_EXPORT bool um_interval_check_retry(const struct um_interval *iv, uint64_t seq)
-{
-	return !iv || atomic_load_explicit(&iv->dead, memory_order_relaxed) ||
-	       __atomic_load_n(&iv->slot->seq, __ATOMIC_RELAXED) != seq;
-}
-
-UM_EXPORT uint64_t um_interval_id(const struct um_interval *iv)
-{
-	return iv ? iv->id : 0;
-}
-
-UM_EXPORT uint64_t um_interval_start(const struct um_interval *iv)
-{
-	return iv ? iv->start : 0;
-}
-
-UM_EXPORT uint64_t um_interval_length(const struct um_interval *iv)
-{
-	return iv ? iv->length : 0;
-}
-
 /* --- insert / subscribe / remove ------------------------------------- */
 
 static struct um_interval *interval_new(struct um_client *c, unsigned int flags,
@@ -193,10 +99,10 @@ static struct um_interval *interval_new(struct um_client *c, unsigned int flags,
  * entry, with room in the table reserved first so that the hook cannot
  * fail for want of memory. Caller holds req_lock; c->lock is taken for
  * the reservation only. Waits for the reply.
- * Return: as client_call(), or -ENOMEM; reply->fd is -1 or the caller's.
+ * Return: as call_roundtrip(), or -ENOMEM; reply->fd is -1 or the caller's.
  */
 static int interval_request(struct um_client *c, uint16_t type, const void *body, size_t len,
-			    struct conn_msg *reply, const struct client_hook *hook)
+			    struct conn_msg *reply, const struct call_hook *hook)
 {
 	int r;
 
@@ -207,7 +113,7 @@ static int interval_request(struct um_client *c, uint16_t type, const void *body
 		reply->fd = -1;
 		return r;
 	}
-	return client_call(c, type, body, len, -1, reply, UM_REQUEST_TIMEOUT_MS, hook);
+	return call_roundtrip(c, type, body, len, -1, reply, UM_REQUEST_TIMEOUT_MS, hook);
 }
 
 /*
@@ -224,7 +130,7 @@ static int interval_give_back(struct um_client *c, uint64_t id)
 
 	if (!id)
 		return -EPROTO;
-	client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
+	call_roundtrip(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
 	if (reply.fd >= 0)
 		close(reply.fd);
 	return -EPROTO;
@@ -250,7 +156,7 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 {
 	uint64_t start = (uintptr_t)addr;
 	struct um_insert ins = { .start = start, .length = len };
-	struct client_hook hook = { .fn = insert_hook };
+	struct call_hook hook = { .fn = insert_hook };
 	struct um_interval *iv;
 	struct conn_msg reply;
 	int r;
@@ -280,7 +186,7 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 		ins.flags |= UM_INSERT_TRACK_ASYNC;
 	hook.arg = iv;
 
-	r = client_lock_request(c);
+	r = call_lock(c);
 	if (r < 0)
 		goto fail;
 	if (!c->seq_area) {
@@ -298,7 +204,7 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 		r = interval_give_back(c, ((const struct um_insert_reply *)reply.msg.body)
 						  ->interval_id);
 unlock:
-	client_unlock_request(c);
+	call_unlock(c);
 	if (r < 0)
 		goto fail;
 	*out = iv;
@@ -349,7 +255,7 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t int
 {
 	struct um_subscribe sub = { .interval_id = interval_id, .pid = pid };
 	struct subscribe_ctx ctx = { .fd = -1 };
-	struct client_hook hook = { .fn = subscribe_hook, .arg = &ctx };
+	struct call_hook hook = { .fn = subscribe_hook, .arg = &ctx };
 	struct um_interval *iv;
 	struct conn_msg reply;
 	int r;
@@ -365,7 +271,7 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t int
 	sub.flags = iv->sync ? UM_INSERT_SYNC : 0;
 	ctx.iv = iv;
 
-	r = client_lock_request(c);
+	r = call_lock(c);
 	if (r < 0)
 		goto fail;
 	r = interval_request(c, UM_MSG_SUBSCRIBE, &sub, sizeof(sub), &reply, &hook);
@@ -373,7 +279,7 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t int
 		r = interval_give_back(c, interval_id);
 	if (r == 0)
 		dirty_learn_backend(c, iv);
-	client_unlock_request(c);
+	call_unlock(c);
 	if (reply.fd >= 0)
 		close(reply.fd);
 	if (r < 0)
@@ -392,20 +298,20 @@ UM_EXPORT int um_interval_remove(struct um_interval *iv)
 
 	if (!iv)
 		return 0;
-	if (client_current_callback() == iv)
+	if (call_current_callback() == iv)
 		return -EDEADLK;
 	c = iv->c;
 
-	if (!interval_dead(iv)) {
+	if (!seq_dead(iv)) {
 		struct um_remove rm = { .interval_id = iv->id };
 		struct conn_msg reply;
 
-		r = client_lock_request(c);
+		r = call_lock(c);
 		if (r < 0)
 			return r;
-		r = client_call(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
+		r = call_roundtrip(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
 				UM_REQUEST_TIMEOUT_MS, NULL);
-		client_unlock_request(c);
+		call_unlock(c);
 	} else if (atomic_load(&c->dead)) {
 		r = -ENOTCONN;
 	}
@@ -441,7 +347,7 @@ static struct um_interval *get_for_callback(struct um_client *c, uint64_t id, bo
 		if (release) {
 			iv->released = true;
 			atomic_store(&iv->dead, true);
-			futex_wake_all(iv);
+			seq_wake_all(iv);
 		} else if (atomic_load(&iv->dead)) {
 			continue;
 		}
@@ -480,9 +386,9 @@ static void handle_invalidate(struct um_client *c, const struct um_ev_invalidate
 		priv = c->watch_priv;
 		pthread_mutex_unlock(&c->lock);
 		if (cb) {
-			client_callback_enter(NULL);
+			call_callback_enter(NULL);
 			cb(ev->interval_id, ev->pid, &inv, priv);
-			client_callback_exit();
+			call_callback_exit();
 		}
 		return;
 	}
@@ -492,9 +398,9 @@ static void handle_invalidate(struct um_client *c, const struct um_ev_invalidate
 	while ((iv = get_for_callback(c, ev->interval_id, false, &from))) {
 		pthread_mutex_unlock(&c->lock);
 		if (iv->ops && iv->ops->invalidate) {
-			client_callback_enter(iv);
+			call_callback_enter(iv);
 			iv->ops->invalidate(iv, &inv, iv->priv);
-			client_callback_exit();
+			call_callback_exit();
 		}
 		pthread_mutex_lock(&c->lock);
 		put_after_callback(c, iv);
@@ -507,8 +413,12 @@ static void handle_invalidate(struct um_client *c, const struct um_ev_invalidate
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	if (ev->flags & UM_INV_SYNC)
-		client_send_ack(c, ev->interval_id, ev->seq);
+	if (ev->flags & UM_INV_SYNC) {
+		struct um_ack ack = { .interval_id = ev->interval_id, .seq = ev->seq };
+
+		/* a dead connection counts as acked */
+		call_oneway(c, UM_MSG_ACK, &ack, sizeof(ack));
+	}
 }
 
 static void handle_release(struct um_client *c, const struct um_ev_release *ev)
@@ -521,9 +431,9 @@ static void handle_release(struct um_client *c, const struct um_ev_release *ev)
 	while ((iv = get_for_callback(c, ev->interval_id, true, &from))) {
 		pthread_mutex_unlock(&c->lock);
 		if (!c->closing && iv->ops && iv->ops->release) {
-			client_callback_enter(iv);
+			call_callback_enter(iv);
 			iv->ops->release(iv, ev->error, iv->priv);
-			client_callback_exit();
+			call_callback_exit();
 		}
 		pthread_mutex_lock(&c->lock);
 		put_after_callback(c, iv);
@@ -587,9 +497,9 @@ static void handle_fork(struct um_client *c, const struct conn_msg *m)
 	pthread_mutex_unlock(&c->lock);
 
 	if (parent->ops && parent->ops->fork) {
-		client_callback_enter(parent);
+		call_callback_enter(parent);
 		parent->ops->fork(parent, iv, ev->child_pid, parent->priv);
-		client_callback_exit();
+		call_callback_exit();
 	}
 	pthread_mutex_lock(&c->lock);
 	put_after_callback(c, parent);
@@ -618,7 +528,7 @@ void interval_mark_all_dead_locked(struct um_client *c)
 {
 	for (size_t i = 0; i < c->niv; i++) {
 		atomic_store(&c->ivs[i]->dead, true);
-		futex_wake_all(c->ivs[i]);
+		seq_wake_all(c->ivs[i]);
 	}
 }
 
@@ -639,9 +549,9 @@ void interval_release_all(struct um_client *c, int error)
 		iv->busy++;
 		pthread_mutex_unlock(&c->lock);
 		if (iv->ops && iv->ops->release) {
-			client_callback_enter(iv);
+			call_callback_enter(iv);
 			iv->ops->release(iv, error, iv->priv);
-			client_callback_exit();
+			call_callback_exit();
 		}
 		pthread_mutex_lock(&c->lock);
 		put_after_callback(c, iv);

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "client.h"
+#include "types.h"
 
 /**
  * interval_handle_event() - run the callbacks of one event.
@@ -42,29 +42,5 @@ void interval_release_all(struct um_client *c, int error);
  * callback may run any more. Takes no lock.
  */
 void interval_free_all(struct um_client *c);
-
-/**
- * interval_dead() - must @iv's read side fail with -EFAULT?
- * Return: true when released, evicted, its slot is marked dead by the
- * daemon, or the connection is gone. Lockless: waits for and holds nothing.
- */
-bool interval_dead(const struct um_interval *iv);
-
-/**
- * interval_wait_even() - wait until @iv's sequence is even.
- * @iv: interval
- * @timeout_ms: > 0
- * @seq: the even value on success
- *
- * Waits for: a futex wake on the shared sequence word, up to @timeout_ms.
- * Holds: nothing. Return: 0, -EFAULT (dead), -ETIMEDOUT.
- */
-int interval_wait_even(const struct um_interval *iv, unsigned int timeout_ms, uint64_t *seq);
-
-/**
- * interval_seq() - @iv's current sequence value (acquire load).
- * Return: the value. Lockless: waits for and holds nothing.
- */
-uint64_t interval_seq(const struct um_interval *iv);
 
 #endif /* UM_INTERVAL_H */

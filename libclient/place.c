@@ -5,8 +5,8 @@
  */
 #include <errno.h>
 
-#include "client.h"
-#include "interval.h"
+#include "call.h"
+#include "seq.h"
 
 #define PAGE_SIZE_4K 4096ull
 
@@ -18,19 +18,19 @@ UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow)
 
 	if (!iv)
 		return -EINVAL;
-	if (interval_dead(iv))
+	if (seq_dead(iv))
 		return -EFAULT;
 	g = (struct um_grant){
 		.interval_id = iv->id,
 		.uid = (uint32_t)uid,
 		.flags = allow ? 0 : UM_GRANT_REVOKE,
 	};
-	r = client_lock_request(iv->c);
+	r = call_lock(iv->c);
 	if (r < 0)
 		return r;
-	r = client_call(iv->c, UM_MSG_GRANT, &g, sizeof(g), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+	r = call_roundtrip(iv->c, UM_MSG_GRANT, &g, sizeof(g), -1, &reply, UM_REQUEST_TIMEOUT_MS,
 			NULL);
-	client_unlock_request(iv->c);
+	call_unlock(iv->c);
 	return r;
 }
 
@@ -48,7 +48,7 @@ UM_EXPORT long um_range_place(struct um_range *range, int node)
 	if ((range->start | range->end) & (PAGE_SIZE_4K - 1) || range->end <= range->start ||
 	    range->start < iv->start || range->end - iv->start > iv->length)
 		return -EINVAL;
-	if (interval_dead(iv))
+	if (seq_dead(iv))
 		return -EFAULT;
 	p = (struct um_place){
 		.interval_id = iv->id,
@@ -56,13 +56,13 @@ UM_EXPORT long um_range_place(struct um_range *range, int node)
 		.npages = (range->end - range->start) / PAGE_SIZE_4K,
 		.node = node,
 	};
-	r = client_lock_request(iv->c);
+	r = call_lock(iv->c);
 	if (r < 0)
 		return r;
 	/* the daemon answers after the MIGRATE acks (ours included) and the move */
-	r = client_call(iv->c, UM_MSG_PLACE, &p, sizeof(p), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+	r = call_roundtrip(iv->c, UM_MSG_PLACE, &p, sizeof(p), -1, &reply, UM_REQUEST_TIMEOUT_MS,
 			NULL);
-	client_unlock_request(iv->c);
+	call_unlock(iv->c);
 	if (r < 0)
 		return r;
 	pr = reply.msg.body;

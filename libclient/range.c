@@ -7,10 +7,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "client.h"
+#include "call.h"
 #include "encode.h"
-#include "fault.h"
-#include "interval.h"
+#include "range.h"
+#include "seq.h"
 
 #define PAGE_SIZE_4K 4096ull
 
@@ -46,10 +46,10 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 
 		if (req.npages > chunk_max)
 			req.npages = chunk_max;
-		r = client_lock_request(c);
+		r = call_lock(c);
 		if (r < 0)
 			return r;
-		r = client_call(c, UM_MSG_SNAPSHOT, &req, sizeof(req), -1, &reply,
+		r = call_roundtrip(c, UM_MSG_SNAPSHOT, &req, sizeof(req), -1, &reply,
 				UM_REQUEST_TIMEOUT_MS, NULL);
 		if (r < 0 && r != -EFAULT && r != -EPERM)
 			goto unlock;
@@ -88,7 +88,7 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 			worst = r;
 		r = 0;
 unlock:
-		client_unlock_request(c);
+		call_unlock(c);
 		if (r < 0)
 			return r;
 	}
@@ -121,10 +121,10 @@ UM_EXPORT int um_range_register(struct um_range *range, struct um_interval *iv)
 		return -EINVAL;
 	if (encode_init(&e, range->flags, range->values, range->pfn_shift) < 0)
 		return -EINVAL;
-	if (interval_dead(iv))
+	if (seq_dead(iv))
 		return -EFAULT;
 	/* no wait (as hmm_range): an odd value just makes the range invalid */
-	range->notifier_seq = interval_seq(iv);
+	range->notifier_seq = seq_load(iv);
 	range->iv = iv;
 	return 0;
 }
@@ -140,7 +140,7 @@ UM_EXPORT bool um_range_valid(const struct um_range *range)
 	if (!range || !range->iv || (range->notifier_seq & 1))
 		return false;
 	return !um_interval_check_retry(range->iv, range->notifier_seq) &&
-	       !interval_dead(range->iv);
+	       !seq_dead(range->iv);
 }
 
 UM_EXPORT int um_range_wait_until_valid(struct um_range *range, unsigned int timeout_ms)
@@ -150,7 +150,7 @@ UM_EXPORT int um_range_wait_until_valid(struct um_range *range, unsigned int tim
 
 	if (!range || !range->iv)
 		return -EINVAL;
-	r = interval_wait_even(range->iv, timeout_ms ? timeout_ms : UM_DEFAULT_TIMEOUT_MS, &seq);
+	r = seq_wait_even(range->iv, timeout_ms ? timeout_ms : UM_DEFAULT_TIMEOUT_MS, &seq);
 	if (r == 0)
 		range->notifier_seq = seq;
 	return r;
@@ -168,7 +168,7 @@ UM_EXPORT int um_range_wait_until_valid(struct um_range *range, unsigned int tim
 static long renew_seq(struct um_range *range)
 {
 	uint64_t seq;
-	int r = interval_wait_even(range->iv, UM_DEFAULT_TIMEOUT_MS, &seq);
+	int r = seq_wait_even(range->iv, UM_DEFAULT_TIMEOUT_MS, &seq);
 
 	if (r)
 		return r;
@@ -188,7 +188,7 @@ UM_EXPORT long um_range_snapshot(struct um_range *range)
 	iv = range->iv;
 	if (encode_init(&e, range->flags, range->values, range->pfn_shift) < 0)
 		return -EINVAL;
-	if (interval_dead(iv))
+	if (seq_dead(iv))
 		return -EFAULT;
 	if (!um_range_valid(range))
 		return renew_seq(range);
@@ -196,7 +196,7 @@ UM_EXPORT long um_range_snapshot(struct um_range *range)
 	npages = (range->end - range->start) / PAGE_SIZE_4K;
 	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns,
 			    range->nodes, &e, &range->notifier_seq, &filled);
-	if (interval_dead(iv))
+	if (seq_dead(iv))
 		return -EFAULT;
 	if (r == -EAGAIN)
 		return renew_seq(range);

@@ -5,8 +5,8 @@
  */
 #include <errno.h>
 
-#include "client.h"
-#include "interval.h"
+#include "call.h"
+#include "seq.h"
 
 UM_EXPORT int um_interval_revalidate(struct um_interval *iv, unsigned int period_ms,
 				     unsigned int flags, uint64_t *changed)
@@ -21,19 +21,19 @@ UM_EXPORT int um_interval_revalidate(struct um_interval *iv, unsigned int period
 	/* the daemon refuses these too; say so without a round trip */
 	if (period_ms != UM_REVALIDATE_DEFAULT && period_ms && period_ms < 10)
 		return -EINVAL;
-	if (interval_dead(iv))
+	if (seq_dead(iv))
 		return -EFAULT;
 	req = (struct um_revalidate){
 		.interval_id = iv->id,
 		.period_ms = period_ms == UM_REVALIDATE_DEFAULT ? UM_REVAL_DEFAULT_PERIOD : period_ms,
 		.flags = (flags & UM_REVALIDATE_NOW) ? UM_REVAL_NOW : 0,
 	};
-	r = client_lock_request(iv->c);
+	r = call_lock(iv->c);
 	if (r < 0)
 		return r;
-	r = client_call(iv->c, UM_MSG_REVALIDATE, &req, sizeof(req), -1, &reply,
+	r = call_roundtrip(iv->c, UM_MSG_REVALIDATE, &req, sizeof(req), -1, &reply,
 			UM_REQUEST_TIMEOUT_MS, NULL);
-	client_unlock_request(iv->c);
+	call_unlock(iv->c);
 	if (r < 0)
 		return r;
 	rr = reply.msg.body;

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "uapi_compat.h"
 
 #define SEQ_SLOTS_MAX (1u << 20)
@@ -90,7 +91,7 @@ static void canary_make(void)
  * answered. A proof
  * that met a fork or mremap of ours in flight (-EAGAIN) is tried again
  * with a new uffd, a few times.
- * Return: as client_call() (reply->fd the caller's), with *@mode how the
+ * Return: as call_roundtrip() (reply->fd the caller's), with *@mode how the
  * uffd was made; -EPERM or another -errno: no uffd could be created.
  */
 static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *reply,
@@ -122,7 +123,7 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 		}
 		a.uffd_mode = *mode;
 		a.probe = (uint64_t)(uintptr_t)probe;
-		r = client_call(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, reply, UM_REQUEST_TIMEOUT_MS,
+		r = call_roundtrip(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, reply, UM_REQUEST_TIMEOUT_MS,
 				NULL);
 		/* our copy would keep blocked writers blocked if the daemon died */
 		close(ufd);

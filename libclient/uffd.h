@@ -6,7 +6,7 @@
 #ifndef UM_UFFD_H
 #define UM_UFFD_H
 
-#include "client.h"
+#include "types.h"
 
 /**
  * uffd_attach() - create a userfaultfd, ATTACH it, map the seq area.

@@ -76,6 +76,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "umirror_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -86,11 +88,23 @@ extern "C" {
 #define UM_EXPORT
 #endif
 
-#define UMIRROR_VERSION_STRING "0.1.0"
 #define UM_DEFAULT_TIMEOUT_MS 1000
 
 struct um_client;
 struct um_interval;
+
+/* --- version ---------------------------------------------------------- */
+
+/**
+ * um_version() - the version of the library that is loaded, which may be
+ * newer than the headers the program was compiled with
+ * (UMIRROR_VERSION_STRING, UMIRROR_VERSION_MAJOR/MINOR/PATCH in
+ * umirror_version.h).
+ *
+ * Waits for nothing, holds nothing.
+ * Return: "MAJOR.MINOR.PATCH", a static string.
+ */
+UM_EXPORT const char *um_version(void);
 
 /* --- connection ------------------------------------------------------- */
 
@@ -174,27 +188,63 @@ enum um_uffd_mode {
 #define UM_FEAT_WP_ASYNC (1ull << 5)
 #define UM_FEAT_IO_URING (1ull << 6)
 
+/**
+ * struct um_status - what um_status() reports.
+ * @size: sizeof(struct um_status) as the caller was compiled: set it with
+ *	UM_STATUS_INIT; the library never changes it, so the struct can be
+ *	reused
+ * @filled: set by um_status(): how many bytes hold fields the library
+ *	knows (UM_STATUS_SIZE_VER0 or more, never more than @size). A program
+ *	built against newer headers than the library it runs with checks
+ *	offsetof(struct um_status, field) < @filled before using a field.
+ * @daemon_version: the daemon's version, NUL-terminated
+ * @protocol_version: the protocol version the connection speaks
+ * @uffd_mode: how the library obtained its userfaultfd
+ * @daemon_pid: the daemon's process id
+ * @clients: connections the daemon holds
+ * @mms: address spaces it mirrors
+ * @intervals: intervals it holds
+ * @kfeatures: UM_FEAT_*, as the daemon found them
+ * @uffd_features: UFFDIO_API features the kernel offers
+ * @events: invalidations the daemon sent since start
+ * @uptime_ms: time since the daemon started
+ * @kfeatures_masked: UM_FEAT_* the kernel has but the daemon was told not
+ *	to use (--mask-features)
+ * @reserved: zero; room for fields to come, so that sizeof stays the same
+ *
+ * The caller allocates it. New fields take room from @reserved; the
+ * library zeroes whatever of the caller's @size it does not fill.
+ */
 struct um_status {
+	uint32_t size;
+	uint32_t filled;
 	char daemon_version[32];
 	uint32_t protocol_version;
 	enum um_uffd_mode uffd_mode;
-	uint64_t kfeatures;	/* UM_FEAT_* */
-	uint64_t uffd_features; /* UFFDIO_API features the kernel offers */
-	uint32_t clients, mms, intervals;
-	uint64_t events;	/* invalidations the daemon sent since start */
-	uint64_t uptime_ms;
 	pid_t daemon_pid;
-	uint64_t kfeatures_masked; /* UM_FEAT_* the kernel has but the daemon
-				      was told not to use (--mask-features) */
+	uint32_t clients, mms, intervals;
+	uint64_t kfeatures;
+	uint64_t uffd_features;
+	uint64_t events;
+	uint64_t uptime_ms;
+	uint64_t kfeatures_masked;
+	uint64_t reserved[8];
 };
+
+/* initialiser for a struct um_status handed to um_status() */
+#define UM_STATUS_INIT { .size = sizeof(struct um_status) }
+/* the bytes of struct um_status's fields in version 0.1 */
+#define UM_STATUS_SIZE_VER0 104
 
 /**
  * um_status() - daemon and connection status.
  * @c: client
- * @out: filled on success
+ * @out: its @size set (UM_STATUS_INIT); filled on success, @out->filled
+ *	telling how far
  *
  * Waits for: one round trip. Holds: the request lock during it.
- * Return: 0, -ENOTCONN, -ETIMEDOUT.
+ * Return: 0, -EINVAL (@out->size below UM_STATUS_SIZE_VER0),
+ * -ENOTCONN, -ETIMEDOUT.
  */
 UM_EXPORT int um_status(struct um_client *c, struct um_status *out);
 
@@ -689,19 +739,49 @@ UM_EXPORT long um_range_place(struct um_range *range, int node);
 UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start,
 			       uint64_t npages, uint64_t *out);
 
+/**
+ * struct um_interval_info - one interval in um_list()'s answer.
+ * @size: how many bytes of this record hold fields the library knows
+ *	(UM_INTERVAL_INFO_SIZE_VER0 or more): a program built against newer
+ *	headers than the library it runs with checks
+ *	offsetof(struct um_interval_info, field) < @size before using a field
+ * @subscribers: connections subscribed to it
+ * @interval_id: its id (daemon-wide)
+ * @start: first byte
+ * @length: bytes
+ * @seq: its sequence value now
+ * @invalidations: invalidations since it was inserted
+ * @pid: the owner
+ * @uid: the owner's user
+ * @sync: invalidations wait for acknowledgement (not UM_INTERVAL_ASYNC)
+ * @dead: released or evicted, not yet removed
+ * @backend: how its writes are tracked
+ * @revalidate_ms: scan period in force, 0 off
+ * @reserved0, @reserved: zero; room for fields to come
+ *
+ * The library allocates the array; its stride is sizeof(struct
+ * um_interval_info), which does not change: new fields take room from
+ * @reserved.
+ */
 struct um_interval_info {
+	uint32_t size;
+	uint32_t subscribers;
 	uint64_t interval_id;
 	uint64_t start, length;
 	uint64_t seq;
 	uint64_t invalidations;
 	pid_t pid;
 	uid_t uid;
-	uint32_t subscribers;
 	bool sync;
 	bool dead;
 	enum um_backend backend;
-	uint32_t revalidate_ms; /* scan period in force, 0 off */
+	uint32_t revalidate_ms;
+	uint32_t reserved0;
+	uint64_t reserved[6];
 };
+
+/* the bytes of struct um_interval_info's fields in version 0.1 */
+#define UM_INTERVAL_INFO_SIZE_VER0 72
 
 /**
  * um_list() - intervals the daemon holds that this peer may see.

@@ -34,7 +34,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "consumer: um_connect failed but set the client\n");
 		return 1;
 	}
-	printf("version %s\n", UMIRROR_VERSION_STRING);
+	/* the installed library and the installed headers are the same version */
+	if (strcmp(um_version(), UMIRROR_VERSION_STRING)) {
+		fprintf(stderr, "consumer: um_version() %s, headers %s\n", um_version(),
+			UMIRROR_VERSION_STRING);
+		return 1;
+	}
+	printf("version %s\n", um_version());
 	printf("connect %d %s\n", ret, strerror(-ret));
 	printf("reason %s\n", um_reason_str(UM_REASON_WRITE));
 	return 0;

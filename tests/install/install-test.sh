@@ -102,6 +102,9 @@ lib=$(at "$libdir" "libumirror.so.$version")
 	fail "libumirror.so (the development link) is not a link to libumirror.so.0"
 header=$(at "$includedir" umirror.h)
 cmp -s "$header" "$topsrc/libclient/include/umirror.h" || fail "$header differs from the source"
+vheader=$(at "$includedir" umirror_version.h)
+grep -q "^#define UMIRROR_VERSION_STRING \"$version\"" "$vheader" ||
+	fail "$vheader: not installed, or not version $version"
 for page in man1/umirrorctl.1 man3/libumirror.3 man8/umirrord.8; do
 	[ -f "$(at "$mandir" "$page")" ] || fail "man page $page not installed"
 done

@@ -431,6 +431,33 @@ uint64_t harness_pagemap(const void *addr)
 	return e;
 }
 
+uint64_t harness_pagemap_of(pid_t pid, uint64_t addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0, "open %s: %m", path);
+	CHECK(pread(fd, &e, sizeof(e), (off_t)(addr / PAGE * sizeof(e))) == sizeof(e), "pread: %m");
+	close(fd);
+	return e;
+}
+
+bool harness_thp_possible(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return !strstr(buf, "[never]");
+}
+
 int harness_summary(void)
 {
 	int status;
@@ -475,7 +502,7 @@ uint64_t harness_zero_pfn(void)
 
 uint64_t harness_kfeatures(struct um_client *c)
 {
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 
 	CHECK(um_status(c, &st) == 0, "status");
 	return st.kfeatures;

@@ -105,6 +105,12 @@ void harness_restart_daemon(void);
  */
 uint64_t harness_pagemap(const void *addr);
 
+/* One entry of another process's /proc/PID/pagemap; fails the test on error. */
+uint64_t harness_pagemap_of(pid_t pid, uint64_t addr);
+
+/* Whether transparent huge pages can be had here (THP not "[never]"). */
+bool harness_thp_possible(void);
+
 /** harness_now_ms() - CLOCK_MONOTONIC in milliseconds. */
 uint64_t harness_now_ms(void);
 

@@ -25,6 +25,7 @@
  * Also run with --mask-features 6.1 (ctest compat61/).
  */
 #include "harness.h"
+#include "rawclient.h"
 #include "umirror.h"
 #include "umirror_proto.h"
 
@@ -41,103 +42,6 @@
 #include <unistd.h>
 
 #define CHILD_UFFDS 4
-
-static _Alignas(8) char rbuf[UM_MSG_MAX];
-
-/* --- raw client ------------------------------------------------------- */
-
-static int raw_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	CHECK(fd >= 0, "socket: %m");
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", harness_socket());
-	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %m");
-	return fd;
-}
-
-static void send_fd_msg(int sock, const void *data, size_t len, int pass_fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (pass_fd >= 0) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	CHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg: %m");
-}
-
-static void raw_send(int fd, uint16_t type, uint64_t id, const void *body, size_t len,
-		     int pass_fd)
-{
-	_Alignas(8) char m[UM_MSG_MAX];
-
-	send_fd_msg(fd, m, um_proto_encode(m, type, id, body, len), pass_fd);
-}
-
-/* One message into rbuf (fds that ride with it are closed); 0 on EOF. */
-static ssize_t raw_recv(int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-	struct iovec iov = { .iov_base = rbuf, .iov_len = sizeof(rbuf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	CHECK(poll(&p, 1, 5000) == 1, "daemon answered within 5 s");
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n < 0 && errno == ECONNRESET)
-		return 0;
-	CHECK(n >= 0, "recvmsg: %m");
-	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int rfd;
-
-			memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			close(rfd);
-		}
-	}
-	return n;
-}
-
-/* Expect a reply of @type|REPLY with @id; return its status. */
-static int32_t raw_reply(int fd, uint16_t type, uint64_t id)
-{
-	const struct um_hdr *h = (const void *)rbuf;
-	const struct um_reply_hdr *r = (const void *)(h + 1);
-	ssize_t n = raw_recv(fd);
-
-	CHECK(n >= (ssize_t)(sizeof(*h) + sizeof(*r)), "a reply, not EOF (%zd bytes)", n);
-	CHECK(h->magic == UM_PROTO_MAGIC && h->type == (type | UM_REPLY) && h->id == id,
-	      "reply type %#x id %llu, want %#x id %llu", h->type, (unsigned long long)h->id,
-	      type | UM_REPLY, (unsigned long long)id);
-	return r->status;
-}
-
-/* HELLO; return the kfeatures the daemon reports */
-static uint64_t raw_hello(int fd)
-{
-	struct um_hello hello = { .version = UM_PROTO_VERSION, .features = UM_PFEAT_ALL };
-	const struct um_hello_reply *hr = (const void *)(rbuf + sizeof(struct um_hdr));
-
-	raw_send(fd, UM_MSG_HELLO, 1, &hello, sizeof(hello), -1);
-	CHECK(raw_reply(fd, UM_MSG_HELLO, 1) == 0, "HELLO accepted");
-	return hr->kfeatures;
-}
 
 static int32_t raw_attach(int fd, uint64_t id, int uffd, void *probe, uint32_t flags)
 {
@@ -192,7 +96,7 @@ static void donor_main(int sock)
 
 		if (u < 0)
 			_exit(2);
-		send_fd_msg(sock, "u", 1, u);
+		raw_send_bytes(sock, "u", 1, u);
 		close(u);
 	}
 	while (read(sock, &c, 1) > 0)
@@ -305,7 +209,7 @@ int main(void)
 	/* not SYNC: nobody acks, the write completes by itself */
 	*(volatile char *)data = 3;
 	{
-		const struct um_hdr *h = (const void *)rbuf;
+		const struct um_hdr *h = (const void *)raw_msg;
 		const struct um_ev_invalidate *ev = (const void *)(h + 1);
 
 		CHECK(raw_recv(fd) > 0 && h->type == UM_EV_INVALIDATE,

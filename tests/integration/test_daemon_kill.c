@@ -77,7 +77,7 @@ int main(void)
 	      "release ran exactly once");
 	CHECK(um_ping(c) == -ENOTCONN, "ping after the daemon died: -ENOTCONN");
 	{
-		struct um_status st;
+		struct um_status st = UM_STATUS_INIT;
 
 		CHECK(um_status(c, &st) == -ENOTCONN, "status: -ENOTCONN");
 	}

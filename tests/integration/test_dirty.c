@@ -221,7 +221,7 @@ int main(void)
 	const uint64_t async_need = UM_FEAT_WP_ASYNC | UM_FEAT_PAGEMAP_SCAN;
 	const uint64_t set61 = async_need | UM_FEAT_WP_UNPOPULATED | UM_FEAT_PROCMAP_QUERY;
 	uint64_t host_kf;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	struct um_client *c;
 	enum um_backend async_backend;
 

@@ -133,20 +133,6 @@ static bool wait_event(struct um_interval *iv, uint64_t start, int reason)
 	return true;
 }
 
-static uint64_t pagemap_of(pid_t pid, uint64_t addr)
-{
-	char path[64];
-	uint64_t e = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	CHECK(fd >= 0, "open %s: %m", path);
-	CHECK(pread(fd, &e, sizeof(e), (off_t)(addr / PAGE * sizeof(e))) == sizeof(e), "pread: %m");
-	close(fd);
-	return e;
-}
-
 /* the child interval's snapshot is the child's pagemap (its pages stay put meanwhile) */
 static void check_child_snapshot(struct um_interval *civ, pid_t pid, char *p)
 {
@@ -159,7 +145,7 @@ static void check_child_snapshot(struct um_interval *civ, pid_t pid, char *p)
 	n = harness_snapshot(&r);
 	CHECK(n == NPAGES, "child snapshot: %ld", n);
 	for (int i = 0; i < NPAGES; i++) {
-		uint64_t e = pagemap_of(pid, r.start + i * PAGE);
+		uint64_t e = harness_pagemap_of(pid, r.start + i * PAGE);
 		bool present = e & PM_PRESENT;
 
 		CHECK(!!(pfns[i] & UM_DEFAULT_VALID) == present, "page %d: valid %d, pagemap %#llx",

@@ -92,7 +92,7 @@ static void anon_read(struct um_client *c)
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	uint64_t pfns[NPAGES];
 	struct um_interval *iv;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	volatile char sink;
 
 	for (size_t i = NPAGES / 2; i < NPAGES; i++)
@@ -549,7 +549,7 @@ static void double_map(struct um_client *c, pid_t child, int to_child, int from_
 	uint64_t mine[NPAGES], theirs[NPAGES], fault_e = 0;
 	struct dm_hello m = { .pid = getpid(), .start = (uintptr_t)buf };
 	struct um_interval *iv;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	volatile char sink;
 	long ret;
 	int status;
@@ -899,7 +899,7 @@ int main(void)
 {
 	int to_child, from_child;
 	struct um_client *c;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	pid_t child;
 
 	if (geteuid() != 0)

@@ -72,7 +72,7 @@ int main(void)
 	char *b = harness_map_anon(4, PROT_READ | PROT_WRITE);
 	struct um_interval *iz, *ib;
 	struct um_client *c;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	unsigned int late = 0;
 	pthread_t t;
 	int ret;

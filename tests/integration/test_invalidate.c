@@ -230,7 +230,7 @@ static void test_dontneed(struct um_client *c)
 				      .end = (uintptr_t)buf + 6 * PAGE, .pfns = pfns };
 
 		const uint64_t zero_wp = UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_UFFD_WP;
-		struct um_status st;
+		struct um_status st = UM_STATUS_INIT;
 
 		CHECK(um_status(c, &st) == 0, "status");
 		CHECK(um_range_register(&r, iv) == 0, "dontneed: register");

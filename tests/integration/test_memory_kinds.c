@@ -79,19 +79,6 @@ static bool reserve_hugepages(void)
 	return n >= 2;
 }
 
-static bool thp_possible(void)
-{
-	char buf[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	return !strstr(buf, "[never]");
-}
-
 /* is the page at @addr part of a THP? (/proc/kpageflags bit 22) */
 static bool is_thp(const void *addr)
 {
@@ -285,7 +272,7 @@ int main(void)
 		} else if (!strncmp(k->name, "memfd", 5) || !strncmp(k->name, "ext4", 4)) {
 			fd = k->fd = make_file(k->name, k->len, k->name[0] == 'm');
 			flags = k->private_file ? MAP_PRIVATE : MAP_SHARED;
-		} else if (!strcmp(k->name, "thp") && !thp_possible()) {
+		} else if (!strcmp(k->name, "thp") && !harness_thp_possible()) {
 			printf("thp: skipped, transparent_hugepage is [never]\n");
 			continue;
 		} else if (!strcmp(k->name, "hugetlb")) {

@@ -156,7 +156,7 @@ static void check_raw(struct um_client *c, char *buf, size_t n, struct vma_kind 
 
 static void test_anon(struct um_client *c)
 {
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	struct um_interval *iv;
 	uint64_t pfns[NPAGES];
@@ -284,7 +284,7 @@ static void test_memfd(struct um_client *c)
 int main(void)
 {
 	struct um_client *c;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root (userfaultfd of another process, PFNs)");

@@ -205,7 +205,7 @@ static void part_rearm(struct um_client *c)
 	const size_t np = 512;
 	char *m = map_pages(np);
 	struct um_interval *iv = insert_sd(c, m, np, NULL, "rearm");
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 
 	/* a clean start even where an older daemon reported all: harvest once */
 	harvest(iv, m, np, UM_DIRTY_REARM, (struct um_dirty_range[MAXR]){ 0 }, MAXR);
@@ -399,7 +399,7 @@ static void part_zaprace(struct um_client *c)
 	struct race_writer w = { .m = m, .np = np };
 	bool *seen = calloc(np, 1);
 	unsigned int rounds = 0, missing = 0;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	long n;
 
 	CHECK(seen, "calloc");

@@ -115,7 +115,7 @@ static void child_main(int in_fd, int out_fd)
 	struct from_child fc = { .pid = getpid() };
 	struct to_child tc;
 	struct um_interval *iv, *iv2, *iv3, *sub = NULL;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	struct um_client *c;
 	struct um_range r = { 0 };
 	int pipefd[2], err;
@@ -187,7 +187,7 @@ static void member_main(int in_fd, int out_fd)
 	struct from_child fc = { .pid = getpid() };
 	struct um_range r = { 0 };
 	struct um_interval *iv;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	struct um_client *c;
 	int err;
 	char go;
@@ -241,21 +241,6 @@ static void check_host(void)
 		harness_skip("/dev/userfaultfd is open to others");
 }
 
-static uint64_t pagemap_of(pid_t pid, uint64_t addr)
-{
-	char path[64];
-	uint64_t e = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	CHECK(fd >= 0, "open %s: %m", path);
-	CHECK(pread(fd, &e, sizeof(e), (off_t)(addr / PAGE * sizeof(e))) == sizeof(e),
-	      "pread %s: %m", path);
-	close(fd);
-	return e;
-}
-
 /* root's side of member_main(): the PFNs it was shown are the real ones */
 static void check_member(void)
 {
@@ -267,7 +252,7 @@ static void check_member(void)
 	CHECK(read(from, &fc, sizeof(fc)) == sizeof(fc), "member's PFNs");
 	CHECK(fc.pid == child, "member pid");
 	for (int i = 0; i < NPAGES; i++) {
-		uint64_t e = pagemap_of(child, fc.addr + i * PAGE);
+		uint64_t e = harness_pagemap_of(child, fc.addr + i * PAGE);
 		uint64_t shown = fc.pfns[i] >> UM_DEFAULT_PFN_SHIFT;
 
 		CHECK((e & PM_PRESENT) && (e & PM_PFN_MASK), "member's page %d: pagemap %#llx", i,
@@ -314,7 +299,7 @@ int main(void)
 	CHECK(read(from, &fc, sizeof(fc)) == sizeof(fc), "child's addresses");
 	CHECK(fc.pid == child, "child pid");
 	for (int i = 0; i < NPAGES; i++) {
-		uint64_t e = pagemap_of(child, fc.addr + i * PAGE);
+		uint64_t e = harness_pagemap_of(child, fc.addr + i * PAGE);
 
 		CHECK((e & PM_PRESENT) && (e & PM_PFN_MASK),
 		      "root's pagemap of the child's page %d: %#llx", i, (unsigned long long)e);

@@ -90,7 +90,7 @@ static void phase(bool want_uring, const char *name)
 	struct um_range ranges[NIV];
 	static uint64_t pfns[NIV][NP];
 	struct um_client *c;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	uint64_t want_mask = 0, t0;
 	bool pfn_visible;
 	char *mem;

@@ -94,19 +94,6 @@ static const char *reserve_hugepages(void)
 	return NULL;
 }
 
-static bool thp_possible(void)
-{
-	char buf[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	return !strstr(buf, "[never]");
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -221,7 +208,7 @@ int main(int argc, char **argv)
 	const char *extra[8];
 	char ops_arg[256] = "";
 	struct um_client *c;
-	struct um_status st;
+	struct um_status st = UM_STATUS_INIT;
 	pthread_t wd;
 	int nextra = 0, ran = 0;
 
@@ -327,7 +314,7 @@ int main(int argc, char **argv)
 			continue;
 		if (k == K_HUGETLB)
 			why = reserve_hugepages();
-		if (k == K_THP && !thp_possible())
+		if (k == K_THP && !harness_thp_possible())
 			why = "transparent_hugepage is [never]";
 		if (why) {
 			printf("umirror-check: %s: skipped: %s\n", kinds[k].name, why);

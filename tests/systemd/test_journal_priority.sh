@@ -14,18 +14,9 @@ set -u
 daemon=$1
 client=$2
 
-tmp=$(mktemp -d /tmp/umirror-sd-prio-XXXXXX) || exit 1
-pid=
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	exit 1
-}
+tmp_name=prio
+# shellcheck source=tests/systemd/sdlib.sh
+. "$(dirname "$0")/sdlib.sh"
 # journal_stream FILE: the value systemd would give for FILE as stderr
 journal_stream() { stat -c '%d:%i' "$1"; }
 
@@ -55,12 +46,7 @@ echo "ok: no prefix when stderr is not the journal stream"
 js=$(journal_stream "$tmp/run")
 JOURNAL_STREAM=$js "$daemon" --socket "$tmp/s.sock" 2>>"$tmp/run" &
 pid=$!
-i=0
-while [ ! -S "$tmp/s.sock" ]; do
-	i=$((i + 1))
-	[ $i -gt 1000 ] && fail "no socket after 10 s"
-	sleep 0.01
-done
+wait_for_socket "$tmp/s.sock" 100
 out=$(UMIRROR_SOCKET=$tmp/s.sock "$client" garbage 2>&1) || fail "garbage client: $out"
 kill -TERM "$pid"
 wait "$pid"

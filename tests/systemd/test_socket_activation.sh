@@ -16,26 +16,9 @@ if ! command -v systemd-socket-activate >/dev/null 2>&1; then
 	echo "SKIP: systemd-socket-activate is not installed (Debian: apt-get install systemd)"
 	exit 77
 fi
-tmp=$(mktemp -d /tmp/umirror-sd-act-XXXXXX) || exit 1
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	[ -f "$tmp/log" ] && sed 's/^/  daemon: /' "$tmp/log"
-	exit 1
-}
-wait_for_socket() {
-	i=0
-	while [ ! -S "$1" ]; do
-		i=$((i + 1))
-		[ $i -gt 200 ] && fail "no socket at $1 after 2 s"
-		sleep 0.01
-	done
-}
+tmp_name=act
+# shellcheck source=tests/systemd/sdlib.sh
+. "$(dirname "$0")/sdlib.sh"
 
 sock=$tmp/s.sock
 # --socket names a path the daemon must NOT bind: the passed fd wins

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * notify.h - the systemd notification protocol (Type=notify), by hand.
+ * sd_notify.h - the systemd notification protocol (Type=notify), by hand.
  *
  * The protocol is one datagram of "KEY=VALUE\n" lines to the AF_UNIX
  * socket named by $NOTIFY_SOCKET (a path, or '@' for the abstract
  * namespace). Linking libsystemd for that would be the only reason to
  * link it. Without $NOTIFY_SOCKET every function here does nothing.
  */
-#ifndef UMD_NOTIFY_H
-#define UMD_NOTIFY_H
+#ifndef UMD_SD_NOTIFY_H
+#define UMD_SD_NOTIFY_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -72,4 +72,4 @@ void notify_stopping(void);
  */
 uint64_t notify_watchdog_usec(void);
 
-#endif /* UMD_NOTIFY_H */
+#endif /* UMD_SD_NOTIFY_H */

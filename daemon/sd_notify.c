@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * notify.c - READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 to systemd.
+ * sd_notify.c - READY=1, STATUS=, WATCHDOG=1 and STOPPING=1 to systemd.
  *
  * The socket is opened once at start-up: the seccomp filter installed
  * after start-up forbids socket(2), and sendto(2) on an unconnected
  * datagram socket lets the manager's socket be re-created under us.
  */
-#include "notify.h"
+#include "sd_notify.h"
 
 #include <errno.h>
 #include <stddef.h>

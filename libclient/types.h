@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * client.h - the connection object and its request/reply machinery
- * (library-private).
+ * types.h - the library's objects: the connection (struct um_client) and
+ * an interval (struct um_interval). Types only, no functions: every
+ * library module may include it (library-private).
  *
  * Locks, outermost first:
  *   req_lock   one request outstanding per client, held for its round trip
@@ -16,8 +17,8 @@
  * the waiter and runs callbacks; because it keeps the role while a
  * callback runs, callbacks never run concurrently.
  */
-#ifndef UM_CLIENT_H
-#define UM_CLIENT_H
+#ifndef UM_TYPES_H
+#define UM_TYPES_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,14 +33,15 @@
 
 struct um_client;
 struct um_populate;
+struct call_sink;
 
 /*
- * client_hook - work the reader does on a successful reply before it wakes
+ * call_hook - work the reader does on a successful reply before it wakes
  * the waiter, under c->lock: the interval an INSERT or SUBSCRIBE creates
  * must be in the table before the reader handles the next message, which
  * may already be an event for it.
  */
-struct client_hook {
+struct call_hook {
 	void (*fn)(struct um_client *c, struct conn_msg *reply, void *arg);
 	void *arg;
 };
@@ -72,6 +74,7 @@ struct um_client {
 	pthread_mutex_t lock;
 	pthread_mutex_t send_lock;
 	pthread_cond_t cond; /* reply arrived, role freed, callback done */
+	const struct call_sink *sink; /* where the reader reports events (call.h) */
 
 	atomic_uint_fast64_t next_id;
 
@@ -84,7 +87,7 @@ struct um_client {
 	bool wait_done;
 	int wait_err; /* -ENOTCONN when the connection died meanwhile */
 	struct conn_msg *wait_msg;
-	const struct client_hook *wait_hook;
+	const struct call_hook *wait_hook;
 	struct um_interval **ivs; /* sorted by id */
 	size_t niv, cap_iv;
 	void (*watch_cb)(uint64_t interval_id, pid_t pid, const struct um_invalidation *inv,
@@ -109,65 +112,4 @@ struct um_client {
 	bool async_attached; /* the WP_ASYNC uffd was handed over (dirty.c) */
 };
 
-/**
- * client_lock_request() - take the request lock.
- * Return: 0 with req_lock held; -EDEADLK when called from a callback
- * (the reply could only be read by this very thread, which is busy).
- * Waits for: another thread's request to finish.
- */
-int client_lock_request(struct um_client *c);
-
-/** client_unlock_request() - drop the request lock. */
-void client_unlock_request(struct um_client *c);
-
-/**
- * client_call() - one request/reply round trip. Caller holds req_lock.
- * @c: client
- * @type: UM_MSG_* request
- * @body, @len: request body
- * @send_fd: fd to pass with it or -1 (not closed here)
- * @reply: receives the reply; reply->fd is the caller's to close
- * @timeout_ms: how long to wait for the reply
- * @hook: run by the reader on a successful reply of the right type, or NULL
- *
- * Waits for: the reply (reading the socket itself when no other thread
- * does, running callbacks then). Holds: req_lock (the caller's).
- * Return: the reply's status (0 or -errno from the daemon), or -ENOTCONN,
- * -ETIMEDOUT, -EPROTO (a reply of the wrong type). reply->fd is -1
- * whenever the return is not 0 or a daemon status.
- */
-int client_call(struct um_client *c, uint16_t type, const void *body, size_t len, int send_fd,
-		struct conn_msg *reply, int timeout_ms, const struct client_hook *hook);
-
-/**
- * client_send_ack() - acknowledge a synchronous invalidation.
- * Waits for: socket buffer space. Holds: send_lock meanwhile.
- * Return: 0 or -errno (ignored by callers: a dead connection counts as acked).
- */
-int client_send_ack(struct um_client *c, uint64_t interval_id, uint64_t seq);
-
-/**
- * client_in_callback() - is this thread running a library callback?
- * Return: true inside any callback (thread-local; waits for and holds nothing).
- */
-bool client_in_callback(void);
-
-/**
- * client_callback_enter() - mark this thread as running a callback.
- * @iv: the interval whose callback runs, NULL for the watch callback
- *
- * Requests made from the callback then fail with -EDEADLK instead of
- * waiting for a reply only this thread could read. Holds nothing.
- */
-void client_callback_enter(struct um_interval *iv);
-
-/** client_callback_exit() - the callback returned. Holds nothing. */
-void client_callback_exit(void);
-
-/**
- * client_current_callback() - the interval whose callback this thread runs.
- * Return: the interval, or NULL (thread-local; waits for and holds nothing).
- */
-struct um_interval *client_current_callback(void);
-
-#endif /* UM_CLIENT_H */
+#endif /* UM_TYPES_H */

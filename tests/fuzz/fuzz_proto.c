@@ -8,8 +8,8 @@
  * to the very same bytes and decode again to the same result: the decoder
  * accepted nothing it did not understand completely.
  *
- * Build: cmake -DCMAKE_C_COMPILER=clang -DUMIRROR_FUZZ=ON; run:
- * fuzz_proto -max_total_time=20 proto/corpus
+ * Build: cmake --preset fuzz && cmake --build --preset fuzz; run:
+ * build-fuzz/tests/fuzz/fuzz_proto -max_total_time=20 tests/fuzz/corpus
  */
 #include "umirror_proto.h"
 

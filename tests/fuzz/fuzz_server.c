@@ -14,12 +14,12 @@
  * datagram; /dev/null stands in, so an ATTACH meets a non-uffd), bit 3:
  * send a valid HELLO first. The rest is split into datagrams by the
  * header's own length field (offset 12), the last taking what remains, so
- * proto/corpus seeds are single messages and their concatenations are
+ * tests/fuzz/corpus seeds are single messages and their concatenations are
  * sessions. No uffd ever reaches the daemon: it would write-protect this
  * very process, whose only thread is the one running the daemon's loop.
  *
- * Build: cmake -DCMAKE_C_COMPILER=clang -DUMIRROR_FUZZ=ON; run:
- * fuzz_server -max_total_time=30 <copy of proto/corpus>
+ * Build: cmake --preset fuzz && cmake --build --preset fuzz; run:
+ * fuzz_server -max_total_time=30 <copy of tests/fuzz/corpus>
  */
 #include "server.h"
 
@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "transport.h"
 
 #define FUZZ_INPUT_MAX (16 * 1024)
 #define MAX_DGRAMS 256
@@ -89,34 +90,16 @@ static void drain(int fd)
 {
 	for (;;) {
 		uint64_t buf[UM_MSG_MAX / 8];
-		union {
-			char b[CMSG_SPACE(sizeof(int) * 8)];
-			struct cmsghdr align;
-		} cbuf;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = {
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
-			.msg_control = cbuf.b,
-			.msg_controllen = sizeof(cbuf.b),
-		};
-		struct cmsghdr *cm;
+		int fds[UM_TRANSPORT_MAX_FDS];
+		unsigned int nfds;
+		ssize_t n;
 
-		if (recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+		n = um_transport_recv(fd, buf, sizeof(buf), fds, UM_TRANSPORT_MAX_FDS, &nfds,
+				      MSG_DONTWAIT);
+		if (n <= 0 && n != -EMSGSIZE && n != -EBADMSG)
 			return;
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t k;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t j = 0; j < k; j++) {
-				int f;
-
-				memcpy(&f, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-				close(f);
-			}
-		}
+		for (unsigned int i = 0; i < nfds; i++)
+			close(fds[i]);
 	}
 }
 
@@ -129,12 +112,6 @@ static void turn(int fd)
 /* send one datagram with @nfds stand-in fds; waits out a full socket */
 static void send_dgram(int fd, const void *p, size_t len, unsigned int nfds)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 3)];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int fds[3];
 
 	for (unsigned int i = 0; i < nfds; i++) {
@@ -142,23 +119,11 @@ static void send_dgram(int fd, const void *p, size_t len, unsigned int nfds)
 		if (fds[i] < 0)
 			abort();
 	}
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
 	for (int spin = 0; spin < SPIN_MAX; spin++) {
-		if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
-			break;
-		/* the daemon dropped us (EPIPE...): the rest goes nowhere */
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		int r = um_transport_send(fd, p, len, fds, nfds, MSG_DONTWAIT);
+
+		/* sent, or the daemon dropped us (EPIPE...): the rest goes nowhere */
+		if (r != -EAGAIN)
 			break;
 		turn(fd);
 	}
