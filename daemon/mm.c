@@ -1657,8 +1657,8 @@ int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
 	/* in the tree now, so faults on it that the flush reads are handled as such */
 	if (iv->backend == UMP_BACKEND_UFFD_WP && wp_flush(mm) == -EAGAIN)
 		log_debug("mm %llu: interval %llu: an event keeps the kernel busy, the reply "
-			 "waits for the write-protect", (unsigned long long)mm->id,
-			 (unsigned long long)iv->id);
+			  "waits for the write-protect",
+			  (unsigned long long)mm->id, (unsigned long long)iv->id);
 	rep->interval_id = iv->id;
 	rep->slot = iv->slot;
 	rep->backend = iv->backend;
