@@ -11,7 +11,9 @@
  *              the same loop step, so a later write faults and is logged.
  *  WP_ASYNC    the kernel keeps the log in the page tables: PAGEMAP_SCAN
  *              for PAGE_IS_WRITTEN, with PM_SCAN_WP_MATCHING to re-protect
- *              what it reports in the same ioctl. A zapped page may come
+ *              what it reports in the same ioctl, under a PROTECT
+ *              invalidation from the first written page on (a look
+ *              without re-protecting finds it first). A zapped page may come
  *              back as an armed marker (not "written"), so REMOVE and
  *              REMAP spans are kept in the bitmap too and merged in.
  *  SOFT_DIRTY  pagemap bit 55, harvested into the bitmap. clear_refs is
@@ -40,7 +42,6 @@
 #include "mm.h"
 #include "scan.h"
 #include "server.h"
-#include "settle.h"
 #include "snapshot.h"
 #include "uapi_compat.h"
 
@@ -370,85 +371,44 @@ static void soft_mark(struct interval *iv, uint64_t start, uint64_t end)
 	scan_note_written(iv, start, end);
 }
 
-/* UFFDIO_WRITEPROTECT on the owner's uffd, waiting (on this thread) for events in delivery */
-static int soft_wp_ioctl(struct mm *mm, uint64_t start, uint64_t len, bool wp)
-{
-	struct uffdio_writeprotect w = {
-		.range = { .start = start, .len = len },
-		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	/* a REMOVE settling there must not take the window's uffd-wp bit for its zap */
-	settle_note_wp(mm, start, start + len, wp);
-	for (int tries = 0; tries < 200; tries++) {
-		if (ioctl(mm->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
-			return 0;
-		if (errno != EAGAIN)
-			return -errno;
-		/* mmap_changing: an event (fork, mremap, madvise) waits to be read */
-		mm_read_events(mm);
-		if (mm->dead)
-			return -EFAULT;
-		/*
-		 * Read, but its sender has not run yet to end mmap_changing (or a
-		 * fork is still copying): let it run. ppoll() of nothing, not
-		 * usleep(): the seccomp filter has no nanosleep.
-		 */
-		if (tries)
-			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
-		else
-			log_debug("mm %llu: writeprotect %#llx+%#llx waits for an event",
-				  (unsigned long long)mm->id, (unsigned long long)start,
-				  (unsigned long long)len);
-	}
-	return -EAGAIN;
-}
-
 struct soft_wp {
 	struct mm *mm;
 	struct interval *iv; /* protect: whose log takes what cannot be protected */
-	uint64_t start, end;
 	bool wp;
 	int err;
 };
 
-static int soft_wp_vma_cb(const struct snapshot_vma *v, void *priv)
+static int soft_wp_failed(uint64_t a, uint64_t b, int err, void *priv)
 {
 	struct soft_wp *w = priv;
-	uint64_t a = v->start > w->start ? v->start : w->start;
-	uint64_t b = v->end < w->end ? v->end : w->end;
-	int ret = soft_wp_ioctl(w->mm, a, b - a, w->wp);
 
-	if (ret == -EFAULT)
-		return ret;
+	if (err == -EFAULT)
+		return err;
 	/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
-	if (ret && w->wp && !mm_gone(w->mm, a, b)) {
+	if (w->wp && !mm_gone(w->mm, a, b)) {
 		/* not registered (mapped there after insert), or refused: cannot be seen */
 		log_debug("mm %llu: soft-dirty window %#llx-%#llx: %s: counted written",
 			  (unsigned long long)w->mm->id, (unsigned long long)a,
-			  (unsigned long long)b, strerror(-ret));
+			  (unsigned long long)b, strerror(-err));
 		soft_mark(w->iv, a, b);
-	} else if (ret && ret != -ENOENT && !w->err) {
-		w->err = ret;
+	} else if (err != -ENOENT && !w->err) {
+		w->err = err;
 	}
 	return 0;
 }
 
 /*
- * Protect (@wp) or unprotect [@start, @end). Linux 6.1 takes one VMA per
- * call (-ENOENT across a boundary): then VMA by VMA. With @wp, a part that
- * cannot be protected is counted written in @iv (its writes would go
- * unseen in the window). Return: 0, -EFAULT the owner died, or (unprotect)
- * the first error.
+ * Protect (@wp) or unprotect [@start, @end) now (mm_wp_wait(): VMA by VMA
+ * where the kernel wants that, Linux 6.1). With @wp, a part that cannot be
+ * protected is counted written in @iv (its writes would go unseen in the
+ * window). Return: 0, -EFAULT the owner died, or (unprotect) the first
+ * error.
  */
 static int soft_wp(struct mm *mm, struct interval *iv, uint64_t start, uint64_t end, bool wp)
 {
-	struct soft_wp w = { mm, iv, start, end, wp, 0 };
-	int ret = soft_wp_ioctl(mm, start, end - start, wp);
+	struct soft_wp w = { mm, iv, wp, 0 };
+	int ret = mm_wp_wait(mm, start, end, wp, soft_wp_failed, &w);
 
-	if (ret == 0 || ret == -EFAULT)
-		return ret;
-	ret = snapshot_vma_walk(mm, start, end, soft_wp_vma_cb, &w);
 	if (ret < 0 && ret != -EFAULT && wp)
 		soft_mark(iv, start, end); /* VMAs unreadable: nothing is known */
 	return ret < 0 ? ret : w.err;
@@ -760,17 +720,61 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 	return n;
 }
 
+/* the first page of [start, end) WP_ASYNC has seen written, @end if none */
+static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint64_t *first)
+{
+	struct page_region r;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = start,
+		.end = end,
+		.vec = (uint64_t)(uintptr_t)&r,
+		.vec_len = 1,
+		.max_pages = 1,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	long got;
+
+	do
+		got = ioctl(iv->mm->pagemap_fd, PAGEMAP_SCAN, &arg);
+	while (got < 0 && (errno == EINTR || errno == EAGAIN));
+	if (got < 0)
+		return -errno;
+	*first = end;
+	if (got == 1 && r.start >= start && r.start < end)
+		*first = r.start;
+	return 0;
+}
+
 static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool rearm,
 			struct um_dirty_rec *out, uint64_t max, uint64_t *n_out,
 			uint64_t *walk_end)
 {
+	struct mm_protect *protect = NULL;
 	struct page_region *vec;
 	uint64_t n = 0, cur = start;
 	int ret = 0;
 
+	/*
+	 * The re-arm (PM_SCAN_WP_MATCHING) takes WRITE from the mirrors that
+	 * may hold those pages, this interval's first: a PROTECT invalidation
+	 * from the first page written on, started before the scan protects
+	 * anything, as for UFFD_WP. A page written before that one only after
+	 * this look is left for the next harvest (still logged by the kernel).
+	 */
+	if (rearm) {
+		ret = first_written(iv, start, end, &cur);
+		if (ret)
+			return ret == -EPERM ? -EOPNOTSUPP : ret;
+		if (cur < end)
+			protect = mm_protect_start(iv->mm, cur, end);
+	}
 	vec = malloc(max * sizeof(*vec));
-	if (!vec)
+	if (!vec) {
+		mm_protect_armed(protect);
 		return -ENOMEM;
+	}
 	while (cur < end && n < max) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg),
@@ -821,6 +825,8 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 			cur = out[n - 1].end;
 	}
 	free(vec);
+	/* applied by the scan itself: the invalidation may complete */
+	mm_protect_armed(protect);
 	*n_out = n;
 	*walk_end = cur;
 	return ret;

@@ -225,7 +225,7 @@ static int do_attach(struct client *c, const struct um_msg *m, int fd, void *rep
 
 static int do_insert(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
 {
-	return mm_insert(c, m->body, rep);
+	return mm_insert(c, m->id, m->body, rep);
 }
 
 static int do_remove(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
@@ -294,7 +294,7 @@ UM_PROTO_MESSAGES(IN_TABLE)
 static const struct request_type requests[UM_MSG_REQ_MAX + 1] = {
 	[UM_MSG_HELLO] = { do_hello, BEFORE_HELLO | MAY_PARK },
 	[UM_MSG_ATTACH] = { do_attach, 0 },
-	[UM_MSG_INSERT] = { do_insert, 0 },
+	[UM_MSG_INSERT] = { do_insert, MAY_PARK },
 	[UM_MSG_REMOVE] = { do_remove, 0 },
 	[UM_MSG_SUBSCRIBE] = { do_subscribe, 0 },
 	[UM_MSG_SNAPSHOT] = { do_snapshot, KEEP_BODY },

@@ -48,13 +48,15 @@
 /*
  * A page-table change the kernel refused with EAGAIN (mmap_changing), or,
  * with @fn set, a barrier: @fn(@arg) runs once every change queued before
- * it has been applied.
+ * it has been applied; if the mm dies first, @drop(@arg) runs instead
+ * (when set).
  */
 struct wp_op {
 	struct list link;
 	uint64_t start, len;
 	bool wp;
 	void (*fn)(void *arg);
+	void (*drop)(void *arg);
 	void *arg;
 };
 
@@ -176,19 +178,58 @@ static int wp_ioctl(int uffd, uint64_t start, uint64_t len, bool wp)
 	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
 }
 
+/* UFFDIO_WRITEPROTECT once more after reading the events in delivery (EAGAIN) */
+static int wp_ioctl_wait(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		int ret = wp_ioctl(uffd, start, len, wp);
+
+		if (ret != -EAGAIN)
+			return ret;
+		/* mmap_changing: an event (fork, mremap, madvise) waits to be read */
+		mm_read_events(mm);
+		if (mm->dead)
+			return -EFAULT;
+		/*
+		 * Read, but its sender has not run yet to end mmap_changing (or a
+		 * fork is still copying): let it run. ppoll() of nothing, not
+		 * usleep(): the seccomp filter has no nanosleep.
+		 */
+		if (tries)
+			ppoll(NULL, 0, &(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
+		else
+			log_debug("mm %llu: writeprotect %#llx+%#llx waits for an event",
+				  (unsigned long long)mm->id, (unsigned long long)start,
+				  (unsigned long long)len);
+	}
+	return -EAGAIN;
+}
+
 struct wp_split {
+	struct mm *mm;
 	int uffd;
 	uint64_t start, end;
-	bool wp;
+	bool wp, wait;
+	int (*part_failed)(uint64_t a, uint64_t b, int err, void *priv);
+	void *priv;
 };
+
+static int wp_part(struct wp_split *w, uint64_t a, uint64_t b)
+{
+	if (w->wait)
+		return wp_ioctl_wait(w->mm, w->uffd, a, b - a, w->wp);
+	return wp_ioctl(w->uffd, a, b - a, w->wp);
+}
 
 static int wp_vma_cb(const struct snapshot_vma *v, void *priv)
 {
 	struct wp_split *w = priv;
 	uint64_t a = v->start > w->start ? v->start : w->start;
 	uint64_t b = v->end < w->end ? v->end : w->end;
-	int ret = wp_ioctl(w->uffd, a, b - a, w->wp);
+	int ret = wp_part(w, a, b);
 
+	if (ret && w->part_failed)
+		return w->part_failed(a, b, ret, w->priv);
 	/* -ENOENT: a VMA not registered with our uffd (mapped after insert) */
 	return ret == -ENOENT ? 0 : ret;
 }
@@ -199,22 +240,50 @@ static int wp_vma_cb(const struct snapshot_vma *v, void *priv)
  * VMAs but stop at the first one the uffd does not track, leaving the rest
  * untouched. Either way an interval split into several VMAs (mprotect, a
  * partial munmap) would silently stay writable: on -ENOENT apply the
- * change VMA by VMA, skipping holes and VMAs the uffd does not track.
+ * change VMA by VMA, skipping holes. Without @w->part_failed a VMA the
+ * uffd does not track is skipped and any other error ends the walk; with
+ * it, every part that failed (the whole range for an error other than
+ * -ENOENT) goes to it, and a nonzero return of it ends the walk.
  */
-static int wp_range(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+static int wp_split_apply(struct wp_split *w)
 {
-	struct wp_split w = { .uffd = uffd, .start = start, .end = start + len, .wp = wp };
-	int ret = wp_ioctl(uffd, start, len, wp);
+	int ret = wp_part(w, w->start, w->end);
 
+	if (ret && ret != -ENOENT && w->part_failed)
+		return w->part_failed(w->start, w->end, ret, w->priv);
 	if (ret != -ENOENT)
 		return ret;
-	ret = snapshot_vma_walk(mm, start, start + len, wp_vma_cb, &w);
+	ret = snapshot_vma_walk(w->mm, w->start, w->end, wp_vma_cb, w);
 	return ret < 0 ? ret : 0;
+}
+
+static int wp_range(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
+{
+	struct wp_split w = {
+		.mm = mm, .uffd = uffd, .start = start, .end = start + len, .wp = wp,
+	};
+
+	return wp_split_apply(&w);
 }
 
 static int wp_now(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 {
 	return wp_range(mm, mm->uffd, start, len, wp);
+}
+
+int mm_wp_wait(struct mm *mm, uint64_t start, uint64_t end, bool wp,
+	       int (*part_failed)(uint64_t a, uint64_t b, int err, void *priv), void *priv)
+{
+	struct wp_split w = {
+		.mm = mm, .uffd = mm->uffd, .start = start, .end = end, .wp = wp, .wait = true,
+		.part_failed = part_failed, .priv = priv,
+	};
+
+	if (mm->dead)
+		return -EFAULT;
+	/* a REMOVE settling there must not take this change for its zap */
+	settle_note_wp(mm, start, end, wp);
+	return wp_split_apply(&w);
 }
 
 static void wp_failed(struct mm *mm, uint64_t start, uint64_t len, bool wp, int err);
@@ -399,7 +468,8 @@ bool mm_wp_pending(const struct mm *mm)
 	return !mm->dead && !list_empty(&mm->wp_retry);
 }
 
-int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
+static int wp_barrier_add(struct mm *mm, void (*fn)(void *arg), void (*drop)(void *arg),
+			  void *arg)
 {
 	struct wp_op *op;
 
@@ -415,9 +485,28 @@ int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
 		fn(arg);
 		return -ENOMEM;
 	}
-	*op = (struct wp_op){ .fn = fn, .arg = arg };
+	*op = (struct wp_op){ .fn = fn, .drop = drop, .arg = arg };
 	list_add_tail(&mm->wp_retry, &op->link);
 	return 0;
+}
+
+int mm_wp_barrier(struct mm *mm, void (*fn)(void *arg), void *arg)
+{
+	return wp_barrier_add(mm, fn, NULL, arg);
+}
+
+/* take the barrier for @arg off the queue unrun (its waiter went away) */
+static void wp_barrier_cancel(struct mm *mm, void *arg)
+{
+	struct wp_op *op;
+
+	list_for_each_entry(op, &mm->wp_retry, link) {
+		if (op->fn && op->arg == arg) {
+			list_del(&op->link);
+			free(op);
+			return;
+		}
+	}
 }
 
 struct gap_walk {
@@ -1489,6 +1578,56 @@ void mm_protect_armed(struct mm_protect *p)
 		protect_done(p);
 }
 
+/* an INSERT reply parked until its write-protect is in the page tables */
+struct insert_wait {
+	struct deferred d;
+	struct mm *mm;
+	struct um_insert_reply rep;
+};
+
+static void insert_armed(void *arg)
+{
+	struct insert_wait *w = arg;
+
+	deferred_reply(&w->d, 0, &w->rep, sizeof(w->rep));
+	free(w);
+}
+
+/* the client went first: the barrier must not answer it */
+static void insert_cancel(struct deferred *d)
+{
+	struct insert_wait *w = container_of(d, struct insert_wait, d);
+
+	wp_barrier_cancel(w->mm, w);
+	free(w);
+}
+
+/*
+ * Answer INSERT once every write-protect queued so far, its own included,
+ * is applied (mm_wp_barrier()); at once when none is. The owner dying
+ * first answers too: the interval exists, dead, as if it died just after.
+ * Return: 0 answered now with @rep; -EINPROGRESS parked.
+ */
+static int insert_reply_armed(struct client *c, uint64_t id, struct um_insert_reply *rep)
+{
+	struct mm *mm = c->mm;
+	struct insert_wait *w;
+
+	if (!mm_wp_pending(mm))
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		log_error("mm %llu: out of memory: INSERT answered before its write-protect",
+			  (unsigned long long)mm->id);
+		return 0;
+	}
+	w->mm = mm;
+	w->rep = *rep;
+	deferred_add(c, &w->d, UM_MSG_INSERT, id, insert_cancel);
+	wp_barrier_add(mm, insert_armed, insert_armed, w);
+	return -EINPROGRESS;
+}
+
 static int huge_cb(const struct snapshot_vma *v, void *priv)
 {
 	if (v->page_size <= PAGE)
@@ -1497,7 +1636,8 @@ static int huge_cb(const struct snapshot_vma *v, void *priv)
 	return 1;
 }
 
-int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep)
+int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
+	      struct um_insert_reply *rep)
 {
 	struct mm *mm = c->mm;
 	uint64_t start = req->start, end = req->start + req->length;
@@ -1560,8 +1700,9 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	scan_interval_default(iv);
 	/* in the tree now, so faults on it that the flush reads are handled as such */
 	if (iv->backend == UMP_BACKEND_UFFD_WP && wp_flush(mm) == -EAGAIN)
-		log_warn("mm %llu: interval %llu armed late: an event kept the kernel busy",
-			 (unsigned long long)mm->id, (unsigned long long)iv->id);
+		log_debug("mm %llu: interval %llu: an event keeps the kernel busy, the reply "
+			  "waits for the write-protect",
+			  (unsigned long long)mm->id, (unsigned long long)iv->id);
 	rep->interval_id = iv->id;
 	rep->slot = iv->slot;
 	rep->backend = iv->backend;
@@ -1570,7 +1711,8 @@ int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_re
 	log_debug("mm %llu: interval %llu [%#llx, %#llx) slot %u", (unsigned long long)mm->id,
 		  (unsigned long long)iv->id, (unsigned long long)start, (unsigned long long)end,
 		  iv->slot);
-	return 0;
+	/* a write before the range is armed would go unseen */
+	return insert_reply_armed(c, id, rep);
 fail_unregister:
 	unregister_uncovered(mm, start, end);
 fail_slot:
@@ -2018,6 +2160,9 @@ void mm_release(struct mm *mm, const char *why)
 	}
 	list_for_each_entry_safe(op, t, &mm->wp_retry, link) {
 		list_del(&op->link);
+		/* a parked INSERT reply: its owner is gone, nothing to wait for */
+		if (op->drop)
+			op->drop(op->arg);
 		free(op);
 	}
 	uv_close((uv_handle_t *)&mm->uffd_poll, mm_handle_closed);

@@ -151,11 +151,19 @@ int mm_attach_async(struct client *c, int uffd, const struct um_attach *req,
 		    struct um_attach_reply *rep, int *seq_fd);
 
 /**
- * mm_insert() - INSERT: register and write-protect a range of @c's mm.
- * Return: 0 with @rep filled; -EBADFD not attached; -EFAULT unmapped part
- * or dead owner; -EOPNOTSUPP not trackable; -ENOSPC no slot; -ENOMEM.
+ * mm_insert() - INSERT (request @id): register and write-protect a range
+ * of @c's mm. The reply must not precede the write-protect: one the kernel
+ * refuses with EAGAIN (an event in delivery) is retried after reading the
+ * pending events for up to ~20 ms, blocking the loop; still refused, the
+ * reply is parked (deferred_add()) and sent by this module once every
+ * write-protect queued so far is applied, or at once if the owner dies
+ * first (the interval then exists, dead).
+ * Return: 0 with @rep filled (answer now); -EINPROGRESS parked;
+ * -EBADFD not attached; -EFAULT unmapped part or dead owner; -EOPNOTSUPP
+ * not trackable; -ENOSPC no slot; -ENOMEM.
  */
-int mm_insert(struct client *c, const struct um_insert *req, struct um_insert_reply *rep);
+int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
+	      struct um_insert_reply *rep);
 
 /**
  * mm_remove() - REMOVE: the inserter removes the interval (subscribers get
@@ -330,6 +338,23 @@ void mm_read_events(struct mm *mm);
  * -ENODEV once the mm is dead.
  */
 int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp);
+
+/**
+ * mm_wp_wait() - UFFDIO_WRITEPROTECT [start, end) on (@wp) or off on the
+ * owner's uffd now, not queued: a change refused with EAGAIN (an event in
+ * delivery) is retried after reading the events (mm_read_events()) for up
+ * to ~20 ms, blocking the loop. Where the kernel refuses the range with
+ * ENOENT (Linux 6.1: it spans VMAs; later: a VMA the uffd does not track)
+ * the change is applied VMA by VMA, holes skipped, as mm_wp() does.
+ * @part_failed (may be NULL): called with each part [a, b) that could not
+ * be changed and its error (the whole range for an error other than
+ * ENOENT); a nonzero return ends the walk and is returned. Without it an
+ * untracked VMA is skipped and another error ends the walk. The owner
+ * dying meanwhile is -EFAULT. Tells a settling REMOVE (settle_note_wp()).
+ * Return: 0, -EFAULT the owner died, -errno (VMAs unreadable, or as above).
+ */
+int mm_wp_wait(struct mm *mm, uint64_t start, uint64_t end, bool wp,
+	       int (*part_failed)(uint64_t a, uint64_t b, int err, void *priv), void *priv);
 
 /**
  * mm_lock_barrier() - wait until every thread of the owner that holds its

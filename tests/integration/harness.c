@@ -50,6 +50,21 @@ uint64_t harness_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+unsigned int harness_scaled_s(unsigned int s)
+{
+	const char *v = getenv("UMIRROR_TEST_TIMEOUT_SCALE");
+	char *end;
+	double f;
+
+	if (!v || !*v)
+		return s;
+	f = strtod(v, &end);
+	/* a bad value must not shorten anything */
+	if (*end || !(f >= 1) || f > 1000)
+		return s;
+	return (unsigned int)(s * f + 0.5);
+}
+
 bool harness_sem_wait_ms(sem_t *sem, unsigned int ms)
 {
 	struct timespec ts;
@@ -324,7 +339,7 @@ static void spawn_daemon(void)
 	}
 	daemon_pid = pid;
 
-	deadline = harness_now_ms() + START_TIMEOUT_MS;
+	deadline = harness_now_ms() + (uint64_t)harness_scaled_s(START_TIMEOUT_MS / 1000) * 1000;
 	while (!daemon_accepts()) {
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			daemon_pid = 0;
@@ -333,8 +348,8 @@ static void spawn_daemon(void)
 		}
 		if (harness_now_ms() > deadline)
 			harness_fail(__FILE__, __LINE__, "daemon accepts",
-				     "umirrord did not accept on %s within %d ms", sock_path,
-				     START_TIMEOUT_MS);
+				     "umirrord did not accept on %s within %u s", sock_path,
+				     harness_scaled_s(START_TIMEOUT_MS / 1000));
 		usleep(10000);
 	}
 }
@@ -368,7 +383,7 @@ void harness_start(const char *name, const char *const *extra_args)
 		sigaction(fatal[i], &sa, NULL);
 	/* a peer closing its socket must not kill the test */
 	signal(SIGPIPE, SIG_IGN);
-	alarm(WATCHDOG_S);
+	alarm(harness_scaled_s(WATCHDOG_S));
 
 	spawn_daemon();
 }

@@ -58,9 +58,18 @@
  * Creates a temp dir (mkdtemp under /tmp), runs the daemon with
  * --socket DIR/umirrord.sock, waits (at most 5 s) until it accepts a
  * connection, sets $UMIRROR_SOCKET, installs the exit/signal cleanup and
- * alarm(60). Exits 1 if the daemon does not come up.
+ * alarm(60). Both bounds are multiplied by harness_scaled_s(). Exits 1 if
+ * the daemon does not come up.
  */
 void harness_start(const char *name, const char *const *extra_args);
+
+/**
+ * harness_scaled_s() - @s seconds times $UMIRROR_TEST_TIMEOUT_SCALE (a
+ * number >= 1; unset or invalid: 1), for watchdogs and give-up bounds, not
+ * for what a test asserts. The kernel matrix sets it inside its VMs, where
+ * TCG runs everything 10-20x slower (tests/kernels/run-kernel.sh).
+ */
+unsigned int harness_scaled_s(unsigned int s);
 
 /** harness_dir() - the test's private temp dir (removed at exit). */
 const char *harness_dir(void);

@@ -207,7 +207,7 @@ int main(void)
 
 		CHECK(pid >= 0, "fork: %m");
 		if (pid == 0) {
-			alarm(30);
+			alarm(harness_scaled_s(30));
 			attach_not_uffd();
 			_exit(0);
 		}

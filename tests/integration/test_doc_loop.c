@@ -247,7 +247,7 @@ static void run_child(enum doc doc, const struct schedule *s)
 	char what[96];
 	long ret;
 
-	alarm(30);
+	alarm(harness_scaled_s(30));
 	sched = s;
 	snprintf(what, sizeof(what), "%s, %s", doc_name[doc], s->name);
 	g_buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);

@@ -90,7 +90,7 @@ static void child_main(int in_fd, int out_fd)
 	struct msg m, a = { 0 };
 	unsigned int want;
 
-	alarm(30);
+	alarm(harness_scaled_s(30));
 	log_init(&l);
 	drop_privileges();
 	CHECK(um_connect(NULL, 0, &c) == 0, "nobody: connect");

@@ -524,7 +524,7 @@ static void double_map_child(int in_fd, int out_fd)
 	struct dm_hello m;
 	long ret;
 
-	alarm(30);
+	alarm(harness_scaled_s(30));
 	CHECK(read(in_fd, &m, sizeof(m)) == sizeof(m), "child: hello");
 	CHECK(um_connect(NULL, 0, &c) == 0, "child: connect");
 	CHECK(um_interval_subscribe(c, m.pid, m.interval_id, 0, NULL, NULL, &iv) == 0,

@@ -36,7 +36,7 @@ static void owner_main(int go_fd, int report_fd)
 	struct um_client *c;
 	char *buf, go;
 
-	alarm(30);
+	alarm(harness_scaled_s(30));
 	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		   0);
 	CHECK(buf != MAP_FAILED, "owner mmap: %m");

@@ -33,6 +33,10 @@
  *             uffd-wp; exact either way;
  *  file       a regular file cannot be held during a harvest: SCAN, whose
  *             DIRTY is -EOPNOTSUPP, never "clean";
+ *  vmas       an interval over three VMAs: the harvest's write-protect
+ *             window goes VMA by VMA where the kernel takes one per call
+ *             (Linux 6.1), so the harvest stays exact (a window refused
+ *             for the whole range counts the interval written);
  *  overlap    a uffd-wp interval over part of it keeps its own protection;
  *             a page it left writable counts as written until re-armed;
  *  outsider   another writer of /proc/PID/clear_refs (as CRIU's pre-dump)
@@ -45,6 +49,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -487,6 +492,46 @@ static void part_overlap(struct um_client *c)
 	munmap(m, np * PAGE);
 }
 
+/* how many VMAs /proc/self/maps has in [m, m + np pages) */
+static int vmas_in(const char *m, size_t np)
+{
+	uintptr_t a = (uintptr_t)m, b = a + np * PAGE, s, e;
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	CHECK(f, "/proc/self/maps: %m");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR, &s, &e) == 2 && s < b && e > a)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static void part_vmas(struct um_client *c)
+{
+	const size_t np = 96;
+	char *m = map_pages(np);
+	struct um_interval *iv;
+
+	/* a flag only the middle has: three VMAs, all writable */
+	CHECK(madvise(m + 32 * PAGE, 32 * PAGE, MADV_DONTFORK) == 0, "madvise: %m");
+	CHECK(vmas_in(m, np) == 3, "vmas: three VMAs, got %d", vmas_in(m, np));
+	iv = insert_sd(c, m, np, NULL, "vmas");
+	EXPECT("vmas: nothing written since insert", iv, m, np, UM_DIRTY_REARM, NONE);
+	touch(m, 5, 'v');
+	touch(m, 40, 'v');
+	touch(m, 90, 'v');
+	EXPECT("vmas: a write in each VMA", iv, m, np, UM_DIRTY_REARM, NONE, { 5, 1 }, { 40, 1 },
+	       { 90, 1 });
+	EXPECT("vmas: nothing after REARM", iv, m, np, UM_DIRTY_REARM, NONE);
+	touch(m, 63, 'w');
+	touch(m, 64, 'w');
+	EXPECT("vmas: across a boundary", iv, m, np, 0, NONE, { 63, 2 });
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(m, np * PAGE);
+}
+
 /* what CRIU's pre-dump does to the process: clear every soft-dirty bit */
 static void clear_refs_ourselves(void)
 {
@@ -636,6 +681,7 @@ static const struct {
 	{ "two", part_two },	       { "scan", part_scan },	{ "race", part_race },
 	{ "thp", part_thp },	       { "shmem", part_shmem }, { "file", part_file },
 	{ "outsider", part_outsider }, { "zaprace", part_zaprace }, { "overlap", part_overlap },
+	{ "vmas", part_vmas },
 };
 
 /* test_soft_dirty [PART...]: the parts named (all by default) */

@@ -66,7 +66,7 @@ static void subscriber_main(int in_fd, int out_fd)
 	unsigned int n;
 	char ready = 'r';
 
-	alarm(30);
+	alarm(harness_scaled_s(30));
 	log_init(&l);
 	CHECK(read(in_fd, &m, sizeof(m)) == sizeof(m), "subscriber: read hello");
 	CHECK(um_connect(NULL, 0, &c) == 0, "subscriber: connect");

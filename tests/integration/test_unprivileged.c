@@ -126,7 +126,7 @@ static void child_main(int in_fd, int out_fd)
 	int pipefd[2], err;
 	char *buf, go;
 
-	alarm(30);
+	alarm(harness_scaled_s(30));
 	sem_init(&inval_sem, 0, 0);
 	drop_privileges(0, NULL);
 	CHECK(um_connect(NULL, 0, &c) == 0, "nobody: um_connect");
@@ -209,7 +209,7 @@ static void member_main(int in_fd, int out_fd)
 	int err;
 	char go;
 
-	alarm(30);
+	alarm(harness_scaled_s(30));
 	drop_privileges(1, groups);
 	CHECK(um_connect(NULL, 0, &c) == 0, "member: um_connect");
 	iv = insert(c, NPAGES, &err);

@@ -72,7 +72,9 @@ QEMU with this machine's / as root and run COMMAND there as root.
   --build DIR       COMMAND runs in build dir DIR; its ctest timeouts are
                     multiplied by UMK_TIMEOUT_SCALE (default $scale) inside the
                     VM, and DIR/daemon/umirrord is started once to print the
-                    kernel features it detects
+                    kernel features it detects. The command gets the factor
+                    as UMIRROR_TEST_TIMEOUT_SCALE in any case (the
+                    integration harness multiplies its watchdogs by it)
   -C, --cd DIR      run COMMAND in DIR (default: --build DIR, else /)
   --timeout SEC     hard limit for the whole run, boot included (default
                     $timeout_s; \$UMK_TIMEOUT)
@@ -512,7 +514,7 @@ echo "umk: running: $(cat "$res/cmd.txt")"
 	cd "$UMK_WORKDIR" &&
 	env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root TMPDIR=/tmp LANG=C.UTF-8 TERM=dumb USER=root LOGNAME=root \
-		SHELL=/bin/bash "${UMK_ENV[@]}" \
+		SHELL=/bin/bash UMIRROR_TEST_TIMEOUT_SCALE="$UMK_TIMEOUT_SCALE" "${UMK_ENV[@]}" \
 		timeout -k 10 "$UMK_CMD_TIMEOUT" "${UMK_CMD[@]}" </dev/null
 	echo $? >"$res/status.tmp"
 } 2>&1 | tee "$res/output.log"
