@@ -36,9 +36,9 @@ struct b1 {
 	uint8_t *mem;
 	struct um_interval *iv;
 	struct um_range range;
-	uint64_t *pfns;	  /* um_range entries */
-	uint64_t *raw;	  /* um_snapshot_raw entries */
-	uint64_t *pm;	  /* pagemap entries */
+	uint64_t *pfns; /* um_range entries */
+	uint64_t *raw;	/* um_snapshot_raw entries */
+	uint64_t *pm;	/* pagemap entries */
 	int pagemap_fd;
 	bool pfn_visible;
 };
@@ -84,8 +84,8 @@ static int snapshot_once(struct b1 *b, bool raw, double *ms)
 
 	memset(e, 0, B1_PAGES * sizeof(uint64_t));
 	t0 = bench_now_ns();
-	n = raw ? um_snapshot_raw(b->c, getpid(), (uintptr_t)b->mem, B1_PAGES, e) :
-		  um_range_snapshot(&b->range);
+	n = raw ? um_snapshot_raw(b->c, getpid(), (uintptr_t)b->mem, B1_PAGES, e)
+		: um_range_snapshot(&b->range);
 	*ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (n < 0)
 		return (int)n;
@@ -248,8 +248,8 @@ int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o)
 		.goal = 1.15,
 		.runs = runs,
 		.note = b.pfn_visible ? "um_range_snapshot of 262144 populated 4 KiB pages; all "
-					"checked VALID, PFNs equal to /proc/self/pagemap's" :
-					"um_range_snapshot of 262144 populated 4 KiB pages; all "
+					"checked VALID, PFNs equal to /proc/self/pagemap's"
+				      : "um_range_snapshot of 262144 populated 4 KiB pages; all "
 					"checked VALID (PFNs not visible to this process)",
 	});
 	bench_report(&(struct bench_result){
@@ -268,8 +268,9 @@ int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o)
 	goto out;
 fail:
 	bench_fail("B1_snapshot_1g", ret, "%s%s", what,
-		   ret == -EIO ? " returned fewer pages than asked" :
-		   ret == -ENODATA ? " reported a populated page not present" : "");
+		   ret == -EIO	     ? " returned fewer pages than asked"
+		   : ret == -ENODATA ? " reported a populated page not present"
+				     : "");
 out:
 	teardown(&b);
 	return ret;

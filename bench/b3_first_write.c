@@ -35,11 +35,11 @@
 
 struct b3 {
 	struct um_client *c;
-	uint8_t *uf_mem;       /* mirrored through umirror */
-	uint8_t *mp_mem;       /* mprotect baseline */
-	uint8_t *seen;	       /* per page: invalidations this run */
-	atomic_uint invals;    /* callbacks this run */
-	atomic_uint bad;       /* callbacks that were not what one write implies */
+	uint8_t *uf_mem;    /* mirrored through umirror */
+	uint8_t *mp_mem;    /* mprotect baseline */
+	uint8_t *seen;	    /* per page: invalidations this run */
+	atomic_uint invals; /* callbacks this run */
+	atomic_uint bad;    /* callbacks that were not what one write implies */
 	atomic_bool released;
 };
 
@@ -186,8 +186,8 @@ static const struct bench_plan b3_plan = { b3_steps, B3_NSTEPS, NULL };
 
 static uint8_t *map_populated(void)
 {
-	uint8_t *m = mmap(NULL, B3_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
+	uint8_t *m =
+		mmap(NULL, B3_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (m == MAP_FAILED)
 		return NULL;

@@ -323,10 +323,12 @@ int bench_b4_dirty(struct um_client *c, const struct bench_opts *o)
 	if (b->async_iv) {
 		report("B4_dirty_1g_wp_async_vs_memcmp", med[idx[B4_ASYNC]], med[idx[B4_MEMCMP]],
 		       "memcmp of 1 GiB against a shadow copy, changed pages copied", true, 200,
-		       runs, "1000 scattered written pages; harvest + re-arm; ratio = memcmp / umirror");
+		       runs,
+		       "1000 scattered written pages; harvest + re-arm; ratio = memcmp / umirror");
 		report("B4_dirty_1g_wp_async_vs_raw", med[idx[B4_ASYNC]], med[idx[B4_RAW]],
-		       "raw in-process PAGEMAP_SCAN(WRITTEN, WP_MATCHING) on a WP_ASYNC uffd", false,
-		       1.2, runs, "the same ioctl through the daemon: one round trip on top");
+		       "raw in-process PAGEMAP_SCAN(WRITTEN, WP_MATCHING) on a WP_ASYNC uffd",
+		       false, 1.2, runs,
+		       "the same ioctl through the daemon: one round trip on top");
 	}
 	ret = 0;
 	goto out;

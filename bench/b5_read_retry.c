@@ -24,9 +24,9 @@
 struct b5 {
 	struct um_client *c;
 	struct um_interval *iv;
-	uint64_t seq;		/* the untouched interval's sequence */
-	unsigned int retries;	/* read_retry calls per run */
-	unsigned int pings;	/* um_ping calls per run */
+	uint64_t seq;	      /* the untouched interval's sequence */
+	unsigned int retries; /* read_retry calls per run */
+	unsigned int pings;   /* um_ping calls per run */
 };
 
 /* The warm-up makes a tenth of the calls of a timed run. */
@@ -65,8 +65,7 @@ enum { B5_PING, B5_RETRY, B5_NSTEPS };
 
 static const struct bench_step b5_steps[B5_NSTEPS] = {
 	[B5_PING] = { "um_ping", ping_once },
-	[B5_RETRY] = { "um_interval_read_retry said retry on an untouched interval",
-		       retry_once },
+	[B5_RETRY] = { "um_interval_read_retry said retry on an untouched interval", retry_once },
 };
 
 static const struct bench_plan b5_plan = { b5_steps, B5_NSTEPS, NULL };

@@ -35,7 +35,7 @@ struct b6 {
 	uint8_t *mem;
 	int pagemap_fd;
 	struct uring *ring;
-	uint64_t *buf[2];		/* entries read by pread [0] and the ring [1] */
+	uint64_t *buf[2]; /* entries read by pread [0] and the ring [1] */
 	struct uring_req reqs[B6_NIV];
 };
 

@@ -40,8 +40,8 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static void __attribute__((noreturn)) exec_child(const struct bench_daemon *d, const char *exe,
-						 pid_t parent)
+static void __attribute__((noreturn))
+exec_child(const struct bench_daemon *d, const char *exe, pid_t parent)
 {
 	int fd;
 

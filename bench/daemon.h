@@ -14,10 +14,10 @@
 #include <sys/types.h>
 
 struct bench_daemon {
-	pid_t pid;		  /* 0 when not running */
-	char dir[64];		  /* mkdtemp directory, "" when none */
-	char socket[PATH_MAX];	  /* dir/umirrord.sock */
-	char log[PATH_MAX];	  /* dir/umirrord.log */
+	pid_t pid;	       /* 0 when not running */
+	char dir[64];	       /* mkdtemp directory, "" when none */
+	char socket[PATH_MAX]; /* dir/umirrord.sock */
+	char log[PATH_MAX];    /* dir/umirrord.log */
 };
 
 /**

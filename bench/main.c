@@ -60,8 +60,8 @@ void bench_report(const struct bench_result *r)
 	const char *meets = "null";
 
 	if (isfinite(r->target) && isfinite(ratio))
-		meets = (r->higher_is_better ? ratio >= r->target : ratio <= r->target) ?
-				"true" : "false";
+		meets = (r->higher_is_better ? ratio >= r->target : ratio <= r->target) ? "true"
+											: "false";
 	putchar('{');
 	json_str("bench", r->bench, true);
 	json_num("value", r->value, true);
@@ -113,7 +113,8 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umirror-bench [--quick] [--only B1|B3|B4|B5|B6[,...]] [--runs N] [--socket PATH]\n"
+		"usage: umirror-bench [--quick] [--only B1|B3|B4|B5|B6[,...]] [--runs N] [--socket "
+		"PATH]\n"
 		"  --quick        few repetitions (under a minute)\n"
 		"  --only LIST    run only these benchmarks\n"
 		"  --runs N       measured/baseline pairs per benchmark (overrides the default)\n"
@@ -126,11 +127,8 @@ static const struct {
 	const char *name;
 	int (*fn)(struct um_client *c, const struct bench_opts *o);
 } benches[] = {
-	{ "B1", bench_b1_snapshot },
-	{ "B3", bench_b3_first_write },
-	{ "B4", bench_b4_dirty },
-	{ "B5", bench_b5_read_retry },
-	{ "B6", bench_b6_uring },
+	{ "B1", bench_b1_snapshot },   { "B3", bench_b3_first_write }, { "B4", bench_b4_dirty },
+	{ "B5", bench_b5_read_retry }, { "B6", bench_b6_uring },
 };
 
 /* True if @name appears as a comma-separated item of @list (or no list). */
@@ -150,9 +148,12 @@ static bool selected(const char *list, const char *name)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' },  { "only", required_argument, NULL, 'o' },
-		{ "runs", required_argument, NULL, 'r' }, { "socket", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },   { 0 },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "runs", required_argument, NULL, 'r' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	struct bench_opts o = { 0 };
 	const char *only = NULL, *socket_path = NULL;
@@ -198,7 +199,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 		any |= selected(only, benches[i].name);
 	if (!any) {
-		fprintf(stderr, "umirror-bench: --only %s selects nothing (B1, B3, B4, B5, B6)\n", only);
+		fprintf(stderr, "umirror-bench: --only %s selects nothing (B1, B3, B4, B5, B6)\n",
+			only);
 		return 2;
 	}
 

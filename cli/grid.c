@@ -153,8 +153,8 @@ static void print_row(FILE *f, const struct grid_opts *o, const struct grid_kind
 	if (scale > 1)
 		for (unsigned int k = 0; k < nkinds; k++)
 			if (r->count[k])
-				fprintf(f, " %c:%" PRIu64, kinds[k].glyph == ' ' ? '_' : kinds[k].glyph,
-					r->count[k]);
+				fprintf(f, " %c:%" PRIu64,
+					kinds[k].glyph == ' ' ? '_' : kinds[k].glyph, r->count[k]);
 	fputc('\n', f);
 }
 

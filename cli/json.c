@@ -122,13 +122,34 @@ static void put_escaped(FILE *f, const char *str)
 		int n;
 
 		switch (*s) {
-		case '"': fputs("\\\"", f); s++; continue;
-		case '\\': fputs("\\\\", f); s++; continue;
-		case '\b': fputs("\\b", f); s++; continue;
-		case '\f': fputs("\\f", f); s++; continue;
-		case '\n': fputs("\\n", f); s++; continue;
-		case '\r': fputs("\\r", f); s++; continue;
-		case '\t': fputs("\\t", f); s++; continue;
+		case '"':
+			fputs("\\\"", f);
+			s++;
+			continue;
+		case '\\':
+			fputs("\\\\", f);
+			s++;
+			continue;
+		case '\b':
+			fputs("\\b", f);
+			s++;
+			continue;
+		case '\f':
+			fputs("\\f", f);
+			s++;
+			continue;
+		case '\n':
+			fputs("\\n", f);
+			s++;
+			continue;
+		case '\r':
+			fputs("\\r", f);
+			s++;
+			continue;
+		case '\t':
+			fputs("\\t", f);
+			s++;
+			continue;
 		}
 		if (*s < 0x20 || *s == 0x7f) {
 			fprintf(f, "\\u%04x", *s);

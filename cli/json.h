@@ -19,7 +19,7 @@
 struct json {
 	FILE *f;
 	unsigned int depth;
-	bool after_key;			   /* a key was written, its value is next */
+	bool after_key;			     /* a key was written, its value is next */
 	bool need_comma[JSON_MAX_DEPTH + 1]; /* per depth */
 };
 

@@ -48,9 +48,9 @@ static const char *prog = "umirrorctl";
 struct opts {
 	const char *socket;
 	bool json;
-	uint64_t count;	      /* watch: events, dirty --interval: samples (0: no end) */
-	uint64_t scale;	      /* pages per cell (0: automatic) */
-	bool color;	      /* from --color=WHEN and the terminal */
+	uint64_t count; /* watch: events, dirty --interval: samples (0: no end) */
+	uint64_t scale; /* pages per cell (0: automatic) */
+	bool color;	/* from --color=WHEN and the terminal */
 	bool no_legend;
 	bool rearm;	      /* dirty: re-arm what is reported */
 	uint64_t interval_ms; /* dirty: sample every this many ms (0: once) */
@@ -157,13 +157,17 @@ static int connect_daemon(const struct opts *o, struct um_client **c)
 static int fail_pid(pid_t pid, int err)
 {
 	if (err == -ESRCH && (kill(pid, 0) == 0 || errno == EPERM))
-		fprintf(stderr, "%s: pid %d is not attached to umirrord (only processes "
-			"that inserted an interval are)\n", prog, (int)pid);
+		fprintf(stderr,
+			"%s: pid %d is not attached to umirrord (only processes "
+			"that inserted an interval are)\n",
+			prog, (int)pid);
 	else if (err == -ESRCH)
 		fprintf(stderr, "%s: pid %d: no such process\n", prog, (int)pid);
 	else if (err == -EACCES)
-		fprintf(stderr, "%s: pid %d: not allowed: only root and the process's owner "
-			"may look at it\n", prog, (int)pid);
+		fprintf(stderr,
+			"%s: pid %d: not allowed: only root and the process's owner "
+			"may look at it\n",
+			prog, (int)pid);
 	else
 		return fail("request", err);
 	return 1;
@@ -223,8 +227,8 @@ static void print_uptime(uint64_t ms)
 
 	if (s >= 86400)
 		printf("%" PRIu64 "d ", s / 86400);
-	printf("%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64, s / 3600 % 24,
-	       s / 60 % 60, s % 60, ms % 1000);
+	printf("%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64, s / 3600 % 24, s / 60 % 60,
+	       s % 60, ms % 1000);
 }
 
 static void status_json(const struct um_status *st)
@@ -233,24 +237,34 @@ static void status_json(const struct um_status *st)
 
 	json_init(&j, stdout);
 	json_begin_object(&j);
-	json_key(&j, "daemon_version"); json_string(&j, st->daemon_version);
-	json_key(&j, "daemon_pid"); json_i64(&j, st->daemon_pid);
-	json_key(&j, "protocol_version"); json_u64(&j, st->protocol_version);
-	json_key(&j, "uptime_ms"); json_u64(&j, st->uptime_ms);
-	json_key(&j, "clients"); json_u64(&j, st->clients);
-	json_key(&j, "address_spaces"); json_u64(&j, st->mms);
-	json_key(&j, "intervals"); json_u64(&j, st->intervals);
-	json_key(&j, "invalidations"); json_u64(&j, st->events);
+	json_key(&j, "daemon_version");
+	json_string(&j, st->daemon_version);
+	json_key(&j, "daemon_pid");
+	json_i64(&j, st->daemon_pid);
+	json_key(&j, "protocol_version");
+	json_u64(&j, st->protocol_version);
+	json_key(&j, "uptime_ms");
+	json_u64(&j, st->uptime_ms);
+	json_key(&j, "clients");
+	json_u64(&j, st->clients);
+	json_key(&j, "address_spaces");
+	json_u64(&j, st->mms);
+	json_key(&j, "intervals");
+	json_u64(&j, st->intervals);
+	json_key(&j, "invalidations");
+	json_u64(&j, st->events);
 	json_key(&j, "uffd_features");
 	json_begin_object(&j);
-	json_key(&j, "mask"); json_hex(&j, st->uffd_features);
+	json_key(&j, "mask");
+	json_hex(&j, st->uffd_features);
 	json_key(&j, "names");
 	json_begin_array(&j);
 	for (size_t i = 0; i < ARRAY_SIZE(uffd_names); i++)
 		if (st->uffd_features & uffd_names[i].bit)
 			json_string(&j, uffd_names[i].name);
 	json_end_array(&j);
-	json_key(&j, "unknown"); json_hex(&j, uffd_unknown(st->uffd_features));
+	json_key(&j, "unknown");
+	json_hex(&j, uffd_unknown(st->uffd_features));
 	json_end_object(&j);
 	json_key(&j, "kernel");
 	json_begin_object(&j);
@@ -288,7 +302,8 @@ static int cmd_status(struct um_client *c, const struct opts *o)
 	printf("uptime:          ");
 	print_uptime(st.uptime_ms);
 	printf("\nclients:         %u\naddress spaces:  %u\nintervals:       %u\n"
-	       "invalidations:   %" PRIu64 "\n", st.clients, st.mms, st.intervals, st.events);
+	       "invalidations:   %" PRIu64 "\n",
+	       st.clients, st.mms, st.intervals, st.events);
 	printf("uffd features:   %#" PRIx64, st.uffd_features);
 	for (size_t i = 0; i < ARRAY_SIZE(uffd_names); i++)
 		if (st.uffd_features & uffd_names[i].bit)
@@ -299,8 +314,9 @@ static int cmd_status(struct um_client *c, const struct opts *o)
 	printf("\nkernel:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(kfeat_names); i++)
 		printf("  %-28s %s\n", kfeat_names[i].name,
-		       st.kfeatures & kfeat_names[i].bit ? "yes" :
-		       st.kfeatures_masked & kfeat_names[i].bit ? "masked (--mask-features)" : "no");
+		       st.kfeatures & kfeat_names[i].bit	  ? "yes"
+		       : st.kfeatures_masked & kfeat_names[i].bit ? "masked (--mask-features)"
+								  : "no");
 	return 0;
 }
 
@@ -321,27 +337,40 @@ static int cmd_list(struct um_client *c, const struct opts *o)
 		json_begin_array(&j);
 		for (size_t i = 0; i < n; i++) {
 			json_begin_object(&j);
-			json_key(&j, "id"); json_u64(&j, iv[i].interval_id);
-			json_key(&j, "pid"); json_i64(&j, iv[i].pid);
-			json_key(&j, "uid"); json_u64(&j, iv[i].uid);
-			json_key(&j, "start"); json_hex(&j, iv[i].start);
-			json_key(&j, "end"); json_hex(&j, iv[i].start + iv[i].length);
-			json_key(&j, "length"); json_u64(&j, iv[i].length);
-			json_key(&j, "seq"); json_u64(&j, iv[i].seq);
-			json_key(&j, "invalidations"); json_u64(&j, iv[i].invalidations);
-			json_key(&j, "subscribers"); json_u64(&j, iv[i].subscribers);
-			json_key(&j, "sync"); json_bool(&j, iv[i].sync);
-			json_key(&j, "backend"); json_string(&j, um_backend_str(iv[i].backend));
-			json_key(&j, "revalidate_ms"); json_u64(&j, iv[i].revalidate_ms);
-			json_key(&j, "dead"); json_bool(&j, iv[i].dead);
+			json_key(&j, "id");
+			json_u64(&j, iv[i].interval_id);
+			json_key(&j, "pid");
+			json_i64(&j, iv[i].pid);
+			json_key(&j, "uid");
+			json_u64(&j, iv[i].uid);
+			json_key(&j, "start");
+			json_hex(&j, iv[i].start);
+			json_key(&j, "end");
+			json_hex(&j, iv[i].start + iv[i].length);
+			json_key(&j, "length");
+			json_u64(&j, iv[i].length);
+			json_key(&j, "seq");
+			json_u64(&j, iv[i].seq);
+			json_key(&j, "invalidations");
+			json_u64(&j, iv[i].invalidations);
+			json_key(&j, "subscribers");
+			json_u64(&j, iv[i].subscribers);
+			json_key(&j, "sync");
+			json_bool(&j, iv[i].sync);
+			json_key(&j, "backend");
+			json_string(&j, um_backend_str(iv[i].backend));
+			json_key(&j, "revalidate_ms");
+			json_u64(&j, iv[i].revalidate_ms);
+			json_key(&j, "dead");
+			json_bool(&j, iv[i].dead);
 			json_end_object(&j);
 		}
 		json_end_array(&j);
 		json_end(&j);
 	} else {
-		printf("%6s %7s %6s %-33s %10s %8s %8s %4s %-5s %-10s %10s %s\n", "ID", "PID", "UID",
-		       "RANGE", "LENGTH", "SEQ", "INVAL", "SUBS", "MODE", "BACKEND", "REVALIDATE",
-		       "STATE");
+		printf("%6s %7s %6s %-33s %10s %8s %8s %4s %-5s %-10s %10s %s\n", "ID", "PID",
+		       "UID", "RANGE", "LENGTH", "SEQ", "INVAL", "SUBS", "MODE", "BACKEND",
+		       "REVALIDATE", "STATE");
 		for (size_t i = 0; i < n; i++) {
 			char scan[24] = "off";
 
@@ -369,8 +398,18 @@ static int cmd_list(struct um_client *c, const struct opts *o)
  * was armed. The names are the summary's words in text and JSON alike.
  */
 enum kind {
-	K_NONE, K_ZERO, K_PROT, K_RO, K_WRITTEN, K_HUGE_PROT, K_HUGE_WRITTEN, K_SWAP,
-	K_FILE, K_NOPERM, K_HOLE, K_MAX
+	K_NONE,
+	K_ZERO,
+	K_PROT,
+	K_RO,
+	K_WRITTEN,
+	K_HUGE_PROT,
+	K_HUGE_WRITTEN,
+	K_SWAP,
+	K_FILE,
+	K_NOPERM,
+	K_HOLE,
+	K_MAX
 };
 
 static const struct grid_kind kinds[K_MAX] = {
@@ -411,8 +450,8 @@ static const struct {
 	uint64_t bit;
 	const char *name;
 } raw_names[] = {
-	{ UM_RAW_PRESENT, "present" }, { UM_RAW_WRITE, "write" },   { UM_RAW_ZERO, "zero" },
-	{ UM_RAW_SWAP, "swap" },       { UM_RAW_FILE, "file" },	    { UM_RAW_EXCL, "exclusive" },
+	{ UM_RAW_PRESENT, "present" }, { UM_RAW_WRITE, "write" },     { UM_RAW_ZERO, "zero" },
+	{ UM_RAW_SWAP, "swap" },       { UM_RAW_FILE, "file" },	      { UM_RAW_EXCL, "exclusive" },
 	{ UM_RAW_HUGE, "huge" },       { UM_RAW_UFFD_WP, "uffd_wp" }, { UM_RAW_NOPERM, "noperm" },
 	{ UM_RAW_HOLE, "hole" },
 };
@@ -447,9 +486,21 @@ static int parse_len(const char *s, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
 	}
 	if (*end || v > UINT64_MAX / mul)
 		return -EINVAL;
@@ -475,8 +526,7 @@ static bool same_run(uint64_t a, uint64_t b)
 {
 	uint64_t pa = a & UM_RAW_PFN_MASK, pb = b & UM_RAW_PFN_MASK;
 
-	return (a & ~UM_RAW_PFN_MASK) == (b & ~UM_RAW_PFN_MASK) &&
-	       (pa ? pb == pa + 1 : pb == 0);
+	return (a & ~UM_RAW_PFN_MASK) == (b & ~UM_RAW_PFN_MASK) && (pa ? pb == pa + 1 : pb == 0);
 }
 
 /* the covering intervals, as show and dirty list them in JSON */
@@ -486,10 +536,14 @@ static void json_intervals(struct json *j, const struct um_interval_info *iv, si
 	json_begin_array(j);
 	for (size_t i = 0; i < niv; i++) {
 		json_begin_object(j);
-		json_key(j, "id"); json_u64(j, iv[i].interval_id);
-		json_key(j, "start"); json_hex(j, iv[i].start);
-		json_key(j, "end"); json_hex(j, iv[i].start + iv[i].length);
-		json_key(j, "backend"); json_string(j, um_backend_str(iv[i].backend));
+		json_key(j, "id");
+		json_u64(j, iv[i].interval_id);
+		json_key(j, "start");
+		json_hex(j, iv[i].start);
+		json_key(j, "end");
+		json_hex(j, iv[i].start + iv[i].length);
+		json_key(j, "backend");
+		json_string(j, um_backend_str(iv[i].backend));
 		json_end_object(j);
 	}
 	json_end_array(j);
@@ -528,10 +582,14 @@ static void show_json(pid_t pid, uint64_t start, const uint64_t *e, uint64_t n, 
 
 	json_init(&j, stdout);
 	json_begin_object(&j);
-	json_key(&j, "pid"); json_i64(&j, pid);
-	json_key(&j, "start"); json_hex(&j, start);
-	json_key(&j, "npages"); json_u64(&j, n);
-	json_key(&j, "status"); json_i64(&j, status);
+	json_key(&j, "pid");
+	json_i64(&j, pid);
+	json_key(&j, "start");
+	json_hex(&j, start);
+	json_key(&j, "npages");
+	json_u64(&j, n);
+	json_key(&j, "status");
+	json_i64(&j, status);
 	json_intervals(&j, iv, niv);
 	json_key(&j, "entries");
 	json_begin_array(&j);
@@ -539,10 +597,14 @@ static void show_json(pid_t pid, uint64_t start, const uint64_t *e, uint64_t n, 
 		for (run = 1; i + run < n && same_run(e[i + run - 1], e[i + run]); run++)
 			;
 		json_begin_object(&j);
-		json_key(&j, "addr"); json_hex(&j, start + i * PAGE_SIZE);
-		json_key(&j, "pages"); json_u64(&j, run);
-		json_key(&j, "pfn"); json_u64(&j, e[i] & UM_RAW_PFN_MASK);
-		json_key(&j, "kind"); json_string(&j, kinds[classify(e[i])].name);
+		json_key(&j, "addr");
+		json_hex(&j, start + i * PAGE_SIZE);
+		json_key(&j, "pages");
+		json_u64(&j, run);
+		json_key(&j, "pfn");
+		json_u64(&j, e[i] & UM_RAW_PFN_MASK);
+		json_key(&j, "kind");
+		json_string(&j, kinds[classify(e[i])].name);
 		json_key(&j, "flags");
 		json_begin_array(&j);
 		for (size_t b = 0; b < ARRAY_SIZE(raw_names); b++)
@@ -660,8 +722,8 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 		count[classify(e[i])]++;
 	if (ret < 0 && ret != -EFAULT && ret != -EPERM) {
 		free(e);
-		return ret == -ESRCH || ret == -EACCES ? fail_pid(pid, (int)ret) :
-							 fail("snapshot", (int)ret);
+		return ret == -ESRCH || ret == -EACCES ? fail_pid(pid, (int)ret)
+						       : fail("snapshot", (int)ret);
 	}
 	/* which intervals cover the range, and how each tracks writes */
 	if (um_list(c, &all, &nall) == 0)
@@ -755,12 +817,16 @@ static int dirty_subscribe(struct um_client *c, struct dirty_state *d)
 		for (size_t i = 0; i < n; i++)
 			if (all[i].pid == d->pid && !all[i].dead) {
 				lo = all[i].start < lo ? all[i].start : lo;
-				hi = all[i].start + all[i].length > hi ? all[i].start + all[i].length : hi;
+				hi = all[i].start + all[i].length > hi
+					     ? all[i].start + all[i].length
+					     : hi;
 			}
 		if (hi > lo && (hi - lo) / PAGE_SIZE > SHOW_MAX_PAGES) {
 			free(all);
-			fprintf(stderr, "%s: the intervals of pid %d span more than 16 GiB: "
-				"give ADDR+LEN\n", prog, (int)d->pid);
+			fprintf(stderr,
+				"%s: the intervals of pid %d span more than 16 GiB: "
+				"give ADDR+LEN\n",
+				prog, (int)d->pid);
 			return 1;
 		}
 		if (hi > lo) {
@@ -778,8 +844,8 @@ static int dirty_subscribe(struct um_client *c, struct dirty_state *d)
 	for (size_t i = 0; i < n; i++) {
 		struct dirty_sub *s = &d->sub[d->nsub];
 
-		if (all[i].pid != d->pid || all[i].dead || !d->npages ||
-		    all[i].start >= end || all[i].start + all[i].length <= d->start)
+		if (all[i].pid != d->pid || all[i].dead || !d->npages || all[i].start >= end ||
+		    all[i].start + all[i].length <= d->start)
 			continue;
 		d->info[d->nsub] = all[i];
 		s->from = all[i].start > d->start ? all[i].start : d->start;
@@ -817,16 +883,19 @@ static int dirty_sample(struct dirty_state *d, const struct opts *o, uint64_t *c
 						   d->ranges, DIRTY_RANGES, &at);
 
 			if (n == -EOPNOTSUPP) {
-				fprintf(stderr, "%s: interval %" PRIu64 " (backend %s) cannot see "
-					"writes: only the revalidation scan watches it\n", prog,
-					d->info[i].interval_id, um_backend_str(d->info[i].backend));
+				fprintf(stderr,
+					"%s: interval %" PRIu64 " (backend %s) cannot see "
+					"writes: only the revalidation scan watches it\n",
+					prog, d->info[i].interval_id,
+					um_backend_str(d->info[i].backend));
 				return -EOPNOTSUPP;
 			}
 			if (n < 0)
 				return (int)n;
 			for (long r = 0; r < n; r++) {
 				/* inside what was asked, whatever the daemon said */
-				uint64_t rs = d->ranges[r].start > s->from ? d->ranges[r].start : s->from;
+				uint64_t rs =
+					d->ranges[r].start > s->from ? d->ranges[r].start : s->from;
 				uint64_t re = d->ranges[r].end < s->to ? d->ranges[r].end : s->to;
 
 				if (rs < re)
@@ -864,13 +933,19 @@ static void dirty_json(const struct dirty_state *d, const struct opts *o, const 
 
 	json_init(&j, stdout);
 	json_begin_object(&j);
-	json_key(&j, "pid"); json_i64(&j, d->pid);
-	json_key(&j, "start"); json_hex(&j, d->start);
-	json_key(&j, "npages"); json_u64(&j, d->npages);
-	json_key(&j, "rearm"); json_bool(&j, o->rearm);
+	json_key(&j, "pid");
+	json_i64(&j, d->pid);
+	json_key(&j, "start");
+	json_hex(&j, d->start);
+	json_key(&j, "npages");
+	json_u64(&j, d->npages);
+	json_key(&j, "rearm");
+	json_bool(&j, o->rearm);
 	if (o->interval_ms) {
-		json_key(&j, "sample"); json_u64(&j, sample);
-		json_key(&j, "elapsed_s"); json_double(&j, elapsed, 3);
+		json_key(&j, "sample");
+		json_u64(&j, sample);
+		json_key(&j, "elapsed_s");
+		json_double(&j, elapsed, 3);
 	}
 	json_intervals(&j, d->info, d->nsub);
 	/* the written runs, as the daemon merged them (clipped to the range) */
@@ -882,16 +957,21 @@ static void dirty_json(const struct dirty_state *d, const struct opts *o, const 
 		if (d->kind[i] != D_WRITTEN)
 			continue;
 		json_begin_object(&j);
-		json_key(&j, "start"); json_hex(&j, d->start + i * PAGE_SIZE);
-		json_key(&j, "end"); json_hex(&j, d->start + (i + run) * PAGE_SIZE);
-		json_key(&j, "pages"); json_u64(&j, run);
+		json_key(&j, "start");
+		json_hex(&j, d->start + i * PAGE_SIZE);
+		json_key(&j, "end");
+		json_hex(&j, d->start + (i + run) * PAGE_SIZE);
+		json_key(&j, "pages");
+		json_u64(&j, run);
 		json_end_object(&j);
 	}
 	json_end_array(&j);
 	json_summary(&j, dkinds, D_MAX, count);
 	if (rate) {
-		json_key(&j, "rate_pages_per_s"); json_double(&j, *rate, 1);
-		json_key(&j, "rate_mib_per_s"); json_double(&j, *rate * PAGE_SIZE / (1 << 20), 3);
+		json_key(&j, "rate_pages_per_s");
+		json_double(&j, *rate, 1);
+		json_key(&j, "rate_mib_per_s");
+		json_double(&j, *rate * PAGE_SIZE / (1 << 20), 3);
 	}
 	json_end_object(&j);
 	json_end(&j);
@@ -913,8 +993,7 @@ static int dirty_text(const struct dirty_state *d, const struct opts *o, const u
 		return ret;
 	print_summary(d->npages, dkinds, D_MAX, count);
 	if (rate)
-		printf("rate: %.1f pages/s, %.3f MiB/s\n", *rate,
-		       *rate * PAGE_SIZE / (1 << 20));
+		printf("rate: %.1f pages/s, %.3f MiB/s\n", *rate, *rate * PAGE_SIZE / (1 << 20));
 	fflush(stdout);
 	return 0;
 }
@@ -1007,7 +1086,8 @@ static int cmd_dirty(struct um_client *c, const struct opts *o, pid_t pid, uint6
 		rate = dirty_rate(o, count[D_WRITTEN], before, now - last);
 		if (o->json)
 			dirty_json(&d, o, count, sample, now - t0, sample > 1 ? &rate : NULL);
-		else if ((ret = dirty_text(&d, o, count, sample, now - t0, sample > 1 ? &rate : NULL)))
+		else if ((ret = dirty_text(&d, o, count, sample, now - t0,
+					   sample > 1 ? &rate : NULL)))
 			goto out_fail;
 		before = count[D_WRITTEN];
 		last = now;
@@ -1066,23 +1146,32 @@ static void on_invalidate(uint64_t interval_id, pid_t pid, const struct um_inval
 
 		json_init(&j, stdout);
 		json_begin_object(&j);
-		json_key(&j, "time"); json_double(&j, ts.tv_sec + ts.tv_nsec / 1e9, 6);
-		json_key(&j, "pid"); json_i64(&j, pid);
-		json_key(&j, "interval"); json_u64(&j, interval_id);
-		json_key(&j, "reason"); json_string(&j, um_reason_str(inv->reason));
-		json_key(&j, "start"); json_hex(&j, inv->start);
-		json_key(&j, "end"); json_hex(&j, inv->end);
-		json_key(&j, "pages"); json_u64(&j, (inv->end - inv->start) / PAGE_SIZE);
-		json_key(&j, "seq"); json_u64(&j, inv->seq);
-		json_key(&j, "tid"); json_i64(&j, inv->tid);
+		json_key(&j, "time");
+		json_double(&j, ts.tv_sec + ts.tv_nsec / 1e9, 6);
+		json_key(&j, "pid");
+		json_i64(&j, pid);
+		json_key(&j, "interval");
+		json_u64(&j, interval_id);
+		json_key(&j, "reason");
+		json_string(&j, um_reason_str(inv->reason));
+		json_key(&j, "start");
+		json_hex(&j, inv->start);
+		json_key(&j, "end");
+		json_hex(&j, inv->end);
+		json_key(&j, "pages");
+		json_u64(&j, (inv->end - inv->start) / PAGE_SIZE);
+		json_key(&j, "seq");
+		json_u64(&j, inv->seq);
+		json_key(&j, "tid");
+		json_i64(&j, inv->tid);
 		json_end_object(&j);
 		json_end(&j);
 		return;
 	}
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	printf("%s.%06ld pid %d interval %" PRIu64 " %-7s %016" PRIx64 "-%016" PRIx64
-	       " (%" PRIu64 " pages) seq %" PRIu64 "\n",
+	printf("%s.%06ld pid %d interval %" PRIu64 " %-7s %016" PRIx64 "-%016" PRIx64 " (%" PRIu64
+	       " pages) seq %" PRIu64 "\n",
 	       when, ts.tv_nsec / 1000, (int)pid, interval_id, um_reason_str(inv->reason),
 	       inv->start, inv->end, (inv->end - inv->start) / PAGE_SIZE, inv->seq);
 	fflush(stdout);
@@ -1138,8 +1227,8 @@ static int cmd_watch(struct um_client *c, const struct opts *o, pid_t pid)
 	ret = um_watch(c, pid, on_invalidate, &w);
 	if (ret < 0) {
 		close(sfd);
-		return pid && (ret == -ESRCH || ret == -EACCES) ?
-			       fail_pid(pid, ret) : fail("watch", ret);
+		return pid && (ret == -ESRCH || ret == -EACCES) ? fail_pid(pid, ret)
+								: fail("watch", ret);
 	}
 	pfd[0] = (struct pollfd){ .fd = um_fd(c), .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -1189,21 +1278,19 @@ enum { OPT_SCALE = 256, OPT_COLOR, OPT_NO_LEGEND, OPT_REARM };
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "pretty", no_argument, NULL, 'p' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "scale", required_argument, NULL, OPT_SCALE },
-		{ "color", optional_argument, NULL, OPT_COLOR },
-		{ "colour", optional_argument, NULL, OPT_COLOR },
-		{ "no-legend", no_argument, NULL, OPT_NO_LEGEND },
-		{ "rearm", no_argument, NULL, OPT_REARM },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{}
-	};
+	static const struct option longopts[] = { { "socket", required_argument, NULL, 's' },
+						  { "json", no_argument, NULL, 'j' },
+						  { "pretty", no_argument, NULL, 'p' },
+						  { "count", required_argument, NULL, 'n' },
+						  { "scale", required_argument, NULL, OPT_SCALE },
+						  { "color", optional_argument, NULL, OPT_COLOR },
+						  { "colour", optional_argument, NULL, OPT_COLOR },
+						  { "no-legend", no_argument, NULL, OPT_NO_LEGEND },
+						  { "rearm", no_argument, NULL, OPT_REARM },
+						  { "interval", required_argument, NULL, 'i' },
+						  { "help", no_argument, NULL, 'h' },
+						  { "version", no_argument, NULL, 'V' },
+						  {} };
 	struct opts o = { 0 };
 	struct um_client *c = NULL;
 	uint64_t start = 0, npages = 0;

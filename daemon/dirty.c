@@ -46,7 +46,7 @@
 #include "uapi_compat.h"
 
 #define PAGE 4096ull
-#define PM_CHUNK 512 /* pagemap entries per pread: 2 MiB of address space */
+#define PM_CHUNK 512  /* pagemap entries per pread: 2 MiB of address space */
 #define SD_CHUNK 4096 /* the harvest's reads: 16 MiB of address space each */
 
 /* --- the bitmap ------------------------------------------------------------ */
@@ -211,7 +211,8 @@ int mm_prefault(struct mm *mm, uint64_t start, uint64_t end)
 					goto out;
 				}
 				/* the kernel faults each page in for the owner while it copies */
-				if (pread(mm->mem_fd, buf, (j - i) * PAGE, (off_t)(a + i * PAGE)) < 0)
+				if (pread(mm->mem_fd, buf, (j - i) * PAGE, (off_t)(a + i * PAGE)) <
+				    0)
 					log_debug("mm %llu: read-fault %#llx+%llu pages: %m",
 						  (unsigned long long)mm->id,
 						  (unsigned long long)(a + i * PAGE),
@@ -348,8 +349,8 @@ static void canary_write(struct mm *mm)
 	}
 	/* the page is gone (a misbehaving owner): no detection from now on */
 	log_warn("mm %llu: soft-dirty canary %#llx not writable (%m): another clear_refs "
-		 "writer would go unnoticed", (unsigned long long)mm->id,
-		 (unsigned long long)mm->canary);
+		 "writer would go unnoticed",
+		 (unsigned long long)mm->id, (unsigned long long)mm->canary);
 	close(mm->canary_fd);
 	mm->canary_fd = -1;
 }
@@ -543,7 +544,8 @@ static void soft_fold(struct interval *iv, const struct soft_first *f)
 
 			w = bit(f->dirty, i) ||
 			    (bit(f->empty, i) &&
-			     (unread || ((e & PM_PRESENT) && (!zero || (e & PM_PFN_MASK) != zero))));
+			     (unread ||
+			      ((e & PM_PRESENT) && (!zero || (e & PM_PFN_MASK) != zero))));
 		}
 		if (w && !in_run)
 			run = i;
@@ -575,7 +577,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 
 	if (mm->dead)
 		return -EFAULT;
-	list_for_each_entry(iv, &mm->intervals, mm_link)
+	list_for_each_entry (iv, &mm->intervals, mm_link)
 		n += iv->backend == UMP_BACKEND_SOFT_DIRTY;
 	if (!n)
 		return 0;
@@ -585,7 +587,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	if (!first)
 		return -ENOMEM;
 	i = 0;
-	list_for_each_entry(iv, &mm->intervals, mm_link) {
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
 		first[i].dirty = calloc((iv_pages(iv) + 63) / 64, 8);
@@ -597,7 +599,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	}
 
 	/* window up: from here every write to these pages waits for us */
-	list_for_each_entry(iv, &mm->intervals, mm_link) {
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
 		ret = soft_window(mm, iv, true);
@@ -606,7 +608,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	}
 	ret = 0;
 	i = 0;
-	list_for_each_entry(iv, &mm->intervals, mm_link) {
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
 		ret = soft_read_first(iv, &first[i++]);
@@ -627,7 +629,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 			 (unsigned long long)mm->id, (int)mm->pid);
 	}
 	i = 0;
-	list_for_each_entry(iv, &mm->intervals, mm_link) {
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
 		if (iv != fresh)
@@ -638,7 +640,7 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 		i++;
 	}
 window_off:
-	list_for_each_entry(iv, &mm->intervals, mm_link) {
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
 			continue;
 		err = soft_window(mm, iv, false);
@@ -683,8 +685,8 @@ void dirty_soft_baseline(struct interval *iv)
  * Runs of set bits in [start, end) of @iv's log into @out (at most @max);
  * with @rearm clear them (and, UFFD_WP, write-protect them again).
  */
-static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, bool rearm,
-			    bool wp, struct um_dirty_rec *out, uint64_t max, uint64_t *walk_end)
+static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, bool rearm, bool wp,
+			    struct um_dirty_rec *out, uint64_t max, uint64_t *walk_end)
 {
 	uint64_t base = iv->node.start, p = (start - base) / PAGE, e = (end - base) / PAGE;
 	struct mm_protect *protect = NULL;
@@ -748,8 +750,7 @@ static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint
 }
 
 static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool rearm,
-			struct um_dirty_rec *out, uint64_t max, uint64_t *n_out,
-			uint64_t *walk_end)
+			struct um_dirty_rec *out, uint64_t max, uint64_t *n_out, uint64_t *walk_end)
 {
 	struct mm_protect *protect = NULL;
 	struct page_region *vec;
@@ -855,8 +856,8 @@ static int merge_log(struct interval *iv, uint64_t start, uint64_t walk_end, boo
 		return -ENOMEM;
 	}
 	while (i < *n || j < nb) {
-		struct um_dirty_rec r = j == nb || (i < *n && out[i].start <= b[j].start) ? out[i++]
-											: b[j++];
+		struct um_dirty_rec r =
+			j == nb || (i < *n && out[i].start <= b[j].start) ? out[i++] : b[j++];
 
 		if (k && r.start <= m[k - 1].end) {
 			if (r.end > m[k - 1].end)
@@ -913,7 +914,8 @@ int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_
 		/* every soft-dirty interval's bits into its log; REARM is then the log's */
 		ret = dirty_soft_harvest(mm);
 		if (!ret)
-			n = harvest_log(iv, req->start, req->end, rearm, false, out, max, &walk_end);
+			n = harvest_log(iv, req->start, req->end, rearm, false, out, max,
+					&walk_end);
 		break;
 	default:
 		/* the scan sees changes of mapping, never content: no "clean" from it */

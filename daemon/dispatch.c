@@ -72,7 +72,8 @@ static int result_buffer(struct client *c, int *fdp)
 	if (p == MAP_FAILED)
 		goto fail;
 	/* our writable mapping predates the seal; theirs can only be read-only */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	if (fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		ret = -errno;
 		munmap(p, c->srv->opt.result_size);
 		close(fd);
@@ -124,7 +125,8 @@ static int do_hello(struct client *c, const struct um_msg *m, int fd, void *rep,
 		return -EINPROGRESS;
 	ret = result_buffer(c, out_fd);
 	if (ret) {
-		log_warn("client %llu: result buffer: %s", (unsigned long long)c->id, strerror(-ret));
+		log_warn("client %llu: result buffer: %s", (unsigned long long)c->id,
+			 strerror(-ret));
 		return ret;
 	}
 	c->hello = true;
@@ -165,10 +167,10 @@ static int do_list(struct client *c, const struct um_msg *m, int fd, void *rep, 
 	struct interval *iv;
 	struct receiver *rv;
 
-	list_for_each_entry(mm, &c->srv->mms, link) {
+	list_for_each_entry (mm, &c->srv->mms, link) {
 		if (!client_may_see(c, mm->uid))
 			continue;
-		list_for_each_entry(iv, &mm->intervals, mm_link) {
+		list_for_each_entry (iv, &mm->intervals, mm_link) {
 			struct um_list_rec x = { 0 };
 
 			if (r->count == max)
@@ -181,7 +183,7 @@ static int do_list(struct client *c, const struct um_msg *m, int fd, void *rep, 
 			x.invalidations = iv->invalidations;
 			x.pid = mm->pid;
 			x.uid = mm->uid;
-			list_for_each_entry(rv, &iv->receivers, iv_link)
+			list_for_each_entry (rv, &iv->receivers, iv_link)
 				x.subscribers += !rv->owner;
 			x.flags = iv->flags | (mm->dead ? UM_LIST_DEAD : 0);
 			x.backend = iv->backend;
@@ -276,8 +278,7 @@ static int do_place(struct client *c, const struct um_msg *m, int fd, void *rep,
 	return place_request(c, m->id, m->body, rep);
 }
 
-static int do_revalidate(struct client *c, const struct um_msg *m, int fd, void *rep,
-			 int *out_fd)
+static int do_revalidate(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
 {
 	return scan_request(c, m->body, rep);
 }
@@ -285,8 +286,8 @@ static int do_revalidate(struct client *c, const struct um_msg *m, int fd, void 
 /* --- the table ---------------------------------------------------------- */
 
 /* every request of the message list has its slot below */
-#define IN_TABLE(type, name, size, nfds, side, chk)                                                \
-	_Static_assert((side) != UM_SIDE_DAEMON || (type) <= UM_MSG_REQ_MAX,                       \
+#define IN_TABLE(type, name, size, nfds, side, chk)                          \
+	_Static_assert((side) != UM_SIDE_DAEMON || (type) <= UM_MSG_REQ_MAX, \
 		       name " has no slot in the dispatch table");
 UM_PROTO_MESSAGES(IN_TABLE)
 #undef IN_TABLE

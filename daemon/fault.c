@@ -124,8 +124,8 @@ static void hold_acked(struct inval *inv, void *arg)
 	/* wakes writers held meanwhile; their stores now race only the populate */
 	ret = mm_wp(op->mm, ev.start, ev.end - ev.start, false);
 	if (ret)
-		log_debug("mm %llu: unprotect for a write fault: %s", (unsigned long long)op->mm->id,
-			  strerror(-ret));
+		log_debug("mm %llu: unprotect for a write fault: %s",
+			  (unsigned long long)op->mm->id, strerror(-ret));
 	if (!op->mm->owner || client_send(op->mm->owner, UM_EV_POPULATE, 0, &ev, sizeof(ev), -1))
 		finish(op, -EFAULT);
 }
@@ -219,8 +219,8 @@ static int populate_status(struct fault_op *op, int status)
 {
 	uint64_t end = op->start + op->npages * PAGE;
 
-	if (status == -ENOMEM &&
-	    (mm_gone(op->mm, op->start, end) || snapshot_vma_check(op->mm, op->start, end, false) == -EFAULT))
+	if (status == -ENOMEM && (mm_gone(op->mm, op->start, end) ||
+				  snapshot_vma_check(op->mm, op->start, end, false) == -EFAULT))
 		return -EFAULT;
 	return status;
 }
@@ -230,7 +230,7 @@ void fault_populate_done(struct client *c, const struct um_populate_done *m)
 	struct inval *inv;
 
 	if (c->mm) {
-		list_for_each_entry(inv, &c->mm->invals, mm_link) {
+		list_for_each_entry (inv, &c->mm->invals, mm_link) {
 			struct fault_op *op;
 
 			if (inv->hold != &hold_ops || !inv->acked)
@@ -241,7 +241,8 @@ void fault_populate_done(struct client *c, const struct um_populate_done *m)
 					log_debug("mm %llu: populate of [%#llx, +%llu pages): %s",
 						  (unsigned long long)c->mm->id,
 						  (unsigned long long)op->start,
-						  (unsigned long long)op->npages, strerror(-m->status));
+						  (unsigned long long)op->npages,
+						  strerror(-m->status));
 				finish(op, populate_status(op, m->status));
 				return;
 			}

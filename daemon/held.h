@@ -27,9 +27,9 @@ struct mm;
 
 /* Embedded in the holder's record. */
 struct held_req {
-	struct deferred d; /* the parked reply, while @parked */
-	bool parked;	   /* d is on its client's list: answer at the end */
-	struct inval *inv; /* the held record while it is in flight */
+	struct deferred d;		      /* the parked reply, while @parked */
+	bool parked;			      /* d is on its client's list: answer at the end */
+	struct inval *inv;		      /* the held record while it is in flight */
 	void (*destroy)(struct held_req *hr); /* frees the holder's record */
 };
 

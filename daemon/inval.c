@@ -87,8 +87,8 @@ static void complete(struct inval *inv)
  * No memory for a record: do the deferred change at once so no writer
  * stays blocked. The mirror is not told; the error is logged.
  */
-static void change_now(struct mm *mm, uint32_t reason, uint64_t start,
-		       const struct inval_hit *hits, unsigned int nhits)
+static void change_now(struct mm *mm, uint32_t reason, uint64_t start, const struct inval_hit *hits,
+		       unsigned int nhits)
 {
 	if (reason == UMP_REASON_WRITE) {
 		mm_wp(mm, start, PAGE, false);
@@ -115,8 +115,8 @@ static void held_acked(struct inval *inv)
 	inv->hold->acked(inv, inv->hold_arg);
 }
 
-static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
-			uint32_t tid, const struct inval_hit *hits, unsigned int nhits,
+static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
+			const struct inval_hit *hits, unsigned int nhits,
 			const struct inval_hold_ops *hold, void *hold_arg, struct inval **out)
 {
 	struct server *s = mm->srv;
@@ -125,7 +125,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 	struct receiver *r;
 
 	for (unsigned int i = 0; i < nhits; i++)
-		list_for_each_entry(r, &hits[i].iv->receivers, iv_link)
+		list_for_each_entry (r, &hits[i].iv->receivers, iv_link)
 			nsync += r->sync;
 	inv = calloc(1, sizeof(*inv));
 	if (inv) {
@@ -176,7 +176,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 			.tid = tid,
 		};
 
-		list_for_each_entry(r, &iv->receivers, iv_link) {
+		list_for_each_entry (r, &iv->receivers, iv_link) {
 			if (r->evicted || r->client->dropping)
 				continue;
 			ev.flags = r->sync ? UM_INV_SYNC : 0;
@@ -242,7 +242,7 @@ void inval_ack(struct client *c, const struct um_ack *ack)
 
 	if (!r)
 		goto stray;
-	list_for_each_entry(inv, &r->iv->mm->invals, mm_link)
+	list_for_each_entry (inv, &r->iv->mm->invals, mm_link)
 		for (unsigned int i = 0; i < inv->nwaits; i++)
 			if (inv->waits[i].r == r && inv->waits[i].seq == ack->seq) {
 				satisfy(inv, &inv->waits[i]);
@@ -258,7 +258,7 @@ bool inval_write_in_flight(struct mm *mm, uint64_t page)
 {
 	struct inval *inv;
 
-	list_for_each_entry(inv, &mm->invals, mm_link) {
+	list_for_each_entry (inv, &mm->invals, mm_link) {
 		if (inv->reason != UMP_REASON_WRITE)
 			continue;
 		/*
@@ -285,7 +285,7 @@ static void satisfy_matching(struct mm *mm, bool (*match)(const struct inval_wai
 {
 	struct inval *inv, *t;
 
-	list_for_each_entry_safe(inv, t, &mm->invals, mm_link)
+	list_for_each_entry_safe (inv, t, &mm->invals, mm_link)
 		for (unsigned int i = 0; i < inv->nwaits; i++)
 			if (inv->waits[i].r && match(&inv->waits[i], arg) &&
 			    satisfy(inv, &inv->waits[i]))
@@ -317,7 +317,7 @@ void inval_forget_interval(struct interval *iv)
 	struct inval *inv;
 
 	/* the interval's seq is not ended: its slot dies with it */
-	list_for_each_entry(inv, &iv->mm->invals, mm_link)
+	list_for_each_entry (inv, &iv->mm->invals, mm_link)
 		for (unsigned int i = 0; i < inv->nhits; i++)
 			if (inv->hits[i].iv == iv)
 				inv->hits[i].iv = NULL;
@@ -329,7 +329,7 @@ void inval_drop_all(struct mm *mm)
 {
 	struct inval *inv, *t;
 
-	list_for_each_entry_safe(inv, t, &mm->invals, mm_link) {
+	list_for_each_entry_safe (inv, t, &mm->invals, mm_link) {
 		list_del(&inv->mm_link);
 		list_del(&inv->timed_link);
 		if (inv->hold)

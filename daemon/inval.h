@@ -64,8 +64,8 @@ struct inval {
 	const struct inval_hold_ops *hold; /* NULL: completes after its acks (or the
 					      holder is done: applying) */
 	void *hold_arg;
-	bool held; /* started held (inval_start_held()) */
-	bool acked; /* held: acks in, the holder's part runs */
+	bool held;     /* started held (inval_start_held()) */
+	bool acked;    /* held: acks in, the holder's part runs */
 	bool applying; /* complete: waits for its page-table changes to be applied */
 };
 

@@ -166,8 +166,7 @@ static int query(struct itree_node *n, uint64_t start, uint64_t end, itree_cb cb
 	return query(n->right, start, end, cb, priv);
 }
 
-int itree_query(const struct itree *t, uint64_t start, uint64_t end, itree_cb cb,
-		void *priv)
+int itree_query(const struct itree *t, uint64_t start, uint64_t end, itree_cb cb, void *priv)
 {
 	if (end <= start)
 		return 0;

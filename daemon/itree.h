@@ -51,8 +51,7 @@ void itree_remove(struct itree *t, struct itree_node *n);
  * Return: 0 after visiting every hit, or the first non-zero @cb result.
  * O(log n + k); recursion depth is the tree height (< 1.45 log2 n).
  */
-int itree_query(const struct itree *t, uint64_t start, uint64_t end, itree_cb cb,
-		void *priv);
+int itree_query(const struct itree *t, uint64_t start, uint64_t end, itree_cb cb, void *priv);
 
 /** itree_first() - the node with the smallest start, or NULL. */
 struct itree_node *itree_first(const struct itree *t);

@@ -94,8 +94,8 @@ static void probe_procmap_query(struct kfeat *kf, void *page)
 
 	if (fd < 0)
 		return;
-	kf->procmap_query = ioctl(fd, PROCMAP_QUERY, &q) == 0 &&
-			    q.vma_start <= q.query_addr && q.query_addr < q.vma_end;
+	kf->procmap_query = ioctl(fd, PROCMAP_QUERY, &q) == 0 && q.vma_start <= q.query_addr &&
+			    q.query_addr < q.vma_end;
 	close(fd);
 }
 
@@ -114,8 +114,8 @@ static void probe_soft_dirty(struct kfeat *kf, volatile char *page)
 	}
 	close(fd);
 	page[0] = 2;
-	kf->soft_dirty = read_pagemap((uint64_t)(uintptr_t)page, &ent) == 0 &&
-			 (ent & PM_SOFT_DIRTY);
+	kf->soft_dirty =
+		read_pagemap((uint64_t)(uintptr_t)page, &ent) == 0 && (ent & PM_SOFT_DIRTY);
 }
 
 static bool soft_dirty_bit(volatile char *page)
@@ -135,9 +135,8 @@ static bool probe_soft_dirty_window(const struct kfeat *kf, volatile char *page,
 {
 	struct uffdio_api api = {
 		.api = UFFD_API,
-		.features = kf->uffd_offered &
-			    (UFFD_FEATURE_PAGEFAULT_FLAG_WP |
-			     (shared ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0)),
+		.features = kf->uffd_offered & (UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+						(shared ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0)),
 	};
 	struct uffdio_register reg = {
 		.range = { .start = (uint64_t)(uintptr_t)page, .len = 4096 },
@@ -260,7 +259,7 @@ static const struct {
 	{ "io_uring", UM_KFEAT_IO_URING },
 	{ "soft_dirty", UM_KFEAT_SOFT_DIRTY },
 	{ "6.1", UM_KFEAT_PAGEMAP_SCAN | UM_KFEAT_WP_ASYNC | UM_KFEAT_WP_UNPOPULATED |
-		 UM_KFEAT_PROCMAP_QUERY },
+			 UM_KFEAT_PROCMAP_QUERY },
 };
 
 int kfeat_parse_mask(const char *list, uint64_t *out)
@@ -273,11 +272,13 @@ int kfeat_parse_mask(const char *list, uint64_t *out)
 		size_t i;
 
 		for (i = 0; i < sizeof(mask_names) / sizeof(mask_names[0]); i++)
-			if (strlen(mask_names[i].name) == len && !strncmp(p, mask_names[i].name, len))
+			if (strlen(mask_names[i].name) == len &&
+			    !strncmp(p, mask_names[i].name, len))
 				break;
 		if (len && i == sizeof(mask_names) / sizeof(mask_names[0])) {
 			log_error("--mask-features: unknown feature '%.*s' (known: pagemap_scan, "
-				  "wp_async, wp_unpopulated, procmap_query, io_uring, soft_dirty, 6.1)",
+				  "wp_async, wp_unpopulated, procmap_query, io_uring, soft_dirty, "
+				  "6.1)",
 				  (int)len, p);
 			return -EINVAL;
 		}

@@ -20,11 +20,11 @@ struct kfeat {
 	 * shared (shmem) page writable on unprotect, so its writes go unseen.
 	 */
 	bool soft_dirty_anon, soft_dirty_shmem;
-	bool pfn_visible;      /* the daemon reads real PFNs from pagemap */
-	bool kpageflags;       /* /proc/kpageflags readable (THP detection) */
-	uint64_t zero_pfn;     /* PFN of the shared zero page, 0 if unknown */
-	bool io_uring;	       /* the daemon's restricted ring exists (uring.c, set by main) */
-	uint64_t masked;       /* UM_KFEAT_* switched off by --mask-features */
+	bool pfn_visible;  /* the daemon reads real PFNs from pagemap */
+	bool kpageflags;   /* /proc/kpageflags readable (THP detection) */
+	uint64_t zero_pfn; /* PFN of the shared zero page, 0 if unknown */
+	bool io_uring;	   /* the daemon's restricted ring exists (uring.c, set by main) */
+	uint64_t masked;   /* UM_KFEAT_* switched off by --mask-features */
 };
 
 /**

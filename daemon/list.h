@@ -16,7 +16,7 @@ struct list {
 	struct list *prev, *next;
 };
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 
 /** list_init() - make @l an empty list (or an unlinked node). */
@@ -50,15 +50,15 @@ static inline void list_del(struct list *n)
 
 #define list_first_entry(head, type, member) list_entry((head)->next, type, member)
 
-#define list_for_each_entry(pos, head, member)                                        \
+#define list_for_each_entry(pos, head, member)                                             \
 	for (pos = list_entry((head)->next, typeof(*pos), member); &pos->member != (head); \
 	     pos = list_entry(pos->member.next, typeof(*pos), member))
 
 /* safe against removal of pos (not of the next entry) */
-#define list_for_each_entry_safe(pos, tmp, head, member)                              \
-	for (pos = list_entry((head)->next, typeof(*pos), member),                    \
-	    tmp = list_entry(pos->member.next, typeof(*pos), member);                 \
-	     &pos->member != (head);                                                  \
+#define list_for_each_entry_safe(pos, tmp, head, member)              \
+	for (pos = list_entry((head)->next, typeof(*pos), member),    \
+	    tmp = list_entry(pos->member.next, typeof(*pos), member); \
+	     &pos->member != (head);                                  \
 	     pos = tmp, tmp = list_entry(tmp->member.next, typeof(*tmp), member))
 
 #endif /* UMD_LIST_H */

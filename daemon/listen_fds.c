@@ -40,7 +40,8 @@ static int check_listener(int fd)
 		return -errno;
 	if (type != SOCK_SEQPACKET) {
 		log_error("socket activation: fd %d is not SOCK_SEQPACKET (type %d); "
-			  "the socket unit needs ListenSequentialPacket=", fd, type);
+			  "the socket unit needs ListenSequentialPacket=",
+			  fd, type);
 		return -EPROTOTYPE;
 	}
 	ilen = sizeof(int);
@@ -48,7 +49,8 @@ static int check_listener(int fd)
 		return -errno;
 	if (!acc) {
 		log_error("socket activation: fd %d is not listening (Accept=yes units "
-			  "are not supported)", fd);
+			  "are not supported)",
+			  fd);
 		return -EINVAL;
 	}
 	return 0;
@@ -79,8 +81,7 @@ int listen_fds_take(int *fd)
 	ret = check_listener(LISTEN_FDS_START);
 	if (ret) {
 		if (ret != -EAFNOSUPPORT && ret != -EPROTOTYPE && ret != -EINVAL)
-			log_error("socket activation: fd %d: %s", LISTEN_FDS_START,
-				  strerror(-ret));
+			log_error("socket activation: fd %d: %s", LISTEN_FDS_START, strerror(-ret));
 		return ret;
 	}
 	/* libuv polls it and listen_cb() drains accept4() until EAGAIN */
@@ -88,8 +89,7 @@ int listen_fds_take(int *fd)
 	if (fl < 0 || fcntl(LISTEN_FDS_START, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    fcntl(LISTEN_FDS_START, F_SETFD, FD_CLOEXEC) < 0) {
 		ret = -errno;
-		log_error("socket activation: fd %d: fcntl: %s", LISTEN_FDS_START,
-			  strerror(-ret));
+		log_error("socket activation: fd %d: fcntl: %s", LISTEN_FDS_START, strerror(-ret));
 		return ret;
 	}
 	*fd = LISTEN_FDS_START;

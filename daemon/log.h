@@ -37,15 +37,14 @@ bool log_enabled(enum um_log_level level);
  * log_msg() - print one line (a newline is added). Never fails, never
  * blocks for long: stderr is written with one write(2) per line.
  */
-void log_msg(enum um_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void log_msg(enum um_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(UM_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(UM_LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(UM_LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                                  \
-	do {                                            \
-		if (log_enabled(UM_LOG_DEBUG))          \
+#define log_debug(...)                                      \
+	do {                                                \
+		if (log_enabled(UM_LOG_DEBUG))              \
 			log_msg(UM_LOG_DEBUG, __VA_ARGS__); \
 	} while (0)
 

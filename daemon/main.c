@@ -39,7 +39,8 @@ static void usage(FILE *f)
 		"  --result-size BYTES  per-client result buffer (default 4194304)\n"
 		"  --max-clients-per-uid N    connections per uid (default 64; 0: unlimited)\n"
 		"  --max-intervals-per-uid N  intervals per uid (default 4096; 0: unlimited)\n"
-		"  --max-bytes-per-uid BYTES  mirrored bytes per uid (default 64 GiB; 0: unlimited)\n"
+		"  --max-bytes-per-uid BYTES  mirrored bytes per uid (default 64 GiB; 0: "
+		"unlimited)\n"
 		"  --limit-root         apply the per-uid limits to root too (default: not)\n"
 		"  --pfn-group GROUP    show real PFNs to members of GROUP (name or gid) too,\n"
 		"                       not only to CAP_SYS_ADMIN peers\n"
@@ -246,7 +247,8 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			exit(0);
 		default:
 			/* getopt said what was wrong; this says it at error priority */
-			log_error("bad command line at '%s' (see umirrord --help)", argv[optind - 1]);
+			log_error("bad command line at '%s' (see umirrord --help)",
+				  argv[optind - 1]);
 			usage(stderr);
 			return -EINVAL;
 		}

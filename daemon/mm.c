@@ -40,9 +40,9 @@
 #define UFFD_BATCH 64
 #define WP_RETRY_MS 1
 
-#define UFFD_WANTED                                                                    \
+#define UFFD_WANTED                                                                            \
 	(UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | \
-	 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |   \
+	 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_THREAD_ID |       \
 	 UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 
 /*
@@ -154,7 +154,8 @@ static int seq_area(struct mm *mm)
 	p = mmap(NULL, SEQ_AREA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		goto fail;
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	if (fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		munmap(p, SEQ_AREA_SIZE);
 		goto fail;
 	}
@@ -260,7 +261,11 @@ static int wp_split_apply(struct wp_split *w)
 static int wp_range(struct mm *mm, int uffd, uint64_t start, uint64_t len, bool wp)
 {
 	struct wp_split w = {
-		.mm = mm, .uffd = uffd, .start = start, .end = start + len, .wp = wp,
+		.mm = mm,
+		.uffd = uffd,
+		.start = start,
+		.end = start + len,
+		.wp = wp,
 	};
 
 	return wp_split_apply(&w);
@@ -275,8 +280,14 @@ int mm_wp_wait(struct mm *mm, uint64_t start, uint64_t end, bool wp,
 	       int (*part_failed)(uint64_t a, uint64_t b, int err, void *priv), void *priv)
 {
 	struct wp_split w = {
-		.mm = mm, .uffd = mm->uffd, .start = start, .end = end, .wp = wp, .wait = true,
-		.part_failed = part_failed, .priv = priv,
+		.mm = mm,
+		.uffd = mm->uffd,
+		.start = start,
+		.end = end,
+		.wp = wp,
+		.wait = true,
+		.part_failed = part_failed,
+		.priv = priv,
 	};
 
 	if (mm->dead)
@@ -300,9 +311,9 @@ static void wp_retry_cb(uv_timer_t *t)
 			/* the event stays undelivered only while we do not read it */
 			if (++mm->wp_retries % 1000 == 0)
 				log_warn("mm %llu: writeprotect %#llx+%#llx still refused after %u "
-					 "tries", (unsigned long long)mm->id,
-					 (unsigned long long)op->start, (unsigned long long)op->len,
-					 mm->wp_retries);
+					 "tries",
+					 (unsigned long long)mm->id, (unsigned long long)op->start,
+					 (unsigned long long)op->len, mm->wp_retries);
 			uv_timer_start(&mm->wp_timer, wp_retry_cb, WP_RETRY_MS, 0);
 			return;
 		}
@@ -356,7 +367,8 @@ static void wp_failed(struct mm *mm, uint64_t start, uint64_t len, bool wp, int 
 {
 	if (!wp && err != -ENOENT)
 		log_error("mm %llu: unprotect %#llx+%#llx failed, writers there may stay "
-			  "blocked: %s", (unsigned long long)mm->id, (unsigned long long)start,
+			  "blocked: %s",
+			  (unsigned long long)mm->id, (unsigned long long)start,
 			  (unsigned long long)len, strerror(-err));
 	else
 		log_debug("mm %llu: writeprotect%s %#llx+%#llx: %s", (unsigned long long)mm->id,
@@ -394,7 +406,8 @@ int mm_wp(struct mm *mm, uint64_t start, uint64_t len, bool wp)
 	 */
 	op = malloc(sizeof(*op));
 	if (!op) {
-		log_error("mm %llu: out of memory queueing a writeprotect", (unsigned long long)mm->id);
+		log_error("mm %llu: out of memory queueing a writeprotect",
+			  (unsigned long long)mm->id);
 		return -ENOMEM;
 	}
 	*op = (struct wp_op){ .start = start, .len = len, .wp = wp };
@@ -468,8 +481,7 @@ bool mm_wp_pending(const struct mm *mm)
 	return !mm->dead && !list_empty(&mm->wp_retry);
 }
 
-static int wp_barrier_add(struct mm *mm, void (*fn)(void *arg), void (*drop)(void *arg),
-			  void *arg)
+static int wp_barrier_add(struct mm *mm, void (*fn)(void *arg), void (*drop)(void *arg), void *arg)
 {
 	struct wp_op *op;
 
@@ -500,7 +512,7 @@ static void wp_barrier_cancel(struct mm *mm, void *arg)
 {
 	struct wp_op *op;
 
-	list_for_each_entry(op, &mm->wp_retry, link) {
+	list_for_each_entry (op, &mm->wp_retry, link) {
 		if (op->fn && op->arg == arg) {
 			list_del(&op->link);
 			free(op);
@@ -571,7 +583,8 @@ static void gone_clear(struct mm *mm, uint64_t start, uint64_t end)
 	/* one span may split in two */
 	v = malloc((mm->ngone + 1) * sizeof(*v));
 	if (!v) {
-		log_error("mm %llu: out of memory: unmapped spans kept", (unsigned long long)mm->id);
+		log_error("mm %llu: out of memory: unmapped spans kept",
+			  (unsigned long long)mm->id);
 		return;
 	}
 	for (unsigned int i = 0; i < mm->ngone; i++) {
@@ -656,7 +669,7 @@ struct mm *mm_find_pid(struct server *s, pid_t pid)
 {
 	struct mm *mm;
 
-	list_for_each_entry(mm, &s->mms, link)
+	list_for_each_entry (mm, &s->mms, link)
 		if (mm->pid == pid && !mm->dead)
 			return mm;
 	return NULL;
@@ -666,7 +679,7 @@ struct receiver *client_receiver(struct client *c, uint64_t id)
 {
 	struct receiver *r;
 
-	list_for_each_entry(r, &c->receivers, client_link)
+	list_for_each_entry (r, &c->receivers, client_link)
 		if (r->iv->id == id)
 			return r;
 	return NULL;
@@ -694,8 +707,8 @@ struct interval *interval_find(struct server *s, uint64_t id)
 	struct interval *iv;
 	struct mm *mm;
 
-	list_for_each_entry(mm, &s->mms, link)
-		list_for_each_entry(iv, &mm->intervals, mm_link)
+	list_for_each_entry (mm, &s->mms, link)
+		list_for_each_entry (iv, &mm->intervals, mm_link)
 			if (iv->id == id)
 				return iv;
 	return NULL;
@@ -803,8 +816,8 @@ static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint6
 	if (end <= start)
 		return;
 	if (mm_collect(mm, &h, start, end))
-		log_error("mm %llu: out of memory: %s event partly lost", (unsigned long long)mm->id,
-			  um_reason_name(reason));
+		log_error("mm %llu: out of memory: %s event partly lost",
+			  (unsigned long long)mm->id, um_reason_name(reason));
 	if (h.n)
 		inval_start(mm, reason, start, end, 0, h.v, h.n);
 	mm_collect_done(&h);
@@ -1246,8 +1259,8 @@ fail_mm:
 	return ret;
 }
 
-int mm_attach(struct client *c, int uffd, const struct um_attach *req,
-	      struct um_attach_reply *rep, int *seq_fd)
+int mm_attach(struct client *c, int uffd, const struct um_attach *req, struct um_attach_reply *rep,
+	      int *seq_fd)
 {
 	struct server *s = c->srv;
 	struct mm *mm = NULL;
@@ -1280,7 +1293,7 @@ fail:
 	return ret;
 }
 
-#define UFFD_ASYNC_WANTED                                                              \
+#define UFFD_ASYNC_WANTED                                                                  \
 	(UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_EVENT_FORK |   \
 	 UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | \
 	 UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
@@ -1453,8 +1466,9 @@ static int charge_interval(struct mm *mm, uint64_t len)
 
 	if (ret && hit < LIMIT_NR)
 		log_warn("mm %llu (pid %d uid %d): insert of %llu bytes refused: %s per uid "
-			 "(limit %llu, in use %llu)", (unsigned long long)mm->id, (int)mm->pid,
-			 (int)mm->uid, (unsigned long long)len, limits_name(hit),
+			 "(limit %llu, in use %llu)",
+			 (unsigned long long)mm->id, (int)mm->pid, (int)mm->uid,
+			 (unsigned long long)len, limits_name(hit),
 			 (unsigned long long)limits_max(&mm->srv->limits, mm->uid, hit),
 			 (unsigned long long)limits_usage(&mm->srv->limits, mm->uid, hit));
 	else if (ret)
@@ -1735,7 +1749,7 @@ static void interval_destroy(struct interval *iv, int error)
 		watch_release(iv);
 	inval_forget_interval(iv);
 	scan_interval_free(iv);
-	list_for_each_entry_safe(r, t, &iv->receivers, iv_link) {
+	list_for_each_entry_safe (r, t, &iv->receivers, iv_link) {
 		if (error && !r->owner)
 			send_release(r, error);
 		receiver_free(r);
@@ -1764,15 +1778,15 @@ int mm_remove(struct client *c, uint64_t interval_id)
 	return 0;
 }
 
-int mm_subscribe(struct client *c, const struct um_subscribe *req,
-		 struct um_subscribe_reply *rep, int *seq_fd)
+int mm_subscribe(struct client *c, const struct um_subscribe *req, struct um_subscribe_reply *rep,
+		 int *seq_fd)
 {
 	struct mm *mm = mm_find_pid(c->srv, req->pid);
 	struct interval *iv;
 
 	if (!mm)
 		return -ESRCH;
-	list_for_each_entry(iv, &mm->intervals, mm_link)
+	list_for_each_entry (iv, &mm->intervals, mm_link)
 		if (iv->id == req->interval_id)
 			goto found;
 	/* a stranger learns nothing about which intervals exist */
@@ -1908,7 +1922,7 @@ static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
 	struct interval *iv;
 	int fd;
 
-	list_for_each_entry(r, &piv->receivers, iv_link)
+	list_for_each_entry (r, &piv->receivers, iv_link)
 		if (r->owner)
 			pr = r;
 	/* only what the sync uffd tracks is in the child's uffd */
@@ -1925,8 +1939,7 @@ static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
 	if (!iv || slot_alloc(child, &iv->slot))
 		goto fail;
 	/* inherited registrations stay; registering again makes sure of it */
-	if (ioctl(child->uffd, UFFDIO_REGISTER, &reg) < 0 ||
-	    mm_wp(child, start, len, true)) {
+	if (ioctl(child->uffd, UFFDIO_REGISTER, &reg) < 0 || mm_wp(child, start, len, true)) {
 		log_warn("mm %llu: cannot arm the child's copy of interval %llu: %m",
 			 (unsigned long long)child->id, (unsigned long long)piv->id);
 		slot_free(child, iv->slot);
@@ -1999,7 +2012,7 @@ static void fork_adopt(struct fork_wait *w, pid_t pid)
 	list_add_tail(&parent->forks, &child->fork_link);
 	log_info("mm %llu: pid %d forked %d: followed as mm %llu", (unsigned long long)parent->id,
 		 (int)parent->pid, (int)pid, (unsigned long long)child->id);
-	list_for_each_entry(piv, &parent->intervals, mm_link)
+	list_for_each_entry (piv, &parent->intervals, mm_link)
 		if (piv->flags & UM_INSERT_FOLLOW_FORK)
 			fork_interval(child, piv, seq_fd);
 	close(seq_fd);
@@ -2041,14 +2054,15 @@ static void fork_resolve(struct mm *mm)
 			fork_adopt(w, found);
 		} else if (n > 1) {
 			log_warn("mm %llu: pid %d forked, %u new children: which one is ambiguous, "
-				 "child not mirrored", (unsigned long long)mm->id, (int)mm->pid, n);
+				 "child not mirrored",
+				 (unsigned long long)mm->id, (int)mm->pid, n);
 		} else if (now_ms < w->deadline_ms) {
 			uv_timer_start(&w->timer, fork_wait_cb, FORK_POLL_MS, 0);
 			continue;
 		} else {
 			log_warn("mm %llu: pid %d forked but no new child showed up in %d ms: "
-				 "child not mirrored", (unsigned long long)mm->id, (int)mm->pid,
-				 FORK_FIND_MS);
+				 "child not mirrored",
+				 (unsigned long long)mm->id, (int)mm->pid, FORK_FIND_MS);
 		}
 		fork_wait_free(w);
 	}
@@ -2086,7 +2100,7 @@ static bool follows_forks(struct mm *mm)
 {
 	struct interval *iv;
 
-	list_for_each_entry(iv, &mm->intervals, mm_link)
+	list_for_each_entry (iv, &mm->intervals, mm_link)
 		if (iv->flags & UM_INSERT_FOLLOW_FORK)
 			return true;
 	return false;
@@ -2149,16 +2163,16 @@ void mm_release(struct mm *mm, const char *why)
 	inval_drop_all(mm);
 	while (!list_empty(&mm->fork_waits))
 		fork_wait_free(list_first_entry(&mm->fork_waits, struct fork_wait, link));
-	list_for_each_entry(iv, &mm->intervals, mm_link) {
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		iv->active = 0;
 		watch_release(iv);
 		slot_kill(iv);
 		/* a followed child's inserter is its parent: alive, it must hear it */
-		list_for_each_entry(r, &iv->receivers, iv_link)
+		list_for_each_entry (r, &iv->receivers, iv_link)
 			if (!r->owner || mm->forked)
 				send_release(r, -EFAULT);
 	}
-	list_for_each_entry_safe(op, t, &mm->wp_retry, link) {
+	list_for_each_entry_safe (op, t, &mm->wp_retry, link) {
 		list_del(&op->link);
 		/* a parked INSERT reply: its owner is gone, nothing to wait for */
 		if (op->drop)
@@ -2198,7 +2212,7 @@ void mm_destroy(struct mm *mm)
 	while (!list_empty(&mm->forks))
 		mm_destroy(list_first_entry(&mm->forks, struct mm, fork_link));
 	list_del(&mm->fork_link);
-	list_for_each_entry_safe(iv, t, &mm->intervals, mm_link)
+	list_for_each_entry_safe (iv, t, &mm->intervals, mm_link)
 		interval_destroy(iv, 0);
 	list_del(&mm->link);
 	mm->srv->nmms--;

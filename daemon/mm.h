@@ -44,17 +44,17 @@ struct interval {
 	struct mm *mm;
 	uint64_t id;
 	uint32_t slot;
-	uint32_t flags;		/* UM_INSERT_* of the insert */
-	struct list receivers;	/* struct receiver.iv_link */
-	unsigned int active;	/* invalidations in flight */
-	bool written;		/* a WRITE invalidation since the last arm */
+	uint32_t flags;	       /* UM_INSERT_* of the insert */
+	struct list receivers; /* struct receiver.iv_link */
+	unsigned int active;   /* invalidations in flight */
+	bool written;	       /* a WRITE invalidation since the last arm */
 	uint64_t invalidations;
-	uint32_t backend;	/* enum um_proto_backend: how writes are tracked */
-	uint32_t revalidate_ms; /* revalidation scan period in force, 0 off */
-	uint64_t *dirty;	/* dirty.c: a bit per page written since re-armed
-				   (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL */
+	uint32_t backend;	 /* enum um_proto_backend: how writes are tracked */
+	uint32_t revalidate_ms;	 /* revalidation scan period in force, 0 off */
+	uint64_t *dirty;	 /* dirty.c: a bit per page written since re-armed
+				    (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL */
 	struct scan_state *scan; /* scan.c: baseline and due time, NULL while off */
-	unsigned int ngrants;	/* grant.c: uids besides root and the owner's */
+	unsigned int ngrants;	 /* grant.c: uids besides root and the owner's */
 	uint32_t grants[UM_GRANTS_MAX];
 };
 
@@ -71,15 +71,15 @@ struct mm {
 	pid_t pid;
 	uid_t uid;
 	int uffd, pagemap_fd, maps_fd, pidfd, seq_fd;
-	int mem_fd; /* /proc/PID/mem, O_RDONLY: read faults */
+	int mem_fd;	      /* /proc/PID/mem, O_RDONLY: read faults */
 	struct mm_span *gone; /* sorted, disjoint, not adjacent */
 	unsigned int ngone, gone_cap;
 	uv_poll_t uffd_poll, pidfd_poll;
-	uv_timer_t wp_timer;  /* retries writeprotects refused with EAGAIN */
-	struct list wp_retry; /* struct wp_op, in order */
+	uv_timer_t wp_timer;	 /* retries writeprotects refused with EAGAIN */
+	struct list wp_retry;	 /* struct wp_op, in order */
 	unsigned int wp_retries; /* EAGAINs of the first queued change so far */
 	uint64_t barrier_addr;	 /* mm_lock_barrier(): a VMA uffd refuses, 0 unknown */
-	int open_handles; /* uv handles not yet closed; free at 0 after destroy */
+	int open_handles;	 /* uv handles not yet closed; free at 0 after destroy */
 	struct um_seq_slot *seq;
 	uint32_t next_slot;
 	uint64_t slot_used[UM_SEQ_SLOTS / 64];
@@ -88,8 +88,8 @@ struct mm {
 	struct list invals; /* struct inval.mm_link, creation order */
 	uint64_t uffd_features;
 	uint64_t remap_from, remap_end; /* source of the REMAP just handled, else 0 */
-	int async_uffd;		/* ATTACH with UM_ATTACH_ASYNC: WP_ASYNC uffd, else -1 */
-	uint64_t async_features; /* what UFFDIO_API enabled on it */
+	int async_uffd;			/* ATTACH with UM_ATTACH_ASYNC: WP_ASYNC uffd, else -1 */
+	uint64_t async_features;	/* what UFFDIO_API enabled on it */
 	uv_poll_t async_poll;
 	int clear_refs_fd;	/* /proc/PID/clear_refs for SOFT_DIRTY intervals, else -1 */
 	uint64_t sd_stamp;	/* scan.c: the batch that last harvested soft-dirty bits */
@@ -102,8 +102,8 @@ struct mm {
 	struct list fork_waits; /* struct fork_wait: children not identified yet */
 	pid_t *fork_known;	/* the owner's children before its next fork */
 	size_t nfork_known;
-	bool uffd_user_only;	/* the uffd is UFFD_USER_MODE_ONLY (um_attach.uffd_mode) */
-	bool forked;		/* a followed child (UM_INSERT_FOLLOW_FORK) */
+	bool uffd_user_only; /* the uffd is UFFD_USER_MODE_ONLY (um_attach.uffd_mode) */
+	bool forked;	     /* a followed child (UM_INSERT_FOLLOW_FORK) */
 	/*
 	 * An interval was inserted over a VMA whose pages are larger than
 	 * 4 KiB (hugetlb): page-table changes and WRITE spans are widened to
@@ -132,8 +132,8 @@ struct mm {
  * not a present page of @c's; -EAGAIN a fork/mremap of the uffd's
  * address space in flight during the proof; -ESRCH owner gone; -errno.
  */
-int mm_attach(struct client *c, int uffd, const struct um_attach *req,
-	      struct um_attach_reply *rep, int *seq_fd);
+int mm_attach(struct client *c, int uffd, const struct um_attach *req, struct um_attach_reply *rep,
+	      int *seq_fd);
 
 /**
  * mm_attach_async() - ATTACH with UM_ATTACH_ASYNC: the owner's second
@@ -178,8 +178,8 @@ int mm_remove(struct client *c, uint64_t interval_id);
  * Return: 0; -ESRCH no such pid/interval; -EPERM other uid; -EBUSY already
  * subscribed on this connection; -ENOMEM.
  */
-int mm_subscribe(struct client *c, const struct um_subscribe *req,
-		 struct um_subscribe_reply *rep, int *seq_fd);
+int mm_subscribe(struct client *c, const struct um_subscribe *req, struct um_subscribe_reply *rep,
+		 int *seq_fd);
 
 /**
  * mm_gone() - does [@start, @end) meet a part of an interval that was

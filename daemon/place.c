@@ -40,8 +40,8 @@ struct place_op {
 	pid_t pid;
 };
 
-static long sys_move_pages(pid_t pid, unsigned long n, void **pages, const int *nodes,
-			   int *status, int flags)
+static long sys_move_pages(pid_t pid, unsigned long n, void **pages, const int *nodes, int *status,
+			   int flags)
 {
 	return syscall(SYS_move_pages, pid, n, pages, nodes, status, flags);
 }

@@ -35,28 +35,56 @@
 
 static const int allowed[] = {
 	/* the loop and its signal pipe */
-	SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_pwait2),
-	SCMP_SYS(epoll_ctl), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close),
-	SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
-	SCMP_SYS(restart_syscall), SCMP_SYS(clock_gettime),
+	SCMP_SYS(epoll_wait),
+	SCMP_SYS(epoll_pwait),
+	SCMP_SYS(epoll_pwait2),
+	SCMP_SYS(epoll_ctl),
+	SCMP_SYS(read),
+	SCMP_SYS(write),
+	SCMP_SYS(close),
+	SCMP_SYS(rt_sigaction),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(restart_syscall),
+	SCMP_SYS(clock_gettime),
 	/* clients: accept, identify, talk (SCM_RIGHTS), pidfds */
-	SCMP_SYS(accept4), SCMP_SYS(getsockopt), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
-	SCMP_SYS(sendto), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(pidfd_open),
+	SCMP_SYS(accept4),
+	SCMP_SYS(getsockopt),
+	SCMP_SYS(recvmsg),
+	SCMP_SYS(sendmsg),
+	SCMP_SYS(sendto),
+	SCMP_SYS(poll),
+	SCMP_SYS(ppoll),
+	SCMP_SYS(pidfd_open),
 	SCMP_SYS(fcntl),
 	/* address spaces: /proc/PID/{pagemap,maps,status}, uffd check, memfds */
-	SCMP_SYS(openat), SCMP_SYS(pread64), SCMP_SYS(readlink), SCMP_SYS(newfstatat),
+	SCMP_SYS(openat),
+	SCMP_SYS(pread64),
+	SCMP_SYS(readlink),
+	SCMP_SYS(newfstatat),
 	/* soft-dirty REARM: "4" into /proc/PID/clear_refs (dirty.c) */
 	SCMP_SYS(pwrite64),
 	SCMP_SYS(memfd_create),
-	SCMP_SYS(ftruncate), SCMP_SYS(futex),
+	SCMP_SYS(ftruncate),
+	SCMP_SYS(futex),
 	/* NUMA: node queries and PLACE (place.c); children of a forking owner (mm.c) */
-	SCMP_SYS(move_pages), SCMP_SYS(getdents64),
+	SCMP_SYS(move_pages),
+	SCMP_SYS(getdents64),
 	/* memory: malloc, result buffers, seq areas */
-	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(brk),
-	SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(getrandom),
+	SCMP_SYS(mmap),
+	SCMP_SYS(munmap),
+	SCMP_SYS(mremap),
+	SCMP_SYS(brk),
+	SCMP_SYS(madvise),
+	SCMP_SYS(mprotect),
+	SCMP_SYS(getrandom),
 	/* shutdown: remove our socket path; exit; abort() still dumps core */
-	SCMP_SYS(unlink), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(getpid),
-	SCMP_SYS(gettid), SCMP_SYS(tgkill),
+	SCMP_SYS(unlink),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
+	SCMP_SYS(getpid),
+	SCMP_SYS(gettid),
+	SCMP_SYS(tgkill),
 };
 
 #ifdef UMD_SANITIZED
@@ -66,23 +94,46 @@ static const int allowed[] = {
  * sanitizer builds, which are test builds.
  */
 static const int allowed_sanitizer[] = {
-	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(ptrace), SCMP_SYS(wait4),
-	SCMP_SYS(prctl), SCMP_SYS(sched_yield), SCMP_SYS(sigaltstack),
-	SCMP_SYS(getdents), SCMP_SYS(getdents64), SCMP_SYS(getppid), SCMP_SYS(set_robust_list),
-	SCMP_SYS(rseq), SCMP_SYS(open), SCMP_SYS(stat), SCMP_SYS(lstat),
-	SCMP_SYS(statx), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(getrlimit), SCMP_SYS(prlimit64), SCMP_SYS(uname), SCMP_SYS(writev),
-	SCMP_SYS(kill), SCMP_SYS(sched_getaffinity), SCMP_SYS(lseek),
+	SCMP_SYS(clone),
+	SCMP_SYS(clone3),
+	SCMP_SYS(ptrace),
+	SCMP_SYS(wait4),
+	SCMP_SYS(prctl),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(sigaltstack),
+	SCMP_SYS(getdents),
+	SCMP_SYS(getdents64),
+	SCMP_SYS(getppid),
+	SCMP_SYS(set_robust_list),
+	SCMP_SYS(rseq),
+	SCMP_SYS(open),
+	SCMP_SYS(stat),
+	SCMP_SYS(lstat),
+	SCMP_SYS(statx),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(getrlimit),
+	SCMP_SYS(prlimit64),
+	SCMP_SYS(uname),
+	SCMP_SYS(writev),
+	SCMP_SYS(kill),
+	SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(lseek),
 };
 #endif
 
 /* the ioctl requests of mm.c, snapshot.c and libuv's uv__nonblock/cloexec */
 static const unsigned long allowed_ioctls[] = {
-	UFFDIO_API, UFFDIO_REGISTER, UFFDIO_UNREGISTER, UFFDIO_WRITEPROTECT, UFFDIO_WAKE,
+	UFFDIO_API,
+	UFFDIO_REGISTER,
+	UFFDIO_UNREGISTER,
+	UFFDIO_WRITEPROTECT,
+	UFFDIO_WAKE,
 	PROCMAP_QUERY,
 	/* probed at start-up; read-only on a pagemap fd, kept for the scan backend */
 	PAGEMAP_SCAN,
-	FIONBIO, FIOCLEX,
+	FIONBIO,
+	FIOCLEX,
 };
 
 static int allow_list(scmp_filter_ctx ctx, const int *nr, size_t n)
@@ -124,9 +175,9 @@ int sandbox_install(void)
 		goto out;
 	for (size_t i = 0; i < sizeof(allowed_ioctls) / sizeof(allowed_ioctls[0]); i++) {
 		/* the kernel reads the request as unsigned int: compare those bits */
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-					       allowed_ioctls[i] & 0xffffffffu));
+		ret = seccomp_rule_add(
+			ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+			SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, allowed_ioctls[i] & 0xffffffffu));
 		if (ret)
 			goto out;
 	}

@@ -41,8 +41,8 @@
 #define ID_WRITABLE UM_E_WRITE	  /* the VMA allows writes */
 #define ID_ARMED UM_E_UFFD_WP	  /* write-protected: a write would be seen */
 #define ID_EXPLAINED (1ull << 60) /* invalidated since the last scan */
-#define ID_KEEP (UM_E_PFN_MASK | UM_E_PRESENT | UM_E_SWAP | UM_E_HUGE | UM_E_NOPERM | \
-		 UM_E_HOLE | ID_ARMED)
+#define ID_KEEP \
+	(UM_E_PFN_MASK | UM_E_PRESENT | UM_E_SWAP | UM_E_HUGE | UM_E_NOPERM | UM_E_HOLE | ID_ARMED)
 #define ID_PROT (ID_WRITABLE | UM_E_NOPERM | UM_E_HOLE)
 
 struct scan_state {
@@ -50,7 +50,7 @@ struct scan_state {
 	struct interval *iv;
 	uint64_t npages;
 	uint64_t due_ms;
-	uint64_t *base; /* npages identities, valid once have_base */
+	uint64_t *base;	   /* npages identities, valid once have_base */
 	uint64_t *written; /* SOFT_DIRTY: a bit per page harvested written since the last scan */
 	bool have_base;
 };
@@ -129,7 +129,7 @@ static void explain_in_flight(struct scan_state *st)
 	struct interval *iv = st->iv;
 	struct inval *inv;
 
-	list_for_each_entry(inv, &iv->mm->invals, mm_link) {
+	list_for_each_entry (inv, &iv->mm->invals, mm_link) {
 		if (inv->reason == UMP_REASON_REVALIDATE)
 			continue;
 		for (unsigned int i = 0; i < inv->nhits; i++) {
@@ -427,7 +427,7 @@ static void timer_cb(uv_timer_t *t)
 	struct scan_state *st, *tmp, **due = NULL;
 	unsigned int n = 0, cap = 0;
 
-	list_for_each_entry_safe(st, tmp, &s->scans, link) {
+	list_for_each_entry_safe (st, tmp, &s->scans, link) {
 		if (st->iv->mm->dead) {
 			/* nothing to read any more; freed with the interval */
 			list_del(&st->link);
@@ -463,7 +463,7 @@ static void timer_arm(struct server *s)
 	uint64_t now = server_now_ms(s), first = UINT64_MAX;
 	struct scan_state *st;
 
-	list_for_each_entry(st, &s->scans, link)
+	list_for_each_entry (st, &s->scans, link)
 		if (st->due_ms < first)
 			first = st->due_ms;
 	if (first == UINT64_MAX) {
@@ -487,7 +487,7 @@ void scan_fini(struct server *s)
 	struct scan_state *st, *t;
 
 	/* the intervals outlive the loop's last turn: leave their states unlinked */
-	list_for_each_entry_safe(st, t, &s->scans, link)
+	list_for_each_entry_safe (st, t, &s->scans, link)
 		list_del(&st->link);
 	uv_timer_stop(&s->scan_timer);
 	uv_close((uv_handle_t *)&s->scan_timer, NULL);
@@ -495,8 +495,7 @@ void scan_fini(struct server *s)
 
 /* --- the request ------------------------------------------------------------ */
 
-int scan_request(struct client *c, const struct um_revalidate *req,
-		 struct um_revalidate_reply *rep)
+int scan_request(struct client *c, const struct um_revalidate *req, struct um_revalidate_reply *rep)
 {
 	struct receiver *r = client_receiver(c, req->interval_id);
 	struct interval *iv;

@@ -114,8 +114,7 @@ static void send_status(void)
 {
 	char msg[128];
 
-	if (nt.srv->nclients == nt.last_clients &&
-	    nt.srv->nintervals == nt.last_intervals)
+	if (nt.srv->nclients == nt.last_clients && nt.srv->nintervals == nt.last_intervals)
 		return;
 	nt.last_clients = nt.srv->nclients;
 	nt.last_intervals = nt.srv->nintervals;

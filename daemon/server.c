@@ -134,8 +134,7 @@ static bool send_backpressure(int err)
 	return err == -EAGAIN || err == -EWOULDBLOCK || err == -ENOBUFS;
 }
 
-int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
-		int fd)
+int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd)
 {
 	struct outmsg *m;
 	int ret;
@@ -199,8 +198,8 @@ static void flush_queue(struct client *c)
 	update_poll(c);
 }
 
-void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void *body,
-		  size_t len, int fd)
+void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void *body, size_t len,
+		  int fd)
 {
 	struct um_reply_hdr hdr = { 0 };
 	long want = um_proto_body_size(type | UM_REPLY);
@@ -254,7 +253,7 @@ void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
 	struct client *c;
 
 	copy.flags = UM_INV_WATCH;
-	list_for_each_entry(c, &s->clients, link) {
+	list_for_each_entry (c, &s->clients, link) {
 		if (!c->watching || c->dropping)
 			continue;
 		if (c->watch_pid ? c->watch_pid != pid : !client_may_see(c, owner_uid))
@@ -372,9 +371,9 @@ static void client_free(struct client *c)
 	if (c->mm)
 		mm_destroy(c->mm);
 	c->mm = NULL;
-	list_for_each_entry_safe(r, rt, &c->receivers, client_link)
+	list_for_each_entry_safe (r, rt, &c->receivers, client_link)
 		receiver_free(r);
-	list_for_each_entry_safe(m, mt, &c->outq, link) {
+	list_for_each_entry_safe (m, mt, &c->outq, link) {
 		if (m->fd >= 0)
 			close(m->fd);
 		free(m);
@@ -399,7 +398,7 @@ static void reaper_cb(uv_idle_t *h)
 	struct server *s = h->data;
 	struct client *c, *t;
 
-	list_for_each_entry_safe(c, t, &s->clients, link)
+	list_for_each_entry_safe (c, t, &s->clients, link)
 		if (c->dropping)
 			client_free(c);
 	uv_idle_stop(h);
@@ -410,8 +409,8 @@ static void drop(struct client *c, enum um_log_level level, const char *reason)
 	if (c->dropping)
 		return;
 	c->dropping = true;
-	log_msg(level, "dropping client %llu (pid %d): %s", (unsigned long long)c->id,
-		(int)c->pid, reason);
+	log_msg(level, "dropping client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid,
+		reason);
 	uv_poll_stop(&c->poll);
 	uv_idle_start(&c->srv->reaper, reaper_cb);
 }
@@ -586,8 +585,8 @@ static int listen_socket(struct server *s)
 	}
 	ret = remove_stale(&addr);
 	if (ret) {
-		log_error("%s: %s", path, ret == -EADDRINUSE ? "another daemon is listening" :
-				    strerror(-ret));
+		log_error("%s: %s", path,
+			  ret == -EADDRINUSE ? "another daemon is listening" : strerror(-ret));
 		return ret;
 	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -622,9 +621,10 @@ int server_init(struct server *s, uv_loop_t *loop)
 	ret = kfeat_probe(&s->kf);
 	if (ret) {
 		log_error("cannot create a userfaultfd: %s%s", strerror(-ret),
-			  ret == -EPERM || ret == -EACCES ?
-				  " (umirrord runs as root, or with CAP_SYS_PTRACE: see umirrord(8))" :
-			  ret == -ENOSYS ? " (a kernel without CONFIG_USERFAULTFD?)" : "");
+			  ret == -EPERM || ret == -EACCES ? " (umirrord runs as root, or with "
+							    "CAP_SYS_PTRACE: see umirrord(8))"
+			  : ret == -ENOSYS ? " (a kernel without CONFIG_USERFAULTFD?)"
+					   : "");
 		return ret;
 	}
 	kfeat_apply_mask(&s->kf, s->opt.mask_features);
@@ -656,9 +656,9 @@ void server_shutdown(struct server *s)
 	struct mm *mm, *mt;
 
 	/* writers blocked on a uffd resume once it is closed */
-	list_for_each_entry_safe(mm, mt, &s->mms, link)
+	list_for_each_entry_safe (mm, mt, &s->mms, link)
 		mm_release(mm, "daemon shutting down");
-	list_for_each_entry_safe(c, t, &s->clients, link)
+	list_for_each_entry_safe (c, t, &s->clients, link)
 		client_free(c);
 	uv_idle_stop(&s->reaper);
 	uv_close((uv_handle_t *)&s->reaper, NULL);

@@ -35,7 +35,8 @@ struct um_opts {
 	bool pfn_group_set; /* --pfn-group given: pfn_group's members see PFNs too */
 	gid_t pfn_group;
 	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
-	uint64_t mask_features; /* UM_KFEAT_* never to use (--mask-features, $UMIRRORD_MASK_FEATURES) */
+	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,
+				       $UMIRRORD_MASK_FEATURES) */
 	bool verbose;
 };
 
@@ -63,9 +64,9 @@ struct server {
 	uv_timer_t scan_timer; /* scan.c: the earliest due revalidation scan */
 	struct list scans;     /* struct scan_state.link, intervals with a period */
 	uv_idle_t reaper;
-	uv_idle_t settle_idle;	/* busy polls of REMOVEs waiting for their zap */
+	uv_idle_t settle_idle; /* busy polls of REMOVEs waiting for their zap */
 	uv_timer_t settle_timer;
-	struct list settling;	/* struct settle, acked and waiting */
+	struct list settling; /* struct settle, acked and waiting */
 	struct list clients;
 	struct list mms;
 	struct list timed; /* struct inval.timed_link, oldest deadline first */
@@ -102,11 +103,11 @@ struct client {
 	uint64_t features;
 	void *result; /* our RW mapping of the result buffer */
 	uint32_t result_size;
-	struct mm *mm;		/* the address space this connection attached */
-	struct list receivers;	/* struct receiver.client_link */
-	struct list outq;	/* struct outmsg */
+	struct mm *mm;	       /* the address space this connection attached */
+	struct list receivers; /* struct receiver.client_link */
+	struct list outq;      /* struct outmsg */
 	unsigned int outq_len;
-	struct list deferred;	/* struct deferred: requests answered later */
+	struct list deferred; /* struct deferred: requests answered later */
 };
 
 /*
@@ -168,8 +169,7 @@ void server_shutdown(struct server *s);
  * Never blocks. A queue beyond UMD_SENDQ_MAX marks @c for dropping.
  * Return: 0 sent or queued; -ENOTCONN when @c is (now) being dropped.
  */
-int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
-		int fd);
+int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd);
 
 /**
  * client_reply() - answer request @id of @type from @c.
@@ -182,8 +182,8 @@ int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, 
  *
  * Never blocks (client_send()).
  */
-void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void *body,
-		  size_t len, int fd);
+void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void *body, size_t len,
+		  int fd);
 
 /**
  * deferred_add() - park request @id of @type from @c until deferred_reply().

@@ -19,11 +19,11 @@
 
 #define PAGE 4096ull
 #define SETTLE_SPIN_NS (2ull * 1000 * 1000) /* busy polling after the acks */
-#define SETTLE_POLL_MS 1		     /* then this often */
-#define SETTLE_GIVE_UP_MS 100		     /* zap never seen: re-arm anyway */
-#define SETTLE_WRITE_GIVE_UP_MS 20	     /* the writer never retried (killed?) */
-#define SETTLE_REARM_ROUNDS 8		     /* re-arms of one REMOVE, at most */
-#define SETTLE_QUIET_MS 100		     /* overlapping REMOVEs: no late zap for this long */
+#define SETTLE_POLL_MS 1		    /* then this often */
+#define SETTLE_GIVE_UP_MS 100		    /* zap never seen: re-arm anyway */
+#define SETTLE_WRITE_GIVE_UP_MS 20	    /* the writer never retried (killed?) */
+#define SETTLE_REARM_ROUNDS 8		    /* re-arms of one REMOVE, at most */
+#define SETTLE_QUIET_MS 100		    /* overlapping REMOVEs: no late zap for this long */
 
 /* pagemap bits */
 #define PM_PFN ((1ull << 55) - 1)
@@ -39,8 +39,8 @@ struct settle {
 	struct list link; /* server.settling, once acked */
 	struct mm *mm;
 	struct inval *inv;
-	uint32_t reason;  /* UMP_REASON_REMOVE or UMP_REASON_WRITE */
-	bool wait;	  /* WRITE: the writer's retry will change the PFN */
+	uint32_t reason; /* UMP_REASON_REMOVE or UMP_REASON_WRITE */
+	bool wait;	 /* WRITE: the writer's retry will change the PFN */
 	uint64_t start, end;
 	uint64_t *before; /* pagemap entries when the event was read */
 	uint64_t *now;	  /* scratch for the polls */
@@ -49,9 +49,9 @@ struct settle {
 	bool written; /* REMOVE: uffd-wp bits in the span changed by us since the event */
 	bool anon;    /* REMOVE: the span is private anonymous memory (its zap drops markers) */
 	/* REMOVE, once re-armed (verify_rearm()) */
-	uint64_t *armed;   /* pagemap entries once the re-arm was applied */
-	uint64_t *unprot;  /* bitmap: pages we unprotected since our last re-arm */
-	uint64_t unarmed;  /* pages the last re-arm left unprotected */
+	uint64_t *armed;  /* pagemap entries once the re-arm was applied */
+	uint64_t *unprot; /* bitmap: pages we unprotected since our last re-arm */
+	uint64_t unarmed; /* pages the last re-arm left unprotected */
 	unsigned int rounds;
 	bool verified;	   /* the last re-arm was found in place */
 	bool overlap;	   /* another REMOVE of these pages was in flight when it came */
@@ -278,8 +278,8 @@ static bool verify_rearm(struct settle *st, uint64_t now_ms)
 		if (read_pagemap(mm, st->start, n, st->now))
 			return true;
 		for (uint64_t i = 0; i < n; i++)
-			if (!((st->unprot[i / 64] >> (i % 64)) & 1) && (st->armed[i] & PM_UFFD_WP) &&
-			    !(st->now[i] & PM_UFFD_WP))
+			if (!((st->unprot[i / 64] >> (i % 64)) & 1) &&
+			    (st->armed[i] & PM_UFFD_WP) && !(st->now[i] & PM_UFFD_WP))
 				lost++;
 		if (!lost)
 			return now_ms >= st->quiet_ms;
@@ -316,21 +316,23 @@ static bool verify_rearm(struct settle *st, uint64_t now_ms)
 	 * Every page of a span still mapped can be armed (a marker, or the
 	 * zero page read-faulted first); only a hole cannot.
 	 */
-	if (lost || (unarmed && (unarmed != st->unarmed ||
-				 !snapshot_vma_covered(mm, st->start, st->end)))) {
+	if (lost || (unarmed &&
+		     (unarmed != st->unarmed || !snapshot_vma_covered(mm, st->start, st->end)))) {
 		if (++st->rounds > SETTLE_REARM_ROUNDS) {
-			log_warn("mm %llu: REMOVE [%#llx, %#llx): still %llu pages unarmed after %u "
-				 "re-arms, completing",
-				 (unsigned long long)mm->id, (unsigned long long)st->start,
-				 (unsigned long long)st->end, (unsigned long long)(lost + unarmed),
-				 SETTLE_REARM_ROUNDS);
+			log_warn(
+				"mm %llu: REMOVE [%#llx, %#llx): still %llu pages unarmed after %u "
+				"re-arms, completing",
+				(unsigned long long)mm->id, (unsigned long long)st->start,
+				(unsigned long long)st->end, (unsigned long long)(lost + unarmed),
+				SETTLE_REARM_ROUNDS);
 			return true;
 		}
-		log_debug("mm %llu: REMOVE [%#llx, %#llx): %llu pages zapped after the re-arm, %llu "
-			  "not armed: re-arming again",
-			  (unsigned long long)mm->id, (unsigned long long)st->start,
-			  (unsigned long long)st->end, (unsigned long long)lost,
-			  (unsigned long long)unarmed);
+		log_debug(
+			"mm %llu: REMOVE [%#llx, %#llx): %llu pages zapped after the re-arm, %llu "
+			"not armed: re-arming again",
+			(unsigned long long)mm->id, (unsigned long long)st->start,
+			(unsigned long long)st->end, (unsigned long long)lost,
+			(unsigned long long)unarmed);
 		st->unarmed = unarmed;
 		rearm(st);
 		return false;
@@ -381,7 +383,7 @@ static void poll_all(struct server *s)
 	bool spin = false;
 	struct settle *st, *t;
 
-	list_for_each_entry_safe(st, t, &s->settling, link) {
+	list_for_each_entry_safe (st, t, &s->settling, link) {
 		if (step(st, now_ms))
 			continue;
 		spin |= now_ns - st->acked_ns < SETTLE_SPIN_NS;
@@ -411,8 +413,9 @@ static void on_acked(struct inval *inv, void *arg)
 
 	(void)inv;
 	st->acked_ns = uv_hrtime();
-	st->give_up_ms = server_now_ms(s) +
-			 (st->reason == UMP_REASON_REMOVE ? SETTLE_GIVE_UP_MS : SETTLE_WRITE_GIVE_UP_MS);
+	st->give_up_ms =
+		server_now_ms(s) +
+		(st->reason == UMP_REASON_REMOVE ? SETTLE_GIVE_UP_MS : SETTLE_WRITE_GIVE_UP_MS);
 	if (st->reason == UMP_REASON_WRITE) {
 		/* lets the writer (and every writer of this page meanwhile) go on */
 		mm_wp(st->mm, st->start, PAGE, false);
@@ -472,7 +475,7 @@ static bool remove_in_flight(struct mm *mm, uint64_t start, uint64_t end)
 	struct inval *inv;
 
 	/* held or not, settling or applying its re-arm */
-	list_for_each_entry(inv, &mm->invals, mm_link)
+	list_for_each_entry (inv, &mm->invals, mm_link)
 		if (inv->reason == UMP_REASON_REMOVE && start < inv->end && end > inv->start)
 			return true;
 	return false;
@@ -573,8 +576,8 @@ int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_
 	if (read_pagemap(mm, page, 1, st->before))
 		st->before[0] = 0;
 	st->wait = st->before[0] && write_changes_pfn(mm, page, st->before[0]);
-	if (inval_start_held(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits,
-			     &settle_ops, st, &st->inv) == 0)
+	if (inval_start_held(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits, &settle_ops,
+			     st, &st->inv) == 0)
 		return 0;
 	settle_free(st);
 	return inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits);
@@ -611,7 +614,7 @@ void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end, bool wp)
 {
 	struct inval *inv;
 
-	list_for_each_entry(inv, &mm->invals, mm_link) {
+	list_for_each_entry (inv, &mm->invals, mm_link) {
 		struct settle *st = inv->hold_arg;
 		uint64_t a, b;
 
@@ -623,7 +626,8 @@ void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end, bool wp)
 			continue;
 		a = start > st->start ? start : st->start;
 		b = end < st->end ? end : st->end;
-		for (uint64_t i = (a - st->start) / PAGE; i < (b - st->start + PAGE - 1) / PAGE; i++)
+		for (uint64_t i = (a - st->start) / PAGE; i < (b - st->start + PAGE - 1) / PAGE;
+		     i++)
 			if (wp)
 				st->unprot[i / 64] &= ~(1ull << (i % 64));
 			else

@@ -165,11 +165,12 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 		for (uint64_t k = i; ok && k < stop; k++)
 			ok = (e[k] & PM_PRESENT) &&
 			     (e[k] & PM_PFN_MASK) == pfn0 + (addr + k * PAGE - blk) / PAGE;
-		if (ok && pread(s->kpageflags_fd, &flags, sizeof(flags),
-				(off_t)(e[i] & PM_PFN_MASK) * 8) == sizeof(flags) &&
+		if (ok &&
+		    pread(s->kpageflags_fd, &flags, sizeof(flags),
+			  (off_t)(e[i] & PM_PFN_MASK) * 8) == sizeof(flags) &&
 		    (flags & (1ull << KPF_THP))) {
-			uint64_t mark = RAW_THP |
-					((flags & (1ull << KPF_ZERO_PAGE)) ? RAW_HUGE_ZERO : 0);
+			uint64_t mark =
+				RAW_THP | ((flags & (1ull << KPF_ZERO_PAGE)) ? RAW_HUGE_ZERO : 0);
 
 			for (uint64_t k = i; k < stop; k++)
 				e[k] |= mark;
@@ -202,8 +203,7 @@ static bool pm_is_swap(uint64_t x)
 }
 
 /* convert e[0..n) of one readable VMA in place */
-static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn,
-		    bool show_pfn)
+static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn, bool show_pfn)
 {
 	uint64_t pfn_mask = show_pfn ? UM_E_PFN_MASK : 0;
 	uint64_t huge = v->page_size > PAGE ? UM_E_HUGE : 0;
@@ -284,7 +284,8 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 		int ret = vma_next(&it, addr, &v);
 
 		if (ret && ret != -ENOENT) {
-			log_debug("mm %llu: VMA walk: %s", (unsigned long long)mm->id, strerror(-ret));
+			log_debug("mm %llu: VMA walk: %s", (unsigned long long)mm->id,
+				  strerror(-ret));
 			fill(out + i, npages - i, UM_E_HOLE);
 			hole = true;
 			break;
@@ -343,7 +344,8 @@ int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
 		}
 		if (ret)
 			break;
-		sv = (struct snapshot_vma){ v.start, v.end, v.page_size, v.read, v.write, v.shared, v.anon };
+		sv = (struct snapshot_vma){ v.start, v.end,    v.page_size, v.read,
+					    v.write, v.shared, v.anon };
 		ret = cb(&sv, priv);
 		if (ret)
 			break;
@@ -353,8 +355,8 @@ int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
 	return ret;
 }
 
-void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages,
-			 const uint64_t *e, uint64_t seq)
+void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e,
+			 uint64_t seq)
 {
 	const uint64_t mask = UM_E_PRESENT | UM_E_UFFD_WP | UM_E_WRITE | UM_E_HOLE;
 
@@ -379,8 +381,7 @@ void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages,
 	}
 }
 
-int snapshot_request(struct client *c, const struct um_snapshot *req,
-		     struct um_snapshot_reply *rep)
+int snapshot_request(struct client *c, const struct um_snapshot *req, struct um_snapshot_reply *rep)
 {
 	uint64_t max = c->result_size / 8, n = req->npages;
 	struct interval *iv = NULL;

@@ -35,8 +35,7 @@ int snapshot_request(struct client *c, const struct um_snapshot *req,
  * Return: 0, -EFAULT (hole or unreadable pagemap), -EPERM (NOPERM page).
  * Entries are filled either way.
  */
-int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
-		  bool show_pfn);
+int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out, bool show_pfn);
 
 /**
  * snapshot_convert() - snapshot_fill() without its pagemap read: @out holds
@@ -46,8 +45,7 @@ int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
  * /proc/kpageflags reads of THP candidates. Holds nothing.
  * Return: as snapshot_fill().
  */
-int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
-		     bool show_pfn);
+int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out, bool show_pfn);
 
 struct interval;
 
@@ -59,8 +57,8 @@ struct interval;
  * uffd-wp fault. Nothing while @seq is odd (the next valid snapshot
  * comes at an even one). Waits for nothing.
  */
-void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages,
-			 const uint64_t *e, uint64_t seq);
+void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e,
+			 uint64_t seq);
 
 /* one VMA as snapshot_vma_walk() reports it */
 struct snapshot_vma {

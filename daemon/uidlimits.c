@@ -64,8 +64,7 @@ const char *limits_name(enum limit_kind k)
 	return k < LIMIT_NR ? names[k] : "?";
 }
 
-int limits_charge(struct limits *l, uid_t uid, const uint64_t n[LIMIT_NR],
-		  enum limit_kind *hit)
+int limits_charge(struct limits *l, uid_t uid, const uint64_t n[LIMIT_NR], enum limit_kind *hit)
 {
 	struct limits_use *u = find(l, uid);
 	uint64_t have[LIMIT_NR] = { 0 };

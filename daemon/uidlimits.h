@@ -72,8 +72,7 @@ void limits_fini(struct limits *l);
  * would wrap; -ENOMEM no room to track a new uid. Nothing is charged
  * on error.
  */
-int limits_charge(struct limits *l, uid_t uid, const uint64_t n[LIMIT_NR],
-		  enum limit_kind *hit);
+int limits_charge(struct limits *l, uid_t uid, const uint64_t n[LIMIT_NR], enum limit_kind *hit);
 
 /**
  * limits_uncharge() - give back what limits_charge() took for @uid.

@@ -52,7 +52,7 @@
 #define PAGE 4096ul
 #define NPAGES 64
 /* what the owner writes into page @i: a marker, the page index, a generation */
-#define TAG(i, gen) (0xd51aull << 48 | (uint64_t)(i) << 32 | ((gen) & 0xffffffffu))
+#define TAG(i, gen) (0xd51aull << 48 | (uint64_t)(i) << 32 | ((gen)&0xffffffffu))
 #define TAG_PAGE(v) ((v) >> 48 == 0xd51a ? (int64_t)(((v) >> 32) & 0xffff) : -1)
 
 struct entry {
@@ -194,9 +194,10 @@ static void device_read(struct device *d, struct um_interval *iv, int i)
 		}
 		pthread_mutex_lock(&d->update);
 		d->mismatches++;
-		fprintf(stderr, "device_sim: MISMATCH page %d: served %#" PRIx64 ", owner has %#" PRIx64
-			" (%s), and no invalidation came\n", i, served, truth,
-			cached ? "cached" : "pfn");
+		fprintf(stderr,
+			"device_sim: MISMATCH page %d: served %#" PRIx64 ", owner has %#" PRIx64
+			" (%s), and no invalidation came\n",
+			i, served, truth, cached ? "cached" : "pfn");
 	}
 	pthread_mutex_unlock(&d->update);
 }
@@ -237,8 +238,10 @@ static void owner_main(int to_dev, int from_dev, unsigned int seconds)
 			madvise(a, PAGE, MADV_DONTNEED);
 		} else if (moves < 4 && i > 0 && !getenv("DSIM_NO_MOVE")) {
 			/* away and back: the interval forgets the page (gone), data stays */
-			if (mremap(a, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, scratch) == MAP_FAILED ||
-			    mremap(scratch, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a) == MAP_FAILED)
+			if (mremap(a, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, scratch) ==
+				    MAP_FAILED ||
+			    mremap(scratch, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, a) ==
+				    MAP_FAILED)
 				_exit(5);
 			moves++;
 		}
@@ -310,8 +313,9 @@ int main(int argc, char **argv)
 	um_disconnect(c);
 	close(d.mem_fd);
 	printf("device_sim: reads served %lu (%lu from device memory), invalidations %lu, "
-	       "refaults %lu, unverifiable %lu, raced with a zap %lu, mismatches %lu\n", d.reads,
-	       d.cached_reads, d.invalidations, d.refaults, d.unverifiable, d.raced, d.mismatches);
+	       "refaults %lu, unverifiable %lu, raced with a zap %lu, mismatches %lu\n",
+	       d.reads, d.cached_reads, d.invalidations, d.refaults, d.unverifiable, d.raced,
+	       d.mismatches);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "device_sim: owner failed (status %#x)\n", status);
 		return 1;

@@ -35,10 +35,10 @@
 #define NPAGES 64
 
 struct device {
-	pthread_mutex_t update;	  /* hmm.rst's driver->update */
-	pthread_cond_t changed;	  /* signalled by invalidate (for this demo only) */
-	uint64_t base;		  /* CPU address of entry 0 */
-	uint64_t pte[NPAGES];	  /* um_range entries; 0 = not mapped on the device */
+	pthread_mutex_t update; /* hmm.rst's driver->update */
+	pthread_cond_t changed; /* signalled by invalidate (for this demo only) */
+	uint64_t base;		/* CPU address of entry 0 */
+	uint64_t pte[NPAGES];	/* um_range entries; 0 = not mapped on the device */
 	unsigned long invalidations;
 };
 
@@ -166,9 +166,10 @@ static int verify(int pagemap)
 
 		valid += dv;
 		if (cpu != dv || (cpu && pfn_visible && cpu_pfn != dev_pfn)) {
-			printf("    MISMATCH page %2d: cpu %s pfn %#" PRIx64 ", device %s pfn %#"
-			       PRIx64 "\n", i, cpu ? "present" : "absent", cpu_pfn,
-			       dv ? "valid" : "invalid", dev_pfn);
+			printf("    MISMATCH page %2d: cpu %s pfn %#" PRIx64
+			       ", device %s pfn %#" PRIx64 "\n",
+			       i, cpu ? "present" : "absent", cpu_pfn, dv ? "valid" : "invalid",
+			       dev_pfn);
 			bad++;
 		}
 	}

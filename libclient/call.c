@@ -176,7 +176,7 @@ int call_oneway(struct um_client *c, uint16_t type, const void *body, size_t len
 }
 
 int call_roundtrip(struct um_client *c, uint16_t type, const void *body, size_t len, int send_fd,
-		struct conn_msg *reply, int timeout_ms, const struct call_hook *hook)
+		   struct conn_msg *reply, int timeout_ms, const struct call_hook *hook)
 {
 	union {
 		uint64_t align;
@@ -320,4 +320,3 @@ UM_EXPORT int um_dispatch(struct um_client *c, int timeout_ms)
 	pthread_mutex_unlock(&c->lock);
 	return r < 0 && count == 0 ? r : count;
 }
-

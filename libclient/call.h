@@ -61,9 +61,8 @@ void call_unlock(struct um_client *c);
  * -ETIMEDOUT, -EPROTO (a reply of the wrong type). reply->fd is -1
  * whenever the return is not 0 or a daemon status.
  */
-int call_roundtrip(struct um_client *c, uint16_t type, const void *body, size_t len,
-		   int send_fd, struct conn_msg *reply, int timeout_ms,
-		   const struct call_hook *hook);
+int call_roundtrip(struct um_client *c, uint16_t type, const void *body, size_t len, int send_fd,
+		   struct conn_msg *reply, int timeout_ms, const struct call_hook *hook);
 
 /**
  * call_oneway() - send a message that has no reply (an ack, a

@@ -84,7 +84,8 @@ int conn_recv(int fd, struct conn_msg *m)
 	r = um_proto_decode(UM_SIDE_CLIENT, m->buf.bytes, (size_t)n, nfds, &m->msg);
 	if (r == -EPROTO && nfds == 0 && is_error_reply(m->buf.bytes, (size_t)n))
 		r = um_proto_decode(UM_SIDE_CLIENT, m->buf.bytes, (size_t)n,
-				    um_proto_fds(((const struct um_hdr *)m->buf.bytes)->type), &m->msg);
+				    um_proto_fds(((const struct um_hdr *)m->buf.bytes)->type),
+				    &m->msg);
 	if (r < 0) {
 		/* a daemon that sends what we cannot parse cannot be trusted further */
 		if (m->fd >= 0)

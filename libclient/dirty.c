@@ -111,7 +111,7 @@ static int dirty_once(struct um_interval *iv, uint64_t from, uint64_t end, unsig
 	if (req.max_ranges > cap)
 		req.max_ranges = (uint32_t)cap;
 	r = call_roundtrip(c, UM_MSG_DIRTY, &req, sizeof(req), -1, &reply, UM_REQUEST_TIMEOUT_MS,
-			NULL);
+			   NULL);
 	if (r < 0)
 		return r;
 	dr = reply.msg.body;

@@ -207,7 +207,7 @@ static int fault_run(struct um_interval *iv, uint64_t start, uint64_t npages, bo
 		if (r < 0)
 			return r;
 		r = call_roundtrip(c, UM_MSG_FAULT, &req, sizeof(req), -1, &reply,
-				UM_REQUEST_TIMEOUT_MS, NULL);
+				   UM_REQUEST_TIMEOUT_MS, NULL);
 		if (r == 0)
 			n = ((const struct um_snapshot_reply *)reply.msg.body)->npages;
 		call_unlock(c);
@@ -260,8 +260,8 @@ static int fault_round(struct um_range *range, unsigned int flags, const uint8_t
 	if (r)
 		return r;
 	*snapped = false;
-	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, raw, range->nodes,
-			    NULL, seq, &filled);
+	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, raw, range->nodes, NULL,
+			    seq, &filled);
 	if (r == -EAGAIN)
 		return 1;
 	*snapped = filled == npages;
@@ -315,8 +315,9 @@ UM_EXPORT long um_range_fault(struct um_range *range, unsigned int flags)
 	for (uint64_t i = 0; i < npages; i++) {
 		uint64_t req = (range->pfns[i] & range->pfn_flags_mask) | range->default_flags;
 
-		want[i] = (req & e.flags[UM_PFN_WRITE]) ? NEED_WRITE :
-			  (req & e.flags[UM_PFN_VALID]) ? NEED_READ : NEED_NONE;
+		want[i] = (req & e.flags[UM_PFN_WRITE])	  ? NEED_WRITE
+			  : (req & e.flags[UM_PFN_VALID]) ? NEED_READ
+							  : NEED_NONE;
 	}
 	for (int round = 0; round < FAULT_ROUNDS && r == 1; round++) {
 		r = fault_round(range, flags, want, raw, npages, &seq, &snapped);

@@ -201,8 +201,8 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 	}
 	r = interval_request(c, UM_MSG_INSERT, &ins, sizeof(ins), &reply, &hook);
 	if (r == 0 && !iv->slot)
-		r = interval_give_back(c, ((const struct um_insert_reply *)reply.msg.body)
-						  ->interval_id);
+		r = interval_give_back(
+			c, ((const struct um_insert_reply *)reply.msg.body)->interval_id);
 unlock:
 	call_unlock(c);
 	if (r < 0)
@@ -310,7 +310,7 @@ UM_EXPORT int um_interval_remove(struct um_interval *iv)
 		if (r < 0)
 			return r;
 		r = call_roundtrip(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
-				UM_REQUEST_TIMEOUT_MS, NULL);
+				   UM_REQUEST_TIMEOUT_MS, NULL);
 		call_unlock(c);
 		/*
 		 * The daemon dropped the interval while the REMOVE was on its

@@ -29,7 +29,7 @@ UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow)
 	if (r < 0)
 		return r;
 	r = call_roundtrip(iv->c, UM_MSG_GRANT, &g, sizeof(g), -1, &reply, UM_REQUEST_TIMEOUT_MS,
-			NULL);
+			   NULL);
 	call_unlock(iv->c);
 	return r;
 }
@@ -61,7 +61,7 @@ UM_EXPORT long um_range_place(struct um_range *range, int node)
 		return r;
 	/* the daemon answers after the MIGRATE acks (ours included) and the move */
 	r = call_roundtrip(iv->c, UM_MSG_PLACE, &p, sizeof(p), -1, &reply, UM_REQUEST_TIMEOUT_MS,
-			NULL);
+			   NULL);
 	call_unlock(iv->c);
 	if (r < 0)
 		return r;

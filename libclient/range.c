@@ -17,9 +17,9 @@
 /*
  * Snapshot [start, start + npages pages) into @out, as many round trips as
  * the result buffer needs, encoded with @enc (raw entries when NULL) in the
- * one pass that copies them out of the result buffer. With @want_seq not NULL every reply's seq must
- * equal *want_seq, else -EAGAIN. Entries are filled also when a page is a
- * hole or unreadable; *filled says how many are valid.
+ * one pass that copies them out of the result buffer. With @want_seq not NULL every reply's seq
+ * must equal *want_seq, else -EAGAIN. Entries are filled also when a page is a hole or unreadable;
+ * *filled says how many are valid.
  *
  * Waits for: one round trip per chunk. Holds: req_lock during each.
  * Return: 0, -EFAULT (a hole), -EPERM (an unreadable page), or another
@@ -50,7 +50,7 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 		if (r < 0)
 			return r;
 		r = call_roundtrip(c, UM_MSG_SNAPSHOT, &req, sizeof(req), -1, &reply,
-				UM_REQUEST_TIMEOUT_MS, NULL);
+				   UM_REQUEST_TIMEOUT_MS, NULL);
 		if (r < 0 && r != -EFAULT && r != -EPERM)
 			goto unlock;
 		sr = reply.msg.body;
@@ -78,7 +78,8 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 			       sr->npages * sizeof(int32_t));
 		/* copy out before the next request can reuse the buffer */
 		if (enc)
-			encode_entries(enc, (const uint64_t *)((const char *)c->result + sr->offset),
+			encode_entries(enc,
+				       (const uint64_t *)((const char *)c->result + sr->offset),
 				       out + *filled, sr->npages);
 		else
 			memcpy(out + *filled, (const char *)c->result + sr->offset,
@@ -87,7 +88,7 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 		if (r == -EFAULT || (r == -EPERM && worst == 0))
 			worst = r;
 		r = 0;
-unlock:
+	unlock:
 		call_unlock(c);
 		if (r < 0)
 			return r;
@@ -139,8 +140,7 @@ UM_EXPORT bool um_range_valid(const struct um_range *range)
 {
 	if (!range || !range->iv || (range->notifier_seq & 1))
 		return false;
-	return !um_interval_check_retry(range->iv, range->notifier_seq) &&
-	       !seq_dead(range->iv);
+	return !um_interval_check_retry(range->iv, range->notifier_seq) && !seq_dead(range->iv);
 }
 
 UM_EXPORT int um_range_wait_until_valid(struct um_range *range, unsigned int timeout_ms)
@@ -194,8 +194,8 @@ UM_EXPORT long um_range_snapshot(struct um_range *range)
 		return renew_seq(range);
 
 	npages = (range->end - range->start) / PAGE_SIZE_4K;
-	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns,
-			    range->nodes, &e, &range->notifier_seq, &filled);
+	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns, range->nodes,
+			    &e, &range->notifier_seq, &filled);
 	if (seq_dead(iv))
 		return -EFAULT;
 	if (r == -EAGAIN)

@@ -14,8 +14,8 @@
 /**
  * snapshot_chunks() - snapshot [start, start + npages pages) into
  * @out, one round trip per result buffer, encoded with @enc (raw entries
- * when NULL), NUMA nodes into @nodes when not NULL; with @want_seq every reply's seq must equal *want_seq, else
- * -EAGAIN. Entries are filled also for holes and unreadable pages.
+ * when NULL), NUMA nodes into @nodes when not NULL; with @want_seq every reply's seq must equal
+ * *want_seq, else -EAGAIN. Entries are filled also for holes and unreadable pages.
  *
  * Waits for: one round trip per chunk. Holds: req_lock during each.
  * Return: 0, -EFAULT (a hole), -EPERM (an unreadable page), or another

@@ -25,14 +25,15 @@ UM_EXPORT int um_interval_revalidate(struct um_interval *iv, unsigned int period
 		return -EFAULT;
 	req = (struct um_revalidate){
 		.interval_id = iv->id,
-		.period_ms = period_ms == UM_REVALIDATE_DEFAULT ? UM_REVAL_DEFAULT_PERIOD : period_ms,
+		.period_ms =
+			period_ms == UM_REVALIDATE_DEFAULT ? UM_REVAL_DEFAULT_PERIOD : period_ms,
 		.flags = (flags & UM_REVALIDATE_NOW) ? UM_REVAL_NOW : 0,
 	};
 	r = call_lock(iv->c);
 	if (r < 0)
 		return r;
 	r = call_roundtrip(iv->c, UM_MSG_REVALIDATE, &req, sizeof(req), -1, &reply,
-			UM_REQUEST_TIMEOUT_MS, NULL);
+			   UM_REQUEST_TIMEOUT_MS, NULL);
 	call_unlock(iv->c);
 	if (r < 0)
 		return r;

@@ -99,4 +99,3 @@ UM_EXPORT uint64_t um_interval_length(const struct um_interval *iv)
 {
 	return iv ? iv->length : 0;
 }
-

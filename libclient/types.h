@@ -59,10 +59,10 @@ struct um_interval {
 	void *priv;
 	bool sync;
 	enum um_backend backend; /* from the insert reply (a subscriber: from LIST) */
-	atomic_bool dead;  /* released, evicted, or the connection is dead */
-	bool released;	   /* release callback called (or not to be called) */
-	bool removing;	   /* um_interval_remove() started: no more callbacks */
-	unsigned int busy; /* callbacks running; remove waits for 0 (c->lock) */
+	atomic_bool dead;	 /* released, evicted, or the connection is dead */
+	bool released;		 /* release callback called (or not to be called) */
+	bool removing;		 /* um_interval_remove() started: no more callbacks */
+	unsigned int busy;	 /* callbacks running; remove waits for 0 (c->lock) */
 };
 
 struct um_client {
@@ -73,7 +73,7 @@ struct um_client {
 	pthread_mutex_t req_lock;
 	pthread_mutex_t lock;
 	pthread_mutex_t send_lock;
-	pthread_cond_t cond; /* reply arrived, role freed, callback done */
+	pthread_cond_t cond;	      /* reply arrived, role freed, callback done */
 	const struct call_sink *sink; /* where the reader reports events (call.h) */
 
 	atomic_uint_fast64_t next_id;
@@ -81,7 +81,7 @@ struct um_client {
 	/* under lock */
 	bool reading;
 	atomic_bool dead; /* written under lock, read locklessly by read_begin */
-	bool closing; /* um_disconnect(): no release callbacks */
+	bool closing;	  /* um_disconnect(): no release callbacks */
 	uint64_t wait_id;
 	uint16_t wait_type; /* the reply type expected */
 	bool wait_done;

@@ -63,8 +63,8 @@ static int uffd_create(int *fd, enum um_proto_uffd_mode *mode)
  */
 static void *probe_page(void)
 {
-	void *p = mmap(NULL, PROBE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		       0);
+	void *p =
+		mmap(NULL, PROBE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
@@ -123,8 +123,8 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 		}
 		a.uffd_mode = *mode;
 		a.probe = (uint64_t)(uintptr_t)probe;
-		r = call_roundtrip(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, reply, UM_REQUEST_TIMEOUT_MS,
-				NULL);
+		r = call_roundtrip(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, reply,
+				   UM_REQUEST_TIMEOUT_MS, NULL);
 		/* our copy would keep blocked writers blocked if the daemon died */
 		close(ufd);
 		if (probe != canary)

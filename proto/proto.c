@@ -28,9 +28,9 @@ struct type_info {
 const char *um_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
-		[UMP_REASON_WRITE] = "write",   [UMP_REASON_REMOVE] = "remove",
-		[UMP_REASON_UNMAP] = "unmap",   [UMP_REASON_REMAP] = "remap",
-		[UMP_REASON_FORK] = "fork",     [UMP_REASON_RELEASE] = "release",
+		[UMP_REASON_WRITE] = "write",	  [UMP_REASON_REMOVE] = "remove",
+		[UMP_REASON_UNMAP] = "unmap",	  [UMP_REASON_REMAP] = "remap",
+		[UMP_REASON_FORK] = "fork",	  [UMP_REASON_RELEASE] = "release",
 		[UMP_REASON_MIGRATE] = "migrate", [UMP_REASON_REVALIDATE] = "revalidate",
 		[UMP_REASON_PROTECT] = "protect",
 	};
@@ -273,8 +273,8 @@ static int check_ev_fork(const void *body)
 }
 
 /* every message fits one datagram with its fds */
-#define FITS(type, name, size, nfds, side, check)                                                  \
-	_Static_assert(sizeof(struct um_hdr) + (size) <= UM_MSG_MAX, name " too large");           \
+#define FITS(type, name, size, nfds, side, check)                                        \
+	_Static_assert(sizeof(struct um_hdr) + (size) <= UM_MSG_MAX, name " too large"); \
 	_Static_assert((nfds) <= UM_MSG_MAX_FDS, name " carries too many fds");
 UM_PROTO_MESSAGES(FITS)
 #undef FITS
@@ -283,10 +283,10 @@ UM_PROTO_MESSAGES(FITS)
 static const struct type_info *lookup(uint16_t type)
 {
 	switch (type) {
-#define TYPE_CASE(type, name, size, nfds, side, chk)                                               \
-	case type: {                                                                               \
-		static const struct type_info info = { size, nfds, side, name, check_##chk };      \
-		return &info;                                                                      \
+#define TYPE_CASE(type, name, size, nfds, side, chk)                                          \
+	case type: {                                                                          \
+		static const struct type_info info = { size, nfds, side, name, check_##chk }; \
+		return &info;                                                                 \
 	}
 		UM_PROTO_MESSAGES(TYPE_CASE)
 #undef TYPE_CASE
@@ -316,8 +316,8 @@ const char *um_msg_type_name(uint16_t type)
 	return t ? t->name : "?";
 }
 
-int um_proto_decode(enum um_proto_side side, const void *buf, size_t len,
-		    unsigned int nfds, struct um_msg *out)
+int um_proto_decode(enum um_proto_side side, const void *buf, size_t len, unsigned int nfds,
+		    struct um_msg *out)
 {
 	const struct um_hdr *h = buf;
 	const struct type_info *t;
@@ -345,8 +345,7 @@ int um_proto_decode(enum um_proto_side side, const void *buf, size_t len,
 	return t->check(out->body);
 }
 
-size_t um_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body,
-		       size_t body_len)
+size_t um_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body, size_t body_len)
 {
 	struct um_hdr *h = buf;
 

@@ -36,7 +36,7 @@
 
 #define UM_PROTO_MAGIC 0x524d4d55u /* "UMMR" little-endian */
 #define UM_PROTO_VERSION 1
-#define UM_MSG_MAX 512		   /* largest message, header included */
+#define UM_MSG_MAX 512 /* largest message, header included */
 #define UM_MSG_MAX_FDS 1
 #define UM_DEFAULT_SOCKET "/run/umirror/umirrord.sock"
 #define UM_SOCKET_ENV "UMIRROR_SOCKET"
@@ -58,23 +58,23 @@ struct um_hdr {
 
 enum um_msg_type {
 	/* requests */
-	UM_MSG_HELLO = 1,    /* um_hello -> um_hello_reply + fd: result buffer */
-	UM_MSG_ATTACH = 2,   /* um_attach + fd: uffd -> um_attach_reply + fd: seq area */
-	UM_MSG_INSERT = 3,   /* um_insert -> um_insert_reply */
-	UM_MSG_REMOVE = 4,   /* um_remove -> (status only) */
-	UM_MSG_SUBSCRIBE = 5, /* um_subscribe -> um_subscribe_reply + fd: seq area */
-	UM_MSG_SNAPSHOT = 6, /* um_snapshot -> um_snapshot_reply, entries in result buffer */
-	UM_MSG_ACK = 7,	     /* um_ack, no reply */
-	UM_MSG_STATUS = 8,   /* empty -> um_status_reply */
-	UM_MSG_LIST = 9,     /* empty -> um_list_reply, um_list_rec[] in result buffer */
-	UM_MSG_WATCH = 10,   /* um_watch -> (status only); then UM_EV_INVALIDATE copies */
-	UM_MSG_PING = 11,    /* empty -> (status only); a round trip, for benchmarks */
-	UM_MSG_FAULT = 12,   /* um_fault -> um_snapshot_reply (entries after the fault) */
+	UM_MSG_HELLO = 1,	   /* um_hello -> um_hello_reply + fd: result buffer */
+	UM_MSG_ATTACH = 2,	   /* um_attach + fd: uffd -> um_attach_reply + fd: seq area */
+	UM_MSG_INSERT = 3,	   /* um_insert -> um_insert_reply */
+	UM_MSG_REMOVE = 4,	   /* um_remove -> (status only) */
+	UM_MSG_SUBSCRIBE = 5,	   /* um_subscribe -> um_subscribe_reply + fd: seq area */
+	UM_MSG_SNAPSHOT = 6,	   /* um_snapshot -> um_snapshot_reply, entries in result buffer */
+	UM_MSG_ACK = 7,		   /* um_ack, no reply */
+	UM_MSG_STATUS = 8,	   /* empty -> um_status_reply */
+	UM_MSG_LIST = 9,	   /* empty -> um_list_reply, um_list_rec[] in result buffer */
+	UM_MSG_WATCH = 10,	   /* um_watch -> (status only); then UM_EV_INVALIDATE copies */
+	UM_MSG_PING = 11,	   /* empty -> (status only); a round trip, for benchmarks */
+	UM_MSG_FAULT = 12,	   /* um_fault -> um_snapshot_reply (entries after the fault) */
 	UM_MSG_POPULATE_DONE = 13, /* um_populate_done, no reply: answers UM_EV_POPULATE */
-	UM_MSG_GRANT = 14,   /* um_grant -> (status only) */
-	UM_MSG_DIRTY = 15,   /* um_dirty -> um_dirty_reply, um_dirty_rec[] in result buffer */
-	UM_MSG_PLACE = 16,   /* um_place -> um_place_reply */
-	UM_MSG_REVALIDATE = 17, /* um_revalidate -> um_revalidate_reply */
+	UM_MSG_GRANT = 14,	   /* um_grant -> (status only) */
+	UM_MSG_DIRTY = 15,	   /* um_dirty -> um_dirty_reply, um_dirty_rec[] in result buffer */
+	UM_MSG_PLACE = 16,	   /* um_place -> um_place_reply */
+	UM_MSG_REVALIDATE = 17,	   /* um_revalidate -> um_revalidate_reply */
 	UM_MSG_REQ_MAX = 17,
 
 	UM_REPLY = 0x8000, /* or'ed into the request type */
@@ -96,7 +96,7 @@ struct um_reply_hdr {
 /* --- HELLO ----------------------------------------------------------- */
 
 struct um_hello {
-	uint32_t version;  /* highest protocol version the client speaks */
+	uint32_t version; /* highest protocol version the client speaks */
 	uint32_t pad;
 	uint64_t features; /* UM_PFEAT_* the client wants */
 };
@@ -105,32 +105,32 @@ struct um_hello {
 #define UM_KFEAT_PAGEMAP_SCAN (1ull << 0)
 #define UM_KFEAT_SOFT_DIRTY (1ull << 1)
 #define UM_KFEAT_PROCMAP_QUERY (1ull << 2)
-#define UM_KFEAT_PFN_VISIBLE (1ull << 3)  /* this peer is shown real PFNs */
+#define UM_KFEAT_PFN_VISIBLE (1ull << 3) /* this peer is shown real PFNs */
 #define UM_KFEAT_WP_UNPOPULATED (1ull << 4)
 #define UM_KFEAT_WP_ASYNC (1ull << 5)
 #define UM_KFEAT_IO_URING (1ull << 6)
 
 struct um_hello_reply {
 	struct um_reply_hdr r;
-	uint32_t version;	  /* protocol version chosen */
-	uint32_t result_size;	  /* bytes in the result buffer (fd attached) */
-	uint64_t features;	  /* UM_PFEAT_* granted */
-	uint64_t kfeatures;	  /* UM_KFEAT_* */
-	uint64_t uffd_features;	  /* UFFDIO_API features the kernel offers */
-	char daemon_version[32];  /* NUL-terminated */
+	uint32_t version;	 /* protocol version chosen */
+	uint32_t result_size;	 /* bytes in the result buffer (fd attached) */
+	uint64_t features;	 /* UM_PFEAT_* granted */
+	uint64_t kfeatures;	 /* UM_KFEAT_* */
+	uint64_t uffd_features;	 /* UFFDIO_API features the kernel offers */
+	char daemon_version[32]; /* NUL-terminated */
 };
 
 /* --- ATTACH (owner hands over its userfaultfd) ------------------------ */
 
 /* how the client created the uffd (um_attach.uffd_mode) */
 enum um_proto_uffd_mode {
-	UMP_UFFD_DEV = 1,       /* /dev/userfaultfd */
-	UMP_UFFD_SYSCALL = 2,   /* userfaultfd(2) */
+	UMP_UFFD_DEV = 1,	/* /dev/userfaultfd */
+	UMP_UFFD_SYSCALL = 2,	/* userfaultfd(2) */
 	UMP_UFFD_USER_ONLY = 3, /* userfaultfd(2) with UFFD_USER_MODE_ONLY */
 };
 
 /* um_attach.flags */
-#define UM_ATTACH_ASYNC (1u << 0) /* second uffd of an attached owner: WP_ASYNC tracking */
+#define UM_ATTACH_ASYNC (1u << 0)  /* second uffd of an attached owner: WP_ASYNC tracking */
 #define UM_ATTACH_CANARY (1u << 1) /* @probe is the soft-dirty canary: see below */
 #define UM_ATTACH_ALL (UM_ATTACH_ASYNC | UM_ATTACH_CANARY)
 
@@ -172,9 +172,9 @@ struct um_attach_reply {
 /* --- intervals -------------------------------------------------------- */
 
 /* um_insert.flags */
-#define UM_INSERT_SYNC (1u << 0)	 /* writers wait for every ack (default) */
-#define UM_INSERT_FOLLOW_FORK (1u << 1)	 /* mirror the child's copy too (UM_EV_FORK) */
-#define UM_INSERT_TRACK_ASYNC (1u << 2)	 /* writers never wait: WP_ASYNC / soft-dirty / scan */
+#define UM_INSERT_SYNC (1u << 0)	/* writers wait for every ack (default) */
+#define UM_INSERT_FOLLOW_FORK (1u << 1) /* mirror the child's copy too (UM_EV_FORK) */
+#define UM_INSERT_TRACK_ASYNC (1u << 2) /* writers never wait: WP_ASYNC / soft-dirty / scan */
 #define UM_INSERT_ALL (UM_INSERT_SYNC | UM_INSERT_FOLLOW_FORK | UM_INSERT_TRACK_ASYNC)
 #define UM_SUBSCRIBE_ALL (UM_INSERT_SYNC)
 
@@ -188,7 +188,7 @@ enum um_proto_backend {
 };
 
 struct um_insert {
-	uint64_t start; /* page aligned */
+	uint64_t start;	 /* page aligned */
 	uint64_t length; /* page aligned, > 0, no overflow */
 	uint32_t flags;	 /* UM_INSERT_* */
 	uint32_t pad;
@@ -207,7 +207,7 @@ struct um_remove {
 
 struct um_subscribe {
 	uint64_t interval_id;
-	int32_t pid; /* the owner */
+	int32_t pid;	/* the owner */
 	uint32_t flags; /* UM_INSERT_SYNC: acknowledge invalidations */
 };
 
@@ -246,16 +246,16 @@ struct um_snapshot_reply {
  * 0 when the peer may not see PFNs (as the kernel does for pagemap).
  */
 #define UM_E_PFN_MASK ((1ull << 52) - 1)
-#define UM_E_PRESENT (1ull << 52)   /* maps a page (valid) */
-#define UM_E_WRITE (1ull << 53)	    /* a CPU write would not trap */
-#define UM_E_ZERO (1ull << 54)	    /* the shared zero page */
-#define UM_E_SWAP (1ull << 55)	    /* swapped out */
-#define UM_E_FILE (1ull << 56)	    /* file page or shared anon */
-#define UM_E_EXCL (1ull << 57)	    /* mapped exclusively */
-#define UM_E_HUGE (1ull << 58)	    /* part of a huge page (THP/hugetlb) */
-#define UM_E_UFFD_WP (1ull << 59)   /* still write-protected: not written since armed */
-#define UM_E_NOPERM (1ull << 62)    /* VMA without read permission (PROT_NONE) */
-#define UM_E_HOLE (1ull << 63)	    /* no VMA, or a part of the interval unmapped since insert */
+#define UM_E_PRESENT (1ull << 52) /* maps a page (valid) */
+#define UM_E_WRITE (1ull << 53)	  /* a CPU write would not trap */
+#define UM_E_ZERO (1ull << 54)	  /* the shared zero page */
+#define UM_E_SWAP (1ull << 55)	  /* swapped out */
+#define UM_E_FILE (1ull << 56)	  /* file page or shared anon */
+#define UM_E_EXCL (1ull << 57)	  /* mapped exclusively */
+#define UM_E_HUGE (1ull << 58)	  /* part of a huge page (THP/hugetlb) */
+#define UM_E_UFFD_WP (1ull << 59) /* still write-protected: not written since armed */
+#define UM_E_NOPERM (1ull << 62)  /* VMA without read permission (PROT_NONE) */
+#define UM_E_HOLE (1ull << 63)	  /* no VMA, or a part of the interval unmapped since insert */
 
 /* --- fault (hmm_range_fault) ------------------------------------------ */
 
@@ -336,7 +336,7 @@ struct um_place_reply {
 	uint64_t failed;       /* present pages that could not be moved */
 };
 
-#define UM_REVAL_NOW (1u << 0) /* scan now; reply after its invalidations started */
+#define UM_REVAL_NOW (1u << 0)		   /* scan now; reply after its invalidations started */
 #define UM_REVAL_DEFAULT_PERIOD UINT32_MAX /* period_ms: the daemon's --revalidate-ms */
 
 struct um_revalidate {
@@ -391,7 +391,7 @@ struct um_list_rec {
 	int32_t pid;		/* owner */
 	uint32_t uid;		/* owner */
 	uint32_t subscribers;
-	uint32_t flags; /* UM_INSERT_*, | UM_LIST_DEAD */
+	uint32_t flags;		/* UM_INSERT_*, | UM_LIST_DEAD */
 	uint32_t backend;	/* enum um_proto_backend */
 	uint32_t revalidate_ms; /* scan period in force, 0 off */
 };
@@ -405,29 +405,29 @@ struct um_watch {
 /* --- events ----------------------------------------------------------- */
 
 enum um_proto_reason {
-	UMP_REASON_WRITE = 1,   /* first write since armed (uffd-wp fault), COW break */
-	UMP_REASON_REMOVE = 2,  /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
-	UMP_REASON_UNMAP = 3,   /* munmap (UFFD_EVENT_UNMAP) */
-	UMP_REASON_REMAP = 4,   /* mremap moved pages away (UFFD_EVENT_REMAP) */
-	UMP_REASON_FORK = 5,    /* fork made written pages copy-on-write */
-	UMP_REASON_RELEASE = 6, /* owner exited or detached */
-	UMP_REASON_MIGRATE = 7, /* a placement request moves the pages (UM_MSG_PLACE) */
+	UMP_REASON_WRITE = 1,	   /* first write since armed (uffd-wp fault), COW break */
+	UMP_REASON_REMOVE = 2,	   /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
+	UMP_REASON_UNMAP = 3,	   /* munmap (UFFD_EVENT_UNMAP) */
+	UMP_REASON_REMAP = 4,	   /* mremap moved pages away (UFFD_EVENT_REMAP) */
+	UMP_REASON_FORK = 5,	   /* fork made written pages copy-on-write */
+	UMP_REASON_RELEASE = 6,	   /* owner exited or detached */
+	UMP_REASON_MIGRATE = 7,	   /* a placement request moves the pages (UM_MSG_PLACE) */
 	UMP_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact */
-	UMP_REASON_PROTECT = 9, /* the daemon write-protects pages a mirror may hold
-				   writable: INSERT of an overlapping interval,
-				   dirty REARM */
+	UMP_REASON_PROTECT = 9,	   /* the daemon write-protects pages a mirror may hold
+				      writable: INSERT of an overlapping interval,
+				      dirty REARM */
 	UMP_REASON_MAX = 9,
 };
 
 /* um_ev_invalidate.flags */
-#define UM_INV_SYNC (1u << 0)	 /* acknowledge with UM_MSG_ACK{interval_id, seq} */
-#define UM_INV_WATCH (1u << 1)	 /* a copy sent to a watcher; nothing to do */
+#define UM_INV_SYNC (1u << 0)  /* acknowledge with UM_MSG_ACK{interval_id, seq} */
+#define UM_INV_WATCH (1u << 1) /* a copy sent to a watcher; nothing to do */
 
 struct um_ev_invalidate {
 	uint64_t interval_id;
-	uint64_t start; /* page aligned, inside the interval */
-	uint64_t end;	/* exclusive */
-	uint64_t seq;	/* the (odd) sequence value during this invalidation */
+	uint64_t start;	 /* page aligned, inside the interval */
+	uint64_t end;	 /* exclusive */
+	uint64_t seq;	 /* the (odd) sequence value during this invalidation */
 	uint32_t reason; /* enum um_proto_reason */
 	uint32_t flags;	 /* UM_INV_* */
 	int32_t pid;	 /* owner */
@@ -537,61 +537,66 @@ _Static_assert(sizeof(struct um_hdr) + sizeof(struct um_status_reply) <= UM_MSG_
  * A reply's check also checks its um_reply_hdr status; "none" checks
  * nothing (an empty body).
  */
-#define UM_PROTO_MESSAGES(X)                                                                           \
-	/* requests */                                                                                 \
-	X(UM_MSG_HELLO, "HELLO", sizeof(struct um_hello), 0, UM_SIDE_DAEMON, hello)                    \
-	X(UM_MSG_ATTACH, "ATTACH", sizeof(struct um_attach), 1, UM_SIDE_DAEMON, attach)                \
-	X(UM_MSG_INSERT, "INSERT", sizeof(struct um_insert), 0, UM_SIDE_DAEMON, insert)                \
-	X(UM_MSG_REMOVE, "REMOVE", sizeof(struct um_remove), 0, UM_SIDE_DAEMON, remove)                \
-	X(UM_MSG_SUBSCRIBE, "SUBSCRIBE", sizeof(struct um_subscribe), 0, UM_SIDE_DAEMON, subscribe)    \
-	X(UM_MSG_SNAPSHOT, "SNAPSHOT", sizeof(struct um_snapshot), 0, UM_SIDE_DAEMON, snapshot)        \
-	X(UM_MSG_ACK, "ACK", sizeof(struct um_ack), 0, UM_SIDE_DAEMON, ack)                            \
-	X(UM_MSG_STATUS, "STATUS", 0, 0, UM_SIDE_DAEMON, none)                                         \
-	X(UM_MSG_LIST, "LIST", 0, 0, UM_SIDE_DAEMON, none)                                             \
-	X(UM_MSG_WATCH, "WATCH", sizeof(struct um_watch), 0, UM_SIDE_DAEMON, watch)                    \
-	X(UM_MSG_PING, "PING", 0, 0, UM_SIDE_DAEMON, none)                                             \
-	X(UM_MSG_FAULT, "FAULT", sizeof(struct um_fault), 0, UM_SIDE_DAEMON, fault)                    \
-	X(UM_MSG_POPULATE_DONE, "POPULATE_DONE", sizeof(struct um_populate_done), 0, UM_SIDE_DAEMON,   \
-	  populate_done)                                                                               \
-	X(UM_MSG_GRANT, "GRANT", sizeof(struct um_grant), 0, UM_SIDE_DAEMON, grant)                    \
-	X(UM_MSG_DIRTY, "DIRTY", sizeof(struct um_dirty), 0, UM_SIDE_DAEMON, dirty)                    \
-	X(UM_MSG_PLACE, "PLACE", sizeof(struct um_place), 0, UM_SIDE_DAEMON, place)                    \
-	X(UM_MSG_REVALIDATE, "REVALIDATE", sizeof(struct um_revalidate), 0, UM_SIDE_DAEMON, revalidate) \
-	/* replies (ACK and POPULATE_DONE have none) */                                                \
-	X(UM_MSG_HELLO | UM_REPLY, "HELLO|REPLY", sizeof(struct um_hello_reply), 1, UM_SIDE_CLIENT,    \
-	  hello_reply)                                                                                 \
-	X(UM_MSG_ATTACH | UM_REPLY, "ATTACH|REPLY", sizeof(struct um_attach_reply), 1, UM_SIDE_CLIENT, \
-	  reply)                                                                                       \
-	X(UM_MSG_INSERT | UM_REPLY, "INSERT|REPLY", sizeof(struct um_insert_reply), 0, UM_SIDE_CLIENT, \
-	  insert_reply)                                                                                \
-	X(UM_MSG_REMOVE | UM_REPLY, "REMOVE|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,    \
-	  reply)                                                                                       \
-	X(UM_MSG_SUBSCRIBE | UM_REPLY, "SUBSCRIBE|REPLY", sizeof(struct um_subscribe_reply), 1,        \
-	  UM_SIDE_CLIENT, reply)                                                                       \
-	X(UM_MSG_SNAPSHOT | UM_REPLY, "SNAPSHOT|REPLY", sizeof(struct um_snapshot_reply), 0,           \
-	  UM_SIDE_CLIENT, reply)                                                                       \
-	X(UM_MSG_STATUS | UM_REPLY, "STATUS|REPLY", sizeof(struct um_status_reply), 0, UM_SIDE_CLIENT, \
-	  status_reply)                                                                                \
-	X(UM_MSG_LIST | UM_REPLY, "LIST|REPLY", sizeof(struct um_list_reply), 0, UM_SIDE_CLIENT, reply) \
-	X(UM_MSG_WATCH | UM_REPLY, "WATCH|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,      \
-	  reply)                                                                                       \
-	X(UM_MSG_PING | UM_REPLY, "PING|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT, reply) \
-	X(UM_MSG_FAULT | UM_REPLY, "FAULT|REPLY", sizeof(struct um_snapshot_reply), 0, UM_SIDE_CLIENT, \
-	  reply)                                                                                       \
-	X(UM_MSG_GRANT | UM_REPLY, "GRANT|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,      \
-	  reply)                                                                                       \
-	X(UM_MSG_DIRTY | UM_REPLY, "DIRTY|REPLY", sizeof(struct um_dirty_reply), 0, UM_SIDE_CLIENT,    \
-	  reply)                                                                                       \
-	X(UM_MSG_PLACE | UM_REPLY, "PLACE|REPLY", sizeof(struct um_place_reply), 0, UM_SIDE_CLIENT,    \
-	  reply)                                                                                       \
-	X(UM_MSG_REVALIDATE | UM_REPLY, "REVALIDATE|REPLY", sizeof(struct um_revalidate_reply), 0,     \
-	  UM_SIDE_CLIENT, reply)                                                                       \
-	/* events (id 0) */                                                                            \
-	X(UM_EV_INVALIDATE, "INVALIDATE", sizeof(struct um_ev_invalidate), 0, UM_SIDE_CLIENT,          \
-	  ev_invalidate)                                                                               \
-	X(UM_EV_RELEASE, "RELEASE", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)       \
-	X(UM_EV_EVICTED, "EVICTED", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)       \
-	X(UM_EV_POPULATE, "POPULATE", sizeof(struct um_ev_populate), 0, UM_SIDE_CLIENT, ev_populate)   \
+#define UM_PROTO_MESSAGES(X)                                                                       \
+	/* requests */                                                                             \
+	X(UM_MSG_HELLO, "HELLO", sizeof(struct um_hello), 0, UM_SIDE_DAEMON, hello)                \
+	X(UM_MSG_ATTACH, "ATTACH", sizeof(struct um_attach), 1, UM_SIDE_DAEMON, attach)            \
+	X(UM_MSG_INSERT, "INSERT", sizeof(struct um_insert), 0, UM_SIDE_DAEMON, insert)            \
+	X(UM_MSG_REMOVE, "REMOVE", sizeof(struct um_remove), 0, UM_SIDE_DAEMON, remove)            \
+	X(UM_MSG_SUBSCRIBE, "SUBSCRIBE", sizeof(struct um_subscribe), 0, UM_SIDE_DAEMON,           \
+	  subscribe)                                                                               \
+	X(UM_MSG_SNAPSHOT, "SNAPSHOT", sizeof(struct um_snapshot), 0, UM_SIDE_DAEMON, snapshot)    \
+	X(UM_MSG_ACK, "ACK", sizeof(struct um_ack), 0, UM_SIDE_DAEMON, ack)                        \
+	X(UM_MSG_STATUS, "STATUS", 0, 0, UM_SIDE_DAEMON, none)                                     \
+	X(UM_MSG_LIST, "LIST", 0, 0, UM_SIDE_DAEMON, none)                                         \
+	X(UM_MSG_WATCH, "WATCH", sizeof(struct um_watch), 0, UM_SIDE_DAEMON, watch)                \
+	X(UM_MSG_PING, "PING", 0, 0, UM_SIDE_DAEMON, none)                                         \
+	X(UM_MSG_FAULT, "FAULT", sizeof(struct um_fault), 0, UM_SIDE_DAEMON, fault)                \
+	X(UM_MSG_POPULATE_DONE, "POPULATE_DONE", sizeof(struct um_populate_done), 0,               \
+	  UM_SIDE_DAEMON, populate_done)                                                           \
+	X(UM_MSG_GRANT, "GRANT", sizeof(struct um_grant), 0, UM_SIDE_DAEMON, grant)                \
+	X(UM_MSG_DIRTY, "DIRTY", sizeof(struct um_dirty), 0, UM_SIDE_DAEMON, dirty)                \
+	X(UM_MSG_PLACE, "PLACE", sizeof(struct um_place), 0, UM_SIDE_DAEMON, place)                \
+	X(UM_MSG_REVALIDATE, "REVALIDATE", sizeof(struct um_revalidate), 0, UM_SIDE_DAEMON,        \
+	  revalidate)                                                                              \
+	/* replies (ACK and POPULATE_DONE have none) */                                            \
+	X(UM_MSG_HELLO | UM_REPLY, "HELLO|REPLY", sizeof(struct um_hello_reply), 1,                \
+	  UM_SIDE_CLIENT, hello_reply)                                                             \
+	X(UM_MSG_ATTACH | UM_REPLY, "ATTACH|REPLY", sizeof(struct um_attach_reply), 1,             \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_INSERT | UM_REPLY, "INSERT|REPLY", sizeof(struct um_insert_reply), 0,             \
+	  UM_SIDE_CLIENT, insert_reply)                                                            \
+	X(UM_MSG_REMOVE | UM_REPLY, "REMOVE|REPLY", sizeof(struct um_reply_hdr), 0,                \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_SUBSCRIBE | UM_REPLY, "SUBSCRIBE|REPLY", sizeof(struct um_subscribe_reply), 1,    \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_SNAPSHOT | UM_REPLY, "SNAPSHOT|REPLY", sizeof(struct um_snapshot_reply), 0,       \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_STATUS | UM_REPLY, "STATUS|REPLY", sizeof(struct um_status_reply), 0,             \
+	  UM_SIDE_CLIENT, status_reply)                                                            \
+	X(UM_MSG_LIST | UM_REPLY, "LIST|REPLY", sizeof(struct um_list_reply), 0, UM_SIDE_CLIENT,   \
+	  reply)                                                                                   \
+	X(UM_MSG_WATCH | UM_REPLY, "WATCH|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,  \
+	  reply)                                                                                   \
+	X(UM_MSG_PING | UM_REPLY, "PING|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,    \
+	  reply)                                                                                   \
+	X(UM_MSG_FAULT | UM_REPLY, "FAULT|REPLY", sizeof(struct um_snapshot_reply), 0,             \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_GRANT | UM_REPLY, "GRANT|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,  \
+	  reply)                                                                                   \
+	X(UM_MSG_DIRTY | UM_REPLY, "DIRTY|REPLY", sizeof(struct um_dirty_reply), 0,                \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_PLACE | UM_REPLY, "PLACE|REPLY", sizeof(struct um_place_reply), 0,                \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_REVALIDATE | UM_REPLY, "REVALIDATE|REPLY", sizeof(struct um_revalidate_reply), 0, \
+	  UM_SIDE_CLIENT, reply)                                                                   \
+	/* events (id 0) */                                                                        \
+	X(UM_EV_INVALIDATE, "INVALIDATE", sizeof(struct um_ev_invalidate), 0, UM_SIDE_CLIENT,      \
+	  ev_invalidate)                                                                           \
+	X(UM_EV_RELEASE, "RELEASE", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)   \
+	X(UM_EV_EVICTED, "EVICTED", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)   \
+	X(UM_EV_POPULATE, "POPULATE", sizeof(struct um_ev_populate), 0, UM_SIDE_CLIENT,            \
+	  ev_populate)                                                                             \
 	X(UM_EV_FORK, "FORK", sizeof(struct um_ev_fork), 1, UM_SIDE_CLIENT, ev_fork)
 
 /* --- decoder (proto.c) ------------------------------------------------ */
@@ -632,8 +637,8 @@ struct um_msg {
  * field's value is out of range). The caller drops the peer on -EPROTO
  * and answers -EINVAL to a request with a bad field.
  */
-int um_proto_decode(enum um_proto_side side, const void *buf, size_t len,
-		    unsigned int nfds, struct um_msg *out);
+int um_proto_decode(enum um_proto_side side, const void *buf, size_t len, unsigned int nfds,
+		    struct um_msg *out);
 
 /**
  * um_proto_encode() - build a message in @buf.
@@ -646,8 +651,7 @@ int um_proto_decode(enum um_proto_side side, const void *buf, size_t len,
  * Return: total length to send (header + body); never fails for the
  * fixed-size bodies of this header (asserts @body_len fits).
  */
-size_t um_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body,
-		       size_t body_len);
+size_t um_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body, size_t body_len);
 
 /**
  * um_proto_body_size() - the exact body size of a message type.

@@ -130,8 +130,7 @@ UM_EXPORT const char *um_version(void);
  * Return: 0; -ENOENT/-ECONNREFUSED no daemon; -EPROTONOSUPPORT version
  * mismatch; -ENOMEM; -ETIMEDOUT.
  */
-UM_EXPORT int um_connect(const char *path, unsigned int flags,
-			 struct um_client **out);
+UM_EXPORT int um_connect(const char *path, unsigned int flags, struct um_client **out);
 
 /**
  * um_disconnect() - close the connection and free the client.
@@ -234,7 +233,12 @@ struct um_status {
 };
 
 /* initialiser for a struct um_status handed to um_status() */
-#define UM_STATUS_INIT { .size = sizeof(struct um_status) }
+/* clang-format off: a braced initialiser, kept on one line */
+#define UM_STATUS_INIT                           \
+	{                                        \
+		.size = sizeof(struct um_status) \
+	}
+/* clang-format on */
 /* the bytes of struct um_status's fields in version 0.1 */
 #define UM_STATUS_SIZE_VER0 104
 
@@ -253,35 +257,35 @@ UM_EXPORT int um_status(struct um_client *c, struct um_status *out);
 /* --- intervals (mmu_interval_notifier) ------------------------------- */
 
 enum um_reason {
-	UM_REASON_WRITE = 1,   /* first write since armed; zero page / COW break */
-	UM_REASON_REMOVE = 2,  /* madvise(MADV_DONTNEED / MADV_REMOVE) */
-	UM_REASON_UNMAP = 3,   /* munmap */
-	UM_REASON_REMAP = 4,   /* mremap moved the pages away */
-	UM_REASON_FORK = 5,    /* fork made written pages copy-on-write */
-	UM_REASON_RELEASE = 6, /* watchers only (um_watch): the interval ended
-				  (owner exited, interval removed, daemon
-				  shutting down); receivers hear it through
-				  ops->release instead */
-	UM_REASON_MIGRATE = 7, /* a placement request moves the pages (um_range_place) */
+	UM_REASON_WRITE = 1,	  /* first write since armed; zero page / COW break */
+	UM_REASON_REMOVE = 2,	  /* madvise(MADV_DONTNEED / MADV_REMOVE) */
+	UM_REASON_UNMAP = 3,	  /* munmap */
+	UM_REASON_REMAP = 4,	  /* mremap moved the pages away */
+	UM_REASON_FORK = 5,	  /* fork made written pages copy-on-write */
+	UM_REASON_RELEASE = 6,	  /* watchers only (um_watch): the interval ended
+				     (owner exited, interval removed, daemon
+				     shutting down); receivers hear it through
+				     ops->release instead */
+	UM_REASON_MIGRATE = 7,	  /* a placement request moves the pages (um_range_place) */
 	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
 				     migration, swap-out, KSM, THP split/collapse,
 				     reclaim, mprotect (see README) */
-	UM_REASON_PROTECT = 9, /* the daemon write-protects pages this mirror may
-				  hold writable: another interval was inserted over
-				  them (tracking starts write-protected), or a
-				  dirty harvest with UM_DIRTY_REARM */
+	UM_REASON_PROTECT = 9,	  /* the daemon write-protects pages this mirror may
+				     hold writable: another interval was inserted over
+				     them (tracking starts write-protected), or a
+				     dirty harvest with UM_DIRTY_REARM */
 };
 
 /** um_reason_str() - "write", "remove", "unmap", ... ("?" if unknown). */
 UM_EXPORT const char *um_reason_str(enum um_reason reason);
 
 struct um_invalidation {
-	uint64_t start;	     /* page aligned, within the interval */
-	uint64_t end;	     /* exclusive */
-	uint64_t seq;	     /* the odd sequence value of this invalidation */
+	uint64_t start; /* page aligned, within the interval */
+	uint64_t end;	/* exclusive */
+	uint64_t seq;	/* the odd sequence value of this invalidation */
 	enum um_reason reason;
-	bool sync;	     /* the writer waits until this callback returns */
-	pid_t tid;	     /* faulting thread, or 0 when unknown */
+	bool sync; /* the writer waits until this callback returns */
+	pid_t tid; /* faulting thread, or 0 when unknown */
 };
 
 struct um_interval_ops {
@@ -294,8 +298,7 @@ struct um_interval_ops {
 	 * held until this returns. Runs on the event thread; must not wait for
 	 * the daemon (see the file comment).
 	 */
-	void (*invalidate)(struct um_interval *iv, const struct um_invalidation *inv,
-			   void *priv);
+	void (*invalidate)(struct um_interval *iv, const struct um_invalidation *inv, void *priv);
 	/*
 	 * release - the interval is dead: its owner exited, or the connection
 	 * to the daemon was lost (error -EFAULT / -ENOTCONN), or this
@@ -314,14 +317,15 @@ struct um_interval_ops {
 };
 
 /* um_interval_insert() / um_interval_subscribe() flags */
-#define UM_INTERVAL_ASYNC (1u << 0) /* writers do not wait for this mirror */
+#define UM_INTERVAL_ASYNC (1u << 0)	  /* writers do not wait for this mirror */
 #define UM_INTERVAL_FOLLOW_FORK (1u << 1) /* insert only: mirror children too (ops->fork) */
-#define UM_INTERVAL_TRACK_ASYNC (1u << 2) /* insert only: writes tracked without ever
-					     stopping the writer (WP_ASYNC, soft-dirty,
-					     or the revalidation scan): needed for memory
-					     uffd-wp cannot track synchronously (regular
-					     files); invalidations then come after the
-					     fact (UM_REASON_REVALIDATE) */
+#define UM_INTERVAL_TRACK_ASYNC                                   \
+	(1u << 2) /* insert only: writes tracked without ever     \
+		     stopping the writer (WP_ASYNC, soft-dirty,   \
+		     or the revalidation scan): needed for memory \
+		     uffd-wp cannot track synchronously (regular  \
+		     files); invalidations then come after the    \
+		     fact (UM_REASON_REVALIDATE) */
 
 /* how an interval's writes are tracked: um_interval_backend() */
 enum um_backend {
@@ -364,8 +368,7 @@ UM_EXPORT const char *um_backend_str(enum um_backend backend);
  * could be created; -EBADF the daemon could not prove the userfaultfd is
  * this process's; -ENOMEM; -ENOSPC no free sequence slot; -ENOTCONN.
  */
-UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len,
-				 unsigned int flags,
+UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, unsigned int flags,
 				 const struct um_interval_ops *ops, void *priv,
 				 struct um_interval **out);
 
@@ -386,9 +389,8 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len,
  * Return: 0; -ESRCH no such owner or interval; -EACCES not allowed;
  * -ENOTCONN.
  */
-UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid,
-				    uint64_t interval_id, unsigned int flags,
-				    const struct um_interval_ops *ops,
+UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t interval_id,
+				    unsigned int flags, const struct um_interval_ops *ops,
 				    void *priv, struct um_interval **out);
 
 /**
@@ -635,8 +637,7 @@ UM_EXPORT bool um_range_valid(const struct um_range *range);
  * Waits for: the invalidation in progress, up to @timeout_ms. Holds: nothing.
  * Return: 0 valid; -ETIMEDOUT; -EFAULT the owner is dead or the daemon gone.
  */
-UM_EXPORT int um_range_wait_until_valid(struct um_range *range,
-					unsigned int timeout_ms);
+UM_EXPORT int um_range_wait_until_valid(struct um_range *range, unsigned int timeout_ms);
 
 /**
  * um_range_snapshot() - read the page-table entries of @range, no faulting,
@@ -744,8 +745,8 @@ UM_EXPORT long um_range_place(struct um_range *range, int node);
  * filled either way); -EACCES not allowed (neither root nor the owner's
  * uid; nothing filled); -ESRCH pid not attached; -EINVAL; -ENOTCONN.
  */
-UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start,
-			       uint64_t npages, uint64_t *out);
+UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start, uint64_t npages,
+			       uint64_t *out);
 
 /**
  * struct um_interval_info - one interval in um_list()'s answer.
@@ -799,8 +800,7 @@ struct um_interval_info {
  *
  * Waits for: one round trip. Return: 0, -ENOMEM, -ENOTCONN.
  */
-UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out,
-		      size_t *count);
+UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t *count);
 
 /**
  * um_watch() - receive a copy of every invalidation of @pid's intervals

@@ -15,11 +15,11 @@ enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
 
 struct jv {
 	enum jtype t;
-	bool b;		/* J_BOOL */
-	char *s;	/* J_STR: decoded (\uXXXX beyond ASCII as '?'); J_NUM: the token */
-	size_t n;	/* J_ARR, J_OBJ: number of items */
+	bool b;	  /* J_BOOL */
+	char *s;  /* J_STR: decoded (\uXXXX beyond ASCII as '?'); J_NUM: the token */
+	size_t n; /* J_ARR, J_OBJ: number of items */
 	struct jv *items;
-	char **keys;	/* J_OBJ: the member names, in order */
+	char **keys; /* J_OBJ: the member names, in order */
 };
 
 /**

@@ -40,15 +40,15 @@
 #include <unistd.h>
 
 #define NOBODY_STR "65534"
-#define NPAGES 16	/* the mapping show looks at */
-#define IV_PAGES 8	/* the interval: its first half */
-#define WRITTEN 4	/* pages written before the insert */
-#define NOPERM_PAGE 12	/* PROT_NONE */
-#define HOLE_PAGE 14	/* unmapped */
-#define REMOVE_PAGE 5	/* madvise(MADV_DONTNEED) target for watch */
+#define NPAGES 16      /* the mapping show looks at */
+#define IV_PAGES 8     /* the interval: its first half */
+#define WRITTEN 4      /* pages written before the insert */
+#define NOPERM_PAGE 12 /* PROT_NONE */
+#define HOLE_PAGE 14   /* unmapped */
+#define REMOVE_PAGE 5  /* madvise(MADV_DONTNEED) target for watch */
 
 struct run {
-	int status;	/* exit status, or 128 + signal */
+	int status; /* exit status, or 128 + signal */
 	char *out, *err;
 	size_t nerr_lines;
 };
@@ -165,8 +165,8 @@ static void check_usage(struct run r, const char *what, const char *want)
 	CHECK(!*r.out, "%s: usage error printed on stdout: %s", what, r.out);
 	CHECK(r.nerr_lines == 2, "%s: %zu lines on stderr, want 2: %s", what, r.nerr_lines, r.err);
 	CHECK(!strncmp(r.err, "umirrorctl: ", 12), "%s: not the short name: %s", what, r.err);
-	CHECK(n > strlen(try) && !strcmp(r.err + n - strlen(try), try),
-	      "%s: no Try line: %s", what, r.err);
+	CHECK(n > strlen(try) && !strcmp(r.err + n - strlen(try), try), "%s: no Try line: %s", what,
+	      r.err);
 	CHECK(strstr(r.err, want), "%s: stderr does not say '%s': %s", what, want, r.err);
 	run_free(&r);
 }
@@ -337,7 +337,8 @@ static void test_list(struct um_interval *iv, const char *p)
 	v = parse_json("list --pretty", r.out);
 	CHECK(v->t == J_ARR && v->n == 1 && jget(&v->items[0], "revalidate_ms"),
 	      "list --pretty: %s", r.out);
-	CHECK(!strncmp(r.out, "[\n  {\n    \"id\": ", 16) && strstr(r.out, "\n    \"dead\": false\n  }\n]\n"),
+	CHECK(!strncmp(r.out, "[\n  {\n    \"id\": ", 16) &&
+		      strstr(r.out, "\n    \"dead\": false\n  }\n]\n"),
 	      "list --pretty: not indented: %s", r.out);
 	jfree(v);
 	run_free(&r);
@@ -363,12 +364,18 @@ static char expected_glyph(int i, bool unpopulated_wp)
 static const char *glyph_name(char c)
 {
 	switch (c) {
-	case 'w': return "written";
-	case 'p': return "protected";
-	case 'z': return "zero";
-	case '!': return "no_permission";
-	case ' ': return "hole";
-	default: return "none";
+	case 'w':
+		return "written";
+	case 'p':
+		return "protected";
+	case 'z':
+		return "zero";
+	case '!':
+		return "no_permission";
+	case ' ':
+		return "hole";
+	default:
+		return "none";
 	}
 }
 
@@ -434,14 +441,19 @@ static void test_show(const char *p, bool unpopulated_wp)
 		      "show --json: entry %zu pages", k);
 		CHECK(jint(jget(it, "pfn"), &x) && x >= 0, "show --json: entry %zu pfn", k);
 		for (int64_t n = 1; n < pages; n++)
-			CHECK(map[i + n] == map[i], "show --json: entry %zu joins page %zu '%c' and "
-			      "page %zu '%c'", k, i, map[i], (size_t)(i + n), map[i + n]);
-		CHECK(jstr_is(jget(it, "kind"), glyph_name(map[i])), "show --json: entry %zu kind, "
-		      "want %s", k, glyph_name(map[i]));
+			CHECK(map[i + n] == map[i],
+			      "show --json: entry %zu joins page %zu '%c' and "
+			      "page %zu '%c'",
+			      k, i, map[i], (size_t)(i + n), map[i + n]);
+		CHECK(jstr_is(jget(it, "kind"), glyph_name(map[i])),
+		      "show --json: entry %zu kind, "
+		      "want %s",
+		      k, glyph_name(map[i]));
 		i += pages;
 		switch (map[i - pages]) {
 		case 'w':
-			CHECK(present && jarr_has_str(flags, "write"), "entry %zu: want present, write", k);
+			CHECK(present && jarr_has_str(flags, "write"),
+			      "entry %zu: want present, write", k);
 			break;
 		case 'p':
 			CHECK(present && !jarr_has_str(flags, "write") &&
@@ -458,7 +470,8 @@ static void test_show(const char *p, bool unpopulated_wp)
 			CHECK(jarr_has_str(flags, "hole"), "entry %zu: want hole", k);
 			break;
 		default:
-			CHECK(!present && !jarr_has_str(flags, "hole"), "entry %zu: want nothing", k);
+			CHECK(!present && !jarr_has_str(flags, "hole"), "entry %zu: want nothing",
+			      k);
 		}
 	}
 	sum = jget(v, "summary");
@@ -515,8 +528,8 @@ static void test_show_noperm(const char *p)
 
 /* --- the grid: collapsed rows, scale, legend, colour ---------------------- */
 
-#define BIG_PAGES 4096	/* 16 MiB: 64 rows of 64, 32 rows at scale 2 */
-#define BIG_WRITTEN 64	/* its first row */
+#define BIG_PAGES 4096 /* 16 MiB: 64 rows of 64, 32 rows at scale 2 */
+#define BIG_WRITTEN 64 /* its first row */
 
 /*
  * Run umirrorctl ARGS with stdout on a terminal @cols wide (a pty) and
@@ -598,8 +611,7 @@ static void test_grid(void)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	snprintf(range, sizeof(range), "%llx+16M", (unsigned long long)(uintptr_t)big);
 	snprintf(row0, sizeof(row0), "%016llx |", (unsigned long long)(uintptr_t)big);
-	snprintf(row1, sizeof(row1), "%016llx |",
-		 (unsigned long long)(uintptr_t)(big + 64 * PAGE));
+	snprintf(row1, sizeof(row1), "%016llx |", (unsigned long long)(uintptr_t)(big + 64 * PAGE));
 
 	/* every page, repeated rows collapsed: row, row, '*', summary */
 	r = ctl("--scale", "1", "--no-legend", "show", pid, range);
@@ -626,11 +638,14 @@ static void test_grid(void)
 	memset(cells + 32, '.', 32);
 	snprintf(want, sizeof(want), "%s%.64s| .:64 w:64\n", row0, cells);
 	CHECK(strstr(r.out, want), "show 16M: want row '%s' in: %s", want, r.out);
-	snprintf(want, sizeof(want), "%016llx |", (unsigned long long)(uintptr_t)(big + 128 * PAGE));
+	snprintf(want, sizeof(want), "%016llx |",
+		 (unsigned long long)(uintptr_t)(big + 128 * PAGE));
 	CHECK(strstr(r.out, want) && strstr(r.out, "| .:128\n*\n4096 pages:"),
 	      "show 16M: want a row of '.' then '*': %s", r.out);
-	CHECK(nlines(r.out) == 6, "show 16M: %d lines, want 6 (legend, scale, 2 rows, '*', "
-	      "summary): %s", nlines(r.out), r.out);
+	CHECK(nlines(r.out) == 6,
+	      "show 16M: %d lines, want 6 (legend, scale, 2 rows, '*', "
+	      "summary): %s",
+	      nlines(r.out), r.out);
 	run_free(&r);
 
 	/* one cell for all: the kind most pages have, and the counts */
@@ -672,7 +687,8 @@ static void test_grid(void)
 	CHECK(r.status == 0 && !strchr(r.out, '\033'), "--color=never on a tty: %s", r.out);
 	run_free(&r);
 	r = ctl("--color=always", "show", pid, range);
-	CHECK(r.status == 0 && strstr(r.out, "\033[1;31m"), "--color=always into a file: %s", r.out);
+	CHECK(r.status == 0 && strstr(r.out, "\033[1;31m"), "--color=always into a file: %s",
+	      r.out);
 	run_free(&r);
 	r = ctl("show", pid, range);
 	CHECK(r.status == 0 && !strchr(r.out, '\033'), "colour into a file: %s", r.out);
@@ -720,8 +736,10 @@ static void test_dirty_async(struct um_client *c)
 	case UM_BACKEND_UFFD_WP: /* what TRACK_ASYNC falls back to without WP_ASYNC */
 		snprintf(row, sizeof(row), "%016llx |", (unsigned long long)(uintptr_t)q);
 		snprintf(want, sizeof(want), "%s.w..|\n4 pages: 3 clean, 1 written\n", row);
-		CHECK(r.status == 0 && strstr(r.out, want), "dirty of a wp-async interval: want "
-		      "'%s': %d %s%s", want, r.status, r.out, r.err);
+		CHECK(r.status == 0 && strstr(r.out, want),
+		      "dirty of a wp-async interval: want "
+		      "'%s': %d %s%s",
+		      want, r.status, r.out, r.err);
 		run_free(&r);
 		break;
 	default:
@@ -858,12 +876,14 @@ static void test_dirty(struct um_interval *iv, char *p)
 	check_usage(ctl("dirty"), "dirty alone", "dirty needs PID");
 	check_usage(ctl("dirty", pid, range, "x"), "dirty, 3 arguments", "unexpected argument 'x'");
 	check_usage(ctl("dirty", "0"), "dirty pid 0", "bad pid '0'");
-	check_usage(ctl("--rearm", "status"), "--rearm with status", "--rearm only applies to dirty");
+	check_usage(ctl("--rearm", "status"), "--rearm with status",
+		    "--rearm only applies to dirty");
 	check_usage(ctl("-i", "50", "show", pid, range), "--interval with show",
 		    "--interval only applies to dirty");
 	check_usage(ctl("-n", "2", "dirty", pid), "--count without --interval",
 		    "--count only applies to watch and dirty --interval");
-	check_usage(ctl("-i", "0", "dirty", pid), "--interval 0", "--interval wants a positive number");
+	check_usage(ctl("-i", "0", "dirty", pid), "--interval 0",
+		    "--interval wants a positive number");
 }
 
 /*
@@ -876,8 +896,10 @@ static void test_daemon_cmdline(void)
 		const char *opt, *val, *want;
 	} bad[] = {
 		{ "--mode", "999", "--mode: bad value '999': want an octal mode" },
-		{ "--result-size", "1000", "--result-size: bad value '1000': want bytes, a multiple of 4096" },
-		{ "--revalidate-ms=5", NULL, "--revalidate-ms: bad value '5': want milliseconds, 0 (off) or 10" },
+		{ "--result-size", "1000",
+		  "--result-size: bad value '1000': want bytes, a multiple of 4096" },
+		{ "--revalidate-ms=5", NULL,
+		  "--revalidate-ms: bad value '5': want milliseconds, 0 (off) or 10" },
 		{ "--ack-timeout", "x", "--ack-timeout: bad value 'x': want milliseconds" },
 	};
 	char sock[256];
@@ -887,14 +909,16 @@ static void test_daemon_cmdline(void)
 
 	snprintf(sock, sizeof(sock), "--socket=%s/never.sock", harness_dir());
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char *argv[] = { UMIRRORD_PATH, sock, (char *)bad[i].opt, (char *)bad[i].val, NULL };
+		char *argv[] = { UMIRRORD_PATH, sock, (char *)bad[i].opt, (char *)bad[i].val,
+				 NULL };
 		posix_spawn_file_actions_t fa;
 
 		o = memfd_create("out", MFD_CLOEXEC);
 		e = memfd_create("err", MFD_CLOEXEC);
 		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
 			      posix_spawn_file_actions_adddup2(&fa, o, 1) == 0 &&
-			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0, "file actions");
+			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0,
+		      "file actions");
 		CHECK(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) == 0, "spawn umirrord");
 		posix_spawn_file_actions_destroy(&fa);
 		collect(pid, o, e, &r);
@@ -964,7 +988,8 @@ static void test_daemon_cmdline(void)
 		}
 		CHECK(kill(pid, SIGTERM) == 0 && waitpid(pid, &st, 0) == pid, "SIGTERM umirrord");
 		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		      "round %d: SIGTERM right after listen: exit status %#x, want exit 0", round, st);
+		      "round %d: SIGTERM right after listen: exit status %#x, want exit 0", round,
+		      st);
 		CHECK(access(path, F_OK) != 0, "round %d: socket file removed", round);
 	}
 
@@ -990,13 +1015,19 @@ static void test_daemon_cmdline(void)
 	o = memfd_create("out", MFD_CLOEXEC);
 	e = memfd_create("err", MFD_CLOEXEC);
 	{
-		char *argv[] = { "setpriv", "--reuid=" NOBODY_STR, "--regid=" NOBODY_STR,
-				 "--clear-groups", UMIRRORD_PATH, sock, NULL };
+		char *argv[] = { "setpriv",
+				 "--reuid=" NOBODY_STR,
+				 "--regid=" NOBODY_STR,
+				 "--clear-groups",
+				 UMIRRORD_PATH,
+				 sock,
+				 NULL };
 		posix_spawn_file_actions_t fa;
 
 		CHECK(posix_spawn_file_actions_init(&fa) == 0 &&
 			      posix_spawn_file_actions_adddup2(&fa, o, 1) == 0 &&
-			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0, "file actions");
+			      posix_spawn_file_actions_adddup2(&fa, e, 2) == 0,
+		      "file actions");
 		CHECK(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0, "spawn setpriv");
 		posix_spawn_file_actions_destroy(&fa);
 	}
@@ -1019,8 +1050,8 @@ static void test_watch(struct um_interval *iv, char *p, bool json, bool all)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	/* without a pid: every process root may see, this one included */
 	w = spawn(false, &o, &e,
-		  json ? (char *[]){ "--json", "-n", "2", "watch", all ? NULL : pid, NULL } :
-			 (char *[]){ "-n", "2", "watch", all ? NULL : pid, NULL });
+		  json ? (char *[]){ "--json", "-n", "2", "watch", all ? NULL : pid, NULL }
+		       : (char *[]){ "-n", "2", "watch", all ? NULL : pid, NULL });
 	/*
 	 * The watcher sees what happens after its WATCH is in: keep making
 	 * invalidations until it has seen two and exited (the watchdog
@@ -1035,8 +1066,9 @@ static void test_watch(struct um_interval *iv, char *p, bool json, bool all)
 	r.err = slurp(e);
 	CHECK(r.status == 0 && !*r.err, "watch: exit %d, %s", r.status, r.err);
 	if (!json) {
-		snprintf(want, sizeof(want), " pid %s interval %llu remove  %016llx-%016llx (1 pages)",
-			 pid, (unsigned long long)um_interval_id(iv),
+		snprintf(want, sizeof(want),
+			 " pid %s interval %llu remove  %016llx-%016llx (1 pages)", pid,
+			 (unsigned long long)um_interval_id(iv),
 			 (unsigned long long)(uintptr_t)(p + REMOVE_PAGE * PAGE),
 			 (unsigned long long)(uintptr_t)(p + (REMOVE_PAGE + 1) * PAGE));
 		CHECK(strstr(r.out, want), "watch: no '%s' in: %s", want, r.out);
@@ -1055,13 +1087,16 @@ static void test_watch(struct um_interval *iv, char *p, bool json, bool all)
 			CHECK(nl, "watch --json: line %d missing: %s", i, r.out);
 			*nl = '\0';
 			v = parse_json("watch --json line", line);
-			CHECK(jstr_is(jget(v, "reason"), "remove"), "watch --json: reason: %s", line);
+			CHECK(jstr_is(jget(v, "reason"), "remove"), "watch --json: reason: %s",
+			      line);
 			CHECK(jint(jget(v, "pid"), &x) && x == getpid(), "watch --json: pid");
 			CHECK(jint(jget(v, "interval"), &x) && (uint64_t)x == um_interval_id(iv),
 			      "watch --json: interval");
-			CHECK(jhex(jget(v, "start"), &h) && h == (uintptr_t)(p + REMOVE_PAGE * PAGE),
+			CHECK(jhex(jget(v, "start"), &h) &&
+				      h == (uintptr_t)(p + REMOVE_PAGE * PAGE),
 			      "watch --json: start");
-			CHECK(jhex(jget(v, "end"), &h) && h == (uintptr_t)(p + (REMOVE_PAGE + 1) * PAGE),
+			CHECK(jhex(jget(v, "end"), &h) &&
+				      h == (uintptr_t)(p + (REMOVE_PAGE + 1) * PAGE),
 			      "watch --json: end");
 			CHECK(jint(jget(v, "pages"), &x) && x == 1, "watch --json: pages");
 			CHECK(jint(jget(v, "seq"), &x) && x % 2 == 1, "watch --json: seq is odd");
@@ -1129,8 +1164,9 @@ static void test_jparse(void)
 {
 	struct jv *v = NULL;
 
-	CHECK(jparse(" {\"a\": [1, \"x\\u0041\", true, null, -2.5e3], \"b\": {}} \n", &v,
-		     NULL) == 0, "jparse: valid text refused");
+	CHECK(jparse(" {\"a\": [1, \"x\\u0041\", true, null, -2.5e3], \"b\": {}} \n", &v, NULL) ==
+		      0,
+	      "jparse: valid text refused");
 	CHECK(jarr_has_str(jget(v, "a"), "xA") && jget(v, "b")->t == J_OBJ, "jparse: tree");
 	jfree(v);
 	CHECK(jparse("{\"a\":1,}", &v, NULL) == -EINVAL, "jparse: trailing comma accepted");
@@ -1222,8 +1258,8 @@ static void test_watch_owner_gone(bool json, char how)
 
 	snprintf(opid, sizeof(opid), "%d", (int)owner);
 	w = spawn(false, &o, &e,
-		  json ? (char *[]){ "--json", "watch", opid, NULL } :
-			 (char *[]){ "watch", opid, NULL });
+		  json ? (char *[]){ "--json", "watch", opid, NULL }
+		       : (char *[]){ "watch", opid, NULL });
 	/* the watch is in once the owner's invalidations show up */
 	while (fstat(o, &sb) == 0 && sb.st_size == 0) {
 		CHECK(waitpid(w, &st, WNOHANG) == 0, "watch %s ended before its owner: %#x", opid,
@@ -1247,7 +1283,8 @@ static void test_watch_owner_gone(bool json, char how)
 		CHECK(r.status == 0 && !*r.err, "watch after owner %s: exit %d, %s",
 		      how == 'x' ? "exit" : "remove", r.status, r.err);
 	if (json)
-		CHECK(strstr(r.out, "\"reason\":\"release\"") && strstr(r.out, "\"reason\":\"remove\""),
+		CHECK(strstr(r.out, "\"reason\":\"release\"") &&
+			      strstr(r.out, "\"reason\":\"remove\""),
 		      "watch --json: no release line: %s", r.out);
 	else
 		CHECK(strstr(r.out, " release ") && strstr(r.out, "(2 pages)") &&

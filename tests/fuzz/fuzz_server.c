@@ -180,7 +180,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (spin = 0; spin < SPIN_MAX && srv.nclients; spin++)
 		uv_run(&loop, UV_RUN_NOWAIT);
 	if (srv.nclients || srv.nmms || srv.nintervals || !list_empty(&srv.mms)) {
-		fprintf(stderr, "fuzz_server: state left behind: %u clients, %u mms, %u intervals\n",
+		fprintf(stderr,
+			"fuzz_server: state left behind: %u clients, %u mms, %u intervals\n",
 			srv.nclients, srv.nmms, srv.nintervals);
 		abort();
 	}

@@ -34,7 +34,7 @@ static const char *test_name = "test";
 static char tmp_dir[64];
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static const char *extra[MAX_EXTRA_ARGS + 1];
-static pid_t harness_pid;		/* the test process; children never clean up */
+static pid_t harness_pid; /* the test process; children never clean up */
 static volatile pid_t daemon_pid;
 static atomic_ulong checks;
 /* files tests create in tmp_dir, so a signal handler can remove them too */
@@ -82,8 +82,7 @@ bool harness_sem_wait_ms(sem_t *sem, unsigned int ms)
 	return true;
 }
 
-static void gate_invalidate(struct um_interval *iv, const struct um_invalidation *inv,
-			    void *priv)
+static void gate_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
 {
 	struct harness_gate *g = priv;
 
@@ -358,7 +357,7 @@ void harness_start(const char *name, const char *const *extra_args)
 {
 	struct sigaction sa = { .sa_handler = on_fatal };
 	static const int fatal[] = { SIGALRM, SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
-				     SIGILL, SIGTERM, SIGINT, SIGHUP };
+				     SIGILL,  SIGTERM, SIGINT, SIGHUP };
 	int n = 0;
 
 	test_name = name;
@@ -466,8 +465,7 @@ int harness_summary(void)
 		status = harness_kill_daemon(SIGTERM);
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "umirrord did not exit 0 on SIGTERM (status 0x%x)", status);
-		CHECK(access(sock_path, F_OK) < 0, "umirrord left its socket %s behind",
-		      sock_path);
+		CHECK(access(sock_path, F_OK) < 0, "umirrord left its socket %s behind", sock_path);
 	}
 	printf("%s: PASS (%lu checks)\n", test_name, (unsigned long)atomic_load(&checks));
 	return 0;

@@ -43,11 +43,11 @@
  * the printf-style message, then exit(1) (which stops the daemon).
  * Counts passed checks for harness_summary().
  */
-#define CHECK(cond, fmt, ...)                                                           \
-	do {                                                                            \
-		if (!(cond))                                                            \
-			harness_fail(__FILE__, __LINE__, #cond, fmt, ##__VA_ARGS__);    \
-		harness_pass();                                                         \
+#define CHECK(cond, fmt, ...)                                                        \
+	do {                                                                         \
+		if (!(cond))                                                         \
+			harness_fail(__FILE__, __LINE__, #cond, fmt, ##__VA_ARGS__); \
+		harness_pass();                                                      \
 	} while (0)
 
 /**

@@ -33,7 +33,8 @@ int main(int argc, char **argv)
 		ret = seccomp_load(ctx);
 	seccomp_release(ctx);
 	if (ret) {
-		fprintf(stderr, "no_uring_wrapper: cannot install the filter: %s\n", strerror(-ret));
+		fprintf(stderr, "no_uring_wrapper: cannot install the filter: %s\n",
+			strerror(-ret));
 		return 1;
 	}
 	execvp(argv[1], argv + 1);

@@ -73,7 +73,8 @@ static void check_status(struct um_client *c)
 	CHECK(big.st.size == sizeof(big) && big.st.filled == UM_STATUS_SIZE_VER0,
 	      "bigger struct: size %u filled %u", big.st.size, big.st.filled);
 	for (size_t i = 0; i < sizeof(big.newer); i++)
-		CHECK(big.newer[i] == 0, "the fields this library does not know are zeroed (%zu)", i);
+		CHECK(big.newer[i] == 0, "the fields this library does not know are zeroed (%zu)",
+		      i);
 	CHECK(big.st.daemon_pid == harness_daemon_pid(), "bigger struct: daemon_pid");
 
 	CHECK(um_status(c, &small) == -EINVAL, "a size below UM_STATUS_SIZE_VER0: -EINVAL");

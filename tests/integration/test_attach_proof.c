@@ -108,7 +108,9 @@ static int recv_uffd(int sock)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))], c;
 	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *cm;
 	int u = -1;
@@ -134,8 +136,10 @@ static void probe_left_alone(void *probe, const char *when)
 {
 	uint64_t pm = harness_pagemap(probe);
 
-	CHECK((pm & PM_PRESENT) && !(pm & PM_UFFD_WP), "%s: probe page present, not uffd-wp "
-	      "(pagemap %#llx)", when, (unsigned long long)pm);
+	CHECK((pm & PM_PRESENT) && !(pm & PM_UFFD_WP),
+	      "%s: probe page present, not uffd-wp "
+	      "(pagemap %#llx)",
+	      when, (unsigned long long)pm);
 	*(volatile char *)probe = 2; /* would hang (watchdog) if still protected */
 }
 
@@ -205,7 +209,8 @@ int main(void)
 	probe_left_alone(probe, "accepted ATTACH");
 	ret = raw_insert(fd, 10, data, PAGE, 0);
 	CHECK(ret == 0, "INSERT after ATTACH(own uffd): %d", ret);
-	CHECK(harness_pagemap(data) & PM_UFFD_WP, "inserted page write-protected in our page table");
+	CHECK(harness_pagemap(data) & PM_UFFD_WP,
+	      "inserted page write-protected in our page table");
 	/* not SYNC: nobody acks, the write completes by itself */
 	*(volatile char *)data = 3;
 	{
@@ -237,8 +242,7 @@ int main(void)
 
 	close(fd);
 	close(sv[0]);
-	CHECK(waitpid(donor, &status, 0) == donor && WIFEXITED(status) &&
-		      WEXITSTATUS(status) == 0,
+	CHECK(waitpid(donor, &status, 0) == donor && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "the uffd donor exited cleanly (status 0x%x)", status);
 	return harness_summary();
 }

@@ -47,7 +47,8 @@ static void good_client_works(const char *when)
 {
 	uint64_t pfns[NPAGES];
 	struct um_range r = { .start = (uintptr_t)good_buf,
-			      .end = (uintptr_t)good_buf + NPAGES * PAGE, .pfns = pfns };
+			      .end = (uintptr_t)good_buf + NPAGES * PAGE,
+			      .pfns = pfns };
 	long ret;
 
 	CHECK(good_page < NPAGES, "test has pages left");
@@ -63,7 +64,6 @@ static void good_client_works(const char *when)
 	      "%s: written page valid and writable", when);
 	um_range_unregister(&r);
 }
-
 
 static void raw_still_connected(int fd, uint64_t id, const char *after)
 {
@@ -163,7 +163,8 @@ int main(void)
 		raw_still_connected(fd, 5, "INSERT before ATTACH");
 	}
 	{
-		/* bad fields in messages that have no reply: ignored, kept (fuzz_server found it) */
+		/* bad fields in messages that have no reply: ignored, kept (fuzz_server found it)
+		 */
 		struct um_populate_done pd = { .token = 0, .status = -EFAULT };
 		struct um_ack ack = { .interval_id = 7, .seq = 2 };
 		struct um_populate_done late = { .token = 12345 };
@@ -177,8 +178,9 @@ int main(void)
 	{
 		/* requests of this session's protocol with bad fields: -EINVAL, kept */
 		struct um_fault f = { .interval_id = 1, .start = 0x1000, .npages = 0 };
-		struct um_dirty d = { .interval_id = 1, .start = 0x2000, .end = 0x1000,
-				      .max_ranges = 1 };
+		struct um_dirty d = {
+			.interval_id = 1, .start = 0x2000, .end = 0x1000, .max_ranges = 1
+		};
 		struct um_revalidate rv = { .interval_id = 1, .period_ms = 5 };
 
 		raw_send(fd, UM_MSG_FAULT, 10, &f, sizeof(f), -1);

@@ -38,8 +38,7 @@ int main(void)
 	harness_start("test_daemon_kill", NULL);
 	harness_gate_init(&g, 10000);
 
-	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		   0);
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(buf != MAP_FAILED, "mmap: %m");
 	memset(buf, 'a', NPAGES * PAGE);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");

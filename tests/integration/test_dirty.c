@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #define NPAGES (64ul << 20 >> 12) /* 64 MiB */
-#define TOUCHED (NPAGES / 2)	   /* pages populated before insert */
+#define TOUCHED (NPAGES / 2)	  /* pages populated before insert */
 #define MAXR 64
 
 struct run {
@@ -81,7 +81,7 @@ static long harvest(struct um_interval *iv, char *buf, unsigned int flags,
 static void anon_pattern(struct um_client *c, unsigned int flags, enum um_backend want_backend)
 {
 	static const struct run first[] = {
-		{ 1, 3 }, { 100, 1 }, { 200, 4 }, { 5000, 2 },
+		{ 1, 3 },    { 100, 1 },  { 200, 4 },	{ 5000, 2 },
 		{ 7000, 2 }, { 9000, 1 }, { 12000, 2 },
 	};
 	static const struct run second[] = { { 1, 1 }, { 300, 1 }, { 12000, 1 } };
@@ -94,8 +94,7 @@ static void anon_pattern(struct um_client *c, unsigned int flags, enum um_backen
 	long n;
 
 	snprintf(name, sizeof(name), "%s", um_backend_str(want_backend));
-	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		   0);
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(buf != MAP_FAILED, "mmap 64 MiB: %m");
 	/* soft-dirty has one bit per THP: its 2 MiB granularity is test_soft_dirty's */
 	if (want_backend == UM_BACKEND_SOFT_DIRTY)
@@ -207,8 +206,8 @@ static void file_case(struct um_client *c, int mapflags, enum um_backend want_ba
 
 		expect_runs(kind, buf, out, n, want, 2);
 		buf[20 * PAGE] = 'h';
-		n = um_interval_dirty(iv, (uintptr_t)buf, (uintptr_t)buf + len, UM_DIRTY_REARM,
-				      out, MAXR, NULL);
+		n = um_interval_dirty(iv, (uintptr_t)buf, (uintptr_t)buf + len, UM_DIRTY_REARM, out,
+				      MAXR, NULL);
 		expect_runs(kind, buf, out, n, (const struct run[]){ { 20, 1 } }, 1);
 	}
 	CHECK(um_interval_remove(iv) == 0, "remove file interval");
@@ -250,10 +249,10 @@ int main(void)
 	 * Only WP_ASYNC takes a file: soft-dirty cannot hold its writers
 	 * during a harvest, sync uffd-wp cannot track it; the scan remains.
 	 */
-	file_case(c, MAP_SHARED, async_backend == UM_BACKEND_WP_ASYNC ? async_backend
-								       : UM_BACKEND_SCAN);
-	file_case(c, MAP_PRIVATE, async_backend == UM_BACKEND_WP_ASYNC ? async_backend
-									: UM_BACKEND_SCAN);
+	file_case(c, MAP_SHARED,
+		  async_backend == UM_BACKEND_WP_ASYNC ? async_backend : UM_BACKEND_SCAN);
+	file_case(c, MAP_PRIVATE,
+		  async_backend == UM_BACKEND_WP_ASYNC ? async_backend : UM_BACKEND_SCAN);
 	um_disconnect(c);
 
 	/* phase 2: what a 6.1 kernel offers */
@@ -262,15 +261,16 @@ int main(void)
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect to the masked daemon");
 	CHECK(um_status(c, &st) == 0, "status");
 	CHECK(!(st.kfeatures & (async_need | UM_FEAT_WP_UNPOPULATED | UM_FEAT_PROCMAP_QUERY)),
-	      "6.1 mask: kfeatures 0x%llx has none of the masked", (unsigned long long)st.kfeatures);
+	      "6.1 mask: kfeatures 0x%llx has none of the masked",
+	      (unsigned long long)st.kfeatures);
 	/* what the kernel has of the 6.1 set is listed masked (nothing, on a real 6.1) */
 	CHECK(st.kfeatures_masked == (host_kf & set61), "status lists 0x%llx masked, want 0x%llx",
 	      (unsigned long long)st.kfeatures_masked, (unsigned long long)(host_kf & set61));
 	printf("6.1 mask: kfeatures 0x%llx, masked 0x%llx, soft-dirty %s\n",
 	       (unsigned long long)st.kfeatures, (unsigned long long)st.kfeatures_masked,
 	       st.kfeatures & UM_FEAT_SOFT_DIRTY ? "detected" : "not detected");
-	async_backend = st.kfeatures & UM_FEAT_SOFT_DIRTY ? UM_BACKEND_SOFT_DIRTY
-							    : UM_BACKEND_UFFD_WP;
+	async_backend =
+		st.kfeatures & UM_FEAT_SOFT_DIRTY ? UM_BACKEND_SOFT_DIRTY : UM_BACKEND_UFFD_WP;
 	anon_pattern(c, 0, UM_BACKEND_UFFD_WP);
 	anon_pattern(c, UM_INTERVAL_TRACK_ASYNC, async_backend);
 	file_case(c, MAP_SHARED, UM_BACKEND_SCAN);

@@ -62,9 +62,9 @@ static void dev_invalidate(struct um_interval *iv, const struct um_invalidation 
 
 struct schedule {
 	const char *name;
-	bool at_register;	     /* once, right after um_range_register() */
-	unsigned int at_read_begin;  /* after each of the first N read_begins */
-	unsigned int at_snapshot;    /* after each of the first N snapshots */
+	bool at_register;	    /* once, right after um_range_register() */
+	unsigned int at_read_begin; /* after each of the first N read_begins */
+	unsigned int at_snapshot;   /* after each of the first N snapshots */
 };
 
 static const struct schedule schedules[] = {
@@ -224,14 +224,16 @@ static void check_entries(const struct um_range *r, const char *what)
 		uint64_t pm = harness_pagemap(g_buf + i * PAGE), e = r->pfns[i];
 
 		if (pm & PM_PRESENT) {
-			CHECK(e & UM_DEFAULT_VALID, "%s: page %u present, entry VALID (%#" PRIx64 ")",
-			      what, i, e);
+			CHECK(e & UM_DEFAULT_VALID,
+			      "%s: page %u present, entry VALID (%#" PRIx64 ")", what, i, e);
 			CHECK(e >> UM_DEFAULT_PFN_SHIFT == (pm & PM_PFN_MASK),
 			      "%s: page %u PFN %#" PRIx64 " = pagemap's %#llx", what, i,
 			      e >> UM_DEFAULT_PFN_SHIFT, (unsigned long long)(pm & PM_PFN_MASK));
 		} else {
-			CHECK(!(e & UM_DEFAULT_VALID), "%s: page %u not present, entry not VALID "
-			      "(%#" PRIx64 ")", what, i, e);
+			CHECK(!(e & UM_DEFAULT_VALID),
+			      "%s: page %u not present, entry not VALID "
+			      "(%#" PRIx64 ")",
+			      what, i, e);
 		}
 	}
 }
@@ -261,9 +263,9 @@ static void run_child(enum doc doc, const struct schedule *s)
 		r = (struct um_range){ .start = (uint64_t)(uintptr_t)g_buf,
 				       .end = (uint64_t)(uintptr_t)g_buf + NPAGES * PAGE,
 				       .pfns = pfns };
-		ret = doc == DOC_MAN	? man_block(iv, &r, &dev) :
-		      doc == DOC_HEADER ? header_block(iv, &r, &dev) :
-					  old_block(iv, &r, &dev);
+		ret = doc == DOC_MAN	  ? man_block(iv, &r, &dev)
+		      : doc == DOC_HEADER ? header_block(iv, &r, &dev)
+					  : old_block(iv, &r, &dev);
 	}
 	CHECK(ret == 0, "%s: the block ran to its end (%ld)", what, ret);
 	CHECK(reg_calls == 1, "%s: one um_range_register", what);
@@ -274,8 +276,8 @@ static void run_child(enum doc doc, const struct schedule *s)
 	      what, dev.invalidations, fired);
 	pthread_mutex_unlock(&dev.update);
 	check_entries(&r, what);
-	printf("test_doc_loop: %s: %u invalidations, %u snapshots, %u read_begins\n", what,
-	       fired, snapshots, read_begins);
+	printf("test_doc_loop: %s: %u invalidations, %u snapshots, %u read_begins\n", what, fired,
+	       snapshots, read_begins);
 	um_disconnect(c);
 	_exit(0);
 }

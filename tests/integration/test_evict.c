@@ -37,8 +37,7 @@ int main(void)
 	harness_start("test_evict", args);
 	harness_gate_init(&g, 1500);
 
-	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		   0);
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(buf != MAP_FAILED, "mmap: %m");
 	memset(buf, 'a', NPAGES * PAGE);
 	CHECK(um_connect(NULL, 0, &a) == 0 && um_connect(NULL, 0, &b) == 0, "connect twice");

@@ -76,8 +76,10 @@ static uint64_t pfn_of(uint64_t e)
 static long fault(struct um_interval *iv, void *buf, size_t n, uint64_t dflt, uint64_t *pfns,
 		  unsigned int flags)
 {
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + n * PAGE,
-			      .pfns = pfns, .default_flags = dflt };
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + n * PAGE,
+			      .pfns = pfns,
+			      .default_flags = dflt };
 	long ret;
 
 	CHECK(um_range_register(&r, iv) == 0, "range register");
@@ -98,8 +100,8 @@ static void check_written(const uint64_t *pfns, const char *buf, size_t n, const
 				  UM_DEFAULT_UFFD_WP)) == (UM_DEFAULT_VALID | UM_DEFAULT_WRITE),
 		      "%s: page %zu VALID|WRITE, not ZERO/UFFD_WP: %#llx", what, i,
 		      (unsigned long long)pfns[i]);
-		CHECK((pm & PM_PRESENT) && !(pm & PM_UFFD_WP) && pfn_of(pfns[i]) == (pm & PM_PFN_MASK) &&
-			      pfn_of(pfns[i]) != zero_pfn,
+		CHECK((pm & PM_PRESENT) && !(pm & PM_UFFD_WP) &&
+			      pfn_of(pfns[i]) == (pm & PM_PFN_MASK) && pfn_of(pfns[i]) != zero_pfn,
 		      "%s: page %zu PFN %#llx is pagemap's (%#llx), present, unprotected", what, i,
 		      (unsigned long long)pfn_of(pfns[i]), (unsigned long long)pm);
 	}
@@ -178,7 +180,8 @@ static void write_fault(struct um_client *c)
 	{
 		unsigned int before = atomic_load(&l.n);
 
-		CHECK(fault(iv, buf, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, 0) == NPAGES,
+		CHECK(fault(iv, buf, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, 0) ==
+			      NPAGES,
 		      "second write fault");
 		CHECK(atomic_load(&l.n) == before, "no invalidation for writable pages");
 		check_written(pfns, buf, NPAGES, "second write fault");
@@ -267,7 +270,8 @@ static void write_after_fork(struct um_client *c)
 	for (size_t i = 0; i < NPAGES; i++)
 		CHECK(child_before[i] == old[i] && pm_pfn(buf + i * PAGE) == old[i],
 		      "page %zu shared after fork", i);
-	CHECK(fault(iv, buf, NPAGES, UM_DEFAULT_WRITE, pfns, 0) == NPAGES, "write fault after fork");
+	CHECK(fault(iv, buf, NPAGES, UM_DEFAULT_WRITE, pfns, 0) == NPAGES,
+	      "write fault after fork");
 	check_written(pfns, buf, NPAGES, "COW");
 	CHECK(write(to_child, "g", 1) == 1, "go");
 	CHECK(read(from_child, child_after, sizeof(child_after)) == sizeof(child_after) &&
@@ -277,8 +281,8 @@ static void write_after_fork(struct um_client *c)
 	      "child exit 0x%x", status);
 	for (size_t i = 0; i < NPAGES; i++) {
 		CHECK(pfn_of(pfns[i]) != old[i], "page %zu: a new private PFN", i);
-		CHECK(child_after[i] == old[i], "page %zu: the child keeps PFN %#llx (now %#llx)", i,
-		      (unsigned long long)old[i], (unsigned long long)child_after[i]);
+		CHECK(child_after[i] == old[i], "page %zu: the child keeps PFN %#llx (now %#llx)",
+		      i, (unsigned long long)old[i], (unsigned long long)child_after[i]);
 		CHECK(buf[i * PAGE] == 'p', "page %zu parent data", i);
 	}
 	close(to_child);
@@ -356,14 +360,18 @@ static void per_page(struct um_client *c)
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	uint64_t pfns[NPAGES];
 	struct um_interval *iv;
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + NPAGES * PAGE,
-			      .pfns = pfns, .pfn_flags_mask = UM_DEFAULT_VALID | UM_DEFAULT_WRITE };
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + NPAGES * PAGE,
+			      .pfns = pfns,
+			      .pfn_flags_mask = UM_DEFAULT_VALID | UM_DEFAULT_WRITE };
 
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert");
 	CHECK(um_range_register(&r, iv) == 0, "register");
 	for (size_t i = 0; i < NPAGES; i++)
 		/* bits outside the mask must not count */
-		pfns[i] = (i % 4 == 0 ? UM_DEFAULT_VALID : i % 4 == 1 ? UM_DEFAULT_WRITE : 0) |
+		pfns[i] = (i % 4 == 0	? UM_DEFAULT_VALID
+			   : i % 4 == 1 ? UM_DEFAULT_WRITE
+					: 0) |
 			  UM_DEFAULT_HUGE | UM_DEFAULT_SWAP;
 	CHECK(um_range_fault(&r, 0) == NPAGES, "per-page fault");
 	for (size_t i = 0; i < NPAGES; i++) {
@@ -377,12 +385,13 @@ static void per_page(struct um_client *c)
 			check_written(&pfns[i], buf + i * PAGE, 1, "per-page write");
 		else
 			CHECK(as_inserted(pm) &&
-				      (wp_unpopulated ? pfns[i] == UM_DEFAULT_UFFD_WP
-						      : (pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO |
-								    UM_DEFAULT_UFFD_WP |
-								    UM_DEFAULT_WRITE)) ==
-								(UM_DEFAULT_VALID | UM_DEFAULT_ZERO |
-								 UM_DEFAULT_UFFD_WP)),
+				      (wp_unpopulated
+					       ? pfns[i] == UM_DEFAULT_UFFD_WP
+					       : (pfns[i] &
+						  (UM_DEFAULT_VALID | UM_DEFAULT_ZERO |
+						   UM_DEFAULT_UFFD_WP | UM_DEFAULT_WRITE)) ==
+							 (UM_DEFAULT_VALID | UM_DEFAULT_ZERO |
+							  UM_DEFAULT_UFFD_WP)),
 			      "page %zu not requested, not faulted: %#llx pagemap %#llx", i,
 			      (unsigned long long)pfns[i], (unsigned long long)pm);
 	}
@@ -531,8 +540,8 @@ static void race(struct um_client *c)
 	}
 	CHECK(ok > 0, "some faults succeeded (%u ok, %u busy)", ok, busy);
 	printf("test_fault: race: %u rounds, %u faults ok, %u -EBUSY, %u invalidations, "
-	       "%llu increments\n", RACE_ROUNDS, ok, busy, atomic_load(&l.n),
-	       (unsigned long long)total);
+	       "%llu increments\n",
+	       RACE_ROUNDS, ok, busy, atomic_load(&l.n), (unsigned long long)total);
 	CHECK(fault(iv, buf, RACE_PAGES, UM_DEFAULT_WRITE, pfns, 0) == RACE_PAGES, "final fault");
 	check_written(pfns, buf, RACE_PAGES, "after the race");
 	CHECK(um_interval_remove(iv) == 0, "remove");
@@ -670,7 +679,8 @@ static void hugetlb(struct um_client *c)
 
 	if (old < 0 || nr_hugepages(old + 2) < 0 || nr_hugepages(-1) < old + 2) {
 		printf("test_fault: hugetlb: SKIPPED: cannot reserve 2 MiB huge pages "
-		       "(nr_hugepages %ld)\n", nr_hugepages(-1));
+		       "(nr_hugepages %ld)\n",
+		       nr_hugepages(-1));
 		if (old >= 0)
 			nr_hugepages(old);
 		return;
@@ -760,7 +770,9 @@ static void from_callback(struct um_client *c)
 	char *buf = harness_map_anon(1, PROT_READ | PROT_WRITE);
 	uint64_t pfn;
 	struct um_interval *iv;
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + PAGE, .pfns = &pfn,
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + PAGE,
+			      .pfns = &pfn,
 			      .default_flags = UM_DEFAULT_VALID };
 
 	cb_client = c;
@@ -791,8 +803,7 @@ static void pfnmap(struct um_client *c)
 
 	CHECK(f, "maps: %m");
 	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "[vvar]") &&
-		    sscanf(line, "%" SCNx64 "-%" SCNx64, &lo, &hi) == 2)
+		if (strstr(line, "[vvar]") && sscanf(line, "%" SCNx64 "-%" SCNx64, &lo, &hi) == 2)
 			break;
 	fclose(f);
 	if (!hi) {

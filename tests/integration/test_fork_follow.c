@@ -69,7 +69,9 @@ static void on_fork(struct um_interval *parent, struct um_interval *child, pid_t
 }
 
 static const struct um_interval_ops ops = {
-	.invalidate = on_invalidate, .release = on_release, .fork = on_fork,
+	.invalidate = on_invalidate,
+	.release = on_release,
+	.fork = on_fork,
 };
 
 /* the forked child: writes the page it is told to, answers, until told 'q' */
@@ -137,7 +139,8 @@ static bool wait_event(struct um_interval *iv, uint64_t start, int reason)
 static void check_child_snapshot(struct um_interval *civ, pid_t pid, char *p)
 {
 	uint64_t pfns[NPAGES];
-	struct um_range r = { .start = (uintptr_t)p, .end = (uintptr_t)p + NPAGES * PAGE,
+	struct um_range r = { .start = (uintptr_t)p,
+			      .end = (uintptr_t)p + NPAGES * PAGE,
 			      .pfns = pfns };
 	long n;
 
@@ -188,7 +191,8 @@ static void follow(struct um_client *c)
 
 	/* the child's write: its interval, not the parent's */
 	child_write(to, from, 0);
-	CHECK(wait_event(civ, base, UM_REASON_WRITE), "child's write invalidates the child interval");
+	CHECK(wait_event(civ, base, UM_REASON_WRITE),
+	      "child's write invalidates the child interval");
 	CHECK(count(iv, base, 0) == 0, "the parent's interval saw the child's write");
 	CHECK(memcmp(p, "pppp", 4) == 0, "the parent's memory is its own");
 
@@ -231,7 +235,8 @@ static void no_follow(struct um_client *c)
 	/* the parent's COW break is seen, through the parent's own protection */
 	p[3 * PAGE] = 'P';
 	CHECK(wait_event(iv, base + 3 * PAGE, UM_REASON_WRITE), "parent's COW break invalidates");
-	CHECK(count(iv, base + 2 * PAGE, 0) == 0, "the child's write reached the parent's interval");
+	CHECK(count(iv, base + 2 * PAGE, 0) == 0,
+	      "the child's write reached the parent's interval");
 	CHECK(st.nfork == forks, "fork callback without FOLLOW_FORK");
 	CHECK(write(to, "q", 1) == 1, "tell the child to exit");
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,

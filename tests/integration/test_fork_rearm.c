@@ -112,8 +112,9 @@ static void wait_invalidated(struct um_interval *iv, uint64_t seq0, const char *
 	}
 	CHECK(um_interval_read_retry(iv, seq0), "%s round %d: read_retry(seq %llu) true", what,
 	      round, (unsigned long long)seq0);
-	CHECK(seq > seq0, "%s round %d: an invalidation covering the page (last seq %llu, after %llu)",
-	      what, round, (unsigned long long)seq, (unsigned long long)seq0);
+	CHECK(seq > seq0,
+	      "%s round %d: an invalidation covering the page (last seq %llu, after %llu)", what,
+	      round, (unsigned long long)seq, (unsigned long long)seq0);
 }
 
 static uint64_t raw_entry(struct um_client *c, const char *page)

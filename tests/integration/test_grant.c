@@ -189,11 +189,12 @@ int main(void)
 		int want = i < NPAGES ? UM_REASON_WRITE : UM_REASON_REMOVE;
 		uint64_t start = (uintptr_t)p + (i < NPAGES ? i : 1) * PAGE;
 
-		CHECK(l.v[i].reason == want && l.v[i].start == start &&
-		      l.v[i].end == start + PAGE, "root's event %u: %s %#llx", i,
-		      um_reason_str(l.v[i].reason), (unsigned long long)l.v[i].start);
+		CHECK(l.v[i].reason == want && l.v[i].start == start && l.v[i].end == start + PAGE,
+		      "root's event %u: %s %#llx", i, um_reason_str(l.v[i].reason),
+		      (unsigned long long)l.v[i].start);
 		CHECK(a.v[i].reason == l.v[i].reason && a.v[i].start == l.v[i].start &&
-		      a.v[i].end == l.v[i].end, "nobody's event %u: %s %#llx, root's %s %#llx", i,
+			      a.v[i].end == l.v[i].end,
+		      "nobody's event %u: %s %#llx, root's %s %#llx", i,
 		      um_reason_str(a.v[i].reason), (unsigned long long)a.v[i].start,
 		      um_reason_str(l.v[i].reason), (unsigned long long)l.v[i].start);
 	}
@@ -216,7 +217,7 @@ int main(void)
 	send_msg(to, &m);
 	recv_msg(from, &a);
 	CHECK(a.n == NPAGES + 2 && a.v[NPAGES + 1].reason == UM_REASON_WRITE &&
-	      a.v[NPAGES + 1].start == (uintptr_t)p + PAGE,
+		      a.v[NPAGES + 1].start == (uintptr_t)p + PAGE,
 	      "nobody's old subscription after revoke: %u events", a.n);
 
 	CHECK(waitpid(child, &status, 0) == child, "waitpid: %m");

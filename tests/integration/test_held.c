@@ -71,12 +71,16 @@ static int32_t reply_past_events(int fd, uint16_t type)
 static void send_held(int fd, uint16_t type, uint64_t id, char *buf)
 {
 	if (type == UM_MSG_FAULT) {
-		struct um_fault f = { .interval_id = id, .start = (uintptr_t)buf, .npages = NPAGES,
+		struct um_fault f = { .interval_id = id,
+				      .start = (uintptr_t)buf,
+				      .npages = NPAGES,
 				      .flags = UM_FAULT_WRITE };
 
 		raw_send(fd, type, 3, &f, sizeof(f), -1);
 	} else {
-		struct um_place p = { .interval_id = id, .start = (uintptr_t)buf, .npages = NPAGES };
+		struct um_place p = { .interval_id = id,
+				      .start = (uintptr_t)buf,
+				      .npages = NPAGES };
 
 		raw_send(fd, type, 3, &p, sizeof(p), -1);
 	}
@@ -103,7 +107,8 @@ static void requester_gone(struct um_client *c, uint16_t type)
 	CHECK(um_connect(NULL, 0, &b) == 0, "connect the blocker");
 	harness_gate_init(&gate, 60000);
 	CHECK(um_interval_subscribe(b, getpid(), um_interval_id(iv), 0, &harness_gate_ops, &gate,
-				    &blocked) == 0, "blocker subscribes");
+				    &blocked) == 0,
+	      "blocker subscribes");
 	before = nclients(c);
 	fd = raw_subscriber(getpid(), um_interval_id(iv));
 	send_held(fd, type, um_interval_id(iv), buf);
@@ -115,7 +120,8 @@ static void requester_gone(struct um_client *c, uint16_t type)
 		usleep(1000); /* the watchdog bounds it */
 	sem_post(&gate.go);
 
-	range = (struct um_range){ .iv = iv, .start = (uintptr_t)buf,
+	range = (struct um_range){ .iv = iv,
+				   .start = (uintptr_t)buf,
 				   .end = (uintptr_t)buf + NPAGES * PAGE,
 				   .pfns = pfns };
 	CHECK(harness_snapshot(&range) == NPAGES, "%s: snapshot after the requester left", what);
@@ -139,7 +145,8 @@ static void owner_main(int in_fd, int out_fd)
 	uint64_t msg[2];
 	char x;
 
-	if (um_connect(NULL, 0, &c) || um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv))
+	if (um_connect(NULL, 0, &c) ||
+	    um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv))
 		_exit(1);
 	msg[0] = um_interval_id(iv);
 	msg[1] = (uintptr_t)buf;

@@ -76,7 +76,8 @@ static uint64_t pfn_of(uint64_t entry)
 /* Snapshot [buf, buf + n pages) of @iv in the default encoding, retrying -EAGAIN. */
 static long snap(struct um_interval *iv, const void *buf, size_t n, uint64_t *pfns)
 {
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + n * PAGE,
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + n * PAGE,
 			      .pfns = pfns };
 	long ret;
 
@@ -117,7 +118,8 @@ static void anon_read(struct um_client *c)
 	for (size_t i = NPAGES / 2; i < NPAGES; i++)
 		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_WRITE)) ==
 				      (UM_DEFAULT_VALID | UM_DEFAULT_ZERO) &&
-			      pfn_of(pfns[i]) == zero_pfn && pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+			      pfn_of(pfns[i]) == zero_pfn &&
+			      pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
 		      "read page %zu: VALID|ZERO, not WRITE, zero PFN: got %#llx", i,
 		      (unsigned long long)pfns[i]);
 	CHECK(um_interval_remove(iv) == 0, "remove");
@@ -146,7 +148,8 @@ static void anon_read_prot(struct um_client *c)
 	for (size_t i = 0; i < NPAGES; i++)
 		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_WRITE)) ==
 				      (UM_DEFAULT_VALID | UM_DEFAULT_ZERO) &&
-			      pfn_of(pfns[i]) == zero_pfn && pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+			      pfn_of(pfns[i]) == zero_pfn &&
+			      pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
 		      "page %zu zero page after PROT_READ: got %#llx", i,
 		      (unsigned long long)pfns[i]);
 	CHECK(um_interval_remove(iv) == 0, "remove");
@@ -255,7 +258,8 @@ static void anon_write_child(struct um_client *c)
 		      l.per_page[i]);
 		CHECK(pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE) && (pfns[i] & UM_DEFAULT_VALID),
 		      "page %zu: PFN %#llx equals pagemap's %#llx", i,
-		      (unsigned long long)pfn_of(pfns[i]), (unsigned long long)pm_pfn(buf + i * PAGE));
+		      (unsigned long long)pfn_of(pfns[i]),
+		      (unsigned long long)pm_pfn(buf + i * PAGE));
 		CHECK(!!(pfns[i] & UM_DEFAULT_WRITE) == written &&
 			      !!(pfns[i] & UM_DEFAULT_UFFD_WP) == !written,
 		      "page %zu: WRITE only when written: %#llx", i, (unsigned long long)pfns[i]);
@@ -291,8 +295,7 @@ static long smaps_anon_huge_kb(const void *addr)
 /* 2 MiB-aligned 2 MiB inside a fresh 4 MiB mapping; @raw receives the mapping */
 static char *map_aligned_2m(void **raw)
 {
-	char *p = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		       0);
+	char *p = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	CHECK(p != MAP_FAILED, "mmap 4 MiB: %m");
 	*raw = p;
@@ -333,7 +336,8 @@ static void anon_write_huge(struct um_client *c)
 	kb = smaps_anon_huge_kb(buf);
 	if (kb < 2048) {
 		printf("anon_write_huge: SKIPPED: the kernel gave no THP (AnonHugePages %ld kB; "
-		       "THP fragmentation or disabled)\n", kb);
+		       "THP fragmentation or disabled)\n",
+		       kb);
 		munmap(raw, 2 * HPAGE);
 		return;
 	}
@@ -396,12 +400,13 @@ static void anon_write_hugetlbfs(struct um_client *c)
 	CHECK(read_nr_hugepages(&now) == 0, "read nr_hugepages");
 	if (now < old + 1) {
 		printf("anon_write_hugetlbfs: SKIPPED: could not reserve a 2 MiB huge page "
-		       "(nr_hugepages %ld)\n", now);
+		       "(nr_hugepages %ld)\n",
+		       now);
 		write_nr_hugepages(old);
 		return;
 	}
-	buf = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	buf = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+		   -1, 0);
 	CHECK(buf != MAP_FAILED, "mmap MAP_HUGETLB: %m");
 	memset(buf, 't', HPAGE);
 	ret = um_interval_insert(c, buf, HPAGE, 0, NULL, NULL, &iv);
@@ -448,8 +453,10 @@ static void file_read(struct um_client *c)
 	for (size_t i = 0; i < NPAGES; i++) {
 		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_FILE | UM_DEFAULT_WRITE)) ==
 				      (UM_DEFAULT_VALID | UM_DEFAULT_FILE) &&
-			      pfn_of(pfns[i]) == pm_pfn(m + i * PAGE) && pfn_of(pfns[i]) != zero_pfn,
-		      "file page %zu: VALID|FILE, not WRITE, pagemap PFN: got %#llx (pagemap %#llx)",
+			      pfn_of(pfns[i]) == pm_pfn(m + i * PAGE) &&
+			      pfn_of(pfns[i]) != zero_pfn,
+		      "file page %zu: VALID|FILE, not WRITE, pagemap PFN: got %#llx (pagemap "
+		      "%#llx)",
 		      i, (unsigned long long)pfns[i],
 		      (unsigned long long)harness_pagemap(m + i * PAGE));
 		CHECK(m[i * PAGE] == (char)('A' + i), "file data of page %zu", i);
@@ -568,7 +575,8 @@ static void double_map(struct um_client *c, pid_t child, int to_child, int from_
 	CHECK(read(from_child, theirs, sizeof(theirs)) == sizeof(theirs), "child's entries");
 	CHECK(read(from_child, &ret, sizeof(ret)) == sizeof(ret), "child's fault result");
 	CHECK(ret == 1, "subscriber's write fault returned %ld", ret);
-	CHECK(read(from_child, &fault_e, sizeof(fault_e)) == sizeof(fault_e), "child's fault entry");
+	CHECK(read(from_child, &fault_e, sizeof(fault_e)) == sizeof(fault_e),
+	      "child's fault entry");
 	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "child exited cleanly (0x%x)", status);
 	/* the subscriber's write fault populated the owner's page, in the owner */
@@ -602,8 +610,10 @@ static void double_map(struct um_client *c, pid_t child, int to_child, int from_
 static long fault_range(struct um_interval *iv, void *buf, size_t n, uint64_t dflt, uint64_t *pfns,
 			uint64_t *seq)
 {
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + n * PAGE,
-			      .pfns = pfns, .default_flags = dflt };
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + n * PAGE,
+			      .pfns = pfns,
+			      .default_flags = dflt };
 	long ret;
 
 	CHECK(um_range_register(&r, iv) == 0, "range register");
@@ -628,10 +638,12 @@ static void anon_read_multiple(struct um_client *c)
 		CHECK(fault_range(iv, buf, NPAGES, UM_DEFAULT_VALID, pfns, NULL) == NPAGES,
 		      "read fault %d", round);
 		for (size_t i = 0; i < NPAGES; i++) {
-			CHECK((pfns[i] & UM_DEFAULT_VALID) && pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
+			CHECK((pfns[i] & UM_DEFAULT_VALID) &&
+				      pfn_of(pfns[i]) == pm_pfn(buf + i * PAGE),
 			      "round %d page %zu: PFN of pagemap: %#llx", round, i,
 			      (unsigned long long)pfns[i]);
-			CHECK(buf[i * PAGE] == (char)(i + round), "round %d page %zu data", round, i);
+			CHECK(buf[i * PAGE] == (char)(i + round), "round %d page %zu data", round,
+			      i);
 		}
 		for (size_t i = 0; i < NPAGES; i++)
 			buf[i * PAGE] = (char)(i + round + 1);
@@ -667,8 +679,8 @@ static void anon_write_prot(struct um_client *c)
 
 		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_ZERO)) ==
 				      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE) &&
-			      pfn_of(pfns[i]) != zero_pfn && pfn_of(pfns[i]) == (pm & PM_PFN_MASK) &&
-			      !(pm & PM_UFFD_WP),
+			      pfn_of(pfns[i]) != zero_pfn &&
+			      pfn_of(pfns[i]) == (pm & PM_PFN_MASK) && !(pm & PM_UFFD_WP),
 		      "page %zu: zero page replaced by a writable page: %#llx", i,
 		      (unsigned long long)pfns[i]);
 		CHECK(buf[i * PAGE] == 0, "page %zu zeroes", i);
@@ -692,7 +704,8 @@ static void shared_child_main(int in_fd, int out_fd)
 		volatile char v = shared_buf[i * PAGE];
 
 		if (v != (char)('a' + i) ||
-		    pread(pm, &e[i], 8, (off_t)((uintptr_t)(shared_buf + i * PAGE) / PAGE * 8)) != 8)
+		    pread(pm, &e[i], 8, (off_t)((uintptr_t)(shared_buf + i * PAGE) / PAGE * 8)) !=
+			    8)
 			_exit(3);
 		e[i] &= PM_PFN_MASK;
 		shared_buf[i * PAGE + 1] = 'c';
@@ -795,7 +808,8 @@ static void anon_teardown(struct um_client *c)
 				      "loop %d fault %d page %zu: %#llx pagemap %#llx", loop, k, i,
 				      (unsigned long long)pfns[i],
 				      (unsigned long long)harness_pagemap(buf + i * PAGE));
-				CHECK(buf[i * PAGE] == (i % 2 ? 0 : (char)(i + 1)), "page %zu data", i);
+				CHECK(buf[i * PAGE] == (i % 2 ? 0 : (char)(i + 1)), "page %zu data",
+				      i);
 			}
 		}
 		CHECK(pthread_join(th, NULL) == 0, "join");
@@ -810,7 +824,8 @@ static void anon_teardown(struct um_client *c)
 			while (!um_interval_read_retry(iv, seqs[k]) && harness_now_ms() < until)
 				usleep(100);
 			CHECK(um_interval_read_retry(iv, seqs[k]),
-			      "loop %d: success %u was taken before the unmap's invalidation", loop, k);
+			      "loop %d: success %u was taken before the unmap's invalidation", loop,
+			      k);
 		}
 		CHECK(um_interval_remove(iv) == 0, "remove");
 		munmap(buf, NPAGES / 2 * PAGE);
@@ -839,9 +854,10 @@ static void file_write(struct um_client *c)
 	CHECK(um_interval_insert(c, m, NPAGES * PAGE, 0, NULL, NULL, &iv) == -EOPNOTSUPP,
 	      "a regular file is not tracked synchronously");
 	CHECK(um_interval_insert(c, m, NPAGES * PAGE, UM_INTERVAL_TRACK_ASYNC, NULL, NULL, &iv) ==
-		      0, "insert with TRACK_ASYNC");
-	CHECK(fault_range(iv, m, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, NULL) ==
-		      NPAGES, "write fault");
+		      0,
+	      "insert with TRACK_ASYNC");
+	CHECK(fault_range(iv, m, NPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, pfns, NULL) == NPAGES,
+	      "write fault");
 	for (size_t i = 0; i < NPAGES; i++) {
 		memset(m + i * PAGE, 'a' + (int)i, PAGE);
 		CHECK((pfns[i] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE | UM_DEFAULT_FILE)) ==
@@ -873,14 +889,15 @@ static void compound(struct um_client *c)
 	CHECK(write_nr_hugepages(old + 1) == 0, "write nr_hugepages: %m");
 	CHECK(read_nr_hugepages(&now) == 0, "read nr_hugepages");
 	if (now < old + 1) {
-		printf("compound: SKIPPED: could not reserve a 2 MiB huge page (nr_hugepages %ld)\n",
+		printf("compound: SKIPPED: could not reserve a 2 MiB huge page (nr_hugepages "
+		       "%ld)\n",
 		       now);
 		write_nr_hugepages(old);
 		saved_nr_hugepages = -1;
 		return;
 	}
-	buf = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	buf = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+		   -1, 0);
 	CHECK(buf != MAP_FAILED, "mmap MAP_HUGETLB: %m");
 	CHECK(um_interval_insert(c, buf, HPAGE, 0, NULL, NULL, &iv) == 0, "insert hugetlb");
 	CHECK(fault_range(iv, buf, HPAGES, UM_DEFAULT_VALID | UM_DEFAULT_WRITE, e, NULL) ==

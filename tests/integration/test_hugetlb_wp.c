@@ -99,7 +99,8 @@ static void cpu_write(struct um_interval *iv, char *page)
 	bool returned;
 
 	CHECK(um_interval_read_begin(iv, &seq0) == 0 && !(seq0 & 1), "read_begin even");
-	CHECK(harness_pagemap(page) & PM_UFFD_WP, "the huge page is write-protected (pagemap %#llx)",
+	CHECK(harness_pagemap(page) & PM_UFFD_WP,
+	      "the huge page is write-protected (pagemap %#llx)",
 	      (unsigned long long)harness_pagemap(page));
 	/* one byte inside the 6th 4 KiB page of the huge page */
 	harness_writer_start(&w, page + 5 * PAGE + 7, 1, 'w');
@@ -160,7 +161,8 @@ int main(void)
 
 		snprintf(why, sizeof(why),
 			 "needs 2 free unreserved 2 MiB huge pages, %ld available "
-			 "(raise vm.nr_hugepages)", avail);
+			 "(raise vm.nr_hugepages)",
+			 avail);
 		harness_skip(why);
 	}
 	mem = mmap(NULL, 2 * HUGE, PROT_READ | PROT_WRITE,

@@ -104,7 +104,8 @@ static unsigned int events_of(struct um_interval *iv, enum um_reason reason, uin
 static uint64_t entry(struct um_interval *iv, char *page, uint64_t *seq)
 {
 	uint64_t pfn = 0;
-	struct um_range r = { .start = (uintptr_t)page, .end = (uintptr_t)page + PAGE,
+	struct um_range r = { .start = (uintptr_t)page,
+			      .end = (uintptr_t)page + PAGE,
 			      .pfns = &pfn };
 	long n;
 
@@ -157,7 +158,8 @@ static void part_wp_async(struct um_client *c)
 	CHECK(ret == 0, "insert W with UM_INTERVAL_TRACK_ASYNC: %s", strerror(-ret));
 	if (um_interval_backend(w) != UM_BACKEND_WP_ASYNC) {
 		printf("test_insert_protect: TRACK_ASYNC gives %s here, not wp-async: its REARM "
-		       "part not run\n", um_backend_str(um_interval_backend(w)));
+		       "part not run\n",
+		       um_backend_str(um_interval_backend(w)));
 		CHECK(um_interval_remove(w) == 0, "remove W");
 		munmap(m, NPAGES * PAGE);
 		return;

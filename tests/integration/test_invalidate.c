@@ -104,8 +104,8 @@ static void check_event(unsigned int i, struct um_interval *iv, enum um_reason r
 	      "%s: span [%#llx, %#llx), want [%p, +%zu)", what, (unsigned long long)inv->start,
 	      (unsigned long long)inv->end, start, len);
 	CHECK(inv->seq & 1, "%s: event seq %llu is odd", what, (unsigned long long)inv->seq);
-	CHECK(inv->seq > seq0, "%s: event seq %llu after %llu", what,
-	      (unsigned long long)inv->seq, (unsigned long long)seq0);
+	CHECK(inv->seq > seq0, "%s: event seq %llu after %llu", what, (unsigned long long)inv->seq,
+	      (unsigned long long)seq0);
 }
 
 /* After one invalidation: read_retry(old) true, new seq = old + 2. */
@@ -134,8 +134,8 @@ static uint64_t watch(struct um_interval *iv, const char *what)
  * Exactly one invalidation of @iv since watch() returned @seq0: @reason over
  * [@start, +@len), and the sequence moved by two.
  */
-static void expect_one(struct um_interval *iv, enum um_reason reason, const void *start,
-		       size_t len, uint64_t seq0, const char *what)
+static void expect_one(struct um_interval *iv, enum um_reason reason, const void *start, size_t len,
+		       uint64_t seq0, const char *what)
 {
 	expect_events(1, what);
 	check_event(0, iv, reason, start, len, seq0, what);
@@ -144,8 +144,8 @@ static void expect_one(struct um_interval *iv, enum um_reason reason, const void
 
 static char *map_buf(size_t npages, char fill)
 {
-	char *p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	char *p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 
 	CHECK(p != MAP_FAILED, "mmap: %m");
 	CHECK(madvise(p, npages * PAGE, MADV_NOHUGEPAGE) == 0, "madvise: %m");
@@ -227,7 +227,8 @@ static void test_dontneed(struct um_client *c)
 		/* zapped and re-armed: not present, not swapped, protected again */
 		uint64_t pfns[2];
 		struct um_range r = { .start = (uintptr_t)buf + 4 * PAGE,
-				      .end = (uintptr_t)buf + 6 * PAGE, .pfns = pfns };
+				      .end = (uintptr_t)buf + 6 * PAGE,
+				      .pfns = pfns };
 
 		const uint64_t zero_wp = UM_DEFAULT_VALID | UM_DEFAULT_ZERO | UM_DEFAULT_UFFD_WP;
 		struct um_status st = UM_STATUS_INIT;
@@ -242,7 +243,8 @@ static void test_dontneed(struct um_client *c)
 				      (unsigned long long)pfns[i]);
 			else /* no WP_UNPOPULATED: read-faulted before the re-arm */
 				CHECK((pfns[i] & (zero_wp | UM_DEFAULT_WRITE)) == zero_wp,
-				      "dontneed: zapped page %d entry %#llx, want the armed zero page",
+				      "dontneed: zapped page %d entry %#llx, want the armed zero "
+				      "page",
 				      i, (unsigned long long)pfns[i]);
 		}
 		um_range_unregister(&r);
@@ -257,7 +259,8 @@ static void test_munmap(struct um_client *c)
 {
 	char *buf = map_buf(NPAGES, 'a');
 	uint64_t pfns[NPAGES];
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + NPAGES * PAGE,
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + NPAGES * PAGE,
 			      .pfns = pfns };
 	struct um_interval *iv;
 	uint64_t seq0;
@@ -328,8 +331,7 @@ static void fork_and_reap(void)
 	CHECK(pid >= 0, "fork: %m");
 	if (pid == 0)
 		_exit(0);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-		      WEXITSTATUS(status) == 0,
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "child exited cleanly");
 }
 

@@ -131,8 +131,10 @@ static int one_round(bool unpopulated)
 			struct uffd_msg msg;
 
 			printf("test_kernel_madv_free: the write faulted: protection kept\n");
-			EXPECT(0, "WP_UNPOPULATED %s: a write to a discarded page faulted "
-			       "(README says it does not)", unpopulated ? "on" : "off");
+			EXPECT(0,
+			       "WP_UNPOPULATED %s: a write to a discarded page faulted "
+			       "(README says it does not)",
+			       unpopulated ? "on" : "off");
 			if (read(uffd, &msg, sizeof(msg)) < 0)
 				perror("read");
 			wp.range.start = (uintptr_t)m + discarded * PG;
@@ -155,7 +157,8 @@ int main(void)
 	int gone;
 
 	if (geteuid() != 0)
-		skip("userfaultfd for anonymous memory may need root (vm.unprivileged_userfaultfd)");
+		skip("userfaultfd for anonymous memory may need root "
+		     "(vm.unprivileged_userfaultfd)");
 	gone = one_round(false);
 	gone += one_round(true);
 	if (!gone && !fails)

@@ -230,7 +230,8 @@ static void run_kind(struct um_client *c, struct kind *k)
 	compare(k, "write fault", pfns, n,
 		UM_DEFAULT_VALID | UM_DEFAULT_WRITE | (k->huge ? UM_DEFAULT_HUGE : 0));
 	for (size_t i = 0; i < n; i++) {
-		CHECK(!(pfns[i] & UM_DEFAULT_ZERO), "%s write fault page %zu: zero page", k->name, i);
+		CHECK(!(pfns[i] & UM_DEFAULT_ZERO), "%s write fault page %zu: zero page", k->name,
+		      i);
 		if (k->private_file)
 			CHECK(!(pfns[i] & UM_DEFAULT_FILE),
 			      "%s write fault page %zu: still the file's page", k->name, i);
@@ -251,9 +252,14 @@ int main(void)
 		{ .name = "memfd-shared", .len = 64 * PAGE, .file = true },
 		{ .name = "memfd-private", .len = 64 * PAGE, .file = true, .private_file = true },
 		{ .name = "ext4-shared-sync", .len = 16 * PAGE, .file = true, .refused = true },
-		{ .name = "ext4-shared", .len = 64 * PAGE, .file = true,
+		{ .name = "ext4-shared",
+		  .len = 64 * PAGE,
+		  .file = true,
 		  .iflags = UM_INTERVAL_TRACK_ASYNC },
-		{ .name = "ext4-private", .len = 64 * PAGE, .file = true, .private_file = true,
+		{ .name = "ext4-private",
+		  .len = 64 * PAGE,
+		  .file = true,
+		  .private_file = true,
 		  .iflags = UM_INTERVAL_TRACK_ASYNC },
 		{ .name = "thp", .len = HUGE_2M, .huge = true, .prefill = true },
 		{ .name = "hugetlb", .len = HUGE_2M, .huge = true },
@@ -291,8 +297,7 @@ int main(void)
 			printf("thp: skipped, the kernel gave no huge page (fragmented memory?)\n");
 			munmap(k->mem, k->len);
 			continue;
-		}
-		else if (!strcmp(k->name, "private-anon"))
+		} else if (!strcmp(k->name, "private-anon"))
 			CHECK(madvise(k->mem, k->len, MADV_NOHUGEPAGE) == 0, "MADV_NOHUGEPAGE");
 		run_kind(c, k);
 		munmap(k->mem, k->len);

@@ -48,8 +48,8 @@ static void on_invalidate(struct um_interval *iv, const struct um_invalidation *
 
 static const struct um_interval_ops ops = { .invalidate = on_invalidate };
 
-static char *r;		/* the interval: NP pages */
-static bool gone[NP];	/* the oracle: unmapped (or moved away) since insert */
+static char *r;	      /* the interval: NP pages */
+static bool gone[NP]; /* the oracle: unmapped (or moved away) since insert */
 static struct um_interval *iv;
 static struct um_client *c;
 
@@ -128,8 +128,8 @@ static void end_step(uint64_t seq0, const bool *moved_away, const char *what)
 
 	quiet();
 	for (int i = 0; i < NP; i++) {
-		bool now_gone = gone[i] || tracked(r + i * PAGE) != 1 ||
-				(moved_away && moved_away[i]);
+		bool now_gone =
+			gone[i] || tracked(r + i * PAGE) != 1 || (moved_away && moved_away[i]);
 
 		newly[i] = now_gone && !gone[i];
 		any |= newly[i];
@@ -231,7 +231,7 @@ int main(int argc, char **argv)
 	memset(moved, 0, sizeof(moved));
 	ret = mremap(r + 26 * PAGE, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, r + PAGE);
 	CHECK(ret == r + PAGE, "mremap of page 26 into [1]: %m");
-	moved[26] = true; /* the source of a REMAP: gone */
+	moved[26] = true;   /* the source of a REMAP: gone */
 	moved[1] = gone[1]; /* moved into a gone page: still gone, though registered */
 	end_step(seq0, moved, "a registered page moved into a gone page");
 

@@ -29,7 +29,7 @@
 #define RO_END 8
 
 static atomic_uint ninv;
-static sem_t fork_sem; /* posted per FORK invalidation */
+static sem_t fork_sem;			 /* posted per FORK invalidation */
 static _Atomic uint64_t covered[NPAGES]; /* invalidations that covered page i */
 static char *base;
 

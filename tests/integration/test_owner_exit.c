@@ -37,8 +37,7 @@ static void owner_main(int go_fd, int report_fd)
 	char *buf, go;
 
 	alarm(harness_scaled_s(30));
-	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		   0);
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(buf != MAP_FAILED, "owner mmap: %m");
 	memset(buf, 'o', NPAGES * PAGE);
 	CHECK(um_connect(NULL, 0, &c) == 0, "owner connect");

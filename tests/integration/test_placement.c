@@ -72,8 +72,8 @@ static bool node_in(const char *path, int node)
 }
 
 /* a raw connection that only watches (no interval object to place with) */
-static int raw_call(int fd, uint16_t type, uint64_t id, const void *body, size_t len,
-		    void *reply, size_t reply_len)
+static int raw_call(int fd, uint16_t type, uint64_t id, const void *body, size_t len, void *reply,
+		    size_t reply_len)
 {
 	union {
 		uint64_t align;
@@ -84,7 +84,9 @@ static int raw_call(int fd, uint16_t type, uint64_t id, const void *body, size_t
 		struct cmsghdr align;
 	} cbuf;
 	struct iovec iov = { .iov_base = buf.b, .iov_len = sizeof(buf.b) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf.b,
 			     .msg_controllen = sizeof(cbuf.b) };
 	struct cmsghdr *cm;
 	struct um_msg m;

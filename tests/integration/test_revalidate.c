@@ -132,8 +132,7 @@ static void expect_one(struct um_interval *iv, const void *start, size_t len, co
 	      "%s: reason %s, want revalidate", what, um_reason_str(evs[0].inv.reason));
 	CHECK(evs[0].inv.start == (uintptr_t)start && evs[0].inv.end == (uintptr_t)start + len,
 	      "%s: span [%#llx, %#llx), want [%p, +%zu)", what,
-	      (unsigned long long)evs[0].inv.start, (unsigned long long)evs[0].inv.end, start,
-	      len);
+	      (unsigned long long)evs[0].inv.start, (unsigned long long)evs[0].inv.end, start, len);
 }
 
 static uint64_t now_scan(struct um_interval *iv, uint32_t period)
@@ -183,8 +182,7 @@ static void part_mprotect(struct um_client *c)
 
 	CHECK(mprotect(mem + 4 * PAGE, 4 * PAGE, PROT_READ) == 0, "mprotect: %m");
 	changed = now_scan(iv, LONG_PERIOD);
-	CHECK(changed == 4, "mprotect of 4 pages: %llu pages changed",
-	      (unsigned long long)changed);
+	CHECK(changed == 4, "mprotect of 4 pages: %llu pages changed", (unsigned long long)changed);
 	expect_one(iv, mem + 4 * PAGE, 4 * PAGE, "mprotect(PROT_READ)");
 
 	reset_events();
@@ -284,7 +282,8 @@ static void part_after_invalidation(struct um_client *c)
 	CHECK(madvise(mem + 6 * PAGE, PAGE, MADV_DONTNEED) == 0, "MADV_DONTNEED: %m");
 	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the zap");
 	changed = now_scan(iv, LONG_PERIOD);
-	CHECK(changed == 0, "a write and a zap alone: %llu pages changed", (unsigned long long)changed);
+	CHECK(changed == 0, "a write and a zap alone: %llu pages changed",
+	      (unsigned long long)changed);
 	CHECK(settle(300) == 2, "a WRITE and a REMOVE, nothing else");
 
 	CHECK(um_interval_remove(iv) == 0, "remove");
@@ -404,7 +403,8 @@ static void part_pageout(struct um_client *c)
 	ret = um_interval_insert(c, m, np * PAGE, UM_INTERVAL_TRACK_ASYNC, &ops, NULL, &iv);
 	if (ret) {
 		printf("test_revalidate: page-out part skipped: insert of a file mapping with "
-		       "UM_INTERVAL_TRACK_ASYNC: %s\n", strerror(-ret));
+		       "UM_INTERVAL_TRACK_ASYNC: %s\n",
+		       strerror(-ret));
 		goto out;
 	}
 	CHECK(listed_period(c, iv) > 0, "an async-tracked interval is scanned by default");
@@ -421,8 +421,9 @@ static void part_pageout(struct um_client *c)
 	changed = now_scan(iv, LONG_PERIOD);
 	settle(3000);
 	pages = pages_of(iv, UM_REASON_REVALIDATE, &n);
-	CHECK(changed == gone && pages == gone, "page-out of %u pages: %llu changed, %llu in events",
-	      gone, (unsigned long long)changed, (unsigned long long)pages);
+	CHECK(changed == gone && pages == gone,
+	      "page-out of %u pages: %llu changed, %llu in events", gone,
+	      (unsigned long long)changed, (unsigned long long)pages);
 out:
 	if (iv)
 		CHECK(um_interval_remove(iv) == 0, "remove");
@@ -530,8 +531,8 @@ static void part_ksm(struct um_client *c)
 	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
 	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "period");
 	CHECK(madvise(mem, np * PAGE, MADV_MERGEABLE) == 0, "MADV_MERGEABLE: %m");
-	CHECK(write_knob("pages_to_scan", "5000") == 0 && write_knob("sleep_millisecs", "10") == 0 &&
-		      write_knob("run", "1") == 0,
+	CHECK(write_knob("pages_to_scan", "5000") == 0 &&
+		      write_knob("sleep_millisecs", "10") == 0 && write_knob("run", "1") == 0,
 	      "start ksmd");
 	reset_events();
 	t0 = harness_now_ms();
@@ -545,7 +546,8 @@ static void part_ksm(struct um_client *c)
 	if (merged) {
 		changed = now_scan(iv, LONG_PERIOD);
 		settle(3000);
-		CHECK(changed >= np - 1, "KSM merge: %llu pages changed", (unsigned long long)changed);
+		CHECK(changed >= np - 1, "KSM merge: %llu pages changed",
+		      (unsigned long long)changed);
 		CHECK(covered(iv, UM_REASON_REVALIDATE, mem + (np - 1) * PAGE),
 		      "a merged page is reported");
 	} else {

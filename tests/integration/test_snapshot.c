@@ -30,11 +30,13 @@ static const struct vma_kind SHARED_RW = { true, true };
 static uint64_t zero_pfn;
 
 static const uint64_t default_flags[UM_PFN_FLAG_MAX] = {
-	UM_DEFAULT_VALID, UM_DEFAULT_WRITE, UM_DEFAULT_ZERO, UM_DEFAULT_SWAP,
+	UM_DEFAULT_VALID, UM_DEFAULT_WRITE,	UM_DEFAULT_ZERO, UM_DEFAULT_SWAP,
 	UM_DEFAULT_FILE,  UM_DEFAULT_EXCLUSIVE, UM_DEFAULT_HUGE, UM_DEFAULT_UFFD_WP,
 };
 static const uint64_t default_values[UM_PFN_VALUE_MAX] = {
-	UM_DEFAULT_ERROR, 0, UM_DEFAULT_SPECIAL,
+	UM_DEFAULT_ERROR,
+	0,
+	UM_DEFAULT_SPECIAL,
 };
 /* a deliberately different encoding: flags in bits 56-63, PFN shifted by 3 */
 static const uint64_t custom_flags[UM_PFN_FLAG_MAX] = {
@@ -72,7 +74,10 @@ static uint64_t expect_raw(const void *addr, struct vma_kind v)
 /* semantics.md "Library encoding", written independently of libclient */
 static uint64_t encode(uint64_t raw, const uint64_t *f, const uint64_t *v, unsigned int shift)
 {
-	static const struct { uint64_t raw; int flag; } map[] = {
+	static const struct {
+		uint64_t raw;
+		int flag;
+	} map[] = {
 		{ UM_RAW_WRITE, UM_PFN_WRITE }, { UM_RAW_ZERO, UM_PFN_ZERO },
 		{ UM_RAW_FILE, UM_PFN_FILE },	{ UM_RAW_EXCL, UM_PFN_EXCLUSIVE },
 		{ UM_RAW_HUGE, UM_PFN_HUGE },	{ UM_RAW_UFFD_WP, UM_PFN_UFFD_WP },
@@ -96,7 +101,8 @@ static void check_range(struct um_interval *iv, char *buf, size_t n, struct vma_
 			long want_ret, long noperm_page)
 {
 	uint64_t pfns[NPAGES], cpfns[NPAGES];
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + n * PAGE,
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + n * PAGE,
 			      .pfns = pfns };
 	struct um_range cr = r;
 	long ret;
@@ -131,8 +137,8 @@ static void check_range(struct um_interval *iv, char *buf, size_t n, struct vma_
 
 /* Compare a raw by-pid snapshot of @buf with pagemap; @special pages are
  * expected to carry @special_bit (HOLE / NOPERM) instead. */
-static void check_raw(struct um_client *c, char *buf, size_t n, struct vma_kind v,
-		      long want_ret, long special, uint64_t special_bit)
+static void check_raw(struct um_client *c, char *buf, size_t n, struct vma_kind v, long want_ret,
+		      long special, uint64_t special_bit)
 {
 	uint64_t raw[NPAGES];
 	long ret;
@@ -160,16 +166,17 @@ static void test_anon(struct um_client *c)
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	struct um_interval *iv;
 	uint64_t pfns[NPAGES];
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + NPAGES * PAGE,
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + NPAGES * PAGE,
 			      .pfns = pfns };
 	volatile char sink;
 
 	for (int i = 0; i < 4; i++)
-		buf[i * PAGE] = (char)(i + 1);		/* 0-3 present */
-	sink = buf[8 * PAGE] + buf[9 * PAGE];		/* 8-9 zero page, 4-7 never touched */
+		buf[i * PAGE] = (char)(i + 1); /* 0-3 present */
+	sink = buf[8 * PAGE] + buf[9 * PAGE];  /* 8-9 zero page, 4-7 never touched */
 	(void)sink;
 	for (int i = 10; i < NPAGES; i++)
-		buf[i * PAGE] = (char)i;		/* 10-15 present */
+		buf[i * PAGE] = (char)i; /* 10-15 present */
 
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, NULL, NULL, &iv) == 0, "insert anon");
 	buf[0] = 42; /* the first write: page 0 becomes writable again */
@@ -182,7 +189,8 @@ static void test_anon(struct um_client *c)
 	CHECK(um_range_register(&r, iv) == 0, "register");
 	CHECK(harness_snapshot(&r) == -EPERM, "PROT_NONE page gives -EPERM");
 	CHECK((pfns[0] & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) ==
-		      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE) && !(pfns[0] & UM_DEFAULT_UFFD_WP),
+			      (UM_DEFAULT_VALID | UM_DEFAULT_WRITE) &&
+		      !(pfns[0] & UM_DEFAULT_UFFD_WP),
 	      "written page valid+write, not wp: %#llx", (unsigned long long)pfns[0]);
 	CHECK((pfns[1] & UM_DEFAULT_UFFD_WP) && !(pfns[1] & UM_DEFAULT_WRITE) &&
 		      (pfns[1] & UM_DEFAULT_EXCLUSIVE),

@@ -171,13 +171,17 @@ static void expect(const char *what, struct um_interval *iv, const char *m, size
 }
 
 /* EXPECT(what, iv, m, np, flags, NONE, runs...): NONE first, then the runs, if any */
-#define EXPECT(what, iv, m, np, flags, ...)                                              \
-	do {                                                                             \
-		const struct run want_[] = { __VA_ARGS__ };                             \
-		expect(what, iv, m, np, flags, want_ + 1,                               \
-		       sizeof(want_) / sizeof(want_[0]) - 1);                           \
+#define EXPECT(what, iv, m, np, flags, ...)                                                      \
+	do {                                                                                     \
+		const struct run want_[] = { __VA_ARGS__ };                                      \
+		expect(what, iv, m, np, flags, want_ + 1, sizeof(want_) / sizeof(want_[0]) - 1); \
 	} while (0)
-#define NONE { 0, 0 }
+/* clang-format off: a braced initialiser, kept on one line */
+#define NONE         \
+	{            \
+		0, 0 \
+	}
+/* clang-format on */
 
 static void touch(char *m, unsigned long page, char v)
 {
@@ -274,7 +278,8 @@ static void part_two(struct um_client *c)
 	EXPECT("two: B after C re-armed", ib, b, np, UM_DIRTY_REARM, NONE, { 2, 2 }, { 70, 1 });
 	EXPECT("two: B empty", ib, b, np, 0, NONE);
 	CHECK(um_interval_remove(ic) == 0 && um_interval_remove(ib) == 0 &&
-	      um_interval_remove(ia) == 0, "remove");
+		      um_interval_remove(ia) == 0,
+	      "remove");
 	munmap(a, np * PAGE);
 	munmap(b, np * PAGE);
 }
@@ -415,7 +420,8 @@ static void part_zaprace(struct um_client *c)
 	note(seen, m, out, n);
 	for (size_t i = 0; i < np; i++)
 		if (!seen[i] && missing++ < 8)
-			fprintf(stderr, "zaprace: page %zu zapped and written, never reported\n", i);
+			fprintf(stderr, "zaprace: page %zu zapped and written, never reported\n",
+				i);
 	printf("test_soft_dirty: zaprace: %u harvests while zapping\n", rounds);
 	CHECK(!missing, "zaprace: %u pages never reported", missing);
 	CHECK(um_status(c, &st) == 0, "zaprace: the daemon lives");
@@ -451,8 +457,8 @@ static void part_scan(struct um_client *c)
 	CHECK(covers && pages == 1, "scan: REVALIDATE over the page written (%llu pages)",
 	      (unsigned long long)pages);
 	CHECK(um_interval_revalidate(iv, LONG_PERIOD, UM_REVALIDATE_NOW, &changed) == 0 &&
-	      changed == 0, "scan: reported once (%llu pages the second time)",
-	      (unsigned long long)changed);
+		      changed == 0,
+	      "scan: reported once (%llu pages the second time)", (unsigned long long)changed);
 	/* the scan's harvest fed the DIRTY log too */
 	EXPECT("scan: the write is still in the log", iv, m, np, UM_DIRTY_REARM, NONE, { 5, 1 });
 	CHECK(um_interval_remove(iv) == 0, "remove");
@@ -473,7 +479,8 @@ static void part_overlap(struct um_client *c)
 	struct um_dirty_range out[MAXR];
 	long n;
 
-	CHECK(um_interval_insert(c, m, nu * PAGE, 0, NULL, NULL, &u) == 0, "overlap: insert uffd-wp");
+	CHECK(um_interval_insert(c, m, nu * PAGE, 0, NULL, NULL, &u) == 0,
+	      "overlap: insert uffd-wp");
 	s = insert_sd(c, m, np, NULL, "overlap");
 	harvest(s, m, np, UM_DIRTY_REARM, out, MAXR);
 	touch(m, 3, 'u');
@@ -483,7 +490,8 @@ static void part_overlap(struct um_client *c)
 	       UM_DIRTY_REARM, NONE, { 3, 1 });
 	n = um_interval_dirty(u, (uintptr_t)m, (uintptr_t)m + nu * PAGE, UM_DIRTY_REARM, out, MAXR,
 			      NULL);
-	CHECK(n == 1 && out[0].start == (uintptr_t)m + 3 * PAGE, "overlap: the uffd-wp log: %ld", n);
+	CHECK(n == 1 && out[0].start == (uintptr_t)m + 3 * PAGE, "overlap: the uffd-wp log: %ld",
+	      n);
 	EXPECT("overlap: re-armed by the uffd-wp interval", s, m, np, UM_DIRTY_REARM, NONE);
 	touch(m, 20, 'v');
 	touch(m, 5, 'v');
@@ -578,8 +586,8 @@ static bool is_thp(const char *p)
 static void part_thp(struct um_client *c)
 {
 	const size_t np = 2 * HPAGE / PAGE;
-	char *base = mmap(NULL, 3 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
+	char *base =
+		mmap(NULL, 3 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *m = (char *)(((uintptr_t)base + HPAGE - 1) & ~(HPAGE - 1));
 	struct um_interval *iv;
 
@@ -677,9 +685,9 @@ static const struct {
 	const char *name;
 	void (*fn)(struct um_client *c);
 } parts[] = {
-	{ "baseline", part_baseline }, { "rearm", part_rearm }, { "zap", part_zap },
-	{ "two", part_two },	       { "scan", part_scan },	{ "race", part_race },
-	{ "thp", part_thp },	       { "shmem", part_shmem }, { "file", part_file },
+	{ "baseline", part_baseline }, { "rearm", part_rearm },	    { "zap", part_zap },
+	{ "two", part_two },	       { "scan", part_scan },	    { "race", part_race },
+	{ "thp", part_thp },	       { "shmem", part_shmem },	    { "file", part_file },
 	{ "outsider", part_outsider }, { "zaprace", part_zaprace }, { "overlap", part_overlap },
 	{ "vmas", part_vmas },
 };
@@ -705,7 +713,8 @@ int main(int argc, char **argv)
 		const char *old = getenv("UMIRRORD_MASK_FEATURES");
 		char mask[128];
 
-		snprintf(mask, sizeof(mask), "%s%swp_async", old ? old : "", old && *old ? "," : "");
+		snprintf(mask, sizeof(mask), "%s%swp_async", old ? old : "",
+			 old && *old ? "," : "");
 		CHECK(setenv("UMIRRORD_MASK_FEATURES", mask, 1) == 0, "setenv: %m");
 		um_disconnect(c);
 		harness_restart_daemon();

@@ -37,7 +37,8 @@ static void on_invalidate(struct um_interval *iv, const struct um_invalidation *
 
 	pthread_mutex_lock(&l->lock);
 	if (l->n < MAX_EV)
-		l->r[l->n++] = (struct rec){ inv->start, inv->end, inv->seq, inv->reason, inv->sync };
+		l->r[l->n++] =
+			(struct rec){ inv->start, inv->end, inv->seq, inv->reason, inv->sync };
 	pthread_mutex_unlock(&l->lock);
 	sem_post(&l->sem);
 }
@@ -105,8 +106,7 @@ int main(void)
 	/* fork before connecting: the child must not share our connection */
 	sub = harness_fork(subscriber_main, &to_sub, &from_sub);
 
-	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		   0);
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(buf != MAP_FAILED, "mmap: %m");
 	memset(buf, 'a', NPAGES * PAGE);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
@@ -135,9 +135,8 @@ int main(void)
 	      "subscriber exited cleanly (0x%x)", status);
 	CHECK(mine.n == n, "owner saw %u invalidations, want %u", mine.n, n);
 
-	static const uint32_t want_reason[] = { UM_REASON_WRITE, UM_REASON_WRITE,
-						UM_REASON_REMOVE, UM_REASON_WRITE,
-						UM_REASON_UNMAP };
+	static const uint32_t want_reason[] = { UM_REASON_WRITE, UM_REASON_WRITE, UM_REASON_REMOVE,
+						UM_REASON_WRITE, UM_REASON_UNMAP };
 	for (unsigned int i = 0; i < n; i++) {
 		CHECK(mine.r[i].reason == want_reason[i], "owner event %u: %s", i,
 		      um_reason_str(mine.r[i].reason));

@@ -77,7 +77,8 @@ static void drop_privileges(size_t ngroups, const gid_t *groups)
 	CHECK(setgid(NOBODY) == 0, "setgid: %m");
 	CHECK(setuid(NOBODY) == 0, "setuid: %m");
 	CHECK(getuid() == NOBODY && geteuid() == NOBODY && getgid() == NOBODY &&
-		      getegid() == NOBODY, "ids after the drop");
+		      getegid() == NOBODY,
+	      "ids after the drop");
 	CHECK(getgroups(0, NULL) == (int)ngroups, "supplementary groups: %d, want %zu",
 	      getgroups(0, NULL), ngroups);
 	CHECK(cap_eff() == 0, "CapEff %#llx after the drop", cap_eff());
@@ -92,8 +93,8 @@ static void drop_privileges(size_t ngroups, const gid_t *groups)
 static struct um_interval *insert(struct um_client *c, size_t npages, int *err)
 {
 	struct um_interval *iv = NULL;
-	char *p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	char *p = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 
 	CHECK(p != MAP_FAILED, "mmap: %m");
 	memset(p, 'a', npages * PAGE);
@@ -274,8 +275,9 @@ static void check_member(void)
 
 		CHECK((e & PM_PRESENT) && (e & PM_PFN_MASK), "member's page %d: pagemap %#llx", i,
 		      (unsigned long long)e);
-		CHECK(shown == (e & PM_PFN_MASK), "member shown PFN %#llx of page %d, pagemap %#llx",
-		      (unsigned long long)shown, i, (unsigned long long)(e & PM_PFN_MASK));
+		CHECK(shown == (e & PM_PFN_MASK),
+		      "member shown PFN %#llx of page %d, pagemap %#llx", (unsigned long long)shown,
+		      i, (unsigned long long)(e & PM_PFN_MASK));
 	}
 	CHECK(write(to, &go, 1) == 1, "let the member go on");
 	CHECK(waitpid(child, &status, 0) == child, "waitpid: %m");
@@ -286,8 +288,9 @@ static void check_member(void)
 
 int main(void)
 {
-	static const char *const args[] = { "--mode", "0666", "--max-intervals-per-uid", "2",
-					     "--pfn-group", PFN_GROUP_ARG, NULL };
+	static const char *const args[] = { "--mode", "0666",	     "--max-intervals-per-uid",
+					    "2",      "--pfn-group", PFN_GROUP_ARG,
+					    NULL };
 	struct um_interval *mine[ROOT_INTERVALS];
 	struct to_child tc = { .pid = getpid() };
 	struct from_child fc;

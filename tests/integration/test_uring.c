@@ -99,8 +99,8 @@ static void phase(bool want_uring, const char *name)
 	CHECK(um_status(c, &st) == 0, "%s: status", name);
 	CHECK(!!(st.kfeatures & UM_FEAT_IO_URING) == want_uring, "%s: IO_URING %s in kfeatures",
 	      name, want_uring ? "present" : "absent");
-	CHECK(daemon_rings() == (want_uring ? 1u : 0u), "%s: the daemon holds %s io_uring fd",
-	      name, want_uring ? "one" : "no");
+	CHECK(daemon_rings() == (want_uring ? 1u : 0u), "%s: the daemon holds %s io_uring fd", name,
+	      want_uring ? "one" : "no");
 	pfn_visible = st.kfeatures & UM_FEAT_PFN_VISIBLE;
 
 	mem = harness_map_anon(NIV * NP, PROT_READ | PROT_WRITE);
@@ -110,7 +110,8 @@ static void phase(bool want_uring, const char *name)
 		char *a = mem + (size_t)i * NP * PAGE;
 		long n;
 
-		CHECK(um_interval_insert(c, a, NP * PAGE, 0, &ops, (void *)(uintptr_t)i, &ivs[i]) == 0,
+		CHECK(um_interval_insert(c, a, NP * PAGE, 0, &ops, (void *)(uintptr_t)i, &ivs[i]) ==
+			      0,
 		      "%s: insert %u", name, i);
 		memset(&ranges[i], 0, sizeof(ranges[i]));
 		ranges[i].start = (uintptr_t)a;

@@ -49,8 +49,7 @@ int main(void)
 	harness_gate_init(&g, 0);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 
-	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		   0);
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(buf != MAP_FAILED, "mmap: %m");
 	memset(buf, 'a', NPAGES * PAGE);
 	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &harness_gate_ops, &g, &iv) == 0,

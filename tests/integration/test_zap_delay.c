@@ -170,8 +170,8 @@ int main(void)
 			left += !(pfn_before[i] & PM_PRESENT) || !(pfn_before[i] & PM_UFFD_WP);
 			pfn_before[i] &= PM_PFN_MASK;
 		}
-		CHECK(left == 0, "round %d: every page present and write-protected (%llu not)", round,
-		      (unsigned long long)left);
+		CHECK(left == 0, "round %d: every page present and write-protected (%llu not)",
+		      round, (unsigned long long)left);
 		atomic_store(&ret_ms, 0);
 		sem_post(&go);
 		/* the zap has begun: stop the zapper in the middle of it */
@@ -190,15 +190,16 @@ int main(void)
 		 * emulated machine: waiting longer is fine, what is checked
 		 * is the state once the sequence is even.
 		 */
-		for (int tries = 0; (ret = um_interval_read_begin(iv, &seq)) == -ETIMEDOUT &&
-				    tries < 10;
-		     tries++)
+		for (int tries = 0;
+		     (ret = um_interval_read_begin(iv, &seq)) == -ETIMEDOUT && tries < 10; tries++)
 			;
 		CHECK(ret == 0, "round %d: read_begin after the REMOVE: %d", round, ret);
 		left = not_zapped();
 		CHECK(left == 0,
-		      "round %d: seq %llu is even %llu ms after the invalidation but %llu pages are "
-		      "not zapped yet (madvise %s)", round, (unsigned long long)seq,
+		      "round %d: seq %llu is even %llu ms after the invalidation but %llu pages "
+		      "are "
+		      "not zapped yet (madvise %s)",
+		      round, (unsigned long long)seq,
 		      (unsigned long long)(harness_now_ms() - atomic_load(&cb_ms)),
 		      (unsigned long long)left, atomic_load(&ret_ms) ? "returned" : "not returned");
 		for (t0 = harness_now_ms(); !atomic_load(&ret_ms) && harness_now_ms() - t0 < 10000;)
@@ -231,14 +232,16 @@ int main(void)
 		t0 = harness_now_ms();
 		ret = um_interval_read_begin(iv, &seq);
 		CHECK(ret == 0, "MADV_FREE: the invalidation completes (%s)", strerror(-ret));
-		printf("test_zap_delay: MADV_FREE of 16 pages completed %llu ms after its callback\n",
+		printf("test_zap_delay: MADV_FREE of 16 pages completed %llu ms after its "
+		       "callback\n",
 		       (unsigned long long)(harness_now_ms() - t0));
 		CHECK((harness_pagemap(region) & PM_PFN_MASK) == (pfn_before[0] & PM_PFN_MASK),
 		      "MADV_FREE left the page mapped");
 		CHECK(um_interval_remove(iv) == 0, "remove");
 	}
 	printf("test_zap_delay: the zap ended more than 100 ms after the invalidation in %u of "
-	       "%d rounds\n", slow, ROUNDS);
+	       "%d rounds\n",
+	       slow, ROUNDS);
 	CHECK(slow > 0, "the delay was provoked at least once");
 	atomic_store(&quit, true);
 	sem_post(&go);

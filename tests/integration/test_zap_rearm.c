@@ -210,8 +210,8 @@ int main(void)
 		}
 		CHECK(madvise(base + a * PAGE, n * PAGE, MADV_DONTNEED) == 0, "madvise: %m");
 		removes++;
-		CHECK(wait_count(&nremove, removes), "phase 1 round %u: REMOVE of [%u, %u) reported",
-		      r, a, a + n);
+		CHECK(wait_count(&nremove, removes),
+		      "phase 1 round %u: REMOVE of [%u, %u) reported", r, a, a + n);
 		/* complete once the seq is even: its re-arm must be in place */
 		CHECK(wait_even(iv, &seq) == 0, "phase 1 round %u: read_begin", r);
 		check_armed("phase 1", r, seed + r);
@@ -245,7 +245,8 @@ int main(void)
 		}
 		pthread_barrier_destroy(&go);
 		removes += zaps;
-		CHECK(wait_count(&nremove, removes), "phase 2 round %u: %u REMOVEs reported", r, zaps);
+		CHECK(wait_count(&nremove, removes), "phase 2 round %u: %u REMOVEs reported", r,
+		      zaps);
 		CHECK(wait_even(iv, &seq) == 0, "phase 2 round %u: read_begin", r);
 		snprintf(what, sizeof(what), "phase 2 (%s [%u, %u) with %s [%u, %u))",
 			 t[0].zap ? "zap" : "write", t[0].a, t[0].a + t[0].n,

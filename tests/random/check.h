@@ -68,11 +68,11 @@ struct ovma {
 };
 
 struct oracle {
-	uint64_t base;	 /* window start */
-	size_t n;	 /* window pages */
-	uint64_t *pm;	 /* pagemap entry per page */
-	int32_t *vi;	 /* VMA index per page, -1 unmapped */
-	struct ovma *v;	 /* VMAs meeting the window, ascending */
+	uint64_t base;	/* window start */
+	size_t n;	/* window pages */
+	uint64_t *pm;	/* pagemap entry per page */
+	int32_t *vi;	/* VMA index per page, -1 unmapped */
+	struct ovma *v; /* VMAs meeting the window, ascending */
 	size_t nv, capv;
 };
 
@@ -158,13 +158,13 @@ struct ivrec {
 	/* the mirror: the last snapshot and the seq it is valid for */
 	uint64_t *mirror;
 	uint64_t mirror_seq;
-	uint8_t *touched; /* pages a uffd-reported operation changed since the mirror */
-	uint8_t *stouched;    /* pages an operation only the scan sees changed */
+	uint8_t *touched;  /* pages a uffd-reported operation changed since the mirror */
+	uint8_t *stouched; /* pages an operation only the scan sees changed */
 	/* the scan's baseline: the page as last scanned or last invalidated */
 	uint64_t *base;
-	uint64_t *base_seq;   /* seq when that was observed */
-	uint64_t *snap;	      /* the last snapshot (check_owner) */
-	uint64_t *exp;	      /* what it had to be */
+	uint64_t *base_seq; /* seq when that was observed */
+	uint64_t *snap;	    /* the last snapshot (check_owner) */
+	uint64_t *exp;	    /* what it had to be */
 	long snap_ret;
 	uint64_t snap_seq;
 	unsigned int drop_every; /* self-test: forget every Nth REMOVE/UNMAP/REMAP */
@@ -174,9 +174,9 @@ struct ivrec {
 
 /* shared with the subscriber process (MAP_SHARED before the fork) */
 struct sub_slot {
-	_Atomic uint64_t n;	   /* events logged since subscribed */
+	_Atomic uint64_t n; /* events logged since subscribed */
 	struct evrec ring[SUB_RING];
-	atomic_int released;	   /* release/evicted callback ran */
+	atomic_int released; /* release/evicted callback ran */
 	atomic_int release_error;
 };
 
@@ -189,7 +189,7 @@ struct sub_shm {
 struct subrec {
 	bool used;
 	bool sync;
-	struct ivrec *of;  /* the owner interval (NULL once removed) */
+	struct ivrec *of; /* the owner interval (NULL once removed) */
 	uint64_t id;
 	size_t own_next;   /* next owner event the subscription must match */
 	uint64_t sub_next; /* next subscription event to compare */
@@ -217,8 +217,8 @@ struct sub_shm *sub_shm(void);
  * @seq: the seq the snapshot/fault entries are valid for (may be NULL)
  * Return: the library's result.
  */
-long sub_call(char op, int slot, uint64_t id, unsigned int flags, uint64_t start,
-	      uint64_t npages, bool write, uint64_t *seq);
+long sub_call(char op, int slot, uint64_t id, unsigned int flags, uint64_t start, uint64_t npages,
+	      bool write, uint64_t *seq);
 
 /** ivrec_new() - insert [@first, +@np) window pages with the logging callback. */
 int ivrec_insert(struct run *r, size_t first, size_t np, struct ivrec **out);
@@ -254,17 +254,17 @@ struct run {
 	bool scan;
 	bool selftest;
 	bool stop_on_fail;
-	uint64_t ops_mask; /* allowed operations (1 << OP_*) */
+	uint64_t ops_mask;  /* allowed operations (1 << OP_*) */
 	const char *replay; /* the command line that replays this run */
 	struct um_client *c;
 	uint64_t zero_pfn;
 	bool show_pfn;
-	char *win;	 /* window start */
-	size_t np;	 /* region pages: window [0, np) */
-	size_t nw;	 /* window pages: scratch is [np, nw) */
-	int fd;		 /* memfd / tmpfs file, -1 */
-	int map_flags;	 /* MAP_PRIVATE / MAP_SHARED (| MAP_ANONYMOUS | MAP_HUGETLB) */
-	uint8_t *gone;	 /* window pages the daemon must report as holes */
+	char *win;     /* window start */
+	size_t np;     /* region pages: window [0, np) */
+	size_t nw;     /* window pages: scratch is [np, nw) */
+	int fd;	       /* memfd / tmpfs file, -1 */
+	int map_flags; /* MAP_PRIVATE / MAP_SHARED (| MAP_ANONYMOUS | MAP_HUGETLB) */
+	uint8_t *gone; /* window pages the daemon must report as holes */
 	struct ivrec *iv[MAX_IV];
 	struct subrec sub[MAX_SUB];
 	struct oracle cur, o1, o2;
@@ -279,14 +279,30 @@ struct run {
 	struct counters cnt;
 	unsigned int printed; /* detailed failure reports so far */
 	pthread_mutex_t fail_lock;
-	bool corrupt_now;	/* self-test: corrupt one expected entry this step */
+	bool corrupt_now; /* self-test: corrupt one expected entry this step */
 };
 
 /* operations (--ops names them) */
 enum op {
-	OP_WRITE, OP_SPAN, OP_READ, OP_THREADS, OP_FAULT, OP_DONTNEED, OP_MUNMAP, OP_MMAP,
-	OP_MREMAP, OP_MPROTECT, OP_FORK, OP_PAGEOUT, OP_COLLAPSE, OP_REINSERT, OP_SUB,
-	OP_SUBSNAP, OP_SUBFAULT, OP_COMBO, OP_NR
+	OP_WRITE,
+	OP_SPAN,
+	OP_READ,
+	OP_THREADS,
+	OP_FAULT,
+	OP_DONTNEED,
+	OP_MUNMAP,
+	OP_MMAP,
+	OP_MREMAP,
+	OP_MPROTECT,
+	OP_FORK,
+	OP_PAGEOUT,
+	OP_COLLAPSE,
+	OP_REINSERT,
+	OP_SUB,
+	OP_SUBSNAP,
+	OP_SUBFAULT,
+	OP_COMBO,
+	OP_NR
 };
 
 extern const char *const op_names[OP_NR];

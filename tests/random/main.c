@@ -150,8 +150,8 @@ static void print_summary(void)
 	for (int k = 0, first = 1; k < K_NR; k++) {
 		if (!(kmask & (1ull << k)))
 			continue;
-		off += snprintf(line + off, sizeof(line) - (size_t)off, "%s%s %llu", first ? "" : ", ",
-				kinds[k].name, (unsigned long long)per_kind[k]);
+		off += snprintf(line + off, sizeof(line) - (size_t)off, "%s%s %llu",
+				first ? "" : ", ", kinds[k].name, (unsigned long long)per_kind[k]);
 		first = 0;
 	}
 	printf("%s), %llu divergences, %llu missed invalidations (%llu unchecked scan-only "
@@ -395,7 +395,8 @@ int main(int argc, char **argv)
 		bool ok = total.planted > 0 && total.planted_div == total.planted &&
 			  total.planted_miss > 0;
 
-		printf("umirror-check: self-test %s: %llu of %llu corrupted oracle entries caught as "
+		printf("umirror-check: self-test %s: %llu of %llu corrupted oracle entries caught "
+		       "as "
 		       "divergences, %llu misses caught from dropped events\n",
 		       ok ? "PASS" : "FAIL", (unsigned long long)total.planted_div,
 		       (unsigned long long)total.planted, (unsigned long long)total.planted_miss);

@@ -46,25 +46,25 @@
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
-#define MAX_PRINT 3	    /* failure reports per run with the history */
-#define MAX_LINES 60	    /* failure reports per run at all */
-#define MAX_SUBOPS 3	    /* operations in one combined step */
+#define MAX_PRINT 3		      /* failure reports per run with the history */
+#define MAX_LINES 60		      /* failure reports per run at all */
+#define MAX_SUBOPS 3		      /* operations in one combined step */
 #define WINDOW_BASE 0x100000000000ull /* 16 TiB: far below the kernel's mmap area */
 
 const char *const op_names[OP_NR] = {
-	[OP_WRITE] = "write",	  [OP_SPAN] = "span",	      [OP_READ] = "read",
-	[OP_THREADS] = "threads", [OP_FAULT] = "fault",	      [OP_DONTNEED] = "dontneed",
-	[OP_MUNMAP] = "munmap",	  [OP_MMAP] = "mmap",	      [OP_MREMAP] = "mremap",
-	[OP_MPROTECT] = "mprotect", [OP_FORK] = "fork",	      [OP_PAGEOUT] = "pageout",
+	[OP_WRITE] = "write",	    [OP_SPAN] = "span",		[OP_READ] = "read",
+	[OP_THREADS] = "threads",   [OP_FAULT] = "fault",	[OP_DONTNEED] = "dontneed",
+	[OP_MUNMAP] = "munmap",	    [OP_MMAP] = "mmap",		[OP_MREMAP] = "mremap",
+	[OP_MPROTECT] = "mprotect", [OP_FORK] = "fork",		[OP_PAGEOUT] = "pageout",
 	[OP_COLLAPSE] = "collapse", [OP_REINSERT] = "reinsert", [OP_SUB] = "sub",
-	[OP_SUBSNAP] = "subsnap", [OP_SUBFAULT] = "subfault", [OP_COMBO] = "combo",
+	[OP_SUBSNAP] = "subsnap",   [OP_SUBFAULT] = "subfault", [OP_COMBO] = "combo",
 };
 
 static const unsigned int weight[OP_NR] = {
-	[OP_WRITE] = 18,  [OP_SPAN] = 7,     [OP_READ] = 5,	 [OP_THREADS] = 3,
-	[OP_FAULT] = 6,	  [OP_DONTNEED] = 7, [OP_MUNMAP] = 3,	 [OP_MMAP] = 4,
-	[OP_MREMAP] = 6,  [OP_MPROTECT] = 7, [OP_FORK] = 3,	 [OP_PAGEOUT] = 3,
-	[OP_COLLAPSE] = 2, [OP_REINSERT] = 4, [OP_SUB] = 4,	 [OP_SUBSNAP] = 2,
+	[OP_WRITE] = 18,   [OP_SPAN] = 7,     [OP_READ] = 5,   [OP_THREADS] = 3,
+	[OP_FAULT] = 6,	   [OP_DONTNEED] = 7, [OP_MUNMAP] = 3, [OP_MMAP] = 4,
+	[OP_MREMAP] = 6,   [OP_MPROTECT] = 7, [OP_FORK] = 3,   [OP_PAGEOUT] = 3,
+	[OP_COLLAPSE] = 2, [OP_REINSERT] = 4, [OP_SUB] = 4,    [OP_SUBSNAP] = 2,
 	[OP_SUBFAULT] = 2, [OP_COMBO] = 10,
 };
 
@@ -472,7 +472,8 @@ static void write_page(struct run *r, size_t w)
 			continue;
 		if (!ivrec_covered(v, w, floor[i]))
 			report(r, true, "write-early",
-			       "write to protected page %zu (%#llx) of interval %llu returned before "
+			       "write to protected page %zu (%#llx) of interval %llu returned "
+			       "before "
 			       "the owner's callback for it ran (seq floor %llu)",
 			       w, (unsigned long long)addr_of(r, w), (unsigned long long)v->id,
 			       (unsigned long long)floor[i]);
@@ -481,11 +482,14 @@ static void write_page(struct run *r, size_t w)
 
 			if (!sr->used || sr->of != v || !sr->sync || sr->evicted)
 				continue;
-			if (!slot_covered(s, sr->sub_next, (uint64_t)(uintptr_t)r->win, w, floor[i]))
+			if (!slot_covered(s, sr->sub_next, (uint64_t)(uintptr_t)r->win, w,
+					  floor[i]))
 				report(r, true, "write-early",
-				       "write to protected page %zu (%#llx) of interval %llu returned "
+				       "write to protected page %zu (%#llx) of interval %llu "
+				       "returned "
 				       "before the subscriber's callback for it ran",
-				       w, (unsigned long long)addr_of(r, w), (unsigned long long)v->id);
+				       w, (unsigned long long)addr_of(r, w),
+				       (unsigned long long)v->id);
 		}
 	}
 }
@@ -540,7 +544,8 @@ static void *waiter_main(void *arg)
 			       (unsigned long long)rg.notifier_seq);
 		else if (rg.notifier_seq > v->seq0 && last + 1 < rg.notifier_seq)
 			report(wt->r, false, "valid-early",
-			       "interval %llu: wait_until_valid returned seq %llu while the owner's "
+			       "interval %llu: wait_until_valid returned seq %llu while the "
+			       "owner's "
 			       "callbacks had seen only up to %llu",
 			       (unsigned long long)v->id, (unsigned long long)rg.notifier_seq,
 			       (unsigned long long)last);
@@ -1093,11 +1098,9 @@ static void op_sub(struct run *r)
 	for (int k = 0; k < MAX_SUB; k++)
 		if (r->sub[k].used && r->sub[k].of == v)
 			want = -EBUSY;
-	r->sub[s] = (struct subrec){ .used = true,
-				     .sync = rnd_below(r, 4) != 0,
-				     .of = v,
-				     .id = v->id,
-				     .own_next = v->nev };
+	r->sub[s] = (struct subrec){
+		.used = true, .sync = rnd_below(r, 4) != 0, .of = v, .id = v->id, .own_next = v->nev
+	};
 	ret = sub_call('S', s, v->id, r->sub[s].sync ? 0 : UM_INTERVAL_ASYNC, 0, 0, false,
 		       &r->sub[s].seq0);
 	hist(r, "subscribe slot %d to interval %llu (%s): %ld", s, (unsigned long long)v->id,
@@ -1158,8 +1161,8 @@ static void op_subsnap(struct run *r)
 
 		if (e != g) {
 			report(r, false, "snapshot",
-			       "subscriber snapshot %zu+%zu page %zu (%#llx): expected %s, got %s", w,
-			       n, w + i, (unsigned long long)addr_of(r, w + i),
+			       "subscriber snapshot %zu+%zu page %zu (%#llx): expected %s, got %s",
+			       w, n, w + i, (unsigned long long)addr_of(r, w + i),
 			       entry_str(e, b1, sizeof(b1)), entry_str(g, b2, sizeof(b2)));
 			break;
 		}
@@ -1189,7 +1192,8 @@ static void op_subfault(struct run *r)
 		touch(r, w, n);
 	after_op(r, 0, 0, DST_NONE);
 	if (ret != want)
-		report(r, false, "fault-status", "subscriber %s fault of %zu+%zu returned %ld, want %ld",
+		report(r, false, "fault-status",
+		       "subscriber %s fault of %zu+%zu returned %ld, want %ld",
 		       write ? "write" : "read", w, n, ret, want);
 	else if (ret > 0)
 		fault_post(r, w, n, write, "subscriber");
@@ -1213,7 +1217,8 @@ static bool late_change(struct run *r)
 			continue;
 		if (wp_appeared) {
 			report(r, false, "late-change",
-			       "page %zu (%#llx) was write-protected again (pagemap %#llx -> %#llx) "
+			       "page %zu (%#llx) was write-protected again (pagemap %#llx -> "
+			       "%#llx) "
 			       "while every seq was even: a deferred re-arm after completion",
 			       p, (unsigned long long)addr_of(r, p), (unsigned long long)a,
 			       (unsigned long long)b);
@@ -1262,7 +1267,8 @@ static bool stable_snapshots(struct run *r)
 		if (getenv("UMIRROR_CHECK_DEBUG") && ok)
 			for (size_t p = 0; p < r->nw; p++)
 				if (r->o1.pm[p] != r->o2.pm[p] || r->o1.vi[p] != r->o2.vi[p])
-					fprintf(stderr, "unstable: step %llu page %zu: %#llx -> %#llx\n",
+					fprintf(stderr,
+						"unstable: step %llu page %zu: %#llx -> %#llx\n",
 						(unsigned long long)r->step, p,
 						(unsigned long long)r->o1.pm[p],
 						(unsigned long long)r->o2.pm[p]);
@@ -1317,7 +1323,8 @@ static void compare_snapshots(struct run *r, bool quiet)
 			size_t w = v->first + first_bad;
 
 			report(r, false, "snapshot",
-			       "interval %llu (%zu+%zu, seq %llu): %zu pages differ; first page %zu "
+			       "interval %llu (%zu+%zu, seq %llu): %zu pages differ; first page "
+			       "%zu "
 			       "(%#llx): expected %s, got %s%s",
 			       (unsigned long long)v->id, v->first, v->np,
 			       (unsigned long long)v->snap_seq, bad, w,
@@ -1391,8 +1398,8 @@ static void miss_report(struct run *r, struct ivrec *v, struct misses *m, const 
  */
 static bool rearmed(uint64_t held, uint64_t now)
 {
-	return (held & UM_DEFAULT_VALID) && (held & UM_DEFAULT_WRITE) &&
-	       (now & UM_DEFAULT_VALID) && (now & UM_DEFAULT_UFFD_WP) && held >> 12 == now >> 12;
+	return (held & UM_DEFAULT_VALID) && (held & UM_DEFAULT_WRITE) && (now & UM_DEFAULT_VALID) &&
+	       (now & UM_DEFAULT_UFFD_WP) && held >> 12 == now >> 12;
 }
 
 /*
@@ -1518,13 +1525,15 @@ static void check_subs(struct run *r)
 			    a->reason != (b->reason & 0xffu)) {
 				bad = true;
 				report(r, false, "order",
-				       "interval %llu event %zu: owner got %s [%#llx, %#llx) seq %llu, "
+				       "interval %llu event %zu: owner got %s [%#llx, %#llx) seq "
+				       "%llu, "
 				       "subscriber slot %d got %s [%#llx, %#llx) seq %llu",
 				       (unsigned long long)v->id, sr->own_next,
-				       um_reason_str(b->reason & 0xffu), (unsigned long long)b->start,
-				       (unsigned long long)b->end, (unsigned long long)b->seq, s,
-				       um_reason_str(a->reason), (unsigned long long)a->start,
-				       (unsigned long long)a->end, (unsigned long long)a->seq);
+				       um_reason_str(b->reason & 0xffu),
+				       (unsigned long long)b->start, (unsigned long long)b->end,
+				       (unsigned long long)b->seq, s, um_reason_str(a->reason),
+				       (unsigned long long)a->start, (unsigned long long)a->end,
+				       (unsigned long long)a->seq);
 			}
 			if ((a->seq & 1) && a->seq > sr->last_odd)
 				sr->last_odd = a->seq;
@@ -1534,7 +1543,8 @@ static void check_subs(struct run *r)
 		}
 		if (!bad && sr->sub_next < n)
 			report(r, false, "order",
-			       "interval %llu: subscriber slot %d got %llu events the owner did not",
+			       "interval %llu: subscriber slot %d got %llu events the owner did "
+			       "not",
 			       (unsigned long long)v->id, s,
 			       (unsigned long long)(n - sr->sub_next));
 		if (!bad && sr->own_next < v->nev)
@@ -1630,15 +1640,17 @@ static enum op pick_op(struct run *r, bool in_combo)
 	unsigned int total = 0, x;
 
 	for (int op = 0; op < OP_NR; op++)
-		if (allowed(r, (enum op)op) && !(in_combo && (op == OP_COMBO || op == OP_SUB ||
-							     op == OP_REINSERT || op == OP_THREADS)))
+		if (allowed(r, (enum op)op) &&
+		    !(in_combo &&
+		      (op == OP_COMBO || op == OP_SUB || op == OP_REINSERT || op == OP_THREADS)))
 			total += weight[op];
 	if (!total)
 		return OP_READ;
 	x = (unsigned int)rnd_below(r, total);
 	for (int op = 0; op < OP_NR; op++) {
-		if (!allowed(r, (enum op)op) || (in_combo && (op == OP_COMBO || op == OP_SUB ||
-							      op == OP_REINSERT || op == OP_THREADS)))
+		if (!allowed(r, (enum op)op) ||
+		    (in_combo &&
+		     (op == OP_COMBO || op == OP_SUB || op == OP_REINSERT || op == OP_THREADS)))
 			continue;
 		if (x < weight[op])
 			return (enum op)op;
@@ -1728,8 +1740,8 @@ static void *map_window(size_t nw)
 {
 	for (uint64_t a = WINDOW_BASE; a < WINDOW_BASE + (64ull << 30); a += 1ull << 30) {
 		void *p = mmap((void *)(uintptr_t)a, nw * PAGE, PROT_NONE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
-			       0);
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+			       -1, 0);
 
 		if (p == (void *)(uintptr_t)a)
 			return p;

@@ -208,7 +208,8 @@ static void mark_thp(uint64_t *e, size_t n, uint64_t addr)
 		if (ok && kpageflags_fd >= 0 &&
 		    pread(kpageflags_fd, &flags, 8, (off_t)((e[i] & PM_PFN_MASK) * 8)) == 8 &&
 		    (flags & (1ull << KPF_THP))) {
-			uint64_t mark = RAW_THP | ((flags & (1ull << KPF_ZERO_PAGE)) ? RAW_HUGE_ZERO : 0);
+			uint64_t mark =
+				RAW_THP | ((flags & (1ull << KPF_ZERO_PAGE)) ? RAW_HUGE_ZERO : 0);
 
 			for (size_t k = i; k < stop; k++)
 				e[k] |= mark;

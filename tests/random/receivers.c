@@ -19,8 +19,7 @@
 
 /* --- owner intervals ------------------------------------------------------- */
 
-static void owner_invalidate(struct um_interval *iv, const struct um_invalidation *inv,
-			     void *priv)
+static void owner_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
 {
 	struct ivrec *v = priv;
 	bool drop = false;
@@ -90,14 +89,12 @@ int ivrec_insert(struct run *r, size_t first, size_t np, struct ivrec **out)
 	v->base_seq = calloc(np, sizeof(uint64_t));
 	v->snap = calloc(np, sizeof(uint64_t));
 	v->exp = calloc(np, sizeof(uint64_t));
-	CHECK(v->mirror && v->touched && v->stouched && v->base && v->base_seq && v->snap &&
-		      v->exp,
+	CHECK(v->mirror && v->touched && v->stouched && v->base && v->base_seq && v->snap && v->exp,
 	      "out of memory");
 	/* nothing held yet: the first check takes the mirror */
 	for (size_t i = 0; i < np; i++)
 		v->mirror[i] = v->base[i] = UM_DEFAULT_ERROR;
-	ret = um_interval_insert(r->c, r->win + first * PAGE, np * PAGE, 0, &owner_ops, v,
-				 &v->iv);
+	ret = um_interval_insert(r->c, r->win + first * PAGE, np * PAGE, 0, &owner_ops, v, &v->iv);
 	if (ret < 0) {
 		ivrec_free(v);
 		return ret;
@@ -290,8 +287,8 @@ void sub_stop(void)
 	close(from_sub);
 }
 
-long sub_call(char op, int slot, uint64_t id, unsigned int flags, uint64_t start,
-	      uint64_t npages, bool write_, uint64_t *seq)
+long sub_call(char op, int slot, uint64_t id, unsigned int flags, uint64_t start, uint64_t npages,
+	      bool write_, uint64_t *seq)
 {
 	struct sub_cmd m = { .op = op,
 			     .slot = slot,
@@ -303,8 +300,7 @@ long sub_call(char op, int slot, uint64_t id, unsigned int flags, uint64_t start
 	struct sub_reply rep;
 
 	CHECK(write(to_sub, &m, sizeof(m)) == (ssize_t)sizeof(m), "to subscriber: %m");
-	CHECK(read(from_sub, &rep, sizeof(rep)) == (ssize_t)sizeof(rep),
-	      "subscriber process died");
+	CHECK(read(from_sub, &rep, sizeof(rep)) == (ssize_t)sizeof(rep), "subscriber process died");
 	if (seq)
 		*seq = rep.seq;
 	return rep.ret;

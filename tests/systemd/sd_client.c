@@ -111,7 +111,8 @@ static int connect_retry(struct um_client **c, int wait_s)
 static int mirror_once(struct um_client *c, struct um_interval **iv)
 {
 	uint64_t pfns[NPAGES];
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + NPAGES * PAGE,
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + NPAGES * PAGE,
 			      .pfns = pfns };
 	long ret;
 
@@ -139,7 +140,8 @@ static int mirror_once(struct um_client *c, struct um_interval **iv)
 static void churn(struct um_interval *iv)
 {
 	uint64_t pfns[NPAGES];
-	struct um_range r = { .start = (uintptr_t)buf, .end = (uintptr_t)buf + NPAGES * PAGE,
+	struct um_range r = { .start = (uintptr_t)buf,
+			      .end = (uintptr_t)buf + NPAGES * PAGE,
 			      .pfns = pfns };
 	time_t end = time(NULL) + RELEASE_WAIT_S;
 	unsigned int round = 0;
@@ -225,8 +227,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sem_init(&released, 0, 0);
-	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-		   0);
+	buf = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED) {
 		perror("mmap");
 		return 1;

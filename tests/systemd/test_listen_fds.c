@@ -14,8 +14,8 @@
 enum kind { SEQPACKET_LISTENING, STREAM_LISTENING, SEQPACKET_IDLE, PIPE };
 
 struct act {
-	int fd;		/* becomes fd 3 */
-	bool other_pid; /* LISTEN_PID=1 */
+	int fd;		    /* becomes fd 3 */
+	bool other_pid;	    /* LISTEN_PID=1 */
 	const char *notify; /* NOTIFY_SOCKET, or NULL */
 };
 
@@ -102,7 +102,8 @@ int main(void)
 	refused(PIPE, "a pipe");
 	{
 		const char *argv[] = { "umirrord", "--socket", own, NULL };
-		struct act a = { .fd = make_fd(SEQPACKET_LISTENING, passed), .other_pid = true,
+		struct act a = { .fd = make_fd(SEQPACKET_LISTENING, passed),
+				 .other_pid = true,
 				 .notify = notify };
 
 		sd_spawn(argv, prepare, &a);

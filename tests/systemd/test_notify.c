@@ -73,8 +73,7 @@ static void run(const char *notify, const char *wd_usec, const char *wd_pid, boo
 		SD_CHECK(wd >= 10, "only %d WATCHDOG=1 in 2+ s at a 100 ms period", wd);
 		printf("  %d x WATCHDOG=1\n", wd);
 	} else {
-		SD_CHECK(wd == 0, "%d WATCHDOG=1 although WATCHDOG_PID names another process",
-			 wd);
+		SD_CHECK(wd == 0, "%d WATCHDOG=1 although WATCHDOG_PID names another process", wd);
 		printf("  no WATCHDOG=1 (not our WATCHDOG_PID)\n");
 	}
 	SD_CHECK(kill(sd_daemon, SIGTERM) == 0, "kill: %m");

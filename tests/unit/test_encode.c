@@ -26,13 +26,14 @@ static const struct {
 
 /* a caller encoding whose bits share nothing with the defaults */
 static const uint64_t custom_flags[UM_PFN_FLAG_MAX] = {
-	[UM_PFN_VALID] = 1ull << 63, [UM_PFN_WRITE] = 1ull << 62,
-	[UM_PFN_ZERO] = 1ull << 61,  [UM_PFN_SWAP] = 1ull << 60,
-	[UM_PFN_FILE] = 1ull << 59,  [UM_PFN_EXCLUSIVE] = 1ull << 58,
+	[UM_PFN_VALID] = 1ull << 63, [UM_PFN_WRITE] = 1ull << 62,   [UM_PFN_ZERO] = 1ull << 61,
+	[UM_PFN_SWAP] = 1ull << 60,  [UM_PFN_FILE] = 1ull << 59,    [UM_PFN_EXCLUSIVE] = 1ull << 58,
 	[UM_PFN_HUGE] = 1ull << 57,  [UM_PFN_UFFD_WP] = 1ull << 56,
 };
 static const uint64_t custom_values[UM_PFN_VALUE_MAX] = {
-	[UM_PFN_ERROR] = 0xdead, [UM_PFN_NONE] = 0x7, [UM_PFN_SPECIAL] = 0x99,
+	[UM_PFN_ERROR] = 0xdead,
+	[UM_PFN_NONE] = 0x7,
+	[UM_PFN_SPECIAL] = 0x99,
 };
 
 static void test_default_init(void **state)
@@ -90,7 +91,8 @@ static void test_each_flag(void **state)
 
 		assert_int_equal(encode_entry(&d, raw),
 				 (0x42ull << 12) | UM_DEFAULT_VALID | (1ull << flag_map[i].flag));
-		assert_int_equal(encode_entry(&c, raw), (0x42ull << 8) | custom_flags[UM_PFN_VALID] |
+		assert_int_equal(encode_entry(&c, raw), (0x42ull << 8) |
+								custom_flags[UM_PFN_VALID] |
 								custom_flags[flag_map[i].flag]);
 	}
 }
@@ -183,11 +185,11 @@ static void test_entries_in_place(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_init),   cmocka_unit_test(test_bad_shift),
+		cmocka_unit_test(test_default_init),	cmocka_unit_test(test_bad_shift),
 		cmocka_unit_test(test_default_present), cmocka_unit_test(test_each_flag),
-		cmocka_unit_test(test_all_flags),      cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_none_and_swap),  cmocka_unit_test(test_values_only),
-		cmocka_unit_test(test_pfn_mask),       cmocka_unit_test(test_entries_in_place),
+		cmocka_unit_test(test_all_flags),	cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_none_and_swap),	cmocka_unit_test(test_values_only),
+		cmocka_unit_test(test_pfn_mask),	cmocka_unit_test(test_entries_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,8 +92,8 @@ static void query_and_compare(struct itree *t, uint64_t qs, uint64_t qe)
 		items[i].hit = 0;
 	assert_int_equal(itree_query(t, qs, qe, mark, &v), 0);
 	for (int i = 0; i < NODES; i++) {
-		int overlaps = items[i].in_tree && items[i].node.start < qe &&
-			       items[i].node.end > qs;
+		int overlaps =
+			items[i].in_tree && items[i].node.start < qe && items[i].node.end > qs;
 
 		expected += overlaps;
 		assert_int_equal(items[i].hit, overlaps);
@@ -115,7 +115,8 @@ static void test_random(void **state)
 		if (op < 2 && !items[i].in_tree) {
 			/* small coordinates so that overlaps and equal starts are common */
 			items[i].node.start = (uint64_t)(rand() % 4096) << 12;
-			items[i].node.end = items[i].node.start + ((uint64_t)(1 + rand() % 64) << 12);
+			items[i].node.end =
+				items[i].node.start + ((uint64_t)(1 + rand() % 64) << 12);
 			itree_insert(&t, &items[i].node);
 			items[i].in_tree = 1;
 		} else if (items[i].in_tree) {

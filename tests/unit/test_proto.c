@@ -79,18 +79,28 @@ struct sample {
 };
 
 #define BODY_SIZE(field) sizeof(((struct sample *)0)->u.field)
-#define REQ(t, field, ...) \
-	{ .type = (t), .side = UM_SIDE_DAEMON, .len = BODY_SIZE(field), .u.field = __VA_ARGS__ }
-#define REP(t, field, ...) \
-	{ .type = (t) | UM_REPLY, .side = UM_SIDE_CLIENT, .len = BODY_SIZE(field), \
-	  .u.field = __VA_ARGS__ }
-#define EMPTY(t) { .type = (t), .side = UM_SIDE_DAEMON, .len = 0 }
+/* clang-format off: a braced initialiser, kept on one line */
+#define REQ(t, field, ...)                                                    \
+	{                                                                     \
+		.type = (t), .side = UM_SIDE_DAEMON, .len = BODY_SIZE(field), \
+		.u.field = __VA_ARGS__                                        \
+	}
+#define REP(t, field, ...)                                                               \
+	{                                                                                \
+		.type = (t) | UM_REPLY, .side = UM_SIDE_CLIENT, .len = BODY_SIZE(field), \
+		.u.field = __VA_ARGS__                                                   \
+	}
+#define EMPTY(t)                                              \
+	{                                                     \
+		.type = (t), .side = UM_SIDE_DAEMON, .len = 0 \
+	}
+/* clang-format on */
 
 static const struct sample samples[] = {
 	REQ(UM_MSG_HELLO, hello, { .version = 1, .features = UM_PFEAT_ALL }),
 	REQ(UM_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_USER_ONLY, .probe = ADDR }),
-	REQ(UM_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_DEV, .flags = UM_ATTACH_ASYNC,
-				     .probe = ADDR + 4096 }),
+	REQ(UM_MSG_ATTACH, attach,
+	    { .uffd_mode = UMP_UFFD_DEV, .flags = UM_ATTACH_ASYNC, .probe = ADDR + 4096 }),
 	REQ(UM_MSG_INSERT, insert, { .start = ADDR, .length = 0x40000, .flags = UM_INSERT_SYNC }),
 	REQ(UM_MSG_REMOVE, remove, { .interval_id = 7 }),
 	REQ(UM_MSG_SUBSCRIBE, subscribe, { .interval_id = 7, .pid = 42, .flags = UM_INSERT_SYNC }),
@@ -102,50 +112,85 @@ static const struct sample samples[] = {
 	REQ(UM_MSG_WATCH, watch, { .pid = 0 }),
 	REQ(UM_MSG_WATCH, watch, { .pid = 42 }),
 	EMPTY(UM_MSG_PING),
-	REQ(UM_MSG_FAULT, fault, { .interval_id = 7, .start = ADDR, .npages = 16,
-				   .flags = UM_FAULT_WRITE }),
+	REQ(UM_MSG_FAULT, fault,
+	    { .interval_id = 7, .start = ADDR, .npages = 16, .flags = UM_FAULT_WRITE }),
 	REQ(UM_MSG_POPULATE_DONE, pop_done, { .token = 5, .status = -EFAULT }),
 	REQ(UM_MSG_GRANT, grant, { .interval_id = 7, .uid = 65534 }),
-	REQ(UM_MSG_DIRTY, dirty, { .interval_id = 7, .start = ADDR, .end = ADDR + 0x10000,
-				   .max_ranges = 64, .flags = UM_DIRTY_REARM }),
+	REQ(UM_MSG_DIRTY, dirty,
+	    { .interval_id = 7,
+	      .start = ADDR,
+	      .end = ADDR + 0x10000,
+	      .max_ranges = 64,
+	      .flags = UM_DIRTY_REARM }),
 	REQ(UM_MSG_PLACE, place, { .interval_id = 7, .start = ADDR, .npages = 4, .node = 0 }),
-	REQ(UM_MSG_REVALIDATE, reval, { .interval_id = 7, .period_ms = 100,
-					.flags = UM_REVAL_NOW }),
+	REQ(UM_MSG_REVALIDATE, reval,
+	    { .interval_id = 7, .period_ms = 100, .flags = UM_REVAL_NOW }),
 
-	REP(UM_MSG_HELLO, hello_r, { .version = 1, .result_size = 4 << 20,
-				      .features = UM_PFEAT_ALL, .kfeatures = 0x7f,
-				      .uffd_features = 0x1ffff, .daemon_version = "0.1.0" }),
+	REP(UM_MSG_HELLO, hello_r,
+	    { .version = 1,
+	      .result_size = 4 << 20,
+	      .features = UM_PFEAT_ALL,
+	      .kfeatures = 0x7f,
+	      .uffd_features = 0x1ffff,
+	      .daemon_version = "0.1.0" }),
 	REP(UM_MSG_ATTACH, attach_r, { .mm_id = 3, .uffd_features = 0x1fff, .seq_slots = 4096 }),
-	REP(UM_MSG_INSERT, insert_r, { .interval_id = 9, .slot = 1,
-				       .backend = UMP_BACKEND_UFFD_WP }),
+	REP(UM_MSG_INSERT, insert_r,
+	    { .interval_id = 9, .slot = 1, .backend = UMP_BACKEND_UFFD_WP }),
 	REP(UM_MSG_REMOVE, reply, { .status = -ENOENT }),
-	REP(UM_MSG_SUBSCRIBE, subscribe_r, { .start = ADDR, .length = 4096, .slot = 2,
-					      .seq_slots = 4096 }),
+	REP(UM_MSG_SUBSCRIBE, subscribe_r,
+	    { .start = ADDR, .length = 4096, .slot = 2, .seq_slots = 4096 }),
 	REP(UM_MSG_SNAPSHOT, snapshot_r, { .r.status = -EFAULT, .seq = 4, .npages = 64 }),
-	REP(UM_MSG_STATUS, status_r, { .clients = 2, .mms = 1, .intervals = 3, .events = 99,
-				       .uptime_ms = 1000, .pid = 1, .daemon_version = "0.1.0" }),
+	REP(UM_MSG_STATUS, status_r,
+	    { .clients = 2,
+	      .mms = 1,
+	      .intervals = 3,
+	      .events = 99,
+	      .uptime_ms = 1000,
+	      .pid = 1,
+	      .daemon_version = "0.1.0" }),
 	REP(UM_MSG_LIST, list_r, { .count = 3, .offset = 64 }),
 	REP(UM_MSG_WATCH, reply, { .status = 0 }),
 	REP(UM_MSG_PING, reply, { .status = 0 }),
 	REP(UM_MSG_FAULT, snapshot_r, { .seq = 6, .npages = 16 }),
 	REP(UM_MSG_GRANT, reply, { .status = -ENOSPC }),
-	REP(UM_MSG_DIRTY, dirty_r, { .count = 2, .walk_end = ADDR + 0x10000,
-				     .backend = UMP_BACKEND_WP_ASYNC }),
+	REP(UM_MSG_DIRTY, dirty_r,
+	    { .count = 2, .walk_end = ADDR + 0x10000, .backend = UMP_BACKEND_WP_ASYNC }),
 	REP(UM_MSG_PLACE, place_r, { .moved = 4 }),
 	REP(UM_MSG_REVALIDATE, reval_r, { .changed = 3, .period_ms = 100 }),
 
-	{ .type = UM_EV_INVALIDATE, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_invalidate),
-	  .u.inv = { .interval_id = 7, .start = ADDR, .end = ADDR + 4096, .seq = 5,
-		     .reason = UMP_REASON_WRITE, .flags = UM_INV_SYNC, .pid = 42, .tid = 43 } },
-	{ .type = UM_EV_RELEASE, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_release),
+	{ .type = UM_EV_INVALIDATE,
+	  .side = UM_SIDE_CLIENT,
+	  .len = sizeof(struct um_ev_invalidate),
+	  .u.inv = { .interval_id = 7,
+		     .start = ADDR,
+		     .end = ADDR + 4096,
+		     .seq = 5,
+		     .reason = UMP_REASON_WRITE,
+		     .flags = UM_INV_SYNC,
+		     .pid = 42,
+		     .tid = 43 } },
+	{ .type = UM_EV_RELEASE,
+	  .side = UM_SIDE_CLIENT,
+	  .len = sizeof(struct um_ev_release),
 	  .u.rel = { .interval_id = 7, .error = -EFAULT } },
-	{ .type = UM_EV_EVICTED, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_release),
+	{ .type = UM_EV_EVICTED,
+	  .side = UM_SIDE_CLIENT,
+	  .len = sizeof(struct um_ev_release),
 	  .u.rel = { .interval_id = 7, .error = -ETIMEDOUT } },
-	{ .type = UM_EV_POPULATE, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_populate),
+	{ .type = UM_EV_POPULATE,
+	  .side = UM_SIDE_CLIENT,
+	  .len = sizeof(struct um_ev_populate),
 	  .u.pop = { .token = 5, .start = ADDR, .end = ADDR + 8192 } },
-	{ .type = UM_EV_FORK, .side = UM_SIDE_CLIENT, .len = sizeof(struct um_ev_fork),
-	  .u.fork = { .parent_interval_id = 7, .child_interval_id = 8, .start = ADDR,
-		      .length = 8192, .child_pid = 43, .slot = 1, .seq_slots = 4096 } },
+	{ .type = UM_EV_FORK,
+	  .side = UM_SIDE_CLIENT,
+	  .len = sizeof(struct um_ev_fork),
+	  .u.fork = { .parent_interval_id = 7,
+		      .child_interval_id = 8,
+		      .start = ADDR,
+		      .length = 8192,
+		      .child_pid = 43,
+		      .slot = 1,
+		      .seq_slots = 4096 } },
 };
 
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
@@ -205,7 +250,8 @@ static void test_roundtrip(void **state)
 		assert_int_equal(hdr()->length, len);
 
 		memset(&m, 0xa5, sizeof(m));
-		assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m), 0);
+		assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m),
+				 0);
 		assert_ptr_equal(m.hdr, rx.b);
 		assert_int_equal(m.type, sm->type);
 		assert_int_equal(m.id, id);
@@ -314,10 +360,17 @@ static void test_short_and_long(void **state)
 static void test_unknown_type(void **state)
 {
 	static const uint16_t bad[] = {
-		0, UM_MSG_REQ_MAX + 1, 0x00ff, UM_REPLY, UM_REPLY | (UM_MSG_REQ_MAX + 1),
-		UM_REPLY | UM_MSG_ACK, /* ACK has no reply */
+		0,
+		UM_MSG_REQ_MAX + 1,
+		0x00ff,
+		UM_REPLY,
+		UM_REPLY | (UM_MSG_REQ_MAX + 1),
+		UM_REPLY | UM_MSG_ACK,		 /* ACK has no reply */
 		UM_REPLY | UM_MSG_POPULATE_DONE, /* neither has POPULATE_DONE */
-		0x4000, UM_EV_FORK + 1, UM_EV_INVALIDATE | UM_REPLY, 0xffff,
+		0x4000,
+		UM_EV_FORK + 1,
+		UM_EV_INVALIDATE | UM_REPLY,
+		0xffff,
 	};
 	struct um_msg m;
 
@@ -342,12 +395,14 @@ static void test_wrong_side(void **state)
 		size_t len = put(sm, sm->len);
 		struct um_msg m;
 
-		assert_int_equal(um_proto_decode(other(sm->side), rx.b, len,
-						 um_proto_fds(sm->type), &m), -EPROTO);
+		assert_int_equal(
+			um_proto_decode(other(sm->side), rx.b, len, um_proto_fds(sm->type), &m),
+			-EPROTO);
 		/* flipping the id does not make it legal there either */
 		hdr()->id = hdr()->id ? 0 : ID;
-		assert_int_equal(um_proto_decode(other(sm->side), rx.b, len,
-						 um_proto_fds(sm->type), &m), -EPROTO);
+		assert_int_equal(
+			um_proto_decode(other(sm->side), rx.b, len, um_proto_fds(sm->type), &m),
+			-EPROTO);
 	}
 }
 
@@ -411,100 +466,238 @@ static void test_fields_requests(void **state)
 	struct sample t, base;
 
 	base = sample_of(UM_MSG_HELLO);
-	t = base; t.u.hello.version = 0; expect_einval(&t);
-	t = base; t.u.hello.pad = 1; expect_einval(&t);
+	t = base;
+	t.u.hello.version = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.hello.pad = 1;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_ATTACH);
-	t = base; t.u.attach.uffd_mode = 0; expect_einval(&t);
-	t = base; t.u.attach.uffd_mode = UMP_UFFD_USER_ONLY + 1; expect_einval(&t);
-	t = base; t.u.attach.flags = UM_ATTACH_ALL + 1; expect_einval(&t);
-	t = base; t.u.attach.probe = 0; expect_einval(&t);
-	t = base; t.u.attach.probe = ADDR + 1; expect_einval(&t);
-	t = base; t.u.attach.probe = ADDR + 2048; expect_einval(&t);
-	t = base; t.u.attach.probe = UINT64_MAX - 4095; expect_einval(&t);
+	t = base;
+	t.u.attach.uffd_mode = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.attach.uffd_mode = UMP_UFFD_USER_ONLY + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.attach.flags = UM_ATTACH_ALL + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.attach.probe = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.attach.probe = ADDR + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.attach.probe = ADDR + 2048;
+	expect_einval(&t);
+	t = base;
+	t.u.attach.probe = UINT64_MAX - 4095;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_INSERT);
-	t = base; t.u.insert.start = ADDR + 1; expect_einval(&t);
-	t = base; t.u.insert.start = ADDR + 2048; expect_einval(&t);
-	t = base; t.u.insert.length = 4095; expect_einval(&t);
-	t = base; t.u.insert.length = 4097; expect_einval(&t);
-	t = base; t.u.insert.length = 0; expect_einval(&t);
-	t = base; t.u.insert.start = UINT64_MAX - 4095; t.u.insert.length = 8192; expect_einval(&t);
+	t = base;
+	t.u.insert.start = ADDR + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.start = ADDR + 2048;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.length = 4095;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.length = 4097;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.length = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.start = UINT64_MAX - 4095;
+	t.u.insert.length = 8192;
+	expect_einval(&t);
 	/* ends exactly at 2^64: not representable as an exclusive end */
-	t = base; t.u.insert.start = UINT64_MAX - 4095; t.u.insert.length = 4096; expect_einval(&t);
-	t = base; t.u.insert.length = UINT64_MAX - 4095; expect_einval(&t);
-	t = base; t.u.insert.flags = UM_INSERT_ALL + 1; expect_einval(&t);
-	t = base; t.u.insert.pad = 1; expect_einval(&t);
+	t = base;
+	t.u.insert.start = UINT64_MAX - 4095;
+	t.u.insert.length = 4096;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.length = UINT64_MAX - 4095;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.flags = UM_INSERT_ALL + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.insert.pad = 1;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_REMOVE);
-	t = base; t.u.remove.interval_id = 0; expect_einval(&t);
+	t = base;
+	t.u.remove.interval_id = 0;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_SUBSCRIBE);
-	t = base; t.u.subscribe.interval_id = 0; expect_einval(&t);
-	t = base; t.u.subscribe.pid = 0; expect_einval(&t);
-	t = base; t.u.subscribe.pid = -1; expect_einval(&t);
-	t = base; t.u.subscribe.flags = 2; expect_einval(&t);
+	t = base;
+	t.u.subscribe.interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.subscribe.pid = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.subscribe.pid = -1;
+	expect_einval(&t);
+	t = base;
+	t.u.subscribe.flags = 2;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_SNAPSHOT); /* by interval id */
-	t = base; t.u.snapshot.start = ADDR + 8; expect_einval(&t);
-	t = base; t.u.snapshot.npages = 0; expect_einval(&t);
-	t = base; t.u.snapshot.npages = 1ull << 52; expect_einval(&t); /* npages << 12 overflows */
-	t = base; t.u.snapshot.npages = UINT64_MAX; expect_einval(&t);
-	t = base; t.u.snapshot.start = 4096; t.u.snapshot.npages = (1ull << 52) - 1;
+	t = base;
+	t.u.snapshot.start = ADDR + 8;
+	expect_einval(&t);
+	t = base;
+	t.u.snapshot.npages = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.snapshot.npages = 1ull << 52;
+	expect_einval(&t); /* npages << 12 overflows */
+	t = base;
+	t.u.snapshot.npages = UINT64_MAX;
+	expect_einval(&t);
+	t = base;
+	t.u.snapshot.start = 4096;
+	t.u.snapshot.npages = (1ull << 52) - 1;
 	expect_einval(&t); /* start + length wraps to 0 */
-	t = base; t.u.snapshot.start = UINT64_MAX - 4095; t.u.snapshot.npages = 2; expect_einval(&t);
-	t = base; t.u.snapshot.flags = UM_SNAP_ALL + 1; expect_einval(&t);
-	t = base; t.u.snapshot.interval_id = 0; t.u.snapshot.pid = 0; expect_einval(&t);
-	t = base; t.u.snapshot.interval_id = 0; t.u.snapshot.pid = -3; expect_einval(&t);
+	t = base;
+	t.u.snapshot.start = UINT64_MAX - 4095;
+	t.u.snapshot.npages = 2;
+	expect_einval(&t);
+	t = base;
+	t.u.snapshot.flags = UM_SNAP_ALL + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.snapshot.interval_id = 0;
+	t.u.snapshot.pid = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.snapshot.interval_id = 0;
+	t.u.snapshot.pid = -3;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_ACK);
-	t = base; t.u.ack.seq = 4; expect_einval(&t);
-	t = base; t.u.ack.seq = 0; expect_einval(&t);
-	t = base; t.u.ack.interval_id = 0; expect_einval(&t);
+	t = base;
+	t.u.ack.seq = 4;
+	expect_einval(&t);
+	t = base;
+	t.u.ack.seq = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.ack.interval_id = 0;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_WATCH);
-	t = base; t.u.watch.pid = -1; expect_einval(&t);
-	t = base; t.u.watch.pad = 1; expect_einval(&t);
+	t = base;
+	t.u.watch.pid = -1;
+	expect_einval(&t);
+	t = base;
+	t.u.watch.pad = 1;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_FAULT);
-	t = base; t.u.fault.interval_id = 0; expect_einval(&t);
-	t = base; t.u.fault.flags = UM_FAULT_ALL + 1; expect_einval(&t);
-	t = base; t.u.fault.pad = 1; expect_einval(&t);
-	t = base; t.u.fault.npages = 0; expect_einval(&t);
-	t = base; t.u.fault.npages = 1ull << 52; expect_einval(&t);
-	t = base; t.u.fault.start = ADDR + 4; expect_einval(&t);
-	t = base; t.u.fault.start = UINT64_MAX - 4095; t.u.fault.npages = 2; expect_einval(&t);
+	t = base;
+	t.u.fault.interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.fault.flags = UM_FAULT_ALL + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.fault.pad = 1;
+	expect_einval(&t);
+	t = base;
+	t.u.fault.npages = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.fault.npages = 1ull << 52;
+	expect_einval(&t);
+	t = base;
+	t.u.fault.start = ADDR + 4;
+	expect_einval(&t);
+	t = base;
+	t.u.fault.start = UINT64_MAX - 4095;
+	t.u.fault.npages = 2;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_POPULATE_DONE);
-	t = base; t.u.pop_done.token = 0; expect_einval(&t);
-	t = base; t.u.pop_done.status = 1; expect_einval(&t);
-	t = base; t.u.pop_done.status = -4096; expect_einval(&t);
-	t = base; t.u.pop_done.pad = 1; expect_einval(&t);
+	t = base;
+	t.u.pop_done.token = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.pop_done.status = 1;
+	expect_einval(&t);
+	t = base;
+	t.u.pop_done.status = -4096;
+	expect_einval(&t);
+	t = base;
+	t.u.pop_done.pad = 1;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_GRANT);
-	t = base; t.u.grant.interval_id = 0; expect_einval(&t);
-	t = base; t.u.grant.flags = UM_GRANT_REVOKE << 1; expect_einval(&t);
+	t = base;
+	t.u.grant.interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.grant.flags = UM_GRANT_REVOKE << 1;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_DIRTY);
-	t = base; t.u.dirty.interval_id = 0; expect_einval(&t);
-	t = base; t.u.dirty.max_ranges = 0; expect_einval(&t);
-	t = base; t.u.dirty.flags = UM_DIRTY_REARM << 1; expect_einval(&t);
-	t = base; t.u.dirty.end = t.u.dirty.start; expect_einval(&t);
-	t = base; t.u.dirty.end = t.u.dirty.start - 4096; expect_einval(&t);
-	t = base; t.u.dirty.end += 1; expect_einval(&t);
-	t = base; t.u.dirty.start += 1; expect_einval(&t);
+	t = base;
+	t.u.dirty.interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.dirty.max_ranges = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.dirty.flags = UM_DIRTY_REARM << 1;
+	expect_einval(&t);
+	t = base;
+	t.u.dirty.end = t.u.dirty.start;
+	expect_einval(&t);
+	t = base;
+	t.u.dirty.end = t.u.dirty.start - 4096;
+	expect_einval(&t);
+	t = base;
+	t.u.dirty.end += 1;
+	expect_einval(&t);
+	t = base;
+	t.u.dirty.start += 1;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_PLACE);
-	t = base; t.u.place.interval_id = 0; expect_einval(&t);
-	t = base; t.u.place.node = -1; expect_einval(&t);
-	t = base; t.u.place.flags = 1; expect_einval(&t);
-	t = base; t.u.place.npages = 0; expect_einval(&t);
-	t = base; t.u.place.npages = UINT64_MAX; expect_einval(&t);
+	t = base;
+	t.u.place.interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.place.node = -1;
+	expect_einval(&t);
+	t = base;
+	t.u.place.flags = 1;
+	expect_einval(&t);
+	t = base;
+	t.u.place.npages = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.place.npages = UINT64_MAX;
+	expect_einval(&t);
 
 	base = sample_of(UM_MSG_REVALIDATE);
-	t = base; t.u.reval.interval_id = 0; expect_einval(&t);
-	t = base; t.u.reval.period_ms = 9; expect_einval(&t);
-	t = base; t.u.reval.flags = UM_REVAL_NOW << 1; expect_einval(&t);
+	t = base;
+	t.u.reval.interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.reval.period_ms = 9;
+	expect_einval(&t);
+	t = base;
+	t.u.reval.flags = UM_REVAL_NOW << 1;
+	expect_einval(&t);
 }
 
 static void test_fields_client(void **state)
@@ -512,13 +705,27 @@ static void test_fields_client(void **state)
 	struct sample t, base;
 
 	base = sample_of(UM_EV_INVALIDATE);
-	t = base; t.u.inv.reason = 0; expect_einval(&t);
-	t = base; t.u.inv.reason = UMP_REASON_MAX + 1; expect_einval(&t);
-	t = base; t.u.inv.end = t.u.inv.start; expect_einval(&t);
-	t = base; t.u.inv.end = t.u.inv.start - 4096; expect_einval(&t);
-	t = base; t.u.inv.start += 1; expect_einval(&t);
-	t = base; t.u.inv.end += 1; expect_einval(&t);
-	t = base; t.u.inv.flags = 1u << 2; expect_einval(&t);
+	t = base;
+	t.u.inv.reason = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.inv.reason = UMP_REASON_MAX + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.inv.end = t.u.inv.start;
+	expect_einval(&t);
+	t = base;
+	t.u.inv.end = t.u.inv.start - 4096;
+	expect_einval(&t);
+	t = base;
+	t.u.inv.start += 1;
+	expect_einval(&t);
+	t = base;
+	t.u.inv.end += 1;
+	expect_einval(&t);
+	t = base;
+	t.u.inv.flags = 1u << 2;
+	expect_einval(&t);
 	for (uint32_t r = 1; r <= UMP_REASON_MAX; r++) {
 		t = base;
 		t.u.inv.reason = r;
@@ -527,30 +734,62 @@ static void test_fields_client(void **state)
 	}
 
 	base = sample_of(UM_EV_RELEASE);
-	t = base; t.u.rel.error = 0; expect_einval(&t);
-	t = base; t.u.rel.error = 5; expect_einval(&t);
-	t = base; t.u.rel.error = -4096; expect_einval(&t);
+	t = base;
+	t.u.rel.error = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.rel.error = 5;
+	expect_einval(&t);
+	t = base;
+	t.u.rel.error = -4096;
+	expect_einval(&t);
 	base = sample_of(UM_EV_EVICTED);
-	t = base; t.u.rel.error = 0; expect_einval(&t);
+	t = base;
+	t.u.rel.error = 0;
+	expect_einval(&t);
 
 	base = sample_of(UM_EV_POPULATE);
-	t = base; t.u.pop.token = 0; expect_einval(&t);
-	t = base; t.u.pop.end = t.u.pop.start; expect_einval(&t);
-	t = base; t.u.pop.start += 2; expect_einval(&t);
-	t = base; t.u.pop.flags = 1; expect_einval(&t);
+	t = base;
+	t.u.pop.token = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.pop.end = t.u.pop.start;
+	expect_einval(&t);
+	t = base;
+	t.u.pop.start += 2;
+	expect_einval(&t);
+	t = base;
+	t.u.pop.flags = 1;
+	expect_einval(&t);
 
 	base = sample_of(UM_EV_FORK);
-	t = base; t.u.fork.parent_interval_id = 0; expect_einval(&t);
-	t = base; t.u.fork.child_interval_id = 0; expect_einval(&t);
-	t = base; t.u.fork.child_pid = 0; expect_einval(&t);
-	t = base; t.u.fork.slot = t.u.fork.seq_slots; expect_einval(&t);
-	t = base; t.u.fork.length = 0; expect_einval(&t);
-	t = base; t.u.fork.pad = 1; expect_einval(&t);
+	t = base;
+	t.u.fork.parent_interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.fork.child_interval_id = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.fork.child_pid = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.fork.slot = t.u.fork.seq_slots;
+	expect_einval(&t);
+	t = base;
+	t.u.fork.length = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.fork.pad = 1;
+	expect_einval(&t);
 
 	/* a successful INSERT names a backend the client knows */
 	base = sample_of(UM_MSG_INSERT | UM_REPLY);
-	t = base; t.u.insert_r.backend = 0; expect_einval(&t);
-	t = base; t.u.insert_r.backend = UMP_BACKEND_MAX + 1; expect_einval(&t);
+	t = base;
+	t.u.insert_r.backend = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.insert_r.backend = UMP_BACKEND_MAX + 1;
+	expect_einval(&t);
 	/* a failed one names none: the error reply is all zero but its status */
 	t = base;
 	t.u.insert_r.backend = 0;
@@ -562,8 +801,12 @@ static void test_fields_client(void **state)
 	for (size_t i = 0; i < NSAMPLES; i++) {
 		if (!(samples[i].type & UM_REPLY))
 			continue;
-		t = samples[i]; t.u.reply.status = 1; expect_einval(&t);
-		t = samples[i]; t.u.reply.status = INT32_MIN; expect_einval(&t);
+		t = samples[i];
+		t.u.reply.status = 1;
+		expect_einval(&t);
+		t = samples[i];
+		t.u.reply.status = INT32_MIN;
+		expect_einval(&t);
 	}
 
 	/* a daemon version without its NUL */
@@ -630,18 +873,12 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_fd_counts),
-		cmocka_unit_test(test_bad_header),
-		cmocka_unit_test(test_short_and_long),
-		cmocka_unit_test(test_unknown_type),
-		cmocka_unit_test(test_wrong_side),
-		cmocka_unit_test(test_body_size),
-		cmocka_unit_test(test_ids),
-		cmocka_unit_test(test_fields_requests),
-		cmocka_unit_test(test_fields_client),
-		cmocka_unit_test(test_unaligned),
-		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_roundtrip),	cmocka_unit_test(test_fd_counts),
+		cmocka_unit_test(test_bad_header),	cmocka_unit_test(test_short_and_long),
+		cmocka_unit_test(test_unknown_type),	cmocka_unit_test(test_wrong_side),
+		cmocka_unit_test(test_body_size),	cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_fields_requests), cmocka_unit_test(test_fields_client),
+		cmocka_unit_test(test_unaligned),	cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,9 +138,10 @@ static void test_truncated_control(void **state)
 		char b[CMSG_SPACE(sizeof(int) * N)];
 	} ctl;
 	struct iovec iov = { .iov_base = "y", .iov_len = 1 };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b)
-	};
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
 	struct cmsghdr *c;
 	int fds[N], got[UM_TRANSPORT_MAX_FDS], before;
 	unsigned int nfds = 7;
@@ -159,9 +160,9 @@ static void test_truncated_control(void **state)
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
 	before = open_fds();
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), got, UM_TRANSPORT_MAX_FDS, &nfds,
-					   0),
-			 -EBADMSG);
+	assert_int_equal(
+		um_transport_recv(sv[1], in, sizeof(in), got, UM_TRANSPORT_MAX_FDS, &nfds, 0),
+		-EBADMSG);
 	assert_int_equal(nfds, 0);
 	assert_int_equal(open_fds(), before);
 }
