@@ -725,7 +725,8 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 /* the first page of [start, end) WP_ASYNC has seen written, @end if none */
 static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint64_t *first)
 {
-	struct page_region r;
+	/* zeroed: memcheck does not know that PAGEMAP_SCAN fills the vector */
+	struct page_region r = { 0 };
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
 		.start = start,
@@ -771,7 +772,7 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 		if (cur < end)
 			protect = mm_protect_start(iv->mm, cur, end);
 	}
-	vec = malloc(max * sizeof(*vec));
+	vec = calloc(max, sizeof(*vec)); /* zeroed for memcheck, as above */
 	if (!vec) {
 		mm_protect_armed(protect);
 		return -ENOMEM;
