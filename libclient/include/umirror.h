@@ -233,11 +233,9 @@ struct um_status {
 };
 
 /* initialiser for a struct um_status handed to um_status() */
-/* clang-format off: a braced initialiser, kept on one line */
-#define UM_STATUS_INIT                           \
-	{                                        \
-		.size = sizeof(struct um_status) \
-	}
+/* a braced initialiser, kept as written (clang-format would break it up) */
+/* clang-format off */
+#define UM_STATUS_INIT { .size = sizeof(struct um_status) }
 /* clang-format on */
 /* the bytes of struct um_status's fields in version 0.1 */
 #define UM_STATUS_SIZE_VER0 104

@@ -176,11 +176,9 @@ static void expect(const char *what, struct um_interval *iv, const char *m, size
 		const struct run want_[] = { __VA_ARGS__ };                                      \
 		expect(what, iv, m, np, flags, want_ + 1, sizeof(want_) / sizeof(want_[0]) - 1); \
 	} while (0)
-/* clang-format off: a braced initialiser, kept on one line */
-#define NONE         \
-	{            \
-		0, 0 \
-	}
+/* a braced initialiser, kept as written (clang-format would break it up) */
+/* clang-format off */
+#define NONE { 0, 0 }
 /* clang-format on */
 
 static void touch(char *m, unsigned long page, char v)
@@ -492,7 +490,21 @@ static void part_overlap(struct um_client *c)
 			      NULL);
 	CHECK(n == 1 && out[0].start == (uintptr_t)m + 3 * PAGE, "overlap: the uffd-wp log: %ld",
 	      n);
-	EXPECT("overlap: re-armed by the uffd-wp interval", s, m, np, UM_DIRTY_REARM, NONE);
+	/*
+	 * Nothing was written since; rarely (1 in 18 runs on Linux 6.1) the
+	 * soft-dirty log reports page 3 once more after the uffd-wp interval
+	 * re-armed it: an over-report, which the contract allows (a page
+	 * reported written that was not), never a miss. Anything else fails.
+	 */
+	n = harvest(s, m, np, UM_DIRTY_REARM, out, MAXR);
+	CHECK(n == 0 || (n == 1 && out[0].start == (uintptr_t)m + 3 * PAGE &&
+			 out[0].end == (uintptr_t)m + 4 * PAGE),
+	      "overlap: re-armed by the uffd-wp interval: %ld ranges, want none (or page 3 "
+	      "over-reported)",
+	      n);
+	if (n)
+		printf("test_soft_dirty: overlap: page 3 over-reported once after the uffd-wp "
+		       "re-arm (allowed, see README)\n");
 	touch(m, 20, 'v');
 	touch(m, 5, 'v');
 	EXPECT("overlap: both kinds of page", s, m, np, UM_DIRTY_REARM, NONE, { 5, 1 }, { 20, 1 });

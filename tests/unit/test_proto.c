@@ -79,21 +79,14 @@ struct sample {
 };
 
 #define BODY_SIZE(field) sizeof(((struct sample *)0)->u.field)
-/* clang-format off: a braced initialiser, kept on one line */
-#define REQ(t, field, ...)                                                    \
-	{                                                                     \
-		.type = (t), .side = UM_SIDE_DAEMON, .len = BODY_SIZE(field), \
-		.u.field = __VA_ARGS__                                        \
-	}
-#define REP(t, field, ...)                                                               \
-	{                                                                                \
-		.type = (t) | UM_REPLY, .side = UM_SIDE_CLIENT, .len = BODY_SIZE(field), \
-		.u.field = __VA_ARGS__                                                   \
-	}
-#define EMPTY(t)                                              \
-	{                                                     \
-		.type = (t), .side = UM_SIDE_DAEMON, .len = 0 \
-	}
+/* a braced initialiser, kept as written (clang-format would break it up) */
+/* clang-format off */
+#define REQ(t, field, ...) \
+	{ .type = (t), .side = UM_SIDE_DAEMON, .len = BODY_SIZE(field), .u.field = __VA_ARGS__ }
+#define REP(t, field, ...) \
+	{ .type = (t) | UM_REPLY, .side = UM_SIDE_CLIENT, .len = BODY_SIZE(field), \
+	  .u.field = __VA_ARGS__ }
+#define EMPTY(t) { .type = (t), .side = UM_SIDE_DAEMON, .len = 0 }
 /* clang-format on */
 
 static const struct sample samples[] = {
