@@ -11,7 +11,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PAGE_SIZE ((uint64_t)4096)
+#include "um_page.h"
+
 /* "0000000000000000 |" before the cells, "|" after */
 #define ROW_OVERHEAD 19
 
@@ -86,7 +87,7 @@ static void print_legend(FILE *f, const struct grid_opts *o, const struct grid_k
 	fputc('\n', f);
 	if (scale > 1) {
 		fprintf(f, "scale:  one cell = %" PRIu64 " pages (", scale);
-		print_size(f, scale * PAGE_SIZE);
+		print_size(f, scale * UMP_PAGE_SIZE);
 		fprintf(f, "), drawn as the kind most of them are; counts per row\n");
 	}
 }
@@ -187,7 +188,7 @@ int grid_print(FILE *f, const struct grid_opts *o, const struct grid_kind *kinds
 			continue;
 		}
 		starred = false;
-		print_row(f, o, kinds, nkinds, start + from * PAGE_SIZE, &rows[cur], scale);
+		print_row(f, o, kinds, nkinds, start + from * UMP_PAGE_SIZE, &rows[cur], scale);
 		cur = !cur;
 	}
 	free(rows);

@@ -38,8 +38,8 @@
 #include "grid.h"
 #include "json.h"
 #include "uapi_compat.h"
+#include "um_page.h"
 
-#define PAGE_SIZE ((uint64_t)4096)
 #define SHOW_MAX_PAGES (1ull << 22) /* 16 GiB: 32 MiB of entries */
 #define DEFAULT_SOCKET "/run/umirror/umirrord.sock"
 
@@ -598,7 +598,7 @@ static void show_json(pid_t pid, uint64_t start, const uint64_t *e, uint64_t n, 
 			;
 		json_begin_object(&j);
 		json_key(&j, "addr");
-		json_hex(&j, start + i * PAGE_SIZE);
+		json_hex(&j, start + i * UMP_PAGE_SIZE);
 		json_key(&j, "pages");
 		json_u64(&j, run);
 		json_key(&j, "pfn");
@@ -671,7 +671,7 @@ static int show_text(const struct opts *o, uint64_t start, const uint64_t *e, ui
 static int parse_range(const char *cmd, int argc, char **argv, pid_t *pid, uint64_t *start,
 		       uint64_t *npages)
 {
-	uint64_t addr, len = PAGE_SIZE, end;
+	uint64_t addr, len = UMP_PAGE_SIZE, end;
 	char *plus;
 
 	if (argc < 2)
@@ -688,11 +688,11 @@ static int parse_range(const char *cmd, int argc, char **argv, pid_t *pid, uint6
 	if (plus && (parse_len(plus, &len) < 0 || len == 0))
 		return usage_error("%s: bad length '%s': want a number > 0, K/M/G allowed", cmd,
 				   plus);
-	if (addr + len < addr || addr + len > UINT64_MAX - PAGE_SIZE + 1)
+	if (addr + len < addr || addr + len > UINT64_MAX - UMP_PAGE_SIZE + 1)
 		return usage_error("%s: range wraps around", cmd);
-	*start = addr & ~(PAGE_SIZE - 1);
-	end = (addr + len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	*npages = (end - *start) / PAGE_SIZE;
+	*start = addr & ~(UMP_PAGE_SIZE - 1);
+	end = (addr + len + UMP_PAGE_SIZE - 1) & ~(UMP_PAGE_SIZE - 1);
+	*npages = (end - *start) / UMP_PAGE_SIZE;
 	if (*npages > SHOW_MAX_PAGES)
 		return usage_error("%s: range too large (at most %llu pages)", cmd,
 				   (unsigned long long)SHOW_MAX_PAGES);
@@ -728,7 +728,7 @@ static int cmd_show(struct um_client *c, const struct opts *o, pid_t pid, uint64
 	/* which intervals cover the range, and how each tracks writes */
 	if (um_list(c, &all, &nall) == 0)
 		for (size_t i = 0; i < nall; i++)
-			if (all[i].pid == pid && all[i].start < start + n * PAGE_SIZE &&
+			if (all[i].pid == pid && all[i].start < start + n * UMP_PAGE_SIZE &&
 			    all[i].start + all[i].length > start)
 				all[niv++] = all[i];
 	if (o->json) {
@@ -821,7 +821,7 @@ static int dirty_subscribe(struct um_client *c, struct dirty_state *d)
 					     ? all[i].start + all[i].length
 					     : hi;
 			}
-		if (hi > lo && (hi - lo) / PAGE_SIZE > SHOW_MAX_PAGES) {
+		if (hi > lo && (hi - lo) / UMP_PAGE_SIZE > SHOW_MAX_PAGES) {
 			free(all);
 			fprintf(stderr,
 				"%s: the intervals of pid %d span more than 16 GiB: "
@@ -831,10 +831,10 @@ static int dirty_subscribe(struct um_client *c, struct dirty_state *d)
 		}
 		if (hi > lo) {
 			d->start = lo;
-			d->npages = (hi - lo) / PAGE_SIZE;
+			d->npages = (hi - lo) / UMP_PAGE_SIZE;
 		}
 	}
-	end = d->start + d->npages * PAGE_SIZE;
+	end = d->start + d->npages * UMP_PAGE_SIZE;
 	d->sub = calloc(n ? n : 1, sizeof(*d->sub));
 	d->info = calloc(n ? n : 1, sizeof(*d->info));
 	if (!d->sub || !d->info) {
@@ -875,8 +875,8 @@ static int dirty_sample(struct dirty_state *d, const struct opts *o, uint64_t *c
 		struct dirty_sub *s = &d->sub[i];
 		uint64_t at = s->from;
 
-		memset(d->kind + (s->from - d->start) / PAGE_SIZE, D_CLEAN,
-		       (s->to - s->from) / PAGE_SIZE);
+		memset(d->kind + (s->from - d->start) / UMP_PAGE_SIZE, D_CLEAN,
+		       (s->to - s->from) / UMP_PAGE_SIZE);
 		while (at < s->to) {
 			uint64_t from = at;
 			long n = um_interval_dirty(s->iv, at, s->to, o->rearm ? UM_DIRTY_REARM : 0,
@@ -899,8 +899,8 @@ static int dirty_sample(struct dirty_state *d, const struct opts *o, uint64_t *c
 				uint64_t re = d->ranges[r].end < s->to ? d->ranges[r].end : s->to;
 
 				if (rs < re)
-					memset(d->kind + (rs - d->start) / PAGE_SIZE, D_WRITTEN,
-					       (re - rs) / PAGE_SIZE);
+					memset(d->kind + (rs - d->start) / UMP_PAGE_SIZE, D_WRITTEN,
+					       (re - rs) / UMP_PAGE_SIZE);
 			}
 			if (at <= from)
 				return -EIO; /* no progress: do not loop forever */
@@ -958,9 +958,9 @@ static void dirty_json(const struct dirty_state *d, const struct opts *o, const 
 			continue;
 		json_begin_object(&j);
 		json_key(&j, "start");
-		json_hex(&j, d->start + i * PAGE_SIZE);
+		json_hex(&j, d->start + i * UMP_PAGE_SIZE);
 		json_key(&j, "end");
-		json_hex(&j, d->start + (i + run) * PAGE_SIZE);
+		json_hex(&j, d->start + (i + run) * UMP_PAGE_SIZE);
 		json_key(&j, "pages");
 		json_u64(&j, run);
 		json_end_object(&j);
@@ -971,7 +971,7 @@ static void dirty_json(const struct dirty_state *d, const struct opts *o, const 
 		json_key(&j, "rate_pages_per_s");
 		json_double(&j, *rate, 1);
 		json_key(&j, "rate_mib_per_s");
-		json_double(&j, *rate * PAGE_SIZE / (1 << 20), 3);
+		json_double(&j, *rate * UMP_PAGE_SIZE / (1 << 20), 3);
 	}
 	json_end_object(&j);
 	json_end(&j);
@@ -993,7 +993,8 @@ static int dirty_text(const struct dirty_state *d, const struct opts *o, const u
 		return ret;
 	print_summary(d->npages, dkinds, D_MAX, count);
 	if (rate)
-		printf("rate: %.1f pages/s, %.3f MiB/s\n", *rate, *rate * PAGE_SIZE / (1 << 20));
+		printf("rate: %.1f pages/s, %.3f MiB/s\n", *rate,
+		       *rate * UMP_PAGE_SIZE / (1 << 20));
 	fflush(stdout);
 	return 0;
 }
@@ -1159,7 +1160,7 @@ static void on_invalidate(uint64_t interval_id, pid_t pid, const struct um_inval
 		json_key(&j, "end");
 		json_hex(&j, inv->end);
 		json_key(&j, "pages");
-		json_u64(&j, (inv->end - inv->start) / PAGE_SIZE);
+		json_u64(&j, (inv->end - inv->start) / UMP_PAGE_SIZE);
 		json_key(&j, "seq");
 		json_u64(&j, inv->seq);
 		json_key(&j, "tid");
@@ -1173,7 +1174,7 @@ static void on_invalidate(uint64_t interval_id, pid_t pid, const struct um_inval
 	printf("%s.%06ld pid %d interval %" PRIu64 " %-7s %016" PRIx64 "-%016" PRIx64 " (%" PRIu64
 	       " pages) seq %" PRIu64 "\n",
 	       when, ts.tv_nsec / 1000, (int)pid, interval_id, um_reason_str(inv->reason),
-	       inv->start, inv->end, (inv->end - inv->start) / PAGE_SIZE, inv->seq);
+	       inv->start, inv->end, (uint64_t)((inv->end - inv->start) / UMP_PAGE_SIZE), inv->seq);
 	fflush(stdout);
 }
 

@@ -45,7 +45,6 @@
 #include "snapshot.h"
 #include "uapi_compat.h"
 
-#define PAGE 4096ull
 #define PM_CHUNK 512  /* pagemap entries per pread: 2 MiB of address space */
 #define SD_CHUNK 4096 /* the harvest's reads: 16 MiB of address space each */
 
@@ -97,7 +96,7 @@ static uint64_t bits_next(const uint64_t *bm, uint64_t from, uint64_t to, bool s
 
 static uint64_t iv_pages(const struct interval *iv)
 {
-	return (iv->node.end - iv->node.start) / PAGE;
+	return (iv->node.end - iv->node.start) / UMP_PAGE_SIZE;
 }
 
 int dirty_log_alloc(struct interval *iv)
@@ -116,7 +115,7 @@ void dirty_log_free(struct interval *iv)
 
 void interval_mark_dirty(struct interval *iv, uint64_t start, uint64_t end)
 {
-	start &= ~(PAGE - 1);
+	start &= ~(UMP_PAGE_SIZE - 1);
 	if (!iv->dirty)
 		return;
 	if (start < iv->node.start)
@@ -125,8 +124,8 @@ void interval_mark_dirty(struct interval *iv, uint64_t start, uint64_t end)
 		end = iv->node.end;
 	if (end <= start)
 		return;
-	bits_set(iv->dirty, (start - iv->node.start) / PAGE,
-		 (end - iv->node.start + PAGE - 1) / PAGE);
+	bits_set(iv->dirty, (start - iv->node.start) / UMP_PAGE_SIZE,
+		 (end - iv->node.start + UMP_PAGE_SIZE - 1) / UMP_PAGE_SIZE);
 }
 
 struct mark_walk {
@@ -143,7 +142,7 @@ static int mark_cb(struct itree_node *n, void *priv)
 
 void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end)
 {
-	struct mark_walk w = { start & ~(PAGE - 1), end };
+	struct mark_walk w = { start & ~(UMP_PAGE_SIZE - 1), end };
 
 	if (end > w.start)
 		itree_query(&mm->tree, w.start, end, mark_cb, &w);
@@ -167,7 +166,7 @@ static int unprotected_cb(struct itree_node *n, void *priv)
 
 void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end)
 {
-	struct mark_walk w = { start & ~(PAGE - 1), end };
+	struct mark_walk w = { start & ~(UMP_PAGE_SIZE - 1), end };
 
 	if (end > w.start)
 		itree_query(&mm->tree, w.start, end, unprotected_cb, &w);
@@ -177,7 +176,7 @@ void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end)
 
 static int pagemap_read(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *ents)
 {
-	ssize_t got = pread(mm->pagemap_fd, ents, n * 8, (off_t)(addr / PAGE * 8));
+	ssize_t got = pread(mm->pagemap_fd, ents, n * 8, (off_t)(addr / UMP_PAGE_SIZE * 8));
 
 	if (got < 0)
 		return -errno;
@@ -195,7 +194,8 @@ int mm_prefault(struct mm *mm, uint64_t start, uint64_t end)
 	if (mm->dead || mm->mem_fd < 0 || mm->pagemap_fd < 0)
 		return -EBADF;
 	for (uint64_t a = start; a < end;) {
-		uint64_t n = (end - a) / PAGE < PM_CHUNK ? (end - a) / PAGE : PM_CHUNK;
+		uint64_t n =
+			(end - a) / UMP_PAGE_SIZE < PM_CHUNK ? (end - a) / UMP_PAGE_SIZE : PM_CHUNK;
 
 		ret = pagemap_read(mm, a, n, ents);
 		if (ret)
@@ -206,21 +206,21 @@ int mm_prefault(struct mm *mm, uint64_t start, uint64_t end)
 			while (j < n && !(ents[j] & (PM_PRESENT | PM_SWAP)))
 				j++;
 			if (j > i) {
-				if (!buf && !(buf = malloc(PM_CHUNK * PAGE))) {
+				if (!buf && !(buf = malloc(PM_CHUNK * UMP_PAGE_SIZE))) {
 					ret = -ENOMEM;
 					goto out;
 				}
 				/* the kernel faults each page in for the owner while it copies */
-				if (pread(mm->mem_fd, buf, (j - i) * PAGE, (off_t)(a + i * PAGE)) <
-				    0)
+				if (pread(mm->mem_fd, buf, (j - i) * UMP_PAGE_SIZE,
+					  (off_t)(a + i * UMP_PAGE_SIZE)) < 0)
 					log_debug("mm %llu: read-fault %#llx+%llu pages: %m",
 						  (unsigned long long)mm->id,
-						  (unsigned long long)(a + i * PAGE),
+						  (unsigned long long)(a + i * UMP_PAGE_SIZE),
 						  (unsigned long long)(j - i));
 			}
 			i = j < n ? j + 1 : n;
 		}
-		a += n * PAGE;
+		a += n * UMP_PAGE_SIZE;
 	}
 out:
 	free(buf);
@@ -238,7 +238,7 @@ static int soft_fits_cb(const struct snapshot_vma *v, void *priv)
 	const struct kfeat *kf = priv;
 
 	/* hugetlb has no soft-dirty bit per page: clear_refs skips it */
-	if (v->page_size != PAGE)
+	if (v->page_size != UMP_PAGE_SIZE)
 		return 1;
 	return (v->shared ? kf->soft_dirty_shmem : kf->soft_dirty_anon) ? 0 : 1;
 }
@@ -266,7 +266,7 @@ static int pagemap_read_all(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *
 
 	while (got < want) {
 		ssize_t r = pread(mm->pagemap_fd, (char *)ents + got, want - got,
-				  (off_t)(addr / PAGE * 8 + got));
+				  (off_t)(addr / UMP_PAGE_SIZE * 8 + got));
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -340,7 +340,7 @@ static void canary_write(struct mm *mm)
 	 * A write to a write-protected page would wait for this very thread:
 	 * never there (an interval over the library's page, a window).
 	 */
-	if (itree_query(&mm->tree, mm->canary, mm->canary + PAGE, any_cb, NULL) ||
+	if (itree_query(&mm->tree, mm->canary, mm->canary + UMP_PAGE_SIZE, any_cb, NULL) ||
 	    pagemap_read_all(mm, mm->canary, 1, &e) || (e & PM_UFFD_WP))
 		return;
 	if (pwrite(mm->canary_fd, &one, 1, (off_t)mm->canary) == 1) {
@@ -491,10 +491,11 @@ static int soft_read_first(struct interval *iv, struct soft_first *f)
 	uint64_t ents[SD_CHUNK], n = iv_pages(iv);
 
 	for (uint64_t i = 0; i < n; i += SD_CHUNK) {
-		uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK, a = iv->node.start + i * PAGE;
+		uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK,
+			 a = iv->node.start + i * UMP_PAGE_SIZE;
 		int ret = pagemap_read_all(iv->mm, a, k, ents);
 		/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
-		bool gone = mm_gone(iv->mm, a, a + k * PAGE);
+		bool gone = mm_gone(iv->mm, a, a + k * UMP_PAGE_SIZE);
 
 		if (ret)
 			return ret;
@@ -502,7 +503,8 @@ static int soft_read_first(struct interval *iv, struct soft_first *f)
 			bool open = (ents[j] & (PM_PRESENT | PM_SWAP)) && !(ents[j] & PM_UFFD_WP);
 
 			if (open && gone)
-				open = !mm_gone(iv->mm, a + j * PAGE, a + (j + 1) * PAGE);
+				open = !mm_gone(iv->mm, a + j * UMP_PAGE_SIZE,
+						a + (j + 1) * UMP_PAGE_SIZE);
 			if ((ents[j] & PM_SOFT_DIRTY) || open)
 				f->dirty[(i + j) / 64] |= 1ull << ((i + j) % 64);
 			if (!(ents[j] & (PM_PRESENT | PM_SWAP)))
@@ -537,7 +539,8 @@ static void soft_fold(struct interval *iv, const struct soft_first *f)
 		if (i < n && !(i % SD_CHUNK) && !unread) {
 			uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK;
 
-			unread = pagemap_read_all(iv->mm, iv->node.start + i * PAGE, k, ents);
+			unread = pagemap_read_all(iv->mm, iv->node.start + i * UMP_PAGE_SIZE, k,
+						  ents);
 		}
 		if (i < n) {
 			uint64_t e = ents[i % SD_CHUNK];
@@ -550,7 +553,8 @@ static void soft_fold(struct interval *iv, const struct soft_first *f)
 		if (w && !in_run)
 			run = i;
 		else if (!w && in_run)
-			soft_mark(iv, iv->node.start + run * PAGE, iv->node.start + i * PAGE);
+			soft_mark(iv, iv->node.start + run * UMP_PAGE_SIZE,
+				  iv->node.start + i * UMP_PAGE_SIZE);
 		in_run = w;
 	}
 }
@@ -688,14 +692,15 @@ void dirty_soft_baseline(struct interval *iv)
 static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, bool rearm, bool wp,
 			    struct um_dirty_rec *out, uint64_t max, uint64_t *walk_end)
 {
-	uint64_t base = iv->node.start, p = (start - base) / PAGE, e = (end - base) / PAGE;
+	uint64_t base = iv->node.start, p = (start - base) / UMP_PAGE_SIZE,
+		 e = (end - base) / UMP_PAGE_SIZE;
 	struct mm_protect *protect = NULL;
 	uint64_t n = 0, first;
 
 	*walk_end = end;
 	/* the re-arm takes WRITE from the mirrors holding those pages */
 	if (rearm && wp && max && (first = bits_next(iv->dirty, p, e, true)) < e)
-		protect = mm_protect_start(iv->mm, base + first * PAGE, end);
+		protect = mm_protect_start(iv->mm, base + first * UMP_PAGE_SIZE, end);
 	while (p < e) {
 		uint64_t q;
 
@@ -703,18 +708,19 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 		if (p == e)
 			break;
 		if (n == max) {
-			*walk_end = base + p * PAGE;
+			*walk_end = base + p * UMP_PAGE_SIZE;
 			break;
 		}
 		q = bits_next(iv->dirty, p, e, false);
-		out[n].start = base + p * PAGE;
-		out[n].end = base + q * PAGE;
+		out[n].start = base + p * UMP_PAGE_SIZE;
+		out[n].end = base + q * UMP_PAGE_SIZE;
 		n++;
 		if (rearm) {
 			bits_clear(iv->dirty, p, q);
 			/* on the loop thread: no fault is handled between harvest and arm */
 			if (wp)
-				mm_wp(iv->mm, base + p * PAGE, (q - p) * PAGE, true);
+				mm_wp(iv->mm, base + p * UMP_PAGE_SIZE, (q - p) * UMP_PAGE_SIZE,
+				      true);
 		}
 		p = q;
 	}

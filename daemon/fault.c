@@ -32,7 +32,6 @@
 #include "server.h"
 #include "snapshot.h"
 
-#define PAGE 4096ull
 #define READ_CHUNK (256u << 10)
 
 /* one write fault in flight */
@@ -50,8 +49,8 @@ static uint64_t next_token;
 /* the requester's receiver of the interval, after the request's checks */
 static int check(struct client *c, const struct um_fault *req, struct receiver **out)
 {
-	return receiver_access(c, req->interval_id, req->start, req->start + req->npages * PAGE,
-			       out);
+	return receiver_access(c, req->interval_id, req->start,
+			       req->start + req->npages * UMP_PAGE_SIZE, out);
 }
 
 /* the entries of the range after the fault, into @c's result buffer */
@@ -117,7 +116,7 @@ static void hold_acked(struct inval *inv, void *arg)
 	struct um_ev_populate ev = {
 		.token = op->token,
 		.start = op->start,
-		.end = op->start + op->npages * PAGE,
+		.end = op->start + op->npages * UMP_PAGE_SIZE,
 	};
 	int ret;
 
@@ -155,7 +154,7 @@ static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint6
 		       uint64_t npages)
 {
 	struct mm *mm = iv->mm;
-	uint64_t span_start = start, span_end = start + npages * PAGE;
+	uint64_t span_start = start, span_end = start + npages * UMP_PAGE_SIZE;
 	struct hit_walk h = { 0 };
 	struct fault_op *op;
 	int ret;
@@ -201,14 +200,14 @@ int fault_request(struct client *c, uint64_t id, const struct um_fault *req,
 	/* the reply's entries must fit: the library asks again for the rest */
 	if (n > max)
 		n = max;
-	if (mm_gone(mm, req->start, req->start + n * PAGE))
+	if (mm_gone(mm, req->start, req->start + n * UMP_PAGE_SIZE))
 		return -EFAULT;
-	ret = snapshot_vma_check(mm, req->start, req->start + n * PAGE, write);
+	ret = snapshot_vma_check(mm, req->start, req->start + n * UMP_PAGE_SIZE, write);
 	if (ret)
 		return ret == -EFAULT || ret == -EPERM ? ret : -EFAULT;
 	if (write)
 		return write_fault(c, id, r->iv, req->start, n);
-	ret = read_fault(mm, req->start, n * PAGE);
+	ret = read_fault(mm, req->start, n * UMP_PAGE_SIZE);
 	if (ret)
 		return ret;
 	return fill_reply(c, r->iv, req->start, n, rep);
@@ -217,7 +216,7 @@ int fault_request(struct client *c, uint64_t id, const struct um_fault *req,
 /* madvise says ENOMEM for an unmapped range too: that one is a hole */
 static int populate_status(struct fault_op *op, int status)
 {
-	uint64_t end = op->start + op->npages * PAGE;
+	uint64_t end = op->start + op->npages * UMP_PAGE_SIZE;
 
 	if (status == -ENOMEM && (mm_gone(op->mm, op->start, end) ||
 				  snapshot_vma_check(op->mm, op->start, end, false) == -EFAULT))

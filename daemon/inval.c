@@ -23,8 +23,6 @@
 #include "scan.h"
 #include "server.h"
 
-#define PAGE 4096ull
-
 static void timer_arm(struct server *s);
 
 /* every page-table change of @inv is applied: seqs even, waiters woken, freed */
@@ -64,7 +62,7 @@ static void complete(struct inval *inv)
 	switch (inv->hold ? 0 : inv->reason) {
 	case UMP_REASON_WRITE:
 		/* also wakes every writer that faulted on this page meanwhile */
-		mm_wp(mm, inv->start, PAGE, false);
+		mm_wp(mm, inv->start, UMP_PAGE_SIZE, false);
 		break;
 	case UMP_REASON_REMOVE:
 	case UMP_REASON_FORK:
@@ -91,7 +89,7 @@ static void change_now(struct mm *mm, uint32_t reason, uint64_t start, const str
 		       unsigned int nhits)
 {
 	if (reason == UMP_REASON_WRITE) {
-		mm_wp(mm, start, PAGE, false);
+		mm_wp(mm, start, UMP_PAGE_SIZE, false);
 		return;
 	}
 	if (reason == UMP_REASON_REMOVE || reason == UMP_REASON_FORK)

@@ -42,7 +42,7 @@ static int read_pagemap(uint64_t addr, uint64_t *ent)
 
 	if (fd < 0)
 		return -errno;
-	n = pread(fd, ent, sizeof(*ent), (off_t)(addr / 4096) * 8);
+	n = pread(fd, ent, sizeof(*ent), (off_t)(addr / UMP_PAGE_SIZE) * 8);
 	close(fd);
 	return n == sizeof(*ent) ? 0 : -EIO;
 }
@@ -70,7 +70,7 @@ static void probe_pagemap_scan(struct kfeat *kf, void *page)
 	struct pm_scan_arg arg = {
 		.size = sizeof(arg),
 		.start = (uint64_t)(uintptr_t)page,
-		.end = (uint64_t)(uintptr_t)page + 4096,
+		.end = (uint64_t)(uintptr_t)page + UMP_PAGE_SIZE,
 		.vec = (uint64_t)(uintptr_t)&r,
 		.vec_len = 1,
 		.category_anyof_mask = PAGE_IS_PRESENT,
@@ -139,7 +139,7 @@ static bool probe_soft_dirty_window(const struct kfeat *kf, volatile char *page,
 						(shared ? UFFD_FEATURE_WP_HUGETLBFS_SHMEM : 0)),
 	};
 	struct uffdio_register reg = {
-		.range = { .start = (uint64_t)(uintptr_t)page, .len = 4096 },
+		.range = { .start = (uint64_t)(uintptr_t)page, .len = UMP_PAGE_SIZE },
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
 	struct uffdio_writeprotect w = { .range = reg.range, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
@@ -206,21 +206,22 @@ int kfeat_probe(struct kfeat *kf)
 		return ret;
 	if (!kf->uffd_offered)
 		return -ENOSYS;
-	pages = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pages = mmap(NULL, 3 * UMP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
 	if (pages == MAP_FAILED)
 		return -errno;
-	probe_pfns(kf, pages, pages + 4096);
-	probe_soft_dirty(kf, pages + 2 * 4096);
+	probe_pfns(kf, pages, pages + UMP_PAGE_SIZE);
+	probe_soft_dirty(kf, pages + 2 * UMP_PAGE_SIZE);
 	if (kf->soft_dirty)
-		kf->soft_dirty_anon = probe_soft_dirty_window(kf, pages + 2 * 4096, false);
-	shm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		kf->soft_dirty_anon = probe_soft_dirty_window(kf, pages + 2 * UMP_PAGE_SIZE, false);
+	shm = mmap(NULL, UMP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (kf->soft_dirty && shm != MAP_FAILED)
 		kf->soft_dirty_shmem = probe_soft_dirty_window(kf, shm, true);
 	if (shm != MAP_FAILED)
-		munmap(shm, 4096);
+		munmap(shm, UMP_PAGE_SIZE);
 	probe_pagemap_scan(kf, pages);
 	probe_procmap_query(kf, pages);
-	munmap(pages, 3 * 4096);
+	munmap(pages, 3 * UMP_PAGE_SIZE);
 	log_info("kernel: uffd features 0x%llx, pagemap_scan %d, procmap_query %d, soft_dirty %d "
 		 "(under uffd-wp: anon %d, shmem %d), pfn_visible %d, zero_pfn 0x%llx",
 		 (unsigned long long)kf->uffd_offered, kf->pagemap_scan, kf->procmap_query,

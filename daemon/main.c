@@ -192,7 +192,8 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		case 'r':
 			/* whole pages, and it must fit um_hello_reply.result_size */
 			want = "bytes, a multiple of 4096 from 4096 to 2147483648";
-			if (parse_u64(optarg, 10, 4096, 1ull << 31, &v) || v % 4096)
+			if (parse_u64(optarg, 10, UMP_PAGE_SIZE, 1ull << 31, &v) ||
+			    v % UMP_PAGE_SIZE)
 				goto bad;
 			o->result_size = v;
 			break;

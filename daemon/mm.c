@@ -35,7 +35,6 @@
 #include "snapshot.h"
 #include "uapi_compat.h"
 
-#define PAGE 4096ull
 #define SEQ_AREA_SIZE (UM_SEQ_SLOTS * sizeof(struct um_seq_slot))
 #define UFFD_BATCH 64
 #define WP_RETRY_MS 1
@@ -336,15 +335,15 @@ static int page_size_cb(const struct snapshot_vma *v, void *priv)
 {
 	struct page_size_q *q = priv;
 
-	if (v->start <= q->addr && q->addr < v->end && v->page_size > PAGE)
+	if (v->start <= q->addr && q->addr < v->end && v->page_size > UMP_PAGE_SIZE)
 		q->size = v->page_size;
 	return 1;
 }
 
-/* the page size of the VMA at @addr: PAGE for no VMA or an unreadable one */
+/* the page size of the VMA at @addr: UMP_PAGE_SIZE for no VMA or an unreadable one */
 static uint64_t page_size_at(struct mm *mm, uint64_t addr)
 {
-	struct page_size_q q = { .addr = addr, .size = PAGE };
+	struct page_size_q q = { .addr = addr, .size = UMP_PAGE_SIZE };
 
 	snapshot_vma_walk(mm, addr, addr + 1, page_size_cb, &q);
 	return q.size;
@@ -455,15 +454,15 @@ int mm_lock_barrier(struct mm *mm)
 	if (mm->dead)
 		return -ENODEV;
 	/* never aim at mirrored memory: unregistering it below would disarm it */
-	if (mm->barrier_addr &&
-	    itree_query(&mm->tree, mm->barrier_addr, mm->barrier_addr + PAGE, covered_cb, NULL))
+	if (mm->barrier_addr && itree_query(&mm->tree, mm->barrier_addr,
+					    mm->barrier_addr + UMP_PAGE_SIZE, covered_cb, NULL))
 		mm->barrier_addr = 0;
 	if (!mm->barrier_addr)
 		mm->barrier_addr = barrier_vma(mm);
 	if (!mm->barrier_addr)
 		return -ENOENT;
 	reg.range.start = mm->barrier_addr;
-	reg.range.len = PAGE;
+	reg.range.len = UMP_PAGE_SIZE;
 	if (ioctl(mm->uffd, UFFDIO_REGISTER, &reg) == 0) {
 		/* the owner mapped memory there since: undo, look again next time */
 		struct uffdio_range r = reg.range;
@@ -656,7 +655,7 @@ static int gone_cb(struct itree_node *n, void *priv)
 /* remember the parts of intervals that [start, end) unmapped */
 static void gone_mark(struct mm *mm, uint64_t start, uint64_t end)
 {
-	struct gone_walk g = { mm, start & ~(PAGE - 1), end };
+	struct gone_walk g = { mm, start & ~(UMP_PAGE_SIZE - 1), end };
 
 	if (end > g.start && itree_query(&mm->tree, g.start, end, gone_cb, &g))
 		log_error("mm %llu: out of memory: unmapped span not remembered",
@@ -812,7 +811,7 @@ static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint6
 {
 	struct hit_walk h = { 0 };
 
-	start &= ~(PAGE - 1);
+	start &= ~(UMP_PAGE_SIZE - 1);
 	if (end <= start)
 		return;
 	if (mm_collect(mm, &h, start, end))
@@ -828,7 +827,7 @@ static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
 {
 	struct hit_walk h = { 0 };
 
-	start &= ~(PAGE - 1);
+	start &= ~(UMP_PAGE_SIZE - 1);
 	if (end <= start)
 		return;
 	if (mm_collect(mm, &h, start, end))
@@ -841,12 +840,13 @@ static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
 
 static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 {
-	uint64_t page = msg->arg.pagefault.address & ~(PAGE - 1), end = page + PAGE;
+	uint64_t page = msg->arg.pagefault.address & ~(UMP_PAGE_SIZE - 1),
+		 end = page + UMP_PAGE_SIZE;
 	struct hit_walk h = { 0 };
 
 	if (!(msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
 		/* we register WP only; a missing fault would be a kernel surprise */
-		struct uffdio_range r = { .start = page, .len = PAGE };
+		struct uffdio_range r = { .start = page, .len = UMP_PAGE_SIZE };
 
 		ioctl(mm->uffd, UFFDIO_WAKE, &r);
 		return;
@@ -872,8 +872,8 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 	if (h.n)
 		settle_write(mm, page, msg->arg.pagefault.feat.ptid, h.v, h.n);
 	else
-		inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, msg->arg.pagefault.feat.ptid,
-			    h.v, h.n);
+		inval_start(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE,
+			    msg->arg.pagefault.feat.ptid, h.v, h.n);
 	mm_collect_done(&h);
 }
 
@@ -1028,7 +1028,7 @@ static int check_uffd(int fd)
 /* @pagemap_fd's entry for the page at @addr */
 static int pagemap_entry(int pagemap_fd, uint64_t addr, uint64_t *e)
 {
-	ssize_t n = pread(pagemap_fd, e, sizeof(*e), (off_t)(addr / PAGE * sizeof(*e)));
+	ssize_t n = pread(pagemap_fd, e, sizeof(*e), (off_t)(addr / UMP_PAGE_SIZE * sizeof(*e)));
 
 	if (n == (ssize_t)sizeof(*e))
 		return 0;
@@ -1039,7 +1039,7 @@ static int pagemap_entry(int pagemap_fd, uint64_t addr, uint64_t *e)
 static int probe_wp(int uffd, uint64_t probe, bool wp)
 {
 	struct uffdio_writeprotect w = {
-		.range = { .start = probe, .len = PAGE },
+		.range = { .start = probe, .len = UMP_PAGE_SIZE },
 		.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
@@ -1071,10 +1071,10 @@ static int probe_wp(int uffd, uint64_t probe, bool wp)
 static int uffd_prove(int uffd, int pagemap_fd, uint64_t probe)
 {
 	struct uffdio_register reg = {
-		.range = { .start = probe, .len = PAGE },
+		.range = { .start = probe, .len = UMP_PAGE_SIZE },
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
-	struct uffdio_range range = { .start = probe, .len = PAGE };
+	struct uffdio_range range = { .start = probe, .len = UMP_PAGE_SIZE };
 	uint64_t before, armed = 0, after = 0;
 	int ret;
 
@@ -1644,7 +1644,7 @@ static int insert_reply_armed(struct client *c, uint64_t id, struct um_insert_re
 
 static int huge_cb(const struct snapshot_vma *v, void *priv)
 {
-	if (v->page_size <= PAGE)
+	if (v->page_size <= UMP_PAGE_SIZE)
 		return 0;
 	*(bool *)priv = true;
 	return 1;

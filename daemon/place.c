@@ -29,7 +29,6 @@
 #include "mm.h"
 #include "server.h"
 
-#define PAGE 4096ull
 #define CHUNK 512 /* pages per move_pages(2) call: bounded stack arrays */
 #define NODE_DIR "/sys/devices/system/node"
 
@@ -54,7 +53,7 @@ int place_nodes(struct mm *mm, uint64_t start, uint64_t npages, int32_t *out)
 		unsigned long n = npages - done < CHUNK ? npages - done : CHUNK;
 
 		for (unsigned long i = 0; i < n; i++)
-			pages[i] = (void *)(uintptr_t)(start + (done + i) * PAGE);
+			pages[i] = (void *)(uintptr_t)(start + (done + i) * UMP_PAGE_SIZE);
 		/* nodes NULL: a query, nothing moves */
 		if (sys_move_pages(mm->pid, n, pages, NULL, (int *)out + done, 0) < 0) {
 			int err = errno == ENOSYS ? -EOPNOTSUPP : -errno;
@@ -120,7 +119,7 @@ static int migrate(const struct place_op *op, struct um_place_reply *rep)
 		unsigned long n = op->npages - done < CHUNK ? op->npages - done : CHUNK;
 
 		for (unsigned long i = 0; i < n; i++) {
-			pages[i] = (void *)(uintptr_t)(op->start + (done + i) * PAGE);
+			pages[i] = (void *)(uintptr_t)(op->start + (done + i) * UMP_PAGE_SIZE);
 			nodes[i] = op->node;
 		}
 		if (sys_move_pages(op->pid, n, pages, nodes, status, MPOL_MF_MOVE) < 0) {
@@ -184,7 +183,8 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 	int ret;
 
 	/* watchers are not receivers: a hint moves memory, looking does not */
-	ret = receiver_access(c, req->interval_id, req->start, req->start + req->npages * PAGE, &r);
+	ret = receiver_access(c, req->interval_id, req->start,
+			      req->start + req->npages * UMP_PAGE_SIZE, &r);
 	if (ret)
 		return ret;
 	iv = r->iv;
@@ -199,7 +199,7 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 	op->npages = req->npages;
 	op->node = req->node;
 	op->pid = mm->pid;
-	ret = mm_collect(mm, &h, req->start, req->start + req->npages * PAGE);
+	ret = mm_collect(mm, &h, req->start, req->start + req->npages * UMP_PAGE_SIZE);
 	if (ret)
 		goto fail;
 	ret = held_start(&op->h, c, UM_MSG_PLACE, id, mm, UMP_REASON_MIGRATE, &h, &place_hold,

@@ -35,7 +35,6 @@
 #include "snapshot.h"
 #include "uring.h"
 
-#define PAGE 4096ull
 #define HPAGE (2ull << 20)
 
 #define ID_WRITABLE UM_E_WRITE	  /* the VMA allows writes */
@@ -78,8 +77,8 @@ static int writable_cb(const struct snapshot_vma *v, void *priv)
 
 	if (!v->write)
 		return 0;
-	for (uint64_t p = a; p < b; p += PAGE)
-		w->id[(p - w->start) / PAGE] |= ID_WRITABLE;
+	for (uint64_t p = a; p < b; p += UMP_PAGE_SIZE)
+		w->id[(p - w->start) / UMP_PAGE_SIZE] |= ID_WRITABLE;
 	return 0;
 }
 
@@ -90,7 +89,7 @@ static int writable_cb(const struct snapshot_vma *v, void *priv)
 static int identities(struct interval *iv, uint64_t start, uint64_t npages, uint64_t *id,
 		      ssize_t res)
 {
-	uint64_t end = start + npages * PAGE;
+	uint64_t end = start + npages * UMP_PAGE_SIZE;
 	struct writable_walk w = { id, start, end };
 	size_t len = npages * 8;
 
@@ -137,10 +136,10 @@ static void explain_in_flight(struct scan_state *st)
 
 			if (inv->hits[i].iv != iv)
 				continue;
-			a = a < iv->node.start ? iv->node.start : a & ~(PAGE - 1);
+			a = a < iv->node.start ? iv->node.start : a & ~(UMP_PAGE_SIZE - 1);
 			b = b > iv->node.end ? iv->node.end : b;
-			for (; a < b; a += PAGE)
-				st->base[(a - iv->node.start) / PAGE] |= ID_EXPLAINED;
+			for (; a < b; a += UMP_PAGE_SIZE)
+				st->base[(a - iv->node.start) / UMP_PAGE_SIZE] |= ID_EXPLAINED;
 		}
 	}
 }
@@ -149,8 +148,8 @@ static void report(struct interval *iv, uint64_t first, uint64_t end)
 {
 	struct inval_hit hit = {
 		.iv = iv,
-		.start = iv->node.start + first * PAGE,
-		.end = iv->node.start + end * PAGE,
+		.start = iv->node.start + first * UMP_PAGE_SIZE,
+		.end = iv->node.start + end * UMP_PAGE_SIZE,
 	};
 
 	inval_start(iv->mm, UMP_REASON_REVALIDATE, hit.start, hit.end, 0, &hit, 1);
@@ -243,7 +242,7 @@ static int scan_batch(struct scan_state **sts, unsigned int n, uint64_t *changed
 
 		reqs[i].fd = iv->mm->pagemap_fd;
 		reqs[i].len = sts[i]->npages * 8;
-		reqs[i].off = iv->node.start / PAGE * 8;
+		reqs[i].off = iv->node.start / UMP_PAGE_SIZE * 8;
 		reqs[i].buf = malloc(reqs[i].len);
 		if (!reqs[i].buf) {
 			ret = -ENOMEM;
@@ -288,7 +287,7 @@ void scan_explain(struct interval *iv, uint64_t start, uint64_t end)
 
 	if (!st || !st->have_base || iv->mm->dead)
 		return;
-	start = (start < iv->node.start ? iv->node.start : start) & ~(PAGE - 1);
+	start = (start < iv->node.start ? iv->node.start : start) & ~(UMP_PAGE_SIZE - 1);
 	end = end > iv->node.end ? iv->node.end : end;
 	if (start >= end)
 		return;
@@ -297,12 +296,13 @@ void scan_explain(struct interval *iv, uint64_t start, uint64_t end)
 	b = (end + HPAGE - 1) & ~(HPAGE - 1);
 	a = a < iv->node.start ? iv->node.start : a;
 	b = b > iv->node.end ? iv->node.end : b;
-	id = malloc((b - a) / PAGE * 8);
+	id = malloc((b - a) / UMP_PAGE_SIZE * 8);
 	if (!id)
 		goto keep;
-	while ((size_t)res < (b - a) / PAGE * 8) {
-		ssize_t n = pread(iv->mm->pagemap_fd, (char *)id + res, (b - a) / PAGE * 8 - res,
-				  (off_t)(a / PAGE * 8 + res));
+	while ((size_t)res < (b - a) / UMP_PAGE_SIZE * 8) {
+		ssize_t n = pread(iv->mm->pagemap_fd, (char *)id + res,
+				  (b - a) / UMP_PAGE_SIZE * 8 - res,
+				  (off_t)(a / UMP_PAGE_SIZE * 8 + res));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -313,11 +313,11 @@ void scan_explain(struct interval *iv, uint64_t start, uint64_t end)
 		}
 		res += n;
 	}
-	ret = identities(iv, a, (b - a) / PAGE, id, res);
+	ret = identities(iv, a, (b - a) / UMP_PAGE_SIZE, id, res);
 	if (ret)
 		goto keep;
-	memcpy(&st->base[(start - iv->node.start) / PAGE], &id[(start - a) / PAGE],
-	       (end - start) / PAGE * 8);
+	memcpy(&st->base[(start - iv->node.start) / UMP_PAGE_SIZE],
+	       &id[(start - a) / UMP_PAGE_SIZE], (end - start) / UMP_PAGE_SIZE * 8);
 	free(id);
 	return;
 keep:
@@ -334,10 +334,10 @@ void scan_note_written(struct interval *iv, uint64_t start, uint64_t end)
 
 	if (!st || !st->written)
 		return;
-	start = (start < iv->node.start ? iv->node.start : start) & ~(PAGE - 1);
+	start = (start < iv->node.start ? iv->node.start : start) & ~(UMP_PAGE_SIZE - 1);
 	end = end > iv->node.end ? iv->node.end : end;
-	for (uint64_t a = start; a < end; a += PAGE) {
-		uint64_t i = (a - iv->node.start) / PAGE;
+	for (uint64_t a = start; a < end; a += UMP_PAGE_SIZE) {
+		uint64_t i = (a - iv->node.start) / UMP_PAGE_SIZE;
 
 		st->written[i / 64] |= 1ull << (i % 64);
 	}
@@ -384,7 +384,7 @@ static int set_period(struct interval *iv, uint32_t period)
 		if (!st)
 			return -ENOMEM;
 		st->iv = iv;
-		st->npages = (iv->node.end - iv->node.start) / PAGE;
+		st->npages = (iv->node.end - iv->node.start) / UMP_PAGE_SIZE;
 		st->base = malloc(st->npages * 8);
 		if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
 			st->written = calloc((st->npages + 63) / 64, 8);

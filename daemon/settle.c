@@ -17,7 +17,6 @@
 #include "server.h"
 #include "snapshot.h"
 
-#define PAGE 4096ull
 #define SETTLE_SPIN_NS (2ull * 1000 * 1000) /* busy polling after the acks */
 #define SETTLE_POLL_MS 1		    /* then this often */
 #define SETTLE_GIVE_UP_MS 100		    /* zap never seen: re-arm anyway */
@@ -75,7 +74,7 @@ static int read_pagemap(struct mm *mm, uint64_t start, uint64_t npages, uint64_t
 
 	while (got < want) {
 		ssize_t n = pread(mm->pagemap_fd, (char *)out + got, want - got,
-				  (off_t)((start / PAGE) * sizeof(*out) + got));
+				  (off_t)((start / UMP_PAGE_SIZE) * sizeof(*out) + got));
 
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
@@ -121,7 +120,7 @@ static bool pm_marker(uint64_t x)
  */
 static bool zap_done(struct settle *st, bool *sure)
 {
-	uint64_t n = (st->end - st->start) / PAGE;
+	uint64_t n = (st->end - st->start) / UMP_PAGE_SIZE;
 	bool begun = false, unsure = false, done = true;
 
 	*sure = false;
@@ -265,7 +264,7 @@ static bool in_hits(const struct settle *st, uint64_t page)
 static bool verify_rearm(struct settle *st, uint64_t now_ms)
 {
 	struct mm *mm = st->mm;
-	uint64_t n = (st->end - st->start) / PAGE, lost = 0, unarmed = 0;
+	uint64_t n = (st->end - st->start) / UMP_PAGE_SIZE, lost = 0, unarmed = 0;
 	int ret;
 
 	if (mm->dead || !st->armed || !st->unprot)
@@ -299,11 +298,11 @@ static bool verify_rearm(struct settle *st, uint64_t now_ms)
 	if ((ret && ret != -ENOENT) || read_pagemap(mm, st->start, n, st->now))
 		return true;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t page = st->start + i * PAGE;
+		uint64_t page = st->start + i * UMP_PAGE_SIZE;
 
 		/* gone: unmapped since, not registered, nothing to arm */
 		if ((st->unprot[i / 64] >> (i % 64)) & 1 || !in_hits(st, page) ||
-		    mm_gone(mm, page, page + PAGE)) {
+		    mm_gone(mm, page, page + UMP_PAGE_SIZE)) {
 			st->armed[i] = 0; /* not watched */
 			continue;
 		}
@@ -418,7 +417,7 @@ static void on_acked(struct inval *inv, void *arg)
 		(st->reason == UMP_REASON_REMOVE ? SETTLE_GIVE_UP_MS : SETTLE_WRITE_GIVE_UP_MS);
 	if (st->reason == UMP_REASON_WRITE) {
 		/* lets the writer (and every writer of this page meanwhile) go on */
-		mm_wp(st->mm, st->start, PAGE, false);
+		mm_wp(st->mm, st->start, UMP_PAGE_SIZE, false);
 		if (!st->wait) {
 			inval_finish(st->inv);
 			settle_free(st);
@@ -440,7 +439,7 @@ static void on_expired(struct inval *inv, void *arg)
 
 	(void)inv;
 	if (st->reason == UMP_REASON_WRITE && !st->acked_ns) {
-		mm_wp(st->mm, st->start, PAGE, false);
+		mm_wp(st->mm, st->start, UMP_PAGE_SIZE, false);
 	} else if (st->reason == UMP_REASON_REMOVE && !st->changed) {
 		log_warn("mm %llu: REMOVE [%#llx, %#llx): zap not seen in %u ms, completing",
 			 (unsigned long long)st->mm->id, (unsigned long long)st->start,
@@ -484,7 +483,7 @@ static bool remove_in_flight(struct mm *mm, uint64_t start, uint64_t end)
 int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inval_hit *hits,
 		  unsigned int nhits)
 {
-	uint64_t n = (end - start) / PAGE;
+	uint64_t n = (end - start) / UMP_PAGE_SIZE;
 	struct settle *st = calloc(1, sizeof(*st));
 	int ret;
 
@@ -509,7 +508,7 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 	st->written = mm_wp_pending(mm);
 	st->overlap = remove_in_flight(mm, start, end);
 	/* one VMA: the kernel sends a REMOVE per VMA; unreadable: not anonymous */
-	snapshot_vma_walk(mm, start, start + PAGE, anon_cb, &st->anon);
+	snapshot_vma_walk(mm, start, start + UMP_PAGE_SIZE, anon_cb, &st->anon);
 	ret = inval_start_held(mm, UMP_REASON_REMOVE, start, end, 0, hits, nhits, &settle_ops, st,
 			       &st->inv);
 	if (ret == 0)
@@ -546,7 +545,7 @@ static bool write_changes_pfn(struct mm *mm, uint64_t page, uint64_t e)
 	if (!(e & PM_FILE))
 		return !(e & PM_EXCLUSIVE);
 	/* a file or shmem page: copied only in a private mapping */
-	if (snapshot_vma_walk(mm, page, page + PAGE, shared_cb, &shared) < 0)
+	if (snapshot_vma_walk(mm, page, page + UMP_PAGE_SIZE, shared_cb, &shared) < 0)
 		return false;
 	return !shared;
 }
@@ -565,22 +564,23 @@ int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_
 			settle_free(st);
 		log_error("mm %llu: out of memory: WRITE not held until the page changed",
 			  (unsigned long long)mm->id);
-		return inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits);
+		return inval_start(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE, tid, hits,
+				   nhits);
 	}
 	list_init(&st->link);
 	st->mm = mm;
 	st->reason = UMP_REASON_WRITE;
 	st->start = page;
-	st->end = page + PAGE;
+	st->end = page + UMP_PAGE_SIZE;
 	/* the writer is stopped in its fault: this is the page it would replace */
 	if (read_pagemap(mm, page, 1, st->before))
 		st->before[0] = 0;
 	st->wait = st->before[0] && write_changes_pfn(mm, page, st->before[0]);
-	if (inval_start_held(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits, &settle_ops,
-			     st, &st->inv) == 0)
+	if (inval_start_held(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE, tid, hits, nhits,
+			     &settle_ops, st, &st->inv) == 0)
 		return 0;
 	settle_free(st);
-	return inval_start(mm, UMP_REASON_WRITE, page, page + PAGE, tid, hits, nhits);
+	return inval_start(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE, tid, hits, nhits);
 }
 
 int settle_init(struct server *s)
@@ -626,8 +626,8 @@ void settle_note_wp(struct mm *mm, uint64_t start, uint64_t end, bool wp)
 			continue;
 		a = start > st->start ? start : st->start;
 		b = end < st->end ? end : st->end;
-		for (uint64_t i = (a - st->start) / PAGE; i < (b - st->start + PAGE - 1) / PAGE;
-		     i++)
+		for (uint64_t i = (a - st->start) / UMP_PAGE_SIZE;
+		     i < (b - st->start + UMP_PAGE_SIZE - 1) / UMP_PAGE_SIZE; i++)
 			if (wp)
 				st->unprot[i / 64] &= ~(1ull << (i % 64));
 			else

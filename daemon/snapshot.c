@@ -23,7 +23,6 @@
 #include "server.h"
 #include "uapi_compat.h"
 
-#define PAGE 4096ull
 #define HPAGE (2ull << 20)
 
 /* bits of a raw pagemap entry the kernel leaves zero, used between passes */
@@ -89,7 +88,7 @@ static int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 		 * so (a hugetlbfs file is not recognised here). Only "> 4096"
 		 * matters to the callers.
 		 */
-		v->page_size = strstr(line, " /anon_hugepage") ? 2ull << 20 : PAGE;
+		v->page_size = strstr(line, " /anon_hugepage") ? 2ull << 20 : UMP_PAGE_SIZE;
 		v->read = perms[0] == 'r';
 		v->write = perms[1] == 'w';
 		v->shared = perms[3] == 's';
@@ -152,19 +151,20 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 	uint64_t i = 0;
 
 	while (i < n) {
-		uint64_t a = addr + i * PAGE, blk = a & ~(HPAGE - 1);
-		uint64_t stop = i + (blk + HPAGE - a) / PAGE, pfn0, flags;
+		uint64_t a = addr + i * UMP_PAGE_SIZE, blk = a & ~(HPAGE - 1);
+		uint64_t stop = i + (blk + HPAGE - a) / UMP_PAGE_SIZE, pfn0, flags;
 		bool ok = e[i] & PM_PRESENT;
 
 		if (stop > n)
 			stop = n;
 		/* PFN the block's first page would have if one huge page backs it */
-		pfn0 = (e[i] & PM_PFN_MASK) - (a - blk) / PAGE;
+		pfn0 = (e[i] & PM_PFN_MASK) - (a - blk) / UMP_PAGE_SIZE;
 		if (pfn0 & 511)
 			ok = false;
 		for (uint64_t k = i; ok && k < stop; k++)
 			ok = (e[k] & PM_PRESENT) &&
-			     (e[k] & PM_PFN_MASK) == pfn0 + (addr + k * PAGE - blk) / PAGE;
+			     (e[k] & PM_PFN_MASK) ==
+				     pfn0 + (addr + k * UMP_PAGE_SIZE - blk) / UMP_PAGE_SIZE;
 		if (ok &&
 		    pread(s->kpageflags_fd, &flags, sizeof(flags),
 			  (off_t)(e[i] & PM_PFN_MASK) * 8) == sizeof(flags) &&
@@ -206,7 +206,7 @@ static bool pm_is_swap(uint64_t x)
 static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn, bool show_pfn)
 {
 	uint64_t pfn_mask = show_pfn ? UM_E_PFN_MASK : 0;
-	uint64_t huge = v->page_size > PAGE ? UM_E_HUGE : 0;
+	uint64_t huge = v->page_size > UMP_PAGE_SIZE ? UM_E_HUGE : 0;
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t x = e[i], out;
@@ -253,7 +253,7 @@ int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
 
 	while (done < total) {
 		ssize_t n = pread(mm->pagemap_fd, (char *)out + done, total - done,
-				  (off_t)(start / PAGE * 8 + done));
+				  (off_t)(start / UMP_PAGE_SIZE * 8 + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -275,12 +275,12 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 {
 	struct server *s = mm->srv;
 	struct vma_iter it = { .mm = mm };
-	uint64_t end = start + npages * PAGE, addr = start;
+	uint64_t end = start + npages * UMP_PAGE_SIZE, addr = start;
 	bool hole = false, noperm = false;
 	struct vma v;
 
 	while (addr < end) {
-		uint64_t seg, i = (addr - start) / PAGE;
+		uint64_t seg, i = (addr - start) / UMP_PAGE_SIZE;
 		int ret = vma_next(&it, addr, &v);
 
 		if (ret && ret != -ENOENT) {
@@ -296,21 +296,21 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 			break;
 		}
 		if (v.start > addr) {
-			fill(out + i, (v.start - addr) / PAGE, UM_E_HOLE);
+			fill(out + i, (v.start - addr) / UMP_PAGE_SIZE, UM_E_HOLE);
 			hole = true;
 			addr = v.start;
-			i = (addr - start) / PAGE;
+			i = (addr - start) / UMP_PAGE_SIZE;
 		}
-		seg = ((v.end < end ? v.end : end) - addr) / PAGE;
+		seg = ((v.end < end ? v.end : end) - addr) / UMP_PAGE_SIZE;
 		if (!v.read) {
 			fill(out + i, seg, UM_E_NOPERM);
 			noperm = true;
 		} else {
-			if (v.page_size <= PAGE && s->kpageflags_fd >= 0)
+			if (v.page_size <= UMP_PAGE_SIZE && s->kpageflags_fd >= 0)
 				mark_thp(s, out + i, seg, addr);
 			convert(out + i, seg, &v, s->kf.zero_pfn, show_pfn);
 		}
-		addr += seg * PAGE;
+		addr += seg * UMP_PAGE_SIZE;
 	}
 	vma_iter_done(&it);
 	/* unmapped since insert: whatever is mapped there now is not tracked */
@@ -320,7 +320,7 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 
 		if (gs >= ge)
 			continue;
-		fill(out + (gs - start) / PAGE, (ge - gs) / PAGE, UM_E_HOLE);
+		fill(out + (gs - start) / UMP_PAGE_SIZE, (ge - gs) / UMP_PAGE_SIZE, UM_E_HOLE);
 		hole = true;
 	}
 	return hole ? -EFAULT : noperm ? -EPERM : 0;
@@ -376,7 +376,7 @@ void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, c
 		       ((e[j] & UM_E_ZERO) || !(e[j] & UM_E_EXCL) || (e[j] & UM_E_FILE)))
 			j++;
 		if (j > i)
-			mm_rearm_lost(iv->mm, start + i * PAGE, start + j * PAGE);
+			mm_rearm_lost(iv->mm, start + i * UMP_PAGE_SIZE, start + j * UMP_PAGE_SIZE);
 		i = j + 1;
 	}
 }
@@ -392,7 +392,7 @@ int snapshot_request(struct client *c, const struct um_snapshot *req, struct um_
 		struct receiver *r;
 
 		ret = receiver_access(c, req->interval_id, req->start,
-				      req->start + req->npages * PAGE, &r);
+				      req->start + req->npages * UMP_PAGE_SIZE, &r);
 		if (ret)
 			return ret;
 		iv = r->iv;

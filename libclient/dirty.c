@@ -16,8 +16,6 @@
 #include "seq.h"
 #include "uffd.h"
 
-#define PAGE_4K 4096ull
-
 int dirty_async_prepare(struct um_client *c)
 {
 	const uint64_t need = UM_KFEAT_WP_ASYNC | UM_KFEAT_PAGEMAP_SCAN;
@@ -129,7 +127,7 @@ static int dirty_once(struct um_interval *iv, uint64_t from, uint64_t end, unsig
 
 		memcpy(&rec, (const char *)c->result + dr->offset + i * sizeof(rec), sizeof(rec));
 		if (rec.start < from || rec.end > dr->walk_end || rec.start >= rec.end ||
-		    (rec.start | rec.end) & (PAGE_4K - 1) || rec.start < prev_end)
+		    (rec.start | rec.end) & (UMP_PAGE_SIZE - 1) || rec.start < prev_end)
 			return -EPROTO;
 		if (*n && out[*n - 1].end == rec.start) {
 			out[*n - 1].end = rec.end;
@@ -153,7 +151,8 @@ UM_EXPORT long um_interval_dirty(struct um_interval *iv, uint64_t start, uint64_
 	int r;
 
 	if (!iv || !out || !max || (flags & ~UM_DIRTY_REARM) || start >= end ||
-	    (start | end) & (PAGE_4K - 1) || start < iv->start || end > iv->start + iv->length)
+	    (start | end) & (UMP_PAGE_SIZE - 1) || start < iv->start ||
+	    end > iv->start + iv->length)
 		return -EINVAL;
 	if (seq_dead(iv))
 		return -EFAULT;

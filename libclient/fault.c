@@ -27,7 +27,6 @@
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 
-#define PAGE_SIZE_4K 4096ull
 #define FAULT_ROUNDS 16
 
 /* --- the populate worker --------------------------------------------- */
@@ -193,7 +192,7 @@ static int fault_run(struct um_interval *iv, uint64_t start, uint64_t npages, bo
 	while (done < npages) {
 		struct um_fault req = {
 			.interval_id = iv->id,
-			.start = start + done * PAGE_SIZE_4K,
+			.start = start + done * UMP_PAGE_SIZE,
 			.npages = npages - done,
 			.flags = write ? UM_FAULT_WRITE : 0,
 		};
@@ -278,7 +277,7 @@ static int fault_round(struct um_range *range, unsigned int flags, const uint8_t
 		}
 		while (j < npages && page_need(want[j], raw[j]) == k)
 			j++;
-		r = fault_run(iv, range->start + i * PAGE_SIZE_4K, j - i, k == NEED_WRITE);
+		r = fault_run(iv, range->start + i * UMP_PAGE_SIZE, j - i, k == NEED_WRITE);
 		if (r)
 			return r;
 		faulted = true;
@@ -304,7 +303,7 @@ UM_EXPORT long um_range_fault(struct um_range *range, unsigned int flags)
 		return -EINVAL;
 	if (seq_dead(range->iv))
 		return -EFAULT;
-	npages = (range->end - range->start) / PAGE_SIZE_4K;
+	npages = (range->end - range->start) / UMP_PAGE_SIZE;
 	want = malloc(npages);
 	raw = malloc(npages * sizeof(*raw));
 	if (!want || !raw) {

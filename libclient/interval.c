@@ -168,7 +168,7 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 	if ((flags & UM_INTERVAL_FOLLOW_FORK) &&
 	    (!ops || !ops->fork || (flags & UM_INTERVAL_TRACK_ASYNC)))
 		return -EINVAL;
-	if (!len || (start | len) & 4095 || start + len < start)
+	if (!len || (start | len) & (UMP_PAGE_SIZE - 1) || start + len < start)
 		return -EINVAL;
 	/* tracked after the fact: no writer ever waits for this mirror */
 	if (flags & UM_INTERVAL_TRACK_ASYNC)

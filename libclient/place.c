@@ -8,8 +8,6 @@
 #include "call.h"
 #include "seq.h"
 
-#define PAGE_SIZE_4K 4096ull
-
 UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow)
 {
 	struct um_grant g;
@@ -45,7 +43,7 @@ UM_EXPORT long um_range_place(struct um_range *range, int node)
 	if (!range || !range->iv || node < 0)
 		return -EINVAL;
 	iv = range->iv;
-	if ((range->start | range->end) & (PAGE_SIZE_4K - 1) || range->end <= range->start ||
+	if ((range->start | range->end) & (UMP_PAGE_SIZE - 1) || range->end <= range->start ||
 	    range->start < iv->start || range->end - iv->start > iv->length)
 		return -EINVAL;
 	if (seq_dead(iv))
@@ -53,7 +51,7 @@ UM_EXPORT long um_range_place(struct um_range *range, int node)
 	p = (struct um_place){
 		.interval_id = iv->id,
 		.start = range->start,
-		.npages = (range->end - range->start) / PAGE_SIZE_4K,
+		.npages = (range->end - range->start) / UMP_PAGE_SIZE,
 		.node = node,
 	};
 	r = call_lock(iv->c);

@@ -12,8 +12,6 @@
 #include "range.h"
 #include "seq.h"
 
-#define PAGE_SIZE_4K 4096ull
-
 /*
  * Snapshot [start, start + npages pages) into @out, as many round trips as
  * the result buffer needs, encoded with @enc (raw entries when NULL) in the
@@ -36,7 +34,7 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 	while (*filled < npages) {
 		struct um_snapshot req = {
 			.interval_id = interval_id,
-			.start = start + *filled * PAGE_SIZE_4K,
+			.start = start + *filled * UMP_PAGE_SIZE,
 			.npages = npages - *filled,
 			.pid = pid,
 			.flags = nodes ? UM_SNAP_NODES : 0,
@@ -102,9 +100,9 @@ UM_EXPORT long um_snapshot_raw(struct um_client *c, pid_t pid, uint64_t start, u
 	uint64_t filled;
 	int r;
 
-	if (!c || !out || pid <= 0 || !npages || (start & (PAGE_SIZE_4K - 1)))
+	if (!c || !out || pid <= 0 || !npages || (start & (UMP_PAGE_SIZE - 1)))
 		return -EINVAL;
-	if (npages > (UINT64_MAX >> 12) || start + (npages << 12) < start)
+	if (npages > (UINT64_MAX >> UMP_PAGE_SHIFT) || start + (npages << UMP_PAGE_SHIFT) < start)
 		return -EINVAL;
 	r = snapshot_chunks(c, 0, pid, start, npages, out, NULL, NULL, NULL, &filled);
 	return r < 0 ? r : (long)npages;
@@ -116,7 +114,7 @@ UM_EXPORT int um_range_register(struct um_range *range, struct um_interval *iv)
 
 	if (!range || !iv || !range->pfns)
 		return -EINVAL;
-	if ((range->start | range->end) & (PAGE_SIZE_4K - 1) || range->end <= range->start)
+	if ((range->start | range->end) & (UMP_PAGE_SIZE - 1) || range->end <= range->start)
 		return -EINVAL;
 	if (range->start < iv->start || range->end - iv->start > iv->length)
 		return -EINVAL;
@@ -193,7 +191,7 @@ UM_EXPORT long um_range_snapshot(struct um_range *range)
 	if (!um_range_valid(range))
 		return renew_seq(range);
 
-	npages = (range->end - range->start) / PAGE_SIZE_4K;
+	npages = (range->end - range->start) / UMP_PAGE_SIZE;
 	r = snapshot_chunks(iv->c, iv->id, iv->pid, range->start, npages, range->pfns, range->nodes,
 			    &e, &range->notifier_seq, &filled);
 	if (seq_dead(iv))

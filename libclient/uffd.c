@@ -18,7 +18,6 @@
 #include "uapi_compat.h"
 
 #define SEQ_SLOTS_MAX (1u << 20)
-#define PROBE_SIZE 4096
 #define ATTACH_TRIES 3
 
 /* Return: 0 with *fd and *mode set, or the last -errno. */
@@ -63,8 +62,8 @@ static int uffd_create(int *fd, enum um_proto_uffd_mode *mode)
  */
 static void *probe_page(void)
 {
-	void *p =
-		mmap(NULL, PROBE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, UMP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
 
 	if (p == MAP_FAILED)
 		return NULL;
@@ -128,7 +127,7 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 		/* our copy would keep blocked writers blocked if the daemon died */
 		close(ufd);
 		if (probe != canary)
-			munmap(probe, PROBE_SIZE);
+			munmap(probe, UMP_PAGE_SIZE);
 	}
 	return r;
 }

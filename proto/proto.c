@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define PAGE_MASK_4K 4095ull
 #define MEMBER_SIZE(type, member) sizeof(((type *)0)->member)
 
 struct type_info {
@@ -43,7 +42,7 @@ const char *um_reason_name(uint32_t reason)
 /* start/length must describe a non-empty, page-aligned, non-wrapping range */
 static int check_range(uint64_t start, uint64_t length)
 {
-	if (length == 0 || (start & PAGE_MASK_4K) || (length & PAGE_MASK_4K))
+	if (length == 0 || (start & (UMP_PAGE_SIZE - 1)) || (length & (UMP_PAGE_SIZE - 1)))
 		return -EINVAL;
 	if (start + length < start)
 		return -EINVAL;
@@ -87,7 +86,7 @@ static int check_attach(const void *body)
 		return -EINVAL;
 	if (m->flags & ~UM_ATTACH_ALL || !m->probe)
 		return -EINVAL;
-	return check_range(m->probe, PAGE_MASK_4K + 1);
+	return check_range(m->probe, UMP_PAGE_SIZE);
 }
 
 static int check_insert(const void *body)
@@ -117,11 +116,11 @@ static int check_snapshot(const void *body)
 {
 	const struct um_snapshot *m = body;
 
-	if (m->flags & ~UM_SNAP_ALL || m->npages == 0 || m->npages > (UINT64_MAX >> 12))
+	if (m->flags & ~UM_SNAP_ALL || m->npages == 0 || m->npages > (UINT64_MAX >> UMP_PAGE_SHIFT))
 		return -EINVAL;
 	if (!m->interval_id && m->pid <= 0)
 		return -EINVAL;
-	return check_range(m->start, m->npages << 12);
+	return check_range(m->start, m->npages << UMP_PAGE_SHIFT);
 }
 
 static int check_ack(const void *body)
@@ -144,9 +143,9 @@ static int check_fault(const void *body)
 
 	if (!m->interval_id || m->flags & ~UM_FAULT_ALL || m->pad)
 		return -EINVAL;
-	if (m->npages == 0 || m->npages > (UINT64_MAX >> 12))
+	if (m->npages == 0 || m->npages > (UINT64_MAX >> UMP_PAGE_SHIFT))
 		return -EINVAL;
-	return check_range(m->start, m->npages << 12);
+	return check_range(m->start, m->npages << UMP_PAGE_SHIFT);
 }
 
 static int check_populate_done(const void *body)
@@ -182,9 +181,9 @@ static int check_place(const void *body)
 
 	if (!m->interval_id || m->node < 0 || m->flags)
 		return -EINVAL;
-	if (m->npages == 0 || m->npages > (UINT64_MAX >> 12))
+	if (m->npages == 0 || m->npages > (UINT64_MAX >> UMP_PAGE_SHIFT))
 		return -EINVAL;
-	return check_range(m->start, m->npages << 12);
+	return check_range(m->start, m->npages << UMP_PAGE_SHIFT);
 }
 
 static int check_revalidate(const void *body)
@@ -242,7 +241,7 @@ static int check_ev_invalidate(const void *body)
 
 	if (m->reason == 0 || m->reason > UMP_REASON_MAX)
 		return -EINVAL;
-	if ((m->start | m->end) & PAGE_MASK_4K || m->flags & ~(UM_INV_SYNC | UM_INV_WATCH))
+	if ((m->start | m->end) & (UMP_PAGE_SIZE - 1) || m->flags & ~(UM_INV_SYNC | UM_INV_WATCH))
 		return -EINVAL;
 	return m->end > m->start ? 0 : -EINVAL;
 }
@@ -256,7 +255,7 @@ static int check_ev_populate(const void *body)
 {
 	const struct um_ev_populate *m = body;
 
-	if (!m->token || m->flags || m->pad || (m->start | m->end) & PAGE_MASK_4K)
+	if (!m->token || m->flags || m->pad || (m->start | m->end) & (UMP_PAGE_SIZE - 1))
 		return -EINVAL;
 	return m->end > m->start ? 0 : -EINVAL;
 }

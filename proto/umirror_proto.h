@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "um_page.h"
+
 #define UM_PROTO_MAGIC 0x524d4d55u /* "UMMR" little-endian */
 #define UM_PROTO_VERSION 1
 #define UM_MSG_MAX 512 /* largest message, header included */

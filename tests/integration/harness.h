@@ -19,9 +19,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "um_page.h"
 #include "umirror.h"
 
-#define PAGE 4096ul
+#define PAGE ((unsigned long)UMP_PAGE_SIZE)
 #define SKIP 77
 
 /* pagemap bits (Documentation/admin-guide/mm/pagemap.rst) */
