@@ -25,11 +25,10 @@
 
 #include "bench.h"
 #include "timing.h"
+#include "uapi_compat.h"
 
 #define B1_BYTES (1ull << 30)
 #define B1_PAGES (B1_BYTES / 4096)
-#define PM_PRESENT (1ull << 63)
-#define PM_PFN_MASK ((1ull << 55) - 1)
 
 struct b1 {
 	struct um_client *c;

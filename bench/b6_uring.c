@@ -23,13 +23,12 @@
 
 #include "bench.h"
 #include "timing.h"
+#include "uapi_compat.h"
 #include "uring.h"
 
 #define B6_NIV 64
 #define B6_IV_BYTES (16ull << 20)
 #define B6_IV_PAGES (B6_IV_BYTES / 4096)
-#define PM_PRESENT (1ull << 63)
-#define PM_PFN_MASK ((1ull << 55) - 1)
 
 struct b6 {
 	uint8_t *mem;

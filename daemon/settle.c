@@ -16,6 +16,7 @@
 #include "mm.h"
 #include "server.h"
 #include "snapshot.h"
+#include "uapi_compat.h"
 
 #define SETTLE_SPIN_NS (2ull * 1000 * 1000) /* busy polling after the acks */
 #define SETTLE_POLL_MS 1		    /* then this often */
@@ -24,14 +25,6 @@
 #define SETTLE_REARM_ROUNDS 8		    /* re-arms of one REMOVE, at most */
 #define SETTLE_QUIET_MS 100		    /* overlapping REMOVEs: no late zap for this long */
 
-/* pagemap bits */
-#define PM_PFN ((1ull << 55) - 1)
-#define PM_SOFT_DIRTY (1ull << 55)
-#define PM_EXCLUSIVE (1ull << 56)
-#define PM_UFFD_WP (1ull << 57)
-#define PM_FILE (1ull << 61)
-#define PM_SWAP (1ull << 62)
-#define PM_PRESENT (1ull << 63)
 #define PM_MAPPED (PM_PRESENT | PM_SWAP)
 
 struct settle {
@@ -91,7 +84,7 @@ static bool pm_marker(uint64_t x)
 {
 	if ((x & (PM_SWAP | PM_PRESENT | PM_UFFD_WP)) != (PM_SWAP | PM_UFFD_WP))
 		return false;
-	return !(x & PM_PFN) || (x & SWP_TYPE_MASK) >= SWP_MAX_SWAPFILES;
+	return !(x & PM_PFN_MASK) || (x & SWP_TYPE_MASK) >= SWP_MAX_SWAPFILES;
 }
 
 /*
@@ -166,7 +159,7 @@ static bool zap_done(struct settle *st, bool *sure)
 			}
 			continue;
 		}
-		moved = !(x & PM_PRESENT) || (x & PM_PFN) != (b & PM_PFN);
+		moved = !(x & PM_PRESENT) || (x & PM_PFN_MASK) != (b & PM_PFN_MASK);
 		begun |= moved;
 		if (moved || (!st->written && x != b))
 			continue;
@@ -186,7 +179,8 @@ static bool write_done(struct settle *st)
 		return true;
 	if (!(now & PM_PRESENT))
 		return false;
-	return !(st->before[0] & PM_PRESENT) || (now & PM_PFN) != (st->before[0] & PM_PFN);
+	return !(st->before[0] & PM_PRESENT) ||
+	       (now & PM_PFN_MASK) != (st->before[0] & PM_PFN_MASK);
 }
 
 /*
@@ -540,10 +534,10 @@ static bool write_changes_pfn(struct mm *mm, uint64_t page, uint64_t e)
 
 	if (!mm->srv->kf.pfn_visible)
 		return false; /* cannot tell PFNs apart: complete as before */
-	if (!(e & PM_PRESENT) || (e & PM_PFN) == mm->srv->kf.zero_pfn)
+	if (!(e & PM_PRESENT) || (e & PM_PFN_MASK) == mm->srv->kf.zero_pfn)
 		return true;
 	if (!(e & PM_FILE))
-		return !(e & PM_EXCLUSIVE);
+		return !(e & PM_MMAP_EXCLUSIVE);
 	/* a file or shmem page: copied only in a private mapping */
 	if (snapshot_vma_walk(mm, page, page + UMP_PAGE_SIZE, shared_cb, &shared) < 0)
 		return false;

@@ -493,7 +493,7 @@ uint64_t harness_zero_pfn(void)
 	CHECK((a & PM_PFN_MASK) && (a & PM_PFN_MASK) == (b & PM_PFN_MASK),
 	      "two read-only touched pages share the zero page (%#llx %#llx)",
 	      (unsigned long long)a, (unsigned long long)b);
-	CHECK(!(a & PM_EXCL), "zero page is not exclusive");
+	CHECK(!(a & PM_MMAP_EXCLUSIVE), "zero page is not exclusive");
 	munmap((void *)z, 2 * PAGE);
 	return a & PM_PFN_MASK;
 }

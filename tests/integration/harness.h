@@ -19,25 +19,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "uapi_compat.h"
 #include "um_page.h"
 #include "umirror.h"
 
 #define PAGE ((unsigned long)UMP_PAGE_SIZE)
 #define SKIP 77
 
-/* pagemap bits (Documentation/admin-guide/mm/pagemap.rst) */
-#define PM_PFN_MASK ((1ull << 55) - 1)
 /*
- * Soft-dirty: set on every page of a new VMA (VM_SOFTDIRTY), never-touched
- * ones included, on kernels built with CONFIG_MEM_SOFT_DIRTY (Debian's):
- * "nothing mapped" is harness_pagemap() & ~PM_SOFT_DIRTY == 0.
+ * The pagemap bits (PM_*) come from uapi_compat.h. PM_SOFT_DIRTY is set on
+ * every page of a new VMA (VM_SOFTDIRTY), never-touched ones included, on
+ * kernels built with CONFIG_MEM_SOFT_DIRTY (Debian's): "nothing mapped" is
+ * harness_pagemap() & ~PM_SOFT_DIRTY == 0.
  */
-#define PM_SOFT_DIRTY (1ull << 55)
-#define PM_EXCL (1ull << 56)
-#define PM_UFFD_WP (1ull << 57)
-#define PM_FILE (1ull << 61)
-#define PM_SWAP (1ull << 62)
-#define PM_PRESENT (1ull << 63)
 
 /**
  * CHECK() - assert @cond; on failure print file:line, the condition and

@@ -142,7 +142,7 @@ static void write_at_once(struct um_client *c, struct um_interval *iv, char *pag
 	pm = harness_pagemap(page);
 	raw = raw_entry(c, page);
 	/* armed again, or the parent's own page: no silent PFN change is left */
-	CHECK((pm & PM_UFFD_WP) || (pm & PM_EXCL),
+	CHECK((pm & PM_UFFD_WP) || (pm & PM_MMAP_EXCLUSIVE),
 	      "%s round %d: after the invalidations the page is armed or exclusive (pagemap %#llx)",
 	      what, round, (unsigned long long)pm);
 	CHECK(!!(raw & UM_RAW_UFFD_WP) == !!(pm & PM_UFFD_WP) &&

@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #define NPAGES 4
-#define PM_PRESENT (1ull << 63)
 
 static uint32_t nclients(struct um_client *c)
 {

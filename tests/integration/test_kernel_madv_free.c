@@ -32,16 +32,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "uapi_compat.h"
+
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
 #define PG 4096ul
 #define N 16
-#define PM_UFFD_WP (1ull << 57)
-#define PM_PRESENT (1ull << 63)
 
 static int fails;
 

@@ -59,7 +59,7 @@ static uint64_t expect_raw(const void *addr, struct vma_kind v)
 		r |= UM_RAW_SWAP;
 	if (pm & PM_FILE)
 		r |= UM_RAW_FILE;
-	if (pm & PM_EXCL)
+	if (pm & PM_MMAP_EXCLUSIVE)
 		r |= UM_RAW_EXCL;
 	if (pm & PM_UFFD_WP)
 		r |= UM_RAW_UFFD_WP;

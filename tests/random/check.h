@@ -18,15 +18,8 @@
 #ifndef UMIRROR_CHECK_H
 #define UMIRROR_CHECK_H
 
-#include "uapi_compat.h"
-/* harness.h names the same pagemap bits */
-#undef PM_PFN_MASK
-#undef PM_SOFT_DIRTY
-#undef PM_UFFD_WP
-#undef PM_FILE
-#undef PM_SWAP
-#undef PM_PRESENT
 #include "harness.h"
+#include "uapi_compat.h"
 #include "umirror.h"
 
 #include <pthread.h>

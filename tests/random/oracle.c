@@ -17,8 +17,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define KPF_THP 22
-#define KPF_ZERO_PAGE 24
 /* swap-format pagemap entries of a real swap area have a type below this */
 #define MAX_SWAPFILES 24
 
