@@ -28,6 +28,7 @@
  * re-protects in PAGEMAP_SCAN, and its own mirror, which holds a written
  * page VALID|WRITE, heard nothing before the fix.
  */
+#include "evlog.h"
 #include "harness.h"
 #include "umirror.h"
 
@@ -40,44 +41,16 @@
 #include <unistd.h>
 
 #define NPAGES 16
-#define MAX_EV 64
-
-struct ev {
-	struct um_interval *iv;
-	struct um_invalidation inv;
-};
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ev evs[MAX_EV];
-static unsigned int nev;
-
-static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
-{
-	(void)priv;
-	pthread_mutex_lock(&lock);
-	if (nev < MAX_EV)
-		evs[nev++] = (struct ev){ iv, *inv };
-	pthread_mutex_unlock(&lock);
-}
-
-static const struct um_interval_ops ops = { .invalidate = on_invalidate };
-
-static void reset_events(void)
-{
-	pthread_mutex_lock(&lock);
-	nev = 0;
-	pthread_mutex_unlock(&lock);
-}
-
 static void dump_events(const char *what)
 {
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev; i++)
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n; i++)
 		fprintf(stderr, "%s: event %u: interval %p %s [%#llx, %#llx) seq %llu\n", what, i,
-			(void *)evs[i].iv, um_reason_str(evs[i].inv.reason),
-			(unsigned long long)evs[i].inv.start, (unsigned long long)evs[i].inv.end,
-			(unsigned long long)evs[i].inv.seq);
-	pthread_mutex_unlock(&lock);
+			(void *)evlog.ev[i].iv, um_reason_str(evlog.ev[i].inv.reason),
+			(unsigned long long)evlog.ev[i].inv.start,
+			(unsigned long long)evlog.ev[i].inv.end,
+			(unsigned long long)evlog.ev[i].inv.seq);
+	pthread_mutex_unlock(&evlog.lock);
 }
 
 /* invalidations of @iv seen so far; @match: the one with @reason over [@start, @end) */
@@ -87,16 +60,16 @@ static unsigned int events_of(struct um_interval *iv, enum um_reason reason, uin
 	unsigned int n = 0;
 
 	*match = false;
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev; i++) {
-		if (evs[i].iv != iv)
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n; i++) {
+		if (evlog.ev[i].iv != iv)
 			continue;
 		n++;
-		if (evs[i].inv.reason == reason && evs[i].inv.start == start &&
-		    evs[i].inv.end == end)
+		if (evlog.ev[i].inv.reason == reason && evlog.ev[i].inv.start == start &&
+		    evlog.ev[i].inv.end == end)
 			*match = true;
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&evlog.lock);
 	return n;
 }
 
@@ -123,11 +96,12 @@ static bool protect_covers(struct um_interval *iv, const char *page)
 {
 	bool match = false;
 
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev; i++)
-		match |= evs[i].iv == iv && evs[i].inv.reason == UM_REASON_PROTECT &&
-			 evs[i].inv.start <= (uintptr_t)page && (uintptr_t)page < evs[i].inv.end;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n; i++)
+		match |= evlog.ev[i].iv == iv && evlog.ev[i].inv.reason == UM_REASON_PROTECT &&
+			 evlog.ev[i].inv.start <= (uintptr_t)page &&
+			 (uintptr_t)page < evlog.ev[i].inv.end;
+	pthread_mutex_unlock(&evlog.lock);
 	return match;
 }
 
@@ -154,7 +128,8 @@ static void part_wp_async(struct um_client *c)
 	int ret;
 
 	memset(m, 1, NPAGES * PAGE);
-	ret = um_interval_insert(c, m, NPAGES * PAGE, UM_INTERVAL_TRACK_ASYNC, &ops, NULL, &w);
+	ret = um_interval_insert(c, m, NPAGES * PAGE, UM_INTERVAL_TRACK_ASYNC, &evlog_ops, NULL,
+				 &w);
 	CHECK(ret == 0, "insert W with UM_INTERVAL_TRACK_ASYNC: %s", strerror(-ret));
 	if (um_interval_backend(w) != UM_BACKEND_WP_ASYNC) {
 		printf("test_insert_protect: TRACK_ASYNC gives %s here, not wp-async: its REARM "
@@ -169,7 +144,7 @@ static void part_wp_async(struct um_client *c)
 	e = entry(w, m + 6 * PAGE, &seq);
 	CHECK((e & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) == (UM_DEFAULT_VALID | UM_DEFAULT_WRITE),
 	      "W's snapshot holds page 6 VALID|WRITE: %#llx", (unsigned long long)e);
-	reset_events();
+	evlog_reset();
 	rearm_reports(w, m, m + 6 * PAGE);
 	CHECK(um_interval_read_retry(w, seq), "W invalidated by the time the REARM returned");
 	e = entry(w, m + 6 * PAGE, &seq);
@@ -182,7 +157,7 @@ static void part_wp_async(struct um_client *c)
 	CHECK(!(e & UM_DEFAULT_WRITE), "W's snapshot shows page 6 not writable: %#llx",
 	      (unsigned long long)e);
 	/* nothing written since: nothing to take, nothing sent */
-	reset_events();
+	evlog_reset();
 	{
 		struct um_dirty_range out[16];
 		long nr = um_interval_dirty(w, (uintptr_t)m, (uintptr_t)m + NPAGES * PAGE,
@@ -208,7 +183,7 @@ int main(void)
 	mem = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	memset(mem, 1, NPAGES * PAGE);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
-	CHECK(um_interval_insert(c, mem, NPAGES * PAGE, 0, &ops, NULL, &a) == 0, "insert A");
+	CHECK(um_interval_insert(c, mem, NPAGES * PAGE, 0, &evlog_ops, NULL, &a) == 0, "insert A");
 
 	/* page 5 written: A's mirror may now hold it writable */
 	mem[5 * PAGE] = 2;
@@ -216,9 +191,9 @@ int main(void)
 	CHECK((e & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) == (UM_DEFAULT_VALID | UM_DEFAULT_WRITE),
 	      "A's snapshot holds page 5 VALID|WRITE: %#llx", (unsigned long long)e);
 	CHECK(!(harness_pagemap(mem + 5 * PAGE) & PM_UFFD_WP), "page 5 unprotected");
-	reset_events();
+	evlog_reset();
 
-	CHECK(um_interval_insert(c, mem + 4 * PAGE, 4 * PAGE, 0, &ops, NULL, &b) == 0,
+	CHECK(um_interval_insert(c, mem + 4 * PAGE, 4 * PAGE, 0, &evlog_ops, NULL, &b) == 0,
 	      "insert B over pages 4..7");
 	/* started before the arm, so before the insert's reply */
 	CHECK(um_interval_read_retry(a, seq), "A invalidated by the time B's insert returned");
@@ -246,7 +221,7 @@ int main(void)
 	e = entry(a, mem + 10 * PAGE, &seq);
 	CHECK((e & (UM_DEFAULT_VALID | UM_DEFAULT_WRITE)) == (UM_DEFAULT_VALID | UM_DEFAULT_WRITE),
 	      "A's snapshot holds page 10 VALID|WRITE: %#llx", (unsigned long long)e);
-	reset_events();
+	evlog_reset();
 	rearm_reports(a, mem, mem + 10 * PAGE);
 	CHECK(um_interval_read_retry(a, seq), "A invalidated by the time the REARM returned");
 	e = entry(a, mem + 10 * PAGE, &seq);

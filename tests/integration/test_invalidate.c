@@ -6,6 +6,7 @@
  * thread, held until the callback ran), MADV_DONTNEED, munmap, mremap,
  * fork (never-written and written intervals).
  */
+#include "evlog.h"
 #include "harness.h"
 #include "umirror.h"
 
@@ -19,60 +20,16 @@
 #include <unistd.h>
 
 #define NPAGES 8
-#define MAX_EV 64
-
-struct ev {
-	struct um_interval *iv;
-	struct um_invalidation inv;
-	unsigned int order; /* position in the global order log */
-};
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ev evs[MAX_EV];
-static unsigned int nev, order_clock;
-static sem_t ev_sem;
-static unsigned int cb_delay_ms;
-
-static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
-{
-	if (cb_delay_ms) /* widen the window the writer must wait through */
-		usleep(cb_delay_ms * 1000);
-	pthread_mutex_lock(&lock);
-	if (nev < MAX_EV)
-		evs[nev++] = (struct ev){ .iv = iv, .inv = *inv, .order = order_clock++ };
-	pthread_mutex_unlock(&lock);
-	sem_post(&ev_sem);
-}
-
-static const struct um_interval_ops ops = { .invalidate = on_invalidate };
-
-static unsigned int tick(void)
-{
-	unsigned int t;
-
-	pthread_mutex_lock(&lock);
-	t = order_clock++;
-	pthread_mutex_unlock(&lock);
-	return t;
-}
-
-static void reset_events(void)
-{
-	pthread_mutex_lock(&lock);
-	nev = 0;
-	pthread_mutex_unlock(&lock);
-	while (sem_trywait(&ev_sem) == 0)
-		;
-}
-
 static void dump_events(const char *what)
 {
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev; i++)
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n; i++)
 		fprintf(stderr, "%s: event %u: %s [%#llx, %#llx) seq %llu\n", what, i,
-			um_reason_str(evs[i].inv.reason), (unsigned long long)evs[i].inv.start,
-			(unsigned long long)evs[i].inv.end, (unsigned long long)evs[i].inv.seq);
-	pthread_mutex_unlock(&lock);
+			um_reason_str(evlog.ev[i].inv.reason),
+			(unsigned long long)evlog.ev[i].inv.start,
+			(unsigned long long)evlog.ev[i].inv.end,
+			(unsigned long long)evlog.ev[i].inv.seq);
+	pthread_mutex_unlock(&evlog.lock);
 }
 
 /* Wait for @want events, then make sure no more arrive within 200 ms. */
@@ -81,23 +38,23 @@ static void expect_events(unsigned int want, const char *what)
 	bool extra;
 
 	for (unsigned int i = 0; i < want; i++)
-		CHECK(harness_sem_wait_ms(&ev_sem, 5000), "%s: invalidation %u of %u arrived", what,
-		      i + 1, want);
-	extra = harness_sem_wait_ms(&ev_sem, 200);
+		CHECK(harness_sem_wait_ms(&evlog.sem, 5000), "%s: invalidation %u of %u arrived",
+		      what, i + 1, want);
+	extra = harness_sem_wait_ms(&evlog.sem, 200);
 	if (extra)
 		dump_events(what);
 	CHECK(!extra, "%s: no extra invalidation", what);
-	pthread_mutex_lock(&lock);
-	CHECK(want == 0 || nev == want, "%s: %u invalidations, want %u", what, nev, want);
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&evlog.lock);
+	CHECK(want == 0 || evlog.n == want, "%s: %u invalidations, want %u", what, evlog.n, want);
+	pthread_mutex_unlock(&evlog.lock);
 }
 
 static void check_event(unsigned int i, struct um_interval *iv, enum um_reason reason,
 			const void *start, size_t len, uint64_t seq0, const char *what)
 {
-	const struct um_invalidation *inv = &evs[i].inv;
+	const struct um_invalidation *inv = &evlog.ev[i].inv;
 
-	CHECK(evs[i].iv == iv, "%s: event on the right interval", what);
+	CHECK(evlog.ev[i].iv == iv, "%s: event on the right interval", what);
 	CHECK(inv->reason == reason, "%s: reason %s, want %s", what, um_reason_str(inv->reason),
 	      um_reason_str(reason));
 	CHECK(inv->start == (uintptr_t)start && inv->end == (uintptr_t)start + len,
@@ -126,7 +83,7 @@ static uint64_t watch(struct um_interval *iv, const char *what)
 	uint64_t seq0;
 
 	CHECK(um_interval_read_begin(iv, &seq0) == 0 && !(seq0 & 1), "%s: read_begin even", what);
-	reset_events();
+	evlog_reset();
 	return seq0;
 }
 
@@ -174,9 +131,9 @@ static void *writer_main(void *arg)
 	struct writer *w = arg;
 
 	w->tid = gettid();
-	w->started = tick();
+	w->started = evlog_tick();
 	memset(w->addr, 0x5a, PAGE); /* held here until the callback returned */
-	w->done = tick();
+	w->done = evlog_tick();
 	return NULL;
 }
 
@@ -188,18 +145,19 @@ static void test_write(struct um_client *c)
 	pthread_t t;
 	uint64_t seq0;
 
-	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	seq0 = watch(iv, "write");
-	cb_delay_ms = 100;
+	evlog.cb_delay_ms = 100;
 	CHECK(pthread_create(&t, NULL, writer_main, &w) == 0, "pthread_create");
 	pthread_join(t, NULL);
-	cb_delay_ms = 0;
+	evlog.cb_delay_ms = 0;
 	expect_one(iv, UM_REASON_WRITE, buf + 2 * PAGE, PAGE, seq0, "write");
-	CHECK(evs[0].inv.sync, "write: invalidation is sync");
-	CHECK(evs[0].inv.tid == w.tid, "write: tid %d, want writer %d", evs[0].inv.tid, w.tid);
-	CHECK(w.started < evs[0].order && evs[0].order < w.done,
+	CHECK(evlog.ev[0].inv.sync, "write: invalidation is sync");
+	CHECK(evlog.ev[0].inv.tid == w.tid, "write: tid %d, want writer %d", evlog.ev[0].inv.tid,
+	      w.tid);
+	CHECK(w.started < evlog.ev[0].order && evlog.ev[0].order < w.done,
 	      "writer returned only after the callback (start %u cb %u done %u)", w.started,
-	      evs[0].order, w.done);
+	      evlog.ev[0].order, w.done);
 	CHECK(page_is(buf + 2 * PAGE, 0x5a) && page_is(buf + PAGE, 'b') &&
 		      page_is(buf + 3 * PAGE, 'd'),
 	      "write: data intact");
@@ -207,7 +165,7 @@ static void test_write(struct um_client *c)
 	/* the page is writable now: a second write is not an invalidation */
 	seq0 = watch(iv, "second write");
 	buf[2 * PAGE + 1] = 1;
-	CHECK(!harness_sem_wait_ms(&ev_sem, 200), "second write to the same page is silent");
+	CHECK(!harness_sem_wait_ms(&evlog.sem, 200), "second write to the same page is silent");
 	CHECK(!um_interval_read_retry(iv, seq0), "second write leaves the seq alone");
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	munmap(buf, NPAGES * PAGE);
@@ -219,7 +177,7 @@ static void test_dontneed(struct um_client *c)
 	struct um_interval *iv;
 	uint64_t seq0;
 
-	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	seq0 = watch(iv, "dontneed");
 	CHECK(madvise(buf + 4 * PAGE, 2 * PAGE, MADV_DONTNEED) == 0, "madvise: %m");
 	expect_one(iv, UM_REASON_REMOVE, buf + 4 * PAGE, 2 * PAGE, seq0, "dontneed");
@@ -266,7 +224,7 @@ static void test_munmap(struct um_client *c)
 	uint64_t seq0;
 	long ret;
 
-	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	seq0 = watch(iv, "munmap");
 	CHECK(munmap(buf + 5 * PAGE, 3 * PAGE) == 0, "munmap: %m");
 	expect_one(iv, UM_REASON_UNMAP, buf + 5 * PAGE, 3 * PAGE, seq0, "munmap");
@@ -291,7 +249,7 @@ static void test_mremap(struct um_client *c)
 	uint64_t seq0;
 	void *moved;
 
-	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	seq0 = watch(iv, "mremap");
 	moved = mremap(buf + 6 * PAGE, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 	CHECK(moved == dst, "mremap: %m");
@@ -300,9 +258,9 @@ static void test_mremap(struct um_client *c)
 	 * mmap_lock is dropped) UFFD_EVENT_UNMAP of the old range. The daemon
 	 * folds the second into the first: exactly one invalidation.
 	 */
-	CHECK(harness_sem_wait_ms(&ev_sem, 5000), "mremap: invalidation arrived");
+	CHECK(harness_sem_wait_ms(&evlog.sem, 5000), "mremap: invalidation arrived");
 	expect_events(0, "mremap");
-	CHECK(nev == 1, "mremap: %u invalidations", nev);
+	CHECK(evlog.n == 1, "mremap: %u invalidations", evlog.n);
 	check_event(0, iv, UM_REASON_REMAP, buf + 6 * PAGE, 2 * PAGE, seq0, "mremap");
 	{
 		uint64_t seq1;
@@ -314,9 +272,9 @@ static void test_mremap(struct um_client *c)
 	}
 	CHECK(page_is(dst, 'g') && page_is(dst + PAGE, 'h'), "moved data intact");
 	/* the moved pages lie outside every interval: writing them is silent */
-	reset_events();
+	evlog_reset();
 	dst[0] = 1;
-	CHECK(!harness_sem_wait_ms(&ev_sem, 200), "write outside intervals is not reported");
+	CHECK(!harness_sem_wait_ms(&evlog.sem, 200), "write outside intervals is not reported");
 	CHECK(dst[0] == 1 && page_is(buf + 5 * PAGE, 'f'), "data intact after mremap");
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	munmap(buf, 6 * PAGE);
@@ -342,7 +300,7 @@ static void test_fork(struct um_client *c)
 	uint64_t seq0;
 
 	/* never written since inserted: fork is silent, the parent's write faults */
-	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, buf, NPAGES * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	seq0 = watch(iv, "fork, never written");
 	fork_and_reap();
 	buf[3 * PAGE] = 'X';
@@ -369,7 +327,6 @@ int main(void)
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
 	harness_start("test_invalidate", NULL);
-	sem_init(&ev_sem, 0, 0);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	test_write(c);
 	test_dontneed(c);

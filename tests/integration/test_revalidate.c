@@ -8,6 +8,7 @@
  * userfaultfd already did (a write, a MADV_DONTNEED). Period 0 turns it
  * off; um_list() shows the period in force.
  */
+#include "evlog.h"
 #include "harness.h"
 #include "umirror.h"
 
@@ -28,56 +29,8 @@
 #define MADV_COLLAPSE 25
 #endif
 
-#define MAX_EV 2048
 #define LONG_PERIOD 600000 /* the timer never fires during a test part */
 #define HPAGE (2ul << 20)
-
-struct ev {
-	struct um_interval *iv;
-	struct um_invalidation inv;
-};
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ev evs[MAX_EV];
-static unsigned int nev;
-static uint64_t last_ev_ms;
-
-static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
-{
-	pthread_mutex_lock(&lock);
-	if (nev < MAX_EV)
-		evs[nev++] = (struct ev){ .iv = iv, .inv = *inv };
-	last_ev_ms = harness_now_ms();
-	pthread_mutex_unlock(&lock);
-}
-
-static const struct um_interval_ops ops = { .invalidate = on_invalidate };
-
-static void reset_events(void)
-{
-	pthread_mutex_lock(&lock);
-	nev = 0;
-	pthread_mutex_unlock(&lock);
-}
-
-/* wait until no event came for 200 ms (at most @max_ms); return the count */
-static unsigned int settle(unsigned int max_ms)
-{
-	uint64_t deadline = harness_now_ms() + max_ms, start = harness_now_ms();
-	unsigned int n;
-
-	for (;;) {
-		uint64_t now = harness_now_ms(), last;
-
-		pthread_mutex_lock(&lock);
-		n = nev;
-		last = last_ev_ms > start ? last_ev_ms : start;
-		pthread_mutex_unlock(&lock);
-		if (now - last >= 200 || now > deadline)
-			return n;
-		usleep(10000);
-	}
-}
 
 /* pages covered by events of @reason on @iv, and how many such events */
 static uint64_t pages_of(struct um_interval *iv, enum um_reason reason, unsigned int *count)
@@ -85,13 +38,13 @@ static uint64_t pages_of(struct um_interval *iv, enum um_reason reason, unsigned
 	uint64_t pages = 0;
 
 	*count = 0;
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev; i++)
-		if (evs[i].iv == iv && evs[i].inv.reason == reason) {
-			pages += (evs[i].inv.end - evs[i].inv.start) / PAGE;
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n; i++)
+		if (evlog.ev[i].iv == iv && evlog.ev[i].inv.reason == reason) {
+			pages += (evlog.ev[i].inv.end - evlog.ev[i].inv.start) / PAGE;
 			(*count)++;
 		}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&evlog.lock);
 	return pages;
 }
 
@@ -101,38 +54,41 @@ static bool covered(struct um_interval *iv, enum um_reason reason, const void *a
 	uint64_t a = (uintptr_t)addr;
 	bool hit = false;
 
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev; i++)
-		if (evs[i].iv == iv && evs[i].inv.reason == reason && evs[i].inv.start <= a &&
-		    a < evs[i].inv.end)
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n; i++)
+		if (evlog.ev[i].iv == iv && evlog.ev[i].inv.reason == reason &&
+		    evlog.ev[i].inv.start <= a && a < evlog.ev[i].inv.end)
 			hit = true;
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&evlog.lock);
 	return hit;
 }
 
 static void dump(const char *what)
 {
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev && i < 16; i++)
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n && i < 16; i++)
 		fprintf(stderr, "%s: event %u: %s [%#llx, %#llx)\n", what, i,
-			um_reason_str(evs[i].inv.reason), (unsigned long long)evs[i].inv.start,
-			(unsigned long long)evs[i].inv.end);
-	pthread_mutex_unlock(&lock);
+			um_reason_str(evlog.ev[i].inv.reason),
+			(unsigned long long)evlog.ev[i].inv.start,
+			(unsigned long long)evlog.ev[i].inv.end);
+	pthread_mutex_unlock(&evlog.lock);
 }
 
 /* exactly one REVALIDATE event on @iv, over [@start, +@len), and nothing else */
 static void expect_one(struct um_interval *iv, const void *start, size_t len, const char *what)
 {
-	unsigned int n = settle(3000);
+	unsigned int n = evlog_settle(3000);
 
 	if (n != 1)
 		dump(what);
 	CHECK(n == 1, "%s: %u invalidations, want 1", what, n);
-	CHECK(evs[0].iv == iv && evs[0].inv.reason == UM_REASON_REVALIDATE,
-	      "%s: reason %s, want revalidate", what, um_reason_str(evs[0].inv.reason));
-	CHECK(evs[0].inv.start == (uintptr_t)start && evs[0].inv.end == (uintptr_t)start + len,
+	CHECK(evlog.ev[0].iv == iv && evlog.ev[0].inv.reason == UM_REASON_REVALIDATE,
+	      "%s: reason %s, want revalidate", what, um_reason_str(evlog.ev[0].inv.reason));
+	CHECK(evlog.ev[0].inv.start == (uintptr_t)start &&
+		      evlog.ev[0].inv.end == (uintptr_t)start + len,
 	      "%s: span [%#llx, %#llx), want [%p, +%zu)", what,
-	      (unsigned long long)evs[0].inv.start, (unsigned long long)evs[0].inv.end, start, len);
+	      (unsigned long long)evlog.ev[0].inv.start, (unsigned long long)evlog.ev[0].inv.end,
+	      start, len);
 }
 
 static uint64_t now_scan(struct um_interval *iv, uint32_t period)
@@ -170,49 +126,49 @@ static void part_mprotect(struct um_client *c)
 	unsigned int n;
 
 	memset(mem, 0x11, np * PAGE);
-	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	CHECK(listed_period(c, iv) == 0, "a uffd-wp interval is not scanned by default");
 	CHECK(um_interval_revalidate(iv, 9, 0, NULL) == -EINVAL, "a period below 10 ms: -EINVAL");
 	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "set the period");
 	CHECK(listed_period(c, iv) == LONG_PERIOD, "um_list shows the period");
 
-	reset_events();
+	evlog_reset();
 	CHECK(now_scan(iv, LONG_PERIOD) == 0, "nothing changed yet");
-	CHECK(settle(300) == 0, "no invalidation without a change");
+	CHECK(evlog_settle(300) == 0, "no invalidation without a change");
 
 	CHECK(mprotect(mem + 4 * PAGE, 4 * PAGE, PROT_READ) == 0, "mprotect: %m");
 	changed = now_scan(iv, LONG_PERIOD);
 	CHECK(changed == 4, "mprotect of 4 pages: %llu pages changed", (unsigned long long)changed);
 	expect_one(iv, mem + 4 * PAGE, 4 * PAGE, "mprotect(PROT_READ)");
 
-	reset_events();
+	evlog_reset();
 	CHECK(now_scan(iv, LONG_PERIOD) == 0, "reported once, then re-baselined");
-	CHECK(settle(300) == 0, "no second report of the mprotect");
+	CHECK(evlog_settle(300) == 0, "no second report of the mprotect");
 
 	/* userfaultfd's own reports: the scan must stay silent about them */
 	mem[0] = 1;
-	CHECK(settle(3000) == 1, "the write is one invalidation");
+	CHECK(evlog_settle(3000) == 1, "the write is one invalidation");
 	CHECK(pages_of(iv, UM_REASON_WRITE, &n) == 1 && n == 1, "it is a WRITE of one page");
 	CHECK(madvise(mem + 10 * PAGE, PAGE, MADV_DONTNEED) == 0, "MADV_DONTNEED: %m");
-	CHECK(settle(3000) == 2, "the zap is one invalidation");
+	CHECK(evlog_settle(3000) == 2, "the zap is one invalidation");
 	CHECK(pages_of(iv, UM_REASON_REMOVE, &n) == 1 && n == 1, "it is a REMOVE of one page");
 	changed = now_scan(iv, LONG_PERIOD);
 	CHECK(changed == 0, "the scan does not report the write or the zap again (%llu)",
 	      (unsigned long long)changed);
-	CHECK(settle(300) == 2, "no REVALIDATE after them");
+	CHECK(evlog_settle(300) == 2, "no REVALIDATE after them");
 	pages_of(iv, UM_REASON_REVALIDATE, &n);
 	CHECK(n == 0, "no REVALIDATE event");
 
 	/* the timer: one period, waited for at most ten */
 	CHECK(um_interval_revalidate(iv, 50, 0, NULL) == 0, "period 50 ms");
-	reset_events();
+	evlog_reset();
 	CHECK(mprotect(mem + 4 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE) == 0, "mprotect: %m");
 	{
 		uint64_t t0 = harness_now_ms();
 
-		while (nev == 0 && harness_now_ms() - t0 < 500)
+		while (evlog.n == 0 && harness_now_ms() - t0 < 500)
 			usleep(2000);
-		CHECK(nev > 0, "the timer's scan reported within 10 periods");
+		CHECK(evlog.n > 0, "the timer's scan reported within 10 periods");
 		printf("timer scan reported after %llu ms (period 50)\n",
 		       (unsigned long long)(harness_now_ms() - t0));
 	}
@@ -221,11 +177,11 @@ static void part_mprotect(struct um_client *c)
 	/* off: nothing more, from the timer or on demand */
 	CHECK(um_interval_revalidate(iv, 0, 0, NULL) == 0, "period 0");
 	CHECK(listed_period(c, iv) == 0, "um_list shows the scan off");
-	reset_events();
+	evlog_reset();
 	CHECK(mprotect(mem + 4 * PAGE, 2 * PAGE, PROT_READ) == 0, "mprotect: %m");
-	CHECK(settle(400) == 0, "no scan while off");
+	CHECK(evlog_settle(400) == 0, "no scan while off");
 	CHECK(now_scan(iv, 0) == 0, "NOW without a baseline finds nothing");
-	CHECK(settle(200) == 0, "and sends nothing");
+	CHECK(evlog_settle(200) == 0, "and sends nothing");
 
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	munmap(mem, np * PAGE);
@@ -246,16 +202,16 @@ static void part_after_invalidation(struct um_client *c)
 	unsigned int n;
 
 	memset(mem, 0x11, np * PAGE);
-	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "set the period");
 
 	/* write, then mprotect(PROT_READ) as soon as the WRITE completed */
-	reset_events();
+	evlog_reset();
 	mem[0] = 1;
 	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the write");
 	CHECK(mprotect(mem, PAGE, PROT_READ) == 0, "mprotect: %m");
 	changed = now_scan(iv, LONG_PERIOD);
-	settle(3000);
+	evlog_settle(3000);
 	CHECK(pages_of(iv, UM_REASON_WRITE, &n) == 1 && n == 1, "the write is one WRITE");
 	CHECK(changed == 1, "write then mprotect(PROT_READ): %llu pages changed, want 1",
 	      (unsigned long long)changed);
@@ -264,19 +220,19 @@ static void part_after_invalidation(struct um_client *c)
 	CHECK(n == 1, "one REVALIDATE, %u", n);
 
 	/* the same with PROT_NONE on a page written in this period too */
-	reset_events();
+	evlog_reset();
 	mem[2 * PAGE] = 1;
 	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the write");
 	CHECK(mprotect(mem + 2 * PAGE, PAGE, PROT_NONE) == 0, "mprotect: %m");
 	changed = now_scan(iv, LONG_PERIOD);
-	settle(3000);
+	evlog_settle(3000);
 	CHECK(changed == 1, "write then mprotect(PROT_NONE): %llu pages changed, want 1",
 	      (unsigned long long)changed);
 	CHECK(covered(iv, UM_REASON_REVALIDATE, mem + 2 * PAGE),
 	      "the mprotect is a REVALIDATE of the page");
 
 	/* what the invalidation itself changed is still not reported twice */
-	reset_events();
+	evlog_reset();
 	mem[4 * PAGE] = 1;
 	CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the write");
 	CHECK(madvise(mem + 6 * PAGE, PAGE, MADV_DONTNEED) == 0, "MADV_DONTNEED: %m");
@@ -284,7 +240,7 @@ static void part_after_invalidation(struct um_client *c)
 	changed = now_scan(iv, LONG_PERIOD);
 	CHECK(changed == 0, "a write and a zap alone: %llu pages changed",
 	      (unsigned long long)changed);
-	CHECK(settle(300) == 2, "a WRITE and a REMOVE, nothing else");
+	CHECK(evlog_settle(300) == 2, "a WRITE and a REMOVE, nothing else");
 
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	munmap(mem, np * PAGE);
@@ -320,7 +276,7 @@ static void part_thp(struct um_client *c)
 	/* 4 KiB pages: THP "madvise" mode and no MADV_HUGEPAGE, or "never" */
 	for (size_t i = 0; i < np; i++)
 		m[i * PAGE] = 1;
-	CHECK(um_interval_insert(c, m, HPAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, m, HPAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	/*
 	 * The period first: the pages' WRITE invalidations complete within
 	 * it, and the collapse right after them must still be reported.
@@ -334,7 +290,7 @@ static void part_thp(struct um_client *c)
 
 		CHECK(um_interval_read_begin(iv, &seq) == 0, "read_begin after the writes");
 	}
-	reset_events();
+	evlog_reset();
 	pfn_before = harness_pagemap(m) & PM_PFN_MASK;
 	if (madvise(m, HPAGE, MADV_COLLAPSE) != 0 || !is_thp(m)) {
 		printf("test_revalidate: THP part skipped: MADV_COLLAPSE: %s\n",
@@ -343,16 +299,17 @@ static void part_thp(struct um_client *c)
 	}
 	CHECK((harness_pagemap(m) & PM_PFN_MASK) != pfn_before, "the collapse moved the pages");
 	changed = now_scan(iv, LONG_PERIOD);
-	settle(3000);
+	evlog_settle(3000);
 	pages = pages_of(iv, UM_REASON_REVALIDATE, &n);
 	CHECK(changed == np, "THP collapse: %llu pages changed, want %zu",
 	      (unsigned long long)changed, np);
 	CHECK(pages == np && n == 1, "one REVALIDATE over the 2 MiB (%llu pages, %u events)",
 	      (unsigned long long)pages, n);
-	CHECK(settle(200) == n, "nothing but REVALIDATE from a collapse (uffd is blind to it)");
+	CHECK(evlog_settle(200) == n,
+	      "nothing but REVALIDATE from a collapse (uffd is blind to it)");
 
 	/* mprotect of one subpage splits the PMD, not the folio: that page only */
-	reset_events();
+	evlog_reset();
 	CHECK(mprotect(m + 300 * PAGE, PAGE, PROT_READ) == 0, "mprotect: %m");
 	changed = now_scan(iv, LONG_PERIOD);
 	CHECK(changed == 1, "mprotect inside a THP: %llu pages changed, want 1",
@@ -360,12 +317,12 @@ static void part_thp(struct um_client *c)
 	expect_one(iv, m + 300 * PAGE, PAGE, "mprotect inside a THP");
 
 	/* MADV_DONTNEED of one subpage: uffd reports it, the scan the split of the rest */
-	reset_events();
+	evlog_reset();
 	CHECK(madvise(m + 100 * PAGE, PAGE, MADV_DONTNEED) == 0, "MADV_DONTNEED: %m");
-	settle(3000);
+	evlog_settle(3000);
 	CHECK(covered(iv, UM_REASON_REMOVE, m + 100 * PAGE), "userfaultfd reports the zap");
 	changed = now_scan(iv, LONG_PERIOD);
-	settle(3000);
+	evlog_settle(3000);
 	pages = pages_of(iv, UM_REASON_REVALIDATE, &n);
 	printf("THP split by MADV_DONTNEED of one subpage: %llu pages changed in %u events\n",
 	       (unsigned long long)changed, n);
@@ -400,7 +357,7 @@ static void part_pageout(struct um_client *c)
 	CHECK(m != MAP_FAILED, "mmap: %m");
 	for (size_t i = 0; i < np; i++)
 		(void)*(volatile char *)(m + i * PAGE);
-	ret = um_interval_insert(c, m, np * PAGE, UM_INTERVAL_TRACK_ASYNC, &ops, NULL, &iv);
+	ret = um_interval_insert(c, m, np * PAGE, UM_INTERVAL_TRACK_ASYNC, &evlog_ops, NULL, &iv);
 	if (ret) {
 		printf("test_revalidate: page-out part skipped: insert of a file mapping with "
 		       "UM_INTERVAL_TRACK_ASYNC: %s\n",
@@ -409,7 +366,7 @@ static void part_pageout(struct um_client *c)
 	}
 	CHECK(listed_period(c, iv) > 0, "an async-tracked interval is scanned by default");
 	/* no timer scan may come between the two NOW scans */
-	reset_events();
+	evlog_reset();
 	CHECK(now_scan(iv, LONG_PERIOD) == 0, "nothing changed yet");
 	CHECK(madvise(m, np * PAGE, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %m");
 	for (size_t i = 0; i < np; i++)
@@ -419,7 +376,7 @@ static void part_pageout(struct um_client *c)
 		goto out;
 	}
 	changed = now_scan(iv, LONG_PERIOD);
-	settle(3000);
+	evlog_settle(3000);
 	pages = pages_of(iv, UM_REASON_REVALIDATE, &n);
 	CHECK(changed == gone && pages == gone,
 	      "page-out of %u pages: %llu changed, %llu in events", gone,
@@ -442,7 +399,7 @@ static void part_async_write(struct um_client *c)
 	int ret;
 
 	memset(mem, 0x22, np * PAGE);
-	ret = um_interval_insert(c, mem, np * PAGE, UM_INTERVAL_TRACK_ASYNC, &ops, NULL, &iv);
+	ret = um_interval_insert(c, mem, np * PAGE, UM_INTERVAL_TRACK_ASYNC, &evlog_ops, NULL, &iv);
 	CHECK(ret == 0, "async insert: %s", strerror(-ret));
 	if (um_interval_backend(iv) != UM_BACKEND_WP_ASYNC) {
 		printf("test_revalidate: async write part skipped: backend %s, not wp-async\n",
@@ -453,10 +410,10 @@ static void part_async_write(struct um_client *c)
 	CHECK(um_interval_revalidate(iv, 0, 0, NULL) == 0 && listed_period(c, iv) == 1000,
 	      "period 0 keeps the default on a backend that needs the scan");
 	/* no timer scan may come between the two NOW scans */
-	reset_events();
+	evlog_reset();
 	CHECK(now_scan(iv, LONG_PERIOD) == 0, "nothing written yet");
 	mem[5 * PAGE] = 1;
-	CHECK(settle(300) == 0, "the write itself is not reported (nobody waits)");
+	CHECK(evlog_settle(300) == 0, "the write itself is not reported (nobody waits)");
 	changed = now_scan(iv, LONG_PERIOD);
 	CHECK(changed == 1, "the scan finds the written page: %llu", (unsigned long long)changed);
 	expect_one(iv, mem + 5 * PAGE, PAGE, "write to a wp-async interval");
@@ -528,13 +485,13 @@ static void part_ksm(struct um_client *c)
 	}
 	mem = harness_map_anon(np, PROT_READ | PROT_WRITE);
 	memset(mem, 0x5a, np * PAGE);
-	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
+	CHECK(um_interval_insert(c, mem, np * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
 	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "period");
 	CHECK(madvise(mem, np * PAGE, MADV_MERGEABLE) == 0, "MADV_MERGEABLE: %m");
 	CHECK(write_knob("pages_to_scan", "5000") == 0 &&
 		      write_knob("sleep_millisecs", "10") == 0 && write_knob("run", "1") == 0,
 	      "start ksmd");
-	reset_events();
+	evlog_reset();
 	t0 = harness_now_ms();
 	while (!merged && harness_now_ms() - t0 < 15000) {
 		uint64_t a = harness_pagemap(mem), b = harness_pagemap(mem + (np - 1) * PAGE);
@@ -545,7 +502,7 @@ static void part_ksm(struct um_client *c)
 	}
 	if (merged) {
 		changed = now_scan(iv, LONG_PERIOD);
-		settle(3000);
+		evlog_settle(3000);
 		CHECK(changed >= np - 1, "KSM merge: %llu pages changed",
 		      (unsigned long long)changed);
 		CHECK(covered(iv, UM_REASON_REVALIDATE, mem + (np - 1) * PAGE),

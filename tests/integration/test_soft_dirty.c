@@ -44,6 +44,7 @@
  *             shows the foreign clear and every soft-dirty interval is
  *             reported written, not the write lost.
  */
+#include "evlog.h"
 #include "harness.h"
 #include "umirror.h"
 
@@ -68,47 +69,20 @@ struct run {
 
 /* --- invalidation log ----------------------------------------------------- */
 
-#define MAX_EV 1024
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct um_invalidation evs[MAX_EV];
-static struct um_interval *ev_iv[MAX_EV];
-static unsigned int nev;
-
-static void on_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
-{
-	(void)priv;
-	pthread_mutex_lock(&lock);
-	if (nev < MAX_EV) {
-		ev_iv[nev] = iv;
-		evs[nev++] = *inv;
-	}
-	pthread_mutex_unlock(&lock);
-}
-
-static const struct um_interval_ops ops = { .invalidate = on_invalidate };
-
-static void reset_events(void)
-{
-	pthread_mutex_lock(&lock);
-	nev = 0;
-	pthread_mutex_unlock(&lock);
-}
-
 /* REVALIDATE pages of @iv logged so far; *@covers: one of them covers @addr */
 static uint64_t revalidated(struct um_interval *iv, const void *addr, bool *covers)
 {
 	uint64_t pages = 0, a = (uintptr_t)addr;
 
 	*covers = false;
-	pthread_mutex_lock(&lock);
-	for (unsigned int i = 0; i < nev; i++) {
-		if (ev_iv[i] != iv || evs[i].reason != UM_REASON_REVALIDATE)
+	pthread_mutex_lock(&evlog.lock);
+	for (unsigned int i = 0; i < evlog.n; i++) {
+		if (evlog.ev[i].iv != iv || evlog.ev[i].inv.reason != UM_REASON_REVALIDATE)
 			continue;
-		pages += (evs[i].end - evs[i].start) / PAGE;
-		*covers |= evs[i].start <= a && a < evs[i].end;
+		pages += (evlog.ev[i].inv.end - evlog.ev[i].inv.start) / PAGE;
+		*covers |= evlog.ev[i].inv.start <= a && a < evlog.ev[i].inv.end;
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&evlog.lock);
 	return pages;
 }
 
@@ -433,14 +407,14 @@ static void part_scan(struct um_client *c)
 {
 	const size_t np = 64;
 	char *m = map_pages(np);
-	struct um_interval *iv = insert_sd(c, m, np, &ops, "scan");
+	struct um_interval *iv = insert_sd(c, m, np, &evlog_ops, "scan");
 	uint64_t changed = 0, pfn = harness_pagemap(m + 5 * PAGE) & PM_PFN_MASK, pages;
 	bool covers = false;
 
 	harvest(iv, m, np, UM_DIRTY_REARM, (struct um_dirty_range[MAXR]){ 0 }, MAXR);
 	CHECK(um_interval_revalidate(iv, LONG_PERIOD, UM_REVALIDATE_NOW, &changed) == 0,
 	      "scan: period");
-	reset_events();
+	evlog_reset();
 	touch(m, 5, 'z');
 	CHECK((harness_pagemap(m + 5 * PAGE) & PM_PFN_MASK) == pfn,
 	      "scan: the write kept the PFN (an exclusive page)");
