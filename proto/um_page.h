@@ -12,7 +12,8 @@
  * lengths, npages, one snapshot entry and one dirty bit per 4 KiB. The
  * daemon and the library assume the kernel's base page is that size too
  * (x86_64; arm64 and others only when configured for 4 KiB pages).
- * This is the one definition; nothing else spells 4096 for a page.
+ * This is the one definition: the daemon, the library, the protocol checks,
+ * umirrorctl and the integration harness use it.
  */
 #define UMP_PAGE_SHIFT 12
 #define UMP_PAGE_SIZE (1ull << UMP_PAGE_SHIFT)
