@@ -457,6 +457,18 @@ bool harness_thp_possible(void)
 	return !strstr(buf, "[never]");
 }
 
+int harness_wait_even(struct um_interval *iv, uint64_t *seq)
+{
+	int ret;
+
+	for (int i = 0; i < 10; i++) {
+		ret = um_interval_read_begin(iv, seq);
+		if (ret != -ETIMEDOUT)
+			break;
+	}
+	return ret;
+}
+
 int harness_summary(void)
 {
 	int status;

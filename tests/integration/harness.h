@@ -138,6 +138,14 @@ uint64_t harness_kfeatures(struct um_client *c);
  */
 long harness_snapshot(struct um_range *range);
 
+/*
+ * um_interval_read_begin() until the seq is even, retrying its
+ * -ETIMEDOUT up to ten times: an invalidation watched for late zaps may
+ * complete after UM_DEFAULT_TIMEOUT_MS on a loaded or emulated machine,
+ * which is no error. Returns read_begin's last result.
+ */
+int harness_wait_even(struct um_interval *iv, uint64_t *seq);
+
 /**
  * harness_sem_wait_ms() - sem_timedwait() for at most @ms milliseconds.
  * Return: true if the semaphore was taken, false on timeout.

@@ -43,18 +43,6 @@ static void on_invalidate(struct um_interval *iv, const struct um_invalidation *
 
 static const struct um_interval_ops ops = { .invalidate = on_invalidate };
 
-static int wait_even(struct um_interval *iv, uint64_t *seq)
-{
-	int ret;
-
-	for (int i = 0; i < 10; i++) {
-		ret = um_interval_read_begin(iv, seq);
-		if (ret != -ETIMEDOUT)
-			break;
-	}
-	return ret;
-}
-
 /*
  * [base, base + len) mapped with @flags, written, mirrored; its first
  * @zap bytes zapped, then mapped over while the REMOVE is held.
@@ -78,7 +66,7 @@ static void one(struct um_client *c, const char *what, int flags, size_t len, si
 	p = mmap(base, zap, PROT_READ | PROT_WRITE, flags | MAP_FIXED, -1, 0);
 	CHECK(p == base, "%s: MAP_FIXED over the zapped pages: %m", what);
 	sem_post(&go);
-	CHECK(wait_even(iv, &seq) == 0, "%s: the REMOVE completed", what);
+	CHECK(harness_wait_even(iv, &seq) == 0, "%s: the REMOVE completed", what);
 	for (size_t off = 0; off < zap; off += PAGE) {
 		uint64_t e = harness_pagemap(base + off) & ~PM_SOFT_DIRTY;
 

@@ -90,23 +90,6 @@ static int last_of(unsigned int page)
 	return r;
 }
 
-/*
- * Wait until the REMOVEs completed (the seq even): read_begin gives up
- * after UM_DEFAULT_TIMEOUT_MS, which a REMOVE watched for late zaps on a
- * loaded or emulated machine may take; completing late is no error.
- */
-static int wait_even(struct um_interval *iv, uint64_t *seq)
-{
-	int ret;
-
-	for (int i = 0; i < 10; i++) {
-		ret = um_interval_read_begin(iv, seq);
-		if (ret != -ETIMEDOUT)
-			break;
-	}
-	return ret;
-}
-
 /* write @page and wait for its WRITE invalidation */
 static void write_reported(unsigned int page, char byte, const char *what, unsigned int round)
 {
@@ -213,7 +196,7 @@ int main(void)
 		CHECK(wait_count(&nremove, removes),
 		      "phase 1 round %u: REMOVE of [%u, %u) reported", r, a, a + n);
 		/* complete once the seq is even: its re-arm must be in place */
-		CHECK(wait_even(iv, &seq) == 0, "phase 1 round %u: read_begin", r);
+		CHECK(harness_wait_even(iv, &seq) == 0, "phase 1 round %u: read_begin", r);
 		check_armed("phase 1", r, seed + r);
 	}
 
@@ -247,7 +230,7 @@ int main(void)
 		removes += zaps;
 		CHECK(wait_count(&nremove, removes), "phase 2 round %u: %u REMOVEs reported", r,
 		      zaps);
-		CHECK(wait_even(iv, &seq) == 0, "phase 2 round %u: read_begin", r);
+		CHECK(harness_wait_even(iv, &seq) == 0, "phase 2 round %u: read_begin", r);
 		snprintf(what, sizeof(what), "phase 2 (%s [%u, %u) with %s [%u, %u))",
 			 t[0].zap ? "zap" : "write", t[0].a, t[0].a + t[0].n,
 			 t[1].zap ? "zap" : "write", t[1].a, t[1].a + t[1].n);
