@@ -1,0 +1,8 @@
+# umirrorctl's JSON writer, checked against the CLI tests' strict reader.
+um_unit_test(test_json
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_json.c
+          ${PROJECT_SOURCE_DIR}/cli/json.c
+          ${PROJECT_SOURCE_DIR}/tests/cli/jparse.c)
+target_include_directories(test_json PRIVATE
+  ${PROJECT_SOURCE_DIR}/cli
+  ${PROJECT_SOURCE_DIR}/tests/cli)
