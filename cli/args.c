@@ -4,8 +4,10 @@
  */
 #include "args.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +20,8 @@ int parse_hex(const char *s, uint64_t *out)
 
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	if (!*s || *s == '-' || *s == '+')
+	/* strtoull() would skip blanks and take a sign: " -1" is 2^64 - 1 */
+	if (!isxdigit((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	*out = strtoull(s, &end, 16);
@@ -27,17 +30,18 @@ int parse_hex(const char *s, uint64_t *out)
 
 int parse_len(const char *s, uint64_t *out)
 {
+	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
 	uint64_t v, mul = 1;
 	char *end;
 
-	if (!*s || *s == '-' || *s == '+')
+	if (hex)
+		s += 2;
+	/* digits first: strtoull() would skip blanks and take a sign */
+	if (!(hex ? isxdigit((unsigned char)*s) : isdigit((unsigned char)*s)))
 		return -EINVAL;
 	errno = 0;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		v = strtoull(s + 2, &end, 16);
-	else
-		v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	v = strtoull(s, &end, hex ? 16 : 10);
+	if (errno)
 		return -EINVAL;
 	switch (*end) {
 	case 'k':
@@ -81,7 +85,7 @@ int positive_arg(const char *name, const char *arg, uint64_t max, uint64_t *out)
 
 	errno = 0;
 	*out = strtoull(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || !*out || *out > max)
+	if (errno || !isdigit((unsigned char)arg[0]) || *end || !*out || *out > max)
 		return usage_error("%s wants a positive number%s, not '%s'", name,
 				   max < UINT64_MAX ? " (not too large)" : "", arg);
 	return 0;

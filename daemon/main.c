@@ -2,6 +2,7 @@
 /*
  * main.c - umirrord: options, start-up, the loop, graceful shutdown.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -31,9 +32,12 @@ static int parse_u64(const char *s, int base, unsigned long long min, unsigned l
 {
 	char *end;
 
+	/* a digit first: strtoull() would skip blanks and take " -1" as 2^64 - 1 */
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
 	errno = 0;
 	*out = strtoull(s, &end, base);
-	if (errno || end == s || *end || *s == '-' || *out < min || *out > max)
+	if (errno || *end || *out < min || *out > max)
 		return -EINVAL;
 	return 0;
 }

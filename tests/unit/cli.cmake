@@ -6,3 +6,12 @@ um_unit_test(test_json
 target_include_directories(test_json PRIVATE
   ${PROJECT_SOURCE_DIR}/cli
   ${PROJECT_SOURCE_DIR}/tests/cli)
+# umirrorctl's operand and option-value parsing.
+um_unit_test(test_args
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_args.c
+          ${PROJECT_SOURCE_DIR}/cli/args.c
+          ${PROJECT_SOURCE_DIR}/cli/conn.c
+  LIBS umirror)
+target_include_directories(test_args PRIVATE
+  ${PROJECT_SOURCE_DIR}/cli
+  ${PROJECT_SOURCE_DIR}/proto)
