@@ -15,3 +15,9 @@ um_unit_test(test_args
 target_include_directories(test_args PRIVATE
   ${PROJECT_SOURCE_DIR}/cli
   ${PROJECT_SOURCE_DIR}/proto)
+# The page picture of show and dirty.
+um_unit_test(test_grid
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_grid.c ${PROJECT_SOURCE_DIR}/cli/grid.c)
+target_include_directories(test_grid PRIVATE
+  ${PROJECT_SOURCE_DIR}/cli
+  ${PROJECT_SOURCE_DIR}/proto)
