@@ -1,22 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * commands.h - umirrorctl's commands, each a parser of its operands
- * (<name>_args: 0, or 2 after a usage message) and the command itself
- * (cmd_<name>: connected, returns its exit status having said why if not
- * 0). umirrorctl.c's table names them; ctl.h has the types.
+ * (<name>_args: 0, or 2 after a usage message; waits for nothing) and
+ * the command itself (cmd_<name>: connected, returns its exit status
+ * having said why if not 0; holds nothing on return). umirrorctl.c's
+ * table names them; ctl.h has the types.
  */
 #ifndef UMIRRORCTL_COMMANDS_H
 #define UMIRRORCTL_COMMANDS_H
 
 #include "ctl.h"
 
-/* status: version, counters and kernel features of the daemon (cmd_status.c) */
+/* status: version, counters and kernel features (cmd_status.c). Waits for: STATUS. */
 int cmd_status(struct um_client *c, const struct opts *o, const struct cmd_args *a);
 
-/* list: every interval the daemon mirrors, one line each (cmd_status.c) */
+/* list: every interval the daemon mirrors, one line each (cmd_status.c). Waits for: LIST. */
 int cmd_list(struct um_client *c, const struct opts *o, const struct cmd_args *a);
 
-/* show PID ADDR[+LEN]: one raw snapshot of the range (cmd_show.c) */
+/*
+ * show PID ADDR[+LEN]: one raw snapshot of the range, and the intervals
+ * covering it (cmd_show.c). Waits for: SNAPSHOT and LIST.
+ */
 int show_args(int argc, char **argv, struct cmd_args *a);
 int cmd_show(struct um_client *c, const struct opts *o, const struct cmd_args *a);
 

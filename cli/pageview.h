@@ -2,7 +2,8 @@
 /*
  * pageview.h - what show and dirty print alike around their page grid:
  * the intervals covering the range, the per-kind summary, the grid's
- * options. Text goes to stdout; JSON into the caller's writer.
+ * options. Text goes to stdout; JSON into the caller's writer. None of
+ * them waits for anything or holds anything.
  */
 #ifndef UMIRRORCTL_PAGEVIEW_H
 #define UMIRRORCTL_PAGEVIEW_H
