@@ -286,7 +286,11 @@ static const struct daemon_opt {
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 /* getopt_long's value for options[i]: clear of '?' and ':' */
 #define OPT_BASE 256
-/* "--name ARG" fits HELP_LABEL columns; the long per-uid ones HELP_LABEL_WIDE */
+/*
+ * --help's first column: "--name ARG" padded to HELP_LABEL; the few longer
+ * ones (the per-uid limits) to HELP_LABEL_WIDE, so that they line up with
+ * each other. Continuation lines start under HELP_LABEL's column.
+ */
 #define HELP_LABEL 20
 #define HELP_LABEL_WIDE 26
 
