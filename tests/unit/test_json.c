@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -197,6 +198,23 @@ static void test_numbers(void **state)
 	out_free(&o);
 }
 
+/* JSON has no NaN or infinity: a rate of 0 pages in 0 s must still parse */
+static void test_double_not_finite(void **state)
+{
+	struct out o;
+
+	out_open(&o);
+	json_begin_array(&o.j);
+	json_double(&o.j, NAN, 1);
+	json_double(&o.j, INFINITY, 3);
+	json_double(&o.j, -INFINITY, 0);
+	json_double(&o.j, -0.25, 2);
+	json_end_array(&o.j);
+	json_end(&o.j);
+	assert_string_equal(out_text(&o), "[null,null,null,-0.25]\n");
+	out_free(&o);
+}
+
 /* commas between members and elements at every depth, none after the last */
 static void test_nesting(void **state)
 {
@@ -377,12 +395,12 @@ static void test_random_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escapes),	       cmocka_unit_test(test_every_control_char),
-		cmocka_unit_test(test_utf8_valid),     cmocka_unit_test(test_utf8_invalid),
-		cmocka_unit_test(test_null_string),    cmocka_unit_test(test_numbers),
-		cmocka_unit_test(test_nesting),	       cmocka_unit_test(test_max_depth),
-		cmocka_unit_test(test_documents),      cmocka_unit_test(test_pretty),
-		cmocka_unit_test(test_random_strings),
+		cmocka_unit_test(test_escapes),		  cmocka_unit_test(test_every_control_char),
+		cmocka_unit_test(test_utf8_valid),	  cmocka_unit_test(test_utf8_invalid),
+		cmocka_unit_test(test_null_string),	  cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_nesting),		  cmocka_unit_test(test_max_depth),
+		cmocka_unit_test(test_documents),	  cmocka_unit_test(test_pretty),
+		cmocka_unit_test(test_double_not_finite), cmocka_unit_test(test_random_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
