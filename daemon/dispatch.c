@@ -25,11 +25,14 @@
 #include "fault.h"
 #include "grant.h"
 #include "inval.h"
+#include "interval.h"
 #include "log.h"
+#include "lookup.h"
 #include "mm.h"
+#include "peer.h"
 #include "place.h"
 #include "scan.h"
-#include "server.h"
+#include "seq.h"
 #include "snapshot.h"
 
 /*

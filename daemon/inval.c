@@ -19,9 +19,10 @@
 #include <string.h>
 
 #include "log.h"
-#include "mm.h"
-#include "scan.h"
-#include "server.h"
+#include "lookup.h"
+#include "peer.h"
+#include "seq.h"
+#include "wp.h"
 
 static void timer_arm(struct server *s);
 
@@ -35,8 +36,9 @@ static void end_record(void *arg)
 		if (!inv->hits[i].iv)
 			continue;
 		/* the scan compares these pages with how this change left them */
-		if (inv->reason != UMP_REASON_REVALIDATE)
-			scan_explain(inv->hits[i].iv, inv->hits[i].start, inv->hits[i].end);
+		if (inv->reason != UMP_REASON_REVALIDATE && inv->mm->srv->hooks.explained)
+			inv->mm->srv->hooks.explained(inv->hits[i].iv, inv->hits[i].start,
+						      inv->hits[i].end);
 		interval_seq_end(inv->hits[i].iv);
 	}
 	free(inv->hits);
