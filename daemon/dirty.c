@@ -372,6 +372,37 @@ static void soft_fold(struct interval *iv, const struct soft_first *f)
  * being inserted) takes part in the window but learns nothing from the
  * bits: its baseline is this clear.
  */
+/* the bitmaps of soft_read_first() for each soft-dirty interval of @mm, in order */
+static int soft_first_alloc(struct mm *mm, struct soft_first *first)
+{
+	struct interval *iv;
+	unsigned int i = 0;
+
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		first[i].dirty = calloc((iv_pages(iv) + 63) / 64, 8);
+		first[i].empty = calloc((iv_pages(iv) + 63) / 64, 8);
+		if (!first[i].dirty || !first[i++].empty)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* the window of every soft-dirty interval of @mm up (@wp) or down; -EFAULT: owner gone */
+static int soft_windows(struct mm *mm, bool wp)
+{
+	struct interval *iv;
+
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		if (soft_window(mm, iv, wp) == -EFAULT)
+			return -EFAULT;
+	}
+	return 0;
+}
+
 static int soft_harvest(struct mm *mm, struct interval *fresh)
 {
 	struct soft_first *first;
@@ -391,27 +422,13 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	first = calloc(n, sizeof(*first));
 	if (!first)
 		return -ENOMEM;
-	i = 0;
-	list_for_each_entry (iv, &mm->intervals, mm_link) {
-		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
-			continue;
-		first[i].dirty = calloc((iv_pages(iv) + 63) / 64, 8);
-		first[i].empty = calloc((iv_pages(iv) + 63) / 64, 8);
-		if (!first[i].dirty || !first[i++].empty) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-
+	ret = soft_first_alloc(mm, first);
+	if (ret)
+		goto out;
 	/* window up: from here every write to these pages waits for us */
-	list_for_each_entry (iv, &mm->intervals, mm_link) {
-		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
-			continue;
-		ret = soft_window(mm, iv, true);
-		if (ret == -EFAULT)
-			goto out;
-	}
-	ret = 0;
+	ret = soft_windows(mm, true);
+	if (ret)
+		goto out;
 	i = 0;
 	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
@@ -445,15 +462,9 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 		i++;
 	}
 window_off:
-	list_for_each_entry (iv, &mm->intervals, mm_link) {
-		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
-			continue;
-		err = soft_window(mm, iv, false);
-		if (err == -EFAULT) {
-			ret = err;
-			break;
-		}
-	}
+	err = soft_windows(mm, false);
+	if (err)
+		ret = err;
 out:
 	for (i = 0; i < n; i++) {
 		free(first[i].dirty);
@@ -557,6 +568,23 @@ static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint
 	return 0;
 }
 
+/* append the @got regions of @vec inside [@cur, @end) to @out[0..@n), merged; the new n */
+static uint64_t add_regions(struct um_dirty_rec *out, uint64_t n, const struct page_region *vec,
+			    long got, uint64_t cur, uint64_t end)
+{
+	for (long i = 0; i < got; i++) {
+		uint64_t s = vec[i].start, e = vec[i].end;
+
+		if (s < cur || e > end || s >= e || (n && s < out[n - 1].end))
+			continue; /* never trust more than we asked for */
+		if (n && out[n - 1].end == s)
+			out[n - 1].end = e;
+		else
+			out[n++] = (struct um_dirty_rec){ s, e };
+	}
+	return n;
+}
+
 static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool rearm,
 			struct um_dirty_rec *out, uint64_t max, uint64_t *n_out, uint64_t *walk_end)
 {
@@ -609,16 +637,7 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 			ret = -EIO;
 			break;
 		}
-		for (long i = 0; i < got; i++) {
-			uint64_t s = vec[i].start, e = vec[i].end;
-
-			if (s < cur || e > end || s >= e || (n && s < out[n - 1].end))
-				continue; /* never trust more than we asked for */
-			if (n && out[n - 1].end == s)
-				out[n - 1].end = e;
-			else
-				out[n++] = (struct um_dirty_rec){ s, e };
-		}
+		n = add_regions(out, n, vec, got, cur, end);
 		/*
 		 * A buffer not filled means the walk covered the range; walk_end
 		 * alone is not to be trusted (6.18 returned regions beyond the

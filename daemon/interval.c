@@ -264,6 +264,24 @@ static int huge_cb(const struct vma *v, void *priv)
 	return 1;
 }
 
+/* the new @iv goes into @mm's tree, its harvest and scan start, its arm is flushed */
+static void insert_link(struct mm *mm, struct interval *iv)
+{
+	itree_insert(&mm->tree, &iv->node);
+	list_add_tail(&mm->intervals, &iv->mm_link);
+	mm->srv->nintervals++;
+	/* the first harvest reports what is written from now on, not what was before */
+	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
+		dirty_soft_baseline(iv);
+	/* backends that see writes only after the fact need the scan from the start */
+	scan_interval_default(iv);
+	/* in the tree now, so faults on it that the flush reads are handled as such */
+	if (iv->backend == UMP_BACKEND_UFFD_WP && wp_flush(mm) == -EAGAIN)
+		log_debug("mm %llu: interval %llu: an event keeps the kernel busy, the reply "
+			  "waits for the write-protect",
+			  (unsigned long long)mm->id, (unsigned long long)iv->id);
+}
+
 int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
 	      struct um_insert_reply *rep)
 {
@@ -318,19 +336,7 @@ int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
 		ret = -ENOMEM;
 		goto fail_unregister;
 	}
-	itree_insert(&mm->tree, &iv->node);
-	list_add_tail(&mm->intervals, &iv->mm_link);
-	mm->srv->nintervals++;
-	/* the first harvest reports what is written from now on, not what was before */
-	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
-		dirty_soft_baseline(iv);
-	/* backends that see writes only after the fact need the scan from the start */
-	scan_interval_default(iv);
-	/* in the tree now, so faults on it that the flush reads are handled as such */
-	if (iv->backend == UMP_BACKEND_UFFD_WP && wp_flush(mm) == -EAGAIN)
-		log_debug("mm %llu: interval %llu: an event keeps the kernel busy, the reply "
-			  "waits for the write-protect",
-			  (unsigned long long)mm->id, (unsigned long long)iv->id);
+	insert_link(mm, iv);
 	rep->interval_id = iv->id;
 	rep->slot = iv->slot;
 	rep->backend = iv->backend;
