@@ -12,7 +12,7 @@
 #include "lookup.h"
 #include "wp.h"
 
-/* a PROTECT invalidation (mm.h mm_protect_start()) */
+/* a PROTECT invalidation (protect.h mm_protect_start()) */
 struct mm_protect {
 	struct inval *inv; /* NULL once dropped (owner gone) */
 	bool armed;	   /* track_arm() returned: applied, queued or failed */
