@@ -112,6 +112,48 @@ UM_EXPORT const char *um_version(void);
 
 /* um_connect() flags */
 #define UM_CONNECT_MANUAL (1u << 0) /* no event thread: call um_dispatch() */
+/*
+ * UM_CONNECT_TRAP_VMA - trap mode: invalidate before mprotect,
+ * pkey_mprotect, munmap, mremap, madvise (DONTNEED, FREE, REMOVE,
+ * PAGEOUT, DONTNEED_LOCKED, COLLAPSE, GUARD_INSTALL), mmap with
+ * MAP_FIXED, shmdt and brk (shrinking) over a mirrored range, as the
+ * kernel's mmu_interval_notifier is called before such a change
+ * (invalidate_range_start). See SEMANTICS.md, "Trap mode".
+ *
+ * um_connect() installs, once per process, a seccomp filter on every
+ * thread (SECCOMP_FILTER_FLAG_TSYNC) that stops those calls in a user
+ * notification (SECCOMP_RET_USER_NOTIF), and starts a thread that holds
+ * the listener and a second connection to the daemon. A trapped call of
+ * one of this process's threads continues only once the daemon answered:
+ * at once when the range meets no interval of this address space, else
+ * once every synchronous receiver's invalidate callback (reason
+ * UM_REASON_PROTECTION, UM_REASON_UNMAPPING or UM_REASON_REMOVE) has
+ * returned, or its ack timed out. The after-the-fact events (UNMAP,
+ * REMAP, REMOVE) still follow.
+ *
+ * What it costs and implies:
+ * - every trapped call (malloc's mmap/munmap of large blocks too) is a
+ *   round trip to the daemon, one at a time per call, several in flight;
+ * - PR_SET_NO_NEW_PRIVS is set on the process: set-uid and file-capability
+ *   programs it executes do not gain their privileges;
+ * - the filter cannot be removed: um_disconnect() leaves it and its
+ *   thread in place (they then answer at once), and it survives exec(2)
+ *   and is inherited by children. A child's calls are answered at once
+ *   by this process's thread (not invalidated before: a followed child,
+ *   UM_INSERT_FOLLOW_FORK, still gets the after-the-fact events). Once
+ *   this process has exited, a child's trapped calls fail with ENOSYS:
+ *   do not use trap mode in programs whose children outlive them;
+ * - calls made by the library's threads and by callbacks (on any thread)
+ *   continue at once: they may be what the invalidation waits for;
+ * - if the daemon dies, every pending and later trapped call continues.
+ *
+ * Errors of um_connect() with this flag: -EOPNOTSUPP no seccomp user
+ * notification with SECCOMP_FILTER_FLAG_TSYNC_ESRCH (Linux 5.7), a
+ * seccomp sandbox that refuses it, an architecture other than x86_64 and
+ * aarch64, or a daemon started with --trap=forbid; -EBUSY the process
+ * already has a seccomp listener, or a thread could not take the filter.
+ */
+#define UM_CONNECT_TRAP_VMA (1u << 1)
 
 /**
  * um_connect() - connect to umirrord.
@@ -272,6 +314,12 @@ enum um_reason {
 				     hold writable: another interval was inserted over
 				     them (tracking starts write-protected), or a
 				     dirty harvest with UM_DIRTY_REARM */
+	UM_REASON_PROTECTION = 10, /* trap mode: mprotect/pkey_mprotect is about
+				      to change the protection (the kernel's
+				      MMU_NOTIFY_PROTECTION_VMA) */
+	UM_REASON_UNMAPPING = 11,  /* trap mode: munmap, mremap, mmap MAP_FIXED,
+				      shmdt or brk is about to unmap the span
+				      (MMU_NOTIFY_UNMAP); UNMAP/REMAP follow */
 };
 
 /** um_reason_str() - "write", "remove", "unmap", ... ("?" if unknown). */
