@@ -164,13 +164,17 @@ UM_EXPORT const char *um_version(void);
  * Connects (SOCK_SEQPACKET), exchanges versions and features (HELLO), maps
  * the result buffer the daemon passed, and unless UM_CONNECT_MANUAL starts
  * the event thread. No userfaultfd is created yet (that happens at the
- * first um_interval_insert()).
+ * first um_interval_insert()). With UM_CONNECT_TRAP_VMA (see above), the
+ * first such call of the process also connects the trap thread's socket,
+ * sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter.
  *
  * Waits for: the HELLO round trip, at most 10 s (a socket-activated
- * daemon answers once it has started).
+ * daemon answers once it has started); in trap mode a second one.
  * Holds: nothing on return.
  * Return: 0; -ENOENT/-ECONNREFUSED no daemon; -EPROTONOSUPPORT version
- * mismatch; -ENOMEM; -ETIMEDOUT.
+ * mismatch; -ENOMEM; -ETIMEDOUT; with UM_CONNECT_TRAP_VMA also
+ * -EOPNOTSUPP (no seccomp user notification, or the daemon forbids trap
+ * mode) and -EBUSY (the process already has a seccomp listener).
  */
 UM_EXPORT int um_connect(const char *path, unsigned int flags, struct um_client **out);
 
