@@ -160,6 +160,9 @@ UM_EXPORT int um_connect(const char *path, unsigned int flags, struct um_client 
 
 	if (!out || (flags & ~(UM_CONNECT_MANUAL | UM_CONNECT_TRAP_VMA)))
 		return -EINVAL;
+	/* a trapped call of the dispatching thread would wait for its own ack */
+	if ((flags & UM_CONNECT_MANUAL) && (flags & UM_CONNECT_TRAP_VMA))
+		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

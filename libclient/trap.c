@@ -475,11 +475,18 @@ int trap_install(const char *path)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		r = -errno;
 	if (!r) {
+		unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC |
+				      SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+		/*
+		 * Killable once received (5.19): without it a signal to a
+		 * thread held for its acks interrupts the call, and munmap or
+		 * mprotect would fail with EINTR, which no caller expects.
+		 */
 		long l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-				 SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC |
-					 SECCOMP_FILTER_FLAG_TSYNC_ESRCH,
-				 &prog);
+				 flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
 
+		if (l < 0 && errno == EINVAL)
+			l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 		if (l < 0)
 			/* EINVAL: a flag this kernel lacks; EBUSY: a listener already */
 			r = errno == EINVAL || errno == ENOSYS ? -EOPNOTSUPP :

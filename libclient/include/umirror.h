@@ -147,6 +147,12 @@ UM_EXPORT const char *um_version(void);
  *   continue at once: they may be what the invalidation waits for;
  * - if the daemon dies, every pending and later trapped call continues.
  *
+ * Not with UM_CONNECT_MANUAL (-EINVAL): a trapped call of the thread that
+ * dispatches would wait for the ack only its own um_dispatch() can send.
+ * With WAIT_KILLABLE_RECV (Linux 5.19) a signal does not interrupt a held
+ * call once the trap thread received it; on older kernels a signal
+ * handler without SA_RESTART can make it fail with EINTR.
+ *
  * Errors of um_connect() with this flag: -EOPNOTSUPP no seccomp user
  * notification with SECCOMP_FILTER_FLAG_TSYNC_ESRCH (Linux 5.7), a
  * seccomp sandbox that refuses it, an architecture other than x86_64 and
@@ -172,7 +178,8 @@ UM_EXPORT const char *um_version(void);
  * daemon answers once it has started); in trap mode a second one.
  * Holds: nothing on return.
  * Return: 0; -ENOENT/-ECONNREFUSED no daemon; -EPROTONOSUPPORT version
- * mismatch; -ENOMEM; -ETIMEDOUT; with UM_CONNECT_TRAP_VMA also
+ * mismatch; -ENOMEM; -ETIMEDOUT; -EINVAL unknown @flags, or
+ * UM_CONNECT_MANUAL with UM_CONNECT_TRAP_VMA; with UM_CONNECT_TRAP_VMA also
  * -EOPNOTSUPP (no seccomp user notification, or the daemon forbids trap
  * mode) and -EBUSY (the process already has a seccomp listener).
  */

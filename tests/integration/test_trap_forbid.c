@@ -3,7 +3,7 @@
  * test_trap_forbid - a daemon started with --trap=forbid refuses trap
  * mode: um_connect(UM_CONNECT_TRAP_VMA) returns -EOPNOTSUPP and leaves the
  * process as it was (no seccomp filter, no PR_SET_NO_NEW_PRIVS); a plain
- * connection still works.
+ * connection still works. Trap mode with UM_CONNECT_MANUAL is -EINVAL.
  */
 #include "harness.h"
 #include "umirror.h"
@@ -40,6 +40,8 @@ int main(void)
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
 	harness_start("test_trap_forbid", args);
+	r = um_connect(NULL, UM_CONNECT_TRAP_VMA | UM_CONNECT_MANUAL, &c);
+	CHECK(r == -EINVAL, "trap mode with UM_CONNECT_MANUAL: %d, want -EINVAL", r);
 	r = um_connect(NULL, UM_CONNECT_TRAP_VMA, &c);
 	CHECK(r == -EOPNOTSUPP, "trap mode against --trap=forbid: %d (%s), want -EOPNOTSUPP", r,
 	      strerror(-r));
