@@ -32,8 +32,13 @@ static atomic_uintptr_t last_start, last_end;
 static atomic_bool hold;
 static sem_t entered, go;
 
+static bool mapped(void *p);
+static atomic_int unmapping_saw_mapped = -1; /* at the last UNMAPPING callback */
+
 static void sub_invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
 {
+	if (inv->reason == UM_REASON_UNMAPPING)
+		atomic_store(&unmapping_saw_mapped, mapped((void *)(uintptr_t)inv->start));
 	atomic_store(&last_reason, inv->reason);
 	atomic_store(&last_start, inv->start);
 	atomic_store(&last_end, inv->end);
@@ -97,6 +102,19 @@ static void on_usr1(int sig)
 	atomic_fetch_add(&nsig, 1);
 }
 
+/* a snapshot of the page at @p through @iv, right now: its status, the entry in @e */
+static long snap1(struct um_interval *iv, void *p, uint64_t *e)
+{
+	struct um_range r = { .start = (uintptr_t)p, .end = (uintptr_t)p + PAGE, .pfns = e };
+	long ret;
+
+	*e = 0;
+	CHECK(um_range_register(&r, iv) == 0, "register");
+	ret = harness_snapshot(&r);
+	um_range_unregister(&r);
+	return ret;
+}
+
 static bool mapped(void *p)
 {
 	unsigned char v;
@@ -140,12 +158,26 @@ int main(void)
 	before = atomic_load(&ninv);
 	CHECK(mprotect(buf, PAGE, PROT_READ) == 0, "mprotect RO: %m");
 	expect_before("mprotect RO", before, UM_REASON_PROTECTION, buf, PAGE);
+	{
+		uint64_t e;
+		long n = snap1(siv, buf, &e);
+
+		CHECK(n == 1 && (e & UM_DEFAULT_VALID) && !(e & UM_DEFAULT_WRITE),
+		      "snapshot after mprotect RO: %ld, entry %#llx (valid, not writable)", n,
+		      (unsigned long long)e);
+	}
 	CHECK(harness_wait_even(siv, &seq) == 0, "even after mprotect RO");
 
 	/* mprotect none */
 	before = atomic_load(&ninv);
 	CHECK(mprotect(buf + PAGE, PAGE, PROT_NONE) == 0, "mprotect NONE: %m");
 	expect_before("mprotect NONE", before, UM_REASON_PROTECTION, buf + PAGE, PAGE);
+	{
+		uint64_t e;
+		long n = snap1(siv, buf + PAGE, &e);
+
+		CHECK(n == -EPERM, "snapshot after mprotect NONE: %ld, want -EPERM", n);
+	}
 	CHECK(harness_wait_even(siv, &seq) == 0, "even after mprotect NONE");
 
 	/* MADV_DONTNEED (the uffd REMOVE event is before the zap too; both are) */
@@ -164,12 +196,26 @@ int main(void)
 		      atomic_load(&last_reason) == UM_REASON_UNMAPPING,
 	      "mremap: reason %s", um_reason_str(atomic_load(&last_reason)));
 	CHECK(dst[0] == 'a', "the page moved");
+	{
+		uint64_t e;
+		long n = snap1(siv, buf + 3 * PAGE, &e);
+
+		CHECK(n == -EFAULT, "snapshot after mremap: %ld, want -EFAULT (a hole)", n);
+	}
 	CHECK(harness_wait_even(siv, &seq) == 0, "even after mremap");
 
 	/* munmap */
 	before = atomic_load(&ninv);
 	CHECK(munmap(buf + 4 * PAGE, PAGE) == 0, "munmap: %m");
 	CHECK(atomic_load(&ninv) > before, "munmap: callback ran before the call returned");
+	CHECK(atomic_load(&unmapping_saw_mapped) == 1,
+	      "the UNMAPPING callback ran while the page was still mapped");
+	{
+		uint64_t e;
+		long n = snap1(siv, buf + 4 * PAGE, &e);
+
+		CHECK(n == -EFAULT, "snapshot after munmap: %ld, want -EFAULT (a hole)", n);
+	}
 	CHECK(harness_wait_even(siv, &seq) == 0, "even after munmap");
 
 	/* an unmirrored range: no invalidation */
