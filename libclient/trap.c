@@ -94,6 +94,78 @@ void trap_self_leave(void)
 	}
 }
 
+/*
+ * The ranges of this process's intervals, for the trap thread to read
+ * without a lock: a seqcount (odd while a writer changes the table; the
+ * reader retries) over a fixed array of atomics, so a writer preempted
+ * half way costs the reader a spin, never a wait on a lock a trapped
+ * thread might hold. Writers (insert, remove) serialise on a mutex.
+ */
+#define RANGES_MAX 256
+
+static struct {
+	pthread_mutex_t wlock;
+	atomic_uint seq;
+	atomic_uint n;
+	atomic_bool overflow; /* more than RANGES_MAX: ask about everything */
+	_Atomic uint64_t start[RANGES_MAX], end[RANGES_MAX];
+} R = { .wlock = PTHREAD_MUTEX_INITIALIZER };
+
+void trap_range_add(uint64_t start, uint64_t end)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&R.wlock);
+	atomic_fetch_add(&R.seq, 1);
+	n = atomic_load(&R.n);
+	if (n < RANGES_MAX) {
+		atomic_store(&R.start[n], start);
+		atomic_store(&R.end[n], end);
+		atomic_store(&R.n, n + 1);
+	} else {
+		atomic_store(&R.overflow, true);
+	}
+	atomic_fetch_add(&R.seq, 1);
+	pthread_mutex_unlock(&R.wlock);
+}
+
+void trap_range_del(uint64_t start, uint64_t end)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&R.wlock);
+	atomic_fetch_add(&R.seq, 1);
+	n = atomic_load(&R.n);
+	for (unsigned int i = 0; i < n; i++) {
+		if (atomic_load(&R.start[i]) != start || atomic_load(&R.end[i]) != end)
+			continue;
+		/* the last one fills the hole */
+		atomic_store(&R.start[i], atomic_load(&R.start[n - 1]));
+		atomic_store(&R.end[i], atomic_load(&R.end[n - 1]));
+		atomic_store(&R.n, n - 1);
+		break;
+	}
+	atomic_fetch_add(&R.seq, 1);
+	pthread_mutex_unlock(&R.wlock);
+}
+
+/* may [s, e) meet an interval? (true when unsure) */
+static bool range_meets(uint64_t s, uint64_t e)
+{
+	for (;;) {
+		unsigned int seq = atomic_load(&R.seq), n;
+		bool hit = atomic_load(&R.overflow);
+
+		if (seq & 1)
+			continue;
+		n = atomic_load(&R.n);
+		for (unsigned int i = 0; i < n && i < RANGES_MAX && !hit; i++)
+			hit = atomic_load(&R.start[i]) < e && s < atomic_load(&R.end[i]);
+		if (atomic_load(&R.seq) == seq)
+			return hit;
+	}
+}
+
 static bool is_self(pid_t tid)
 {
 	for (int i = 0; i < SELF_MAX; i++)
@@ -274,6 +346,17 @@ static bool describe(const struct seccomp_notif *n, struct um_trap *t)
 	return true;
 }
 
+/*
+ * Does the call meet a range of ours? brk and shmdt name an address, not a
+ * range: anything at or above it (the daemon finds the VMA).
+ */
+static bool trap_meets(const struct um_trap *t)
+{
+	if (t->flags)
+		return range_meets(t->start, UINT64_MAX);
+	return range_meets(t->start, t->end) || (t->end2 && range_meets(t->start2, t->end2));
+}
+
 static void go_dead(struct pending *p)
 {
 	if (T.sock >= 0)
@@ -327,10 +410,12 @@ static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_
 	/*
 	 * Continue at once: the daemon is gone; a library thread (it may be
 	 * the one that has to ack); another process (a child that inherited
-	 * the filter: tgkill with signal 0 finds the thread only in ours).
+	 * the filter: tgkill with signal 0 finds the thread only in ours); a
+	 * range that meets none of our intervals.
 	 */
 	if (T.sock < 0 || is_self((pid_t)n->pid) ||
-	    syscall(SYS_tgkill, me_pid, (pid_t)n->pid, 0) != 0 || !describe(n, &t)) {
+	    syscall(SYS_tgkill, me_pid, (pid_t)n->pid, 0) != 0 || !describe(n, &t) ||
+	    !trap_meets(&t)) {
 		answer(n->id);
 		return;
 	}

@@ -14,6 +14,8 @@
 #ifndef UM_TRAP_H
 #define UM_TRAP_H
 
+#include <stdint.h>
+
 /**
  * trap_install() - install the filter and start the trap thread, unless
  * this process already did.
@@ -42,5 +44,20 @@ void trap_self_enter(void);
 
 /** trap_self_leave() - undo trap_self_enter() for the calling thread. */
 void trap_self_leave(void);
+
+/**
+ * trap_range_add() - [@start, @end) may be an interval of this address
+ * space from now on (add before the INSERT is sent): trapped calls over it
+ * are asked about; calls that meet no such range continue without a
+ * round trip. Beyond 256 ranges every call is asked about.
+ * Holds: the table's writer lock, briefly; never waits for the trap thread.
+ */
+void trap_range_add(uint64_t start, uint64_t end);
+
+/**
+ * trap_range_del() - undo one trap_range_add() of [@start, @end) (after
+ * the REMOVE, or when the insert failed). Holds: the writer lock, briefly.
+ */
+void trap_range_del(uint64_t start, uint64_t end);
 
 #endif /* UM_TRAP_H */

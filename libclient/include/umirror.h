@@ -132,8 +132,11 @@ UM_EXPORT const char *um_version(void);
  * REMAP, REMOVE) still follow.
  *
  * What it costs and implies:
- * - every trapped call (malloc's mmap/munmap of large blocks too) is a
- *   round trip to the daemon, one at a time per call, several in flight;
+ * - every trapped call (malloc's munmap of large blocks too) stops in the
+ *   kernel until the trap thread answers: about 7 us more on this
+ *   machine when it meets no interval this process inserted (the thread
+ *   knows their ranges), a round trip to the daemon and every sync
+ *   mirror's callback when it does (about 90 us with two);
  * - PR_SET_NO_NEW_PRIVS is set on the process: set-uid and file-capability
  *   programs it executes do not gain their privileges;
  * - the filter cannot be removed: um_disconnect() leaves it and its
