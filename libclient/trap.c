@@ -467,6 +467,21 @@ static void *trap_thread(void *arg)
 
 /* --- install -------------------------------------------------------------- */
 
+/*
+ * A child has the filter but not the thread: its copy of the listener
+ * would keep the filter "listened to" after we exit, and its trapped
+ * calls would then wait forever instead of failing. Our thread answers
+ * its calls while we live. close() only: async-signal-safe.
+ */
+static void trap_atfork_child(void)
+{
+	if (T.listener >= 0)
+		close(T.listener);
+	if (T.sock >= 0)
+		close(T.sock);
+	T.listener = T.sock = -1;
+}
+
 static int trap_hello(int fd)
 {
 	struct um_hello h = { .version = UM_PROTO_VERSION, .features = UM_PFEAT_TRAP };
@@ -586,6 +601,7 @@ int trap_install(const char *path)
 		goto out_sem;
 	}
 	T.installed = true;
+	pthread_atfork(NULL, NULL, trap_atfork_child);
 	pthread_mutex_unlock(&T.lock);
 	return 0;
 out_sem:

@@ -143,9 +143,13 @@ UM_EXPORT const char *um_version(void);
  *   thread in place (they then answer at once), and it survives exec(2)
  *   and is inherited by children. A child's calls are answered at once
  *   by this process's thread (not invalidated before: a followed child,
- *   UM_INSERT_FOLLOW_FORK, still gets the after-the-fact events). Once
- *   this process has exited, a child's trapped calls fail with ENOSYS:
- *   do not use trap mode in programs whose children outlive them;
+ *   UM_INSERT_FOLLOW_FORK, still gets the after-the-fact events), an
+ *   exec'd child's too. Once this process has exited (or exec'd: the
+ *   listener is close-on-exec), nobody answers: trapped calls fail with
+ *   ENOSYS, so a program this process execs itself cannot even start
+ *   (its dynamic loader's mmap MAP_FIXED fails), and children that
+ *   outlive it fail theirs. Do not use trap mode in a process that
+ *   execs, or whose children outlive it;
  * - calls made by the library's threads and by callbacks (on any thread)
  *   continue at once: they may be what the invalidation waits for;
  * - if the daemon dies, every pending and later trapped call continues.

@@ -14,6 +14,7 @@
 #include "umirror.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -122,6 +123,47 @@ static bool mapped(void *p)
 	return mincore(p, PAGE, &v) == 0;
 }
 
+/*
+ * A process in trap mode (O) forks a child (G) and exits. G keeps the
+ * filter but nobody listens any more: its trapped calls fail with ENOSYS
+ * (they must not hang). O writes G's pid to @out_fd, G what mprotect
+ * returned.
+ */
+static void orphan_stage(int out_fd)
+{
+	int gate[2], r;
+	struct um_client *c;
+	pid_t g;
+
+	if (pipe(gate))
+		_exit(10);
+	r = um_connect(NULL, UM_CONNECT_TRAP_VMA, &c);
+	if (r) {
+		int v = r == -EOPNOTSUPP ? 77 : 11;
+
+		(void)!write(out_fd, &v, sizeof(v));
+		_exit(0);
+	}
+	g = fork();
+	if (g < 0)
+		_exit(12);
+	if (g > 0 && write(out_fd, &g, sizeof(g)) != sizeof(g))
+		_exit(13);
+	if (g == 0) {
+		char b;
+		void *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
+
+		close(gate[1]);
+		/* EOF: O is gone */
+		(void)!read(gate[0], &b, 1);
+		r = mprotect(m, PAGE, PROT_READ) == 0 ? 0 : errno;
+		(void)!write(out_fd, &r, sizeof(r));
+		_exit(0);
+	}
+	_exit(0);
+}
+
 int main(void)
 {
 	static const char *const args[] = { "--revalidate-ms", "0", NULL };
@@ -139,6 +181,41 @@ int main(void)
 	harness_start("test_trap", args);
 	sem_init(&entered, 0, 0);
 	sem_init(&go, 0, 0);
+
+	/* before this process takes the filter: the orphaned child */
+	{
+		int fds[2], v = -1;
+		struct pollfd pf;
+		pid_t o, g = 0;
+
+		CHECK(pipe(fds) == 0, "pipe: %m");
+		o = fork();
+		CHECK(o >= 0, "fork: %m");
+		if (o == 0) {
+			close(fds[0]);
+			orphan_stage(fds[1]);
+		}
+		close(fds[1]);
+		CHECK(waitpid(o, &status, 0) == o && WIFEXITED(status) &&
+			      WEXITSTATUS(status) == 0,
+		      "the trap-mode process exited (0x%x)", status);
+		CHECK(read(fds[0], &v, sizeof(v)) == sizeof(v), "read: %m");
+		if (v != 77) {
+			g = v;
+			pf = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+			if (poll(&pf, 1, (int)harness_scaled_s(10) * 1000) != 1)
+				kill(g, SIGKILL); /* hung: do not leave it behind */
+			CHECK(pf.revents & POLLIN,
+			      "its child's trapped mprotect returned (did not hang)");
+			CHECK(read(fds[0], &v, sizeof(v)) == sizeof(v), "read: %m");
+		}
+		close(fds[0]);
+		if (v == 77)
+			harness_skip("trap mode: no seccomp user notification with TSYNC_ESRCH here");
+		CHECK(v == ENOSYS, "after the owner exited its child's trapped call failed "
+				   "with %d (%s), want ENOSYS",
+		      v, strerror(v));
+	}
 
 	r = um_connect(NULL, UM_CONNECT_TRAP_VMA, &c);
 	if (r == -EOPNOTSUPP)
@@ -249,6 +326,17 @@ int main(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "the child's trapped calls were answered and succeeded (status 0x%x)", status);
 	CHECK(buf[6 * PAGE] == 'a' && buf[7 * PAGE] == 'a', "the child's calls left ours alone");
+
+	/* exec in a child: the new program's trapped calls (ld.so's) are answered */
+	child = fork();
+	CHECK(child >= 0, "fork: %m");
+	if (child == 0) {
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 0,
+	      "a child exec'd /bin/true under the filter (status 0x%x)", status);
 
 	/*
 	 * A signal (a handler without SA_RESTART) to a thread held in a
