@@ -186,8 +186,13 @@ static bool is_self(pid_t tid)
 
 /* advice values that change PTEs (zap, reclaim, collapse, guard) */
 static const unsigned int zap_advice[] = {
-	MADV_DONTNEED, MADV_FREE, MADV_REMOVE, 21 /* MADV_PAGEOUT */,
-	24 /* MADV_DONTNEED_LOCKED */, 25 /* MADV_COLLAPSE */, 102 /* MADV_GUARD_INSTALL */,
+	MADV_DONTNEED,
+	MADV_FREE,
+	MADV_REMOVE,
+	21 /* MADV_PAGEOUT */,
+	24 /* MADV_DONTNEED_LOCKED */,
+	25 /* MADV_COLLAPSE */,
+	102 /* MADV_GUARD_INSTALL */,
 };
 
 #ifdef TRAP_ARCH
@@ -211,7 +216,8 @@ static int build_filter(struct sock_filter *f, size_t max)
 	const size_t nalw = sizeof(always) / sizeof(always[0]);
 	size_t n = 0, allow, notify, brk_blk, madv_blk, mmap_blk;
 
-	/* blocks: header 3, dispatch nalw + 3, allow 1, brk 5, madvise nadv + 2, mmap 3, notify 1 */
+	/* blocks: header 3, dispatch nalw + 3, allow 1, brk 5, madvise nadv + 2, mmap 3, notify 1
+	 */
 	size_t hdr = 3, disp = nalw + 3;
 
 	allow = hdr + disp;
@@ -221,7 +227,7 @@ static int build_filter(struct sock_filter *f, size_t max)
 	notify = mmap_blk + 3;
 	if (notify + 1 > max)
 		return -1;
-#define AT(i) ((i) - n - 1) /* jump offset from instruction n to i */
+#define AT(i) ((i)-n - 1) /* jump offset from instruction n to i */
 	f[n] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 					    offsetof(struct seccomp_data, arch));
 	n++;
@@ -543,8 +549,8 @@ int trap_install(const char *path)
 		goto out;
 	}
 	T.req_size = sz.seccomp_notif > sizeof(*T.req) ? sz.seccomp_notif : sizeof(*T.req);
-	T.resp_size = sz.seccomp_notif_resp > sizeof(*T.resp) ? sz.seccomp_notif_resp :
-								  sizeof(*T.resp);
+	T.resp_size =
+		sz.seccomp_notif_resp > sizeof(*T.resp) ? sz.seccomp_notif_resp : sizeof(*T.resp);
 	T.req = calloc(1, T.req_size);
 	T.resp = calloc(1, T.resp_size);
 	if (!T.req || !T.resp) {
@@ -589,9 +595,9 @@ int trap_install(const char *path)
 			l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 		if (l < 0)
 			/* EINVAL: a flag this kernel lacks; EBUSY: a listener already */
-			r = errno == EINVAL || errno == ENOSYS ? -EOPNOTSUPP :
-			    errno == ESRCH			 ? -EBUSY :
-								   -errno;
+			r = errno == EINVAL || errno == ENOSYS ? -EOPNOTSUPP
+			    : errno == ESRCH		       ? -EBUSY
+							       : -errno;
 		else
 			T.listener = (int)l;
 	}

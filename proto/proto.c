@@ -27,11 +27,11 @@ struct type_info {
 const char *um_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
-		[UMP_REASON_WRITE] = "write",	  [UMP_REASON_REMOVE] = "remove",
-		[UMP_REASON_UNMAP] = "unmap",	  [UMP_REASON_REMAP] = "remap",
-		[UMP_REASON_FORK] = "fork",	  [UMP_REASON_RELEASE] = "release",
-		[UMP_REASON_MIGRATE] = "migrate", [UMP_REASON_REVALIDATE] = "revalidate",
-		[UMP_REASON_PROTECT] = "protect", [UMP_REASON_PROTECTION] = "protection",
+		[UMP_REASON_WRITE] = "write",	      [UMP_REASON_REMOVE] = "remove",
+		[UMP_REASON_UNMAP] = "unmap",	      [UMP_REASON_REMAP] = "remap",
+		[UMP_REASON_FORK] = "fork",	      [UMP_REASON_RELEASE] = "release",
+		[UMP_REASON_MIGRATE] = "migrate",     [UMP_REASON_REVALIDATE] = "revalidate",
+		[UMP_REASON_PROTECT] = "protect",     [UMP_REASON_PROTECTION] = "protection",
 		[UMP_REASON_UNMAPPING] = "unmapping",
 	};
 

@@ -444,17 +444,17 @@ struct um_watch {
 /* --- events ----------------------------------------------------------- */
 
 enum um_proto_reason {
-	UMP_REASON_WRITE = 1,	   /* first write since armed (uffd-wp fault), COW break */
-	UMP_REASON_REMOVE = 2,	   /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
-	UMP_REASON_UNMAP = 3,	   /* munmap (UFFD_EVENT_UNMAP) */
-	UMP_REASON_REMAP = 4,	   /* mremap moved pages away (UFFD_EVENT_REMAP) */
-	UMP_REASON_FORK = 5,	   /* fork made written pages copy-on-write */
-	UMP_REASON_RELEASE = 6,	   /* owner exited or detached */
-	UMP_REASON_MIGRATE = 7,	   /* a placement request moves the pages (UM_MSG_PLACE) */
-	UMP_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact */
-	UMP_REASON_PROTECT = 9,	   /* the daemon write-protects pages a mirror may hold
-				      writable: INSERT of an overlapping interval,
-				      dirty REARM */
+	UMP_REASON_WRITE = 1,	    /* first write since armed (uffd-wp fault), COW break */
+	UMP_REASON_REMOVE = 2,	    /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
+	UMP_REASON_UNMAP = 3,	    /* munmap (UFFD_EVENT_UNMAP) */
+	UMP_REASON_REMAP = 4,	    /* mremap moved pages away (UFFD_EVENT_REMAP) */
+	UMP_REASON_FORK = 5,	    /* fork made written pages copy-on-write */
+	UMP_REASON_RELEASE = 6,	    /* owner exited or detached */
+	UMP_REASON_MIGRATE = 7,	    /* a placement request moves the pages (UM_MSG_PLACE) */
+	UMP_REASON_REVALIDATE = 8,  /* the revalidation scan found a change after the fact */
+	UMP_REASON_PROTECT = 9,	    /* the daemon write-protects pages a mirror may hold
+				       writable: INSERT of an overlapping interval,
+				       dirty REARM */
 	UMP_REASON_PROTECTION = 10, /* before mprotect/pkey_mprotect (TRAP) */
 	UMP_REASON_UNMAPPING = 11,  /* before munmap, mremap, mmap MAP_FIXED, shmdt, brk (TRAP) */
 	UMP_REASON_MAX = 11,

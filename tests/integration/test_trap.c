@@ -60,9 +60,8 @@ static void expect_before(const char *what, unsigned int before, unsigned int re
 	unsigned int n = atomic_load(&ninv);
 
 	CHECK(n > before, "%s: the subscriber's callback ran before the call returned", what);
-	CHECK(atomic_load(&last_reason) == reason || n > before + 1,
-	      "%s: reason %s, want %s", what, um_reason_str(atomic_load(&last_reason)),
-	      um_reason_str(reason));
+	CHECK(atomic_load(&last_reason) == reason || n > before + 1, "%s: reason %s, want %s", what,
+	      um_reason_str(atomic_load(&last_reason)), um_reason_str(reason));
 	CHECK(atomic_load(&last_start) <= (uintptr_t)s &&
 		      atomic_load(&last_end) >= (uintptr_t)s + len,
 	      "%s: invalidated [%#lx, %#lx), want [%p, +%zu)", what,
@@ -196,8 +195,7 @@ int main(void)
 			orphan_stage(fds[1]);
 		}
 		close(fds[1]);
-		CHECK(waitpid(o, &status, 0) == o && WIFEXITED(status) &&
-			      WEXITSTATUS(status) == 0,
+		CHECK(waitpid(o, &status, 0) == o && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "the trap-mode process exited (0x%x)", status);
 		CHECK(read(fds[0], &v, sizeof(v)) == sizeof(v), "read: %m");
 		if (v != 77) {
@@ -211,9 +209,11 @@ int main(void)
 		}
 		close(fds[0]);
 		if (v == 77)
-			harness_skip("trap mode: no seccomp user notification with TSYNC_ESRCH here");
-		CHECK(v == ENOSYS, "after the owner exited its child's trapped call failed "
-				   "with %d (%s), want ENOSYS",
+			harness_skip(
+				"trap mode: no seccomp user notification with TSYNC_ESRCH here");
+		CHECK(v == ENOSYS,
+		      "after the owner exited its child's trapped call failed "
+		      "with %d (%s), want ENOSYS",
 		      v, strerror(v));
 	}
 
@@ -313,8 +313,8 @@ int main(void)
 	child = fork();
 	CHECK(child >= 0, "fork: %m");
 	if (child == 0) {
-		char *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
 
 		if (m == MAP_FAILED || mprotect(m, PAGE, PROT_READ) ||
 		    mprotect(buf + 5 * PAGE, PAGE, PROT_READ) || munmap(buf + 6 * PAGE, PAGE) ||
@@ -334,8 +334,7 @@ int main(void)
 		execl("/bin/true", "true", (char *)NULL);
 		_exit(127);
 	}
-	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
-		      WEXITSTATUS(status) == 0,
+	CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "a child exec'd /bin/true under the filter (status 0x%x)", status);
 
 	/*
@@ -376,11 +375,11 @@ int main(void)
 	      "an unmirrored mprotect returns while a mirrored munmap is held: %m");
 	CHECK(mapped(buf + 8 * PAGE), "the held munmap has not happened yet");
 
-
 	/* the daemon dies while the munmap is held: it goes ahead */
 	status = harness_kill_daemon(SIGKILL);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "daemon killed (0x%x)", status);
-	CHECK(harness_sem_wait_ms(&u.done, 10000), "the held munmap returned after the daemon died");
+	CHECK(harness_sem_wait_ms(&u.done, 10000),
+	      "the held munmap returned after the daemon died");
 	pthread_join(u.t, NULL);
 	CHECK(u.ret == 0, "the held munmap succeeded (%d)", u.ret);
 	CHECK(!mapped(buf + 8 * PAGE), "and unmapped the page");
