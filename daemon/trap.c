@@ -29,9 +29,12 @@
 
 #include "inval.h"
 #include "log.h"
-#include "mm.h"
-#include "server.h"
+#include "lookup.h"
+#include "mm_types.h"
+#include "peer.h"
+#include "server_types.h"
 #include "uapi_compat.h"
+#include "wp.h"
 
 #define TRAP_SETTLE_MS 100 /* a call that changes nothing visible */
 #define TRAP_POLL_MS 1
