@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -300,6 +301,26 @@ int main(void)
 	before = atomic_load(&ninv);
 	CHECK(mprotect(other, PAGE, PROT_READ) == 0, "mprotect unmirrored: %m");
 	CHECK(munmap(other + 3 * PAGE, PAGE) == 0, "munmap unmirrored: %m");
+	/*
+	 * brk and shmdt name an address: asked about whenever an interval
+	 * lies above it (ours does), the daemon finds the range (the heap's
+	 * end, the segment) and that it meets no interval
+	 */
+	{
+		void *b0 = sbrk(0);
+		int id = shmget(IPC_PRIVATE, 4 * PAGE, IPC_CREAT | 0600);
+		char *shm;
+
+		CHECK(b0 != (void *)-1 && sbrk(1 << 20) == b0, "sbrk grow: %m");
+		memset(b0, 1, 1 << 20);
+		CHECK(sbrk(-(1 << 20)) != (void *)-1 && sbrk(0) == b0, "sbrk shrink: %m");
+		CHECK(id >= 0, "shmget: %m");
+		shm = shmat(id, NULL, 0);
+		CHECK(shm != (void *)-1, "shmat: %m");
+		shmctl(id, IPC_RMID, NULL);
+		shm[0] = 1;
+		CHECK(shmdt(shm) == 0, "shmdt: %m");
+	}
 	CHECK(atomic_load(&ninv) == before, "no invalidation for an unmirrored range");
 	{
 		uint64_t seq2;
