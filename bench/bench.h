@@ -100,6 +100,18 @@ long bench_daemon_rss_kib(pid_t pid);
  */
 int bench_pin(pid_t pid, int cpu);
 
+/**
+ * bench_proc_cpu_s() - user + system CPU time of process @pid (all its
+ * threads) so far, in seconds, from /proc/PID/stat. Return: NAN on error.
+ */
+double bench_proc_cpu_s(pid_t pid);
+
+/**
+ * bench_proc_ctxsw() - voluntary + involuntary context switches of @pid's
+ * main thread (/proc/PID/status). Return: the count or -errno.
+ */
+long bench_proc_ctxsw(pid_t pid);
+
 /** bench_daemon_pid() - the daemon's pid as um_status() reports it, or -errno. */
 pid_t bench_daemon_pid(struct um_client *c);
 
