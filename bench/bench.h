@@ -93,6 +93,9 @@ int bench_mem(struct um_client *c, const struct bench_opts *o);
  */
 long bench_daemon_rss_kib(pid_t pid);
 
+/** bench_proc_status_kib() - a "Field: N kB" line of /proc/PID/status, or -errno. */
+long bench_proc_status_kib(pid_t pid, const char *field);
+
 /**
  * bench_pin() - set the CPU affinity of every thread of @pid (0: this
  * process) to @cpu, or to all CPUs when @cpu < 0.

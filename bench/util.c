@@ -11,9 +11,10 @@
 
 #include "bench.h"
 
-long bench_daemon_rss_kib(pid_t pid)
+long bench_proc_status_kib(pid_t pid, const char *field)
 {
 	char path[64], line[256];
+	size_t len = strlen(field);
 	long kib = -ENOENT;
 	FILE *f;
 
@@ -22,10 +23,16 @@ long bench_daemon_rss_kib(pid_t pid)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+		if (!strncmp(line, field, len) && line[len] == ':' &&
+		    sscanf(line + len + 1, " %ld kB", &kib) == 1)
 			break;
 	fclose(f);
 	return kib;
+}
+
+long bench_daemon_rss_kib(pid_t pid)
+{
+	return bench_proc_status_kib(pid, "VmRSS");
 }
 
 int bench_pin(pid_t pid, int cpu)
