@@ -38,202 +38,23 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "dirtylog.h"
+#include "gone.h"
 #include "log.h"
-#include "mm.h"
-#include "scan.h"
-#include "server.h"
-#include "snapshot.h"
+#include "lookup.h"
+#include "pagemap.h"
+#include "peer.h"
+#include "protect.h"
+#include "vma.h"
+#include "wp.h"
 #include "uapi_compat.h"
 
-#define PM_CHUNK 512  /* pagemap entries per pread: 2 MiB of address space */
 #define SD_CHUNK 4096 /* the harvest's reads: 16 MiB of address space each */
-
-/* --- the bitmap ------------------------------------------------------------ */
-
-static void bits_set(uint64_t *bm, uint64_t from, uint64_t to)
-{
-	for (uint64_t i = from; i < to;) {
-		if (!(i % 64) && to - i >= 64) {
-			bm[i / 64] = ~0ull;
-			i += 64;
-			continue;
-		}
-		bm[i / 64] |= 1ull << (i % 64);
-		i++;
-	}
-}
-
-static void bits_clear(uint64_t *bm, uint64_t from, uint64_t to)
-{
-	for (uint64_t i = from; i < to;) {
-		if (!(i % 64) && to - i >= 64) {
-			bm[i / 64] = 0;
-			i += 64;
-			continue;
-		}
-		bm[i / 64] &= ~(1ull << (i % 64));
-		i++;
-	}
-}
-
-/* first index in [from, to) whose bit equals @set, or @to */
-static uint64_t bits_next(const uint64_t *bm, uint64_t from, uint64_t to, bool set)
-{
-	uint64_t i = from;
-
-	while (i < to) {
-		uint64_t w = set ? bm[i / 64] : ~bm[i / 64];
-
-		w &= ~0ull << (i % 64);
-		if (w) {
-			i = (i & ~63ull) + (uint64_t)__builtin_ctzll(w);
-			return i < to ? i : to;
-		}
-		i = (i & ~63ull) + 64;
-	}
-	return to;
-}
-
-static uint64_t iv_pages(const struct interval *iv)
-{
-	return (iv->node.end - iv->node.start) / UMP_PAGE_SIZE;
-}
-
-int dirty_log_alloc(struct interval *iv)
-{
-	if (iv->backend == UMP_BACKEND_SCAN)
-		return 0;
-	iv->dirty = calloc((iv_pages(iv) + 63) / 64, sizeof(uint64_t));
-	return iv->dirty ? 0 : -ENOMEM;
-}
-
-void dirty_log_free(struct interval *iv)
-{
-	free(iv->dirty);
-	iv->dirty = NULL;
-}
-
-void interval_mark_dirty(struct interval *iv, uint64_t start, uint64_t end)
-{
-	start &= ~(UMP_PAGE_SIZE - 1);
-	if (!iv->dirty)
-		return;
-	if (start < iv->node.start)
-		start = iv->node.start;
-	if (end > iv->node.end)
-		end = iv->node.end;
-	if (end <= start)
-		return;
-	bits_set(iv->dirty, (start - iv->node.start) / UMP_PAGE_SIZE,
-		 (end - iv->node.start + UMP_PAGE_SIZE - 1) / UMP_PAGE_SIZE);
-}
-
-struct mark_walk {
-	uint64_t start, end;
-};
-
-static int mark_cb(struct itree_node *n, void *priv)
-{
-	struct mark_walk *w = priv;
-
-	interval_mark_dirty((struct interval *)n, w->start, w->end);
-	return 0;
-}
-
-void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end)
-{
-	struct mark_walk w = { start & ~(UMP_PAGE_SIZE - 1), end };
-
-	if (end > w.start)
-		itree_query(&mm->tree, w.start, end, mark_cb, &w);
-}
-
-static int unprotected_cb(struct itree_node *n, void *priv)
-{
-	struct interval *iv = (struct interval *)n;
-	struct mark_walk *w = priv;
-
-	interval_mark_dirty(iv, w->start, w->end);
-	/*
-	 * A soft-dirty page unprotected in the middle of a harvest (its
-	 * fault read while the harvest waited for an event) may be written
-	 * again before the clear wipes its bit: the scan must hear of it.
-	 */
-	if (iv->backend == UMP_BACKEND_SOFT_DIRTY)
-		scan_note_written(iv, w->start, w->end);
-	return 0;
-}
-
-void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end)
-{
-	struct mark_walk w = { start & ~(UMP_PAGE_SIZE - 1), end };
-
-	if (end > w.start)
-		itree_query(&mm->tree, w.start, end, unprotected_cb, &w);
-}
-
-/* --- arming without WP_UNPOPULATED ----------------------------------------- */
-
-static int pagemap_read(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *ents)
-{
-	ssize_t got = pread(mm->pagemap_fd, ents, n * 8, (off_t)(addr / UMP_PAGE_SIZE * 8));
-
-	if (got < 0)
-		return -errno;
-	return (uint64_t)got == n * 8 ? 0 : -EIO;
-}
-
-int mm_prefault(struct mm *mm, uint64_t start, uint64_t end)
-{
-	uint64_t ents[PM_CHUNK];
-	char *buf = NULL;
-	int ret = 0;
-
-	if (mm->uffd_features & UFFD_FEATURE_WP_UNPOPULATED)
-		return 0;
-	if (mm->dead || mm->mem_fd < 0 || mm->pagemap_fd < 0)
-		return -EBADF;
-	for (uint64_t a = start; a < end;) {
-		uint64_t n =
-			(end - a) / UMP_PAGE_SIZE < PM_CHUNK ? (end - a) / UMP_PAGE_SIZE : PM_CHUNK;
-
-		ret = pagemap_read(mm, a, n, ents);
-		if (ret)
-			break;
-		for (uint64_t i = 0; i < n;) {
-			uint64_t j = i;
-
-			while (j < n && !(ents[j] & (PM_PRESENT | PM_SWAP)))
-				j++;
-			if (j > i) {
-				if (!buf && !(buf = malloc(PM_CHUNK * UMP_PAGE_SIZE))) {
-					ret = -ENOMEM;
-					goto out;
-				}
-				/* the kernel faults each page in for the owner while it copies */
-				if (pread(mm->mem_fd, buf, (j - i) * UMP_PAGE_SIZE,
-					  (off_t)(a + i * UMP_PAGE_SIZE)) < 0)
-					log_debug("mm %llu: read-fault %#llx+%llu pages: %m",
-						  (unsigned long long)mm->id,
-						  (unsigned long long)(a + i * UMP_PAGE_SIZE),
-						  (unsigned long long)(j - i));
-			}
-			i = j < n ? j + 1 : n;
-		}
-		a += n * UMP_PAGE_SIZE;
-	}
-out:
-	free(buf);
-	if (ret)
-		log_warn("mm %llu: read-faulting before arming: %s", (unsigned long long)mm->id,
-			 strerror(-ret));
-	return ret;
-}
 
 /* --- soft-dirty ------------------------------------------------------------ */
 
 /* the memory kinds whose writes bit 55 shows through the harvest's window */
-static int soft_fits_cb(const struct snapshot_vma *v, void *priv)
+static int soft_fits_cb(const struct vma *v, void *priv)
 {
 	const struct kfeat *kf = priv;
 
@@ -256,28 +77,7 @@ bool dirty_soft_fits(struct mm *mm, uint64_t start, uint64_t end)
 	 */
 	if (mm->uffd_user_only)
 		return false;
-	return snapshot_vma_walk(mm, start, end, soft_fits_cb, (void *)kf) == 0;
-}
-
-/* @n pagemap entries from @addr; a short read (end of the address space) reads as holes */
-static int pagemap_read_all(struct mm *mm, uint64_t addr, uint64_t n, uint64_t *ents)
-{
-	size_t want = n * 8, got = 0;
-
-	while (got < want) {
-		ssize_t r = pread(mm->pagemap_fd, (char *)ents + got, want - got,
-				  (off_t)(addr / UMP_PAGE_SIZE * 8 + got));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	memset((char *)ents + got, 0, want - got);
-	return 0;
+	return vma_walk(mm, start, end, soft_fits_cb, (void *)kf) == 0;
 }
 
 /* the owner still runs: the /proc files just opened are its, not a new process's */
@@ -341,7 +141,7 @@ static void canary_write(struct mm *mm)
 	 * never there (an interval over the library's page, a window).
 	 */
 	if (itree_query(&mm->tree, mm->canary, mm->canary + UMP_PAGE_SIZE, any_cb, NULL) ||
-	    pagemap_read_all(mm, mm->canary, 1, &e) || (e & PM_UFFD_WP))
+	    pagemap_read_all(mm->pagemap_fd, mm->canary, 1, &e) || (e & PM_UFFD_WP))
 		return;
 	if (pwrite(mm->canary_fd, &one, 1, (off_t)mm->canary) == 1) {
 		mm->canary_set = true;
@@ -360,7 +160,7 @@ static bool canary_lost(struct mm *mm)
 {
 	uint64_t e;
 
-	if (!mm->canary_set || pagemap_read_all(mm, mm->canary, 1, &e))
+	if (!mm->canary_set || pagemap_read_all(mm->pagemap_fd, mm->canary, 1, &e))
 		return false;
 	return !(e & PM_SOFT_DIRTY);
 }
@@ -369,7 +169,8 @@ static bool canary_lost(struct mm *mm)
 static void soft_mark(struct interval *iv, uint64_t start, uint64_t end)
 {
 	interval_mark_dirty(iv, start, end);
-	scan_note_written(iv, start, end);
+	if (iv->mm->srv->hooks.soft_written)
+		iv->mm->srv->hooks.soft_written(iv, start, end);
 }
 
 struct soft_wp {
@@ -493,7 +294,7 @@ static int soft_read_first(struct interval *iv, struct soft_first *f)
 	for (uint64_t i = 0; i < n; i += SD_CHUNK) {
 		uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK,
 			 a = iv->node.start + i * UMP_PAGE_SIZE;
-		int ret = pagemap_read_all(iv->mm, a, k, ents);
+		int ret = pagemap_read_all(iv->mm->pagemap_fd, a, k, ents);
 		/* a part unmapped since insert is a hole to every mirror, as for uffd-wp */
 		bool gone = mm_gone(iv->mm, a, a + k * UMP_PAGE_SIZE);
 
@@ -539,8 +340,8 @@ static void soft_fold(struct interval *iv, const struct soft_first *f)
 		if (i < n && !(i % SD_CHUNK) && !unread) {
 			uint64_t k = n - i < SD_CHUNK ? n - i : SD_CHUNK;
 
-			unread = pagemap_read_all(iv->mm, iv->node.start + i * UMP_PAGE_SIZE, k,
-						  ents);
+			unread = pagemap_read_all(iv->mm->pagemap_fd,
+						  iv->node.start + i * UMP_PAGE_SIZE, k, ents);
 		}
 		if (i < n) {
 			uint64_t e = ents[i % SD_CHUNK];
@@ -571,6 +372,37 @@ static void soft_fold(struct interval *iv, const struct soft_first *f)
  * being inserted) takes part in the window but learns nothing from the
  * bits: its baseline is this clear.
  */
+/* the bitmaps of soft_read_first() for each soft-dirty interval of @mm, in order */
+static int soft_first_alloc(struct mm *mm, struct soft_first *first)
+{
+	struct interval *iv;
+	unsigned int i = 0;
+
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		first[i].dirty = calloc((iv_pages(iv) + 63) / 64, 8);
+		first[i].empty = calloc((iv_pages(iv) + 63) / 64, 8);
+		if (!first[i].dirty || !first[i++].empty)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* the window of every soft-dirty interval of @mm up (@wp) or down; -EFAULT: owner gone */
+static int soft_windows(struct mm *mm, bool wp)
+{
+	struct interval *iv;
+
+	list_for_each_entry (iv, &mm->intervals, mm_link) {
+		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
+			continue;
+		if (soft_window(mm, iv, wp) == -EFAULT)
+			return -EFAULT;
+	}
+	return 0;
+}
+
 static int soft_harvest(struct mm *mm, struct interval *fresh)
 {
 	struct soft_first *first;
@@ -590,27 +422,13 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 	first = calloc(n, sizeof(*first));
 	if (!first)
 		return -ENOMEM;
-	i = 0;
-	list_for_each_entry (iv, &mm->intervals, mm_link) {
-		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
-			continue;
-		first[i].dirty = calloc((iv_pages(iv) + 63) / 64, 8);
-		first[i].empty = calloc((iv_pages(iv) + 63) / 64, 8);
-		if (!first[i].dirty || !first[i++].empty) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-
+	ret = soft_first_alloc(mm, first);
+	if (ret)
+		goto out;
 	/* window up: from here every write to these pages waits for us */
-	list_for_each_entry (iv, &mm->intervals, mm_link) {
-		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
-			continue;
-		ret = soft_window(mm, iv, true);
-		if (ret == -EFAULT)
-			goto out;
-	}
-	ret = 0;
+	ret = soft_windows(mm, true);
+	if (ret)
+		goto out;
 	i = 0;
 	list_for_each_entry (iv, &mm->intervals, mm_link) {
 		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
@@ -644,15 +462,9 @@ static int soft_harvest(struct mm *mm, struct interval *fresh)
 		i++;
 	}
 window_off:
-	list_for_each_entry (iv, &mm->intervals, mm_link) {
-		if (iv->backend != UMP_BACKEND_SOFT_DIRTY)
-			continue;
-		err = soft_window(mm, iv, false);
-		if (err == -EFAULT) {
-			ret = err;
-			break;
-		}
-	}
+	err = soft_windows(mm, false);
+	if (err)
+		ret = err;
 out:
 	for (i = 0; i < n; i++) {
 		free(first[i].dirty);
@@ -756,6 +568,23 @@ static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint
 	return 0;
 }
 
+/* append the @got regions of @vec inside [@cur, @end) to @out[0..@n), merged; the new n */
+static uint64_t add_regions(struct um_dirty_rec *out, uint64_t n, const struct page_region *vec,
+			    long got, uint64_t cur, uint64_t end)
+{
+	for (long i = 0; i < got; i++) {
+		uint64_t s = vec[i].start, e = vec[i].end;
+
+		if (s < cur || e > end || s >= e || (n && s < out[n - 1].end))
+			continue; /* never trust more than we asked for */
+		if (n && out[n - 1].end == s)
+			out[n - 1].end = e;
+		else
+			out[n++] = (struct um_dirty_rec){ s, e };
+	}
+	return n;
+}
+
 static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool rearm,
 			struct um_dirty_rec *out, uint64_t max, uint64_t *n_out, uint64_t *walk_end)
 {
@@ -808,16 +637,7 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 			ret = -EIO;
 			break;
 		}
-		for (long i = 0; i < got; i++) {
-			uint64_t s = vec[i].start, e = vec[i].end;
-
-			if (s < cur || e > end || s >= e || (n && s < out[n - 1].end))
-				continue; /* never trust more than we asked for */
-			if (n && out[n - 1].end == s)
-				out[n - 1].end = e;
-			else
-				out[n++] = (struct um_dirty_rec){ s, e };
-		}
+		n = add_regions(out, n, vec, got, cur, end);
 		/*
 		 * A buffer not filled means the walk covered the range; walk_end
 		 * alone is not to be trusted (6.18 returned regions beyond the

@@ -27,48 +27,6 @@ struct um_dirty_reply;
 int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_reply *rep);
 
 /**
- * dirty_log_alloc() - give @iv a dirty log (a bit per page, all clear) when
- * its backend keeps one (UFFD_WP, SOFT_DIRTY). Return: 0 or -ENOMEM.
- */
-int dirty_log_alloc(struct interval *iv);
-
-/** dirty_log_free() - free @iv's dirty log. Idempotent. */
-void dirty_log_free(struct interval *iv);
-
-/**
- * interval_mark_dirty() - count [@start, @end) of @iv (clipped to it) as
- * written in its dirty log. A no-op for backends without a log. Waits for
- * and holds nothing.
- */
-void interval_mark_dirty(struct interval *iv, uint64_t start, uint64_t end);
-
-/**
- * mm_mark_dirty() - interval_mark_dirty() on every interval of @mm that
- * [@start, @end) meets (O(log n + hits)). Waits for and holds nothing.
- */
-void mm_mark_dirty(struct mm *mm, uint64_t start, uint64_t end);
-
-/**
- * mm_mark_unprotected() - [@start, @end) of @mm lost its write protection
- * (an unprotect through mm_wp()): mm_mark_dirty(), and SOFT_DIRTY
- * intervals' scans count the pages written too (their later writes may
- * fall before a harvest's clear). Waits for and holds nothing.
- */
-void mm_mark_unprotected(struct mm *mm, uint64_t start, uint64_t end);
-
-/**
- * mm_prefault() - without WP_UNPOPULATED (kernel before 6.7, or masked),
- * write-protecting a never-touched anonymous page installs nothing, so its
- * first write would go unseen: read-fault every page of [@start, @end)
- * that is neither present nor swapped, through /proc/PID/mem (the zero page
- * or the page cache gets mapped), so that the protection that follows
- * sticks. A no-op when the mm's uffd has WP_UNPOPULATED.
- * Waits for: the pagemap and mem reads. Return: 0 or -errno (a range that
- * cannot be read is skipped: it is gone or not readable).
- */
-int mm_prefault(struct mm *mm, uint64_t start, uint64_t end);
-
-/**
  * dirty_soft_fits() - can SOFT_DIRTY see every write to [@start, @end) of
  * @mm: soft-dirty present, no hugetlb VMA there, and each VMA of a kind
  * (private / shared) whose writes still set bit 55 after the harvest's

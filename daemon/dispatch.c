@@ -2,14 +2,14 @@
 /*
  * dispatch.c - every request type, its handler and how it is answered.
  *
- * The connection code (server.c) decodes a request and hands it here
+ * The connection code (peer.c) decodes a request and hands it here
  * through its dispatch hook; this file is the only one that knows which
  * module serves which request, so the modules below never see the
- * socket and server.c never calls up into them. The reply's size and fd
+ * socket and peer.c never calls up into them. The reply's size and fd
  * count come from the message list (umirror_proto.h), as the decoder's do.
  *
  * A handler fills the zeroed reply body it is given and returns its
- * status; client_reply() (server.c) zeroes the body of an error reply
+ * status; client_reply() (peer.c) zeroes the body of an error reply
  * (not of KEEP_BODY types) and stands /dev/null in for a missing fd.
  */
 #include "dispatch.h"
@@ -25,11 +25,14 @@
 #include "fault.h"
 #include "grant.h"
 #include "inval.h"
+#include "interval.h"
 #include "log.h"
+#include "lookup.h"
 #include "mm.h"
+#include "peer.h"
 #include "place.h"
 #include "scan.h"
-#include "server.h"
+#include "seq.h"
 #include "snapshot.h"
 
 /*

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dispatch.h - the daemon's requests: one table from request type to
- * handler, above the connections (server.c) and the modules that do the
+ * handler, above the connections (peer.c) and the modules that do the
  * work (mm, snapshot, fault, place, dirty, grant, scan, inval).
  */
 #ifndef UMD_DISPATCH_H

@@ -24,13 +24,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gone.h"
 #include "held.h"
 #include "inval.h"
-#include "itree.h"
 #include "log.h"
-#include "mm.h"
-#include "server.h"
+#include "lookup.h"
+#include "peer.h"
+#include "seq.h"
 #include "snapshot.h"
+#include "vma.h"
+#include "wp.h"
 
 #define READ_CHUNK (256u << 10)
 
@@ -202,7 +205,7 @@ int fault_request(struct client *c, uint64_t id, const struct um_fault *req,
 		n = max;
 	if (mm_gone(mm, req->start, req->start + n * UMP_PAGE_SIZE))
 		return -EFAULT;
-	ret = snapshot_vma_check(mm, req->start, req->start + n * UMP_PAGE_SIZE, write);
+	ret = vma_check(mm, req->start, req->start + n * UMP_PAGE_SIZE, write);
 	if (ret)
 		return ret == -EFAULT || ret == -EPERM ? ret : -EFAULT;
 	if (write)
@@ -219,7 +222,7 @@ static int populate_status(struct fault_op *op, int status)
 	uint64_t end = op->start + op->npages * UMP_PAGE_SIZE;
 
 	if (status == -ENOMEM && (mm_gone(op->mm, op->start, end) ||
-				  snapshot_vma_check(op->mm, op->start, end, false) == -EFAULT))
+				  vma_check(op->mm, op->start, end, false) == -EFAULT))
 		return -EFAULT;
 	return status;
 }

@@ -13,8 +13,8 @@
 #include <errno.h>
 
 #include "log.h"
-#include "mm.h"
-#include "server.h"
+#include "lookup.h"
+#include "peer.h"
 
 static int grant_index(const struct interval *iv, uint32_t uid)
 {

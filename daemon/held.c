@@ -9,7 +9,7 @@
 #include <errno.h>
 
 #include "inval.h"
-#include "mm.h"
+#include "peer.h"
 
 /* the requester's connection is going: the record runs on without it */
 static void held_cancel(struct deferred *d)

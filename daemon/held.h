@@ -18,7 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "server.h"
+#include "lookup.h"
+#include "server_types.h"
 
 struct hit_walk;
 struct inval;

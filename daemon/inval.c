@@ -19,9 +19,10 @@
 #include <string.h>
 
 #include "log.h"
-#include "mm.h"
-#include "scan.h"
-#include "server.h"
+#include "lookup.h"
+#include "peer.h"
+#include "seq.h"
+#include "wp.h"
 
 static void timer_arm(struct server *s);
 
@@ -35,8 +36,9 @@ static void end_record(void *arg)
 		if (!inv->hits[i].iv)
 			continue;
 		/* the scan compares these pages with how this change left them */
-		if (inv->reason != UMP_REASON_REVALIDATE)
-			scan_explain(inv->hits[i].iv, inv->hits[i].start, inv->hits[i].end);
+		if (inv->reason != UMP_REASON_REVALIDATE && inv->mm->srv->hooks.explained)
+			inv->mm->srv->hooks.explained(inv->hits[i].iv, inv->hits[i].start,
+						      inv->hits[i].end);
 		interval_seq_end(inv->hits[i].iv);
 	}
 	free(inv->hits);
@@ -113,6 +115,33 @@ static void held_acked(struct inval *inv)
 	inv->hold->acked(inv, inv->hold_arg);
 }
 
+/* EV_INVALIDATE of @hit to its receivers (the sync ones are waited for) and watchers */
+static void send_hit(struct inval *inv, const struct inval_hit *hit)
+{
+	struct mm *mm = inv->mm;
+	struct interval *iv = hit->iv;
+	struct um_ev_invalidate ev = {
+		.interval_id = iv->id,
+		.start = hit->start,
+		.end = hit->end,
+		.seq = interval_seq(iv),
+		.reason = inv->reason,
+		.pid = mm->pid,
+		.tid = inv->tid,
+	};
+	struct receiver *r;
+
+	list_for_each_entry (r, &iv->receivers, iv_link) {
+		if (r->evicted || r->client->dropping)
+			continue;
+		ev.flags = r->sync ? UM_INV_SYNC : 0;
+		if (client_send(r->client, UM_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) == 0 &&
+		    r->sync)
+			inv->waits[inv->nwaits++] = (struct inval_wait){ r, ev.seq };
+	}
+	server_watch_copy(mm->srv, mm->pid, mm->uid, &ev);
+}
+
 static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
 			const struct inval_hit *hits, unsigned int nhits,
 			const struct inval_hold_ops *hold, void *hold_arg, struct inval **out)
@@ -162,28 +191,8 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 		hits[i].iv->invalidations++;
 	}
 	s->events++;
-	for (unsigned int i = 0; i < nhits; i++) {
-		struct interval *iv = hits[i].iv;
-		struct um_ev_invalidate ev = {
-			.interval_id = iv->id,
-			.start = hits[i].start,
-			.end = hits[i].end,
-			.seq = interval_seq(iv),
-			.reason = reason,
-			.pid = mm->pid,
-			.tid = tid,
-		};
-
-		list_for_each_entry (r, &iv->receivers, iv_link) {
-			if (r->evicted || r->client->dropping)
-				continue;
-			ev.flags = r->sync ? UM_INV_SYNC : 0;
-			if (client_send(r->client, UM_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) == 0 &&
-			    r->sync)
-				inv->waits[inv->nwaits++] = (struct inval_wait){ r, ev.seq };
-		}
-		server_watch_copy(s, mm->pid, mm->uid, &ev);
-	}
+	for (unsigned int i = 0; i < nhits; i++)
+		send_hit(inv, &hits[i]);
 	log_debug("mm %llu: %s [%#llx, %#llx) on %u intervals, %u acks to wait for",
 		  (unsigned long long)mm->id, um_reason_name(reason), (unsigned long long)start,
 		  (unsigned long long)end, nhits, inv->nwaits);

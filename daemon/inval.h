@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "list.h"
+#include "mm_types.h"
 
 struct mm;
 struct interval;
@@ -23,11 +24,6 @@ struct receiver;
 struct client;
 struct server;
 struct um_ack;
-
-struct inval_hit {
-	struct interval *iv; /* NULL once the interval was removed */
-	uint64_t start, end; /* the part of the interval affected */
-};
 
 struct inval_wait {
 	struct receiver *r; /* NULL once acked, timed out or gone */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pagemap.h"
 #include "uapi_compat.h"
 #include "umirror_proto.h"
 
@@ -38,13 +39,13 @@ int kfeat_open_uffd(void)
 static int read_pagemap(uint64_t addr, uint64_t *ent)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	int ret;
 
 	if (fd < 0)
 		return -errno;
-	n = pread(fd, ent, sizeof(*ent), (off_t)(addr / UMP_PAGE_SIZE) * 8);
+	ret = pagemap_read(fd, addr, 1, ent);
 	close(fd);
-	return n == sizeof(*ent) ? 0 : -EIO;
+	return ret;
 }
 
 /* 0, or why no userfaultfd could be made (the caller says it, once) */

@@ -24,10 +24,9 @@
 
 #include "held.h"
 #include "inval.h"
-#include "itree.h"
 #include "log.h"
-#include "mm.h"
-#include "server.h"
+#include "lookup.h"
+#include "peer.h"
 
 #define CHUNK 512 /* pages per move_pages(2) call: bounded stack arrays */
 #define NODE_DIR "/sys/devices/system/node"

@@ -67,7 +67,7 @@ static const int allowed[] = {
 	SCMP_SYS(memfd_create),
 	SCMP_SYS(ftruncate),
 	SCMP_SYS(futex),
-	/* NUMA: node queries and PLACE (place.c); children of a forking owner (mm.c) */
+	/* NUMA: node queries and PLACE (place.c); children of a forking owner (children.c) */
 	SCMP_SYS(move_pages),
 	SCMP_SYS(getdents64),
 	/* memory: malloc, result buffers, seq areas */
@@ -122,7 +122,7 @@ static const int allowed_sanitizer[] = {
 };
 #endif
 
-/* the ioctl requests of mm.c, snapshot.c and libuv's uv__nonblock/cloexec */
+/* the ioctls of mm, wp, interval, fork, uffd_event, vma, dirty and libuv's uv__nonblock/cloexec */
 static const unsigned long allowed_ioctls[] = {
 	UFFDIO_API,
 	UFFDIO_REGISTER,

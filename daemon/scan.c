@@ -30,10 +30,12 @@
 #include "dirty.h"
 #include "inval.h"
 #include "log.h"
-#include "mm.h"
-#include "server.h"
+#include "lookup.h"
+#include "pagemap.h"
+#include "peer.h"
 #include "snapshot.h"
 #include "uring.h"
+#include "vma.h"
 
 #define HPAGE (2ull << 20)
 
@@ -69,7 +71,7 @@ struct writable_walk {
 	uint64_t start, end;
 };
 
-static int writable_cb(const struct snapshot_vma *v, void *priv)
+static int writable_cb(const struct vma *v, void *priv)
 {
 	struct writable_walk *w = priv;
 	uint64_t a = v->start > w->start ? v->start : w->start;
@@ -101,7 +103,7 @@ static int identities(struct interval *iv, uint64_t start, uint64_t npages, uint
 	snapshot_convert(iv->mm, start, npages, id, true);
 	for (uint64_t i = 0; i < npages; i++)
 		id[i] &= ID_KEEP;
-	return snapshot_vma_walk(iv->mm, start, end, writable_cb, &w);
+	return vma_walk(iv->mm, start, end, writable_cb, &w);
 }
 
 static bool changed(uint64_t old, uint64_t now)
@@ -299,20 +301,7 @@ void scan_explain(struct interval *iv, uint64_t start, uint64_t end)
 	id = malloc((b - a) / UMP_PAGE_SIZE * 8);
 	if (!id)
 		goto keep;
-	while ((size_t)res < (b - a) / UMP_PAGE_SIZE * 8) {
-		ssize_t n = pread(iv->mm->pagemap_fd, (char *)id + res,
-				  (b - a) / UMP_PAGE_SIZE * 8 - res,
-				  (off_t)(a / UMP_PAGE_SIZE * 8 + res));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n < 0)
-				res = -errno;
-			break;
-		}
-		res += n;
-	}
+	res = pagemap_pread(iv->mm->pagemap_fd, a, (b - a) / UMP_PAGE_SIZE, id);
 	ret = identities(iv, a, (b - a) / UMP_PAGE_SIZE, id, res);
 	if (ret)
 		goto keep;
@@ -479,6 +468,8 @@ int scan_init(struct server *s)
 
 	list_init(&s->scans);
 	s->scan_timer.data = s;
+	s->hooks.explained = scan_explain;
+	s->hooks.soft_written = scan_note_written;
 	return ret;
 }
 

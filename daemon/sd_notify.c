@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "server.h"
+#include "server_types.h"
 
 #define STATUS_PERIOD_MS 1000 /* at most one STATUS= change a second */
 

@@ -11,11 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gone.h"
 #include "inval.h"
 #include "log.h"
-#include "mm.h"
-#include "server.h"
-#include "snapshot.h"
+#include "lookup.h"
+#include "pagemap.h"
+#include "peer.h"
+#include "vma.h"
+#include "wp.h"
 #include "uapi_compat.h"
 
 #define SETTLE_SPIN_NS (2ull * 1000 * 1000) /* busy polling after the acks */
@@ -61,32 +64,6 @@ static void settle_free(struct settle *st)
 	free(st);
 }
 
-static int read_pagemap(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out)
-{
-	size_t want = npages * sizeof(*out), got = 0;
-
-	while (got < want) {
-		ssize_t n = pread(mm->pagemap_fd, (char *)out + got, want - got,
-				  (off_t)((start / UMP_PAGE_SIZE) * sizeof(*out) + got));
-
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		got += n;
-	}
-	return 0;
-}
-
-#define SWP_TYPE_MASK 0x1full
-#define SWP_MAX_SWAPFILES 24
-
-/* a uffd-wp marker alone: swap bit and uffd-wp, no swap file's type */
-static bool pm_marker(uint64_t x)
-{
-	if ((x & (PM_SWAP | PM_PRESENT | PM_UFFD_WP)) != (PM_SWAP | PM_UFFD_WP))
-		return false;
-	return !(x & PM_PFN_MASK) || (x & SWP_TYPE_MASK) >= SWP_MAX_SWAPFILES;
-}
-
 /*
  * Has the zap passed every page it will change? The pages mapped when
  * the event was read (present or swapped: not "none", which is neither)
@@ -117,7 +94,7 @@ static bool zap_done(struct settle *st, bool *sure)
 	bool begun = false, unsure = false, done = true;
 
 	*sure = false;
-	if (read_pagemap(st->mm, st->start, n, st->now))
+	if (pagemap_read(st->mm->pagemap_fd, st->start, n, st->now))
 		return true;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t b = st->before[i] & ~PM_SOFT_DIRTY, x = st->now[i] & ~PM_SOFT_DIRTY;
@@ -143,7 +120,7 @@ static bool zap_done(struct settle *st, bool *sure)
 		 * write-protected in the span since (@st->written: another
 		 * REMOVE's re-arm puts the very same marker back).
 		 */
-		if (pm_marker(b)) {
+		if (pagemap_is_marker(b)) {
 			if (!st->anon || st->written)
 				continue;
 			if (x == b)
@@ -175,7 +152,7 @@ static bool write_done(struct settle *st)
 {
 	uint64_t now;
 
-	if (read_pagemap(st->mm, st->start, 1, &now))
+	if (pagemap_read(st->mm->pagemap_fd, st->start, 1, &now))
 		return true;
 	if (!(now & PM_PRESENT))
 		return false;
@@ -268,7 +245,7 @@ static bool verify_rearm(struct settle *st, uint64_t now_ms)
 		return false;
 	if (st->verified) {
 		/* overlap: watching for a late zap until quiet_ms */
-		if (read_pagemap(mm, st->start, n, st->now))
+		if (pagemap_read(mm->pagemap_fd, st->start, n, st->now))
 			return true;
 		for (uint64_t i = 0; i < n; i++)
 			if (!((st->unprot[i / 64] >> (i % 64)) & 1) &&
@@ -285,11 +262,11 @@ static bool verify_rearm(struct settle *st, uint64_t now_ms)
 		rearm(st);
 		return false;
 	}
-	if (read_pagemap(mm, st->start, n, st->armed))
+	if (pagemap_read(mm->pagemap_fd, st->start, n, st->armed))
 		return true;
 	/* -ENOENT: nothing to aim the barrier at; the second read is all we have */
 	ret = mm_lock_barrier(mm);
-	if ((ret && ret != -ENOENT) || read_pagemap(mm, st->start, n, st->now))
+	if ((ret && ret != -ENOENT) || pagemap_read(mm->pagemap_fd, st->start, n, st->now))
 		return true;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t page = st->start + i * UMP_PAGE_SIZE;
@@ -309,8 +286,7 @@ static bool verify_rearm(struct settle *st, uint64_t now_ms)
 	 * Every page of a span still mapped can be armed (a marker, or the
 	 * zero page read-faulted first); only a hole cannot.
 	 */
-	if (lost || (unarmed &&
-		     (unarmed != st->unarmed || !snapshot_vma_covered(mm, st->start, st->end)))) {
+	if (lost || (unarmed && (unarmed != st->unarmed || !vma_covered(mm, st->start, st->end)))) {
 		if (++st->rounds > SETTLE_REARM_ROUNDS) {
 			log_warn(
 				"mm %llu: REMOVE [%#llx, %#llx): still %llu pages unarmed after %u "
@@ -456,7 +432,7 @@ static const struct inval_hold_ops settle_ops = {
 	.dropped = on_dropped,
 };
 
-static int anon_cb(const struct snapshot_vma *v, void *priv)
+static int anon_cb(const struct vma *v, void *priv)
 {
 	*(bool *)priv = v->anon;
 	return 1;
@@ -496,13 +472,13 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 	st->start = start;
 	st->end = end;
 	/* unreadable: compare against "nothing there", which settles at once */
-	if (read_pagemap(mm, start, n, st->before))
+	if (pagemap_read(mm->pagemap_fd, start, n, st->before))
 		memset(st->before, 0, n * sizeof(*st->before));
 	/* a queued write-protect change lands later: not a sign of the zap */
 	st->written = mm_wp_pending(mm);
 	st->overlap = remove_in_flight(mm, start, end);
 	/* one VMA: the kernel sends a REMOVE per VMA; unreadable: not anonymous */
-	snapshot_vma_walk(mm, start, start + UMP_PAGE_SIZE, anon_cb, &st->anon);
+	vma_walk(mm, start, start + UMP_PAGE_SIZE, anon_cb, &st->anon);
 	ret = inval_start_held(mm, UMP_REASON_REMOVE, start, end, 0, hits, nhits, &settle_ops, st,
 			       &st->inv);
 	if (ret == 0)
@@ -516,7 +492,7 @@ fallback:
 	return -ENOMEM;
 }
 
-static int shared_cb(const struct snapshot_vma *v, void *priv)
+static int shared_cb(const struct vma *v, void *priv)
 {
 	*(bool *)priv = v->shared;
 	return 1;
@@ -539,7 +515,7 @@ static bool write_changes_pfn(struct mm *mm, uint64_t page, uint64_t e)
 	if (!(e & PM_FILE))
 		return !(e & PM_MMAP_EXCLUSIVE);
 	/* a file or shmem page: copied only in a private mapping */
-	if (snapshot_vma_walk(mm, page, page + UMP_PAGE_SIZE, shared_cb, &shared) < 0)
+	if (vma_walk(mm, page, page + UMP_PAGE_SIZE, shared_cb, &shared) < 0)
 		return false;
 	return !shared;
 }
@@ -567,7 +543,7 @@ int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_
 	st->start = page;
 	st->end = page + UMP_PAGE_SIZE;
 	/* the writer is stopped in its fault: this is the page it would replace */
-	if (read_pagemap(mm, page, 1, st->before))
+	if (pagemap_read(mm->pagemap_fd, page, 1, st->before))
 		st->before[0] = 0;
 	st->wait = st->before[0] && write_changes_pfn(mm, page, st->before[0]);
 	if (inval_start_held(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE, tid, hits, nhits,
@@ -582,6 +558,7 @@ int settle_init(struct server *s)
 	int ret;
 
 	list_init(&s->settling);
+	s->hooks.wp_note = settle_note_wp;
 	ret = uv_idle_init(s->loop, &s->settle_idle);
 	if (ret)
 		return ret;

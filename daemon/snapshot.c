@@ -18,9 +18,13 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "mm.h"
+#include "lookup.h"
+#include "pagemap.h"
+#include "peer.h"
 #include "place.h"
-#include "server.h"
+#include "protect.h"
+#include "seq.h"
+#include "vma.h"
 #include "uapi_compat.h"
 
 #define HPAGE (2ull << 20)
@@ -28,116 +32,6 @@
 /* bits of a raw pagemap entry the kernel leaves zero, used between passes */
 #define RAW_THP (1ull << 60)
 #define RAW_HUGE_ZERO (1ull << 59)
-
-struct vma {
-	uint64_t start, end, page_size;
-	bool read, write, shared, anon;
-};
-
-/* VMAs in ascending order: PROCMAP_QUERY, else a streamed /proc/PID/maps */
-struct vma_iter {
-	struct mm *mm;
-	FILE *maps;
-};
-
-static int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
-{
-	if (it->mm->maps_fd >= 0) {
-		struct procmap_query q = {
-			.size = sizeof(q),
-			.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
-			.query_addr = addr,
-		};
-
-		if (ioctl(it->mm->maps_fd, PROCMAP_QUERY, &q) < 0)
-			return -errno;
-		v->start = q.vma_start;
-		v->end = q.vma_end;
-		v->page_size = q.vma_page_size;
-		v->read = q.vma_flags & PROCMAP_QUERY_VMA_READABLE;
-		v->write = q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE;
-		v->shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
-		v->anon = !q.inode && !v->shared;
-		return 0;
-	}
-	if (!it->maps) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/maps", (int)it->mm->pid);
-		it->maps = fopen(path, "re");
-		if (!it->maps)
-			return -errno;
-	}
-	for (;;) {
-		char line[512], perms[8];
-		uint64_t s, e, inode = 0;
-
-		if (!fgets(line, sizeof(line), it->maps))
-			return -ENOENT;
-		/* a long name: the rest of the line is read as garbage and fails sscanf */
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*x %*x:%*x %" SCNu64, &s, &e, perms,
-			   &inode) < 3 ||
-		    strlen(perms) < 4)
-			continue;
-		if (e <= addr)
-			continue;
-		v->start = s;
-		v->end = e;
-		/*
-		 * maps does not show KernelPageSize; MAP_HUGETLB memory is named
-		 * so (a hugetlbfs file is not recognised here). Only "> 4096"
-		 * matters to the callers.
-		 */
-		v->page_size = strstr(line, " /anon_hugepage") ? 2ull << 20 : UMP_PAGE_SIZE;
-		v->read = perms[0] == 'r';
-		v->write = perms[1] == 'w';
-		v->shared = perms[3] == 's';
-		v->anon = !inode && !v->shared;
-		return 0;
-	}
-}
-
-static void vma_iter_done(struct vma_iter *it)
-{
-	if (it->maps)
-		fclose(it->maps);
-}
-
-/* holes, and with @perms missing read (or @write) permission */
-static int vma_check(struct mm *mm, uint64_t start, uint64_t end, bool perms, bool write)
-{
-	struct vma_iter it = { .mm = mm };
-	uint64_t addr = start;
-	bool perm = false;
-	struct vma v;
-	int ret = 0;
-
-	while (addr < end) {
-		ret = vma_next(&it, addr, &v);
-		if (ret == -ENOENT || (!ret && v.start > addr)) {
-			ret = -EFAULT;
-			break;
-		}
-		if (ret)
-			break;
-		/* a hole further on still wins over a permission problem */
-		if (perms && (!v.read || (write && !v.write)))
-			perm = true;
-		addr = v.end;
-	}
-	vma_iter_done(&it);
-	return ret ? ret : perm ? -EPERM : 0;
-}
-
-int snapshot_vma_covered(struct mm *mm, uint64_t start, uint64_t end)
-{
-	return vma_check(mm, start, end, false, false);
-}
-
-int snapshot_vma_check(struct mm *mm, uint64_t start, uint64_t end, bool write)
-{
-	return vma_check(mm, start, end, true, write);
-}
 
 static void fill(uint64_t *e, uint64_t n, uint64_t value)
 {
@@ -165,9 +59,7 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 			ok = (e[k] & PM_PRESENT) &&
 			     (e[k] & PM_PFN_MASK) ==
 				     pfn0 + (addr + k * UMP_PAGE_SIZE - blk) / UMP_PAGE_SIZE;
-		if (ok &&
-		    pread(s->kpageflags_fd, &flags, sizeof(flags),
-			  (off_t)(e[i] & PM_PFN_MASK) * 8) == sizeof(flags) &&
+		if (ok && !kpageflags_read(s->kpageflags_fd, e[i] & PM_PFN_MASK, &flags) &&
 		    (flags & (1ull << KPF_THP))) {
 			uint64_t mark =
 				RAW_THP | ((flags & (1ull << KPF_ZERO_PAGE)) ? RAW_HUGE_ZERO : 0);
@@ -177,29 +69,6 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 		}
 		i = stop;
 	}
-}
-
-/*
- * pagemap sets bit 62 for every non-present swap-format PTE, not only for
- * pages in a swap area: uffd-wp markers (left by WP_UNPOPULATED and after a
- * zap), migration and hwpoison entries look the same. The entry's type field
- * (bits 0-4, shown to CAP_SYS_ADMIN readers) tells them apart: real swap
- * areas are numbered below MAX_SWAPFILES, the special entries above it
- * (32 - device 3 - migration 3 - hwpoison 1 - marker 1 on x86_64).
- * Without the type (a daemon that cannot see PFNs) an entry carrying the
- * uffd-wp bit is taken for a marker; a swapped page we had protected is
- * then reported as not present instead of swapped, both non-VALID.
- */
-#define SWP_TYPE_MASK 0x1full
-#define SWP_MAX_SWAPFILES 24
-
-static bool pm_is_swap(uint64_t x)
-{
-	if (!(x & PM_SWAP))
-		return false;
-	if (x & PM_PFN_MASK)
-		return (x & SWP_TYPE_MASK) < SWP_MAX_SWAPFILES;
-	return !(x & PM_UFFD_WP);
 }
 
 /* convert e[0..n) of one readable VMA in place */
@@ -238,7 +107,7 @@ static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_
 			    (v->shared || ((x & PM_MMAP_EXCLUSIVE) && !(x & PM_FILE))))
 				out |= UM_E_WRITE;
 		} else {
-			out = pm_is_swap(x) ? UM_E_SWAP | ((x & PM_FILE) ? UM_E_FILE : 0) : 0;
+			out = pagemap_is_swap(x) ? UM_E_SWAP | ((x & PM_FILE) ? UM_E_FILE : 0) : 0;
 			/* an armed never-touched page (WP_UNPOPULATED marker) */
 			if (x & PM_UFFD_WP)
 				out |= UM_E_UFFD_WP;
@@ -249,24 +118,10 @@ static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_
 
 int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out, bool show_pfn)
 {
-	size_t total = npages * 8, done = 0;
-
-	while (done < total) {
-		ssize_t n = pread(mm->pagemap_fd, (char *)out + done, total - done,
-				  (off_t)(start / UMP_PAGE_SIZE * 8 + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fill(out, npages, UM_E_HOLE);
-			return -EFAULT;
-		}
-		if (n == 0) {
-			/* beyond the address space: the VMA walk makes these holes */
-			memset((char *)out + done, 0, total - done);
-			break;
-		}
-		done += n;
+	/* beyond the address space: zero, the VMA walk makes these holes */
+	if (pagemap_read_all(mm->pagemap_fd, start, npages, out) < 0) {
+		fill(out, npages, UM_E_HOLE);
+		return -EFAULT;
 	}
 	return snapshot_convert(mm, start, npages, out, show_pfn);
 }
@@ -324,35 +179,6 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 		hole = true;
 	}
 	return hole ? -EFAULT : noperm ? -EPERM : 0;
-}
-
-int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
-		      int (*cb)(const struct snapshot_vma *v, void *priv), void *priv)
-{
-	struct vma_iter it = { .mm = mm };
-	uint64_t addr = start;
-	struct vma v;
-	int ret = 0;
-
-	while (addr < end) {
-		struct snapshot_vma sv;
-
-		ret = vma_next(&it, addr, &v);
-		if (ret == -ENOENT || (!ret && v.start >= end)) {
-			ret = 0;
-			break;
-		}
-		if (ret)
-			break;
-		sv = (struct snapshot_vma){ v.start, v.end,    v.page_size, v.read,
-					    v.write, v.shared, v.anon };
-		ret = cb(&sv, priv);
-		if (ret)
-			break;
-		addr = v.end;
-	}
-	vma_iter_done(&it);
-	return ret;
 }
 
 void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e,

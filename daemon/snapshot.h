@@ -60,34 +60,4 @@ struct interval;
 void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e,
 			 uint64_t seq);
 
-/* one VMA as snapshot_vma_walk() reports it */
-struct snapshot_vma {
-	uint64_t start, end, page_size;
-	bool read, write, shared;
-	bool anon; /* private memory with no file behind it (MAP_ANONYMOUS, heap, stack) */
-};
-
-/**
- * snapshot_vma_walk() - call @cb for each VMA of @mm that meets [@start, @end),
- * in ascending order (holes are simply not reported).
- * Waits for: PROCMAP_QUERY or /proc/PID/maps reads. Holds nothing.
- * Return: 0, the first non-zero @cb result, or -errno the VMAs could not be read.
- */
-int snapshot_vma_walk(struct mm *mm, uint64_t start, uint64_t end,
-		      int (*cb)(const struct snapshot_vma *v, void *priv), void *priv);
-
-/**
- * snapshot_vma_covered() - is [@start, @end) of @mm mapped without holes?
- * Return: 0, -EFAULT a hole, -errno the VMAs could not be read.
- */
-int snapshot_vma_covered(struct mm *mm, uint64_t start, uint64_t end);
-
-/**
- * snapshot_vma_check() - may [@start, @end) of @mm be faulted in (@write:
- * for writing)? Reads the VMAs only.
- * Return: 0; -EFAULT a hole; -EPERM a VMA without read permission, or
- * without write permission when @write; -errno the VMAs could not be read.
- */
-int snapshot_vma_check(struct mm *mm, uint64_t start, uint64_t end, bool write);
-
 #endif /* UMD_SNAPSHOT_H */

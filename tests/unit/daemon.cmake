@@ -1,3 +1,14 @@
 # Unit tests of the daemon's pure parts (linked against umirrord_core).
 um_unit_test(test_itree SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_itree.c LIBS umirrord_core)
+# The invalidation state machine (inval.c) linked with the floors below it
+# only (daemon/LAYERS) and a fake connection in the test: no peer.c.
+um_unit_test(test_inval
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_inval.c
+          ${PROJECT_SOURCE_DIR}/daemon/inval.c ${PROJECT_SOURCE_DIR}/daemon/wp.c
+          ${PROJECT_SOURCE_DIR}/daemon/lookup.c ${PROJECT_SOURCE_DIR}/daemon/seq.c
+          ${PROJECT_SOURCE_DIR}/daemon/vma.c ${PROJECT_SOURCE_DIR}/daemon/dirtylog.c
+          ${PROJECT_SOURCE_DIR}/daemon/pagemap.c ${PROJECT_SOURCE_DIR}/daemon/itree.c
+          ${PROJECT_SOURCE_DIR}/daemon/log.c
+  LIBS PkgConfig::LIBUV um_proto um_version)
+target_include_directories(test_inval PRIVATE ${PROJECT_SOURCE_DIR}/daemon)
 um_unit_test(test_idmap SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_idmap.c LIBS umirrord_core)

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server_types.h - the daemon's server and its connections: types only.
+ *
+ * Everything runs on one libuv loop thread, so nothing here is locked.
+ * The functions are in peer.h (one connection) and server.h (listener).
+ */
+#ifndef UMD_SERVER_TYPES_H
+#define UMD_SERVER_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "kfeat.h"
+#include "uidlimits.h"
+#include "list.h"
+#include "umirror_proto.h"
+#include "umirror_version.h"
+
+#define UMD_VERSION UMIRROR_VERSION_STRING
+#define UMD_SENDQ_MAX 1024 /* queued messages before a client is "too slow" */
+
+struct um_opts {
+	const char *socket_path;
+	mode_t mode;
+	bool group_set; /* --group given: the socket file's group */
+	gid_t group;
+	unsigned int ack_timeout_ms;
+	uint32_t result_size;
+	struct limits_cfg limits;
+	bool pfn_group_set; /* --pfn-group given: pfn_group's members see PFNs too */
+	gid_t pfn_group;
+	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
+	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,
+				       $UMIRRORD_MASK_FEATURES) */
+	bool verbose;
+};
+
+struct client;
+struct mm;
+struct interval;
+
+/*
+ * The connection hands each decoded request to this hook (@fd, the fd
+ * that came with it or -1, is consumed): dispatch_request() in
+ * dispatch.c, which knows the request types, installed by the caller of
+ * server_init() so that the connection code never calls up into them.
+ */
+typedef void server_dispatch_fn(struct client *c, const struct um_msg *m, int fd);
+
+/*
+ * What a lower floor needs done by an upper one (docs/ARCHITECTURE.md):
+ * each hook is installed by the module that implements it, at init, and
+ * may be NULL (nothing to do: a unit test links the lower floors alone).
+ */
+struct server_hooks {
+	/* server.c: the connection is being freed: its mm and receivers go */
+	void (*client_gone)(struct client *c);
+	/* uffd_event.c: read and handle the events of the uffd polled by @p */
+	uv_poll_cb uffd_cb;
+	/* settle.c: a write-protect change of [start, end) is about to be made */
+	void (*wp_note)(struct mm *mm, uint64_t start, uint64_t end, bool wp);
+	/* scan.c: an invalidation of [start, end) of @iv completed */
+	void (*explained)(struct interval *iv, uint64_t start, uint64_t end);
+	/* scan.c: the soft-dirty harvest found [start, end) of @iv written */
+	void (*soft_written)(struct interval *iv, uint64_t start, uint64_t end);
+};
+
+struct server {
+	uv_loop_t *loop;
+	server_dispatch_fn *dispatch;
+	struct server_hooks hooks;
+	struct um_opts opt;
+	struct kfeat kf;
+	struct limits limits; /* per-uid usage under opt.limits */
+	int listen_fd;
+	int null_fd;	   /* /dev/null: the fd slot of an error reply */
+	int kpageflags_fd; /* -1 unless THP detection is possible */
+	uv_poll_t listen_poll;
+	uv_timer_t ack_timer;
+	uv_timer_t scan_timer; /* scan.c: the earliest due revalidation scan */
+	struct list scans;     /* struct scan_state.link, intervals with a period */
+	uv_idle_t reaper;
+	uv_idle_t settle_idle; /* busy polls of REMOVEs waiting for their zap */
+	uv_timer_t settle_timer;
+	struct list settling; /* struct settle, acked and waiting */
+	struct list clients;
+	struct list mms;
+	struct list timed; /* struct inval.timed_link, oldest deadline first */
+	unsigned int nclients, nmms, nintervals;
+	uint64_t next_client_id, next_mm_id, next_interval_id;
+	uint64_t events;
+	uint64_t start_ms;
+};
+
+struct outmsg {
+	struct list link;
+	int fd; /* owned; sent with the message, then closed */
+	size_t len;
+	uint64_t buf[UM_MSG_MAX / 8];
+};
+
+struct client {
+	struct list link; /* server.clients */
+	struct server *srv;
+	uint64_t id;
+	int fd;
+	uv_poll_t poll;
+	int poll_events;
+	int pidfd;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	bool hello;
+	bool charged; /* counted in the uid's client limit */
+	bool pfn_visible;
+	bool dropping;
+	bool watching;
+	pid_t watch_pid; /* 0: every address space this peer may see */
+	uint64_t features;
+	void *result; /* our RW mapping of the result buffer */
+	uint32_t result_size;
+	struct mm *mm;	       /* the address space this connection attached */
+	struct list receivers; /* struct receiver.client_link */
+	struct list outq;      /* struct outmsg */
+	unsigned int outq_len;
+	struct list deferred; /* struct deferred: requests answered later */
+};
+
+/*
+ * A request whose reply waits for something (FAULT waits for the
+ * invalidation's acks and the owner's populate; PLACE for acks and the
+ * migration). The handler embeds this in its own record, calls
+ * deferred_add() and returns -EINPROGRESS; later deferred_reply() answers
+ * and unlinks it. If the client goes first, client teardown calls
+ * @cancel (which must unlink the record from whatever else holds it and
+ * free it) instead.
+ */
+struct deferred {
+	struct list link; /* client.deferred */
+	struct client *c;
+	uint64_t id;
+	uint16_t type; /* the request type */
+	void (*cancel)(struct deferred *d);
+};
+
+#endif /* UMD_SERVER_TYPES_H */

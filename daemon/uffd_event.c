@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uffd_event.c - the uffd event source (uffd_event.h). Everything that
+ * turns an uffd message into invalidations is here.
+ */
+#include "uffd_event.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "dirtylog.h"
+#include "fork.h"
+#include "gone.h"
+#include "inval.h"
+#include "log.h"
+#include "lookup.h"
+#include "mm.h"
+#include "settle.h"
+#include "wp.h"
+#include "uapi_compat.h"
+
+#define UFFD_BATCH 64
+
+static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end)
+{
+	struct hit_walk h = { 0 };
+
+	start &= ~(UMP_PAGE_SIZE - 1);
+	if (end <= start)
+		return;
+	if (mm_collect(mm, &h, start, end))
+		log_error("mm %llu: out of memory: %s event partly lost",
+			  (unsigned long long)mm->id, um_reason_name(reason));
+	if (h.n)
+		inval_start(mm, reason, start, end, 0, h.v, h.n);
+	mm_collect_done(&h);
+}
+
+/* before the zap: held until it is done, then re-armed (settle.h) */
+static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
+{
+	struct hit_walk h = { 0 };
+
+	start &= ~(UMP_PAGE_SIZE - 1);
+	if (end <= start)
+		return;
+	if (mm_collect(mm, &h, start, end))
+		log_error("mm %llu: out of memory: remove event partly lost",
+			  (unsigned long long)mm->id);
+	if (h.n)
+		settle_remove(mm, start, end, h.v, h.n);
+	mm_collect_done(&h);
+}
+
+static void on_fault(struct mm *mm, const struct uffd_msg *msg)
+{
+	uint64_t page = msg->arg.pagefault.address & ~(UMP_PAGE_SIZE - 1),
+		 end = page + UMP_PAGE_SIZE;
+	struct hit_walk h = { 0 };
+
+	if (!(msg->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+		/* we register WP only; a missing fault would be a kernel surprise */
+		struct uffdio_range r = { .start = page, .len = UMP_PAGE_SIZE };
+
+		ioctl(mm->uffd, UFFDIO_WAKE, &r);
+		return;
+	}
+	/*
+	 * A hugetlb page is unprotected (and COW-copied) as a whole: the
+	 * span is all of it, and every fault in it is the same page.
+	 */
+	mm_page_span(mm, &page, &end);
+	/* the unprotect of the in-flight one wakes this writer too */
+	if (inval_write_in_flight(mm, page))
+		return;
+	if (mm_collect(mm, &h, page, end)) {
+		log_error("mm %llu: out of memory on a write fault", (unsigned long long)mm->id);
+		mm_collect_done(&h);
+		h.n = 0;
+	}
+	for (unsigned int i = 0; i < h.n; i++) {
+		h.v[i].iv->written = true;
+		interval_mark_dirty(h.v[i].iv, page, end);
+	}
+	/* no interval: inval_start() just unprotects */
+	if (h.n)
+		settle_write(mm, page, msg->arg.pagefault.feat.ptid, h.v, h.n);
+	else
+		inval_start(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE,
+			    msg->arg.pagefault.feat.ptid, h.v, h.n);
+	mm_collect_done(&h);
+}
+
+static void on_fork(struct mm *mm, const struct uffd_msg *msg)
+{
+	struct hit_walk h = { .whole = true, .written_only = true };
+	struct itree_node *first;
+
+	/* the child is mirrored only for FOLLOW_FORK intervals (else its uffd is closed) */
+	fork_follow(mm, (int)msg->arg.fork.ufd);
+	if (mm->dead)
+		return;
+	first = itree_first(&mm->tree);
+	if (!first)
+		return;
+	/* never-written intervals stay armed: the COW break faults as WRITE */
+	if (mm_collect(mm, &h, 0, UINT64_MAX))
+		log_error("mm %llu: out of memory on fork", (unsigned long long)mm->id);
+	for (unsigned int i = 0; i < h.n; i++)
+		h.v[i].iv->written = false;
+	if (h.n)
+		inval_start(mm, UMP_REASON_FORK, 0, 0, 0, h.v, h.n);
+	mm_collect_done(&h);
+}
+
+static void handle_msg(struct mm *mm, const struct uffd_msg *msg)
+{
+	uint64_t remap_from = mm->remap_from, remap_end = mm->remap_end;
+
+	mm->remap_from = mm->remap_end = 0;
+	switch (msg->event) {
+	case UFFD_EVENT_PAGEFAULT:
+		if (!mm->dead)
+			on_fault(mm, msg);
+		break;
+	case UFFD_EVENT_FORK:
+		on_fork(mm, msg);
+		break;
+	case UFFD_EVENT_REMOVE:
+		if (!mm->dead) {
+			/* zapped: whatever is there next is new to every mirror */
+			mm_mark_dirty(mm, msg->arg.remove.start, msg->arg.remove.end);
+			on_remove(mm, msg->arg.remove.start, msg->arg.remove.end);
+		}
+		break;
+	case UFFD_EVENT_UNMAP:
+		/*
+		 * mremap() of part of a mapping reports REMAP and then UNMAP of
+		 * the same source range; the REMAP already invalidated it.
+		 */
+		if (!mm->dead)
+			gone_mark(mm, msg->arg.remove.start, msg->arg.remove.end);
+		if (msg->arg.remove.start == remap_from && msg->arg.remove.end == remap_end &&
+		    remap_end)
+			break;
+		if (!mm->dead)
+			on_range_event(mm, UMP_REASON_UNMAP, msg->arg.remove.start,
+				       msg->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMAP: {
+		uint64_t from = msg->arg.remap.from, to = msg->arg.remap.to;
+		uint64_t len = msg->arg.remap.len;
+
+		if (mm->dead || from + len < from || to + len < to)
+			break;
+		on_range_event(mm, UMP_REASON_REMAP, from, from + len);
+		on_range_event(mm, UMP_REASON_REMAP, to, to + len);
+		mm_mark_dirty(mm, to, to + len);
+		gone_mark(mm, from, from + len);
+		mm->remap_from = from;
+		mm->remap_end = from + len;
+		break;
+	}
+	default:
+		log_debug("mm %llu: uffd event %u ignored", (unsigned long long)mm->id, msg->event);
+		break;
+	}
+}
+
+void uffd_event_cb(uv_poll_t *p, int status, int events)
+{
+	struct mm *mm = p->data;
+	struct uffd_msg msgs[UFFD_BATCH];
+	int fd = p == &mm->async_poll ? mm->async_uffd : mm->uffd;
+
+	if (mm->dead)
+		return;
+	if (status < 0) {
+		mm_release(mm, uv_strerror(status));
+		return;
+	}
+	/* bounded, so one busy owner cannot starve the others */
+	for (int round = 0; round < 16 && !mm->dead; round++) {
+		ssize_t n = read(fd, msgs, sizeof(msgs));
+		size_t count;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				mm_release(mm, strerror(errno));
+			return;
+		}
+		count = (size_t)n / sizeof(msgs[0]);
+		/* every message is handled even if the mm dies meanwhile: fork fds */
+		for (size_t i = 0; i < count; i++)
+			handle_msg(mm, &msgs[i]);
+		if (count < UFFD_BATCH)
+			return;
+	}
+}
