@@ -78,6 +78,11 @@ struct receiver *receiver_new(struct interval *iv, struct client *c, bool sync, 
 	r->client = c;
 	r->sync = sync;
 	r->owner = owner;
+	/* the first receiver of an id stays the one found, as the list walk did */
+	if (!idmap_get(&c->receiver_ids, iv->id) && idmap_put(&c->receiver_ids, iv->id, r)) {
+		free(r);
+		return NULL;
+	}
 	list_add_tail(&iv->receivers, &r->iv_link);
 	list_add_tail(&c->receivers, &r->client_link);
 	return r;
@@ -86,6 +91,8 @@ struct receiver *receiver_new(struct interval *iv, struct client *c, bool sync, 
 void receiver_free(struct receiver *r)
 {
 	inval_forget_receiver(r);
+	if (idmap_get(&r->client->receiver_ids, r->iv->id) == r)
+		idmap_del(&r->client->receiver_ids, r->iv->id);
 	list_del(&r->iv_link);
 	list_del(&r->client_link);
 	free(r);
