@@ -300,7 +300,7 @@ int bench_b7_scale(struct um_client *c, const struct bench_opts *o)
 	struct b7 b = { .c = c };
 	double base50 = NAN, base99 = NAN;
 	const char *what = "setup";
-	long rss0, rss1 = 0, rss2;
+	long rss0, rss1 = 0, rss2, sh0, sh1 = 0;
 	uint64_t ins_ns = 0;
 	int ret, stop_err = 0;
 	FILE *dump = dump_open("b7_dispatch.dat");
@@ -317,6 +317,7 @@ int bench_b7_scale(struct um_client *c, const struct bench_opts *o)
 		goto fail;
 	madvise(b.mem, (size_t)B7_MAX * 4096, MADV_NOHUGEPAGE);
 	rss0 = bench_daemon_rss_kib(b.dpid);
+	sh0 = bench_proc_status_kib(b.dpid, "RssShmem");
 
 	for (unsigned int l = 0; l < nlev; l++) {
 		unsigned int from = b.n;
@@ -335,6 +336,7 @@ int bench_b7_scale(struct um_client *c, const struct bench_opts *o)
 			break;
 		}
 		rss1 = bench_daemon_rss_kib(b.dpid);
+		sh1 = bench_proc_status_kib(b.dpid, "RssShmem");
 		reached = b.n;
 		what = "first-write dispatch cost";
 		ret = dispatch_cost(&b, B7_SAMPLES, &p50, &p99, &what);
@@ -376,9 +378,11 @@ int bench_b7_scale(struct um_client *c, const struct bench_opts *o)
 	rss2 = bench_daemon_rss_kib(b.dpid);
 	snprintf(note, sizeof(note),
 		 "%u intervals in one address space%s%s; inserted at %.0f/s; daemon VmRSS %ld "
-		 "KiB before, %ld with them, %ld after removing them all",
+		 "KiB before, %ld with them, %ld after removing them all; of the growth %.0f B "
+		 "per interval is shared memory (the seq area's slots)",
 		 reached, stop_err ? ", then " : "", stop_err ? strerror(-stop_err) : "",
-		 (double)reached / ((double)ins_ns / 1e9), rss0, rss1, rss2);
+		 (double)reached / ((double)ins_ns / 1e9), rss0, rss1, rss2,
+		 (double)(sh1 - sh0) * 1024.0 / reached);
 	bench_report(&(struct bench_result){
 		.bench = "MEM_daemon_per_interval",
 		.unit = "B",
