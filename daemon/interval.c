@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -365,6 +366,24 @@ fail_free:
 	return ret;
 }
 
+/*
+ * Intervals are a few hundred bytes each, freed in the middle of the heap,
+ * which glibc keeps: give whole free pages back to the kernel once per
+ * TRIM_EVERY intervals destroyed (malloc_trim walks the heap: ~ms for tens
+ * of MB, so not on every removal).
+ */
+#define TRIM_EVERY 1024
+
+static void trim_heap(void)
+{
+	static unsigned int destroyed; /* the loop thread only */
+
+	if (++destroyed < TRIM_EVERY)
+		return;
+	destroyed = 0;
+	malloc_trim(0);
+}
+
 void interval_destroy(struct interval *iv, int error)
 {
 	struct mm *mm = iv->mm;
@@ -388,7 +407,9 @@ void interval_destroy(struct interval *iv, int error)
 	mm->srv->nintervals--;
 	uncharge_interval(mm, iv->node.end - iv->node.start);
 	dirty_log_free(iv);
+	grant_forget(iv);
 	free(iv);
+	trim_heap();
 }
 
 int mm_remove(struct client *c, uint64_t interval_id)
