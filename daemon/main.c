@@ -207,6 +207,14 @@ static int set_revalidate(struct um_opts *o, const char *arg)
 	return 0;
 }
 
+static int set_trap(struct um_opts *o, const char *arg)
+{
+	if (strcmp(arg, "allow") && strcmp(arg, "forbid"))
+		return -EINVAL;
+	o->trap_forbid = !strcmp(arg, "forbid");
+	return 0;
+}
+
 static int set_no_sandbox(struct um_opts *o, const char *arg)
 {
 	no_sandbox = true;
@@ -244,7 +252,8 @@ static int show_help(struct um_opts *o, const char *arg)
  */
 static const struct daemon_opt {
 	const char *name;
-	const char *arg;  /* the value's name in --help; NULL: takes no value */
+	/* the value's name in --help, after a blank or, "=...", joined; NULL: none */
+	const char *arg;
 	const char *want; /* what a bad value should have been; NULL: set says */
 	opt_set_fn *set;
 	const char *help;
@@ -272,6 +281,10 @@ static const struct daemon_opt {
 	{ "revalidate-ms", "MS", "milliseconds, 0 (off) or 10 to 3600000", set_revalidate,
 	  "default revalidation scan period (default 1000; 0: off;\n"
 	  "else 10..3600000)" },
+	{ "trap", "=allow|forbid", "allow or forbid", set_trap,
+	  "may clients use trap mode (UM_CONNECT_TRAP_VMA: the\n"
+	  "daemon answers before their mprotect/munmap/...;\n"
+	  "default allow)" },
 	{ "no-sandbox", NULL, NULL, set_no_sandbox, "do not install the seccomp allow-list" },
 	{ "mask-features", "LIST", NULL, set_mask_features,
 	  "do not use these kernel features even if present\n"
@@ -304,7 +317,8 @@ static void usage(FILE *f)
 		int len;
 
 		len = snprintf(label, sizeof(label), "--%s%s%s", options[i].name,
-			       options[i].arg ? " " : "", options[i].arg ? options[i].arg : "");
+			       options[i].arg && options[i].arg[0] != '=' ? " " : "",
+			       options[i].arg ? options[i].arg : "");
 		fprintf(f, "  %-*s ", len > HELP_LABEL ? HELP_LABEL_WIDE : HELP_LABEL, label);
 		while ((nl = strchr(help, '\n'))) {
 			fprintf(f, "%.*s\n%*s", (int)(nl - help), help, HELP_LABEL + 3, "");
