@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"  --max-intervals-per-uid N  intervals per uid (default 4096; 0: unlimited)\n"
 		"  --max-bytes-per-uid BYTES  mirrored bytes per uid (default 64 GiB; 0: "
 		"unlimited)\n"
+		"  --max-intervals-per-mm N   intervals (seq slots) per address space\n"
+		"                       (default and most 1048576)\n"
 		"  --limit-root         apply the per-uid limits to root too (default: not)\n"
 		"  --pfn-group GROUP    show real PFNs to members of GROUP (name or gid) too,\n"
 		"                       not only to CAP_SYS_ADMIN peers\n"
@@ -141,6 +143,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "max-clients-per-uid", required_argument, NULL, 'C' },
 		{ "max-intervals-per-uid", required_argument, NULL, 'I' },
 		{ "max-bytes-per-uid", required_argument, NULL, 'B' },
+		{ "max-intervals-per-mm", required_argument, NULL, 'P' },
 		{ "limit-root", no_argument, NULL, 'R' },
 		{ "pfn-group", required_argument, NULL, 'G' },
 		{ "revalidate-ms", required_argument, NULL, 'W' },
@@ -214,6 +217,12 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			if (parse_u64(optarg, 10, 0, UINT64_MAX, &v))
 				goto bad;
 			limits_cfg_set(&o->limits, LIMIT_BYTES, v);
+			break;
+		case 'P':
+			want = "a decimal number, 1 to 1048576";
+			if (parse_u64(optarg, 10, 1, UM_SEQ_SLOTS_MAX, &v))
+				goto bad;
+			o->seq_slots_max = v;
 			break;
 		case 'R':
 			o->limits.limit_root = true;
