@@ -152,6 +152,7 @@ int main(void)
 	buf = harness_map_anon(N, PROT_READ | PROT_WRITE);
 	memset(buf, 'a', (size_t)N * PAGE);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
+	printf("test_seq_grow: daemon VmRSS %ld kB before\n", rss_kb(harness_daemon_pid()));
 	t0 = harness_now_ms();
 	for (unsigned int i = 0; i < N; i++) {
 		ret = um_interval_insert(c, buf + (size_t)i * PAGE, PAGE, 0, &ops, &rec[i], &iv[i]);
