@@ -17,8 +17,10 @@
 #include <umirror.h>
 
 struct bench_opts {
-	bool quick;	   /* fewer repetitions: the whole run under a minute */
-	unsigned int runs; /* 0: the benchmark's default for quick / full */
+	bool quick;	    /* fewer repetitions: the whole run under a minute */
+	unsigned int runs;  /* 0: the benchmark's default for quick / full */
+	unsigned int load;  /* B2: load clients (--load N, default 64) */
+	const char *socket; /* the daemon's socket (B2 and B7 connect more clients) */
 };
 
 /** bench_runs() - pairs to measure: --runs if given, else 7 with --quick, 31 without. */
@@ -39,6 +41,9 @@ struct bench_result {
 	double goal;		   /* ratio hoped for, NAN when none */
 	unsigned int runs;	   /* pairs measured */
 	const char *note;	   /* extra context for the reader, or NULL */
+	double p99;		   /* latencies: 99th percentile of the umirror
+				      samples (value is then their p50); 0: none */
+	double baseline_p99;	   /* the same for the baseline; 0: none */
 };
 
 /**
@@ -75,5 +80,42 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o);
 int bench_b4_dirty(struct um_client *c, const struct bench_opts *o);
 int bench_b5_read_retry(struct um_client *c, const struct bench_opts *o);
 int bench_b6_uring(struct um_client *c, const struct bench_opts *o);
+int bench_b1s_sparse(struct um_client *c, const struct bench_opts *o);
+int bench_b2_delivery(struct um_client *c, const struct bench_opts *o);
+int bench_b7_scale(struct um_client *c, const struct bench_opts *o);
+int bench_mem(struct um_client *c, const struct bench_opts *o);
+
+/* --- helpers shared by B2, B7 and MEM (util.c) --- */
+
+/**
+ * bench_daemon_rss_kib() - VmRSS of @pid from /proc/PID/status, in KiB.
+ * Waits for nothing. Return: KiB (> 0), or -errno.
+ */
+long bench_daemon_rss_kib(pid_t pid);
+
+/** bench_proc_status_kib() - a "Field: N kB" line of /proc/PID/status, or -errno. */
+long bench_proc_status_kib(pid_t pid, const char *field);
+
+/**
+ * bench_pin() - set the CPU affinity of every thread of @pid (0: this
+ * process) to @cpu, or to all CPUs when @cpu < 0.
+ * Return: 0 or -errno of the first thread that could not be set.
+ */
+int bench_pin(pid_t pid, int cpu);
+
+/**
+ * bench_proc_cpu_s() - user + system CPU time of process @pid (all its
+ * threads) so far, in seconds, from /proc/PID/stat. Return: NAN on error.
+ */
+double bench_proc_cpu_s(pid_t pid);
+
+/**
+ * bench_proc_ctxsw() - voluntary + involuntary context switches of @pid's
+ * main thread (/proc/PID/status). Return: the count or -errno.
+ */
+long bench_proc_ctxsw(pid_t pid);
+
+/** bench_daemon_pid() - the daemon's pid as um_status() reports it, or -errno. */
+pid_t bench_daemon_pid(struct um_client *c);
 
 #endif /* UMIRROR_BENCH_BENCH_H */

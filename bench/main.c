@@ -72,6 +72,10 @@ void bench_report(const struct bench_result *r)
 	json_str("ratio_kind", r->higher_is_better ? "higher_is_better" : "lower_is_better", true);
 	json_num("target", r->target, true);
 	json_num("goal", r->goal, true);
+	if (r->p99 > 0)
+		json_num("p99", r->p99, true);
+	if (r->baseline_p99 > 0)
+		json_num("baseline_p99", r->baseline_p99, true);
 	printf("\"meets_target\":%s,\"runs\":%u,", meets, r->runs);
 	json_str("note", r->note, false);
 	printf("}\n");
@@ -113,9 +117,11 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umirror-bench [--quick] [--only B1|B3|B4|B5|B6[,...]] [--runs N] [--socket "
-		"PATH]\n"
-		"  --quick        few repetitions (under a minute)\n"
+		"usage: umirror-bench [--quick] [--only B1|B1s|B2|B3|B4|B5|B6|B7|MEM[,...]] "
+		"[--runs N]\n"
+		"                     [--load N] [--socket PATH]\n"
+		"  --quick        few repetitions (about a minute)\n"
+		"  --load N       B2: load clients for the under-load figures (default 64)\n"
 		"  --only LIST    run only these benchmarks\n"
 		"  --runs N       measured/baseline pairs per benchmark (overrides the default)\n"
 		"  --socket PATH  use a running umirrord instead of starting %s\n"
@@ -127,8 +133,10 @@ static const struct {
 	const char *name;
 	int (*fn)(struct um_client *c, const struct bench_opts *o);
 } benches[] = {
-	{ "B1", bench_b1_snapshot },   { "B3", bench_b3_first_write }, { "B4", bench_b4_dirty },
-	{ "B5", bench_b5_read_retry }, { "B6", bench_b6_uring },
+	/* MEM and B7 first: they read the daemon's RSS, which later runs' freed heap would hide */
+	{ "MEM", bench_mem },	     { "B7", bench_b7_scale },	    { "B1", bench_b1_snapshot },
+	{ "B1s", bench_b1s_sparse }, { "B2", bench_b2_delivery },   { "B3", bench_b3_first_write },
+	{ "B4", bench_b4_dirty },    { "B5", bench_b5_read_retry }, { "B6", bench_b6_uring },
 };
 
 /* True if @name appears as a comma-separated item of @list (or no list). */
@@ -151,6 +159,7 @@ int main(int argc, char **argv)
 		{ "quick", no_argument, NULL, 'q' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "runs", required_argument, NULL, 'r' },
+		{ "load", required_argument, NULL, 'l' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -162,7 +171,7 @@ int main(int argc, char **argv)
 	bool any = false;
 	size_t i;
 
-	while ((opt = getopt_long(argc, argv, "qo:r:s:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "qo:r:l:s:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			o.quick = true;
@@ -179,6 +188,17 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.runs = (unsigned int)v;
+			break;
+		}
+		case 'l': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || v == 0 || v > 1024) {
+				fprintf(stderr, "umirror-bench: --load: 1..1024\n");
+				return 2;
+			}
+			o.load = (unsigned int)v;
 			break;
 		}
 		case 's':
@@ -199,7 +219,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 		any |= selected(only, benches[i].name);
 	if (!any) {
-		fprintf(stderr, "umirror-bench: --only %s selects nothing (B1, B3, B4, B5, B6)\n",
+		fprintf(stderr,
+			"umirror-bench: --only %s selects nothing (B1, B1s, B2, B3, B4, B5, B6, "
+			"B7, MEM)\n",
 			only);
 		return 2;
 	}
@@ -217,6 +239,7 @@ int main(int argc, char **argv)
 		}
 		socket_path = daemon_.socket;
 	}
+	o.socket = socket_path;
 
 	ret = um_connect(socket_path, 0, &c);
 	if (ret < 0) {

@@ -31,6 +31,17 @@ double bench_median(double *v, size_t n)
 	return (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
+double bench_percentile(double *v, size_t n, double p)
+{
+	size_t k;
+
+	if (n == 0)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	k = (size_t)ceil(p / 100.0 * (double)n);
+	return v[k ? k - 1 : 0];
+}
+
 /* One round of every step; step k's figure goes to out[k * stride]. */
 static int round_once(const struct bench_plan *p, void *ctx, bool warm_up, double *out,
 		      size_t stride, const char **what)

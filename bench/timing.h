@@ -31,6 +31,16 @@ uint64_t bench_now_ns(void);
 double bench_median(double *v, size_t n);
 
 /**
+ * bench_percentile() - the @p-th percentile (0..100) of @n samples, by
+ * nearest rank.
+ * @v: samples; sorted in place
+ * @n: number of samples
+ *
+ * Return: the sample, or NAN when @n is 0.
+ */
+double bench_percentile(double *v, size_t n, double p);
+
+/**
  * struct bench_step - one timed operation of a benchmark.
  * @name: what failed, for the report (unless @once names it more exactly)
  * @once: run the operation once (a lighter load when @warm_up, if it

@@ -11,6 +11,7 @@
 #include "grant.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "log.h"
 #include "lookup.h"
@@ -48,10 +49,19 @@ int grant_request(struct client *c, const struct um_grant *req)
 		return 0;
 	if (iv->ngrants == UM_GRANTS_MAX)
 		return -ENOSPC;
+	if (!iv->grants && !(iv->grants = calloc(UM_GRANTS_MAX, sizeof(*iv->grants))))
+		return -ENOMEM;
 	iv->grants[iv->ngrants++] = req->uid;
 	log_debug("interval %llu: uid %u may subscribe", (unsigned long long)iv->id,
 		  (unsigned int)req->uid);
 	return 0;
+}
+
+void grant_forget(struct interval *iv)
+{
+	free(iv->grants);
+	iv->grants = NULL;
+	iv->ngrants = 0;
 }
 
 bool grant_allows(const struct client *c, const struct interval *iv)

@@ -14,11 +14,15 @@ struct um_grant;
 
 /**
  * grant_request() - GRANT from @c (must have inserted the interval).
- * Return: 0; -ENOENT; -EPERM @c only subscribed; -ENOSPC full; -EFAULT dead.
+ * Return: 0; -ENOENT; -EPERM @c only subscribed; -ENOSPC full; -EFAULT dead;
+ * -ENOMEM (the first grant of an interval allocates its list).
  */
 int grant_request(struct client *c, const struct um_grant *req);
 
 /** grant_allows() - may @c subscribe to @iv? (root, owner uid, granted uid) */
 bool grant_allows(const struct client *c, const struct interval *iv);
+
+/** grant_forget() - free @iv's grants (when the interval goes). Waits for nothing. */
+void grant_forget(struct interval *iv);
 
 #endif /* UMD_GRANT_H */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -78,6 +79,11 @@ struct receiver *receiver_new(struct interval *iv, struct client *c, bool sync, 
 	r->client = c;
 	r->sync = sync;
 	r->owner = owner;
+	/* the first receiver of an id stays the one found, as the list walk did */
+	if (!idmap_get(&c->receiver_ids, iv->id) && idmap_put(&c->receiver_ids, iv->id, r)) {
+		free(r);
+		return NULL;
+	}
 	list_add_tail(&iv->receivers, &r->iv_link);
 	list_add_tail(&c->receivers, &r->client_link);
 	return r;
@@ -86,6 +92,8 @@ struct receiver *receiver_new(struct interval *iv, struct client *c, bool sync, 
 void receiver_free(struct receiver *r)
 {
 	inval_forget_receiver(r);
+	if (idmap_get(&r->client->receiver_ids, r->iv->id) == r)
+		idmap_del(&r->client->receiver_ids, r->iv->id);
 	list_del(&r->iv_link);
 	list_del(&r->client_link);
 	free(r);
@@ -358,6 +366,24 @@ fail_free:
 	return ret;
 }
 
+/*
+ * Intervals are a few hundred bytes each, freed in the middle of the heap,
+ * which glibc keeps: give whole free pages back to the kernel once per
+ * TRIM_EVERY intervals destroyed (malloc_trim walks the heap: ~ms for tens
+ * of MB, so not on every removal).
+ */
+#define TRIM_EVERY 1024
+
+static void trim_heap(void)
+{
+	static unsigned int destroyed; /* the loop thread only */
+
+	if (++destroyed < TRIM_EVERY)
+		return;
+	destroyed = 0;
+	malloc_trim(0);
+}
+
 void interval_destroy(struct interval *iv, int error)
 {
 	struct mm *mm = iv->mm;
@@ -381,7 +407,9 @@ void interval_destroy(struct interval *iv, int error)
 	mm->srv->nintervals--;
 	uncharge_interval(mm, iv->node.end - iv->node.start);
 	dirty_log_free(iv);
+	grant_forget(iv);
 	free(iv);
+	trim_heap();
 }
 
 int mm_remove(struct client *c, uint64_t interval_id)

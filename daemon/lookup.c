@@ -20,12 +20,7 @@ struct mm *mm_find_pid(struct server *s, pid_t pid)
 
 struct receiver *client_receiver(struct client *c, uint64_t id)
 {
-	struct receiver *r;
-
-	list_for_each_entry (r, &c->receivers, client_link)
-		if (r->iv->id == id)
-			return r;
-	return NULL;
+	return idmap_get(&c->receiver_ids, id);
 }
 
 int receiver_access(struct client *c, uint64_t id, uint64_t start, uint64_t end,

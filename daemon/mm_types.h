@@ -70,7 +70,8 @@ struct interval {
 				    (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL */
 	struct scan_state *scan; /* scan.c: baseline and due time, NULL while off */
 	unsigned int ngrants;	 /* grant.c: uids besides root and the owner's */
-	uint32_t grants[UM_GRANTS_MAX];
+	uint32_t *grants;	 /* grant.c: room for UM_GRANTS_MAX, NULL until the first
+				    grant (most intervals have none: 64 bytes each saved) */
 };
 
 /* a span of an interval unmapped since insert (UNMAP, REMAP source) */

@@ -364,6 +364,7 @@ void peer_free(struct client *c)
 	/* the mm and the receivers: the floors above free them */
 	if (c->srv->hooks.client_gone)
 		c->srv->hooks.client_gone(c);
+	idmap_fini(&c->receiver_ids); /* empty by now; frees nothing else */
 	list_for_each_entry_safe (m, mt, &c->outq, link) {
 		if (m->fd >= 0)
 			close(m->fd);
@@ -468,6 +469,7 @@ int server_adopt_client(struct server *s, int fd)
 	c->pidfd = -1;
 	c->id = ++s->next_client_id;
 	list_init(&c->receivers);
+	idmap_init(&c->receiver_ids);
 	list_init(&c->outq);
 	list_init(&c->deferred);
 	ret = peer_identity(c);

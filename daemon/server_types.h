@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "idmap.h"
 #include "kfeat.h"
 #include "uidlimits.h"
 #include "list.h"
@@ -125,7 +126,13 @@ struct client {
 	uint32_t result_size;
 	struct mm *mm;	       /* the address space this connection attached */
 	struct list receivers; /* struct receiver.client_link */
-	struct list outq;      /* struct outmsg */
+	/*
+	 * The same receivers by interval id (a connection has at most one per
+	 * interval): every acknowledgement names its interval, so the ack path
+	 * looks it up in O(1) whatever the number of intervals (lookup.c).
+	 */
+	struct idmap receiver_ids;
+	struct list outq; /* struct outmsg */
 	unsigned int outq_len;
 	struct list deferred; /* struct deferred: requests answered later */
 };

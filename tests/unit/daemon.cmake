@@ -8,6 +8,8 @@ um_unit_test(test_inval
           ${PROJECT_SOURCE_DIR}/daemon/lookup.c ${PROJECT_SOURCE_DIR}/daemon/seq.c
           ${PROJECT_SOURCE_DIR}/daemon/vma.c ${PROJECT_SOURCE_DIR}/daemon/dirtylog.c
           ${PROJECT_SOURCE_DIR}/daemon/pagemap.c ${PROJECT_SOURCE_DIR}/daemon/itree.c
+          ${PROJECT_SOURCE_DIR}/daemon/idmap.c
           ${PROJECT_SOURCE_DIR}/daemon/log.c
   LIBS PkgConfig::LIBUV um_proto um_version)
 target_include_directories(test_inval PRIVATE ${PROJECT_SOURCE_DIR}/daemon)
+um_unit_test(test_idmap SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_idmap.c LIBS umirrord_core)

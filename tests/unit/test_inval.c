@@ -102,6 +102,8 @@ static void add_receiver(struct fix *f, struct receiver *r, struct client *c)
 	*r = (struct receiver){ .iv = &f->iv, .client = c, .sync = true };
 	list_add_tail(&f->iv.receivers, &r->iv_link);
 	list_add_tail(&c->receivers, &r->client_link);
+	/* as receiver_new(): the ack path finds it by interval id */
+	assert_int_equal(idmap_put(&c->receiver_ids, f->iv.id, r), 0);
 }
 
 static int setup(void **state)
@@ -165,6 +167,8 @@ static int teardown(void **state)
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	seq_area_destroy(&f->mm);
+	idmap_fini(&f->a.receiver_ids);
+	idmap_fini(&f->b.receiver_ids);
 	free(f);
 	return 0;
 }
