@@ -48,6 +48,9 @@ static void usage(FILE *f)
 		"                       not only to CAP_SYS_ADMIN peers\n"
 		"  --revalidate-ms MS   default revalidation scan period (default 1000; 0: off;\n"
 		"                       else 10..3600000)\n"
+		"  --trap=allow|forbid  may clients use trap mode (UM_CONNECT_TRAP_VMA: the\n"
+		"                       daemon answers before their mprotect/munmap/...;\n"
+		"                       default allow)\n"
 		"  --no-sandbox         do not install the seccomp allow-list\n"
 		"  --mask-features LIST do not use these kernel features even if present\n"
 		"                       (comma-separated: pagemap_scan, wp_async, wp_unpopulated,\n"
@@ -148,6 +151,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "pfn-group", required_argument, NULL, 'G' },
 		{ "revalidate-ms", required_argument, NULL, 'W' },
 		{ "no-sandbox", no_argument, NULL, 'S' },
+		{ "trap", required_argument, NULL, 'T' },
 		{ "mask-features", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -241,6 +245,12 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			break;
 		case 'S':
 			no_sandbox = true;
+			break;
+		case 'T':
+			want = "allow or forbid";
+			if (strcmp(optarg, "allow") && strcmp(optarg, "forbid"))
+				goto bad;
+			o->trap_forbid = !strcmp(optarg, "forbid");
 			break;
 		case 'M':
 			if (kfeat_parse_mask(optarg, &o->mask_features))

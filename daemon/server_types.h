@@ -37,6 +37,7 @@ struct um_opts {
 	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
 	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,
 				       $UMIRRORD_MASK_FEATURES) */
+	bool trap_forbid; /* --trap=forbid: TRAP requests refused, UM_PFEAT_TRAP not granted */
 	bool verbose;
 };
 
