@@ -4,8 +4,8 @@
  *
  * One address space: this process inserts one-page intervals (each over
  * its own populated page, a sync receiver with a trivial callback) up to
- * 100, 1,000, 4,096 ... 100,000 or until the daemon refuses (today one
- * address space has 4,096 sequence slots: -ENOSPC, reported as such). At
+ * 100, 1,000, 4,096 ... 100,000 or until the daemon refuses (-ENOSPC past
+ * umirrord --max-intervals-per-mm, reported as such). At
  * each level: the insert rate since the last level, and the cost of one
  * first-write invalidation (write a page of an interval chosen evenly
  * across all of them, timed; re-armed untimed with um_interval_dirty) with

@@ -126,7 +126,7 @@ static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
 	ev.length = len;
 	ev.child_pid = child->pid;
 	ev.slot = iv->slot;
-	ev.seq_slots = UM_SEQ_SLOTS;
+	ev.seq_slots = seq_area_slots(child);
 	fd = fcntl(seq_fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		log_error("mm %llu: no fd for the fork event of interval %llu: %m",

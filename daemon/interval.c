@@ -454,6 +454,6 @@ found:
 	rep->start = iv->node.start;
 	rep->length = iv->node.end - iv->node.start;
 	rep->slot = iv->slot;
-	rep->seq_slots = UM_SEQ_SLOTS;
+	rep->seq_slots = seq_area_slots(mm);
 	return 0;
 }

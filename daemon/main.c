@@ -182,6 +182,16 @@ static int set_max_bytes(struct um_opts *o, const char *arg)
 	return set_limit(o, LIMIT_BYTES, arg, UINT64_MAX);
 }
 
+static int set_max_intervals_mm(struct um_opts *o, const char *arg)
+{
+	unsigned long long v;
+
+	if (parse_u64(arg, 10, 1, UM_SEQ_SLOTS_MAX, &v))
+		return -EINVAL;
+	o->seq_slots_max = v;
+	return 0;
+}
+
 static int set_limit_root(struct um_opts *o, const char *arg)
 {
 	o->limits.limit_root = true;
@@ -273,6 +283,9 @@ static const struct daemon_opt {
 	  "intervals per uid (default 4096; 0: unlimited)" },
 	{ "max-bytes-per-uid", "BYTES", "bytes, decimal, 0 for unlimited", set_max_bytes,
 	  "mirrored bytes per uid (default 64 GiB; 0: unlimited)" },
+	{ "max-intervals-per-mm", "N", "a decimal number, 1 to 1048576", set_max_intervals_mm,
+	  "intervals (seq slots) per address space\n"
+	  "(default and most 1048576)" },
 	{ "limit-root", NULL, NULL, set_limit_root,
 	  "apply the per-uid limits to root too (default: not)" },
 	{ "pfn-group", "GROUP", NULL, set_pfn_group,

@@ -305,7 +305,7 @@ int mm_attach(struct client *c, int uffd, const struct um_attach *req, struct um
 		mm->canary = req->probe;
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
-	rep->seq_slots = UM_SEQ_SLOTS;
+	rep->seq_slots = seq_area_slots(mm);
 	log_info("mm %llu: pid %d attached (uffd features 0x%llx)", (unsigned long long)mm->id,
 		 (int)mm->pid, (unsigned long long)rep->uffd_features);
 	return 0;
@@ -366,7 +366,7 @@ int mm_attach_async(struct client *c, int uffd, const struct um_attach *req,
 	uv_poll_start(&mm->async_poll, UV_READABLE, s->hooks.uffd_cb);
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
-	rep->seq_slots = UM_SEQ_SLOTS;
+	rep->seq_slots = seq_area_slots(mm);
 	log_info("mm %llu: async uffd attached (features 0x%llx)", (unsigned long long)mm->id,
 		 (unsigned long long)features);
 	return 0;

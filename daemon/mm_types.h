@@ -20,7 +20,6 @@
 #include "list.h"
 #include "umirror_proto.h"
 
-#define UM_SEQ_SLOTS 4096
 #define UM_GRANTS_MAX 16 /* uids one interval may be granted to */
 
 struct server;
@@ -97,9 +96,12 @@ struct mm {
 	unsigned int wp_retries; /* EAGAINs of the first queued change so far */
 	uint64_t barrier_addr;	 /* mm_lock_barrier(): a VMA uffd refuses, 0 unknown */
 	int open_handles;	 /* uv handles not yet closed; free at 0 after destroy */
-	struct um_seq_slot *seq;
-	uint32_t next_slot;
-	uint64_t slot_used[UM_SEQ_SLOTS / 64];
+	struct um_seq_slot *seq; /* seq_max slots, mapped once (seq.h) */
+	uint32_t seq_max;	 /* slots in the memfd: the most intervals */
+	uint32_t slot_cap;	 /* slots handed out so far cover [0, slot_cap) */
+	uint32_t slots_live;	 /* bits set in slot_used */
+	uint32_t next_slot;	 /* round robin cursor, < slot_cap */
+	uint64_t *slot_used;	 /* bitmap of slot_cap bits */
 	struct itree tree;
 	struct list intervals;
 	struct list invals; /* struct inval.mm_link, creation order */

@@ -31,7 +31,8 @@ struct um_opts {
 	unsigned int ack_timeout_ms;
 	uint32_t result_size;
 	struct limits_cfg limits;
-	bool pfn_group_set; /* --pfn-group given: pfn_group's members see PFNs too */
+	uint32_t seq_slots_max; /* intervals per address space (--max-intervals-per-mm), 0: most */
+	bool pfn_group_set;	/* --pfn-group given: pfn_group's members see PFNs too */
 	gid_t pfn_group;
 	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
 	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,

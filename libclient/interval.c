@@ -20,8 +20,6 @@
 #include "trap.h"
 #include "uffd.h"
 
-#define SEQ_SLOTS_MAX (1u << 20) /* far above the daemon's 4096; bounds a bad reply */
-
 /* --- the table (c->lock) ---------------------------------------------- */
 
 /* index of the first interval with id >= @id */
@@ -232,22 +230,15 @@ static void subscribe_hook(struct um_client *c, struct conn_msg *reply, void *ar
 	const struct um_subscribe_reply *sr = reply->msg.body;
 	struct subscribe_ctx *ctx = arg;
 	struct um_interval *iv = ctx->iv;
-	struct stat st;
-	size_t size;
+	const struct um_seq_slot *s;
 	void *p;
 
-	if (reply->fd < 0 || !sr->seq_slots || sr->seq_slots > SEQ_SLOTS_MAX ||
-	    sr->slot >= sr->seq_slots || !sr->length || sr->start + sr->length < sr->start)
-		return;
-	size = (size_t)sr->seq_slots * sizeof(struct um_seq_slot);
-	if (fstat(reply->fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < size)
-		return;
-	p = mmap(NULL, size, PROT_READ, MAP_SHARED, reply->fd, 0);
-	if (p == MAP_FAILED)
+	if (reply->fd < 0 || !sr->length || sr->start + sr->length < sr->start ||
+	    seq_map_slot(reply->fd, sr->seq_slots, sr->slot, &p, &s))
 		return;
 	iv->map = p;
-	iv->map_len = size;
-	iv->slot = (const struct um_seq_slot *)p + sr->slot;
+	iv->map_len = UMP_PAGE_SIZE;
+	iv->slot = s;
 	iv->start = sr->start;
 	iv->length = sr->length;
 	table_add(c, iv);
@@ -466,15 +457,14 @@ static void handle_fork(struct um_client *c, const struct conn_msg *m)
 {
 	const struct um_ev_fork *ev = m->msg.body;
 	struct um_interval *parent = NULL, *iv = NULL;
-	size_t size = (size_t)ev->seq_slots * sizeof(struct um_seq_slot), from;
-	struct stat st;
+	const size_t size = UMP_PAGE_SIZE;
+	const struct um_seq_slot *s;
+	size_t from;
 	void *p;
 
 	if (m->fd < 0)
 		return;
-	if (ev->seq_slots > SEQ_SLOTS_MAX || fstat(m->fd, &st) < 0 || st.st_size < 0 ||
-	    (uint64_t)st.st_size < size ||
-	    (p = mmap(NULL, size, PROT_READ, MAP_SHARED, m->fd, 0)) == MAP_FAILED) {
+	if (seq_map_slot(m->fd, ev->seq_slots, ev->slot, &p, &s)) {
 		close(m->fd);
 		return;
 	}
@@ -503,7 +493,7 @@ static void handle_fork(struct um_client *c, const struct conn_msg *m)
 	iv->pid = ev->child_pid;
 	iv->map = p;
 	iv->map_len = size;
-	iv->slot = (const struct um_seq_slot *)p + ev->slot;
+	iv->slot = s;
 	iv->backend = parent->backend;
 	table_add(c, iv);
 	parent->busy++;

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,26 @@ void seq_wake_all(const struct um_interval *iv)
 {
 	/* shared, not private: the daemon and other processes map the same word */
 	syscall(SYS_futex, futex_word(iv), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+int seq_map_slot(int fd, uint32_t seq_slots, uint32_t slot, void **map,
+		 const struct um_seq_slot **s)
+{
+	uint64_t at = (uint64_t)slot * sizeof(struct um_seq_slot);
+	uint64_t off = at & ~(uint64_t)(UMP_PAGE_SIZE - 1);
+	struct stat st;
+	void *p;
+
+	if (!seq_slots || seq_slots > UM_SEQ_SLOTS_MAX || slot >= seq_slots)
+		return -EPROTO;
+	if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < at + sizeof(**s))
+		return -EPROTO;
+	p = mmap(NULL, UMP_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, (off_t)off);
+	if (p == MAP_FAILED)
+		return -errno;
+	*map = p;
+	*s = (const struct um_seq_slot *)((const char *)p + (at - off));
+	return 0;
 }
 
 /* --- read side -------------------------------------------------------- */

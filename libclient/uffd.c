@@ -17,7 +17,6 @@
 #include "call.h"
 #include "uapi_compat.h"
 
-#define SEQ_SLOTS_MAX (1u << 20)
 #define ATTACH_TRIES 3
 
 /* Return: 0 with *fd and *mode set, or the last -errno. */
@@ -148,7 +147,7 @@ int uffd_attach(struct um_client *c)
 
 	ar = reply.msg.body;
 	r = -EPROTO;
-	if (reply.fd < 0 || !ar->seq_slots || ar->seq_slots > SEQ_SLOTS_MAX)
+	if (reply.fd < 0 || !ar->seq_slots || ar->seq_slots > UM_SEQ_SLOTS_MAX)
 		goto out;
 	size = (size_t)ar->seq_slots * sizeof(struct um_seq_slot);
 	if (fstat(reply.fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < size)

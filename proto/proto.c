@@ -249,6 +249,8 @@ static int check_insert_reply(const void *body)
 
 	if (ret || m->r.status)
 		return ret;
+	if (m->slot >= UM_SEQ_SLOTS_MAX)
+		return -EINVAL;
 	return m->backend == 0 || m->backend > UMP_BACKEND_MAX ? -EINVAL : 0;
 }
 
@@ -293,7 +295,7 @@ static int check_ev_fork(const void *body)
 
 	if (!m->parent_interval_id || !m->child_interval_id || m->child_pid <= 0 || m->pad)
 		return -EINVAL;
-	if (m->slot >= m->seq_slots)
+	if (m->slot >= m->seq_slots || m->seq_slots > UM_SEQ_SLOTS_MAX)
 		return -EINVAL;
 	return check_range(m->start, m->length);
 }

@@ -21,7 +21,8 @@
  * client, which can only map it read-only. The daemon never reads it.
  *
  * Sequence numbers live in a per-address-space memfd ("seq area") of
- * struct um_seq_slot, sealed the same way; each interval owns one slot.
+ * struct um_seq_slot, sealed the same way; each interval owns one slot
+ * (up to UM_SEQ_SLOTS_MAX per address space).
  *
  * Decoding: um_proto_decode() (proto.c) is the only function that turns
  * bytes into a message. It checks magic, version, type, the exact body
@@ -499,6 +500,14 @@ struct um_ev_fork {
 };
 
 /* --- seq area --------------------------------------------------------- */
+
+/*
+ * The most slots a seq area has (16 MiB of memfd). The daemon makes each
+ * area this size or smaller (umirrord --max-intervals-per-mm) at once; the
+ * file is sparse, so memory follows the slots in use, and a client may map
+ * all of it (seq_slots in the replies) or just the page of its slot.
+ */
+#define UM_SEQ_SLOTS_MAX (1u << 20)
 
 /*
  * One interval's sequence. seq is even while valid, odd while an

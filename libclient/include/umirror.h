@@ -430,7 +430,9 @@ UM_EXPORT const char *um_backend_str(enum um_backend backend);
  * Return: 0; -EINVAL bad range; -EFAULT part of the range is not mapped;
  * -EOPNOTSUPP a mapping userfaultfd cannot track; -EPERM no userfaultfd
  * could be created; -EBADF the daemon could not prove the userfaultfd is
- * this process's; -ENOMEM; -ENOSPC no free sequence slot; -ENOTCONN.
+ * this process's; -ENOMEM; -ENOSPC the address space has the most
+ * intervals the daemon allows in one (umirrord --max-intervals-per-mm, at
+ * most 1048576); -ENOTCONN.
  */
 UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, unsigned int flags,
 				 const struct um_interval_ops *ops, void *priv,

@@ -178,6 +178,14 @@ int main(int argc, char **argv)
 
 	harness_start("test_mremap_multi", NULL);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
+	/*
+	 * Attach first: the library's mappings for it (the seq area, the
+	 * probe page) must not land in the room reserved below.
+	 */
+	s = harness_map_anon(1, PROT_READ | PROT_WRITE);
+	CHECK(um_interval_insert(c, s, PAGE, 0, &ops, NULL, &iv) == 0 &&
+		      um_interval_remove(iv) == 0,
+	      "attach");
 	/* room around the interval: [base, +128 pages), the interval at page 32 */
 	base = mmap(NULL, 128 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(base != MAP_FAILED, "mmap: %m");
