@@ -26,6 +26,36 @@
 
 static void timer_arm(struct server *s);
 
+static void record_free(struct inval *inv)
+{
+	free(inv->armed);
+	free(inv->hits);
+	free(inv->waits);
+	free(inv);
+}
+
+/* the runs of inval_armed_only() inside @hit: armed now, nothing else changed by us */
+static void armed_hit(struct inval *inv, const struct inval_hit *hit)
+{
+	void (*armed)(struct interval *, uint64_t, uint64_t) = inv->mm->srv->hooks.armed;
+
+	for (unsigned int j = 0; armed && j < inv->narmed; j++) {
+		uint64_t a = inv->armed[j].start > hit->start ? inv->armed[j].start : hit->start;
+		uint64_t b = inv->armed[j].end < hit->end ? inv->armed[j].end : hit->end;
+
+		if (a < b)
+			armed(hit->iv, a, b);
+	}
+}
+
+void inval_armed_only(struct inval *inv, struct mm_span *runs, unsigned int n)
+{
+	free(inv->armed);
+	inv->armed = runs;
+	inv->narmed = n;
+	inv->armed_only = true;
+}
+
 /* every page-table change of @inv is applied: seqs even, waiters woken, freed */
 static void end_record(void *arg)
 {
@@ -36,14 +66,14 @@ static void end_record(void *arg)
 		if (!inv->hits[i].iv)
 			continue;
 		/* the scan compares these pages with how this change left them */
-		if (inv->reason != UMP_REASON_REVALIDATE && inv->mm->srv->hooks.explained)
+		if (inv->armed_only)
+			armed_hit(inv, &inv->hits[i]);
+		else if (inv->reason != UMP_REASON_REVALIDATE && inv->mm->srv->hooks.explained)
 			inv->mm->srv->hooks.explained(inv->hits[i].iv, inv->hits[i].start,
 						      inv->hits[i].end);
 		interval_seq_end(inv->hits[i].iv);
 	}
-	free(inv->hits);
-	free(inv->waits);
-	free(inv);
+	record_free(inv);
 }
 
 /*
@@ -341,9 +371,7 @@ void inval_drop_all(struct mm *mm)
 		list_del(&inv->timed_link);
 		if (inv->hold)
 			inv->hold->dropped(inv, inv->hold_arg);
-		free(inv->hits);
-		free(inv->waits);
-		free(inv);
+		record_free(inv);
 	}
 	timer_arm(mm->srv);
 }

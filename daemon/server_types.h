@@ -65,6 +65,11 @@ struct server_hooks {
 	void (*wp_note)(struct mm *mm, uint64_t start, uint64_t end, bool wp);
 	/* scan.c: an invalidation of [start, end) of @iv completed */
 	void (*explained)(struct interval *iv, uint64_t start, uint64_t end);
+	/*
+	 * scan.c: an invalidation whose only change was write-protecting
+	 * [start, end) of @iv completed (inval_armed_only())
+	 */
+	void (*armed)(struct interval *iv, uint64_t start, uint64_t end);
 	/* scan.c: the soft-dirty harvest found [start, end) of @iv written */
 	void (*soft_written)(struct interval *iv, uint64_t start, uint64_t end);
 };
