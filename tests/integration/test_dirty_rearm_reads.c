@@ -19,9 +19,9 @@
  *  - runs 16 REARM harvests of a WP_ASYNC interval (the backend that has a
  *    scan by default) with two pages written at both ends each time, then
  *    16 of a UFFD_WP interval with a scan period set, and asserts that
- *    each set read less than 16 KiB per harvest (the UFFD_WP writes are
- *    WRITE invalidations, 4 KiB of pagemap each; before the fix: 256 KiB
- *    per harvest);
+ *    each set read less than a quarter of the span's pagemap per harvest
+ *    (64 KiB; the UFFD_WP writes are WRITE invalidations, 4 KiB of
+ *    pagemap and a VMA walk each; before the fix: 256 KiB per harvest);
  *  - checks that the scan's baseline still learns the re-protection: a
  *    WP_ASYNC write (no fault) found by a scan, a REARM, a second write:
  *    the next scan (UM_REVALIDATE_NOW) reports it changed.
@@ -42,11 +42,14 @@
 #define NPAGES (32768ul) /* 128 MiB: 256 KiB of pagemap */
 #define ROUNDS 16
 /*
- * Reads a harvest may do, per harvest: a UFFD_WP write is a WRITE
- * invalidation, whose completion re-baselines its page's 2 MiB block
- * (4 KiB of pagemap) for the scan; two of them, and the uffd events.
+ * Reads a harvest may do, per harvest: a quarter of the span's pagemap.
+ * Before the fix every harvest read all of it. What it reads now: a
+ * UFFD_WP write is a WRITE invalidation, whose completion re-baselines
+ * its page's 2 MiB block (4 KiB of pagemap) and walks its VMAs (without
+ * PROCMAP_QUERY a read of /proc/PID/maps, a few KiB); two of them, and
+ * the uffd events.
  */
-#define BOUND (4 * PAGE)
+#define BOUND (NPAGES * 8 / 4)
 
 /* bytes the daemon passed through read()/pread() so far: /proc/PID/io rchar */
 static int daemon_rchar(uint64_t *out)
