@@ -93,8 +93,8 @@ static void complete(struct inval *inv)
 	/* a held record's holder did its own page-table change */
 	switch (inv->hold ? 0 : inv->reason) {
 	case UMP_REASON_WRITE:
-		/* also wakes every writer that faulted on this page meanwhile */
-		mm_wp(mm, inv->start, UMP_PAGE_SIZE, false);
+		/* also wakes every writer that faulted on its span meanwhile */
+		mm_wp(mm, inv->start, inv->end - inv->start, false);
 		break;
 	case UMP_REASON_REMOVE:
 	case UMP_REASON_FORK:
@@ -117,11 +117,11 @@ static void complete(struct inval *inv)
  * No memory for a record: do the deferred change at once so no writer
  * stays blocked. The mirror is not told; the error is logged.
  */
-static void change_now(struct mm *mm, uint32_t reason, uint64_t start, const struct inval_hit *hits,
-		       unsigned int nhits)
+static void change_now(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
+		       const struct inval_hit *hits, unsigned int nhits)
 {
 	if (reason == UMP_REASON_WRITE) {
-		mm_wp(mm, start, UMP_PAGE_SIZE, false);
+		mm_wp(mm, start, end - start, false);
 		return;
 	}
 	if (reason == UMP_REASON_REMOVE || reason == UMP_REASON_FORK)
@@ -198,7 +198,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 			free(inv);
 		}
 		if (!hold)
-			change_now(mm, reason, start, hits, nhits);
+			change_now(mm, reason, start, end, hits, nhits);
 		return -ENOMEM;
 	}
 	inv->hold = hold;
@@ -303,7 +303,7 @@ bool inval_write_in_flight(struct mm *mm, uint64_t page)
 		 * the write-protect queue (applying) that unprotect is queued
 		 * ahead of its end, not applied yet.
 		 */
-		if (!inv->held && inv->start == page)
+		if (!inv->held && page >= inv->start && page < inv->end)
 			return true;
 		/*
 		 * Held: only until its acks are in; then its holder unprotects

@@ -46,6 +46,8 @@ static void usage(FILE *f)
 		"                       not only to CAP_SYS_ADMIN peers\n"
 		"  --revalidate-ms MS   default revalidation scan period (default 1000; 0: off;\n"
 		"                       else 10..3600000)\n"
+		"  --write-granule N    pages a streak of in-order first writes may grow to\n"
+		"                       (default 512 = 2 MiB; 1: every first write is one page)\n"
 		"  --no-sandbox         do not install the seccomp allow-list\n"
 		"  --mask-features LIST do not use these kernel features even if present\n"
 		"                       (comma-separated: pagemap_scan, wp_async, wp_unpopulated,\n"
@@ -144,6 +146,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "limit-root", no_argument, NULL, 'R' },
 		{ "pfn-group", required_argument, NULL, 'G' },
 		{ "revalidate-ms", required_argument, NULL, 'W' },
+		{ "write-granule", required_argument, NULL, 'K' },
 		{ "no-sandbox", no_argument, NULL, 'S' },
 		{ "mask-features", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -163,6 +166,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	o->ack_timeout_ms = 1000;
 	o->result_size = 4u << 20;
 	o->revalidate_ms = 1000;
+	o->write_granule = 512;
 	limits_cfg_defaults(&o->limits);
 	/* the environment is the default: test suites run a daemon per test */
 	if (kfeat_parse_mask(getenv("UMIRRORD_MASK_FEATURES"), &o->mask_features))
@@ -229,6 +233,12 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			if (parse_u64(optarg, 10, 0, 3600000, &v) || (v && v < 10))
 				goto bad;
 			o->revalidate_ms = v;
+			break;
+		case 'K':
+			want = "pages, 1 to 512";
+			if (parse_u64(optarg, 10, 1, 512, &v))
+				goto bad;
+			o->write_granule = (unsigned int)v;
 			break;
 		case 'S':
 			no_sandbox = true;

@@ -34,6 +34,7 @@ struct um_opts {
 	bool pfn_group_set; /* --pfn-group given: pfn_group's members see PFNs too */
 	gid_t pfn_group;
 	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
+	unsigned int write_granule; /* pages a write streak's granule grows to, 1..512 */
 	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,
 				       $UMIRRORD_MASK_FEATURES) */
 	bool verbose;
