@@ -34,6 +34,7 @@
 #include "scan.h"
 #include "seq.h"
 #include "snapshot.h"
+#include "trap.h"
 
 /*
  * A request handler. @fd is the fd the request carries (or -1) and is
@@ -133,7 +134,7 @@ static int do_hello(struct client *c, const struct um_msg *m, int fd, void *rep,
 		return ret;
 	}
 	c->hello = true;
-	c->features = h->features & UM_PFEAT_ALL;
+	c->features = h->features & UM_PFEAT_ALL & ~(c->srv->opt.trap_forbid ? UM_PFEAT_TRAP : 0);
 	r->version = UM_PROTO_VERSION;
 	r->result_size = c->result_size;
 	r->features = c->features;
@@ -286,6 +287,11 @@ static int do_revalidate(struct client *c, const struct um_msg *m, int fd, void 
 	return scan_request(c, m->body, rep);
 }
 
+static int do_trap(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+{
+	return trap_request(c, m->id, m->body, rep);
+}
+
 /* --- the table ---------------------------------------------------------- */
 
 /* every request of the message list has its slot below */
@@ -313,6 +319,7 @@ static const struct request_type requests[UM_MSG_REQ_MAX + 1] = {
 	[UM_MSG_DIRTY] = { do_dirty, 0 },
 	[UM_MSG_PLACE] = { do_place, MAY_PARK },
 	[UM_MSG_REVALIDATE] = { do_revalidate, 0 },
+	[UM_MSG_TRAP] = { do_trap, MAY_PARK },
 };
 
 void dispatch_request(struct client *c, const struct um_msg *m, int fd)

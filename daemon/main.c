@@ -48,6 +48,9 @@ static void usage(FILE *f)
 		"                       else 10..3600000)\n"
 		"  --write-granule N    pages a streak of in-order first writes may grow to\n"
 		"                       (default 512 = 2 MiB; 1: every first write is one page)\n"
+		"  --trap=allow|forbid  may clients use trap mode (UM_CONNECT_TRAP_VMA: the\n"
+		"                       daemon answers before their mprotect/munmap/...;\n"
+		"                       default allow)\n"
 		"  --no-sandbox         do not install the seccomp allow-list\n"
 		"  --mask-features LIST do not use these kernel features even if present\n"
 		"                       (comma-separated: pagemap_scan, wp_async, wp_unpopulated,\n"
@@ -148,6 +151,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		{ "revalidate-ms", required_argument, NULL, 'W' },
 		{ "write-granule", required_argument, NULL, 'K' },
 		{ "no-sandbox", no_argument, NULL, 'S' },
+		{ "trap", required_argument, NULL, 'T' },
 		{ "mask-features", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, 'V' },
@@ -242,6 +246,12 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 			break;
 		case 'S':
 			no_sandbox = true;
+			break;
+		case 'T':
+			want = "allow or forbid";
+			if (strcmp(optarg, "allow") && strcmp(optarg, "forbid"))
+				goto bad;
+			o->trap_forbid = !strcmp(optarg, "forbid");
 			break;
 		case 'M':
 			if (kfeat_parse_mask(optarg, &o->mask_features))

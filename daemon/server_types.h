@@ -37,6 +37,7 @@ struct um_opts {
 	unsigned int write_granule; /* pages a write streak's granule grows to, 1..512 */
 	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,
 				       $UMIRRORD_MASK_FEATURES) */
+	bool trap_forbid; /* --trap=forbid: TRAP requests refused, UM_PFEAT_TRAP not granted */
 	bool verbose;
 };
 

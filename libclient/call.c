@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trap.h"
+
 /* the interval whose callback this thread runs; in_cb also for watch */
 static __thread struct um_interval *tl_cb_iv;
 static __thread bool tl_in_cb;
@@ -25,12 +27,15 @@ void call_callback_enter(struct um_interval *iv)
 {
 	tl_in_cb = true;
 	tl_cb_iv = iv;
+	/* a callback's trapped calls must not wait for acks it may owe */
+	trap_self_enter();
 }
 
 void call_callback_exit(void)
 {
 	tl_in_cb = false;
 	tl_cb_iv = NULL;
+	trap_self_leave();
 }
 
 struct um_interval *call_current_callback(void)
@@ -133,6 +138,7 @@ static void *event_thread(void *arg)
 	struct um_client *c = arg;
 	int r = 0;
 
+	trap_self_enter();
 	pthread_mutex_lock(&c->lock);
 	while (r >= 0 && !atomic_load(&c->dead) && !c->closing) {
 		c->reading = true;
@@ -143,6 +149,7 @@ static void *event_thread(void *arg)
 		pthread_cond_broadcast(&c->cond);
 	}
 	pthread_mutex_unlock(&c->lock);
+	trap_self_leave();
 	return NULL;
 }
 

@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "fault.h"
 #include "interval.h"
+#include "trap.h"
 #include "types.h"
 
 /* The public values are the wire values: no translation table anywhere. */
@@ -29,6 +30,8 @@ SAME(UM_REASON_REMAP, UMP_REASON_REMAP, "reason");
 SAME(UM_REASON_FORK, UMP_REASON_FORK, "reason");
 SAME(UM_REASON_RELEASE, UMP_REASON_RELEASE, "reason");
 SAME(UM_REASON_MIGRATE, UMP_REASON_MIGRATE, "reason");
+SAME(UM_REASON_PROTECTION, UMP_REASON_PROTECTION, "reason");
+SAME(UM_REASON_UNMAPPING, UMP_REASON_UNMAPPING, "reason");
 SAME(UM_UFFD_DEV, UMP_UFFD_DEV, "uffd mode");
 SAME(UM_UFFD_SYSCALL, UMP_UFFD_SYSCALL, "uffd mode");
 SAME(UM_UFFD_USER_ONLY, UMP_UFFD_USER_ONLY, "uffd mode");
@@ -155,7 +158,10 @@ UM_EXPORT int um_connect(const char *path, unsigned int flags, struct um_client 
 	struct um_client *c;
 	int r;
 
-	if (!out || (flags & ~UM_CONNECT_MANUAL))
+	if (!out || (flags & ~(UM_CONNECT_MANUAL | UM_CONNECT_TRAP_VMA)))
+		return -EINVAL;
+	/* a trapped call of the dispatching thread would wait for its own ack */
+	if ((flags & UM_CONNECT_MANUAL) && (flags & UM_CONNECT_TRAP_VMA))
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -178,6 +184,11 @@ UM_EXPORT int um_connect(const char *path, unsigned int flags, struct um_client 
 	r = hello(c);
 	if (r < 0)
 		goto fail;
+	if (flags & UM_CONNECT_TRAP_VMA) {
+		r = trap_install(path);
+		if (r < 0)
+			goto fail;
+	}
 	if (!(flags & UM_CONNECT_MANUAL)) {
 		r = call_start_reader(c);
 		if (r < 0)

@@ -22,6 +22,7 @@
 #include "fault.h"
 #include "range.h"
 #include "seq.h"
+#include "trap.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -70,6 +71,8 @@ static void *populate_thread(void *arg)
 	struct um_client *c = arg;
 	struct um_populate *p = c->populate;
 
+	/* its MADV_POPULATE_WRITE is not trapped, but a free() of it may be */
+	trap_self_enter();
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		struct populate_job *j;
@@ -88,6 +91,7 @@ static void *populate_thread(void *arg)
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
+	trap_self_leave();
 	return NULL;
 }
 

@@ -17,6 +17,7 @@
 #include "call.h"
 #include "dirty.h"
 #include "seq.h"
+#include "trap.h"
 #include "uffd.h"
 
 #define SEQ_SLOTS_MAX (1u << 20) /* far above the daemon's 4096; bounds a bad reply */
@@ -186,6 +187,8 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 		ins.flags |= UM_INSERT_TRACK_ASYNC;
 	hook.arg = iv;
 
+	/* before the daemon can know it: a trapped call over it is asked about */
+	trap_range_add(start, start + len);
 	r = call_lock(c);
 	if (r < 0)
 		goto fail;
@@ -210,6 +213,7 @@ unlock:
 	*out = iv;
 	return 0;
 fail:
+	trap_range_del(start, start + len);
 	free(iv);
 	return r;
 }
@@ -332,6 +336,8 @@ UM_EXPORT int um_interval_remove(struct um_interval *iv)
 
 	if (iv->map)
 		munmap(iv->map, iv->map_len);
+	else if (iv->pid == getpid())
+		trap_range_del(iv->start, iv->start + iv->length); /* inserted here */
 	free(iv);
 	return r;
 }
@@ -571,6 +577,8 @@ void interval_free_all(struct um_client *c)
 	for (size_t i = 0; i < c->niv; i++) {
 		if (c->ivs[i]->map)
 			munmap(c->ivs[i]->map, c->ivs[i]->map_len);
+		else if (c->ivs[i]->pid == getpid())
+			trap_range_del(c->ivs[i]->start, c->ivs[i]->start + c->ivs[i]->length);
 		free(c->ivs[i]);
 	}
 	free(c->ivs);

@@ -27,11 +27,12 @@ struct type_info {
 const char *um_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
-		[UMP_REASON_WRITE] = "write",	  [UMP_REASON_REMOVE] = "remove",
-		[UMP_REASON_UNMAP] = "unmap",	  [UMP_REASON_REMAP] = "remap",
-		[UMP_REASON_FORK] = "fork",	  [UMP_REASON_RELEASE] = "release",
-		[UMP_REASON_MIGRATE] = "migrate", [UMP_REASON_REVALIDATE] = "revalidate",
-		[UMP_REASON_PROTECT] = "protect",
+		[UMP_REASON_WRITE] = "write",	      [UMP_REASON_REMOVE] = "remove",
+		[UMP_REASON_UNMAP] = "unmap",	      [UMP_REASON_REMAP] = "remap",
+		[UMP_REASON_FORK] = "fork",	      [UMP_REASON_RELEASE] = "release",
+		[UMP_REASON_MIGRATE] = "migrate",     [UMP_REASON_REVALIDATE] = "revalidate",
+		[UMP_REASON_PROTECT] = "protect",     [UMP_REASON_PROTECTION] = "protection",
+		[UMP_REASON_UNMAPPING] = "unmapping",
 	};
 
 	if (reason == 0 || reason > UMP_REASON_MAX)
@@ -146,6 +147,32 @@ static int check_fault(const void *body)
 	if (m->npages == 0 || m->npages > (UINT64_MAX >> UMP_PAGE_SHIFT))
 		return -EINVAL;
 	return check_range(m->start, m->npages << UMP_PAGE_SHIFT);
+}
+
+static int check_trap(const void *body)
+{
+	const struct um_trap *m = body;
+
+	if (m->flags & ~UM_TRAP_ALL || m->pad || !m->tid)
+		return -EINVAL;
+	if (m->reason != UMP_REASON_PROTECTION && m->reason != UMP_REASON_UNMAPPING &&
+	    m->reason != UMP_REASON_REMOVE)
+		return -EINVAL;
+	if (m->flags) {
+		/* one of BRK, SHMDT: an address, the daemon finds the range */
+		if ((m->flags & (m->flags - 1)) || m->reason != UMP_REASON_UNMAPPING)
+			return -EINVAL;
+		if (m->start & (UMP_PAGE_SIZE - 1) || m->end || m->start2 || m->end2)
+			return -EINVAL;
+		return 0;
+	}
+	if (m->end <= m->start || check_range(m->start, m->end - m->start))
+		return -EINVAL;
+	if (!m->start2 && !m->end2)
+		return 0;
+	if (m->end2 <= m->start2)
+		return -EINVAL;
+	return check_range(m->start2, m->end2 - m->start2);
 }
 
 static int check_populate_done(const void *body)

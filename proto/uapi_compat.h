@@ -119,6 +119,24 @@ struct procmap_query {
 #define PM_SWAP (1ULL << 62)
 #define PM_PRESENT (1ULL << 63)
 
+/*
+ * seccomp user notification (trap mode, libclient/trap.c): include
+ * <linux/seccomp.h> first. All in Debian 12's 6.1 headers; kept here for
+ * older ones (spelled as the kernel spells them, so both may be seen).
+ */
+#ifndef SECCOMP_FILTER_FLAG_NEW_LISTENER
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER (1UL << 3)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
+#define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
+#endif
+
 /* /proc/kpageflags bits we use */
 #define KPF_COMPOUND_HEAD 15
 #define KPF_HUGE 17

@@ -47,7 +47,8 @@
 #define UM_PFEAT_SNAPSHOT (1ull << 0)
 #define UM_PFEAT_SUBSCRIBE (1ull << 1)
 #define UM_PFEAT_WATCH (1ull << 2)
-#define UM_PFEAT_ALL (UM_PFEAT_SNAPSHOT | UM_PFEAT_SUBSCRIBE | UM_PFEAT_WATCH)
+#define UM_PFEAT_TRAP (1ull << 3) /* TRAP requests (umirrord --trap=allow, the default) */
+#define UM_PFEAT_ALL (UM_PFEAT_SNAPSHOT | UM_PFEAT_SUBSCRIBE | UM_PFEAT_WATCH | UM_PFEAT_TRAP)
 
 struct um_hdr {
 	uint32_t magic;	  /* UM_PROTO_MAGIC */
@@ -77,7 +78,8 @@ enum um_msg_type {
 	UM_MSG_DIRTY = 15,	   /* um_dirty -> um_dirty_reply, um_dirty_rec[] in result buffer */
 	UM_MSG_PLACE = 16,	   /* um_place -> um_place_reply */
 	UM_MSG_REVALIDATE = 17,	   /* um_revalidate -> um_revalidate_reply */
-	UM_MSG_REQ_MAX = 17,
+	UM_MSG_TRAP = 18,	   /* um_trap -> um_trap_reply, once the change may go ahead */
+	UM_MSG_REQ_MAX = 18,
 
 	UM_REPLY = 0x8000, /* or'ed into the request type */
 
@@ -354,6 +356,41 @@ struct um_revalidate_reply {
 	uint32_t pad;
 };
 
+/* --- trap (seccomp user notification, UM_CONNECT_TRAP_VMA) ------------ */
+
+/*
+ * A thread of the sender's process is stopped in a system call that will
+ * change the page tables of [start, end) (and of [start2, end2) when
+ * end2 > 0: mremap's MREMAP_FIXED target). The daemon invalidates the
+ * intervals of the sender's address space that meet the ranges and
+ * answers once every synchronous receiver acknowledged; only then does the
+ * library let the call continue. The seqs stay odd until the change shows
+ * in the owner's maps or pagemap (or a bounded wait ran out: a call that
+ * failed changes nothing).
+ *
+ * UM_TRAP_BRK: @start is the new break; the daemon finds the range the
+ * break drops ([start, end of the VMA covering it)), @end is 0.
+ * UM_TRAP_SHMDT: @start is shmdt's address; the range is the VMA there.
+ */
+#define UM_TRAP_BRK (1u << 0)
+#define UM_TRAP_SHMDT (1u << 1)
+#define UM_TRAP_ALL (UM_TRAP_BRK | UM_TRAP_SHMDT)
+
+struct um_trap {
+	uint64_t start, end;   /* page aligned; end > start unless BRK/SHMDT */
+	uint64_t start2, end2; /* page aligned, or both 0 */
+	uint32_t reason;       /* UMP_REASON_PROTECTION, _UNMAPPING, _REMOVE */
+	uint32_t tid;	       /* the trapped thread */
+	uint32_t flags;	       /* UM_TRAP_* */
+	uint32_t pad;
+};
+
+struct um_trap_reply {
+	struct um_reply_hdr r; /* 0; -ENOENT the sender has no attached address space */
+	uint32_t hits;	       /* intervals invalidated (0: answered at once) */
+	uint32_t pad;
+};
+
 /* --- acknowledgement / status / list / watch -------------------------- */
 
 struct um_ack {
@@ -407,18 +444,20 @@ struct um_watch {
 /* --- events ----------------------------------------------------------- */
 
 enum um_proto_reason {
-	UMP_REASON_WRITE = 1,	   /* first write since armed (uffd-wp fault), COW break */
-	UMP_REASON_REMOVE = 2,	   /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
-	UMP_REASON_UNMAP = 3,	   /* munmap (UFFD_EVENT_UNMAP) */
-	UMP_REASON_REMAP = 4,	   /* mremap moved pages away (UFFD_EVENT_REMAP) */
-	UMP_REASON_FORK = 5,	   /* fork made written pages copy-on-write */
-	UMP_REASON_RELEASE = 6,	   /* owner exited or detached */
-	UMP_REASON_MIGRATE = 7,	   /* a placement request moves the pages (UM_MSG_PLACE) */
-	UMP_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact */
-	UMP_REASON_PROTECT = 9,	   /* the daemon write-protects pages a mirror may hold
-				      writable: INSERT of an overlapping interval,
-				      dirty REARM */
-	UMP_REASON_MAX = 9,
+	UMP_REASON_WRITE = 1,	    /* first write since armed (uffd-wp fault), COW break */
+	UMP_REASON_REMOVE = 2,	    /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
+	UMP_REASON_UNMAP = 3,	    /* munmap (UFFD_EVENT_UNMAP) */
+	UMP_REASON_REMAP = 4,	    /* mremap moved pages away (UFFD_EVENT_REMAP) */
+	UMP_REASON_FORK = 5,	    /* fork made written pages copy-on-write */
+	UMP_REASON_RELEASE = 6,	    /* owner exited or detached */
+	UMP_REASON_MIGRATE = 7,	    /* a placement request moves the pages (UM_MSG_PLACE) */
+	UMP_REASON_REVALIDATE = 8,  /* the revalidation scan found a change after the fact */
+	UMP_REASON_PROTECT = 9,	    /* the daemon write-protects pages a mirror may hold
+				       writable: INSERT of an overlapping interval,
+				       dirty REARM */
+	UMP_REASON_PROTECTION = 10, /* before mprotect/pkey_mprotect (TRAP) */
+	UMP_REASON_UNMAPPING = 11,  /* before munmap, mremap, mmap MAP_FIXED, shmdt, brk (TRAP) */
+	UMP_REASON_MAX = 11,
 };
 
 /* um_ev_invalidate.flags */
@@ -516,6 +555,8 @@ _Static_assert(sizeof(struct um_revalidate) == 16, "um_revalidate");
 _Static_assert(sizeof(struct um_revalidate_reply) == 24, "um_revalidate_reply");
 _Static_assert(sizeof(struct um_ev_fork) == 48, "um_ev_fork");
 _Static_assert(sizeof(struct um_ack) == 16, "um_ack");
+_Static_assert(sizeof(struct um_trap) == 48, "um_trap");
+_Static_assert(sizeof(struct um_trap_reply) == 16, "um_trap_reply");
 _Static_assert(sizeof(struct um_status_reply) == 104, "um_status_reply");
 _Static_assert(sizeof(struct um_list_reply) == 24, "um_list_reply");
 _Static_assert(sizeof(struct um_list_rec) == 72, "um_list_rec");
@@ -561,6 +602,7 @@ _Static_assert(sizeof(struct um_hdr) + sizeof(struct um_status_reply) <= UM_MSG_
 	X(UM_MSG_PLACE, "PLACE", sizeof(struct um_place), 0, UM_SIDE_DAEMON, place)                \
 	X(UM_MSG_REVALIDATE, "REVALIDATE", sizeof(struct um_revalidate), 0, UM_SIDE_DAEMON,        \
 	  revalidate)                                                                              \
+	X(UM_MSG_TRAP, "TRAP", sizeof(struct um_trap), 0, UM_SIDE_DAEMON, trap)                    \
 	/* replies (ACK and POPULATE_DONE have none) */                                            \
 	X(UM_MSG_HELLO | UM_REPLY, "HELLO|REPLY", sizeof(struct um_hello_reply), 1,                \
 	  UM_SIDE_CLIENT, hello_reply)                                                             \
@@ -592,6 +634,8 @@ _Static_assert(sizeof(struct um_hdr) + sizeof(struct um_status_reply) <= UM_MSG_
 	  UM_SIDE_CLIENT, reply)                                                                   \
 	X(UM_MSG_REVALIDATE | UM_REPLY, "REVALIDATE|REPLY", sizeof(struct um_revalidate_reply), 0, \
 	  UM_SIDE_CLIENT, reply)                                                                   \
+	X(UM_MSG_TRAP | UM_REPLY, "TRAP|REPLY", sizeof(struct um_trap_reply), 0, UM_SIDE_CLIENT,   \
+	  reply)                                                                                   \
 	/* events (id 0) */                                                                        \
 	X(UM_EV_INVALIDATE, "INVALIDATE", sizeof(struct um_ev_invalidate), 0, UM_SIDE_CLIENT,      \
 	  ev_invalidate)                                                                           \

@@ -112,6 +112,61 @@ UM_EXPORT const char *um_version(void);
 
 /* um_connect() flags */
 #define UM_CONNECT_MANUAL (1u << 0) /* no event thread: call um_dispatch() */
+/*
+ * UM_CONNECT_TRAP_VMA - trap mode: invalidate before mprotect,
+ * pkey_mprotect, munmap, mremap, madvise (DONTNEED, FREE, REMOVE,
+ * PAGEOUT, DONTNEED_LOCKED, COLLAPSE, GUARD_INSTALL), mmap with
+ * MAP_FIXED, shmdt and brk (shrinking) over a mirrored range, as the
+ * kernel's mmu_interval_notifier is called before such a change
+ * (invalidate_range_start). See SEMANTICS.md, "Trap mode".
+ *
+ * um_connect() installs, once per process, a seccomp filter on every
+ * thread (SECCOMP_FILTER_FLAG_TSYNC) that stops those calls in a user
+ * notification (SECCOMP_RET_USER_NOTIF), and starts a thread that holds
+ * the listener and a second connection to the daemon. A trapped call of
+ * one of this process's threads continues only once the daemon answered:
+ * at once when the range meets no interval of this address space, else
+ * once every synchronous receiver's invalidate callback (reason
+ * UM_REASON_PROTECTION, UM_REASON_UNMAPPING or UM_REASON_REMOVE) has
+ * returned, or its ack timed out. The after-the-fact events (UNMAP,
+ * REMAP, REMOVE) still follow.
+ *
+ * What it costs and implies:
+ * - every trapped call (malloc's munmap of large blocks too) stops in the
+ *   kernel until the trap thread answers: about 7 us more on this
+ *   machine when it meets no interval this process inserted (the thread
+ *   knows their ranges), a round trip to the daemon and every sync
+ *   mirror's callback when it does (about 90 us with two);
+ * - PR_SET_NO_NEW_PRIVS is set on the process: set-uid and file-capability
+ *   programs it executes do not gain their privileges;
+ * - the filter cannot be removed: um_disconnect() leaves it and its
+ *   thread in place (they then answer at once), and it survives exec(2)
+ *   and is inherited by children. A child's calls are answered at once
+ *   by this process's thread (not invalidated before: a followed child,
+ *   UM_INSERT_FOLLOW_FORK, still gets the after-the-fact events), an
+ *   exec'd child's too. Once this process has exited (or exec'd: the
+ *   listener is close-on-exec), nobody answers: trapped calls fail with
+ *   ENOSYS, so a program this process execs itself cannot even start
+ *   (its dynamic loader's mmap MAP_FIXED fails), and children that
+ *   outlive it fail theirs. Do not use trap mode in a process that
+ *   execs, or whose children outlive it;
+ * - calls made by the library's threads and by callbacks (on any thread)
+ *   continue at once: they may be what the invalidation waits for;
+ * - if the daemon dies, every pending and later trapped call continues.
+ *
+ * Not with UM_CONNECT_MANUAL (-EINVAL): a trapped call of the thread that
+ * dispatches would wait for the ack only its own um_dispatch() can send.
+ * With WAIT_KILLABLE_RECV (Linux 5.19) a signal does not interrupt a held
+ * call once the trap thread received it; on older kernels a signal
+ * handler without SA_RESTART can make it fail with EINTR.
+ *
+ * Errors of um_connect() with this flag: -EOPNOTSUPP no seccomp user
+ * notification with SECCOMP_FILTER_FLAG_TSYNC_ESRCH (Linux 5.7), a
+ * seccomp sandbox that refuses it, an architecture other than x86_64 and
+ * aarch64, or a daemon started with --trap=forbid; -EBUSY the process
+ * already has a seccomp listener, or a thread could not take the filter.
+ */
+#define UM_CONNECT_TRAP_VMA (1u << 1)
 
 /**
  * um_connect() - connect to umirrord.
@@ -122,13 +177,18 @@ UM_EXPORT const char *um_version(void);
  * Connects (SOCK_SEQPACKET), exchanges versions and features (HELLO), maps
  * the result buffer the daemon passed, and unless UM_CONNECT_MANUAL starts
  * the event thread. No userfaultfd is created yet (that happens at the
- * first um_interval_insert()).
+ * first um_interval_insert()). With UM_CONNECT_TRAP_VMA (see above), the
+ * first such call of the process also connects the trap thread's socket,
+ * sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter.
  *
  * Waits for: the HELLO round trip, at most 10 s (a socket-activated
- * daemon answers once it has started).
+ * daemon answers once it has started); in trap mode a second one.
  * Holds: nothing on return.
  * Return: 0; -ENOENT/-ECONNREFUSED no daemon; -EPROTONOSUPPORT version
- * mismatch; -ENOMEM; -ETIMEDOUT.
+ * mismatch; -ENOMEM; -ETIMEDOUT; -EINVAL unknown @flags, or
+ * UM_CONNECT_MANUAL with UM_CONNECT_TRAP_VMA; with UM_CONNECT_TRAP_VMA also
+ * -EOPNOTSUPP (no seccomp user notification, or the daemon forbids trap
+ * mode) and -EBUSY (the process already has a seccomp listener).
  */
 UM_EXPORT int um_connect(const char *path, unsigned int flags, struct um_client **out);
 
@@ -272,6 +332,12 @@ enum um_reason {
 				     hold writable: another interval was inserted over
 				     them (tracking starts write-protected), or a
 				     dirty harvest with UM_DIRTY_REARM */
+	UM_REASON_PROTECTION = 10, /* trap mode: mprotect/pkey_mprotect is about
+				      to change the protection (the kernel's
+				      MMU_NOTIFY_PROTECTION_VMA) */
+	UM_REASON_UNMAPPING = 11,  /* trap mode: munmap, mremap, mmap MAP_FIXED,
+				      shmdt or brk is about to unmap the span
+				      (MMU_NOTIFY_UNMAP); UNMAP/REMAP follow */
 };
 
 /** um_reason_str() - "write", "remove", "unmap", ... ("?" if unknown). */

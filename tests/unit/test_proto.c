@@ -72,6 +72,8 @@ struct sample {
 		struct um_dirty_reply dirty_r;
 		struct um_place_reply place_r;
 		struct um_revalidate_reply reval_r;
+		struct um_trap trap;
+		struct um_trap_reply trap_r;
 		struct um_ev_populate pop;
 		struct um_ev_fork fork;
 		unsigned char bytes[UM_MSG_MAX];
@@ -118,6 +120,17 @@ static const struct sample samples[] = {
 	REQ(UM_MSG_PLACE, place, { .interval_id = 7, .start = ADDR, .npages = 4, .node = 0 }),
 	REQ(UM_MSG_REVALIDATE, reval,
 	    { .interval_id = 7, .period_ms = 100, .flags = UM_REVAL_NOW }),
+	REQ(UM_MSG_TRAP, trap,
+	    { .start = ADDR, .end = ADDR + 0x2000, .reason = UMP_REASON_PROTECTION, .tid = 42 }),
+	REQ(UM_MSG_TRAP, trap,
+	    { .start = ADDR,
+	      .end = ADDR + 0x1000,
+	      .start2 = ADDR + 0x10000,
+	      .end2 = ADDR + 0x11000,
+	      .reason = UMP_REASON_UNMAPPING,
+	      .tid = 42 }),
+	REQ(UM_MSG_TRAP, trap,
+	    { .start = ADDR, .reason = UMP_REASON_UNMAPPING, .tid = 42, .flags = UM_TRAP_BRK }),
 
 	REP(UM_MSG_HELLO, hello_r,
 	    { .version = 1,
@@ -150,6 +163,7 @@ static const struct sample samples[] = {
 	    { .count = 2, .walk_end = ADDR + 0x10000, .backend = UMP_BACKEND_WP_ASYNC }),
 	REP(UM_MSG_PLACE, place_r, { .moved = 4 }),
 	REP(UM_MSG_REVALIDATE, reval_r, { .changed = 3, .period_ms = 100 }),
+	REP(UM_MSG_TRAP, trap_r, { .hits = 2 }),
 
 	{ .type = UM_EV_INVALIDATE,
 	  .side = UM_SIDE_CLIENT,
@@ -266,8 +280,8 @@ static void test_roundtrip(void **state)
 			fail_msg("type %#x (%s) has no sample", type, um_msg_type_name(type));
 		known++;
 	}
-	/* 17 requests, 15 replies (ACK and POPULATE_DONE have none), 5 events */
-	assert_int_equal(known, 17 + 15 + 5);
+	/* 18 requests, 16 replies (ACK and POPULATE_DONE have none), 5 events */
+	assert_int_equal(known, 18 + 16 + 5);
 }
 
 static void test_fd_counts(void **state)
@@ -690,6 +704,39 @@ static void test_fields_requests(void **state)
 	expect_einval(&t);
 	t = base;
 	t.u.reval.flags = UM_REVAL_NOW << 1;
+	expect_einval(&t);
+
+	base = sample_of(UM_MSG_TRAP);
+	t = base;
+	t.u.trap.tid = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.reason = UMP_REASON_WRITE;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.end = t.u.trap.start;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.end += 1;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.start2 = ADDR + 0x30000; /* a second range that ends before it starts */
+	t.u.trap.end2 = ADDR + 0x20000;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.flags = UM_TRAP_BRK | UM_TRAP_SHMDT;
+	t.u.trap.end = 0;
+	t.u.trap.reason = UMP_REASON_UNMAPPING;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.flags = UM_TRAP_SHMDT; /* an address only */
+	t.u.trap.reason = UMP_REASON_UNMAPPING;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.flags = UM_TRAP_ALL << 1;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.pad = 1;
 	expect_einval(&t);
 }
 

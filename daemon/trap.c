@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trap.c - TRAP requests: invalidate before mprotect, munmap, mremap,
+ * madvise, mmap MAP_FIXED, shmdt and brk (see trap.h and SEMANTICS.md,
+ * "Trap mode").
+ *
+ * The library's trap thread holds the seccomp listener and answers the
+ * kernel itself; this side only decides when the call may go ahead. A
+ * record is a held invalidation (inval_start_held()): the reply goes out
+ * when its acks are in, and the record completes (seqs even) only once
+ * the call's change is visible, as the kernel's invalidate_range_end()
+ * follows the change. Visible means: the owner's VMAs over the ranges or
+ * the pagemap entries of their first pages differ from what they were
+ * when the request came, and the owner's mmap lock has been released
+ * since (mm_lock_barrier(): the call that changed the first VMA may still
+ * be changing the rest). A call that failed or changed nothing visible
+ * (mprotect to the protection already there, DONTNEED over nothing
+ * present) completes after TRAP_SETTLE_MS.
+ */
+#include "trap.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "inval.h"
+#include "log.h"
+#include "lookup.h"
+#include "mm_types.h"
+#include "peer.h"
+#include "server_types.h"
+#include "uapi_compat.h"
+#include "wp.h"
+
+#define TRAP_SETTLE_MS 100 /* a call that changes nothing visible */
+#define TRAP_POLL_MS 1
+#define PM_PAGES 512 /* pagemap entries read per range for the fingerprint */
+
+struct trap_op {
+	struct deferred d;
+	bool parked;
+	struct inval *inv; /* while in flight */
+	struct mm *mm;
+	uv_timer_t timer;
+	bool timer_init;
+	uint64_t r[2][2]; /* the ranges */
+	unsigned int nr;
+	uint64_t fp; /* fingerprint when the request came */
+	uint64_t deadline_ms;
+	unsigned int hits;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+/* one VMA at or after @addr: PROCMAP_QUERY, else a line of /proc/PID/maps */
+struct vma_rec {
+	uint64_t start, end, flags, ino, off;
+};
+
+static int maps_next(struct mm *mm, FILE **maps, uint64_t addr, struct vma_rec *v)
+{
+	if (mm->maps_fd >= 0) {
+		struct procmap_query q = {
+			.size = sizeof(q),
+			.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+			.query_addr = addr,
+		};
+
+		if (ioctl(mm->maps_fd, PROCMAP_QUERY, &q) < 0)
+			return -errno;
+		v->start = q.vma_start;
+		v->end = q.vma_end;
+		v->flags = q.vma_flags;
+		v->ino = q.inode;
+		v->off = q.vma_offset;
+		return 0;
+	}
+	if (!*maps) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)mm->pid);
+		*maps = fopen(path, "re");
+		if (!*maps)
+			return -errno;
+	}
+	for (;;) {
+		char line[512], perms[8];
+		uint64_t s, e, off = 0, ino = 0;
+
+		if (!fgets(line, sizeof(line), *maps))
+			return -ENOENT;
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %" SCNu64, &s, &e,
+			   perms, &off, &ino) < 3 ||
+		    strlen(perms) < 4)
+			continue;
+		if (e <= addr)
+			continue;
+		v->start = s;
+		v->end = e;
+		v->flags = (perms[0] == 'r') | (perms[1] == 'w') << 1 | (perms[2] == 'x') << 2 |
+			   (perms[3] == 's') << 3;
+		v->ino = ino;
+		v->off = off;
+		return 0;
+	}
+}
+
+/* the VMA covering @addr: [*start, *end), or -ENOENT */
+static int vma_at(struct mm *mm, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	FILE *maps = NULL;
+	struct vma_rec v;
+	int ret = maps_next(mm, &maps, addr, &v);
+
+	if (maps)
+		fclose(maps);
+	if (ret)
+		return ret;
+	if (v.start > addr)
+		return -ENOENT;
+	*start = v.start;
+	*end = v.end;
+	return 0;
+}
+
+/* what the call will change: the VMAs over the ranges, the first pages' PTEs */
+static uint64_t fingerprint(struct trap_op *op)
+{
+	uint64_t h = 0;
+
+	for (unsigned int i = 0; i < op->nr; i++) {
+		uint64_t addr = op->r[i][0], end = op->r[i][1];
+		uint64_t pm[PM_PAGES];
+		uint64_t n = (end - addr) >> UMP_PAGE_SHIFT;
+		FILE *maps = NULL;
+		ssize_t got;
+
+		while (addr < end) {
+			struct vma_rec v;
+
+			if (maps_next(op->mm, &maps, addr, &v) || v.start >= end)
+				break;
+			h = mix(mix(mix(mix(mix(h, v.start), v.end), v.flags), v.ino), v.off);
+			addr = v.end;
+		}
+		if (maps)
+			fclose(maps);
+		h = mix(h, 0x5eedu); /* the end of this range's VMAs */
+		if (n > PM_PAGES)
+			n = PM_PAGES;
+		got = pread(op->mm->pagemap_fd, pm, n * sizeof(pm[0]),
+			    (off_t)((op->r[i][0] >> UMP_PAGE_SHIFT) * sizeof(pm[0])));
+		for (ssize_t k = 0; k < got / (ssize_t)sizeof(pm[0]); k++)
+			h = mix(h, pm[k] & (PM_PRESENT | PM_SWAP | PM_PFN_MASK));
+	}
+	return h;
+}
+
+static void op_free_cb(uv_handle_t *hd)
+{
+	free(hd->data);
+}
+
+/* the record is over (or was never started) and nobody waits for a reply: free */
+static void op_maybe_free(struct trap_op *op)
+{
+	if (op->inv || op->parked)
+		return;
+	if (op->timer_init) {
+		uv_timer_stop(&op->timer);
+		op->timer.data = op;
+		uv_close((uv_handle_t *)&op->timer, op_free_cb);
+		return;
+	}
+	free(op);
+}
+
+static void op_finish(struct trap_op *op)
+{
+	struct inval *inv = op->inv;
+
+	if (inv) {
+		op->inv = NULL;
+		inval_finish(inv);
+	}
+	if (op->timer_init)
+		uv_timer_stop(&op->timer);
+	op_maybe_free(op);
+}
+
+static void op_poll(uv_timer_t *t)
+{
+	struct trap_op *op = t->data;
+
+	if (!op->inv)
+		return;
+	if (fingerprint(op) != op->fp) {
+		/* the change began; a call still changing the rest holds the lock */
+		mm_lock_barrier(op->mm);
+		op_finish(op);
+		return;
+	}
+	if (server_now_ms(op->mm->srv) >= op->deadline_ms) {
+		log_debug("mm %llu: trapped call over [%#" PRIx64 ", %#" PRIx64
+			  ") changed nothing visible in %d ms",
+			  (unsigned long long)op->mm->id, op->r[0][0], op->r[0][1], TRAP_SETTLE_MS);
+		op_finish(op);
+	}
+}
+
+static void op_reply(struct trap_op *op, int status)
+{
+	struct um_trap_reply rep = { .hits = op->hits };
+
+	if (!op->parked)
+		return;
+	op->parked = false;
+	deferred_reply(&op->d, status, &rep, sizeof(rep));
+}
+
+/* every mirror let go of the ranges: the call may go ahead; watch for its change */
+static void trap_acked(struct inval *inv, void *arg)
+{
+	struct trap_op *op = arg;
+	struct server *s = op->mm->srv;
+
+	op_reply(op, 0);
+	if (uv_timer_init(s->loop, &op->timer) == 0) {
+		op->timer_init = true;
+		op->timer.data = op;
+		op->deadline_ms = server_now_ms(s) + TRAP_SETTLE_MS;
+		if (uv_timer_start(&op->timer, op_poll, TRAP_POLL_MS, TRAP_POLL_MS) == 0)
+			return;
+	}
+	op_finish(op);
+}
+
+static void trap_expired(struct inval *inv, void *arg)
+{
+	op_finish(arg);
+}
+
+/* the owner went away: the record is freed without completion */
+static void trap_dropped(struct inval *inv, void *arg)
+{
+	struct trap_op *op = arg;
+
+	op->inv = NULL;
+	op_reply(op, -EFAULT);
+	if (op->timer_init)
+		uv_timer_stop(&op->timer);
+	op_maybe_free(op);
+}
+
+static const struct inval_hold_ops trap_hold = {
+	.acked = trap_acked,
+	.expired = trap_expired,
+	.dropped = trap_dropped,
+};
+
+/* the requester's connection closes: the record runs on, unanswered */
+static void trap_cancel(struct deferred *d)
+{
+	struct trap_op *op = container_of(d, struct trap_op, d);
+
+	op->parked = false;
+	op_maybe_free(op);
+}
+
+/* the intervals of @op's ranges, into one array (@out: stack or malloc) */
+static int collect(struct trap_op *op, struct inval_hit **out, unsigned int *n)
+{
+	struct hit_walk h[2] = { 0 };
+	struct inval_hit *v;
+	int ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (unsigned int i = 0; i < op->nr && !ret; i++)
+		ret = mm_collect(op->mm, &h[i], op->r[i][0], op->r[i][1]);
+	if (!ret && h[0].n + h[1].n) {
+		v = malloc((h[0].n + h[1].n) * sizeof(*v));
+		if (!v) {
+			ret = -ENOMEM;
+		} else {
+			memcpy(v, h[0].v, h[0].n * sizeof(*v));
+			if (h[1].n)
+				memcpy(v + h[0].n, h[1].v, h[1].n * sizeof(*v));
+			*out = v;
+			*n = h[0].n + h[1].n;
+		}
+	}
+	for (unsigned int i = 0; i < op->nr; i++)
+		mm_collect_done(&h[i]);
+	return ret;
+}
+
+int trap_request(struct client *c, uint64_t id, const struct um_trap *req,
+		 struct um_trap_reply *rep)
+{
+	struct inval_hit *hits;
+	struct trap_op *op;
+	unsigned int n;
+	struct mm *mm;
+	int ret;
+
+	if (!(c->features & UM_PFEAT_TRAP))
+		return -EPERM;
+	mm = mm_find_pid(c->srv, c->pid);
+	if (!mm || mm->uid != c->uid)
+		return -ENOENT;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->mm = mm;
+	op->r[0][0] = req->start;
+	op->r[0][1] = req->end;
+	op->nr = 1;
+	if (req->flags) {
+		uint64_t s, e;
+
+		/* brk: from the new break to the end of the heap; shmdt: the segment's VMA */
+		if (vma_at(mm, req->start, &s, &e)) {
+			free(op);
+			return 0;
+		}
+		op->r[0][1] = e;
+		if (req->flags & UM_TRAP_SHMDT)
+			op->r[0][0] = s;
+	} else if (req->end2) {
+		op->r[1][0] = req->start2;
+		op->r[1][1] = req->end2;
+		op->nr = 2;
+	}
+	ret = collect(op, &hits, &n);
+	if (ret || !n) {
+		free(op);
+		return ret;
+	}
+	op->hits = n;
+	rep->hits = n;
+	op->fp = fingerprint(op);
+	deferred_add(c, &op->d, UM_MSG_TRAP, id, trap_cancel);
+	op->parked = true;
+	ret = inval_start_held(mm, req->reason, op->r[0][0], op->r[0][1], req->tid, hits, n,
+			       &trap_hold, op, &op->inv);
+	free(hits);
+	if (ret) {
+		if (op->parked)
+			list_del(&op->d.link);
+		free(op);
+		return ret;
+	}
+	return -EINPROGRESS;
+}

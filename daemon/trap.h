@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trap.h - TRAP requests: a page-table change announced before it happens.
+ *
+ * In trap mode (UM_CONNECT_TRAP_VMA) the owner's library stops every
+ * thread that calls mprotect, munmap, mremap, madvise (advice that zaps),
+ * mmap MAP_FIXED, shmdt or brk in a seccomp user notification and asks
+ * here, on a connection of its own, whether the call may go ahead. The
+ * answer comes once every synchronous receiver of the intervals the call
+ * meets has acknowledged the invalidation (at once when it meets none);
+ * the record stays in flight, seqs odd, until the owner's maps or
+ * pagemap show the change and its mmap lock has been released, or
+ * TRAP_SETTLE_MS ran out (the call failed, or changed nothing visible).
+ */
+#ifndef UMD_TRAP_H
+#define UMD_TRAP_H
+
+#include <stdint.h>
+
+#include "umirror_proto.h"
+
+struct client;
+
+/**
+ * trap_request() - TRAP from @c (request @id).
+ *
+ * The address space is that of @c's process (SO_PEERCRED), attached by
+ * another connection of it. Reads the owner's maps and pagemap over the
+ * ranges (their state before the call), starts a held invalidation.
+ * Waits for nothing (the reply is parked until the acks are in).
+ * Return: 0 with @rep->hits 0 (nothing mirrored there: answered now);
+ * -EINPROGRESS (parked); -ENOENT no attached address space of @c's pid;
+ * -EPERM trap mode forbidden (umirrord --trap=forbid); -ENOMEM.
+ */
+int trap_request(struct client *c, uint64_t id, const struct um_trap *req,
+		 struct um_trap_reply *rep);
+
+#endif /* UMD_TRAP_H */
