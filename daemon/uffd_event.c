@@ -132,9 +132,8 @@ static uint64_t granule_end(struct mm *mm, uint64_t page, uint64_t want)
 {
 	uint64_t one = page + UMP_PAGE_SIZE, end = page + want * UMP_PAGE_SIZE;
 	uint64_t ents[GRANULE_MAX];
-	struct granule_vma g = { 0 };
-
 	struct granule_iv iv = { page, end, false, false };
+	struct granule_vma g = { 0 };
 
 	itree_query(&mm->tree, page, end, granule_iv_cb, &iv);
 	if (iv.refuse || !iv.any)
