@@ -162,14 +162,16 @@ static void print_row(FILE *f, const struct grid_opts *o, const struct grid_kind
 int grid_print(FILE *f, const struct grid_opts *o, const struct grid_kind *kinds,
 	       unsigned int nkinds, uint64_t start, const uint8_t *kind, uint64_t npages)
 {
-	uint64_t scale = grid_scale(o, npages), per_row = scale * o->columns;
-	uint64_t total[GRID_MAX_KINDS] = { 0 };
+	uint64_t total[GRID_MAX_KINDS] = { 0 }, scale, per_row;
 	struct row *rows;
 	bool starred = false;
 	int cur = 0;
 
+	/* before grid_scale(), which divides by the columns */
 	if (nkinds > GRID_MAX_KINDS || o->columns > GRID_MAX_COLUMNS || !o->columns)
 		return -EINVAL;
+	scale = grid_scale(o, npages);
+	per_row = scale * o->columns;
 	rows = calloc(2, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;

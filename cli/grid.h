@@ -60,7 +60,8 @@ uint64_t grid_scale(const struct grid_opts *o, uint64_t npages);
  * grid_print() - draw @npages pages from @start, page i of kind @kind[i]
  * (an index into @kinds, < @nkinds <= GRID_MAX_KINDS), to @f: the legend
  * (the kinds that occur, and the scale) unless !@o->legend, then the rows.
- * Holds nothing; waits for nothing. Return: 0, -ENOMEM.
+ * Holds nothing; waits for nothing. Return: 0; -EINVAL no columns, more
+ * than GRID_MAX_COLUMNS, or more than GRID_MAX_KINDS kinds; -ENOMEM.
  */
 int grid_print(FILE *f, const struct grid_opts *o, const struct grid_kind *kinds,
 	       unsigned int nkinds, uint64_t start, const uint8_t *kind, uint64_t npages);

@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <math.h>
 
 /* one setting for the whole program: --pretty */
 static bool pretty;
@@ -213,6 +214,11 @@ void json_hex(struct json *j, uint64_t v)
 void json_double(struct json *j, double v, int decimals)
 {
 	sep(j);
+	/* printf's "nan" and "inf" are not JSON, which has no such numbers */
+	if (!isfinite(v)) {
+		fputs("null", j->f);
+		return;
+	}
 	fprintf(j->f, "%.*f", decimals, v);
 }
 

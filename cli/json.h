@@ -51,7 +51,7 @@ void json_i64(struct json *j, int64_t v);
 void json_bool(struct json *j, bool v);
 /** json_hex() - @v as the string "0x..." (addresses do not fit a double). */
 void json_hex(struct json *j, uint64_t v);
-/** json_double() - @v with @decimals digits after the point. */
+/** json_double() - @v with @decimals digits after the point; NaN or infinite: null. */
 void json_double(struct json *j, double v, int decimals);
 
 /** json_end() - after the top-level value: a newline, and flush. */

@@ -320,6 +320,16 @@ static bool bit(const uint64_t *bm, uint64_t i)
 	return bm[i / 64] >> (i % 64) & 1;
 }
 
+bool dirty_soft_written(bool first_dirty, bool first_empty, bool unread, uint64_t ent,
+			uint64_t zero_pfn)
+{
+	if (first_dirty)
+		return true;
+	if (!first_empty)
+		return false;
+	return unread || ((ent & PM_PRESENT) && (!zero_pfn || (ent & PM_PFN_MASK) != zero_pfn));
+}
+
 /*
  * Which pages of @iv were written (second read, after the clear): bit 55
  * at the first read, or a page that appeared where the first read found
@@ -343,14 +353,9 @@ static void soft_fold(struct interval *iv, const struct soft_first *f)
 			unread = pagemap_read_all(iv->mm->pagemap_fd,
 						  iv->node.start + i * UMP_PAGE_SIZE, k, ents);
 		}
-		if (i < n) {
-			uint64_t e = ents[i % SD_CHUNK];
-
-			w = bit(f->dirty, i) ||
-			    (bit(f->empty, i) &&
-			     (unread ||
-			      ((e & PM_PRESENT) && (!zero || (e & PM_PFN_MASK) != zero))));
-		}
+		if (i < n)
+			w = dirty_soft_written(bit(f->dirty, i), bit(f->empty, i), unread,
+					       ents[i % SD_CHUNK], zero);
 		if (w && !in_run)
 			run = i;
 		else if (!w && in_run)
@@ -569,9 +574,8 @@ static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint
 	return 0;
 }
 
-/* append the @got regions of @vec inside [@cur, @end) to @out[0..@n), merged; the new n */
-static uint64_t add_regions(struct um_dirty_rec *out, uint64_t n, const struct page_region *vec,
-			    long got, uint64_t cur, uint64_t end)
+uint64_t dirty_add_regions(struct um_dirty_rec *out, uint64_t n, const struct page_region *vec,
+			   long got, uint64_t cur, uint64_t end)
 {
 	for (long i = 0; i < got; i++) {
 		uint64_t s = vec[i].start, e = vec[i].end;
@@ -638,7 +642,7 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 			ret = -EIO;
 			break;
 		}
-		n = add_regions(out, n, vec, got, cur, end);
+		n = dirty_add_regions(out, n, vec, got, cur, end);
 		/*
 		 * A buffer not filled means the walk covered the range; walk_end
 		 * alone is not to be trusted (6.18 returned regions beyond the
@@ -661,6 +665,25 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 	return ret;
 }
 
+uint64_t dirty_merge_runs(const struct um_dirty_rec *a, uint64_t na, const struct um_dirty_rec *b,
+			  uint64_t nb, struct um_dirty_rec *out)
+{
+	uint64_t i = 0, j = 0, k = 0;
+
+	while (i < na || j < nb) {
+		struct um_dirty_rec r =
+			j == nb || (i < na && a[i].start <= b[j].start) ? a[i++] : b[j++];
+
+		if (k && r.start <= out[k - 1].end) {
+			if (r.end > out[k - 1].end)
+				out[k - 1].end = r.end;
+		} else {
+			out[k++] = r;
+		}
+	}
+	return k;
+}
+
 /*
  * WP_ASYNC: the scan's runs @out[0..*n) (all reported: they are re-armed
  * already) merged with the logged REMOVE/REMAP runs below @walk_end that
@@ -669,7 +692,7 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 static int merge_log(struct interval *iv, uint64_t start, uint64_t walk_end, bool rearm,
 		     struct um_dirty_rec *out, uint64_t max, uint64_t *n)
 {
-	uint64_t room = max - *n, nb, i = 0, j = 0, k = 0, lw;
+	uint64_t room = max - *n, nb, lw;
 	struct um_dirty_rec *b, *m;
 
 	if (!room)
@@ -683,19 +706,8 @@ static int merge_log(struct interval *iv, uint64_t start, uint64_t walk_end, boo
 		free(b);
 		return -ENOMEM;
 	}
-	while (i < *n || j < nb) {
-		struct um_dirty_rec r =
-			j == nb || (i < *n && out[i].start <= b[j].start) ? out[i++] : b[j++];
-
-		if (k && r.start <= m[k - 1].end) {
-			if (r.end > m[k - 1].end)
-				m[k - 1].end = r.end;
-		} else {
-			m[k++] = r;
-		}
-	}
-	memcpy(out, m, k * sizeof(*m));
-	*n = k;
+	*n = dirty_merge_runs(out, *n, b, nb, m);
+	memcpy(out, m, *n * sizeof(*m));
 	free(m);
 	free(b);
 	return 0;

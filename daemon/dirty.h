@@ -16,6 +16,8 @@ struct interval;
 struct mm;
 struct um_dirty;
 struct um_dirty_reply;
+struct um_dirty_rec;
+struct page_region;
 
 /**
  * dirty_request() - DIRTY from @c: write um_dirty_rec[] into @c's result
@@ -67,5 +69,40 @@ int dirty_soft_harvest(struct mm *mm);
  * dirty_soft_harvest().
  */
 void dirty_soft_baseline(struct interval *iv);
+
+/*
+ * The pure steps of a harvest, apart for their unit test. Page runs are
+ * struct um_dirty_rec [start, end) byte ranges, sorted by start.
+ */
+
+/**
+ * dirty_merge_runs() - the runs of @a[0..@na) and @b[0..@nb) (each sorted,
+ * runs in one list apart or touching) into @out (room for @na + @nb, not
+ * @a or @b): sorted, and runs that overlap or touch made one, so that a
+ * written range is never split in a reply. Return: the number in @out.
+ */
+uint64_t dirty_merge_runs(const struct um_dirty_rec *a, uint64_t na, const struct um_dirty_rec *b,
+			  uint64_t nb, struct um_dirty_rec *out);
+
+/**
+ * dirty_add_regions() - append the @got PAGEMAP_SCAN regions @vec to
+ * @out[0..@n): only those inside [@cur, @end), not empty and after the
+ * last run (never trust more than was asked); one that continues the last
+ * run extends it. Return: the new @n.
+ */
+uint64_t dirty_add_regions(struct um_dirty_rec *out, uint64_t n, const struct page_region *vec,
+			   long got, uint64_t cur, uint64_t end);
+
+/**
+ * dirty_soft_written() - the soft-dirty harvest's verdict on one page:
+ * written if bit 55 was set at the first read (@first_dirty), or if the
+ * page was neither present nor swapped then (@first_empty) and the second
+ * read @ent (after the clear) shows a page that is not the zero page
+ * @zero_pfn (0: unknown, any page counts), or there was no second read
+ * (@unread). A page that appeared may have been written before the clear
+ * wiped its bit: without WP_UNPOPULATED an empty page cannot be held.
+ */
+bool dirty_soft_written(bool first_dirty, bool first_empty, bool unread, uint64_t ent,
+			uint64_t zero_pfn);
 
 #endif /* UMD_DIRTY_H */

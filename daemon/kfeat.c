@@ -95,8 +95,8 @@ static void probe_procmap_query(struct kfeat *kf, void *page)
 
 	if (fd < 0)
 		return;
-	kf->procmap_query = ioctl(fd, PROCMAP_QUERY, &q) == 0 && q.vma_start <= q.query_addr &&
-			    q.query_addr < q.vma_end;
+	kf->procmap_query = ioctl(fd, PROCMAP_QUERY, &q) == 0 &&
+			    kfeat_procmap_covers(q.query_addr, q.vma_start, q.vma_end);
 	close(fd);
 }
 
@@ -172,20 +172,34 @@ out:
 	return ok;
 }
 
+bool kfeat_entry_pfn(uint64_t ent, uint64_t *pfn)
+{
+	/* not present: the low bits are a swap type and offset, not a PFN */
+	if (!(ent & PM_PRESENT) || !(ent & PM_PFN_MASK))
+		return false;
+	*pfn = ent & PM_PFN_MASK;
+	return true;
+}
+
+bool kfeat_procmap_covers(uint64_t addr, uint64_t vma_start, uint64_t vma_end)
+{
+	return vma_start <= addr && addr < vma_end;
+}
+
 static void probe_pfns(struct kfeat *kf, volatile char *rw, volatile char *ro)
 {
-	uint64_t ent;
+	uint64_t ent, pfn;
 	char c;
 
 	rw[0] = 1;
-	if (read_pagemap((uint64_t)(uintptr_t)rw, &ent) == 0 && (ent & PM_PRESENT))
-		kf->pfn_visible = (ent & PM_PFN_MASK) != 0;
+	kf->pfn_visible =
+		read_pagemap((uint64_t)(uintptr_t)rw, &ent) == 0 && kfeat_entry_pfn(ent, &pfn);
 	/* a read fault on untouched private anon memory maps the zero page */
 	c = ro[0];
 	(void)c;
 	if (kf->pfn_visible && read_pagemap((uint64_t)(uintptr_t)ro, &ent) == 0 &&
-	    (ent & PM_PRESENT))
-		kf->zero_pfn = ent & PM_PFN_MASK;
+	    kfeat_entry_pfn(ent, &pfn))
+		kf->zero_pfn = pfn;
 	if (kf->pfn_visible) {
 		int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
 

@@ -67,6 +67,20 @@ int kfeat_probe(struct kfeat *kf);
 uint64_t kfeat_mask(const struct kfeat *kf);
 
 /**
+ * kfeat_entry_pfn() - the PFN a /proc/PID/pagemap entry @ent shows: only
+ * a present page has one, and pagemap shows 0 to a reader without
+ * CAP_SYS_ADMIN. Return: true and *@pfn, or false (*@pfn untouched).
+ */
+bool kfeat_entry_pfn(uint64_t ent, uint64_t *pfn);
+
+/**
+ * kfeat_procmap_covers() - whether a PROCMAP_QUERY answer [@vma_start,
+ * @vma_end) holds the address @addr asked about: an answer about another
+ * VMA, or fields left zero, is no working ioctl.
+ */
+bool kfeat_procmap_covers(uint64_t addr, uint64_t vma_start, uint64_t vma_end);
+
+/**
  * kfeat_open_uffd() - a new userfaultfd (O_CLOEXEC|O_NONBLOCK), through
  * /dev/userfaultfd or userfaultfd(2). Return: the fd or -errno.
  */

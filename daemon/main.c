@@ -2,6 +2,7 @@
 /*
  * main.c - umirrord: options, start-up, the loop, graceful shutdown.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -26,49 +27,17 @@ static struct server srv;
 static uv_signal_t sig_term, sig_int;
 static bool no_sandbox;
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: umirrord [OPTIONS]\n"
-		"Mirror CPU page tables of client processes (userfaultfd + pagemap).\n\n"
-		"  --socket PATH        listening socket (default $" UM_SOCKET_ENV
-		", else " UM_DEFAULT_SOCKET ")\n"
-		"  --mode OCTAL         socket permissions (default 0660)\n"
-		"  --group GROUP        the socket's group (name or gid; default: root's)\n"
-		"  --ack-timeout MS     evict receivers that do not ack in MS (default 1000)\n"
-		"  --result-size BYTES  per-client result buffer (default 4194304)\n"
-		"  --max-clients-per-uid N    connections per uid (default 64; 0: unlimited)\n"
-		"  --max-intervals-per-uid N  intervals per uid (default 4096; 0: unlimited)\n"
-		"  --max-bytes-per-uid BYTES  mirrored bytes per uid (default 64 GiB; 0: "
-		"unlimited)\n"
-		"  --limit-root         apply the per-uid limits to root too (default: not)\n"
-		"  --pfn-group GROUP    show real PFNs to members of GROUP (name or gid) too,\n"
-		"                       not only to CAP_SYS_ADMIN peers\n"
-		"  --revalidate-ms MS   default revalidation scan period (default 1000; 0: off;\n"
-		"                       else 10..3600000)\n"
-		"  --write-granule N    pages a streak of in-order first writes may grow to\n"
-		"                       (default 512 = 2 MiB; 1: every first write is one page)\n"
-		"  --trap=allow|forbid  may clients use trap mode (UM_CONNECT_TRAP_VMA: the\n"
-		"                       daemon answers before their mprotect/munmap/...;\n"
-		"                       default allow)\n"
-		"  --no-sandbox         do not install the seccomp allow-list\n"
-		"  --mask-features LIST do not use these kernel features even if present\n"
-		"                       (comma-separated: pagemap_scan, wp_async, wp_unpopulated,\n"
-		"                       procmap_query, io_uring, soft_dirty, or 6.1 for the first\n"
-		"                       four; default $UMIRRORD_MASK_FEATURES)\n"
-		"  --verbose            debug logging\n"
-		"  --version            print the version and exit\n"
-		"  --help               this text\n");
-}
-
 static int parse_u64(const char *s, int base, unsigned long long min, unsigned long long max,
 		     unsigned long long *out)
 {
 	char *end;
 
+	/* a digit first: strtoull() would skip blanks and take " -1" as 2^64 - 1 */
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
 	errno = 0;
 	*out = strtoull(s, &end, base);
-	if (errno || end == s || *end || *s == '-' || *out < min || *out > max)
+	if (errno || *end || *out < min || *out > max)
 		return -EINVAL;
 	return 0;
 }
@@ -135,34 +104,253 @@ static const char *option_name(int argc, char **argv, const char *arg)
 	return "option";
 }
 
+/*
+ * One handler per option: the value @arg (NULL for an option that takes
+ * none) into @o. Return: 0, or -EINVAL; the caller says what a bad value
+ * should have been when the option has a @want, else the handler has.
+ */
+typedef int opt_set_fn(struct um_opts *o, const char *arg);
+
+static int set_socket(struct um_opts *o, const char *arg)
+{
+	o->socket_path = arg;
+	return 0;
+}
+
+static int set_mode(struct um_opts *o, const char *arg)
+{
+	unsigned long long v;
+
+	if (parse_u64(arg, 8, 0, 07777, &v))
+		return -EINVAL;
+	o->mode = v;
+	return 0;
+}
+
+static int set_group(struct um_opts *o, const char *arg)
+{
+	if (resolve_group("--group", arg, &o->group))
+		return -EINVAL;
+	o->group_set = true;
+	return 0;
+}
+
+static int set_ack_timeout(struct um_opts *o, const char *arg)
+{
+	unsigned long long v;
+
+	if (parse_u64(arg, 10, 1, 3600000, &v))
+		return -EINVAL;
+	o->ack_timeout_ms = v;
+	return 0;
+}
+
+static int set_result_size(struct um_opts *o, const char *arg)
+{
+	unsigned long long v;
+
+	/* whole pages, and it must fit um_hello_reply.result_size */
+	if (parse_u64(arg, 10, UMP_PAGE_SIZE, 1ull << 31, &v) || v % UMP_PAGE_SIZE)
+		return -EINVAL;
+	o->result_size = v;
+	return 0;
+}
+
+static int set_limit(struct um_opts *o, enum limit_kind kind, const char *arg,
+		     unsigned long long max)
+{
+	unsigned long long v;
+
+	if (parse_u64(arg, 10, 0, max, &v))
+		return -EINVAL;
+	limits_cfg_set(&o->limits, kind, v);
+	return 0;
+}
+
+static int set_max_clients(struct um_opts *o, const char *arg)
+{
+	return set_limit(o, LIMIT_CLIENTS, arg, UINT32_MAX);
+}
+
+static int set_max_intervals(struct um_opts *o, const char *arg)
+{
+	return set_limit(o, LIMIT_INTERVALS, arg, UINT32_MAX);
+}
+
+static int set_max_bytes(struct um_opts *o, const char *arg)
+{
+	return set_limit(o, LIMIT_BYTES, arg, UINT64_MAX);
+}
+
+static int set_limit_root(struct um_opts *o, const char *arg)
+{
+	o->limits.limit_root = true;
+	return 0;
+}
+
+static int set_pfn_group(struct um_opts *o, const char *arg)
+{
+	if (resolve_group("--pfn-group", arg, &o->pfn_group))
+		return -EINVAL;
+	o->pfn_group_set = true;
+	return 0;
+}
+
+static int set_revalidate(struct um_opts *o, const char *arg)
+{
+	unsigned long long v;
+
+	/* below 10 ms the scan would keep the loop busy */
+	if (parse_u64(arg, 10, 0, 3600000, &v) || (v && v < 10))
+		return -EINVAL;
+	o->revalidate_ms = v;
+	return 0;
+}
+
+static int set_write_granule(struct um_opts *o, const char *arg)
+{
+	unsigned long long v;
+
+	if (parse_u64(arg, 10, 1, 512, &v))
+		return -EINVAL;
+	o->write_granule = (unsigned int)v;
+	return 0;
+}
+
+static int set_trap(struct um_opts *o, const char *arg)
+{
+	if (strcmp(arg, "allow") && strcmp(arg, "forbid"))
+		return -EINVAL;
+	o->trap_forbid = !strcmp(arg, "forbid");
+	return 0;
+}
+
+static int set_no_sandbox(struct um_opts *o, const char *arg)
+{
+	no_sandbox = true;
+	return 0;
+}
+
+static int set_mask_features(struct um_opts *o, const char *arg)
+{
+	return kfeat_parse_mask(arg, &o->mask_features);
+}
+
+static int set_verbose(struct um_opts *o, const char *arg)
+{
+	o->verbose = true;
+	return 0;
+}
+
+static int show_version(struct um_opts *o, const char *arg)
+{
+	printf("umirrord %s (protocol %d)\n", UMD_VERSION, UM_PROTO_VERSION);
+	exit(0);
+}
+
+static void usage(FILE *f);
+
+static int show_help(struct um_opts *o, const char *arg)
+{
+	usage(stdout);
+	exit(0);
+}
+
+/*
+ * The command line, in --help's order: getopt_long's table and --help
+ * are made from it. @help lines after the first are continued under it.
+ */
+static const struct daemon_opt {
+	const char *name;
+	/* the value's name in --help, after a blank or, "=...", joined; NULL: none */
+	const char *arg;
+	const char *want; /* what a bad value should have been; NULL: set says */
+	opt_set_fn *set;
+	const char *help;
+} options[] = {
+	{ "socket", "PATH", NULL, set_socket,
+	  "listening socket (default $" UM_SOCKET_ENV ", else " UM_DEFAULT_SOCKET ")" },
+	{ "mode", "OCTAL", "an octal mode, 0 to 07777", set_mode,
+	  "socket permissions (default 0660)" },
+	{ "group", "GROUP", NULL, set_group, "the socket's group (name or gid; default: root's)" },
+	{ "ack-timeout", "MS", "milliseconds, 1 to 3600000", set_ack_timeout,
+	  "evict receivers that do not ack in MS (default 1000)" },
+	{ "result-size", "BYTES", "bytes, a multiple of 4096 from 4096 to 2147483648",
+	  set_result_size, "per-client result buffer (default 4194304)" },
+	{ "max-clients-per-uid", "N", "a decimal number, 0 for unlimited", set_max_clients,
+	  "connections per uid (default 64; 0: unlimited)" },
+	{ "max-intervals-per-uid", "N", "a decimal number, 0 for unlimited", set_max_intervals,
+	  "intervals per uid (default 4096; 0: unlimited)" },
+	{ "max-bytes-per-uid", "BYTES", "bytes, decimal, 0 for unlimited", set_max_bytes,
+	  "mirrored bytes per uid (default 64 GiB; 0: unlimited)" },
+	{ "limit-root", NULL, NULL, set_limit_root,
+	  "apply the per-uid limits to root too (default: not)" },
+	{ "pfn-group", "GROUP", NULL, set_pfn_group,
+	  "show real PFNs to members of GROUP (name or gid) too,\n"
+	  "not only to CAP_SYS_ADMIN peers" },
+	{ "revalidate-ms", "MS", "milliseconds, 0 (off) or 10 to 3600000", set_revalidate,
+	  "default revalidation scan period (default 1000; 0: off;\n"
+	  "else 10..3600000)" },
+	{ "write-granule", "N", "pages, 1 to 512", set_write_granule,
+	  "pages a streak of in-order first writes may grow to\n"
+	  "(default 512 = 2 MiB; 1: every first write is one page)" },
+	{ "trap", "=allow|forbid", "allow or forbid", set_trap,
+	  "may clients use trap mode (UM_CONNECT_TRAP_VMA: the\n"
+	  "daemon answers before their mprotect/munmap/...;\n"
+	  "default allow)" },
+	{ "no-sandbox", NULL, NULL, set_no_sandbox, "do not install the seccomp allow-list" },
+	{ "mask-features", "LIST", NULL, set_mask_features,
+	  "do not use these kernel features even if present\n"
+	  "(comma-separated: pagemap_scan, wp_async, wp_unpopulated,\n"
+	  "procmap_query, io_uring, soft_dirty, or 6.1 for the first\n"
+	  "four; default $UMIRRORD_MASK_FEATURES)" },
+	{ "verbose", NULL, NULL, set_verbose, "debug logging" },
+	{ "version", NULL, NULL, show_version, "print the version and exit" },
+	{ "help", NULL, NULL, show_help, "this text" },
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+/* getopt_long's value for options[i]: clear of '?' and ':' */
+#define OPT_BASE 256
+/*
+ * --help's first column: "--name ARG" padded to HELP_LABEL; the few longer
+ * ones (the per-uid limits) to HELP_LABEL_WIDE, so that they line up with
+ * each other. Continuation lines start under HELP_LABEL's column.
+ */
+#define HELP_LABEL 20
+#define HELP_LABEL_WIDE 26
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: umirrord [OPTIONS]\n"
+		   "Mirror CPU page tables of client processes (userfaultfd + pagemap).\n\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const char *help = options[i].help, *nl;
+		char label[64];
+		int len;
+
+		len = snprintf(label, sizeof(label), "--%s%s%s", options[i].name,
+			       options[i].arg && options[i].arg[0] != '=' ? " " : "",
+			       options[i].arg ? options[i].arg : "");
+		fprintf(f, "  %-*s ", len > HELP_LABEL ? HELP_LABEL_WIDE : HELP_LABEL, label);
+		while ((nl = strchr(help, '\n'))) {
+			fprintf(f, "%.*s\n%*s", (int)(nl - help), help, HELP_LABEL + 3, "");
+			help = nl + 1;
+		}
+		fprintf(f, "%s\n", help);
+	}
+}
+
 static int parse_args(int argc, char **argv, struct um_opts *o)
 {
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "group", required_argument, NULL, 'g' },
-		{ "ack-timeout", required_argument, NULL, 'a' },
-		{ "result-size", required_argument, NULL, 'r' },
-		{ "max-clients-per-uid", required_argument, NULL, 'C' },
-		{ "max-intervals-per-uid", required_argument, NULL, 'I' },
-		{ "max-bytes-per-uid", required_argument, NULL, 'B' },
-		{ "limit-root", no_argument, NULL, 'R' },
-		{ "pfn-group", required_argument, NULL, 'G' },
-		{ "revalidate-ms", required_argument, NULL, 'W' },
-		{ "write-granule", required_argument, NULL, 'K' },
-		{ "no-sandbox", no_argument, NULL, 'S' },
-		{ "trap", required_argument, NULL, 'T' },
-		{ "mask-features", required_argument, NULL, 'M' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	/* what a bad value of the option being parsed should have been */
-	const char *want = NULL;
-	unsigned long long v;
+	struct option longopts[NOPTIONS + 1] = { 0 };
+	const struct daemon_opt *d;
 	int c;
 
+	for (size_t i = 0; i < NOPTIONS; i++)
+		longopts[i] = (struct option){ options[i].name,
+					       options[i].arg ? required_argument : no_argument,
+					       NULL, OPT_BASE + (int)i };
 	o->socket_path = getenv(UM_SOCKET_ENV);
 	if (!o->socket_path || !*o->socket_path)
 		o->socket_path = UM_DEFAULT_SOCKET;
@@ -175,114 +363,28 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	/* the environment is the default: test suites run a daemon per test */
 	if (kfeat_parse_mask(getenv("UMIRRORD_MASK_FEATURES"), &o->mask_features))
 		return -EINVAL;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			o->socket_path = optarg;
-			break;
-		case 'm':
-			want = "an octal mode, 0 to 07777";
-			if (parse_u64(optarg, 8, 0, 07777, &v))
-				goto bad;
-			o->mode = v;
-			break;
-		case 'g':
-			if (resolve_group("--group", optarg, &o->group))
-				return -EINVAL;
-			o->group_set = true;
-			break;
-		case 'a':
-			want = "milliseconds, 1 to 3600000";
-			if (parse_u64(optarg, 10, 1, 3600000, &v))
-				goto bad;
-			o->ack_timeout_ms = v;
-			break;
-		case 'r':
-			/* whole pages, and it must fit um_hello_reply.result_size */
-			want = "bytes, a multiple of 4096 from 4096 to 2147483648";
-			if (parse_u64(optarg, 10, UMP_PAGE_SIZE, 1ull << 31, &v) ||
-			    v % UMP_PAGE_SIZE)
-				goto bad;
-			o->result_size = v;
-			break;
-		case 'C':
-			want = "a decimal number, 0 for unlimited";
-			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
-				goto bad;
-			limits_cfg_set(&o->limits, LIMIT_CLIENTS, v);
-			break;
-		case 'I':
-			want = "a decimal number, 0 for unlimited";
-			if (parse_u64(optarg, 10, 0, UINT32_MAX, &v))
-				goto bad;
-			limits_cfg_set(&o->limits, LIMIT_INTERVALS, v);
-			break;
-		case 'B':
-			want = "bytes, decimal, 0 for unlimited";
-			if (parse_u64(optarg, 10, 0, UINT64_MAX, &v))
-				goto bad;
-			limits_cfg_set(&o->limits, LIMIT_BYTES, v);
-			break;
-		case 'R':
-			o->limits.limit_root = true;
-			break;
-		case 'G':
-			if (resolve_group("--pfn-group", optarg, &o->pfn_group))
-				return -EINVAL;
-			o->pfn_group_set = true;
-			break;
-		case 'W':
-			/* below 10 ms the scan would keep the loop busy */
-			want = "milliseconds, 0 (off) or 10 to 3600000";
-			if (parse_u64(optarg, 10, 0, 3600000, &v) || (v && v < 10))
-				goto bad;
-			o->revalidate_ms = v;
-			break;
-		case 'K':
-			want = "pages, 1 to 512";
-			if (parse_u64(optarg, 10, 1, 512, &v))
-				goto bad;
-			o->write_granule = (unsigned int)v;
-			break;
-		case 'S':
-			no_sandbox = true;
-			break;
-		case 'T':
-			want = "allow or forbid";
-			if (strcmp(optarg, "allow") && strcmp(optarg, "forbid"))
-				goto bad;
-			o->trap_forbid = !strcmp(optarg, "forbid");
-			break;
-		case 'M':
-			if (kfeat_parse_mask(optarg, &o->mask_features))
-				return -EINVAL;
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'V':
-			printf("umirrord %s (protocol %d)\n", UMD_VERSION, UM_PROTO_VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c < OPT_BASE) {
 			/* getopt said what was wrong; this says it at error priority */
 			log_error("bad command line at '%s' (see umirrord --help)",
 				  argv[optind - 1]);
 			usage(stderr);
 			return -EINVAL;
 		}
+		d = &options[c - OPT_BASE];
+		if (!d->set(o, optarg))
+			continue;
+		/* getopt left the option as it was written in argv[optind - 1] (or - 2) */
+		if (d->want)
+			log_error("%s: bad value '%s': want %s", option_name(argc, argv, optarg),
+				  optarg, d->want);
+		return -EINVAL;
 	}
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
-bad:
-	/* getopt left the option as it was written in argv[optind - 1] (or - 2) */
-	log_error("%s: bad value '%s': want %s", option_name(argc, argv, optarg), optarg, want);
-	return -EINVAL;
 }
 
 /* the socket clients reach us at: systemd's, when it passed one */

@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pidfd.h"
 #include "transport.h"
 
 #ifndef SO_PEERPIDFD
@@ -44,14 +44,6 @@ uint64_t server_now_ms(const struct server *s)
 bool client_may_see(const struct client *c, uid_t owner_uid)
 {
 	return c->uid == 0 || c->uid == owner_uid;
-}
-
-/* true while the process behind @pidfd has not exited */
-static bool pidfd_alive(int pidfd)
-{
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 0;
 }
 
 /* @gid is one of the numbers on a "Groups:" line of /proc/PID/status */

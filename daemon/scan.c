@@ -39,12 +39,10 @@
 
 #define HPAGE (2ull << 20)
 
-#define ID_WRITABLE UM_E_WRITE	  /* the VMA allows writes */
-#define ID_ARMED UM_E_UFFD_WP	  /* write-protected: a write would be seen */
-#define ID_EXPLAINED (1ull << 60) /* invalidated since the last scan */
-#define ID_KEEP \
-	(UM_E_PFN_MASK | UM_E_PRESENT | UM_E_SWAP | UM_E_HUGE | UM_E_NOPERM | UM_E_HOLE | ID_ARMED)
-#define ID_PROT (ID_WRITABLE | UM_E_NOPERM | UM_E_HOLE)
+#define ID_KEEP                                                                           \
+	(UM_E_PFN_MASK | UM_E_PRESENT | UM_E_SWAP | UM_E_HUGE | UM_E_NOPERM | UM_E_HOLE | \
+	 SCAN_ID_ARMED)
+#define ID_PROT (SCAN_ID_WRITABLE | UM_E_NOPERM | UM_E_HOLE)
 
 struct scan_state {
 	struct list link; /* server.scans; unlinked once the owner is dead */
@@ -80,7 +78,7 @@ static int writable_cb(const struct vma *v, void *priv)
 	if (!v->write)
 		return 0;
 	for (uint64_t p = a; p < b; p += UMP_PAGE_SIZE)
-		w->id[(p - w->start) / UMP_PAGE_SIZE] |= ID_WRITABLE;
+		w->id[(p - w->start) / UMP_PAGE_SIZE] |= SCAN_ID_WRITABLE;
 	return 0;
 }
 
@@ -106,17 +104,17 @@ static int identities(struct interval *iv, uint64_t start, uint64_t npages, uint
 	return vma_walk(iv->mm, start, end, writable_cb, &w);
 }
 
-static bool changed(uint64_t old, uint64_t now)
+bool scan_changed(uint64_t old, uint64_t now)
 {
-	if (old & ID_EXPLAINED)
+	if (old & SCAN_ID_EXPLAINED)
 		return false;
 	/* a write nobody saw (WP_ASYNC) */
-	if ((old & ID_ARMED) && !(now & ID_ARMED))
+	if ((old & SCAN_ID_ARMED) && !(now & SCAN_ID_ARMED))
 		return true;
 	if ((old ^ now) & ID_PROT)
 		return true;
 	/* what a mirror may hold changed; re-arming alone changes nothing */
-	return (old & UM_E_PRESENT) && ((old ^ now) & ~ID_ARMED);
+	return (old & UM_E_PRESENT) && ((old ^ now) & ~SCAN_ID_ARMED);
 }
 
 /*
@@ -141,13 +139,14 @@ static void explain_in_flight(struct scan_state *st)
 			a = a < iv->node.start ? iv->node.start : a & ~(UMP_PAGE_SIZE - 1);
 			b = b > iv->node.end ? iv->node.end : b;
 			for (; a < b; a += UMP_PAGE_SIZE)
-				st->base[(a - iv->node.start) / UMP_PAGE_SIZE] |= ID_EXPLAINED;
+				st->base[(a - iv->node.start) / UMP_PAGE_SIZE] |= SCAN_ID_EXPLAINED;
 		}
 	}
 }
 
-static void report(struct interval *iv, uint64_t first, uint64_t end)
+static void report(uint64_t first, uint64_t end, void *priv)
 {
+	struct interval *iv = priv;
 	struct inval_hit hit = {
 		.iv = iv,
 		.start = iv->node.start + first * UMP_PAGE_SIZE,
@@ -157,16 +156,39 @@ static void report(struct interval *iv, uint64_t first, uint64_t end)
 	inval_start(iv->mm, UMP_REASON_REVALIDATE, hit.start, hit.end, 0, &hit, 1);
 }
 
-static bool written(const struct scan_state *st, uint64_t i)
+uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *written, uint64_t npages,
+		      void (*report_run)(uint64_t first, uint64_t end, void *priv), void *priv)
 {
-	return st->written && (st->written[i / 64] >> (i % 64) & 1);
+	uint64_t n = 0, run = 0;
+	bool in_run = false;
+
+	for (uint64_t i = 0; i < npages; i++) {
+		/*
+		 * A harvested write keeps the PFN of an exclusive page: only
+		 * bit 55 shows it. Reported even where an invalidation was
+		 * (the write may have come after it): at worst twice, never
+		 * missed.
+		 */
+		bool c = scan_changed(base[i], id[i]) ||
+			 (written && (written[i / 64] >> (i % 64) & 1));
+
+		base[i] = id[i];
+		if (c && !in_run)
+			run = i;
+		else if (!c && in_run)
+			report_run(run, i, priv);
+		in_run = c;
+		n += c;
+	}
+	if (in_run)
+		report_run(run, npages, priv);
+	return n;
 }
 
 /* compare @id with the baseline, send one invalidation per run; return pages changed */
 static uint64_t compare(struct scan_state *st, const uint64_t *id)
 {
-	uint64_t n = 0, run = 0;
-	bool in_run = false;
+	uint64_t n = 0;
 
 	if (!st->have_base) {
 		memcpy(st->base, id, st->npages * 8);
@@ -174,25 +196,7 @@ static uint64_t compare(struct scan_state *st, const uint64_t *id)
 		goto out;
 	}
 	explain_in_flight(st);
-	for (uint64_t i = 0; i < st->npages; i++) {
-		/*
-		 * A harvested write keeps the PFN of an exclusive page: only
-		 * bit 55 shows it. Reported even where an invalidation was
-		 * (the write may have come after it): at worst twice, never
-		 * missed.
-		 */
-		bool c = changed(st->base[i], id[i]) || written(st, i);
-
-		st->base[i] = id[i];
-		if (c && !in_run)
-			run = i;
-		else if (!c && in_run)
-			report(st->iv, run, i);
-		in_run = c;
-		n += c;
-	}
-	if (in_run)
-		report(st->iv, run, st->npages);
+	n = scan_compare(st->base, id, st->written, st->npages, report, st->iv);
 	if (n)
 		log_debug("interval %llu: scan found %llu pages changed",
 			  (unsigned long long)st->iv->id, (unsigned long long)n);
@@ -327,7 +331,7 @@ void scan_note_armed(struct interval *iv, uint64_t start, uint64_t end)
 	end = end > iv->node.end ? iv->node.end : end;
 	/* the rest of the identity stays: a change it missed is still reported */
 	for (uint64_t a = start; a < end; a += UMP_PAGE_SIZE)
-		st->base[(a - iv->node.start) / UMP_PAGE_SIZE] |= ID_ARMED;
+		st->base[(a - iv->node.start) / UMP_PAGE_SIZE] |= SCAN_ID_ARMED;
 }
 
 void scan_note_written(struct interval *iv, uint64_t start, uint64_t end)

@@ -22,13 +22,48 @@
 #ifndef UMD_SCAN_H
 #define UMD_SCAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "umirror_proto.h"
 
 struct client;
 struct interval;
 struct server;
 struct um_revalidate;
 struct um_revalidate_reply;
+
+/*
+ * A page's identity as the scan compares it: the UM_E_* bits of its entry
+ * (snapshot_convert()) that a change of shows, UM_E_WRITE's position
+ * standing for "the VMA is writable", and a bit UM_E_* leaves free marking
+ * "covered by an invalidation since the last scan".
+ */
+#define SCAN_ID_WRITABLE UM_E_WRITE    /* the VMA allows writes */
+#define SCAN_ID_ARMED UM_E_UFFD_WP     /* write-protected: a write would be seen */
+#define SCAN_ID_EXPLAINED (1ull << 60) /* invalidated since the last scan */
+
+/**
+ * scan_changed() - whether a page whose identity was @old and is @now
+ * changed as the kernel's mmu notifiers would say: an entry a mirror may
+ * hold (a present page) changed in any way but being re-armed, the
+ * protection changed (writable, PROT_NONE, the VMA gone), or the page lost
+ * its write-protection without a fault (a WP_ASYNC write). A page
+ * appearing where none was is no change (no mirror can hold it); nothing
+ * is, once @old is SCAN_ID_EXPLAINED. Pure.
+ */
+bool scan_changed(uint64_t old, uint64_t now);
+
+/**
+ * scan_compare() - compare the identities @id[0..@npages) with the
+ * baseline @base, which becomes @id: a page changed when scan_changed()
+ * says so or its bit in @written is set (a harvested write; NULL: none).
+ * @report_run is called with each maximal run [first, end) of changed
+ * page indexes, in order, before the pages after it are compared.
+ * Return: the number of pages changed.
+ */
+uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *written, uint64_t npages,
+		      void (*report_run)(uint64_t first, uint64_t end, void *priv), void *priv);
 
 /**
  * scan_request() - REVALIDATE from @c: scan now if asked (UM_REVAL_NOW,

@@ -29,10 +29,6 @@
 
 #define HPAGE (2ull << 20)
 
-/* bits of a raw pagemap entry the kernel leaves zero, used between passes */
-#define RAW_THP (1ull << 60)
-#define RAW_HUGE_ZERO (1ull << 59)
-
 static void fill(uint64_t *e, uint64_t n, uint64_t value)
 {
 	for (uint64_t i = 0; i < n; i++)
@@ -62,7 +58,8 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 		if (ok && !kpageflags_read(s->kpageflags_fd, e[i] & PM_PFN_MASK, &flags) &&
 		    (flags & (1ull << KPF_THP))) {
 			uint64_t mark =
-				RAW_THP | ((flags & (1ull << KPF_ZERO_PAGE)) ? RAW_HUGE_ZERO : 0);
+				SNAPSHOT_RAW_THP |
+				((flags & (1ull << KPF_ZERO_PAGE)) ? SNAPSHOT_RAW_HUGE_ZERO : 0);
 
 			for (uint64_t k = i; k < stop; k++)
 				e[k] |= mark;
@@ -71,8 +68,8 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 	}
 }
 
-/* convert e[0..n) of one readable VMA in place */
-static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn, bool show_pfn)
+void snapshot_convert_vma(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn,
+			  bool show_pfn)
 {
 	uint64_t pfn_mask = show_pfn ? UM_E_PFN_MASK : 0;
 	uint64_t huge = v->page_size > UMP_PAGE_SIZE ? UM_E_HUGE : 0;
@@ -82,7 +79,7 @@ static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_
 
 		if (x & PM_PRESENT) {
 			uint64_t pfn = x & PM_PFN_MASK;
-			bool zero = (zero_pfn && pfn == zero_pfn) || (x & RAW_HUGE_ZERO);
+			bool zero = (zero_pfn && pfn == zero_pfn) || (x & SNAPSHOT_RAW_HUGE_ZERO);
 			bool wp = x & PM_UFFD_WP;
 
 			out = UM_E_PRESENT | (pfn & pfn_mask) | huge;
@@ -94,7 +91,7 @@ static void convert(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_
 				out |= UM_E_EXCL;
 			if (wp)
 				out |= UM_E_UFFD_WP;
-			if (x & RAW_THP)
+			if (x & SNAPSHOT_RAW_THP)
 				out |= UM_E_HUGE;
 			/*
 			 * A private mapping's file page not copied yet is
@@ -163,7 +160,7 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 		} else {
 			if (v.page_size <= UMP_PAGE_SIZE && s->kpageflags_fd >= 0)
 				mark_thp(s, out + i, seg, addr);
-			convert(out + i, seg, &v, s->kf.zero_pfn, show_pfn);
+			snapshot_convert_vma(out + i, seg, &v, s->kf.zero_pfn, show_pfn);
 		}
 		addr += seg * UMP_PAGE_SIZE;
 	}

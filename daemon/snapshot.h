@@ -47,6 +47,28 @@ int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
  */
 int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out, bool show_pfn);
 
+/*
+ * Bits of a raw pagemap entry the kernel leaves zero, with which the walk
+ * marks the pages of a THP (and of the huge zero page) before converting.
+ */
+#define SNAPSHOT_RAW_THP (1ull << 60)
+#define SNAPSHOT_RAW_HUGE_ZERO (1ull << 59)
+
+struct vma;
+
+/**
+ * snapshot_convert_vma() - the conversion itself, pure: raw pagemap
+ * entries @e[0..@n) of the readable VMA @v (with the walk's
+ * SNAPSHOT_RAW_* marks) into UM_E_* entries in place. @zero_pfn: the
+ * shared zero page's PFN (0: unknown); @show_pfn: false zeroes every PFN.
+ * WRITE where a CPU write would land in the page itself: a writable VMA,
+ * not write-protected, not the zero page, and shared or an exclusive
+ * anonymous page (a private file page or one shared copy-on-write would
+ * be copied first).
+ */
+void snapshot_convert_vma(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn,
+			  bool show_pfn);
+
 struct interval;
 
 /**

@@ -211,6 +211,10 @@ static void test_usage(void)
 	check_usage(ctl("watch", "abc"), "watch abc", "bad pid 'abc'");
 	check_usage(ctl("--count", "0", "watch"), "--count 0", "--count wants a positive number");
 	check_usage(ctl("-n", "3", "list"), "--count with list", "--count only applies to watch");
+	/* strtoull skips the blank and reads " -1" as 2^64 - 1: a sign is no number */
+	check_usage(ctl("--count= -1", "status"), "--count ' -1'",
+		    "--count wants a positive number, not ' -1'");
+	check_usage(ctl("show", "1", " -1"), "show ' -1'", "bad address ' -1'");
 	/* getopt's own messages, under the short name */
 	check_usage(ctl("--bogus", "status"), "--bogus", "unrecognized option '--bogus'");
 	check_usage(ctl("-q", "status"), "-q", "invalid option -- 'q'");
@@ -901,6 +905,9 @@ static void test_daemon_cmdline(void)
 		{ "--revalidate-ms=5", NULL,
 		  "--revalidate-ms: bad value '5': want milliseconds, 0 (off) or 10" },
 		{ "--ack-timeout", "x", "--ack-timeout: bad value 'x': want milliseconds" },
+		/* " -1" is not 2^64 - 1; --version after it exits should it be taken */
+		{ "--max-bytes-per-uid= -1", "--version",
+		  "--max-bytes-per-uid: bad value ' -1': want bytes, decimal" },
 	};
 	char sock[256];
 	int o, e;

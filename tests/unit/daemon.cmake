@@ -13,3 +13,11 @@ um_unit_test(test_inval
   LIBS PkgConfig::LIBUV um_proto um_version)
 target_include_directories(test_inval PRIVATE ${PROJECT_SOURCE_DIR}/daemon)
 um_unit_test(test_idmap SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_idmap.c LIBS umirrord_core)
+# The pure steps of the DIRTY harvest, the snapshot's entry conversion and
+# the revalidation scan's compare, each beside its module.
+um_unit_test(test_dirty_merge
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_dirty_merge.c LIBS umirrord_core)
+um_unit_test(test_snapshot_convert
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_snapshot_convert.c LIBS umirrord_core)
+um_unit_test(test_scan_compare
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_scan_compare.c LIBS umirrord_core)
