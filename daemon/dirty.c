@@ -541,7 +541,8 @@ static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, b
 		}
 		p = q;
 	}
-	mm_protect_armed(protect);
+	/* what was re-protected is what was reported (with @wp: all of it, no log merged) */
+	mm_protect_armed_runs(protect, out, n);
 	return n;
 }
 
@@ -657,8 +658,8 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 			cur = out[n - 1].end;
 	}
 	free(vec);
-	/* applied by the scan itself: the invalidation may complete */
-	mm_protect_armed(protect);
+	/* applied by the scan itself, to exactly what it reported: the invalidation may complete */
+	mm_protect_armed_runs(protect, out, n);
 	*n_out = n;
 	*walk_end = cur;
 	return ret;

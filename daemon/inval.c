@@ -26,6 +26,36 @@
 
 static void timer_arm(struct server *s);
 
+static void record_free(struct inval *inv)
+{
+	free(inv->armed);
+	free(inv->hits);
+	free(inv->waits);
+	free(inv);
+}
+
+/* the runs of inval_armed_only() inside @hit: armed now, nothing else changed by us */
+static void armed_hit(struct inval *inv, const struct inval_hit *hit)
+{
+	void (*armed)(struct interval *, uint64_t, uint64_t) = inv->mm->srv->hooks.armed;
+
+	for (unsigned int j = 0; armed && j < inv->narmed; j++) {
+		uint64_t a = inv->armed[j].start > hit->start ? inv->armed[j].start : hit->start;
+		uint64_t b = inv->armed[j].end < hit->end ? inv->armed[j].end : hit->end;
+
+		if (a < b)
+			armed(hit->iv, a, b);
+	}
+}
+
+void inval_armed_only(struct inval *inv, struct mm_span *runs, unsigned int n)
+{
+	free(inv->armed);
+	inv->armed = runs;
+	inv->narmed = n;
+	inv->armed_only = true;
+}
+
 /* every page-table change of @inv is applied: seqs even, waiters woken, freed */
 static void end_record(void *arg)
 {
@@ -36,14 +66,14 @@ static void end_record(void *arg)
 		if (!inv->hits[i].iv)
 			continue;
 		/* the scan compares these pages with how this change left them */
-		if (inv->reason != UMP_REASON_REVALIDATE && inv->mm->srv->hooks.explained)
+		if (inv->armed_only)
+			armed_hit(inv, &inv->hits[i]);
+		else if (inv->reason != UMP_REASON_REVALIDATE && inv->mm->srv->hooks.explained)
 			inv->mm->srv->hooks.explained(inv->hits[i].iv, inv->hits[i].start,
 						      inv->hits[i].end);
 		interval_seq_end(inv->hits[i].iv);
 	}
-	free(inv->hits);
-	free(inv->waits);
-	free(inv);
+	record_free(inv);
 }
 
 /*
@@ -63,8 +93,8 @@ static void complete(struct inval *inv)
 	/* a held record's holder did its own page-table change */
 	switch (inv->hold ? 0 : inv->reason) {
 	case UMP_REASON_WRITE:
-		/* also wakes every writer that faulted on this page meanwhile */
-		mm_wp(mm, inv->start, UMP_PAGE_SIZE, false);
+		/* also wakes every writer that faulted on its span meanwhile */
+		mm_wp(mm, inv->start, inv->end - inv->start, false);
 		break;
 	case UMP_REASON_REMOVE:
 	case UMP_REASON_FORK:
@@ -87,11 +117,11 @@ static void complete(struct inval *inv)
  * No memory for a record: do the deferred change at once so no writer
  * stays blocked. The mirror is not told; the error is logged.
  */
-static void change_now(struct mm *mm, uint32_t reason, uint64_t start, const struct inval_hit *hits,
-		       unsigned int nhits)
+static void change_now(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end,
+		       const struct inval_hit *hits, unsigned int nhits)
 {
 	if (reason == UMP_REASON_WRITE) {
-		mm_wp(mm, start, UMP_PAGE_SIZE, false);
+		mm_wp(mm, start, end - start, false);
 		return;
 	}
 	if (reason == UMP_REASON_REMOVE || reason == UMP_REASON_FORK)
@@ -168,7 +198,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 			free(inv);
 		}
 		if (!hold)
-			change_now(mm, reason, start, hits, nhits);
+			change_now(mm, reason, start, end, hits, nhits);
 		return -ENOMEM;
 	}
 	inv->hold = hold;
@@ -273,7 +303,7 @@ bool inval_write_in_flight(struct mm *mm, uint64_t page)
 		 * the write-protect queue (applying) that unprotect is queued
 		 * ahead of its end, not applied yet.
 		 */
-		if (!inv->held && inv->start == page)
+		if (!inv->held && page >= inv->start && page < inv->end)
 			return true;
 		/*
 		 * Held: only until its acks are in; then its holder unprotects
@@ -341,9 +371,7 @@ void inval_drop_all(struct mm *mm)
 		list_del(&inv->timed_link);
 		if (inv->hold)
 			inv->hold->dropped(inv, inv->hold_arg);
-		free(inv->hits);
-		free(inv->waits);
-		free(inv);
+		record_free(inv);
 	}
 	timer_arm(mm->srv);
 }

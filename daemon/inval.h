@@ -60,6 +60,9 @@ struct inval {
 	const struct inval_hold_ops *hold; /* NULL: completes after its acks (or the
 					      holder is done: applying) */
 	void *hold_arg;
+	struct mm_span *armed; /* inval_armed_only(): the pages write-protected, sorted */
+	unsigned int narmed;
+	bool armed_only;
 	bool held;     /* started held (inval_start_held()) */
 	bool acked;    /* held: acks in, the holder's part runs */
 	bool applying; /* complete: waits for its page-table changes to be applied */
@@ -93,6 +96,17 @@ int inval_start(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, ui
 int inval_start_held(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end, uint32_t tid,
 		     const struct inval_hit *hits, unsigned int nhits,
 		     const struct inval_hold_ops *ops, void *arg, struct inval **out);
+
+/**
+ * inval_armed_only() - the one page-table change made under @inv was
+ * write-protecting @runs (@n sorted, disjoint spans; a dirty REARM), so
+ * its completion tells the scan that those pages are armed
+ * (hooks.armed) instead of taking the baseline of its whole span again
+ * (hooks.explained, a pagemap read of every page it covers). Takes @runs
+ * (malloc'd; freed with the record). Call before inval_finish().
+ * Waits for nothing.
+ */
+void inval_armed_only(struct inval *inv, struct mm_span *runs, unsigned int n);
 
 /**
  * inval_finish() - complete a held record: seqs even, waiters woken, the

@@ -217,6 +217,16 @@ static int set_revalidate(struct um_opts *o, const char *arg)
 	return 0;
 }
 
+static int set_write_granule(struct um_opts *o, const char *arg)
+{
+	unsigned long long v;
+
+	if (parse_u64(arg, 10, 1, 512, &v))
+		return -EINVAL;
+	o->write_granule = (unsigned int)v;
+	return 0;
+}
+
 static int set_trap(struct um_opts *o, const char *arg)
 {
 	if (strcmp(arg, "allow") && strcmp(arg, "forbid"))
@@ -294,6 +304,9 @@ static const struct daemon_opt {
 	{ "revalidate-ms", "MS", "milliseconds, 0 (off) or 10 to 3600000", set_revalidate,
 	  "default revalidation scan period (default 1000; 0: off;\n"
 	  "else 10..3600000)" },
+	{ "write-granule", "N", "pages, 1 to 512", set_write_granule,
+	  "pages a streak of in-order first writes may grow to\n"
+	  "(default 512 = 2 MiB; 1: every first write is one page)" },
 	{ "trap", "=allow|forbid", "allow or forbid", set_trap,
 	  "may clients use trap mode (UM_CONNECT_TRAP_VMA: the\n"
 	  "daemon answers before their mprotect/munmap/...;\n"
@@ -358,6 +371,7 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 	o->ack_timeout_ms = 1000;
 	o->result_size = 4u << 20;
 	o->revalidate_ms = 1000;
+	o->write_granule = 512;
 	limits_cfg_defaults(&o->limits);
 	/* the environment is the default: test suites run a daemon per test */
 	if (kfeat_parse_mask(getenv("UMIRRORD_MASK_FEATURES"), &o->mask_features))

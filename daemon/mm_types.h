@@ -129,6 +129,13 @@ struct mm {
 	 * the VMA's page size (mm_page_span()). Never cleared.
 	 */
 	bool huge_vmas;
+	/*
+	 * uffd_event.c, the write streak: a write fault at wstreak_end (the
+	 * end of the last WRITE span) gets twice wgranule pages (at most 2
+	 * MiB), any other one page.
+	 */
+	uint64_t wstreak_end;
+	uint64_t wgranule;
 	bool dead;
 	bool destroyed;
 };

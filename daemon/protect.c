@@ -5,6 +5,7 @@
  */
 #include "protect.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 #include "inval.h"
@@ -118,4 +119,17 @@ void mm_protect_armed(struct mm_protect *p)
 		free(p);
 	else if (p->acked)
 		protect_done(p);
+}
+
+void mm_protect_armed_runs(struct mm_protect *p, const struct um_dirty_rec *runs, uint64_t n)
+{
+	struct mm_span *copy;
+
+	/* no memory: the completion takes the whole span's baseline again, as before */
+	if (p && p->inv && n < UINT_MAX && (copy = malloc((n ? n : 1) * sizeof(*copy)))) {
+		for (uint64_t i = 0; i < n; i++)
+			copy[i] = (struct mm_span){ runs[i].start, runs[i].end };
+		inval_armed_only(p->inv, copy, (unsigned int)n);
+	}
+	mm_protect_armed(p);
 }

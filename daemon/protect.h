@@ -13,6 +13,8 @@
 
 #include "mm_types.h"
 
+struct um_dirty_rec;
+
 struct mm_protect;
 
 /**
@@ -35,6 +37,20 @@ struct mm_protect *mm_protect_start(struct mm *mm, uint64_t start, uint64_t end)
  * @p at some point; NULL is a no-op. Waits for nothing.
  */
 void mm_protect_armed(struct mm_protect *p);
+
+/**
+ * mm_protect_armed_runs() - as mm_protect_armed(), when the write-protect
+ * of mm_protect_start() covered exactly @runs (@n sorted, disjoint spans
+ * inside its range: what a dirty REARM re-protected), less than the
+ * range. Its completion then tells the revalidation scan that those pages
+ * are armed, and reads no pagemap: the range's other pages were not
+ * changed by it (a REARM's range is the interval's rest, from its first
+ * written page on, and re-reading its pagemap cost more than the harvest).
+ * Without memory for the copy of @runs the completion reads the range as
+ * mm_protect_armed()'s does. Frees @p at some point; NULL is a no-op.
+ * Waits for nothing.
+ */
+void mm_protect_armed_runs(struct mm_protect *p, const struct um_dirty_rec *runs, uint64_t n);
 
 /**
  * mm_rearm_lost() - write-protect [@start, @end) again, where a snapshot

@@ -321,6 +321,19 @@ keep:
 	free(id);
 }
 
+void scan_note_armed(struct interval *iv, uint64_t start, uint64_t end)
+{
+	struct scan_state *st = iv->scan;
+
+	if (!st || !st->have_base)
+		return;
+	start = (start < iv->node.start ? iv->node.start : start) & ~(UMP_PAGE_SIZE - 1);
+	end = end > iv->node.end ? iv->node.end : end;
+	/* the rest of the identity stays: a change it missed is still reported */
+	for (uint64_t a = start; a < end; a += UMP_PAGE_SIZE)
+		st->base[(a - iv->node.start) / UMP_PAGE_SIZE] |= SCAN_ID_ARMED;
+}
+
 void scan_note_written(struct interval *iv, uint64_t start, uint64_t end)
 {
 	struct scan_state *st = iv->scan;
@@ -473,6 +486,7 @@ int scan_init(struct server *s)
 	list_init(&s->scans);
 	s->scan_timer.data = s;
 	s->hooks.explained = scan_explain;
+	s->hooks.armed = scan_note_armed;
 	s->hooks.soft_written = scan_note_written;
 	return ret;
 }

@@ -124,4 +124,16 @@ void scan_note_written(struct interval *iv, uint64_t start, uint64_t end);
  */
 void scan_explain(struct interval *iv, uint64_t start, uint64_t end);
 
+/**
+ * scan_note_armed() - an invalidation whose only change was
+ * write-protecting [@start, @end) of @iv (a dirty REARM) completed: the
+ * baseline of those pages becomes "armed", so that a write taking the
+ * protection away without a fault (WP_ASYNC) is reported by the next
+ * scan; the rest of their baseline stays as it was (a change it did not
+ * see is reported, never absorbed). Reads nothing: the pagemap read of
+ * scan_explain() over a REARM's span (the interval's rest) cost more
+ * than the harvest. A no-op when @iv has no scan. Waits for nothing.
+ */
+void scan_note_armed(struct interval *iv, uint64_t start, uint64_t end);
+
 #endif /* UMD_SCAN_H */

@@ -35,6 +35,7 @@ struct um_opts {
 	bool pfn_group_set;	/* --pfn-group given: pfn_group's members see PFNs too */
 	gid_t pfn_group;
 	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
+	unsigned int write_granule; /* pages a write streak's granule grows to, 1..512 */
 	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,
 				       $UMIRRORD_MASK_FEATURES) */
 	bool trap_forbid; /* --trap=forbid: TRAP requests refused, UM_PFEAT_TRAP not granted */
@@ -67,6 +68,11 @@ struct server_hooks {
 	void (*wp_note)(struct mm *mm, uint64_t start, uint64_t end, bool wp);
 	/* scan.c: an invalidation of [start, end) of @iv completed */
 	void (*explained)(struct interval *iv, uint64_t start, uint64_t end);
+	/*
+	 * scan.c: an invalidation whose only change was write-protecting
+	 * [start, end) of @iv completed (inval_armed_only())
+	 */
+	void (*armed)(struct interval *iv, uint64_t start, uint64_t end);
 	/* scan.c: the soft-dirty harvest found [start, end) of @iv written */
 	void (*soft_written)(struct interval *iv, uint64_t start, uint64_t end);
 };

@@ -386,8 +386,8 @@ static void on_acked(struct inval *inv, void *arg)
 		server_now_ms(s) +
 		(st->reason == UMP_REASON_REMOVE ? SETTLE_GIVE_UP_MS : SETTLE_WRITE_GIVE_UP_MS);
 	if (st->reason == UMP_REASON_WRITE) {
-		/* lets the writer (and every writer of this page meanwhile) go on */
-		mm_wp(st->mm, st->start, UMP_PAGE_SIZE, false);
+		/* lets the writer (and every writer of the span meanwhile) go on */
+		mm_wp(st->mm, st->start, st->end - st->start, false);
 		if (!st->wait) {
 			inval_finish(st->inv);
 			settle_free(st);
@@ -409,7 +409,7 @@ static void on_expired(struct inval *inv, void *arg)
 
 	(void)inv;
 	if (st->reason == UMP_REASON_WRITE && !st->acked_ns) {
-		mm_wp(st->mm, st->start, UMP_PAGE_SIZE, false);
+		mm_wp(st->mm, st->start, st->end - st->start, false);
 	} else if (st->reason == UMP_REASON_REMOVE && !st->changed) {
 		log_warn("mm %llu: REMOVE [%#llx, %#llx): zap not seen in %u ms, completing",
 			 (unsigned long long)st->mm->id, (unsigned long long)st->start,
@@ -520,8 +520,8 @@ static bool write_changes_pfn(struct mm *mm, uint64_t page, uint64_t e)
 	return !shared;
 }
 
-int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_hit *hits,
-		 unsigned int nhits)
+int settle_write(struct mm *mm, uint64_t page, uint64_t end, uint32_t tid,
+		 const struct inval_hit *hits, unsigned int nhits)
 {
 	struct settle *st = calloc(1, sizeof(*st));
 
@@ -534,23 +534,22 @@ int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_
 			settle_free(st);
 		log_error("mm %llu: out of memory: WRITE not held until the page changed",
 			  (unsigned long long)mm->id);
-		return inval_start(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE, tid, hits,
-				   nhits);
+		return inval_start(mm, UMP_REASON_WRITE, page, end, tid, hits, nhits);
 	}
 	list_init(&st->link);
 	st->mm = mm;
 	st->reason = UMP_REASON_WRITE;
 	st->start = page;
-	st->end = page + UMP_PAGE_SIZE;
+	st->end = end;
 	/* the writer is stopped in its fault: this is the page it would replace */
 	if (pagemap_read(mm->pagemap_fd, page, 1, st->before))
 		st->before[0] = 0;
 	st->wait = st->before[0] && write_changes_pfn(mm, page, st->before[0]);
-	if (inval_start_held(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE, tid, hits, nhits,
-			     &settle_ops, st, &st->inv) == 0)
+	if (inval_start_held(mm, UMP_REASON_WRITE, page, end, tid, hits, nhits, &settle_ops, st,
+			     &st->inv) == 0)
 		return 0;
 	settle_free(st);
-	return inval_start(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE, tid, hits, nhits);
+	return inval_start(mm, UMP_REASON_WRITE, page, end, tid, hits, nhits);
 }
 
 int settle_init(struct server *s)

@@ -50,16 +50,19 @@ int settle_remove(struct mm *mm, uint64_t start, uint64_t end, const struct inva
 		  unsigned int nhits);
 
 /**
- * settle_write() - start the WRITE invalidation of @page (a uffd-wp fault of
- * thread @tid) over @hits. After the acks the page is unprotected, which
+ * settle_write() - start the WRITE invalidation of [@page, @end) (a uffd-wp
+ * fault of thread @tid at @page; more than one page: a write granule, whose
+ * other pages the caller found safe to unprotect: their next write keeps
+ * their page) over @hits. After the acks the span is unprotected, which
  * lets the writer retry its fault; when that retry replaces the page (zero
  * page, copy on write, nothing mapped) the record completes only once
- * pagemap shows the new page, so no mirror sees "valid" while the old
- * page is still mapped. Gives up after 20 ms (the writer was killed).
+ * pagemap shows the new page at @page, so no mirror sees "valid" while
+ * the old page is still mapped. Gives up after 20 ms (the writer was
+ * killed).
  * Return: 0, or what a plain inval_start() returned when no memory.
  */
-int settle_write(struct mm *mm, uint64_t page, uint32_t tid, const struct inval_hit *hits,
-		 unsigned int nhits);
+int settle_write(struct mm *mm, uint64_t page, uint64_t end, uint32_t tid,
+		 const struct inval_hit *hits, unsigned int nhits);
 
 /**
  * settle_note_wp() - mm_wp() is changing the write protection of

@@ -18,11 +18,14 @@
 #include "log.h"
 #include "lookup.h"
 #include "mm.h"
+#include "pagemap.h"
 #include "settle.h"
+#include "vma.h"
 #include "wp.h"
 #include "uapi_compat.h"
 
 #define UFFD_BATCH 64
+#define GRANULE_MAX ((2ull << 20) / UMP_PAGE_SIZE) /* pages of the widest write granule */
 
 static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end)
 {
@@ -55,6 +58,118 @@ static void on_remove(struct mm *mm, uint64_t start, uint64_t end)
 	mm_collect_done(&h);
 }
 
+struct granule_iv {
+	uint64_t page, end;
+	bool any, refuse;
+};
+
+/*
+ * The intervals meeting a granule: it ends where the first UFFD_WP
+ * interval over its page does, and before any other kind (those never
+ * fault here for writes: nothing of theirs is unprotected by a granule).
+ */
+static int granule_iv_cb(struct itree_node *n, void *priv)
+{
+	struct interval *iv = (struct interval *)n;
+	struct granule_iv *g = priv;
+
+	if (n->start <= g->page) {
+		if (iv->backend != UMP_BACKEND_UFFD_WP) {
+			g->refuse = true;
+			return 1;
+		}
+		g->any = true;
+		if (n->end < g->end)
+			g->end = n->end;
+	} else if (iv->backend != UMP_BACKEND_UFFD_WP && n->start < g->end) {
+		g->end = n->start;
+	}
+	return 0;
+}
+
+struct granule_vma {
+	uint64_t end;
+	bool shared, ok;
+};
+
+static int granule_vma_cb(const struct vma *v, void *priv)
+{
+	struct granule_vma *g = priv;
+
+	g->ok = v->page_size == UMP_PAGE_SIZE;
+	g->end = v->end;
+	g->shared = v->shared;
+	return 1;
+}
+
+/*
+ * Will a write to the page of entry @e keep that page? Only such a page
+ * may join a granule: once unprotected, its write goes unseen, and a copy
+ * (the zero page, a page shared copy-on-write, a private file page) would
+ * put a new page under a mirror that holds the old one. Nothing mapped
+ * (a marker, a swapped page): nothing a mirror can hold; the write maps a
+ * new page where the mirror saw none.
+ */
+static bool write_keeps_page(const struct mm *mm, uint64_t e, bool shared)
+{
+	uint64_t pfn = e & PM_PFN_MASK;
+
+	if (!(e & PM_PRESENT))
+		return true;
+	if (!mm->srv->kf.pfn_visible || !mm->srv->kf.zero_pfn || !pfn ||
+	    pfn == mm->srv->kf.zero_pfn)
+		return false;
+	return shared || (!(e & PM_FILE) && (e & PM_MMAP_EXCLUSIVE));
+}
+
+/*
+ * The end of a granule of @want pages from @page (write-faulted): clipped
+ * to the end of the UFFD_WP intervals over @page and of its VMA, and cut
+ * before the first page a write would replace (write_keeps_page()).
+ * At least @page + one page.
+ */
+static uint64_t granule_end(struct mm *mm, uint64_t page, uint64_t want)
+{
+	uint64_t one = page + UMP_PAGE_SIZE, end = page + want * UMP_PAGE_SIZE;
+	uint64_t ents[GRANULE_MAX];
+	struct granule_iv iv = { page, end, false, false };
+	struct granule_vma g = { 0 };
+
+	itree_query(&mm->tree, page, end, granule_iv_cb, &iv);
+	if (iv.refuse || !iv.any)
+		return one;
+	end = iv.end;
+	if (vma_walk(mm, page, one, granule_vma_cb, &g) != 1 || !g.ok)
+		return one;
+	if (g.end < end)
+		end = g.end;
+	if (end <= one || pagemap_read(mm->pagemap_fd, one, (end - one) / UMP_PAGE_SIZE, ents))
+		return one;
+	for (uint64_t a = one; a < end; a += UMP_PAGE_SIZE)
+		if (!write_keeps_page(mm, ents[(a - one) / UMP_PAGE_SIZE], g.shared))
+			return a;
+	return end;
+}
+
+/*
+ * Adaptive write granules, as readahead for writes: a write fault right
+ * after the last WRITE span continues a streak and gets twice as many
+ * pages (up to 2 MiB), unprotected together under one invalidation whose
+ * span is all of them; any other write fault gets one page.
+ */
+static uint64_t write_span(struct mm *mm, uint64_t page)
+{
+	uint64_t end = page + UMP_PAGE_SIZE, max = mm->srv->opt.write_granule;
+
+	if (max > GRANULE_MAX)
+		max = GRANULE_MAX;
+	if (page == mm->wstreak_end && mm->wgranule && max > 1)
+		end = granule_end(mm, page, mm->wgranule * 2 < max ? mm->wgranule * 2 : max);
+	mm->wstreak_end = end;
+	mm->wgranule = (end - page) / UMP_PAGE_SIZE;
+	return end;
+}
+
 static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 {
 	uint64_t page = msg->arg.pagefault.address & ~(UMP_PAGE_SIZE - 1),
@@ -76,18 +191,21 @@ static void on_fault(struct mm *mm, const struct uffd_msg *msg)
 	/* the unprotect of the in-flight one wakes this writer too */
 	if (inval_write_in_flight(mm, page))
 		return;
+	if (end == page + UMP_PAGE_SIZE)
+		end = write_span(mm, page);
 	if (mm_collect(mm, &h, page, end)) {
 		log_error("mm %llu: out of memory on a write fault", (unsigned long long)mm->id);
 		mm_collect_done(&h);
 		h.n = 0;
 	}
+	/* the granule's pages are logged written: over-reporting is safe */
 	for (unsigned int i = 0; i < h.n; i++) {
 		h.v[i].iv->written = true;
-		interval_mark_dirty(h.v[i].iv, page, end);
+		interval_mark_dirty(h.v[i].iv, h.v[i].start, h.v[i].end);
 	}
-	/* no interval: inval_start() just unprotects */
+	/* no interval: inval_start() just unprotects (one page: no granule without one) */
 	if (h.n)
-		settle_write(mm, page, msg->arg.pagefault.feat.ptid, h.v, h.n);
+		settle_write(mm, page, end, msg->arg.pagefault.feat.ptid, h.v, h.n);
 	else
 		inval_start(mm, UMP_REASON_WRITE, page, page + UMP_PAGE_SIZE,
 			    msg->arg.pagefault.feat.ptid, h.v, h.n);

@@ -228,7 +228,10 @@ int main(void)
 		harness_skip("umirrord needs root");
 	/* phase 1 runs on what the kernel has, whatever the caller's environment says */
 	unsetenv("UMIRRORD_MASK_FEATURES");
-	harness_start("test_dirty", NULL);
+	/* first writes page by page, each its own WRITE (granules: test_write_granule) */
+	static const char *const args[] = { "--write-granule", "1", NULL };
+
+	harness_start("test_dirty", args);
 
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	CHECK(um_status(c, &st) == 0, "status");

@@ -921,7 +921,10 @@ int main(void)
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root (userfaultfd of another process, PFNs)");
-	harness_start("test_hmm_scenarios", NULL);
+	/* first writes page by page, each its own WRITE (granules: test_write_granule) */
+	static const char *const args[] = { "--write-granule", "1", NULL };
+
+	harness_start("test_hmm_scenarios", args);
 	/* fork before connecting: the child must not share our connection */
 	child = harness_fork(double_map_child, &to_child, &from_child);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");

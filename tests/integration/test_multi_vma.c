@@ -154,7 +154,10 @@ int main(void)
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root (userfaultfd of another process, PFNs)");
 	sem_init(&fork_sem, 0, 0);
-	harness_start("test_multi_vma", NULL);
+	/* first writes page by page, each its own WRITE (granules: test_write_granule) */
+	static const char *const args[] = { "--write-granule", "1", NULL };
+
+	harness_start("test_multi_vma", args);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	base = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	split_before_insert(c);

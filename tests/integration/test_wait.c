@@ -45,7 +45,10 @@ int main(void)
 
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
-	harness_start("test_wait", NULL);
+	/* first writes page by page, each its own WRITE (granules: test_write_granule) */
+	static const char *const args[] = { "--write-granule", "1", NULL };
+
+	harness_start("test_wait", args);
 	harness_gate_init(&g, 0);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 

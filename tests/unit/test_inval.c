@@ -13,7 +13,10 @@
  * more, and the invalidation completes without it; a receiver that goes
  * away counts as acked; a send that fails is not waited for; a held
  * invalidation calls its holder after the acks and completes only when
- * the holder finishes; dropping an mm's records tells the holder.
+ * the holder finishes; dropping an mm's records tells the holder; a
+ * record whose only change was a re-protection (inval_armed_only()) tells
+ * the scan the re-protected runs inside each hit (the armed hook) at
+ * completion, and nothing is explained (no pagemap read).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -88,6 +91,8 @@ struct fix {
 	struct client a, b;
 	struct receiver ra, rb;
 	unsigned int explained;
+	unsigned int narmed;
+	struct mm_span armed[8]; /* the armed hook's calls */
 };
 
 static struct fix *cur;
@@ -95,6 +100,13 @@ static struct fix *cur;
 static void explained(struct interval *iv, uint64_t start, uint64_t end)
 {
 	cur->explained++;
+}
+
+static void armed(struct interval *iv, uint64_t start, uint64_t end)
+{
+	assert_ptr_equal(iv, &cur->iv);
+	assert_true(cur->narmed < 8);
+	cur->armed[cur->narmed++] = (struct mm_span){ start, end };
 }
 
 static void add_receiver(struct fix *f, struct receiver *r, struct client *c)
@@ -115,6 +127,7 @@ static int setup(void **state)
 	f->s.loop = &f->loop;
 	f->s.opt.ack_timeout_ms = 1000;
 	f->s.hooks.explained = explained;
+	f->s.hooks.armed = armed;
 	list_init(&f->s.timed);
 	list_init(&f->s.mms);
 	assert_int_equal(inval_timer_init(&f->s), 0);
@@ -420,6 +433,52 @@ static void test_held_expires_and_drops(void **state)
 	assert_true(list_empty(&f->s.timed));
 }
 
+static void test_armed_only(void **state)
+{
+	struct fix *f = *state;
+	uint64_t b = f->iv.node.start;
+	/* the hit: [b + 0x2000, end); runs before, across and after its start */
+	struct inval_hit hit = { &f->iv, b + 0x2000, f->iv.node.end };
+	struct mm_span *runs = malloc(3 * sizeof(*runs));
+	struct holder h = { 0 };
+	struct inval *inv = NULL;
+	uint64_t seq;
+
+	assert_non_null(runs);
+	runs[0] = (struct mm_span){ b, b + 0x1000 };
+	runs[1] = (struct mm_span){ b + 0x1000, b + 0x4000 };
+	runs[2] = (struct mm_span){ b + 0x8000, b + 0x9000 };
+	assert_int_equal(inval_start_held(&f->mm, UMP_REASON_PROTECT, hit.start, hit.end, 0, &hit,
+					  1, &hold_ops, &h, &inv),
+			 0);
+	inval_armed_only(inv, runs, 3);
+	seq = interval_seq(&f->iv);
+	ack(&f->a, seq);
+	ack(&f->b, seq);
+	assert_int_equal(f->narmed, 0);
+	inval_finish(inv);
+	assert_int_equal(interval_seq(&f->iv), seq + 1);
+	assert_int_equal(f->explained, 0);
+	assert_int_equal(f->narmed, 2);
+	assert_int_equal(f->armed[0].start, b + 0x2000);
+	assert_int_equal(f->armed[0].end, b + 0x4000);
+	assert_int_equal(f->armed[1].start, b + 0x8000);
+	assert_int_equal(f->armed[1].end, b + 0x9000);
+
+	/* dropped with its runs (the owner gone): nothing told, nothing leaked */
+	runs = malloc(sizeof(*runs));
+	assert_non_null(runs);
+	runs[0] = (struct mm_span){ b + 0x2000, b + 0x3000 };
+	h = (struct holder){ 0 };
+	assert_int_equal(inval_start_held(&f->mm, UMP_REASON_PROTECT, hit.start, hit.end, 0, &hit,
+					  1, &hold_ops, &h, &inv),
+			 0);
+	inval_armed_only(inv, runs, 1);
+	inval_drop_all(&f->mm);
+	assert_int_equal(h.dropped, 1);
+	assert_int_equal(f->narmed, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +489,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_send_not_waited_for, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_expires_and_drops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_armed_only, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
