@@ -84,6 +84,8 @@ int bench_b1s_sparse(struct um_client *c, const struct bench_opts *o);
 int bench_b2_delivery(struct um_client *c, const struct bench_opts *o);
 int bench_b7_scale(struct um_client *c, const struct bench_opts *o);
 int bench_mem(struct um_client *c, const struct bench_opts *o);
+/* B8 forks its own clients (plain and trap mode) and leaves @c alone */
+int bench_b8_trap(struct um_client *c, const struct bench_opts *o);
 
 /* --- helpers shared by B2, B7 and MEM (util.c) --- */
 

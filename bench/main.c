@@ -117,7 +117,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umirror-bench [--quick] [--only B1|B1s|B2|B3|B4|B5|B6|B7|MEM[,...]] "
+		"usage: umirror-bench [--quick] [--only B1|B1s|B2|B3|B4|B5|B6|B7|B8|MEM[,...]] "
 		"[--runs N]\n"
 		"                     [--load N] [--socket PATH]\n"
 		"  --quick        few repetitions (about a minute)\n"
@@ -137,6 +137,7 @@ static const struct {
 	{ "MEM", bench_mem },	     { "B7", bench_b7_scale },	    { "B1", bench_b1_snapshot },
 	{ "B1s", bench_b1s_sparse }, { "B2", bench_b2_delivery },   { "B3", bench_b3_first_write },
 	{ "B4", bench_b4_dirty },    { "B5", bench_b5_read_retry }, { "B6", bench_b6_uring },
+	{ "B8", bench_b8_trap },
 };
 
 /* True if @name appears as a comma-separated item of @list (or no list). */
@@ -221,7 +222,7 @@ int main(int argc, char **argv)
 	if (!any) {
 		fprintf(stderr,
 			"umirror-bench: --only %s selects nothing (B1, B1s, B2, B3, B4, B5, B6, "
-			"B7, MEM)\n",
+			"B7, B8, MEM)\n",
 			only);
 		return 2;
 	}

@@ -58,7 +58,8 @@ static struct {
 	pthread_mutex_t lock; /* install only */
 	bool installed;
 	int listener, sock;
-	sem_t go; /* the listener is set (or -1: give up) */
+	sem_t go;    /* the listener is set (or -1: give up) */
+	sem_t ready; /* the thread runs its own code (its start-up is over) */
 	pthread_t thread;
 	struct seccomp_notif *req;
 	struct seccomp_notif_resp *resp;
@@ -449,6 +450,7 @@ static void *trap_thread(void *arg)
 
 	(void)arg;
 	trap_self_enter();
+	sem_post(&T.ready);
 	while (sem_wait(&T.go) < 0)
 		;
 	if (T.listener < 0)
@@ -565,9 +567,14 @@ int trap_install(const char *path)
 		goto out_close;
 	T.sock = fd;
 	sem_init(&T.go, 0, 0);
+	sem_init(&T.ready, 0, 0);
 	/*
 	 * The thread first: once the filter is in, creating one (mmap and
-	 * mprotect of its stack) would wait for an answer nobody gives.
+	 * mprotect of its stack) would wait for an answer nobody gives. And
+	 * the filter only once the thread runs its own code: what runs in it
+	 * before (a sanitizer runtime's thread start-up allocates, and its
+	 * allocator maps with MAP_FIXED) would be a trapped call of the one
+	 * thread that answers them (test_trap hung there under ASan).
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -575,6 +582,8 @@ int trap_install(const char *path)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		goto out_sem;
+	while (sem_wait(&T.ready) < 0)
+		;
 	prog.len = (unsigned short)n;
 	prog.filter = f;
 	r = 0;
@@ -612,6 +621,7 @@ int trap_install(const char *path)
 	return 0;
 out_sem:
 	sem_destroy(&T.go);
+	sem_destroy(&T.ready);
 	T.sock = -1;
 out_close:
 	close(fd);

@@ -236,7 +236,8 @@ struct counters {
 	uint64_t unstable;    /* steps whose page tables never held still */
 	uint64_t collapsed, forks, evicted;
 	uint64_t planted, planted_div, planted_miss; /* self-test: planted, caught */
-	uint64_t sub_events; /* subscriber events compared with the owner's */
+	uint64_t sub_events;  /* subscriber events compared with the owner's */
+	uint64_t trap_misses; /* trap mode: calls that returned before their invalidation */
 };
 
 struct run {
@@ -246,6 +247,7 @@ struct run {
 	uint64_t nsteps;
 	bool scan;
 	bool selftest;
+	bool trap; /* UM_CONNECT_TRAP_VMA: invalidated before the call returns */
 	bool stop_on_fail;
 	uint64_t ops_mask;  /* allowed operations (1 << OP_*) */
 	const char *replay; /* the command line that replays this run */

@@ -12,7 +12,7 @@
  *
  *   umirror-check [--kind K[,K...]|all] [--seed N] [--seeds N] [--steps N]
  *                 [--scan on|off|mix] [--mask-features LIST] [--socket PATH]
- *                 [--ops OP[,OP...]] [--stop-on-fail] [--selftest] [--big]
+ *                 [--ops OP[,OP...]] [--stop-on-fail] [--selftest] [--big] [--trap]
  *
  * --seeds N runs seeds --seed .. --seed+N-1 per kind; with --scan mix (the
  * default) the even ones scan, the odd ones do not. --big is CI's budget
@@ -20,6 +20,15 @@
  * shortest replay of a failure), --stop-on-fail stops at the first one.
  * --selftest plants faults (a corrupted oracle, a receiver that drops
  * events) and passes only if the checks catch them.
+ *
+ * --trap connects with UM_CONNECT_TRAP_VMA (docs/SEMANTICS.md "Trap mode")
+ * and tightens the checks to "before": mprotect RO/NONE, munmap, mremap,
+ * MADV_DONTNEED and mmap MAP_FIXED over a mirrored page return only once
+ * the owner's and every synchronous subscriber's callback has run and a
+ * snapshot from before reads as stale; mprotect counts as reported (its
+ * downgrades must be invalidated with the scan off). The seccomp filter
+ * cannot be removed from a process, so the owner is then a forked child
+ * of the process that started the daemon.
  *
  * Environment: UMIRROR_CHECK_SEED, UMIRROR_CHECK_SEEDS, UMIRROR_CHECK_STEPS
  * give the defaults of --seed, --seeds, --steps; UMIRROR_CHECK_MAX_STEPS caps
@@ -31,6 +40,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +112,7 @@ static void usage(void)
 		"usage: umirror-check [--kind K[,K...]|all] [--seed N] [--seeds N] [--steps N]\n"
 		"                     [--scan on|off|mix] [--mask-features LIST] [--socket PATH]\n"
 		"                     [--ops OP[,OP...]] [--stop-on-fail] [--selftest] [--big]\n"
+		"                     [--trap]\n"
 		"kinds: anon shared memfd thp hugetlb tmpfs\n"
 		"ops: write span read threads fault dontneed munmap mmap mremap mprotect fork\n"
 		"     pageout collapse reinsert sub subsnap subfault combo\n");
@@ -221,7 +232,7 @@ int main(int argc, char **argv)
 	uint64_t seed = env_u64("UMIRROR_CHECK_SEED", 0);
 	uint64_t nseeds = env_u64("UMIRROR_CHECK_SEEDS", 1);
 	uint64_t steps = env_u64("UMIRROR_CHECK_STEPS", 2000), max_steps;
-	bool selftest = false, stop = false, ops_given = false;
+	bool selftest = false, stop = false, ops_given = false, trap = false;
 	const char *extra[8];
 	char ops_arg[256] = "";
 	struct um_client *c;
@@ -237,6 +248,8 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--selftest")) {
 			selftest = true;
+		} else if (!strcmp(a, "--trap")) {
+			trap = true;
 		} else if (!strcmp(a, "--stop-on-fail")) {
 			stop = true;
 		} else if (!strcmp(a, "--big")) {
@@ -326,15 +339,50 @@ int main(int argc, char **argv)
 		harness_start("umirror-check", extra);
 		alarm(0); /* runs take longer than the harness's watchdog; ours is per step */
 	}
+	if (trap) {
+		/*
+		 * The filter stays with its process: the owner is a child.
+		 * (--selftest --trap plants the fault of not asking for the
+		 * mode: the "before" checks must then fail.)
+		 */
+		pid_t owner = fork();
+		int status;
+
+		CHECK(owner >= 0, "fork: %m");
+		if (owner > 0) {
+			CHECK(waitpid(owner, &status, 0) == owner, "waitpid: %m");
+			if (!WIFEXITED(status)) {
+				printf("umirror-check: the owner process died of signal %d\n",
+				       WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+				return 1;
+			}
+			if (WEXITSTATUS(status) == 0 && !socket_path)
+				harness_summary();
+			return WEXITSTATUS(status);
+		}
+	}
 	/* before any connection of ours exists: the child must not share it */
 	sub_start();
-	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
+	{
+		int ret = um_connect(NULL, trap && !selftest ? UM_CONNECT_TRAP_VMA : 0, &c);
+
+		if (trap && (ret == -EOPNOTSUPP || ret == -ENOSYS)) {
+			printf("umirror-check: SKIP: trap mode unavailable (%s): no seccomp user "
+			       "notification, or umirrord --trap=forbid\n",
+			       strerror(-ret));
+			sub_stop();
+			return SKIP;
+		}
+		CHECK(ret == 0, "connect: %s", strerror(-ret));
+	}
 	CHECK(um_status(c, &st) == 0, "status");
 	CHECK(pthread_create(&wd, NULL, watchdog_main, NULL) == 0, "watchdog");
 	pthread_detach(wd);
-	printf("umirror-check: seed %llu, %llu seed(s) x %llu steps per kind, scan %s, %s path%s\n",
+	printf("umirror-check: seed %llu, %llu seed(s) x %llu steps per kind, scan %s, %s "
+	       "path%s%s\n",
 	       (unsigned long long)seed, (unsigned long long)nseeds, (unsigned long long)steps,
-	       scan, mask ? mask : "default", selftest ? ", SELF-TEST" : "");
+	       scan, mask ? mask : "default", selftest ? ", SELF-TEST" : "",
+	       trap ? ", trap mode" : "");
 
 	for (int k = 0; k < K_NR; k++) {
 		const char *why = NULL;
@@ -363,17 +411,18 @@ int main(int argc, char **argv)
 			r->nsteps = steps;
 			r->scan = scan_on;
 			r->selftest = selftest;
+			r->trap = trap;
 			r->stop_on_fail = stop;
 			r->ops_mask = ops_mask;
 			r->c = c;
 			r->zero_pfn = harness_zero_pfn();
 			r->show_pfn = st.kfeatures & UM_FEAT_PFN_VISIBLE;
 			snprintf(replay, sizeof(replay),
-				 "umirror-check --kind %s --seed %llu --scan %s%s%s%s%s%s",
+				 "umirror-check --kind %s --seed %llu --scan %s%s%s%s%s%s%s",
 				 kinds[k].name, (unsigned long long)r->seed, scan_on ? "on" : "off",
 				 mask ? " --mask-features " : "", mask ? mask : "",
 				 ops_given ? " --ops " : "", ops_given ? ops_arg : "",
-				 selftest ? " --selftest" : "");
+				 selftest ? " --selftest" : "", trap ? " --trap" : "");
 			r->replay = replay;
 			printf("umirror-check: run: %s --steps %llu\n", replay,
 			       (unsigned long long)steps);
@@ -393,14 +442,19 @@ int main(int argc, char **argv)
 	if (selftest) {
 		/* every corrupted entry is caught; dropped events are caught when they mattered */
 		bool ok = total.planted > 0 && total.planted_div == total.planted &&
-			  total.planted_miss > 0;
+			  total.planted_miss > 0 && (!trap || total.trap_misses > 0);
 
 		printf("umirror-check: self-test %s: %llu of %llu corrupted oracle entries caught "
 		       "as "
 		       "divergences, %llu misses caught from dropped events\n",
 		       ok ? "PASS" : "FAIL", (unsigned long long)total.planted_div,
 		       (unsigned long long)total.planted, (unsigned long long)total.planted_miss);
-		if (!socket_path)
+		if (trap)
+			printf("umirror-check: self-test: %llu trapped calls without the mode "
+			       "caught "
+			       "returning before their invalidation\n",
+			       (unsigned long long)total.trap_misses);
+		if (!socket_path && !trap)
 			harness_summary();
 		return ok ? 0 : 1;
 	}
@@ -408,7 +462,8 @@ int main(int argc, char **argv)
 		return SKIP;
 	if (total.divergences || total.misses)
 		return 1;
-	if (!socket_path)
+	/* in trap mode the parent, which started the daemon, stops it */
+	if (!socket_path && !trap)
 		harness_summary();
 	return 0;
 }

@@ -17,7 +17,12 @@
  *    every earlier invalidation has run (the receiver has seen every odd
  *    value before it);
  *  - the subscriber process got the owner's invalidations, in the same
- *    order, with the same seq, span and reason.
+ *    order, with the same seq, span and reason;
+ *  - in trap mode (--trap), mprotect RO/NONE, munmap, mremap,
+ *    MADV_DONTNEED and mmap MAP_FIXED over a mirrored page return only
+ *    after every synchronous receiver's callback for it ran and a
+ *    snapshot from before reads as stale, and mprotect counts as a
+ *    reported change (its downgrades are checked with the scan off).
  */
 #include "check.h"
 
@@ -733,14 +738,96 @@ static void op_fault(struct run *r)
 		fault_post(r, w, n, write, "owner");
 }
 
+/*
+ * Trap mode (--trap, UM_CONNECT_TRAP_VMA): a trapped call over a mirrored
+ * page returns only once the invalidation it caused reached every
+ * synchronous receiver - the owner's callback and the subscriber's - and
+ * a snapshot taken at the seq before it is no longer valid
+ * (docs/SEMANTICS.md "Trap mode"). The floors are taken before the call,
+ * as for a write (write_page()).
+ */
+struct trap_pre {
+	uint64_t floor[MAX_IV];
+};
+
+static void trap_before(struct run *r, struct trap_pre *t)
+{
+	for (int i = 0; i < MAX_IV; i++)
+		t->floor[i] = r->trap && r->iv[i] ? seq_floor(r->iv[i]) : 0;
+}
+
+/* after the call over window pages [@w, @w + @n): a miss per interval that lacks it */
+static void trap_after(struct run *r, const struct trap_pre *t, const char *what, size_t w,
+		       size_t n)
+{
+	if (!r->trap)
+		return;
+	for (int i = 0; i < MAX_IV; i++) {
+		struct ivrec *v = r->iv[i];
+		size_t own = 0, first_own = 0, sub = 0, first_sub = 0;
+		int sub_slot = -1;
+
+		if (!v)
+			continue;
+		for (size_t p = w; p < w + n; p++) {
+			if (!in_iv(v, p))
+				continue;
+			if (!ivrec_covered(v, p, t->floor[i]) && !own++)
+				first_own = p;
+			for (int s = 0; s < MAX_SUB; s++) {
+				const struct subrec *sr = &r->sub[s];
+
+				/* an eviction (ack timeout) is check_subs()'s to count */
+				if (!sr->used || sr->of != v || !sr->sync || sr->evicted ||
+				    atomic_load(&sub_shm()->slot[s].released))
+					continue;
+				if (!slot_covered(s, sr->sub_next, (uint64_t)(uintptr_t)r->win, p,
+						  t->floor[i]) &&
+				    !sub++) {
+					first_sub = p;
+					sub_slot = s;
+				}
+			}
+		}
+		if (own || sub)
+			r->cnt.trap_misses++;
+		if (own)
+			report(r, true, "trap-before",
+			       "%s of %zu+%zu returned before the owner's callback of interval "
+			       "%llu ran for %zu of its pages; first page %zu (%#llx), seq floor "
+			       "%llu",
+			       what, w, n, (unsigned long long)v->id, own, first_own,
+			       (unsigned long long)addr_of(r, first_own),
+			       (unsigned long long)t->floor[i]);
+		if (sub)
+			report(r, true, "trap-before",
+			       "%s of %zu+%zu returned before the subscriber's (slot %d) callback "
+			       "of interval %llu ran for %zu of its pages; first page %zu (%#llx)",
+			       what, w, n, sub_slot, (unsigned long long)v->id, sub, first_sub,
+			       (unsigned long long)addr_of(r, first_sub));
+		/* the mirror's snapshot from before the call must read as stale */
+		if (w < v->first + v->np && v->first < w + n &&
+		    !um_interval_check_retry(v->iv, t->floor[i] - 1))
+			report(r, true, "trap-stale",
+			       "%s of %zu+%zu returned while interval %llu's seq %llu (from "
+			       "before it) still read as valid",
+			       what, w, n, (unsigned long long)v->id,
+			       (unsigned long long)(t->floor[i] - 1));
+	}
+}
+
 static void op_madvise(struct run *r, int advice, const char *name, bool uffd_reported)
 {
+	struct trap_pre t;
 	size_t w, n;
 	int ret;
 
 	pick_range(r, 0, r->np, 8, &w, &n);
+	trap_before(r, &t);
 	ret = madvise(r->win + w * PAGE, n * PAGE, advice);
 	hist(r, "madvise %s %zu+%zu: %s", name, w, n, ret ? strerror(errno) : "ok");
+	if (advice == MADV_DONTNEED)
+		trap_after(r, &t, "madvise DONTNEED", w, n);
 	if (uffd_reported)
 		touch(r, w, n);
 	else
@@ -752,9 +839,13 @@ static void op_munmap(struct run *r)
 {
 	size_t w, n;
 
+	struct trap_pre t;
+
 	pick_range(r, 0, r->np, 8, &w, &n);
 	hist(r, "munmap %zu+%zu", w, n);
+	trap_before(r, &t);
 	CHECK(munmap(r->win + w * PAGE, n * PAGE) == 0, "munmap: %m");
+	trap_after(r, &t, "munmap", w, n);
 	touch(r, w, n);
 	after_op(r, 0, 0, DST_NONE);
 }
@@ -765,10 +856,14 @@ static void op_mmap(struct run *r)
 	bool prefill = rnd(r) & 1;
 	int ret;
 
+	struct trap_pre t;
+
 	pick_range(r, 0, r->np, r->kid == K_THP ? 512 : 8, &w, &n);
+	trap_before(r, &t);
 	ret = map_fresh(r, w, n, prefill);
 	hist(r, "mmap MAP_FIXED %zu+%zu%s: %s", w, n, prefill ? " + fill" : "",
 	     ret ? strerror(-ret) : "ok");
+	trap_after(r, &t, "mmap MAP_FIXED", w, n);
 	touch(r, w, n);
 	after_op(r, w, n, ret ? DST_NONE : DST_REPLACED);
 }
@@ -780,11 +875,24 @@ static void op_mprotect(struct run *r)
 	size_t w, n;
 	int k = (int)rnd_below(r, 3), ret;
 
+	struct trap_pre t;
+	char what[32];
+
 	pick_range(r, 0, r->np, 8, &w, &n);
+	trap_before(r, &t);
 	ret = mprotect(r->win + w * PAGE, n * PAGE, prots[k]);
 	hist(r, "mprotect %s %zu+%zu: %s", names[k], w, n, ret ? strerror(errno) : "ok");
-	/* userfaultfd does not report mprotect: the scan's business */
-	stouch(r, w, n);
+	snprintf(what, sizeof(what), "mprotect %s", names[k]);
+	if (prots[k] != (PROT_READ | PROT_WRITE))
+		trap_after(r, &t, what, w, n);
+	/*
+	 * userfaultfd does not report mprotect: the scan's business, unless
+	 * trap mode reports it before the fact
+	 */
+	if (r->trap)
+		touch(r, w, n);
+	else
+		stouch(r, w, n);
 	after_op(r, 0, 0, DST_NONE);
 }
 
@@ -792,14 +900,22 @@ static void do_mremap(struct run *r, const char *what, size_t s, size_t n, size_
 		      size_t d)
 {
 	void *dst = flags & MREMAP_FIXED ? r->win + d * PAGE : NULL;
-	void *p = mremap(r->win + s * PAGE, n * PAGE, ns * PAGE, flags, dst);
-	int err = p == MAP_FAILED ? errno : 0;
+	struct trap_pre t;
+	void *p;
+	int err;
+
+	trap_before(r, &t);
+	p = mremap(r->win + s * PAGE, n * PAGE, ns * PAGE, flags, dst);
+	err = p == MAP_FAILED ? errno : 0;
 
 	if (flags & MREMAP_FIXED)
 		hist(r, "mremap %s %zu+%zu -> %zu: %s", what, s, n, d, err ? strerror(err) : "ok");
 	else
 		hist(r, "mremap %s %zu+%zu to %zu pages: %s", what, s, n, ns,
 		     err ? strerror(err) : "ok");
+	trap_after(r, &t, "mremap (source)", s, n);
+	if (flags & MREMAP_FIXED)
+		trap_after(r, &t, "mremap (target)", d, ns);
 	touch(r, s, n);
 	if (flags & MREMAP_FIXED) {
 		touch(r, d, ns);
@@ -1894,5 +2010,6 @@ int run_kind(struct run *r, struct counters *total)
 	total->planted_div += r->cnt.planted_div;
 	total->sub_events += r->cnt.sub_events;
 	total->planted_miss += r->cnt.planted_miss;
+	total->trap_misses += r->cnt.trap_misses;
 	return 0;
 }
