@@ -507,7 +507,7 @@ void dirty_soft_baseline(struct interval *iv)
  * with @rearm clear them (and, UFFD_WP, write-protect them again).
  */
 static uint64_t harvest_log(struct interval *iv, uint64_t start, uint64_t end, bool rearm, bool wp,
-			    struct um_dirty_rec *out, uint64_t max, uint64_t *walk_end)
+			    struct ump_dirty_rec *out, uint64_t max, uint64_t *walk_end)
 {
 	uint64_t base = iv->node.start, p = (start - base) / UMP_PAGE_SIZE,
 		 e = (end - base) / UMP_PAGE_SIZE;
@@ -574,7 +574,7 @@ static int first_written(struct interval *iv, uint64_t start, uint64_t end, uint
 	return 0;
 }
 
-uint64_t dirty_add_regions(struct um_dirty_rec *out, uint64_t n, const struct page_region *vec,
+uint64_t dirty_add_regions(struct ump_dirty_rec *out, uint64_t n, const struct page_region *vec,
 			   long got, uint64_t cur, uint64_t end)
 {
 	for (long i = 0; i < got; i++) {
@@ -585,13 +585,14 @@ uint64_t dirty_add_regions(struct um_dirty_rec *out, uint64_t n, const struct pa
 		if (n && out[n - 1].end == s)
 			out[n - 1].end = e;
 		else
-			out[n++] = (struct um_dirty_rec){ s, e };
+			out[n++] = (struct ump_dirty_rec){ s, e };
 	}
 	return n;
 }
 
 static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool rearm,
-			struct um_dirty_rec *out, uint64_t max, uint64_t *n_out, uint64_t *walk_end)
+			struct ump_dirty_rec *out, uint64_t max, uint64_t *n_out,
+			uint64_t *walk_end)
 {
 	struct mm_protect *protect = NULL;
 	struct page_region *vec;
@@ -665,13 +666,13 @@ static int harvest_scan(struct interval *iv, uint64_t start, uint64_t end, bool 
 	return ret;
 }
 
-uint64_t dirty_merge_runs(const struct um_dirty_rec *a, uint64_t na, const struct um_dirty_rec *b,
-			  uint64_t nb, struct um_dirty_rec *out)
+uint64_t dirty_merge_runs(const struct ump_dirty_rec *a, uint64_t na, const struct ump_dirty_rec *b,
+			  uint64_t nb, struct ump_dirty_rec *out)
 {
 	uint64_t i = 0, j = 0, k = 0;
 
 	while (i < na || j < nb) {
-		struct um_dirty_rec r =
+		struct ump_dirty_rec r =
 			j == nb || (i < na && a[i].start <= b[j].start) ? a[i++] : b[j++];
 
 		if (k && r.start <= out[k - 1].end) {
@@ -690,10 +691,10 @@ uint64_t dirty_merge_runs(const struct um_dirty_rec *a, uint64_t na, const struc
  * still fit in @max; those are cleared with @rearm, the others stay logged.
  */
 static int merge_log(struct interval *iv, uint64_t start, uint64_t walk_end, bool rearm,
-		     struct um_dirty_rec *out, uint64_t max, uint64_t *n)
+		     struct ump_dirty_rec *out, uint64_t max, uint64_t *n)
 {
 	uint64_t room = max - *n, nb, lw;
-	struct um_dirty_rec *b, *m;
+	struct ump_dirty_rec *b, *m;
 
 	if (!room)
 		return 0;
@@ -713,11 +714,11 @@ static int merge_log(struct interval *iv, uint64_t start, uint64_t walk_end, boo
 	return 0;
 }
 
-int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_reply *rep)
+int dirty_request(struct client *c, const struct ump_dirty *req, struct ump_dirty_reply *rep)
 {
-	struct um_dirty_rec *out = c->result;
+	struct ump_dirty_rec *out = c->result;
 	struct receiver *r;
-	bool rearm = req->flags & UM_DIRTY_REARM;
+	bool rearm = req->flags & UMP_DIRTY_REARM;
 	uint64_t max, n = 0, walk_end = req->start;
 	struct interval *iv;
 	struct mm *mm;

@@ -14,19 +14,19 @@
 struct client;
 struct interval;
 struct mm;
-struct um_dirty;
-struct um_dirty_reply;
-struct um_dirty_rec;
+struct ump_dirty;
+struct ump_dirty_reply;
+struct ump_dirty_rec;
 struct page_region;
 
 /**
- * dirty_request() - DIRTY from @c: write um_dirty_rec[] into @c's result
+ * dirty_request() - DIRTY from @c: write ump_dirty_rec[] into @c's result
  * buffer, re-arm what was reported when asked.
  * Return: 0 (@rep filled); -EPERM not a receiver of the interval; -ENOENT;
  * -EINVAL range outside the interval; -EOPNOTSUPP backend cannot see
  * writes; -EFAULT dead owner.
  */
-int dirty_request(struct client *c, const struct um_dirty *req, struct um_dirty_reply *rep);
+int dirty_request(struct client *c, const struct ump_dirty *req, struct ump_dirty_reply *rep);
 
 /**
  * dirty_soft_fits() - can SOFT_DIRTY see every write to [@start, @end) of
@@ -72,7 +72,7 @@ void dirty_soft_baseline(struct interval *iv);
 
 /*
  * The pure steps of a harvest, apart for their unit test. Page runs are
- * struct um_dirty_rec [start, end) byte ranges, sorted by start.
+ * struct ump_dirty_rec [start, end) byte ranges, sorted by start.
  */
 
 /**
@@ -81,8 +81,8 @@ void dirty_soft_baseline(struct interval *iv);
  * @a or @b): sorted, and runs that overlap or touch made one, so that a
  * written range is never split in a reply. Return: the number in @out.
  */
-uint64_t dirty_merge_runs(const struct um_dirty_rec *a, uint64_t na, const struct um_dirty_rec *b,
-			  uint64_t nb, struct um_dirty_rec *out);
+uint64_t dirty_merge_runs(const struct ump_dirty_rec *a, uint64_t na, const struct ump_dirty_rec *b,
+			  uint64_t nb, struct ump_dirty_rec *out);
 
 /**
  * dirty_add_regions() - append the @got PAGEMAP_SCAN regions @vec to
@@ -90,7 +90,7 @@ uint64_t dirty_merge_runs(const struct um_dirty_rec *a, uint64_t na, const struc
  * last run (never trust more than was asked); one that continues the last
  * run extends it. Return: the new @n.
  */
-uint64_t dirty_add_regions(struct um_dirty_rec *out, uint64_t n, const struct page_region *vec,
+uint64_t dirty_add_regions(struct ump_dirty_rec *out, uint64_t n, const struct page_region *vec,
 			   long got, uint64_t cur, uint64_t end);
 
 /**

@@ -43,7 +43,7 @@
  * Return: the reply's status (0 or -errno); with MAY_PARK, -EINPROGRESS
  * when the handler answered itself or parked the reply.
  */
-typedef int request_fn(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd);
+typedef int request_fn(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd);
 
 struct request_type {
 	request_fn *handle;
@@ -54,7 +54,7 @@ struct request_type {
 #define KEEP_BODY (1u << 1)    /* entries written so far are valid whatever the status */
 #define MAY_PARK (1u << 2)     /* -EINPROGRESS: the handler answers (or answered) */
 
-static void reply(struct client *c, const struct um_msg *m, int status, void *body, size_t len,
+static void reply(struct client *c, const struct ump_msg *m, int status, void *body, size_t len,
 		  int fd)
 {
 	client_reply(c, m->type, m->id, status, body, len, fd);
@@ -94,7 +94,7 @@ fail:
 }
 
 /* count @c against its uid's client limit; refused: reply -EUSERS, drop */
-static int charge_client(struct client *c, const struct um_msg *m, struct um_hello_reply *r)
+static int charge_client(struct client *c, const struct ump_msg *m, struct ump_hello_reply *r)
 {
 	static const uint64_t one[LIMIT_NR] = { [LIMIT_CLIENTS] = 1 };
 	int ret = limits_charge(&c->srv->limits, c->uid, one, NULL);
@@ -111,15 +111,15 @@ static int charge_client(struct client *c, const struct um_msg *m, struct um_hel
 	return ret;
 }
 
-static int do_hello(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_hello(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
-	const struct um_hello *h = m->body;
-	struct um_hello_reply *r = rep;
+	const struct ump_hello *h = m->body;
+	struct ump_hello_reply *r = rep;
 	int ret;
 
 	if (c->hello)
 		return -EALREADY;
-	if (h->version != UM_PROTO_VERSION) {
+	if (h->version != UMP_PROTO_VERSION) {
 		/* answered before the drop: a dropping client is sent nothing */
 		reply(c, m, -EPROTONOSUPPORT, r, sizeof(*r), -1);
 		client_drop_bad(c, "unsupported protocol version");
@@ -134,22 +134,22 @@ static int do_hello(struct client *c, const struct um_msg *m, int fd, void *rep,
 		return ret;
 	}
 	c->hello = true;
-	c->features = h->features & UM_PFEAT_ALL & ~(c->srv->opt.trap_forbid ? UM_PFEAT_TRAP : 0);
-	r->version = UM_PROTO_VERSION;
+	c->features = h->features & UMP_PFEAT_ALL & ~(c->srv->opt.trap_forbid ? UMP_PFEAT_TRAP : 0);
+	r->version = UMP_PROTO_VERSION;
 	r->result_size = c->result_size;
 	r->features = c->features;
-	r->kfeatures = kfeat_mask(&c->srv->kf) | (c->pfn_visible ? UM_KFEAT_PFN_VISIBLE : 0);
+	r->kfeatures = kfeat_mask(&c->srv->kf) | (c->pfn_visible ? UMP_KFEAT_PFN_VISIBLE : 0);
 	r->uffd_features = c->srv->kf.uffd_offered;
 	snprintf(r->daemon_version, sizeof(r->daemon_version), "%s", UMD_VERSION);
 	return 0;
 }
 
-static int do_status(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_status(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	struct server *s = c->srv;
-	struct um_status_reply *r = rep;
+	struct ump_status_reply *r = rep;
 
-	r->kfeatures = kfeat_mask(&s->kf) | (c->pfn_visible ? UM_KFEAT_PFN_VISIBLE : 0);
+	r->kfeatures = kfeat_mask(&s->kf) | (c->pfn_visible ? UMP_KFEAT_PFN_VISIBLE : 0);
 	r->uffd_features = s->kf.uffd_offered;
 	r->kfeatures_masked = s->kf.masked;
 	r->clients = s->nclients;
@@ -162,10 +162,10 @@ static int do_status(struct client *c, const struct um_msg *m, int fd, void *rep
 	return 0;
 }
 
-static int do_list(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_list(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
-	struct um_list_reply *r = rep;
-	struct um_list_rec *rec = c->result;
+	struct ump_list_reply *r = rep;
+	struct ump_list_rec *rec = c->result;
 	uint64_t max = c->result_size / sizeof(*rec);
 	struct mm *mm;
 	struct interval *iv;
@@ -175,7 +175,7 @@ static int do_list(struct client *c, const struct um_msg *m, int fd, void *rep, 
 		if (!client_may_see(c, mm->uid))
 			continue;
 		list_for_each_entry (iv, &mm->intervals, mm_link) {
-			struct um_list_rec x = { 0 };
+			struct ump_list_rec x = { 0 };
 
 			if (r->count == max)
 				break;
@@ -189,7 +189,7 @@ static int do_list(struct client *c, const struct um_msg *m, int fd, void *rep, 
 			x.uid = mm->uid;
 			list_for_each_entry (rv, &iv->receivers, iv_link)
 				x.subscribers += !rv->owner;
-			x.flags = iv->flags | (mm->dead ? UM_LIST_DEAD : 0);
+			x.flags = iv->flags | (mm->dead ? UMP_LIST_DEAD : 0);
 			x.backend = iv->backend;
 			x.revalidate_ms = iv->revalidate_ms;
 			rec[r->count++] = x;
@@ -198,9 +198,9 @@ static int do_list(struct client *c, const struct um_msg *m, int fd, void *rep, 
 	return 0;
 }
 
-static int do_watch(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_watch(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
-	const struct um_watch *w = m->body;
+	const struct ump_watch *w = m->body;
 
 	if (w->pid) {
 		struct mm *mm = mm_find_pid(c->srv, w->pid);
@@ -215,79 +215,79 @@ static int do_watch(struct client *c, const struct um_msg *m, int fd, void *rep,
 	return 0;
 }
 
-static int do_ping(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_ping(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return 0;
 }
 
 /* --- the modules' requests ---------------------------------------------- */
 
-static int do_attach(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_attach(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
-	if (((const struct um_attach *)m->body)->flags & UM_ATTACH_ASYNC)
+	if (((const struct ump_attach *)m->body)->flags & UMP_ATTACH_ASYNC)
 		return mm_attach_async(c, fd, m->body, rep, out_fd);
 	return mm_attach(c, fd, m->body, rep, out_fd);
 }
 
-static int do_insert(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_insert(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return mm_insert(c, m->id, m->body, rep);
 }
 
-static int do_remove(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_remove(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
-	return mm_remove(c, ((const struct um_remove *)m->body)->interval_id);
+	return mm_remove(c, ((const struct ump_remove *)m->body)->interval_id);
 }
 
-static int do_subscribe(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_subscribe(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return mm_subscribe(c, m->body, rep, out_fd);
 }
 
-static int do_snapshot(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_snapshot(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return snapshot_request(c, m->body, rep);
 }
 
-static int do_ack(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_ack(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	inval_ack(c, m->body);
 	return 0;
 }
 
-static int do_fault(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_fault(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return fault_request(c, m->id, m->body, rep);
 }
 
-static int do_populate_done(struct client *c, const struct um_msg *m, int fd, void *rep,
+static int do_populate_done(struct client *c, const struct ump_msg *m, int fd, void *rep,
 			    int *out_fd)
 {
 	fault_populate_done(c, m->body);
 	return 0;
 }
 
-static int do_grant(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_grant(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return grant_request(c, m->body);
 }
 
-static int do_dirty(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_dirty(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return dirty_request(c, m->body, rep);
 }
 
-static int do_place(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_place(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return place_request(c, m->id, m->body, rep);
 }
 
-static int do_revalidate(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_revalidate(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return scan_request(c, m->body, rep);
 }
 
-static int do_trap(struct client *c, const struct um_msg *m, int fd, void *rep, int *out_fd)
+static int do_trap(struct client *c, const struct ump_msg *m, int fd, void *rep, int *out_fd)
 {
 	return trap_request(c, m->id, m->body, rep);
 }
@@ -295,38 +295,38 @@ static int do_trap(struct client *c, const struct um_msg *m, int fd, void *rep, 
 /* --- the table ---------------------------------------------------------- */
 
 /* every request of the message list has its slot below */
-#define IN_TABLE(type, name, size, nfds, side, chk)                          \
-	_Static_assert((side) != UM_SIDE_DAEMON || (type) <= UM_MSG_REQ_MAX, \
+#define IN_TABLE(type, name, size, nfds, side, chk)                            \
+	_Static_assert((side) != UMP_SIDE_DAEMON || (type) <= UMP_MSG_REQ_MAX, \
 		       name " has no slot in the dispatch table");
-UM_PROTO_MESSAGES(IN_TABLE)
+UMP_PROTO_MESSAGES(IN_TABLE)
 #undef IN_TABLE
 
-static const struct request_type requests[UM_MSG_REQ_MAX + 1] = {
-	[UM_MSG_HELLO] = { do_hello, BEFORE_HELLO | MAY_PARK },
-	[UM_MSG_ATTACH] = { do_attach, 0 },
-	[UM_MSG_INSERT] = { do_insert, MAY_PARK },
-	[UM_MSG_REMOVE] = { do_remove, 0 },
-	[UM_MSG_SUBSCRIBE] = { do_subscribe, 0 },
-	[UM_MSG_SNAPSHOT] = { do_snapshot, KEEP_BODY },
-	[UM_MSG_ACK] = { do_ack, 0 },
-	[UM_MSG_STATUS] = { do_status, 0 },
-	[UM_MSG_LIST] = { do_list, 0 },
-	[UM_MSG_WATCH] = { do_watch, 0 },
-	[UM_MSG_PING] = { do_ping, 0 },
-	[UM_MSG_FAULT] = { do_fault, KEEP_BODY | MAY_PARK },
-	[UM_MSG_POPULATE_DONE] = { do_populate_done, 0 },
-	[UM_MSG_GRANT] = { do_grant, 0 },
-	[UM_MSG_DIRTY] = { do_dirty, 0 },
-	[UM_MSG_PLACE] = { do_place, MAY_PARK },
-	[UM_MSG_REVALIDATE] = { do_revalidate, 0 },
-	[UM_MSG_TRAP] = { do_trap, MAY_PARK },
+static const struct request_type requests[UMP_MSG_REQ_MAX + 1] = {
+	[UMP_MSG_HELLO] = { do_hello, BEFORE_HELLO | MAY_PARK },
+	[UMP_MSG_ATTACH] = { do_attach, 0 },
+	[UMP_MSG_INSERT] = { do_insert, MAY_PARK },
+	[UMP_MSG_REMOVE] = { do_remove, 0 },
+	[UMP_MSG_SUBSCRIBE] = { do_subscribe, 0 },
+	[UMP_MSG_SNAPSHOT] = { do_snapshot, KEEP_BODY },
+	[UMP_MSG_ACK] = { do_ack, 0 },
+	[UMP_MSG_STATUS] = { do_status, 0 },
+	[UMP_MSG_LIST] = { do_list, 0 },
+	[UMP_MSG_WATCH] = { do_watch, 0 },
+	[UMP_MSG_PING] = { do_ping, 0 },
+	[UMP_MSG_FAULT] = { do_fault, KEEP_BODY | MAY_PARK },
+	[UMP_MSG_POPULATE_DONE] = { do_populate_done, 0 },
+	[UMP_MSG_GRANT] = { do_grant, 0 },
+	[UMP_MSG_DIRTY] = { do_dirty, 0 },
+	[UMP_MSG_PLACE] = { do_place, MAY_PARK },
+	[UMP_MSG_REVALIDATE] = { do_revalidate, 0 },
+	[UMP_MSG_TRAP] = { do_trap, MAY_PARK },
 };
 
-void dispatch_request(struct client *c, const struct um_msg *m, int fd)
+void dispatch_request(struct client *c, const struct ump_msg *m, int fd)
 {
-	const struct request_type *t = m->type <= UM_MSG_REQ_MAX ? &requests[m->type] : NULL;
-	long len = um_proto_body_size(m->type | UM_REPLY);
-	uint64_t rep[UM_MSG_MAX / 8] = { 0 };
+	const struct request_type *t = m->type <= UMP_MSG_REQ_MAX ? &requests[m->type] : NULL;
+	long len = ump_proto_body_size(m->type | UMP_REPLY);
+	uint64_t rep[UMP_MSG_MAX / 8] = { 0 };
 	int ret, out_fd = -1;
 
 	if (!c->hello && !(t && t->flags & BEFORE_HELLO)) {
@@ -343,7 +343,7 @@ void dispatch_request(struct client *c, const struct um_msg *m, int fd)
 		return;
 	}
 	/* the handler of a type that carries an fd owns it */
-	if (!um_proto_fds(m->type) && fd >= 0) {
+	if (!ump_proto_fds(m->type) && fd >= 0) {
 		close(fd);
 		fd = -1;
 	}
@@ -351,8 +351,8 @@ void dispatch_request(struct client *c, const struct um_msg *m, int fd)
 	if (len < 0 || (ret == -EINPROGRESS && t->flags & MAY_PARK))
 		return; /* no reply (ACK, POPULATE_DONE), or the handler's own */
 	if (t->flags & KEEP_BODY) {
-		((struct um_reply_hdr *)rep)->status = ret;
-		client_send(c, m->type | UM_REPLY, m->id, rep, len, out_fd);
+		((struct ump_reply_hdr *)rep)->status = ret;
+		client_send(c, m->type | UMP_REPLY, m->id, rep, len, out_fd);
 		return;
 	}
 	reply(c, m, ret, rep, len, out_fd);

@@ -8,12 +8,12 @@
 #define UMD_DISPATCH_H
 
 struct client;
-struct um_msg;
+struct ump_msg;
 
 /**
  * dispatch_request() - handle one decoded request of @c and answer it.
  * @c: the connection it came on (not dropping)
- * @m: a request um_proto_decode() accepted (UM_SIDE_DAEMON)
+ * @m: a request ump_proto_decode() accepted (UMP_SIDE_DAEMON)
  * @fd: the fd that came with it, or -1; consumed in every case
  *
  * A request before HELLO drops @c. Otherwise the type's handler runs and
@@ -22,6 +22,6 @@ struct um_msg;
  * POPULATE_DONE get none. Never blocks. Installed as the server's
  * dispatch hook (struct server.dispatch) by whoever calls server_init().
  */
-void dispatch_request(struct client *c, const struct um_msg *m, int fd);
+void dispatch_request(struct client *c, const struct ump_msg *m, int fd);
 
 #endif /* UMD_DISPATCH_H */

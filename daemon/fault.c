@@ -12,8 +12,8 @@
  * (a FOLL_WRITE through /proc/PID/mem would have to write data). So: one
  * held WRITE invalidation over the range (inval_start_held()); after its
  * acks the range is unprotected and the owner's library is asked to
- * MADV_POPULATE_WRITE it (UM_EV_POPULATE). The record stays in flight,
- * seqs odd, until the owner answers (UM_MSG_POPULATE_DONE) or the ack
+ * MADV_POPULATE_WRITE it (UMP_EV_POPULATE). The record stays in flight,
+ * seqs odd, until the owner answers (UMP_MSG_POPULATE_DONE) or the ack
  * timeout passes, so no mirror can take the page being replaced for a
  * valid one. Then the seqs go even and the requester gets a snapshot.
  */
@@ -50,7 +50,7 @@ static char scratch[READ_CHUNK];
 static uint64_t next_token;
 
 /* the requester's receiver of the interval, after the request's checks */
-static int check(struct client *c, const struct um_fault *req, struct receiver **out)
+static int check(struct client *c, const struct ump_fault *req, struct receiver **out)
 {
 	return receiver_access(c, req->interval_id, req->start,
 			       req->start + req->npages * UMP_PAGE_SIZE, out);
@@ -58,7 +58,7 @@ static int check(struct client *c, const struct um_fault *req, struct receiver *
 
 /* the entries of the range after the fault, into @c's result buffer */
 static int fill_reply(struct client *c, struct interval *iv, uint64_t start, uint64_t npages,
-		      struct um_snapshot_reply *rep)
+		      struct ump_snapshot_reply *rep)
 {
 	int ret;
 
@@ -98,7 +98,7 @@ static int read_fault(struct mm *mm, uint64_t start, uint64_t len)
 /* the owner's part is over (or given up): seqs even, then the reply */
 static void finish(struct fault_op *op, int status)
 {
-	struct um_snapshot_reply rep = { 0 };
+	struct ump_snapshot_reply rep = { 0 };
 
 	held_complete(&op->h);
 	if (held_parked(&op->h)) {
@@ -116,7 +116,7 @@ static void finish(struct fault_op *op, int status)
 static void hold_acked(struct inval *inv, void *arg)
 {
 	struct fault_op *op = container_of(arg, struct fault_op, h);
-	struct um_ev_populate ev = {
+	struct ump_ev_populate ev = {
 		.token = op->token,
 		.start = op->start,
 		.end = op->start + op->npages * UMP_PAGE_SIZE,
@@ -128,7 +128,7 @@ static void hold_acked(struct inval *inv, void *arg)
 	if (ret)
 		log_debug("mm %llu: unprotect for a write fault: %s",
 			  (unsigned long long)op->mm->id, strerror(-ret));
-	if (!op->mm->owner || client_send(op->mm->owner, UM_EV_POPULATE, 0, &ev, sizeof(ev), -1))
+	if (!op->mm->owner || client_send(op->mm->owner, UMP_EV_POPULATE, 0, &ev, sizeof(ev), -1))
 		finish(op, -EFAULT);
 }
 
@@ -177,7 +177,7 @@ static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint6
 	op->interval_id = iv->id;
 	op->start = start;
 	op->npages = npages;
-	ret = held_start(&op->h, c, UM_MSG_FAULT, id, mm, UMP_REASON_WRITE, &h, &hold_ops,
+	ret = held_start(&op->h, c, UMP_MSG_FAULT, id, mm, UMP_REASON_WRITE, &h, &hold_ops,
 			 fault_destroy);
 	mm_collect_done(&h);
 	if (ret) {
@@ -187,11 +187,11 @@ static int write_fault(struct client *c, uint64_t id, struct interval *iv, uint6
 	return -EINPROGRESS;
 }
 
-int fault_request(struct client *c, uint64_t id, const struct um_fault *req,
-		  struct um_snapshot_reply *rep)
+int fault_request(struct client *c, uint64_t id, const struct ump_fault *req,
+		  struct ump_snapshot_reply *rep)
 {
 	uint64_t n = req->npages, max = c->result_size / 8;
-	bool write = req->flags & UM_FAULT_WRITE;
+	bool write = req->flags & UMP_FAULT_WRITE;
 	struct receiver *r;
 	struct mm *mm;
 	int ret;
@@ -227,7 +227,7 @@ static int populate_status(struct fault_op *op, int status)
 	return status;
 }
 
-void fault_populate_done(struct client *c, const struct um_populate_done *m)
+void fault_populate_done(struct client *c, const struct ump_populate_done *m)
 {
 	struct inval *inv;
 

@@ -79,7 +79,7 @@ static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
 	struct receiver *pr = NULL, *r;
-	struct um_ev_fork ev = { 0 };
+	struct ump_ev_fork ev = { 0 };
 	struct interval *iv;
 	int fd;
 
@@ -133,7 +133,7 @@ static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
 			  (unsigned long long)child->id, (unsigned long long)iv->id);
 		return; /* the interval lives on; the connection cannot see it */
 	}
-	client_send(pr->client, UM_EV_FORK, 0, &ev, sizeof(ev), fd);
+	client_send(pr->client, UMP_EV_FORK, 0, &ev, sizeof(ev), fd);
 	return;
 fail:
 	free(iv);

@@ -25,7 +25,7 @@ static int grant_index(const struct interval *iv, uint32_t uid)
 	return -1;
 }
 
-int grant_request(struct client *c, const struct um_grant *req)
+int grant_request(struct client *c, const struct ump_grant *req)
 {
 	struct receiver *r = client_receiver(c, req->interval_id);
 	struct interval *iv;
@@ -40,7 +40,7 @@ int grant_request(struct client *c, const struct um_grant *req)
 	if (iv->mm->dead)
 		return -EFAULT;
 	i = grant_index(iv, req->uid);
-	if (req->flags & UM_GRANT_REVOKE) {
+	if (req->flags & UMP_GRANT_REVOKE) {
 		if (i >= 0)
 			iv->grants[i] = iv->grants[--iv->ngrants];
 		return 0;

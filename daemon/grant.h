@@ -10,14 +10,14 @@
 
 struct client;
 struct interval;
-struct um_grant;
+struct ump_grant;
 
 /**
  * grant_request() - GRANT from @c (must have inserted the interval).
  * Return: 0; -ENOENT; -EPERM @c only subscribed; -ENOSPC full; -EFAULT dead;
  * -ENOMEM (the first grant of an interval allocates its list).
  */
-int grant_request(struct client *c, const struct um_grant *req);
+int grant_request(struct client *c, const struct ump_grant *req);
 
 /** grant_allows() - may @c subscribe to @iv? (root, owner uid, granted uid) */
 bool grant_allows(const struct client *c, const struct interval *iv);

@@ -101,9 +101,9 @@ void receiver_free(struct receiver *r)
 
 void send_release(struct receiver *r, int error)
 {
-	struct um_ev_release ev = { .interval_id = r->iv->id, .error = error };
+	struct ump_ev_release ev = { .interval_id = r->iv->id, .error = error };
 
-	client_send(r->client, UM_EV_RELEASE, 0, &ev, sizeof(ev), -1);
+	client_send(r->client, UMP_EV_RELEASE, 0, &ev, sizeof(ev), -1);
 }
 
 /*
@@ -114,7 +114,7 @@ void send_release(struct receiver *r, int error)
 void watch_release(struct interval *iv)
 {
 	struct mm *mm = iv->mm;
-	struct um_ev_invalidate ev = {
+	struct ump_ev_invalidate ev = {
 		.interval_id = iv->id,
 		.start = iv->node.start,
 		.end = iv->node.end,
@@ -218,7 +218,7 @@ void uncharge_interval(struct mm *mm, uint64_t len)
 struct insert_wait {
 	struct deferred d;
 	struct mm *mm;
-	struct um_insert_reply rep;
+	struct ump_insert_reply rep;
 };
 
 static void insert_armed(void *arg)
@@ -244,7 +244,7 @@ static void insert_cancel(struct deferred *d)
  * first answers too: the interval exists, dead, as if it died just after.
  * Return: 0 answered now with @rep; -EINPROGRESS parked.
  */
-static int insert_reply_armed(struct client *c, uint64_t id, struct um_insert_reply *rep)
+static int insert_reply_armed(struct client *c, uint64_t id, struct ump_insert_reply *rep)
 {
 	struct mm *mm = c->mm;
 	struct insert_wait *w;
@@ -259,7 +259,7 @@ static int insert_reply_armed(struct client *c, uint64_t id, struct um_insert_re
 	}
 	w->mm = mm;
 	w->rep = *rep;
-	deferred_add(c, &w->d, UM_MSG_INSERT, id, insert_cancel);
+	deferred_add(c, &w->d, UMP_MSG_INSERT, id, insert_cancel);
 	wp_barrier_add(mm, insert_armed, insert_armed, w);
 	return -EINPROGRESS;
 }
@@ -290,12 +290,12 @@ static void insert_link(struct mm *mm, struct interval *iv)
 			  (unsigned long long)mm->id, (unsigned long long)iv->id);
 }
 
-int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
-	      struct um_insert_reply *rep)
+int mm_insert(struct client *c, uint64_t id, const struct ump_insert *req,
+	      struct ump_insert_reply *rep)
 {
 	struct mm *mm = c->mm;
 	uint64_t start = req->start, end = req->start + req->length;
-	bool track_async = req->flags & UM_INSERT_TRACK_ASYNC;
+	bool track_async = req->flags & UMP_INSERT_TRACK_ASYNC;
 	struct mm_protect *protect;
 	struct interval *iv;
 	int ret;
@@ -331,7 +331,7 @@ int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
 	iv->mm = mm;
 	iv->id = ++mm->srv->next_interval_id;
 	/* TRACK_ASYNC: writers never wait, so nobody acks */
-	iv->flags = track_async ? req->flags & ~UM_INSERT_SYNC : req->flags;
+	iv->flags = track_async ? req->flags & ~UMP_INSERT_SYNC : req->flags;
 	iv->node.start = start;
 	iv->node.end = end;
 	list_init(&iv->receivers);
@@ -340,7 +340,7 @@ int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
 	ret = dirty_log_alloc(iv);
 	if (ret)
 		goto fail_unregister;
-	if (!receiver_new(iv, c, iv->flags & UM_INSERT_SYNC, true)) {
+	if (!receiver_new(iv, c, iv->flags & UMP_INSERT_SYNC, true)) {
 		ret = -ENOMEM;
 		goto fail_unregister;
 	}
@@ -425,7 +425,7 @@ int mm_remove(struct client *c, uint64_t interval_id)
 	return 0;
 }
 
-int mm_subscribe(struct client *c, const struct um_subscribe *req, struct um_subscribe_reply *rep,
+int mm_subscribe(struct client *c, const struct ump_subscribe *req, struct ump_subscribe_reply *rep,
 		 int *seq_fd)
 {
 	struct mm *mm = mm_find_pid(c->srv, req->pid);
@@ -446,7 +446,7 @@ found:
 	*seq_fd = fcntl(mm->seq_fd, F_DUPFD_CLOEXEC, 0);
 	if (*seq_fd < 0)
 		return -errno;
-	if (!receiver_new(iv, c, req->flags & UM_INSERT_SYNC, false)) {
+	if (!receiver_new(iv, c, req->flags & UMP_INSERT_SYNC, false)) {
 		close(*seq_fd);
 		*seq_fd = -1;
 		return -ENOMEM;

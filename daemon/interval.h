@@ -25,8 +25,8 @@
  * -EBADFD not attached; -EFAULT unmapped part or dead owner; -EOPNOTSUPP
  * not trackable; -ENOSPC no slot; -ENOMEM.
  */
-int mm_insert(struct client *c, uint64_t id, const struct um_insert *req,
-	      struct um_insert_reply *rep);
+int mm_insert(struct client *c, uint64_t id, const struct ump_insert *req,
+	      struct ump_insert_reply *rep);
 
 /**
  * mm_remove() - REMOVE: the inserter removes the interval (subscribers get
@@ -41,7 +41,7 @@ int mm_remove(struct client *c, uint64_t interval_id);
  * Return: 0; -ESRCH no such pid/interval; -EPERM other uid; -EBUSY already
  * subscribed on this connection; -ENOMEM.
  */
-int mm_subscribe(struct client *c, const struct um_subscribe *req, struct um_subscribe_reply *rep,
+int mm_subscribe(struct client *c, const struct ump_subscribe *req, struct ump_subscribe_reply *rep,
 		 int *seq_fd);
 
 /** receiver_free() - end a subscription; its pending acks count as given. */

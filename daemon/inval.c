@@ -150,7 +150,7 @@ static void send_hit(struct inval *inv, const struct inval_hit *hit)
 {
 	struct mm *mm = inv->mm;
 	struct interval *iv = hit->iv;
-	struct um_ev_invalidate ev = {
+	struct ump_ev_invalidate ev = {
 		.interval_id = iv->id,
 		.start = hit->start,
 		.end = hit->end,
@@ -164,8 +164,8 @@ static void send_hit(struct inval *inv, const struct inval_hit *hit)
 	list_for_each_entry (r, &iv->receivers, iv_link) {
 		if (r->evicted || r->client->dropping)
 			continue;
-		ev.flags = r->sync ? UM_INV_SYNC : 0;
-		if (client_send(r->client, UM_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) == 0 &&
+		ev.flags = r->sync ? UMP_INV_SYNC : 0;
+		if (client_send(r->client, UMP_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) == 0 &&
 		    r->sync)
 			inv->waits[inv->nwaits++] = (struct inval_wait){ r, ev.seq };
 	}
@@ -191,7 +191,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 	}
 	if (!inv || !inv->hits || !inv->waits) {
 		log_error("mm %llu: out of memory: %s invalidation not sent",
-			  (unsigned long long)mm->id, um_reason_name(reason));
+			  (unsigned long long)mm->id, ump_reason_name(reason));
 		if (inv) {
 			free(inv->hits);
 			free(inv->waits);
@@ -224,7 +224,7 @@ static int start_record(struct mm *mm, uint32_t reason, uint64_t start, uint64_t
 	for (unsigned int i = 0; i < nhits; i++)
 		send_hit(inv, &hits[i]);
 	log_debug("mm %llu: %s [%#llx, %#llx) on %u intervals, %u acks to wait for",
-		  (unsigned long long)mm->id, um_reason_name(reason), (unsigned long long)start,
+		  (unsigned long long)mm->id, ump_reason_name(reason), (unsigned long long)start,
 		  (unsigned long long)end, nhits, inv->nwaits);
 	inv->npending = inv->nwaits;
 	if (!inv->npending) {
@@ -272,7 +272,7 @@ static bool satisfy(struct inval *inv, struct inval_wait *w)
 	return true;
 }
 
-void inval_ack(struct client *c, const struct um_ack *ack)
+void inval_ack(struct client *c, const struct ump_ack *ack)
 {
 	struct receiver *r = client_receiver(c, ack->interval_id);
 	struct inval *inv;
@@ -389,7 +389,7 @@ static void expire(struct inval *inv)
 	}
 	for (unsigned int i = 0; i < inv->nwaits; i++) {
 		struct receiver *r = inv->waits[i].r;
-		struct um_ev_release ev = { .error = -ETIMEDOUT };
+		struct ump_ev_release ev = { .error = -ETIMEDOUT };
 
 		if (!r || r->evicted)
 			continue;
@@ -398,7 +398,7 @@ static void expire(struct inval *inv)
 		log_info("client %llu (pid %d): evicted from interval %llu: no ack in %u ms",
 			 (unsigned long long)r->client->id, (int)r->client->pid,
 			 (unsigned long long)ev.interval_id, mm->srv->opt.ack_timeout_ms);
-		client_send(r->client, UM_EV_EVICTED, 0, &ev, sizeof(ev), -1);
+		client_send(r->client, UMP_EV_EVICTED, 0, &ev, sizeof(ev), -1);
 	}
 	/* completes @inv and every other record that only waited for them */
 	satisfy_matching(mm, match_evicted, NULL);

@@ -23,7 +23,7 @@ struct interval;
 struct receiver;
 struct client;
 struct server;
-struct um_ack;
+struct ump_ack;
 
 struct inval_wait {
 	struct receiver *r; /* NULL once acked, timed out or gone */
@@ -118,7 +118,7 @@ void inval_finish(struct inval *inv);
  * inval_ack() - ACK from @c: count the oldest matching pending wait as
  * given. An ACK that matches nothing (late, duplicate) is ignored.
  */
-void inval_ack(struct client *c, const struct um_ack *ack);
+void inval_ack(struct client *c, const struct ump_ack *ack);
 
 /**
  * inval_write_in_flight() - is a WRITE invalidation of @page pending whose

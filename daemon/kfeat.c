@@ -250,17 +250,17 @@ uint64_t kfeat_mask(const struct kfeat *kf)
 	uint64_t m = 0;
 
 	if (kf->pagemap_scan)
-		m |= UM_KFEAT_PAGEMAP_SCAN;
+		m |= UMP_KFEAT_PAGEMAP_SCAN;
 	if (kf->soft_dirty)
-		m |= UM_KFEAT_SOFT_DIRTY;
+		m |= UMP_KFEAT_SOFT_DIRTY;
 	if (kf->procmap_query)
-		m |= UM_KFEAT_PROCMAP_QUERY;
+		m |= UMP_KFEAT_PROCMAP_QUERY;
 	if (kf->uffd_offered & UFFD_FEATURE_WP_UNPOPULATED)
-		m |= UM_KFEAT_WP_UNPOPULATED;
+		m |= UMP_KFEAT_WP_UNPOPULATED;
 	if (kf->uffd_offered & UFFD_FEATURE_WP_ASYNC)
-		m |= UM_KFEAT_WP_ASYNC;
+		m |= UMP_KFEAT_WP_ASYNC;
 	if (kf->io_uring)
-		m |= UM_KFEAT_IO_URING;
+		m |= UMP_KFEAT_IO_URING;
 	return m;
 }
 
@@ -268,14 +268,14 @@ static const struct {
 	const char *name;
 	uint64_t bits;
 } mask_names[] = {
-	{ "pagemap_scan", UM_KFEAT_PAGEMAP_SCAN },
-	{ "wp_async", UM_KFEAT_WP_ASYNC },
-	{ "wp_unpopulated", UM_KFEAT_WP_UNPOPULATED },
-	{ "procmap_query", UM_KFEAT_PROCMAP_QUERY },
-	{ "io_uring", UM_KFEAT_IO_URING },
-	{ "soft_dirty", UM_KFEAT_SOFT_DIRTY },
-	{ "6.1", UM_KFEAT_PAGEMAP_SCAN | UM_KFEAT_WP_ASYNC | UM_KFEAT_WP_UNPOPULATED |
-			 UM_KFEAT_PROCMAP_QUERY },
+	{ "pagemap_scan", UMP_KFEAT_PAGEMAP_SCAN },
+	{ "wp_async", UMP_KFEAT_WP_ASYNC },
+	{ "wp_unpopulated", UMP_KFEAT_WP_UNPOPULATED },
+	{ "procmap_query", UMP_KFEAT_PROCMAP_QUERY },
+	{ "io_uring", UMP_KFEAT_IO_URING },
+	{ "soft_dirty", UMP_KFEAT_SOFT_DIRTY },
+	{ "6.1", UMP_KFEAT_PAGEMAP_SCAN | UMP_KFEAT_WP_ASYNC | UMP_KFEAT_WP_UNPOPULATED |
+			 UMP_KFEAT_PROCMAP_QUERY },
 };
 
 int kfeat_parse_mask(const char *list, uint64_t *out)
@@ -310,19 +310,19 @@ void kfeat_apply_mask(struct kfeat *kf, uint64_t mask)
 {
 	uint64_t had = kfeat_mask(kf);
 
-	if (mask & UM_KFEAT_PAGEMAP_SCAN)
+	if (mask & UMP_KFEAT_PAGEMAP_SCAN)
 		kf->pagemap_scan = false;
-	if (mask & UM_KFEAT_PROCMAP_QUERY)
+	if (mask & UMP_KFEAT_PROCMAP_QUERY)
 		kf->procmap_query = false;
-	if (mask & UM_KFEAT_SOFT_DIRTY)
+	if (mask & UMP_KFEAT_SOFT_DIRTY)
 		kf->soft_dirty = kf->soft_dirty_anon = kf->soft_dirty_shmem = false;
-	if (mask & UM_KFEAT_WP_ASYNC)
+	if (mask & UMP_KFEAT_WP_ASYNC)
 		kf->uffd_offered &= ~(uint64_t)UFFD_FEATURE_WP_ASYNC;
-	if (mask & UM_KFEAT_WP_UNPOPULATED)
+	if (mask & UMP_KFEAT_WP_UNPOPULATED)
 		kf->uffd_offered &= ~(uint64_t)UFFD_FEATURE_WP_UNPOPULATED;
-	if (mask & UM_KFEAT_IO_URING)
+	if (mask & UMP_KFEAT_IO_URING)
 		kf->io_uring = false;
-	kf->masked = (had & mask) | (mask & UM_KFEAT_IO_URING);
+	kf->masked = (had & mask) | (mask & UMP_KFEAT_IO_URING);
 	if (mask)
 		log_info("kernel features masked: 0x%llx (of 0x%llx asked)",
 			 (unsigned long long)kf->masked, (unsigned long long)mask);

@@ -61,7 +61,7 @@ void kfeat_apply_mask(struct kfeat *kf, uint64_t mask);
 int kfeat_probe(struct kfeat *kf);
 
 /**
- * kfeat_mask() - the UM_KFEAT_* bits of @kf, without UM_KFEAT_PFN_VISIBLE
+ * kfeat_mask() - the UM_KFEAT_* bits of @kf, without UMP_KFEAT_PFN_VISIBLE
  * (that one depends on the peer).
  */
 uint64_t kfeat_mask(const struct kfeat *kf);

@@ -149,7 +149,7 @@ static int set_result_size(struct um_opts *o, const char *arg)
 {
 	unsigned long long v;
 
-	/* whole pages, and it must fit um_hello_reply.result_size */
+	/* whole pages, and it must fit ump_hello_reply.result_size */
 	if (parse_u64(arg, 10, UMP_PAGE_SIZE, 1ull << 31, &v) || v % UMP_PAGE_SIZE)
 		return -EINVAL;
 	o->result_size = v;
@@ -186,7 +186,7 @@ static int set_max_intervals_mm(struct um_opts *o, const char *arg)
 {
 	unsigned long long v;
 
-	if (parse_u64(arg, 10, 1, UM_SEQ_SLOTS_MAX, &v))
+	if (parse_u64(arg, 10, 1, UMP_SEQ_SLOTS_MAX, &v))
 		return -EINVAL;
 	o->seq_slots_max = v;
 	return 0;
@@ -254,7 +254,7 @@ static int set_verbose(struct um_opts *o, const char *arg)
 
 static int show_version(struct um_opts *o, const char *arg)
 {
-	printf("umirrord %s (protocol %d)\n", UMD_VERSION, UM_PROTO_VERSION);
+	printf("umirrord %s (protocol %d)\n", UMD_VERSION, UMP_PROTO_VERSION);
 	exit(0);
 }
 
@@ -279,7 +279,7 @@ static const struct daemon_opt {
 	const char *help;
 } options[] = {
 	{ "socket", "PATH", NULL, set_socket,
-	  "listening socket (default $" UM_SOCKET_ENV ", else " UM_DEFAULT_SOCKET ")" },
+	  "listening socket (default $" UMP_SOCKET_ENV ", else " UMP_DEFAULT_SOCKET ")" },
 	{ "mode", "OCTAL", "an octal mode, 0 to 07777", set_mode,
 	  "socket permissions (default 0660)" },
 	{ "group", "GROUP", NULL, set_group, "the socket's group (name or gid; default: root's)" },
@@ -364,9 +364,9 @@ static int parse_args(int argc, char **argv, struct um_opts *o)
 		longopts[i] = (struct option){ options[i].name,
 					       options[i].arg ? required_argument : no_argument,
 					       NULL, OPT_BASE + (int)i };
-	o->socket_path = getenv(UM_SOCKET_ENV);
+	o->socket_path = getenv(UMP_SOCKET_ENV);
 	if (!o->socket_path || !*o->socket_path)
-		o->socket_path = UM_DEFAULT_SOCKET;
+		o->socket_path = UMP_DEFAULT_SOCKET;
 	o->mode = 0660;
 	o->ack_timeout_ms = 1000;
 	o->result_size = 4u << 20;
@@ -452,7 +452,7 @@ int main(int argc, char **argv)
 	if (ret)
 		return 1;
 	/* io_uring_setup and _register are not on the allow-list: the ring comes first */
-	uring_global_init(srv.opt.mask_features & UM_KFEAT_IO_URING);
+	uring_global_init(srv.opt.mask_features & UMP_KFEAT_IO_URING);
 	srv.kf.io_uring = uring_global() != NULL;
 	listen_desc(desc, sizeof(desc));
 	log_info("listening on %s", desc);

@@ -280,8 +280,8 @@ fail_mm:
 	return ret;
 }
 
-int mm_attach(struct client *c, int uffd, const struct um_attach *req, struct um_attach_reply *rep,
-	      int *seq_fd)
+int mm_attach(struct client *c, int uffd, const struct ump_attach *req,
+	      struct ump_attach_reply *rep, int *seq_fd)
 {
 	struct server *s = c->srv;
 	struct mm *mm = NULL;
@@ -301,7 +301,7 @@ int mm_attach(struct client *c, int uffd, const struct um_attach *req, struct um
 	c->mm = mm;
 	/* the client's word: a lie only costs it EFAULTs in its own system calls */
 	mm->uffd_user_only = req->uffd_mode == UMP_UFFD_USER_ONLY;
-	if (req->flags & UM_ATTACH_CANARY)
+	if (req->flags & UMP_ATTACH_CANARY)
 		mm->canary = req->probe;
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
@@ -319,8 +319,8 @@ fail:
 	 UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP | \
 	 UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
 
-int mm_attach_async(struct client *c, int uffd, const struct um_attach *req,
-		    struct um_attach_reply *rep, int *seq_fd)
+int mm_attach_async(struct client *c, int uffd, const struct ump_attach *req,
+		    struct ump_attach_reply *rep, int *seq_fd)
 {
 	struct server *s = c->srv;
 	struct mm *mm = c->mm;

@@ -31,12 +31,12 @@
  * not a present page of @c's; -EAGAIN a fork/mremap of the uffd's
  * address space in flight during the proof; -ESRCH owner gone; -errno.
  */
-int mm_attach(struct client *c, int uffd, const struct um_attach *req, struct um_attach_reply *rep,
-	      int *seq_fd);
+int mm_attach(struct client *c, int uffd, const struct ump_attach *req,
+	      struct ump_attach_reply *rep, int *seq_fd);
 
 /**
- * mm_attach_async() - ATTACH with UM_ATTACH_ASYNC: the owner's second
- * userfaultfd, for UM_INSERT_TRACK_ASYNC intervals. UFFDIO_API with
+ * mm_attach_async() - ATTACH with UMP_ATTACH_ASYNC: the owner's second
+ * userfaultfd, for UMP_INSERT_TRACK_ASYNC intervals. UFFDIO_API with
  * WP_ASYNC (and WP_UNPOPULATED and the event features when offered), the
  * same proof on @req->probe as mm_attach(); polled like the first. @uffd
  * is consumed in every case; @seq_fd gets another fd of the seq area (the
@@ -46,8 +46,8 @@ int mm_attach(struct client *c, int uffd, const struct um_attach *req, struct um
  * or not @c's; -EINVAL UFFDIO_API refused or a bad probe; -EAGAIN as
  * mm_attach(); -EFAULT dead owner.
  */
-int mm_attach_async(struct client *c, int uffd, const struct um_attach *req,
-		    struct um_attach_reply *rep, int *seq_fd);
+int mm_attach_async(struct client *c, int uffd, const struct ump_attach *req,
+		    struct ump_attach_reply *rep, int *seq_fd);
 
 /**
  * mm_release() - the owner is gone: every slot DEAD and odd (waiters wake),

@@ -48,7 +48,7 @@ struct receiver {
 	struct list client_link; /* client.receivers */
 	struct interval *iv;
 	struct client *client;
-	bool sync;    /* UM_INSERT_SYNC: writers wait for its ack */
+	bool sync;    /* UMP_INSERT_SYNC: writers wait for its ack */
 	bool owner;   /* the inserting connection */
 	bool evicted; /* missed an ack deadline: gets nothing more */
 };
@@ -64,7 +64,7 @@ struct interval {
 	unsigned int active;   /* invalidations in flight */
 	bool written;	       /* a WRITE invalidation since the last arm */
 	uint64_t invalidations;
-	uint32_t backend;	 /* enum um_proto_backend: how writes are tracked */
+	uint32_t backend;	 /* enum ump_proto_backend: how writes are tracked */
 	uint32_t revalidate_ms;	 /* revalidation scan period in force, 0 off */
 	uint64_t *dirty;	 /* dirty.c: a bit per page written since re-armed
 				    (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL */
@@ -91,28 +91,28 @@ struct mm {
 	struct mm_span *gone; /* sorted, disjoint, not adjacent */
 	unsigned int ngone, gone_cap;
 	uv_poll_t uffd_poll, pidfd_poll;
-	uv_timer_t wp_timer;	 /* retries writeprotects refused with EAGAIN */
-	struct list wp_retry;	 /* struct wp_op, in order */
-	unsigned int wp_retries; /* EAGAINs of the first queued change so far */
-	uint64_t barrier_addr;	 /* mm_lock_barrier(): a VMA uffd refuses, 0 unknown */
-	int open_handles;	 /* uv handles not yet closed; free at 0 after destroy */
-	struct um_seq_slot *seq; /* seq_max slots, mapped once (seq.h) */
-	uint32_t seq_max;	 /* slots in the memfd: the most intervals */
-	uint32_t slot_cap;	 /* slots handed out so far cover [0, slot_cap) */
-	uint32_t slots_live;	 /* bits set in slot_used */
-	uint32_t next_slot;	 /* round robin cursor, < slot_cap */
-	uint64_t *slot_used;	 /* bitmap of slot_cap bits */
+	uv_timer_t wp_timer;	  /* retries writeprotects refused with EAGAIN */
+	struct list wp_retry;	  /* struct wp_op, in order */
+	unsigned int wp_retries;  /* EAGAINs of the first queued change so far */
+	uint64_t barrier_addr;	  /* mm_lock_barrier(): a VMA uffd refuses, 0 unknown */
+	int open_handles;	  /* uv handles not yet closed; free at 0 after destroy */
+	struct ump_seq_slot *seq; /* seq_max slots, mapped once (seq.h) */
+	uint32_t seq_max;	  /* slots in the memfd: the most intervals */
+	uint32_t slot_cap;	  /* slots handed out so far cover [0, slot_cap) */
+	uint32_t slots_live;	  /* bits set in slot_used */
+	uint32_t next_slot;	  /* round robin cursor, < slot_cap */
+	uint64_t *slot_used;	  /* bitmap of slot_cap bits */
 	struct itree tree;
 	struct list intervals;
 	struct list invals; /* struct inval.mm_link, creation order */
 	uint64_t uffd_features;
 	uint64_t remap_from, remap_end; /* source of the REMAP just handled, else 0 */
-	int async_uffd;			/* ATTACH with UM_ATTACH_ASYNC: WP_ASYNC uffd, else -1 */
+	int async_uffd;			/* ATTACH with UMP_ATTACH_ASYNC: WP_ASYNC uffd, else -1 */
 	uint64_t async_features;	/* what UFFDIO_API enabled on it */
 	uv_poll_t async_poll;
 	int clear_refs_fd;	/* /proc/PID/clear_refs for SOFT_DIRTY intervals, else -1 */
 	uint64_t sd_stamp;	/* scan.c: the batch that last harvested soft-dirty bits */
-	uint64_t canary;	/* the owner's soft-dirty canary page (UM_ATTACH_CANARY), or 0 */
+	uint64_t canary;	/* the owner's soft-dirty canary page (UMP_ATTACH_CANARY), or 0 */
 	int canary_fd;		/* /proc/PID/mem for writing the canary, else -1 */
 	bool canary_set;	/* written since our last clear: its bit 55 must still be there */
 	uint64_t sd_stolen;	/* clears by another clear_refs writer found by the canary */
@@ -121,7 +121,7 @@ struct mm {
 	struct list fork_waits; /* struct mm_waiter (fork.c): children not identified yet */
 	pid_t *fork_known;	/* the owner's children before its next fork */
 	size_t nfork_known;
-	bool uffd_user_only; /* the uffd is UFFD_USER_MODE_ONLY (um_attach.uffd_mode) */
+	bool uffd_user_only; /* the uffd is UFFD_USER_MODE_ONLY (ump_attach.uffd_mode) */
 	bool forked;	     /* a followed child (UM_INSERT_FOLLOW_FORK) */
 	/*
 	 * An interval was inserted over a VMA whose pages are larger than

@@ -102,7 +102,7 @@ static bool peer_may_see_pfns(const struct server *s, pid_t pid, int pidfd)
 
 static int send_one(struct client *c, const void *buf, size_t len, int fd)
 {
-	return um_transport_send(c->fd, buf, len, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
+	return ump_transport_send(c->fd, buf, len, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 }
 
 static void update_poll(struct client *c)
@@ -132,7 +132,7 @@ int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, 
 		client_drop(c, "out of memory for its send queue");
 		goto gone;
 	}
-	m->len = um_proto_encode(m->buf, type, id, body, len);
+	m->len = ump_proto_encode(m->buf, type, id, body, len);
 	m->fd = fd;
 	if (list_empty(&c->outq)) {
 		ret = send_one(c, m->buf, m->len, fd);
@@ -187,12 +187,12 @@ static void flush_queue(struct client *c)
 void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void *body, size_t len,
 		  int fd)
 {
-	struct um_reply_hdr hdr = { 0 };
-	long want = um_proto_body_size(type | UM_REPLY);
+	struct ump_reply_hdr hdr = { 0 };
+	long want = ump_proto_body_size(type | UMP_REPLY);
 
 	if (!body || status) {
 		/* an error reply still has the type's full size and fd count */
-		static uint64_t zero[UM_MSG_MAX / 8];
+		static uint64_t zero[UMP_MSG_MAX / 8];
 
 		if (fd >= 0 && status)
 			close(fd);
@@ -203,7 +203,7 @@ void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void
 	}
 	hdr.status = status;
 	memcpy(body, &hdr, sizeof(hdr));
-	if (um_proto_fds(type | UM_REPLY) && fd < 0) {
+	if (ump_proto_fds(type | UMP_REPLY) && fd < 0) {
 		/* the decoder wants the fd slot filled: /dev/null stands in */
 		fd = fcntl(c->srv->null_fd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0) {
@@ -211,7 +211,7 @@ void client_reply(struct client *c, uint16_t type, uint64_t id, int status, void
 			return;
 		}
 	}
-	client_send(c, type | UM_REPLY, id, body, len, fd);
+	client_send(c, type | UMP_REPLY, id, body, len, fd);
 }
 
 void deferred_add(struct client *c, struct deferred *d, uint16_t type, uint64_t id,
@@ -233,18 +233,18 @@ void deferred_reply(struct deferred *d, int status, void *body, size_t len)
 /* --- watchers ----------------------------------------------------------- */
 
 void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
-		       const struct um_ev_invalidate *ev)
+		       const struct ump_ev_invalidate *ev)
 {
-	struct um_ev_invalidate copy = *ev;
+	struct ump_ev_invalidate copy = *ev;
 	struct client *c;
 
-	copy.flags = UM_INV_WATCH;
+	copy.flags = UMP_INV_WATCH;
 	list_for_each_entry (c, &s->clients, link) {
 		if (!c->watching || c->dropping)
 			continue;
 		if (c->watch_pid ? c->watch_pid != pid : !client_may_see(c, owner_uid))
 			continue;
-		client_send(c, UM_EV_INVALIDATE, 0, &copy, sizeof(copy), -1);
+		client_send(c, UMP_EV_INVALIDATE, 0, &copy, sizeof(copy), -1);
 	}
 }
 
@@ -262,15 +262,15 @@ static void close_fds(const int *fds, unsigned int n)
 static void client_read(struct client *c)
 {
 	for (int i = 0; i < RECV_BATCH && !c->dropping; i++) {
-		uint64_t buf[UM_MSG_MAX / 8];
-		int fds[UM_MSG_MAX_FDS + 1];
+		uint64_t buf[UMP_MSG_MAX / 8];
+		int fds[UMP_MSG_MAX_FDS + 1];
 		unsigned int nfds;
-		struct um_msg m;
+		struct ump_msg m;
 		ssize_t n;
 		int ret;
 
-		n = um_transport_recv(c->fd, buf, sizeof(buf), fds, UM_MSG_MAX_FDS + 1, &nfds,
-				      MSG_DONTWAIT);
+		n = ump_transport_recv(c->fd, buf, sizeof(buf), fds, UMP_MSG_MAX_FDS + 1, &nfds,
+				       MSG_DONTWAIT);
 		if (n == 0) {
 			/* every umirrorctl call ends so: not worth an info line */
 			drop(c, UM_LOG_DEBUG, "hung up");
@@ -286,8 +286,8 @@ static void client_read(struct client *c)
 			return;
 		}
 		/* more fds than fds[] holds were closed: one too many is enough to refuse */
-		nfds = nfds < UM_MSG_MAX_FDS + 1 ? nfds : UM_MSG_MAX_FDS + 1;
-		ret = um_proto_decode(UM_SIDE_DAEMON, buf, n, nfds, &m);
+		nfds = nfds < UMP_MSG_MAX_FDS + 1 ? nfds : UMP_MSG_MAX_FDS + 1;
+		ret = ump_proto_decode(UMP_SIDE_DAEMON, buf, n, nfds, &m);
 		if (ret == -EPROTO) {
 			close_fds(fds, nfds);
 			client_drop_bad(c, "protocol error: bad header, type, length or fd count");
@@ -300,17 +300,17 @@ static void client_read(struct client *c)
 				return;
 			}
 			log_debug("client %llu: %s with a bad field", (unsigned long long)c->id,
-				  um_msg_type_name(m.type));
+				  ump_msg_type_name(m.type));
 			/* messages without a reply (ACK, POPULATE_DONE) are just ignored */
-			if (um_proto_body_size(m.type | UM_REPLY) >= 0) {
-				uint64_t body[UM_MSG_MAX / 8];
+			if (ump_proto_body_size(m.type | UMP_REPLY) >= 0) {
+				uint64_t body[UMP_MSG_MAX / 8];
 
 				client_reply(c, m.type, m.id, -EINVAL, body, 0, -1);
 			}
 			continue;
 		}
 		log_debug("client %llu: %s id %llu", (unsigned long long)c->id,
-			  um_msg_type_name(m.type), (unsigned long long)m.id);
+			  ump_msg_type_name(m.type), (unsigned long long)m.id);
 		c->srv->dispatch(c, &m, nfds ? fds[0] : -1);
 	}
 }

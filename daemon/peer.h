@@ -49,7 +49,7 @@ int peer_init(struct server *s);
  * @c: client (a dropping client swallows the message)
  * @type: message type
  * @id: request id (0 for events)
- * @body: body, @len bytes (fits UM_MSG_MAX)
+ * @body: body, @len bytes (fits UMP_MSG_MAX)
  * @fd: fd to pass, or -1; ownership moves to this function in every case
  *
  * Never blocks. A queue beyond UMD_SENDQ_MAX marks @c for dropping.
@@ -59,7 +59,7 @@ int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, 
 
 /**
  * client_reply() - answer request @id of @type from @c.
- * @status: 0 or -errno, written into the um_reply_hdr that starts @body
+ * @status: 0 or -errno, written into the ump_reply_hdr that starts @body
  * @body: the reply body of @len bytes (the reply type's size), or NULL;
  *        on an error status it is zeroed (an error reply still has the
  *        type's full size and fd count)
@@ -81,7 +81,7 @@ void deferred_add(struct client *c, struct deferred *d, uint16_t type, uint64_t 
 /**
  * deferred_reply() - answer a parked request and unlink @d (the caller
  * frees it). @body is the full reply body of @d->type (status is written
- * into its um_reply_hdr); on an error status the body is zeroed as
+ * into its ump_reply_hdr); on an error status the body is zeroed as
  * every error reply is. Never blocks.
  */
 void deferred_reply(struct deferred *d, int status, void *body, size_t len);
@@ -107,11 +107,11 @@ void client_drop_bad(struct client *c, const char *reason);
 bool client_may_see(const struct client *c, uid_t owner_uid);
 
 /**
- * server_watch_copy() - send @ev (with UM_INV_WATCH) to every watcher of
+ * server_watch_copy() - send @ev (with UMP_INV_WATCH) to every watcher of
  * the address space of @pid owned by @owner_uid.
  */
 void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
-		       const struct um_ev_invalidate *ev);
+		       const struct ump_ev_invalidate *ev);
 
 /** server_now_ms() - the loop's clock in milliseconds. */
 uint64_t server_now_ms(const struct server *s);

@@ -109,7 +109,7 @@ static int node_usable(int node)
 }
 
 /* move the present pages; count those now on the node and those that would not go */
-static int migrate(const struct place_op *op, struct um_place_reply *rep)
+static int migrate(const struct place_op *op, struct ump_place_reply *rep)
 {
 	void *pages[CHUNK];
 	int nodes[CHUNK], status[CHUNK];
@@ -144,7 +144,7 @@ static int migrate(const struct place_op *op, struct um_place_reply *rep)
 static void place_acked(struct inval *inv, void *arg)
 {
 	struct place_op *op = container_of(arg, struct place_op, h);
-	struct um_place_reply rep = { 0 };
+	struct ump_place_reply rep = { 0 };
 	int ret = 0;
 
 	/* the requester went away: nothing to move for anyone */
@@ -171,8 +171,8 @@ static void place_destroy(struct held_req *h)
 	free(container_of(h, struct place_op, h));
 }
 
-int place_request(struct client *c, uint64_t id, const struct um_place *req,
-		  struct um_place_reply *rep)
+int place_request(struct client *c, uint64_t id, const struct ump_place *req,
+		  struct ump_place_reply *rep)
 {
 	struct receiver *r;
 	struct hit_walk h = { 0 };
@@ -201,7 +201,7 @@ int place_request(struct client *c, uint64_t id, const struct um_place *req,
 	ret = mm_collect(mm, &h, req->start, req->start + req->npages * UMP_PAGE_SIZE);
 	if (ret)
 		goto fail;
-	ret = held_start(&op->h, c, UM_MSG_PLACE, id, mm, UMP_REASON_MIGRATE, &h, &place_hold,
+	ret = held_start(&op->h, c, UMP_MSG_PLACE, id, mm, UMP_REASON_MIGRATE, &h, &place_hold,
 			 place_destroy);
 	mm_collect_done(&h);
 	if (ret) {

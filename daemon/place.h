@@ -10,16 +10,16 @@
 
 struct client;
 struct mm;
-struct um_place;
-struct um_place_reply;
+struct ump_place;
+struct ump_place_reply;
 
 /**
  * place_request() - PLACE from @c (request id @id).
  * Return: 0 or -errno to answer now with @rep; -EINPROGRESS when parked
  * (deferred_add) until the invalidation completed and the pages moved.
  */
-int place_request(struct client *c, uint64_t id, const struct um_place *req,
-		  struct um_place_reply *rep);
+int place_request(struct client *c, uint64_t id, const struct ump_place *req,
+		  struct ump_place_reply *rep);
 
 /**
  * place_nodes() - the NUMA node of each of @npages pages from @start of

@@ -121,7 +121,7 @@ void mm_protect_armed(struct mm_protect *p)
 		protect_done(p);
 }
 
-void mm_protect_armed_runs(struct mm_protect *p, const struct um_dirty_rec *runs, uint64_t n)
+void mm_protect_armed_runs(struct mm_protect *p, const struct ump_dirty_rec *runs, uint64_t n)
 {
 	struct mm_span *copy;
 

@@ -13,7 +13,7 @@
 
 #include "mm_types.h"
 
-struct um_dirty_rec;
+struct ump_dirty_rec;
 
 struct mm_protect;
 
@@ -50,7 +50,7 @@ void mm_protect_armed(struct mm_protect *p);
  * mm_protect_armed()'s does. Frees @p at some point; NULL is a no-op.
  * Waits for nothing.
  */
-void mm_protect_armed_runs(struct mm_protect *p, const struct um_dirty_rec *runs, uint64_t n);
+void mm_protect_armed_runs(struct mm_protect *p, const struct ump_dirty_rec *runs, uint64_t n);
 
 /**
  * mm_rearm_lost() - write-protect [@start, @end) again, where a snapshot

@@ -12,7 +12,7 @@
  * swap-in) invalidates nothing: no mirror can hold a not-present page.
  *
  * Identities reuse the UM_E_* bit positions (snapshot_convert() makes
- * them), with UM_E_WRITE's bit standing for "the VMA is writable" and one
+ * them), with UMP_E_WRITE's bit standing for "the VMA is writable" and one
  * bit UM_E_* leaves free marking "covered by an invalidation in flight".
  *
  * The baseline of a page is what the last scan saw, or, when an
@@ -39,10 +39,10 @@
 
 #define HPAGE (2ull << 20)
 
-#define ID_KEEP                                                                           \
-	(UM_E_PFN_MASK | UM_E_PRESENT | UM_E_SWAP | UM_E_HUGE | UM_E_NOPERM | UM_E_HOLE | \
+#define ID_KEEP                                                                                 \
+	(UMP_E_PFN_MASK | UMP_E_PRESENT | UMP_E_SWAP | UMP_E_HUGE | UMP_E_NOPERM | UMP_E_HOLE | \
 	 SCAN_ID_ARMED)
-#define ID_PROT (SCAN_ID_WRITABLE | UM_E_NOPERM | UM_E_HOLE)
+#define ID_PROT (SCAN_ID_WRITABLE | UMP_E_NOPERM | UMP_E_HOLE)
 
 struct scan_state {
 	struct list link; /* server.scans; unlinked once the owner is dead */
@@ -114,7 +114,7 @@ bool scan_changed(uint64_t old, uint64_t now)
 	if ((old ^ now) & ID_PROT)
 		return true;
 	/* what a mirror may hold changed; re-arming alone changes nothing */
-	return (old & UM_E_PRESENT) && ((old ^ now) & ~SCAN_ID_ARMED);
+	return (old & UMP_E_PRESENT) && ((old ^ now) & ~SCAN_ID_ARMED);
 }
 
 /*
@@ -368,7 +368,7 @@ static uint32_t effective_period(const struct interval *iv, uint32_t period_ms)
 {
 	uint32_t def = iv->mm->srv->opt.revalidate_ms;
 
-	if (period_ms == UM_REVAL_DEFAULT_PERIOD)
+	if (period_ms == UMP_REVAL_DEFAULT_PERIOD)
 		return def;
 	/* these backends see writes only through the scan */
 	if (period_ms == 0 && iv->backend != UMP_BACKEND_UFFD_WP)
@@ -419,7 +419,7 @@ int scan_interval_default(struct interval *iv)
 
 	if (iv->backend == UMP_BACKEND_UFFD_WP)
 		return 0;
-	ret = set_period(iv, effective_period(iv, UM_REVAL_DEFAULT_PERIOD));
+	ret = set_period(iv, effective_period(iv, UMP_REVAL_DEFAULT_PERIOD));
 	if (ret)
 		log_error("interval %llu: no memory for its revalidation baseline: not scanned",
 			  (unsigned long long)iv->id);
@@ -504,7 +504,8 @@ void scan_fini(struct server *s)
 
 /* --- the request ------------------------------------------------------------ */
 
-int scan_request(struct client *c, const struct um_revalidate *req, struct um_revalidate_reply *rep)
+int scan_request(struct client *c, const struct ump_revalidate *req,
+		 struct ump_revalidate_reply *rep)
 {
 	struct receiver *r = client_receiver(c, req->interval_id);
 	struct interval *iv;
@@ -516,7 +517,7 @@ int scan_request(struct client *c, const struct um_revalidate *req, struct um_re
 	iv = r->iv;
 	if (iv->mm->dead)
 		return -EFAULT;
-	if ((req->flags & UM_REVAL_NOW) && iv->scan && iv->scan->have_base) {
+	if ((req->flags & UMP_REVAL_NOW) && iv->scan && iv->scan->have_base) {
 		ret = scan_batch(&iv->scan, 1, &changed_pages);
 		if (ret == -ENOMEM)
 			return ret;

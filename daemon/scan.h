@@ -30,17 +30,17 @@
 struct client;
 struct interval;
 struct server;
-struct um_revalidate;
-struct um_revalidate_reply;
+struct ump_revalidate;
+struct ump_revalidate_reply;
 
 /*
  * A page's identity as the scan compares it: the UM_E_* bits of its entry
- * (snapshot_convert()) that a change of shows, UM_E_WRITE's position
+ * (snapshot_convert()) that a change of shows, UMP_E_WRITE's position
  * standing for "the VMA is writable", and a bit UM_E_* leaves free marking
  * "covered by an invalidation since the last scan".
  */
-#define SCAN_ID_WRITABLE UM_E_WRITE    /* the VMA allows writes */
-#define SCAN_ID_ARMED UM_E_UFFD_WP     /* write-protected: a write would be seen */
+#define SCAN_ID_WRITABLE UMP_E_WRITE   /* the VMA allows writes */
+#define SCAN_ID_ARMED UMP_E_UFFD_WP    /* write-protected: a write would be seen */
 #define SCAN_ID_EXPLAINED (1ull << 60) /* invalidated since the last scan */
 
 /**
@@ -66,7 +66,7 @@ uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *writte
 		      void (*report_run)(uint64_t first, uint64_t end, void *priv), void *priv);
 
 /**
- * scan_request() - REVALIDATE from @c: scan now if asked (UM_REVAL_NOW,
+ * scan_request() - REVALIDATE from @c: scan now if asked (UMP_REVAL_NOW,
  * against the baseline in force), then set the period.
  * @rep: changed (pages the NOW scan found changed), period_ms in force
  *
@@ -77,8 +77,8 @@ uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *writte
  * Return: 0 (@rep filled); -EPERM not a receiver; -ENOENT no such
  * interval; -EFAULT the owner is dead; -ENOMEM no memory for a baseline.
  */
-int scan_request(struct client *c, const struct um_revalidate *req,
-		 struct um_revalidate_reply *rep);
+int scan_request(struct client *c, const struct ump_revalidate *req,
+		 struct ump_revalidate_reply *rep);
 
 /**
  * scan_init() - set up the scan timer of @s (opt.revalidate_ms is the

@@ -24,25 +24,25 @@
 
 static size_t area_size(const struct mm *mm)
 {
-	size_t sz = (size_t)mm->seq_max * sizeof(struct um_seq_slot);
+	size_t sz = (size_t)mm->seq_max * sizeof(struct ump_seq_slot);
 
 	return (sz + UMP_PAGE_SIZE - 1) & ~(size_t)(UMP_PAGE_SIZE - 1);
 }
 
-static struct um_seq_slot *slot_of(const struct interval *iv)
+static struct ump_seq_slot *slot_of(const struct interval *iv)
 {
 	return &iv->mm->seq[iv->slot];
 }
 
-static void seq_store(struct um_seq_slot *s, uint64_t v)
+static void seq_store(struct ump_seq_slot *s, uint64_t v)
 {
 	__atomic_store_n(&s->seq, v, __ATOMIC_RELEASE);
 }
 
-static void seq_wake(struct um_seq_slot *s)
+static void seq_wake(struct ump_seq_slot *s)
 {
 	/* shared futex: the waiters map the memfd in other processes */
-	syscall(SYS_futex, um_seq_futex_word(s), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	syscall(SYS_futex, ump_seq_futex_word(s), FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 uint64_t interval_seq(const struct interval *iv)
@@ -52,7 +52,7 @@ uint64_t interval_seq(const struct interval *iv)
 
 void interval_seq_begin(struct interval *iv)
 {
-	struct um_seq_slot *s = slot_of(iv);
+	struct ump_seq_slot *s = slot_of(iv);
 
 	if (iv->active++ == 0)
 		seq_store(s, s->seq + 1);
@@ -60,7 +60,7 @@ void interval_seq_begin(struct interval *iv)
 
 void interval_seq_end(struct interval *iv)
 {
-	struct um_seq_slot *s = slot_of(iv);
+	struct ump_seq_slot *s = slot_of(iv);
 
 	if (iv->active == 0 || --iv->active)
 		return;
@@ -133,7 +133,7 @@ int seq_slot_alloc(struct mm *mm, uint32_t *out)
 	mm->slots_live++;
 	mm->next_slot = i + 1 < mm->slot_cap ? i + 1 : 0;
 	seq_store(&mm->seq[i], 0);
-	__atomic_store_n(&mm->seq[i].flags, UM_SLOT_LIVE, __ATOMIC_RELEASE);
+	__atomic_store_n(&mm->seq[i].flags, UMP_SLOT_LIVE, __ATOMIC_RELEASE);
 	*out = i;
 	return 0;
 }
@@ -141,9 +141,9 @@ int seq_slot_alloc(struct mm *mm, uint32_t *out)
 /* mark dead, make odd, wake: readers of a gone interval must notice */
 void seq_slot_kill(struct interval *iv)
 {
-	struct um_seq_slot *s = slot_of(iv);
+	struct ump_seq_slot *s = slot_of(iv);
 
-	__atomic_store_n(&s->flags, UM_SLOT_DEAD, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->flags, UMP_SLOT_DEAD, __ATOMIC_RELEASE);
 	seq_store(s, s->seq + ((s->seq & 1) ? 2 : 1));
 	seq_wake(s);
 }
@@ -167,7 +167,7 @@ int seq_area_create(struct mm *mm)
 	void *p;
 	int fd;
 
-	mm->seq_max = max && max < UM_SEQ_SLOTS_MAX ? max : UM_SEQ_SLOTS_MAX;
+	mm->seq_max = max && max < UMP_SEQ_SLOTS_MAX ? max : UMP_SEQ_SLOTS_MAX;
 	mm->slot_used = NULL;
 	mm->slot_cap = mm->slots_live = mm->next_slot = 0;
 	fd = memfd_create("umirror-seq", MFD_CLOEXEC | MFD_ALLOW_SEALING);

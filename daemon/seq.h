@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * seq.h - the seq area: one sealed memfd of seq_max slots (at most
- * UM_SEQ_SLOTS_MAX) per address space, shared read-only with the clients;
+ * UMP_SEQ_SLOTS_MAX) per address space, shared read-only with the clients;
  * a slot per interval whose seq is odd while an invalidation of it is in
  * flight (futex-woken on even).
  *
@@ -33,7 +33,7 @@ uint64_t interval_seq(const struct interval *iv);
 
 /**
  * seq_area_create() - make @mm's seq area (memfd of
- * srv->opt.seq_slots_max slots, UM_SEQ_SLOTS_MAX if 0, sealed against
+ * srv->opt.seq_slots_max slots, UMP_SEQ_SLOTS_MAX if 0, sealed against
  * the clients' writes, mapped here). Return: 0 (mm->seq, mm->seq_fd set)
  * or -ENOMEM.
  */

@@ -34,11 +34,11 @@ struct um_opts {
 	uint32_t seq_slots_max; /* intervals per address space (--max-intervals-per-mm), 0: most */
 	bool pfn_group_set;	/* --pfn-group given: pfn_group's members see PFNs too */
 	gid_t pfn_group;
-	unsigned int revalidate_ms; /* default scan period (UM_REVAL_DEFAULT_PERIOD), 0 off */
+	unsigned int revalidate_ms; /* default scan period (UMP_REVAL_DEFAULT_PERIOD), 0 off */
 	unsigned int write_granule; /* pages a write streak's granule grows to, 1..512 */
 	uint64_t mask_features;	    /* UM_KFEAT_* never to use (--mask-features,
 				       $UMIRRORD_MASK_FEATURES) */
-	bool trap_forbid; /* --trap=forbid: TRAP requests refused, UM_PFEAT_TRAP not granted */
+	bool trap_forbid; /* --trap=forbid: TRAP requests refused, UMP_PFEAT_TRAP not granted */
 	bool verbose;
 };
 
@@ -52,7 +52,7 @@ struct interval;
  * dispatch.c, which knows the request types, installed by the caller of
  * server_init() so that the connection code never calls up into them.
  */
-typedef void server_dispatch_fn(struct client *c, const struct um_msg *m, int fd);
+typedef void server_dispatch_fn(struct client *c, const struct ump_msg *m, int fd);
 
 /*
  * What a lower floor needs done by an upper one (docs/ARCHITECTURE.md):
@@ -108,7 +108,7 @@ struct outmsg {
 	struct list link;
 	int fd; /* owned; sent with the message, then closed */
 	size_t len;
-	uint64_t buf[UM_MSG_MAX / 8];
+	uint64_t buf[UMP_MSG_MAX / 8];
 };
 
 struct client {

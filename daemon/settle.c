@@ -329,7 +329,7 @@ static bool step(struct settle *st, uint64_t now_ms)
 			if (now_ms < st->give_up_ms || sure)
 				return false;
 			log_debug("mm %llu: %s [%#llx, %#llx): change not seen in time, completing",
-				  (unsigned long long)st->mm->id, um_reason_name(st->reason),
+				  (unsigned long long)st->mm->id, ump_reason_name(st->reason),
 				  (unsigned long long)st->start, (unsigned long long)st->end);
 		}
 		st->changed = true;

@@ -71,8 +71,8 @@ static void mark_thp(struct server *s, uint64_t *e, uint64_t n, uint64_t addr)
 void snapshot_convert_vma(uint64_t *e, uint64_t n, const struct vma *v, uint64_t zero_pfn,
 			  bool show_pfn)
 {
-	uint64_t pfn_mask = show_pfn ? UM_E_PFN_MASK : 0;
-	uint64_t huge = v->page_size > UMP_PAGE_SIZE ? UM_E_HUGE : 0;
+	uint64_t pfn_mask = show_pfn ? UMP_E_PFN_MASK : 0;
+	uint64_t huge = v->page_size > UMP_PAGE_SIZE ? UMP_E_HUGE : 0;
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t x = e[i], out;
@@ -82,17 +82,17 @@ void snapshot_convert_vma(uint64_t *e, uint64_t n, const struct vma *v, uint64_t
 			bool zero = (zero_pfn && pfn == zero_pfn) || (x & SNAPSHOT_RAW_HUGE_ZERO);
 			bool wp = x & PM_UFFD_WP;
 
-			out = UM_E_PRESENT | (pfn & pfn_mask) | huge;
+			out = UMP_E_PRESENT | (pfn & pfn_mask) | huge;
 			if (zero)
-				out |= UM_E_ZERO;
+				out |= UMP_E_ZERO;
 			if (x & PM_FILE)
-				out |= UM_E_FILE;
+				out |= UMP_E_FILE;
 			if (x & PM_MMAP_EXCLUSIVE)
-				out |= UM_E_EXCL;
+				out |= UMP_E_EXCL;
 			if (wp)
-				out |= UM_E_UFFD_WP;
+				out |= UMP_E_UFFD_WP;
 			if (x & SNAPSHOT_RAW_THP)
-				out |= UM_E_HUGE;
+				out |= UMP_E_HUGE;
 			/*
 			 * A private mapping's file page not copied yet is
 			 * exclusively mapped too (one mapper of the page
@@ -102,12 +102,13 @@ void snapshot_convert_vma(uint64_t *e, uint64_t n, const struct vma *v, uint64_t
 			 */
 			if (v->write && !wp && !zero &&
 			    (v->shared || ((x & PM_MMAP_EXCLUSIVE) && !(x & PM_FILE))))
-				out |= UM_E_WRITE;
+				out |= UMP_E_WRITE;
 		} else {
-			out = pagemap_is_swap(x) ? UM_E_SWAP | ((x & PM_FILE) ? UM_E_FILE : 0) : 0;
+			out = pagemap_is_swap(x) ? UMP_E_SWAP | ((x & PM_FILE) ? UMP_E_FILE : 0)
+						 : 0;
 			/* an armed never-touched page (WP_UNPOPULATED marker) */
 			if (x & PM_UFFD_WP)
-				out |= UM_E_UFFD_WP;
+				out |= UMP_E_UFFD_WP;
 		}
 		e[i] = out;
 	}
@@ -117,7 +118,7 @@ int snapshot_fill(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *out,
 {
 	/* beyond the address space: zero, the VMA walk makes these holes */
 	if (pagemap_read_all(mm->pagemap_fd, start, npages, out) < 0) {
-		fill(out, npages, UM_E_HOLE);
+		fill(out, npages, UMP_E_HOLE);
 		return -EFAULT;
 	}
 	return snapshot_convert(mm, start, npages, out, show_pfn);
@@ -138,24 +139,24 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 		if (ret && ret != -ENOENT) {
 			log_debug("mm %llu: VMA walk: %s", (unsigned long long)mm->id,
 				  strerror(-ret));
-			fill(out + i, npages - i, UM_E_HOLE);
+			fill(out + i, npages - i, UMP_E_HOLE);
 			hole = true;
 			break;
 		}
 		if (ret == -ENOENT || v.start >= end) {
-			fill(out + i, npages - i, UM_E_HOLE);
+			fill(out + i, npages - i, UMP_E_HOLE);
 			hole = true;
 			break;
 		}
 		if (v.start > addr) {
-			fill(out + i, (v.start - addr) / UMP_PAGE_SIZE, UM_E_HOLE);
+			fill(out + i, (v.start - addr) / UMP_PAGE_SIZE, UMP_E_HOLE);
 			hole = true;
 			addr = v.start;
 			i = (addr - start) / UMP_PAGE_SIZE;
 		}
 		seg = ((v.end < end ? v.end : end) - addr) / UMP_PAGE_SIZE;
 		if (!v.read) {
-			fill(out + i, seg, UM_E_NOPERM);
+			fill(out + i, seg, UMP_E_NOPERM);
 			noperm = true;
 		} else {
 			if (v.page_size <= UMP_PAGE_SIZE && s->kpageflags_fd >= 0)
@@ -172,7 +173,7 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 
 		if (gs >= ge)
 			continue;
-		fill(out + (gs - start) / UMP_PAGE_SIZE, (ge - gs) / UMP_PAGE_SIZE, UM_E_HOLE);
+		fill(out + (gs - start) / UMP_PAGE_SIZE, (ge - gs) / UMP_PAGE_SIZE, UMP_E_HOLE);
 		hole = true;
 	}
 	return hole ? -EFAULT : noperm ? -EPERM : 0;
@@ -181,7 +182,7 @@ int snapshot_convert(struct mm *mm, uint64_t start, uint64_t npages, uint64_t *o
 void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e,
 			 uint64_t seq)
 {
-	const uint64_t mask = UM_E_PRESENT | UM_E_UFFD_WP | UM_E_WRITE | UM_E_HOLE;
+	const uint64_t mask = UMP_E_PRESENT | UMP_E_UFFD_WP | UMP_E_WRITE | UMP_E_HOLE;
 
 	/* odd: an invalidation in flight (a held WRITE unprotects such a page on purpose) */
 	if (!interval_armed(iv) || (seq & 1) || iv->mm->dead)
@@ -195,8 +196,8 @@ void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, c
 		 * page that is not WRITE only lacks the VMA's permission: its
 		 * writes keep the PFN.
 		 */
-		while (j < npages && (e[j] & mask) == UM_E_PRESENT &&
-		       ((e[j] & UM_E_ZERO) || !(e[j] & UM_E_EXCL) || (e[j] & UM_E_FILE)))
+		while (j < npages && (e[j] & mask) == UMP_E_PRESENT &&
+		       ((e[j] & UMP_E_ZERO) || !(e[j] & UMP_E_EXCL) || (e[j] & UMP_E_FILE)))
 			j++;
 		if (j > i)
 			mm_rearm_lost(iv->mm, start + i * UMP_PAGE_SIZE, start + j * UMP_PAGE_SIZE);
@@ -204,7 +205,8 @@ void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, c
 	}
 }
 
-int snapshot_request(struct client *c, const struct um_snapshot *req, struct um_snapshot_reply *rep)
+int snapshot_request(struct client *c, const struct ump_snapshot *req,
+		     struct ump_snapshot_reply *rep)
 {
 	uint64_t max = c->result_size / 8, n = req->npages;
 	struct interval *iv = NULL;
@@ -231,7 +233,7 @@ int snapshot_request(struct client *c, const struct um_snapshot *req, struct um_
 		rep->seq = 0;
 	}
 	/* with nodes, int32 each after the entries (8-byte aligned as n * 8 is) */
-	if (req->flags & UM_SNAP_NODES)
+	if (req->flags & UMP_SNAP_NODES)
 		max = c->result_size / 12;
 	if (n > max)
 		n = max;
@@ -240,7 +242,7 @@ int snapshot_request(struct client *c, const struct um_snapshot *req, struct um_
 	ret = snapshot_fill(mm, req->start, n, c->result, c->pfn_visible);
 	if (req->interval_id)
 		snapshot_rearm_lost(iv, req->start, n, c->result, rep->seq);
-	if (req->flags & UM_SNAP_NODES) {
+	if (req->flags & UMP_SNAP_NODES) {
 		rep->nodes_offset = n * 8;
 		/* a failed query leaves -EFAULT per page; the entries still stand */
 		place_nodes(mm, req->start, n, (int32_t *)((char *)c->result + n * 8));

@@ -11,8 +11,8 @@
 struct client;
 struct mm;
 struct server;
-struct um_snapshot;
-struct um_snapshot_reply;
+struct ump_snapshot;
+struct ump_snapshot_reply;
 
 /**
  * snapshot_request() - SNAPSHOT: check permissions and the range, walk,
@@ -24,8 +24,8 @@ struct um_snapshot_reply;
  * some page has no read permission, or @c may not look; -EINVAL range
  * outside the interval; -ESRCH pid not attached; -ENOENT no such interval.
  */
-int snapshot_request(struct client *c, const struct um_snapshot *req,
-		     struct um_snapshot_reply *rep);
+int snapshot_request(struct client *c, const struct ump_snapshot *req,
+		     struct ump_snapshot_reply *rep);
 
 /**
  * snapshot_fill() - the walk itself: @npages UM_E_* entries from @start of

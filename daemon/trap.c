@@ -218,7 +218,7 @@ static void op_poll(uv_timer_t *t)
 
 static void op_reply(struct trap_op *op, int status)
 {
-	struct um_trap_reply rep = { .hits = op->hits };
+	struct ump_trap_reply rep = { .hits = op->hits };
 
 	if (!op->parked)
 		return;
@@ -303,8 +303,8 @@ static int collect(struct trap_op *op, struct inval_hit **out, unsigned int *n)
 	return ret;
 }
 
-int trap_request(struct client *c, uint64_t id, const struct um_trap *req,
-		 struct um_trap_reply *rep)
+int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
+		 struct ump_trap_reply *rep)
 {
 	struct inval_hit *hits;
 	struct trap_op *op;
@@ -312,7 +312,7 @@ int trap_request(struct client *c, uint64_t id, const struct um_trap *req,
 	struct mm *mm;
 	int ret;
 
-	if (!(c->features & UM_PFEAT_TRAP))
+	if (!(c->features & UMP_PFEAT_TRAP))
 		return -EPERM;
 	mm = mm_find_pid(c->srv, c->pid);
 	if (!mm || mm->uid != c->uid)
@@ -333,7 +333,7 @@ int trap_request(struct client *c, uint64_t id, const struct um_trap *req,
 			return 0;
 		}
 		op->r[0][1] = e;
-		if (req->flags & UM_TRAP_SHMDT)
+		if (req->flags & UMP_TRAP_SHMDT)
 			op->r[0][0] = s;
 	} else if (req->end2) {
 		op->r[1][0] = req->start2;
@@ -348,7 +348,7 @@ int trap_request(struct client *c, uint64_t id, const struct um_trap *req,
 	op->hits = n;
 	rep->hits = n;
 	op->fp = fingerprint(op);
-	deferred_add(c, &op->d, UM_MSG_TRAP, id, trap_cancel);
+	deferred_add(c, &op->d, UMP_MSG_TRAP, id, trap_cancel);
 	op->parked = true;
 	ret = inval_start_held(mm, req->reason, op->r[0][0], op->r[0][1], req->tid, hits, n,
 			       &trap_hold, op, &op->inv);

@@ -32,7 +32,7 @@ struct client;
  * -EINPROGRESS (parked); -ENOENT no attached address space of @c's pid;
  * -EPERM trap mode forbidden (umirrord --trap=forbid); -ENOMEM.
  */
-int trap_request(struct client *c, uint64_t id, const struct um_trap *req,
-		 struct um_trap_reply *rep);
+int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
+		 struct ump_trap_reply *rep);
 
 #endif /* UMD_TRAP_H */

@@ -36,7 +36,7 @@ static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint6
 		return;
 	if (mm_collect(mm, &h, start, end))
 		log_error("mm %llu: out of memory: %s event partly lost",
-			  (unsigned long long)mm->id, um_reason_name(reason));
+			  (unsigned long long)mm->id, ump_reason_name(reason));
 	if (h.n)
 		inval_start(mm, reason, start, end, 0, h.v, h.n);
 	mm_collect_done(&h);

@@ -90,12 +90,12 @@ static void route_reply(struct um_client *c, struct conn_msg *m)
 
 		memcpy(r->buf.bytes, m->buf.bytes, m->msg.hdr->length);
 		r->msg = m->msg;
-		r->msg.hdr = (const struct um_hdr *)r->buf.bytes;
-		r->msg.body = r->buf.bytes + sizeof(struct um_hdr);
+		r->msg.hdr = (const struct ump_hdr *)r->buf.bytes;
+		r->msg.body = r->buf.bytes + sizeof(struct ump_hdr);
 		r->fd = m->fd;
 		m->fd = -1;
 		if (c->wait_hook && r->msg.type == c->wait_type &&
-		    ((const struct um_reply_hdr *)r->msg.body)->status == 0)
+		    ((const struct ump_reply_hdr *)r->msg.body)->status == 0)
 			c->wait_hook->fn(c, r, c->wait_hook->arg);
 		c->wait_done = true;
 		pthread_cond_broadcast(&c->cond);
@@ -125,7 +125,7 @@ static int read_one(struct um_client *c, int timeout_ms)
 		connection_dead(c);
 		return -ENOTCONN;
 	}
-	if (m.msg.type & UM_REPLY) {
+	if (m.msg.type & UMP_REPLY) {
 		route_reply(c, &m);
 		return 2;
 	}
@@ -170,12 +170,12 @@ int call_oneway(struct um_client *c, uint16_t type, const void *body, size_t len
 {
 	union {
 		uint64_t align;
-		unsigned char b[UM_MSG_MAX];
+		unsigned char b[UMP_MSG_MAX];
 	} buf;
 	size_t n;
 	int r;
 
-	n = um_proto_encode(buf.b, type, atomic_fetch_add(&c->next_id, 1), body, len);
+	n = ump_proto_encode(buf.b, type, atomic_fetch_add(&c->next_id, 1), body, len);
 	pthread_mutex_lock(&c->send_lock);
 	r = conn_send(c->fd, buf.b, n, -1);
 	pthread_mutex_unlock(&c->send_lock);
@@ -187,7 +187,7 @@ int call_roundtrip(struct um_client *c, uint16_t type, const void *body, size_t 
 {
 	union {
 		uint64_t align;
-		unsigned char b[UM_MSG_MAX];
+		unsigned char b[UMP_MSG_MAX];
 	} buf;
 	int64_t deadline = call_now_ms() + timeout_ms;
 	uint64_t id;
@@ -198,11 +198,11 @@ int call_roundtrip(struct um_client *c, uint16_t type, const void *body, size_t 
 	if (atomic_load(&c->dead))
 		return -ENOTCONN;
 	id = atomic_fetch_add(&c->next_id, 1);
-	n = um_proto_encode(buf.b, type, id, body, len);
+	n = ump_proto_encode(buf.b, type, id, body, len);
 
 	pthread_mutex_lock(&c->lock);
 	c->wait_id = id;
-	c->wait_type = type | UM_REPLY;
+	c->wait_type = type | UMP_REPLY;
 	c->wait_done = false;
 	c->wait_err = 0;
 	c->wait_msg = reply;
@@ -246,13 +246,13 @@ int call_roundtrip(struct um_client *c, uint16_t type, const void *body, size_t 
 		reply->fd = -1;
 		return r;
 	}
-	if (reply->msg.type != (uint16_t)(type | UM_REPLY)) {
+	if (reply->msg.type != (uint16_t)(type | UMP_REPLY)) {
 		if (reply->fd >= 0)
 			close(reply->fd);
 		reply->fd = -1;
 		return -EPROTO;
 	}
-	return ((const struct um_reply_hdr *)reply->msg.body)->status;
+	return ((const struct ump_reply_hdr *)reply->msg.body)->status;
 }
 
 int call_start_reader(struct um_client *c)

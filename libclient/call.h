@@ -21,7 +21,7 @@
 /*
  * call_sink - where the reader reports what is not a reply. Set once in
  * c->sink before the first call_roundtrip().
- * @event: one UM_EV_* message; runs on the thread holding the reader role,
+ * @event: one UMP_EV_* message; runs on the thread holding the reader role,
  *	no lock held; callbacks may run from it; it owns m->fd (closes it)
  * @dead_locked: the connection just died; c->lock held, c->dead already
  *	set, the waiter already told: wake whatever waits on shared memory
@@ -48,7 +48,7 @@ void call_unlock(struct um_client *c);
 /**
  * call_roundtrip() - one request/reply round trip. Caller holds req_lock.
  * @c: client
- * @type: UM_MSG_* request
+ * @type: UMP_MSG_* request
  * @body, @len: request body
  * @send_fd: fd to pass with it or -1 (not closed here)
  * @reply: receives the reply; reply->fd is the caller's to close

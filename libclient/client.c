@@ -35,28 +35,28 @@ SAME(UM_REASON_UNMAPPING, UMP_REASON_UNMAPPING, "reason");
 SAME(UM_UFFD_DEV, UMP_UFFD_DEV, "uffd mode");
 SAME(UM_UFFD_SYSCALL, UMP_UFFD_SYSCALL, "uffd mode");
 SAME(UM_UFFD_USER_ONLY, UMP_UFFD_USER_ONLY, "uffd mode");
-_Static_assert(UM_FEAT_PAGEMAP_SCAN == UM_KFEAT_PAGEMAP_SCAN, "feature");
-_Static_assert(UM_FEAT_SOFT_DIRTY == UM_KFEAT_SOFT_DIRTY, "feature");
-_Static_assert(UM_FEAT_PROCMAP_QUERY == UM_KFEAT_PROCMAP_QUERY, "feature");
-_Static_assert(UM_FEAT_PFN_VISIBLE == UM_KFEAT_PFN_VISIBLE, "feature");
-_Static_assert(UM_FEAT_WP_UNPOPULATED == UM_KFEAT_WP_UNPOPULATED, "feature");
-_Static_assert(UM_FEAT_WP_ASYNC == UM_KFEAT_WP_ASYNC, "feature");
-_Static_assert(UM_FEAT_IO_URING == UM_KFEAT_IO_URING, "feature");
-_Static_assert(UM_RAW_PFN_MASK == UM_E_PFN_MASK, "raw");
-_Static_assert(UM_RAW_PRESENT == UM_E_PRESENT, "raw");
-_Static_assert(UM_RAW_WRITE == UM_E_WRITE, "raw");
-_Static_assert(UM_RAW_ZERO == UM_E_ZERO, "raw");
-_Static_assert(UM_RAW_SWAP == UM_E_SWAP, "raw");
-_Static_assert(UM_RAW_FILE == UM_E_FILE, "raw");
-_Static_assert(UM_RAW_EXCL == UM_E_EXCL, "raw");
-_Static_assert(UM_RAW_HUGE == UM_E_HUGE, "raw");
-_Static_assert(UM_RAW_UFFD_WP == UM_E_UFFD_WP, "raw");
-_Static_assert(UM_RAW_NOPERM == UM_E_NOPERM, "raw");
-_Static_assert(UM_RAW_HOLE == UM_E_HOLE, "raw");
+_Static_assert(UM_FEAT_PAGEMAP_SCAN == UMP_KFEAT_PAGEMAP_SCAN, "feature");
+_Static_assert(UM_FEAT_SOFT_DIRTY == UMP_KFEAT_SOFT_DIRTY, "feature");
+_Static_assert(UM_FEAT_PROCMAP_QUERY == UMP_KFEAT_PROCMAP_QUERY, "feature");
+_Static_assert(UM_FEAT_PFN_VISIBLE == UMP_KFEAT_PFN_VISIBLE, "feature");
+_Static_assert(UM_FEAT_WP_UNPOPULATED == UMP_KFEAT_WP_UNPOPULATED, "feature");
+_Static_assert(UM_FEAT_WP_ASYNC == UMP_KFEAT_WP_ASYNC, "feature");
+_Static_assert(UM_FEAT_IO_URING == UMP_KFEAT_IO_URING, "feature");
+_Static_assert(UM_RAW_PFN_MASK == UMP_E_PFN_MASK, "raw");
+_Static_assert(UM_RAW_PRESENT == UMP_E_PRESENT, "raw");
+_Static_assert(UM_RAW_WRITE == UMP_E_WRITE, "raw");
+_Static_assert(UM_RAW_ZERO == UMP_E_ZERO, "raw");
+_Static_assert(UM_RAW_SWAP == UMP_E_SWAP, "raw");
+_Static_assert(UM_RAW_FILE == UMP_E_FILE, "raw");
+_Static_assert(UM_RAW_EXCL == UMP_E_EXCL, "raw");
+_Static_assert(UM_RAW_HUGE == UMP_E_HUGE, "raw");
+_Static_assert(UM_RAW_UFFD_WP == UMP_E_UFFD_WP, "raw");
+_Static_assert(UM_RAW_NOPERM == UMP_E_NOPERM, "raw");
+_Static_assert(UM_RAW_HOLE == UMP_E_HOLE, "raw");
 
 static void sink_event(struct um_client *c, const struct conn_msg *m)
 {
-	if (m->msg.type == UM_EV_POPULATE) {
+	if (m->msg.type == UMP_EV_POPULATE) {
 		/* never on the reader: the populate may wait for an ack it sends */
 		populate_post(c, m->msg.body);
 		return;
@@ -94,8 +94,8 @@ static int map_readonly(int fd, size_t size, const void **out)
 
 static int hello(struct um_client *c)
 {
-	struct um_hello h = { .version = UM_PROTO_VERSION, .features = UM_PFEAT_ALL };
-	const struct um_hello_reply *hr;
+	struct ump_hello h = { .version = UMP_PROTO_VERSION, .features = UMP_PFEAT_ALL };
+	const struct ump_hello_reply *hr;
 	struct conn_msg reply;
 	int r;
 
@@ -107,12 +107,13 @@ static int hello(struct um_client *c)
 	 * io_uring, sandbox): allow it what any request gets, not the
 	 * 1 s a wait for validity gets.
 	 */
-	r = call_roundtrip(c, UM_MSG_HELLO, &h, sizeof(h), -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
+	r = call_roundtrip(c, UMP_MSG_HELLO, &h, sizeof(h), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+			   NULL);
 	call_unlock(c);
 	if (r < 0)
 		goto out;
 	hr = reply.msg.body;
-	if (hr->version != UM_PROTO_VERSION) {
+	if (hr->version != UMP_PROTO_VERSION) {
 		r = -EPROTONOSUPPORT;
 		goto out;
 	}
@@ -142,7 +143,7 @@ static void client_free(struct um_client *c)
 	if (c->result)
 		munmap((void *)c->result, c->result_size);
 	if (c->seq_area)
-		munmap((void *)c->seq_area, (size_t)c->seq_slots * sizeof(struct um_seq_slot));
+		munmap((void *)c->seq_area, (size_t)c->seq_slots * sizeof(struct ump_seq_slot));
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_cond_destroy(&c->cond);
@@ -233,7 +234,7 @@ UM_EXPORT int um_ping(struct um_client *c)
 {
 	if (!c)
 		return -EINVAL;
-	return simple_call(c, UM_MSG_PING, NULL, 0);
+	return simple_call(c, UMP_MSG_PING, NULL, 0);
 }
 
 UM_EXPORT const char *um_version(void)
@@ -249,7 +250,7 @@ _Static_assert(INFO_KNOWN >= UM_INTERVAL_INFO_SIZE_VER0, "fields only ever added
 
 UM_EXPORT int um_status(struct um_client *c, struct um_status *out)
 {
-	const struct um_status_reply *sr;
+	const struct ump_status_reply *sr;
 	struct um_status st = { 0 };
 	struct conn_msg reply;
 	size_t size;
@@ -261,7 +262,7 @@ UM_EXPORT int um_status(struct um_client *c, struct um_status *out)
 	r = call_lock(c);
 	if (r < 0)
 		return r;
-	r = call_roundtrip(c, UM_MSG_STATUS, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
+	r = call_roundtrip(c, UMP_MSG_STATUS, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
 	call_unlock(c);
 	if (r < 0)
 		return r;
@@ -293,7 +294,7 @@ UM_EXPORT int um_status(struct um_client *c, struct um_status *out)
 
 UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t *count)
 {
-	const struct um_list_reply *lr;
+	const struct ump_list_reply *lr;
 	struct um_interval_info *info = NULL;
 	struct conn_msg reply;
 	uint64_t n;
@@ -304,7 +305,7 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t
 	r = call_lock(c);
 	if (r < 0)
 		return r;
-	r = call_roundtrip(c, UM_MSG_LIST, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
+	r = call_roundtrip(c, UMP_MSG_LIST, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
 	if (r < 0)
 		goto out;
 
@@ -312,7 +313,7 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t
 	lr = reply.msg.body;
 	n = lr->count;
 	if (lr->offset > c->result_size ||
-	    n > (c->result_size - lr->offset) / sizeof(struct um_list_rec)) {
+	    n > (c->result_size - lr->offset) / sizeof(struct ump_list_rec)) {
 		r = -EPROTO;
 		goto out;
 	}
@@ -324,7 +325,7 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t
 		}
 	}
 	for (uint64_t i = 0; i < n; i++) {
-		struct um_list_rec rec;
+		struct ump_list_rec rec;
 
 		memcpy(&rec, (const char *)c->result + lr->offset + i * sizeof(rec), sizeof(rec));
 		info[i] = (struct um_interval_info){
@@ -337,8 +338,8 @@ UM_EXPORT int um_list(struct um_client *c, struct um_interval_info **out, size_t
 			.pid = rec.pid,
 			.uid = rec.uid,
 			.subscribers = rec.subscribers,
-			.sync = rec.flags & UM_INSERT_SYNC,
-			.dead = rec.flags & UM_LIST_DEAD,
+			.sync = rec.flags & UMP_INSERT_SYNC,
+			.dead = rec.flags & UMP_LIST_DEAD,
 			.backend = (enum um_backend)rec.backend,
 			.revalidate_ms = rec.revalidate_ms,
 		};
@@ -355,7 +356,7 @@ UM_EXPORT int um_watch(struct um_client *c, pid_t pid,
 				  const struct um_invalidation *inv, void *priv),
 		       void *priv)
 {
-	struct um_watch w = { .pid = pid };
+	struct ump_watch w = { .pid = pid };
 	int r;
 
 	if (!c || !cb || pid < 0)
@@ -366,7 +367,7 @@ UM_EXPORT int um_watch(struct um_client *c, pid_t pid,
 	c->watch_priv = priv;
 	pthread_mutex_unlock(&c->lock);
 
-	r = simple_call(c, UM_MSG_WATCH, &w, sizeof(w));
+	r = simple_call(c, UMP_MSG_WATCH, &w, sizeof(w));
 	if (r < 0) {
 		pthread_mutex_lock(&c->lock);
 		c->watch_cb = NULL;
@@ -378,5 +379,5 @@ UM_EXPORT int um_watch(struct um_client *c, pid_t pid,
 
 UM_EXPORT const char *um_reason_str(enum um_reason reason)
 {
-	return um_reason_name((uint32_t)reason);
+	return ump_reason_name((uint32_t)reason);
 }

@@ -22,9 +22,9 @@ int conn_open(const char *path, int *fd)
 	int s, r;
 
 	if (!path)
-		path = getenv(UM_SOCKET_ENV);
+		path = getenv(UMP_SOCKET_ENV);
 	if (!path || !*path)
-		path = UM_DEFAULT_SOCKET;
+		path = UMP_DEFAULT_SOCKET;
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -48,7 +48,7 @@ int conn_send(int fd, const void *buf, size_t len, int send_fd)
 {
 	int r;
 
-	r = um_transport_send(fd, buf, len, &send_fd, send_fd >= 0 ? 1 : 0, 0);
+	r = ump_transport_send(fd, buf, len, &send_fd, send_fd >= 0 ? 1 : 0, 0);
 	return r == -EPIPE || r == -ECONNRESET ? -ENOTCONN : r;
 }
 
@@ -59,12 +59,12 @@ int conn_send(int fd, const void *buf, size_t len, int send_fd)
  */
 static bool is_error_reply(const void *buf, size_t len)
 {
-	const struct um_hdr *h = buf;
-	const struct um_reply_hdr *rh = (const void *)(h + 1);
+	const struct ump_hdr *h = buf;
+	const struct ump_reply_hdr *rh = (const void *)(h + 1);
 
-	if (len < sizeof(*h) + sizeof(*rh) || !(h->type & UM_REPLY))
+	if (len < sizeof(*h) + sizeof(*rh) || !(h->type & UMP_REPLY))
 		return false;
-	return um_proto_fds(h->type) == 1 && rh->status < 0;
+	return ump_proto_fds(h->type) == 1 && rh->status < 0;
 }
 
 int conn_recv(int fd, struct conn_msg *m)
@@ -74,18 +74,18 @@ int conn_recv(int fd, struct conn_msg *m)
 	int r;
 
 	m->fd = -1;
-	n = um_transport_recv(fd, m->buf.bytes, sizeof(m->buf.bytes), &m->fd, 1, &nfds,
-			      MSG_DONTWAIT);
+	n = ump_transport_recv(fd, m->buf.bytes, sizeof(m->buf.bytes), &m->fd, 1, &nfds,
+			       MSG_DONTWAIT);
 	if (n == -EAGAIN)
 		return -EAGAIN;
 	/* end of file, an error, a cut datagram: the connection is dead */
 	if (n <= 0)
 		return -ENOTCONN;
-	r = um_proto_decode(UM_SIDE_CLIENT, m->buf.bytes, (size_t)n, nfds, &m->msg);
+	r = ump_proto_decode(UMP_SIDE_CLIENT, m->buf.bytes, (size_t)n, nfds, &m->msg);
 	if (r == -EPROTO && nfds == 0 && is_error_reply(m->buf.bytes, (size_t)n))
-		r = um_proto_decode(UM_SIDE_CLIENT, m->buf.bytes, (size_t)n,
-				    um_proto_fds(((const struct um_hdr *)m->buf.bytes)->type),
-				    &m->msg);
+		r = ump_proto_decode(UMP_SIDE_CLIENT, m->buf.bytes, (size_t)n,
+				     ump_proto_fds(((const struct ump_hdr *)m->buf.bytes)->type),
+				     &m->msg);
 	if (r < 0) {
 		/* a daemon that sends what we cannot parse cannot be trusted further */
 		if (m->fd >= 0)

@@ -3,7 +3,7 @@
  * conn.h - the socket to umirrord: connect, send one message, receive one.
  *
  * Nothing here knows about requests or events; it moves validated
- * datagrams (um_proto_decode(UM_SIDE_CLIENT)) and at most one fd each way.
+ * datagrams (ump_proto_decode(UMP_SIDE_CLIENT)) and at most one fd each way.
  */
 #ifndef UM_CONN_H
 #define UM_CONN_H
@@ -17,15 +17,15 @@
 struct conn_msg {
 	union {
 		uint64_t align;
-		unsigned char bytes[UM_MSG_MAX];
+		unsigned char bytes[UMP_MSG_MAX];
 	} buf;
-	struct um_msg msg; /* points into buf */
-	int fd;		   /* the fd that came with it, or -1 */
+	struct ump_msg msg; /* points into buf */
+	int fd;		    /* the fd that came with it, or -1 */
 };
 
 /**
  * conn_open() - connect a SOCK_SEQPACKET socket to the daemon.
- * @path: socket path, or NULL for $UMIRROR_SOCKET, else UM_DEFAULT_SOCKET
+ * @path: socket path, or NULL for $UMIRROR_SOCKET, else UMP_DEFAULT_SOCKET
  * @fd: the connected socket (close-on-exec) on success
  *
  * Waits for: connect(2). Holds: nothing.
@@ -36,7 +36,7 @@ int conn_open(const char *path, int *fd);
 /**
  * conn_send() - send one message, with @send_fd attached when >= 0.
  * @fd: socket
- * @buf: the encoded message (um_proto_encode())
+ * @buf: the encoded message (ump_proto_encode())
  * @len: its length
  * @send_fd: fd to pass (SCM_RIGHTS), or -1
  *

@@ -18,7 +18,7 @@
 
 int dirty_async_prepare(struct um_client *c)
 {
-	const uint64_t need = UM_KFEAT_WP_ASYNC | UM_KFEAT_PAGEMAP_SCAN;
+	const uint64_t need = UMP_KFEAT_WP_ASYNC | UMP_KFEAT_PAGEMAP_SCAN;
 	int r;
 
 	if (c->async_attached || (c->kfeatures & need) != need)
@@ -30,19 +30,19 @@ int dirty_async_prepare(struct um_client *c)
 
 void dirty_learn_backend(struct um_client *c, struct um_interval *iv)
 {
-	const struct um_list_reply *lr;
+	const struct ump_list_reply *lr;
 	struct conn_msg reply;
 	uint64_t n;
 
-	if (call_roundtrip(c, UM_MSG_LIST, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL) < 0)
+	if (call_roundtrip(c, UMP_MSG_LIST, NULL, 0, -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL) < 0)
 		return;
 	lr = reply.msg.body;
 	n = lr->count;
 	if (lr->offset > c->result_size ||
-	    n > (c->result_size - lr->offset) / sizeof(struct um_list_rec))
+	    n > (c->result_size - lr->offset) / sizeof(struct ump_list_rec))
 		return;
 	for (uint64_t i = 0; i < n; i++) {
-		struct um_list_rec rec;
+		struct ump_list_rec rec;
 
 		memcpy(&rec, (const char *)c->result + lr->offset + i * sizeof(rec), sizeof(rec));
 		if (rec.interval_id != iv->id)
@@ -92,15 +92,15 @@ static int dirty_once(struct um_interval *iv, uint64_t from, uint64_t end, unsig
 		      struct um_dirty_range *out, size_t max, size_t *n, uint64_t *next)
 {
 	struct um_client *c = iv->c;
-	const struct um_dirty_reply *dr;
+	const struct ump_dirty_reply *dr;
 	struct conn_msg reply;
-	struct um_dirty req = {
+	struct ump_dirty req = {
 		.interval_id = iv->id,
 		.start = from,
 		.end = end,
-		.flags = flags & UM_DIRTY_REARM ? UM_DIRTY_REARM : 0,
+		.flags = flags & UM_DIRTY_REARM ? UMP_DIRTY_REARM : 0,
 	};
-	uint64_t room = max - *n, cap = c->result_size / sizeof(struct um_dirty_rec);
+	uint64_t room = max - *n, cap = c->result_size / sizeof(struct ump_dirty_rec);
 	uint64_t prev_end = *n ? out[*n - 1].end : 0;
 	int r;
 
@@ -108,7 +108,7 @@ static int dirty_once(struct um_interval *iv, uint64_t from, uint64_t end, unsig
 	req.max_ranges = room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
 	if (req.max_ranges > cap)
 		req.max_ranges = (uint32_t)cap;
-	r = call_roundtrip(c, UM_MSG_DIRTY, &req, sizeof(req), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+	r = call_roundtrip(c, UMP_MSG_DIRTY, &req, sizeof(req), -1, &reply, UM_REQUEST_TIMEOUT_MS,
 			   NULL);
 	if (r < 0)
 		return r;
@@ -119,11 +119,11 @@ static int dirty_once(struct um_interval *iv, uint64_t from, uint64_t end, unsig
 		pthread_mutex_unlock(&c->lock);
 	}
 	if (dr->count > req.max_ranges || dr->offset > c->result_size ||
-	    dr->count > (c->result_size - dr->offset) / sizeof(struct um_dirty_rec) ||
+	    dr->count > (c->result_size - dr->offset) / sizeof(struct ump_dirty_rec) ||
 	    dr->walk_end <= from || dr->walk_end > end)
 		return -EPROTO;
 	for (uint64_t i = 0; i < dr->count; i++) {
-		struct um_dirty_rec rec;
+		struct ump_dirty_rec rec;
 
 		memcpy(&rec, (const char *)c->result + dr->offset + i * sizeof(rec), sizeof(rec));
 		if (rec.start < from || rec.end > dr->walk_end || rec.start >= rec.end ||

@@ -8,18 +8,18 @@
 
 #include "umirror_proto.h"
 
-_Static_assert(UM_E_PRESENT == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_VALID) &&
-		       UM_E_WRITE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_WRITE) &&
-		       UM_E_ZERO == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_ZERO) &&
-		       UM_E_SWAP == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_SWAP) &&
-		       UM_E_FILE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_FILE) &&
-		       UM_E_EXCL == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_EXCLUSIVE) &&
-		       UM_E_HUGE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_HUGE) &&
-		       UM_E_UFFD_WP == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_UFFD_WP),
+_Static_assert(UMP_E_PRESENT == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_VALID) &&
+		       UMP_E_WRITE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_WRITE) &&
+		       UMP_E_ZERO == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_ZERO) &&
+		       UMP_E_SWAP == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_SWAP) &&
+		       UMP_E_FILE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_FILE) &&
+		       UMP_E_EXCL == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_EXCLUSIVE) &&
+		       UMP_E_HUGE == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_HUGE) &&
+		       UMP_E_UFFD_WP == 1ull << (ENCODE_RAW_SHIFT + UM_PFN_UFFD_WP),
 	       "raw flag bits and flag indexes line up");
 
 /* only these describe a page that is not present */
-#define NOT_PRESENT_BITS ((UM_E_SWAP | UM_E_UFFD_WP) >> ENCODE_RAW_SHIFT)
+#define NOT_PRESENT_BITS ((UMP_E_SWAP | UMP_E_UFFD_WP) >> ENCODE_RAW_SHIFT)
 
 int encode_init(struct um_encoding *e, const uint64_t *flags, const uint64_t *values,
 		uint8_t pfn_shift)
@@ -54,11 +54,11 @@ uint64_t encode_entry(const struct um_encoding *e, uint64_t raw)
 {
 	unsigned int bits = (unsigned int)(raw >> ENCODE_RAW_SHIFT) & 0xff;
 
-	if (raw & (UM_E_HOLE | UM_E_NOPERM))
+	if (raw & (UMP_E_HOLE | UMP_E_NOPERM))
 		return e->values[UM_PFN_ERROR];
-	if (!(raw & UM_E_PRESENT))
+	if (!(raw & UMP_E_PRESENT))
 		return e->values[UM_PFN_NONE] | e->table[bits & NOT_PRESENT_BITS];
-	return ((raw & UM_E_PFN_MASK) << e->pfn_shift) | e->table[bits];
+	return ((raw & UMP_E_PFN_MASK) << e->pfn_shift) | e->table[bits];
 }
 
 void encode_entries(const struct um_encoding *e, const uint64_t *raw, uint64_t *out, size_t n)

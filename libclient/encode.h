@@ -15,7 +15,7 @@
 #include "umirror.h"
 
 /*
- * The raw flag bits UM_E_PRESENT..UM_E_UFFD_WP (52..59) are in the same
+ * The raw flag bits UMP_E_PRESENT..UMP_E_UFFD_WP (52..59) are in the same
  * order as the flag indexes UM_PFN_VALID..UM_PFN_UFFD_WP (0..7), so one
  * 256-entry table, filled once per call, turns the eight raw bits of an
  * entry into the caller's flag bits: a snapshot of 1 GiB is 262,144 table

@@ -6,9 +6,9 @@
  * The daemon read-faults pages itself (/proc/PID/mem). A write fault must
  * happen in the owner's own process: the daemon announces it as a WRITE
  * invalidation, unprotects the range after the acks and sends
- * UM_EV_POPULATE to the owner's connection; this library runs
+ * UMP_EV_POPULATE to the owner's connection; this library runs
  * madvise(MADV_POPULATE_WRITE) on a worker thread and answers
- * UM_MSG_POPULATE_DONE. Never on the thread that reads the socket: the
+ * UMP_MSG_POPULATE_DONE. Never on the thread that reads the socket: the
  * populate can hit a page whose invalidation only that thread would ack.
  */
 #include <errno.h>
@@ -48,10 +48,10 @@ struct um_populate {
 /* sent like an ack: no reply, under send_lock only */
 static void send_done(struct um_client *c, uint64_t token, int status)
 {
-	struct um_populate_done d = { .token = token, .status = status };
+	struct ump_populate_done d = { .token = token, .status = status };
 
 	/* a dead connection needs no answer: the daemon dropped the fault */
-	call_oneway(c, UM_MSG_POPULATE_DONE, &d, sizeof(d));
+	call_oneway(c, UMP_MSG_POPULATE_DONE, &d, sizeof(d));
 }
 
 static int populate(uint64_t start, uint64_t end)
@@ -126,7 +126,7 @@ static struct um_populate *populate_start_locked(struct um_client *c)
 	return p;
 }
 
-void populate_post(struct um_client *c, const struct um_ev_populate *ev)
+void populate_post(struct um_client *c, const struct ump_ev_populate *ev)
 {
 	struct populate_job *j = malloc(sizeof(*j));
 	struct um_populate *p;
@@ -194,11 +194,11 @@ static int fault_run(struct um_interval *iv, uint64_t start, uint64_t npages, bo
 	uint64_t done = 0;
 
 	while (done < npages) {
-		struct um_fault req = {
+		struct ump_fault req = {
 			.interval_id = iv->id,
 			.start = start + done * UMP_PAGE_SIZE,
 			.npages = npages - done,
-			.flags = write ? UM_FAULT_WRITE : 0,
+			.flags = write ? UMP_FAULT_WRITE : 0,
 		};
 		struct conn_msg reply;
 		uint64_t n = 0;
@@ -209,10 +209,10 @@ static int fault_run(struct um_interval *iv, uint64_t start, uint64_t npages, bo
 		r = call_lock(c);
 		if (r < 0)
 			return r;
-		r = call_roundtrip(c, UM_MSG_FAULT, &req, sizeof(req), -1, &reply,
+		r = call_roundtrip(c, UMP_MSG_FAULT, &req, sizeof(req), -1, &reply,
 				   UM_REQUEST_TIMEOUT_MS, NULL);
 		if (r == 0)
-			n = ((const struct um_snapshot_reply *)reply.msg.body)->npages;
+			n = ((const struct ump_snapshot_reply *)reply.msg.body)->npages;
 		call_unlock(c);
 		if (r < 0)
 			return r;
@@ -227,9 +227,9 @@ static int fault_run(struct um_interval *iv, uint64_t start, uint64_t npages, bo
 /* what page @i still needs, from its request and its raw entry */
 static enum need page_need(uint8_t want, uint64_t raw)
 {
-	if (want == NEED_WRITE && !(raw & UM_E_WRITE))
+	if (want == NEED_WRITE && !(raw & UMP_E_WRITE))
 		return NEED_WRITE;
-	if (want && !(raw & UM_E_PRESENT))
+	if (want && !(raw & UMP_E_PRESENT))
 		return NEED_READ;
 	return NEED_NONE;
 }

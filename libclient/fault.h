@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fault.h - um_range_fault() and the owner's side of a write fault: the
- * populate worker that answers UM_EV_POPULATE (library-private).
+ * populate worker that answers UMP_EV_POPULATE (library-private).
  */
 #ifndef UM_FAULT_H
 #define UM_FAULT_H
@@ -11,7 +11,7 @@
 #include "types.h"
 
 /**
- * populate_post() - queue an UM_EV_POPULATE for the populate worker,
+ * populate_post() - queue an UMP_EV_POPULATE for the populate worker,
  * starting the worker at the first one.
  * @c: client
  * @ev: the event (validated by the decoder)
@@ -22,7 +22,7 @@
  * thread) the daemon is answered -ENOMEM at once.
  * Waits for: nothing but c->lock briefly. Holds: nothing on return.
  */
-void populate_post(struct um_client *c, const struct um_ev_populate *ev);
+void populate_post(struct um_client *c, const struct ump_ev_populate *ev);
 
 /**
  * populate_stop() - stop and join the populate worker (if it was started)

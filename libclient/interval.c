@@ -124,12 +124,12 @@ static int interval_request(struct um_client *c, uint16_t type, const void *body
  */
 static int interval_give_back(struct um_client *c, uint64_t id)
 {
-	struct um_remove rm = { .interval_id = id };
+	struct ump_remove rm = { .interval_id = id };
 	struct conn_msg reply;
 
 	if (!id)
 		return -EPROTO;
-	call_roundtrip(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
+	call_roundtrip(c, UMP_MSG_REMOVE, &rm, sizeof(rm), -1, &reply, UM_REQUEST_TIMEOUT_MS, NULL);
 	if (reply.fd >= 0)
 		close(reply.fd);
 	return -EPROTO;
@@ -138,7 +138,7 @@ static int interval_give_back(struct um_client *c, uint64_t id)
 /* Reader-side hook (c->lock held): the new interval joins the table now. */
 static void insert_hook(struct um_client *c, struct conn_msg *reply, void *arg)
 {
-	const struct um_insert_reply *ir = reply->msg.body;
+	const struct ump_insert_reply *ir = reply->msg.body;
 	struct um_interval *iv = arg;
 
 	if (!ir->interval_id || ir->slot >= c->seq_slots)
@@ -154,7 +154,7 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 				 struct um_interval **out)
 {
 	uint64_t start = (uintptr_t)addr;
-	struct um_insert ins = { .start = start, .length = len };
+	struct ump_insert ins = { .start = start, .length = len };
 	struct call_hook hook = { .fn = insert_hook };
 	struct um_interval *iv;
 	struct conn_msg reply;
@@ -178,11 +178,11 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 	iv->start = start;
 	iv->length = len;
 	iv->pid = getpid();
-	ins.flags = iv->sync ? UM_INSERT_SYNC : 0;
+	ins.flags = iv->sync ? UMP_INSERT_SYNC : 0;
 	if (flags & UM_INTERVAL_FOLLOW_FORK)
 		ins.flags |= UM_INSERT_FOLLOW_FORK;
 	if (flags & UM_INTERVAL_TRACK_ASYNC)
-		ins.flags |= UM_INSERT_TRACK_ASYNC;
+		ins.flags |= UMP_INSERT_TRACK_ASYNC;
 	hook.arg = iv;
 
 	/* before the daemon can know it: a trapped call over it is asked about */
@@ -200,10 +200,10 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 		if (r < 0)
 			goto unlock;
 	}
-	r = interval_request(c, UM_MSG_INSERT, &ins, sizeof(ins), &reply, &hook);
+	r = interval_request(c, UMP_MSG_INSERT, &ins, sizeof(ins), &reply, &hook);
 	if (r == 0 && !iv->slot)
 		r = interval_give_back(
-			c, ((const struct um_insert_reply *)reply.msg.body)->interval_id);
+			c, ((const struct ump_insert_reply *)reply.msg.body)->interval_id);
 unlock:
 	call_unlock(c);
 	if (r < 0)
@@ -227,10 +227,10 @@ struct subscribe_ctx {
  */
 static void subscribe_hook(struct um_client *c, struct conn_msg *reply, void *arg)
 {
-	const struct um_subscribe_reply *sr = reply->msg.body;
+	const struct ump_subscribe_reply *sr = reply->msg.body;
 	struct subscribe_ctx *ctx = arg;
 	struct um_interval *iv = ctx->iv;
-	const struct um_seq_slot *s;
+	const struct ump_seq_slot *s;
 	void *p;
 
 	if (reply->fd < 0 || !sr->length || sr->start + sr->length < sr->start ||
@@ -248,7 +248,7 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t int
 				    unsigned int flags, const struct um_interval_ops *ops,
 				    void *priv, struct um_interval **out)
 {
-	struct um_subscribe sub = { .interval_id = interval_id, .pid = pid };
+	struct ump_subscribe sub = { .interval_id = interval_id, .pid = pid };
 	struct subscribe_ctx ctx = { .fd = -1 };
 	struct call_hook hook = { .fn = subscribe_hook, .arg = &ctx };
 	struct um_interval *iv;
@@ -263,13 +263,13 @@ UM_EXPORT int um_interval_subscribe(struct um_client *c, pid_t pid, uint64_t int
 	/* the hook sets the table's key from the reply; the id is ours already */
 	iv->id = interval_id;
 	iv->pid = pid;
-	sub.flags = iv->sync ? UM_INSERT_SYNC : 0;
+	sub.flags = iv->sync ? UMP_INSERT_SYNC : 0;
 	ctx.iv = iv;
 
 	r = call_lock(c);
 	if (r < 0)
 		goto fail;
-	r = interval_request(c, UM_MSG_SUBSCRIBE, &sub, sizeof(sub), &reply, &hook);
+	r = interval_request(c, UMP_MSG_SUBSCRIBE, &sub, sizeof(sub), &reply, &hook);
 	if (r == 0 && !iv->slot)
 		r = interval_give_back(c, interval_id);
 	if (r == 0)
@@ -298,13 +298,13 @@ UM_EXPORT int um_interval_remove(struct um_interval *iv)
 	c = iv->c;
 
 	if (!seq_dead(iv)) {
-		struct um_remove rm = { .interval_id = iv->id };
+		struct ump_remove rm = { .interval_id = iv->id };
 		struct conn_msg reply;
 
 		r = call_lock(c);
 		if (r < 0)
 			return r;
-		r = call_roundtrip(c, UM_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
+		r = call_roundtrip(c, UMP_MSG_REMOVE, &rm, sizeof(rm), -1, &reply,
 				   UM_REQUEST_TIMEOUT_MS, NULL);
 		call_unlock(c);
 		/*
@@ -368,20 +368,20 @@ static void put_after_callback(struct um_client *c, struct um_interval *iv)
 		pthread_cond_broadcast(&c->cond);
 }
 
-static void handle_invalidate(struct um_client *c, const struct um_ev_invalidate *ev)
+static void handle_invalidate(struct um_client *c, const struct ump_ev_invalidate *ev)
 {
 	struct um_invalidation inv = {
 		.start = ev->start,
 		.end = ev->end,
 		.seq = ev->seq,
 		.reason = (enum um_reason)ev->reason,
-		.sync = ev->flags & UM_INV_SYNC,
+		.sync = ev->flags & UMP_INV_SYNC,
 		.tid = (pid_t)ev->tid,
 	};
 	struct um_interval *iv;
 	size_t from;
 
-	if (ev->flags & UM_INV_WATCH) {
+	if (ev->flags & UMP_INV_WATCH) {
 		void (*cb)(uint64_t, pid_t, const struct um_invalidation *, void *);
 		void *priv;
 
@@ -417,15 +417,15 @@ static void handle_invalidate(struct um_client *c, const struct um_ev_invalidate
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	if (ev->flags & UM_INV_SYNC) {
-		struct um_ack ack = { .interval_id = ev->interval_id, .seq = ev->seq };
+	if (ev->flags & UMP_INV_SYNC) {
+		struct ump_ack ack = { .interval_id = ev->interval_id, .seq = ev->seq };
 
 		/* a dead connection counts as acked */
-		call_oneway(c, UM_MSG_ACK, &ack, sizeof(ack));
+		call_oneway(c, UMP_MSG_ACK, &ack, sizeof(ack));
 	}
 }
 
-static void handle_release(struct um_client *c, const struct um_ev_release *ev)
+static void handle_release(struct um_client *c, const struct ump_ev_release *ev)
 {
 	struct um_interval *iv;
 	size_t from;
@@ -455,10 +455,10 @@ static void handle_release(struct um_client *c, const struct um_ev_release *ev)
  */
 static void handle_fork(struct um_client *c, const struct conn_msg *m)
 {
-	const struct um_ev_fork *ev = m->msg.body;
+	const struct ump_ev_fork *ev = m->msg.body;
 	struct um_interval *parent = NULL, *iv = NULL;
 	const size_t size = UMP_PAGE_SIZE;
-	const struct um_seq_slot *s;
+	const struct ump_seq_slot *s;
 	size_t from;
 	void *p;
 
@@ -512,14 +512,14 @@ static void handle_fork(struct um_client *c, const struct conn_msg *m)
 void interval_handle_event(struct um_client *c, const struct conn_msg *m)
 {
 	switch (m->msg.type) {
-	case UM_EV_FORK:
+	case UMP_EV_FORK:
 		handle_fork(c, m);
 		break;
-	case UM_EV_INVALIDATE:
+	case UMP_EV_INVALIDATE:
 		handle_invalidate(c, m->msg.body);
 		break;
-	case UM_EV_RELEASE:
-	case UM_EV_EVICTED:
+	case UMP_EV_RELEASE:
+	case UMP_EV_EVICTED:
 		handle_release(c, m->msg.body);
 		break;
 	default:

@@ -14,7 +14,7 @@
 /**
  * interval_handle_event() - run the callbacks of one event.
  * @c: client
- * @m: a decoded UM_EV_* message
+ * @m: a decoded UMP_EV_* message
  *
  * Called by the thread holding the reader role, with no lock held. Takes
  * c->lock to find the interval, drops it while the callback runs, then

@@ -10,7 +10,7 @@
 
 UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow)
 {
-	struct um_grant g;
+	struct ump_grant g;
 	struct conn_msg reply;
 	int r;
 
@@ -18,15 +18,15 @@ UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow)
 		return -EINVAL;
 	if (seq_dead(iv))
 		return -EFAULT;
-	g = (struct um_grant){
+	g = (struct ump_grant){
 		.interval_id = iv->id,
 		.uid = (uint32_t)uid,
-		.flags = allow ? 0 : UM_GRANT_REVOKE,
+		.flags = allow ? 0 : UMP_GRANT_REVOKE,
 	};
 	r = call_lock(iv->c);
 	if (r < 0)
 		return r;
-	r = call_roundtrip(iv->c, UM_MSG_GRANT, &g, sizeof(g), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+	r = call_roundtrip(iv->c, UMP_MSG_GRANT, &g, sizeof(g), -1, &reply, UM_REQUEST_TIMEOUT_MS,
 			   NULL);
 	call_unlock(iv->c);
 	return r;
@@ -34,9 +34,9 @@ UM_EXPORT int um_interval_grant(struct um_interval *iv, uid_t uid, bool allow)
 
 UM_EXPORT long um_range_place(struct um_range *range, int node)
 {
-	const struct um_place_reply *pr;
+	const struct ump_place_reply *pr;
 	struct um_interval *iv;
-	struct um_place p;
+	struct ump_place p;
 	struct conn_msg reply;
 	int r;
 
@@ -48,7 +48,7 @@ UM_EXPORT long um_range_place(struct um_range *range, int node)
 		return -EINVAL;
 	if (seq_dead(iv))
 		return -EFAULT;
-	p = (struct um_place){
+	p = (struct ump_place){
 		.interval_id = iv->id,
 		.start = range->start,
 		.npages = (range->end - range->start) / UMP_PAGE_SIZE,
@@ -58,7 +58,7 @@ UM_EXPORT long um_range_place(struct um_range *range, int node)
 	if (r < 0)
 		return r;
 	/* the daemon answers after the MIGRATE acks (ours included) and the move */
-	r = call_roundtrip(iv->c, UM_MSG_PLACE, &p, sizeof(p), -1, &reply, UM_REQUEST_TIMEOUT_MS,
+	r = call_roundtrip(iv->c, UMP_MSG_PLACE, &p, sizeof(p), -1, &reply, UM_REQUEST_TIMEOUT_MS,
 			   NULL);
 	call_unlock(iv->c);
 	if (r < 0)

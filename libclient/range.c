@@ -32,14 +32,14 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 
 	*filled = 0;
 	while (*filled < npages) {
-		struct um_snapshot req = {
+		struct ump_snapshot req = {
 			.interval_id = interval_id,
 			.start = start + *filled * UMP_PAGE_SIZE,
 			.npages = npages - *filled,
 			.pid = pid,
-			.flags = nodes ? UM_SNAP_NODES : 0,
+			.flags = nodes ? UMP_SNAP_NODES : 0,
 		};
-		const struct um_snapshot_reply *sr;
+		const struct ump_snapshot_reply *sr;
 		struct conn_msg reply;
 
 		if (req.npages > chunk_max)
@@ -47,7 +47,7 @@ int snapshot_chunks(struct um_client *c, uint64_t interval_id, pid_t pid, uint64
 		r = call_lock(c);
 		if (r < 0)
 			return r;
-		r = call_roundtrip(c, UM_MSG_SNAPSHOT, &req, sizeof(req), -1, &reply,
+		r = call_roundtrip(c, UMP_MSG_SNAPSHOT, &req, sizeof(req), -1, &reply,
 				   UM_REQUEST_TIMEOUT_MS, NULL);
 		if (r < 0 && r != -EFAULT && r != -EPERM)
 			goto unlock;

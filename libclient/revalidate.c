@@ -11,8 +11,8 @@
 UM_EXPORT int um_interval_revalidate(struct um_interval *iv, unsigned int period_ms,
 				     unsigned int flags, uint64_t *changed)
 {
-	struct um_revalidate req;
-	const struct um_revalidate_reply *rr;
+	struct ump_revalidate req;
+	const struct ump_revalidate_reply *rr;
 	struct conn_msg reply;
 	int r;
 
@@ -23,16 +23,16 @@ UM_EXPORT int um_interval_revalidate(struct um_interval *iv, unsigned int period
 		return -EINVAL;
 	if (seq_dead(iv))
 		return -EFAULT;
-	req = (struct um_revalidate){
+	req = (struct ump_revalidate){
 		.interval_id = iv->id,
 		.period_ms =
-			period_ms == UM_REVALIDATE_DEFAULT ? UM_REVAL_DEFAULT_PERIOD : period_ms,
-		.flags = (flags & UM_REVALIDATE_NOW) ? UM_REVAL_NOW : 0,
+			period_ms == UM_REVALIDATE_DEFAULT ? UMP_REVAL_DEFAULT_PERIOD : period_ms,
+		.flags = (flags & UM_REVALIDATE_NOW) ? UMP_REVAL_NOW : 0,
 	};
 	r = call_lock(iv->c);
 	if (r < 0)
 		return r;
-	r = call_roundtrip(iv->c, UM_MSG_REVALIDATE, &req, sizeof(req), -1, &reply,
+	r = call_roundtrip(iv->c, UMP_MSG_REVALIDATE, &req, sizeof(req), -1, &reply,
 			   UM_REQUEST_TIMEOUT_MS, NULL);
 	call_unlock(iv->c);
 	if (r < 0)

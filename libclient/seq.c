@@ -19,7 +19,7 @@
 
 static uint32_t *futex_word(const struct um_interval *iv)
 {
-	return um_seq_futex_word((struct um_seq_slot *)iv->slot);
+	return ump_seq_futex_word((struct ump_seq_slot *)iv->slot);
 }
 
 void seq_wake_all(const struct um_interval *iv)
@@ -29,14 +29,14 @@ void seq_wake_all(const struct um_interval *iv)
 }
 
 int seq_map_slot(int fd, uint32_t seq_slots, uint32_t slot, void **map,
-		 const struct um_seq_slot **s)
+		 const struct ump_seq_slot **s)
 {
-	uint64_t at = (uint64_t)slot * sizeof(struct um_seq_slot);
+	uint64_t at = (uint64_t)slot * sizeof(struct ump_seq_slot);
 	uint64_t off = at & ~(uint64_t)(UMP_PAGE_SIZE - 1);
 	struct stat st;
 	void *p;
 
-	if (!seq_slots || seq_slots > UM_SEQ_SLOTS_MAX || slot >= seq_slots)
+	if (!seq_slots || seq_slots > UMP_SEQ_SLOTS_MAX || slot >= seq_slots)
 		return -EPROTO;
 	if (fstat(fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < at + sizeof(**s))
 		return -EPROTO;
@@ -44,7 +44,7 @@ int seq_map_slot(int fd, uint32_t seq_slots, uint32_t slot, void **map,
 	if (p == MAP_FAILED)
 		return -errno;
 	*map = p;
-	*s = (const struct um_seq_slot *)((const char *)p + (at - off));
+	*s = (const struct ump_seq_slot *)((const char *)p + (at - off));
 	return 0;
 }
 
@@ -53,7 +53,7 @@ int seq_map_slot(int fd, uint32_t seq_slots, uint32_t slot, void **map,
 bool seq_dead(const struct um_interval *iv)
 {
 	return atomic_load(&iv->dead) || atomic_load(&iv->c->dead) ||
-	       (__atomic_load_n(&iv->slot->flags, __ATOMIC_ACQUIRE) & UM_SLOT_DEAD);
+	       (__atomic_load_n(&iv->slot->flags, __ATOMIC_ACQUIRE) & UMP_SLOT_DEAD);
 }
 
 uint64_t seq_load(const struct um_interval *iv)

@@ -44,16 +44,16 @@ void seq_wake_all(const struct um_interval *iv);
 /**
  * seq_map_slot() - map read-only the page of seq area @fd holding @slot.
  * @fd: the seq area memfd from the reply (not consumed)
- * @seq_slots: the area's size the reply named, <= UM_SEQ_SLOTS_MAX
+ * @seq_slots: the area's size the reply named, <= UMP_SEQ_SLOTS_MAX
  * @slot: < @seq_slots
  * @map: the mapping, UMP_PAGE_SIZE bytes, for munmap() when done
  * @s: the slot within it; it never moves while @map is mapped
  *
  * A receiver reads only its own slot: one page of a seq area that may be
- * 16 MiB long (UM_SEQ_SLOTS_MAX), whatever the slot's number.
+ * 16 MiB long (UMP_SEQ_SLOTS_MAX), whatever the slot's number.
  * Return: 0; -EPROTO (bad sizes, or the file is shorter); -errno of mmap.
  */
 int seq_map_slot(int fd, uint32_t seq_slots, uint32_t slot, void **map,
-		 const struct um_seq_slot **s);
+		 const struct ump_seq_slot **s);
 
 #endif /* UM_SEQ_H */

@@ -308,7 +308,7 @@ static uint64_t page_up(uint64_t v)
 }
 
 /* the request for the trapped call in T.req; false: nothing to ask */
-static bool describe(const struct seccomp_notif *n, struct um_trap *t)
+static bool describe(const struct seccomp_notif *n, struct ump_trap *t)
 {
 	const __u64 *a = n->data.args;
 	uint64_t start = a[0] & ~(uint64_t)(UMP_PAGE_SIZE - 1);
@@ -319,12 +319,12 @@ static bool describe(const struct seccomp_notif *n, struct um_trap *t)
 	t->start = start;
 	if (nr == SYS_brk) {
 		t->start = page_up(a[0]);
-		t->flags = UM_TRAP_BRK;
+		t->flags = UMP_TRAP_BRK;
 		t->reason = UMP_REASON_UNMAPPING;
 		return t->start != 0;
 	}
 	if (nr == SYS_shmdt) {
-		t->flags = UM_TRAP_SHMDT;
+		t->flags = UMP_TRAP_SHMDT;
 		t->reason = UMP_REASON_UNMAPPING;
 		return true;
 	}
@@ -357,7 +357,7 @@ static bool describe(const struct seccomp_notif *n, struct um_trap *t)
  * Does the call meet a range of ours? brk and shmdt name an address, not a
  * range: anything at or above it (the daemon finds the VMA).
  */
-static bool trap_meets(const struct um_trap *t)
+static bool trap_meets(const struct ump_trap *t)
 {
 	if (t->flags)
 		return range_meets(t->start, UINT64_MAX);
@@ -406,8 +406,8 @@ static void on_reply(struct pending *p, int *npend)
 static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_pid)
 {
 	struct seccomp_notif *n = T.req;
-	uint64_t buf[UM_MSG_MAX / 8];
-	struct um_trap t;
+	uint64_t buf[UMP_MSG_MAX / 8];
+	struct ump_trap t;
 	size_t len;
 	int slot;
 
@@ -430,7 +430,7 @@ static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_
 		;
 	p[slot].req_id = (*next_id)++;
 	p[slot].notif_id = n->id;
-	len = um_proto_encode(buf, UM_MSG_TRAP, p[slot].req_id, &t, sizeof(t));
+	len = ump_proto_encode(buf, UMP_MSG_TRAP, p[slot].req_id, &t, sizeof(t));
 	if (conn_send(T.sock, buf, len, -1) < 0) {
 		p[slot].req_id = 0;
 		answer(n->id);
@@ -492,11 +492,11 @@ static void trap_atfork_child(void)
 
 static int trap_hello(int fd)
 {
-	struct um_hello h = { .version = UM_PROTO_VERSION, .features = UM_PFEAT_TRAP };
-	uint64_t buf[UM_MSG_MAX / 8];
-	const struct um_hello_reply *hr;
+	struct ump_hello h = { .version = UMP_PROTO_VERSION, .features = UMP_PFEAT_TRAP };
+	uint64_t buf[UMP_MSG_MAX / 8];
+	const struct ump_hello_reply *hr;
 	struct conn_msg m;
-	size_t len = um_proto_encode(buf, UM_MSG_HELLO, 1, &h, sizeof(h));
+	size_t len = ump_proto_encode(buf, UMP_MSG_HELLO, 1, &h, sizeof(h));
 	int r;
 
 	r = conn_send(fd, buf, len, -1);
@@ -515,12 +515,12 @@ static int trap_hello(int fd)
 			return r;
 		if (m.fd >= 0)
 			close(m.fd); /* the result buffer: this connection reads nothing */
-		if (m.msg.type != (UM_MSG_HELLO | UM_REPLY))
+		if (m.msg.type != (UMP_MSG_HELLO | UMP_REPLY))
 			return -EPROTO;
 		hr = m.msg.body;
 		if (hr->r.status)
 			return hr->r.status;
-		return hr->features & UM_PFEAT_TRAP ? 0 : -EOPNOTSUPP;
+		return hr->features & UMP_PFEAT_TRAP ? 0 : -EOPNOTSUPP;
 	}
 }
 

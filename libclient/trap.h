@@ -22,7 +22,7 @@
  * @path: the daemon's socket (NULL: $UMIRROR_SOCKET, else the default)
  *
  * Connects a second socket and does HELLO on it asking for
- * UM_PFEAT_TRAP, starts the thread, sets PR_SET_NO_NEW_PRIVS and installs
+ * UMP_PFEAT_TRAP, starts the thread, sets PR_SET_NO_NEW_PRIVS and installs
  * the filter on every thread (TSYNC).
  * Waits for: the HELLO round trip. Holds: a process-wide install lock
  * during the call, nothing on return.

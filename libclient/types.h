@@ -51,9 +51,9 @@ struct um_interval {
 	uint64_t id;
 	uint64_t start;
 	uint64_t length;
-	pid_t pid;			/* owner */
-	const struct um_seq_slot *slot; /* in c->seq_area or in map */
-	void *map;			/* a subscriber's mapping of the owner's seq area */
+	pid_t pid;			 /* owner */
+	const struct ump_seq_slot *slot; /* in c->seq_area or in map */
+	void *map;			 /* a subscriber's mapping of the owner's seq area */
 	size_t map_len;
 	const struct um_interval_ops *ops;
 	void *priv;
@@ -102,12 +102,12 @@ struct um_client {
 	const void *result;
 	size_t result_size;
 
-	/* the populate worker (fault.c), created under lock at the first UM_EV_POPULATE */
+	/* the populate worker (fault.c), created under lock at the first UMP_EV_POPULATE */
 	struct um_populate *populate;
 
 	/* set once under req_lock at the first insert */
 	enum um_uffd_mode uffd_mode;
-	const struct um_seq_slot *seq_area;
+	const struct ump_seq_slot *seq_area;
 	uint32_t seq_slots;
 	bool async_attached; /* the WP_ASYNC uffd was handed over (dirty.c) */
 };

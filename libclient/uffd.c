@@ -20,7 +20,7 @@
 #define ATTACH_TRIES 3
 
 /* Return: 0 with *fd and *mode set, or the last -errno. */
-static int uffd_create(int *fd, enum um_proto_uffd_mode *mode)
+static int uffd_create(int *fd, enum ump_proto_uffd_mode *mode)
 {
 	const int flags = O_CLOEXEC | O_NONBLOCK;
 	int dev, u;
@@ -54,7 +54,7 @@ static int uffd_create(int *fd, enum um_proto_uffd_mode *mode)
 }
 
 /*
- * A page the daemon proves the uffd on (um_attach.probe): fresh and
+ * A page the daemon proves the uffd on (ump_attach.probe): fresh and
  * private, so that nothing else writes it while the daemon write-protects
  * it, and written once, so that it is present.
  * Return: the page, or NULL (errno set).
@@ -72,7 +72,7 @@ static void *probe_page(void)
 
 /*
  * The first ATTACH's probe is also the daemon's soft-dirty canary
- * (UM_ATTACH_CANARY): one page per process, made once and never unmapped,
+ * (UMP_ATTACH_CANARY): one page per process, made once and never unmapped,
  * since the daemon may write it until it has seen our connection close.
  */
 static pthread_once_t canary_once = PTHREAD_ONCE_INIT;
@@ -93,13 +93,13 @@ static void canary_make(void)
  * uffd was made; -EPERM or another -errno: no uffd could be created.
  */
 static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *reply,
-		       enum um_proto_uffd_mode *mode)
+		       enum ump_proto_uffd_mode *mode)
 {
 	int r = -EAGAIN;
 
 	reply->fd = -1;
 	for (int tries = 0; tries < ATTACH_TRIES && r == -EAGAIN; tries++) {
-		struct um_attach a = { .flags = flags };
+		struct ump_attach a = { .flags = flags };
 		void *probe;
 		int ufd = -1;
 
@@ -109,11 +109,11 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 		r = uffd_create(&ufd, mode);
 		if (r < 0)
 			return r;
-		if (!(flags & UM_ATTACH_ASYNC)) {
+		if (!(flags & UMP_ATTACH_ASYNC)) {
 			pthread_once(&canary_once, canary_make);
-			a.flags |= canary ? UM_ATTACH_CANARY : 0;
+			a.flags |= canary ? UMP_ATTACH_CANARY : 0;
 		}
-		probe = a.flags & UM_ATTACH_CANARY ? canary : probe_page();
+		probe = a.flags & UMP_ATTACH_CANARY ? canary : probe_page();
 		if (!probe) {
 			r = -errno;
 			close(ufd);
@@ -121,7 +121,7 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 		}
 		a.uffd_mode = *mode;
 		a.probe = (uint64_t)(uintptr_t)probe;
-		r = call_roundtrip(c, UM_MSG_ATTACH, &a, sizeof(a), ufd, reply,
+		r = call_roundtrip(c, UMP_MSG_ATTACH, &a, sizeof(a), ufd, reply,
 				   UM_REQUEST_TIMEOUT_MS, NULL);
 		/* our copy would keep blocked writers blocked if the daemon died */
 		close(ufd);
@@ -133,8 +133,8 @@ static int attach_call(struct um_client *c, uint32_t flags, struct conn_msg *rep
 
 int uffd_attach(struct um_client *c)
 {
-	const struct um_attach_reply *ar;
-	enum um_proto_uffd_mode mode = UMP_UFFD_DEV;
+	const struct ump_attach_reply *ar;
+	enum ump_proto_uffd_mode mode = UMP_UFFD_DEV;
 	struct conn_msg reply;
 	struct stat st;
 	size_t size;
@@ -147,9 +147,9 @@ int uffd_attach(struct um_client *c)
 
 	ar = reply.msg.body;
 	r = -EPROTO;
-	if (reply.fd < 0 || !ar->seq_slots || ar->seq_slots > UM_SEQ_SLOTS_MAX)
+	if (reply.fd < 0 || !ar->seq_slots || ar->seq_slots > UMP_SEQ_SLOTS_MAX)
 		goto out;
-	size = (size_t)ar->seq_slots * sizeof(struct um_seq_slot);
+	size = (size_t)ar->seq_slots * sizeof(struct ump_seq_slot);
 	if (fstat(reply.fd, &st) < 0 || st.st_size < 0 || (uint64_t)st.st_size < size)
 		goto out;
 	p = mmap(NULL, size, PROT_READ, MAP_SHARED, reply.fd, 0);
@@ -171,11 +171,11 @@ out:
 
 int uffd_attach_async(struct um_client *c)
 {
-	enum um_proto_uffd_mode mode = UMP_UFFD_DEV;
+	enum ump_proto_uffd_mode mode = UMP_UFFD_DEV;
 	struct conn_msg reply;
 	int r;
 
-	r = attach_call(c, UM_ATTACH_ASYNC, &reply, &mode);
+	r = attach_call(c, UMP_ATTACH_ASYNC, &reply, &mode);
 	/* the seq area rides along again (or /dev/null on error): ours is mapped */
 	if (reply.fd >= 0)
 		close(reply.fd);

@@ -15,7 +15,7 @@
  * Tries /dev/userfaultfd, then userfaultfd(2), then (on EPERM)
  * userfaultfd(2) with UFFD_USER_MODE_ONLY. Never calls UFFDIO_API: the
  * daemon does, with privileges the client may lack. Names a fresh private
- * page, written once, as um_attach.probe (the daemon proves the uffd on
+ * page, written once, as ump_attach.probe (the daemon proves the uffd on
  * it) and unmaps it after the reply; -EAGAIN from the daemon (a fork or
  * mremap of ours met the proof) is tried again with a new uffd, up to 3
  * times. Closes the library's copy of the uffd whatever the daemon
@@ -32,7 +32,7 @@ int uffd_attach(struct um_client *c);
 
 /**
  * uffd_attach_async() - create a second userfaultfd and ATTACH it with
- * UM_ATTACH_ASYNC: the daemon enables WP_ASYNC on it for
+ * UMP_ATTACH_ASYNC: the daemon enables WP_ASYNC on it for
  * UM_INTERVAL_TRACK_ASYNC intervals, with the same probe page proof and
  * retries as uffd_attach(). Closes the library's copy whatever the daemon
  * answered. Call after uffd_attach().

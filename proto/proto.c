@@ -3,7 +3,7 @@
  * proto.c - the one decoder of the umirror wire protocol.
  *
  * Everything the peer sent is checked here before any other code reads
- * it: a caller that got 0 from um_proto_decode() may use every field of
+ * it: a caller that got 0 from ump_proto_decode() may use every field of
  * the body without further range checks on lengths and counts.
  */
 #include "umirror_proto.h"
@@ -24,7 +24,7 @@ struct type_info {
 	int (*check)(const void *body); /* the fields, once the size is right */
 };
 
-const char *um_reason_name(uint32_t reason)
+const char *ump_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
 		[UMP_REASON_WRITE] = "write",	      [UMP_REASON_REMOVE] = "remove",
@@ -74,50 +74,51 @@ static int check_none(const void *body)
 
 static int check_hello(const void *body)
 {
-	const struct um_hello *m = body;
+	const struct ump_hello *m = body;
 
 	return m->version == 0 || m->pad ? -EINVAL : 0;
 }
 
 static int check_attach(const void *body)
 {
-	const struct um_attach *m = body;
+	const struct ump_attach *m = body;
 
 	if (m->uffd_mode < UMP_UFFD_DEV || m->uffd_mode > UMP_UFFD_USER_ONLY)
 		return -EINVAL;
-	if (m->flags & ~UM_ATTACH_ALL || !m->probe)
+	if (m->flags & ~UMP_ATTACH_ALL || !m->probe)
 		return -EINVAL;
 	return check_range(m->probe, UMP_PAGE_SIZE);
 }
 
 static int check_insert(const void *body)
 {
-	const struct um_insert *m = body;
+	const struct ump_insert *m = body;
 
-	if (m->flags & ~UM_INSERT_ALL || m->pad)
+	if (m->flags & ~UMP_INSERT_ALL || m->pad)
 		return -EINVAL;
 	return check_range(m->start, m->length);
 }
 
 static int check_remove(const void *body)
 {
-	return ((const struct um_remove *)body)->interval_id ? 0 : -EINVAL;
+	return ((const struct ump_remove *)body)->interval_id ? 0 : -EINVAL;
 }
 
 static int check_subscribe(const void *body)
 {
-	const struct um_subscribe *m = body;
+	const struct ump_subscribe *m = body;
 
-	if (!m->interval_id || m->pid <= 0 || m->flags & ~UM_SUBSCRIBE_ALL)
+	if (!m->interval_id || m->pid <= 0 || m->flags & ~UMP_SUBSCRIBE_ALL)
 		return -EINVAL;
 	return 0;
 }
 
 static int check_snapshot(const void *body)
 {
-	const struct um_snapshot *m = body;
+	const struct ump_snapshot *m = body;
 
-	if (m->flags & ~UM_SNAP_ALL || m->npages == 0 || m->npages > (UINT64_MAX >> UMP_PAGE_SHIFT))
+	if (m->flags & ~UMP_SNAP_ALL || m->npages == 0 ||
+	    m->npages > (UINT64_MAX >> UMP_PAGE_SHIFT))
 		return -EINVAL;
 	if (!m->interval_id && m->pid <= 0)
 		return -EINVAL;
@@ -126,23 +127,23 @@ static int check_snapshot(const void *body)
 
 static int check_ack(const void *body)
 {
-	const struct um_ack *m = body;
+	const struct ump_ack *m = body;
 
 	return m->interval_id && (m->seq & 1) ? 0 : -EINVAL;
 }
 
 static int check_watch(const void *body)
 {
-	const struct um_watch *m = body;
+	const struct ump_watch *m = body;
 
 	return m->pid < 0 || m->pad ? -EINVAL : 0;
 }
 
 static int check_fault(const void *body)
 {
-	const struct um_fault *m = body;
+	const struct ump_fault *m = body;
 
-	if (!m->interval_id || m->flags & ~UM_FAULT_ALL || m->pad)
+	if (!m->interval_id || m->flags & ~UMP_FAULT_ALL || m->pad)
 		return -EINVAL;
 	if (m->npages == 0 || m->npages > (UINT64_MAX >> UMP_PAGE_SHIFT))
 		return -EINVAL;
@@ -151,9 +152,9 @@ static int check_fault(const void *body)
 
 static int check_trap(const void *body)
 {
-	const struct um_trap *m = body;
+	const struct ump_trap *m = body;
 
-	if (m->flags & ~UM_TRAP_ALL || m->pad || !m->tid)
+	if (m->flags & ~UMP_TRAP_ALL || m->pad || !m->tid)
 		return -EINVAL;
 	if (m->reason != UMP_REASON_PROTECTION && m->reason != UMP_REASON_UNMAPPING &&
 	    m->reason != UMP_REASON_REMOVE)
@@ -177,7 +178,7 @@ static int check_trap(const void *body)
 
 static int check_populate_done(const void *body)
 {
-	const struct um_populate_done *m = body;
+	const struct ump_populate_done *m = body;
 
 	if (!m->token || m->pad)
 		return -EINVAL;
@@ -186,16 +187,16 @@ static int check_populate_done(const void *body)
 
 static int check_grant(const void *body)
 {
-	const struct um_grant *m = body;
+	const struct ump_grant *m = body;
 
-	return !m->interval_id || m->flags & ~UM_GRANT_REVOKE ? -EINVAL : 0;
+	return !m->interval_id || m->flags & ~UMP_GRANT_REVOKE ? -EINVAL : 0;
 }
 
 static int check_dirty(const void *body)
 {
-	const struct um_dirty *m = body;
+	const struct ump_dirty *m = body;
 
-	if (!m->interval_id || !m->max_ranges || m->flags & ~UM_DIRTY_REARM)
+	if (!m->interval_id || !m->max_ranges || m->flags & ~UMP_DIRTY_REARM)
 		return -EINVAL;
 	if (m->end <= m->start)
 		return -EINVAL;
@@ -204,7 +205,7 @@ static int check_dirty(const void *body)
 
 static int check_place(const void *body)
 {
-	const struct um_place *m = body;
+	const struct ump_place *m = body;
 
 	if (!m->interval_id || m->node < 0 || m->flags)
 		return -EINVAL;
@@ -215,9 +216,9 @@ static int check_place(const void *body)
 
 static int check_revalidate(const void *body)
 {
-	const struct um_revalidate *m = body;
+	const struct ump_revalidate *m = body;
 
-	if (!m->interval_id || m->flags & ~UM_REVAL_NOW)
+	if (!m->interval_id || m->flags & ~UMP_REVAL_NOW)
 		return -EINVAL;
 	/* a period below 10 ms would turn the daemon into a busy loop */
 	if (m->period_ms && m->period_ms < 10)
@@ -228,7 +229,7 @@ static int check_revalidate(const void *body)
 /* every reply: a status the caller can hand on as 0 / -errno */
 static int check_reply(const void *body)
 {
-	return check_status(((const struct um_reply_hdr *)body)->status, true);
+	return check_status(((const struct ump_reply_hdr *)body)->status, true);
 }
 
 /* a daemon version the client will print must be a C string */
@@ -238,18 +239,18 @@ static int check_hello_reply(const void *body)
 
 	if (ret)
 		return ret;
-	return check_cstr(((const struct um_hello_reply *)body)->daemon_version,
-			  MEMBER_SIZE(struct um_hello_reply, daemon_version));
+	return check_cstr(((const struct ump_hello_reply *)body)->daemon_version,
+			  MEMBER_SIZE(struct ump_hello_reply, daemon_version));
 }
 
 static int check_insert_reply(const void *body)
 {
-	const struct um_insert_reply *m = body;
+	const struct ump_insert_reply *m = body;
 	int ret = check_reply(body);
 
 	if (ret || m->r.status)
 		return ret;
-	if (m->slot >= UM_SEQ_SLOTS_MAX)
+	if (m->slot >= UMP_SEQ_SLOTS_MAX)
 		return -EINVAL;
 	return m->backend == 0 || m->backend > UMP_BACKEND_MAX ? -EINVAL : 0;
 }
@@ -260,29 +261,29 @@ static int check_status_reply(const void *body)
 
 	if (ret)
 		return ret;
-	return check_cstr(((const struct um_status_reply *)body)->daemon_version,
-			  MEMBER_SIZE(struct um_status_reply, daemon_version));
+	return check_cstr(((const struct ump_status_reply *)body)->daemon_version,
+			  MEMBER_SIZE(struct ump_status_reply, daemon_version));
 }
 
 static int check_ev_invalidate(const void *body)
 {
-	const struct um_ev_invalidate *m = body;
+	const struct ump_ev_invalidate *m = body;
 
 	if (m->reason == 0 || m->reason > UMP_REASON_MAX)
 		return -EINVAL;
-	if ((m->start | m->end) & (UMP_PAGE_SIZE - 1) || m->flags & ~(UM_INV_SYNC | UM_INV_WATCH))
+	if ((m->start | m->end) & (UMP_PAGE_SIZE - 1) || m->flags & ~(UMP_INV_SYNC | UMP_INV_WATCH))
 		return -EINVAL;
 	return m->end > m->start ? 0 : -EINVAL;
 }
 
 static int check_ev_release(const void *body)
 {
-	return check_status(((const struct um_ev_release *)body)->error, false);
+	return check_status(((const struct ump_ev_release *)body)->error, false);
 }
 
 static int check_ev_populate(const void *body)
 {
-	const struct um_ev_populate *m = body;
+	const struct ump_ev_populate *m = body;
 
 	if (!m->token || m->flags || m->pad || (m->start | m->end) & (UMP_PAGE_SIZE - 1))
 		return -EINVAL;
@@ -291,20 +292,20 @@ static int check_ev_populate(const void *body)
 
 static int check_ev_fork(const void *body)
 {
-	const struct um_ev_fork *m = body;
+	const struct ump_ev_fork *m = body;
 
 	if (!m->parent_interval_id || !m->child_interval_id || m->child_pid <= 0 || m->pad)
 		return -EINVAL;
-	if (m->slot >= m->seq_slots || m->seq_slots > UM_SEQ_SLOTS_MAX)
+	if (m->slot >= m->seq_slots || m->seq_slots > UMP_SEQ_SLOTS_MAX)
 		return -EINVAL;
 	return check_range(m->start, m->length);
 }
 
 /* every message fits one datagram with its fds */
-#define FITS(type, name, size, nfds, side, check)                                        \
-	_Static_assert(sizeof(struct um_hdr) + (size) <= UM_MSG_MAX, name " too large"); \
-	_Static_assert((nfds) <= UM_MSG_MAX_FDS, name " carries too many fds");
-UM_PROTO_MESSAGES(FITS)
+#define FITS(type, name, size, nfds, side, check)                                          \
+	_Static_assert(sizeof(struct ump_hdr) + (size) <= UMP_MSG_MAX, name " too large"); \
+	_Static_assert((nfds) <= UMP_MSG_MAX_FDS, name " carries too many fds");
+UMP_PROTO_MESSAGES(FITS)
 #undef FITS
 
 /* a switch, so that two list entries with one type value do not compile */
@@ -316,43 +317,43 @@ static const struct type_info *lookup(uint16_t type)
 		static const struct type_info info = { size, nfds, side, name, check_##chk }; \
 		return &info;                                                                 \
 	}
-		UM_PROTO_MESSAGES(TYPE_CASE)
+		UMP_PROTO_MESSAGES(TYPE_CASE)
 #undef TYPE_CASE
 	default:
 		return NULL;
 	}
 }
 
-long um_proto_body_size(uint16_t type)
+long ump_proto_body_size(uint16_t type)
 {
 	const struct type_info *t = lookup(type);
 
 	return t ? (long)t->body : -1;
 }
 
-unsigned int um_proto_fds(uint16_t type)
+unsigned int ump_proto_fds(uint16_t type)
 {
 	const struct type_info *t = lookup(type);
 
 	return t ? t->fds : 0;
 }
 
-const char *um_msg_type_name(uint16_t type)
+const char *ump_msg_type_name(uint16_t type)
 {
 	const struct type_info *t = lookup(type);
 
 	return t ? t->name : "?";
 }
 
-int um_proto_decode(enum um_proto_side side, const void *buf, size_t len, unsigned int nfds,
-		    struct um_msg *out)
+int ump_proto_decode(enum ump_proto_side side, const void *buf, size_t len, unsigned int nfds,
+		     struct ump_msg *out)
 {
-	const struct um_hdr *h = buf;
+	const struct ump_hdr *h = buf;
 	const struct type_info *t;
 
-	if (!buf || len < sizeof(*h) || len > UM_MSG_MAX || ((uintptr_t)buf & 7))
+	if (!buf || len < sizeof(*h) || len > UMP_MSG_MAX || ((uintptr_t)buf & 7))
 		return -EPROTO;
-	if (h->magic != UM_PROTO_MAGIC || h->version != UM_PROTO_VERSION || h->flags)
+	if (h->magic != UMP_PROTO_MAGIC || h->version != UMP_PROTO_VERSION || h->flags)
 		return -EPROTO;
 	if (h->length != len)
 		return -EPROTO;
@@ -362,7 +363,7 @@ int um_proto_decode(enum um_proto_side side, const void *buf, size_t len, unsign
 	if (len - sizeof(*h) != t->body || nfds != t->fds)
 		return -EPROTO;
 	/* requests and replies carry the request's id; events must not */
-	if ((h->id != 0) != (side == UM_SIDE_DAEMON || (h->type & UM_REPLY)))
+	if ((h->id != 0) != (side == UMP_SIDE_DAEMON || (h->type & UMP_REPLY)))
 		return -EPROTO;
 
 	out->hdr = h;
@@ -373,14 +374,14 @@ int um_proto_decode(enum um_proto_side side, const void *buf, size_t len, unsign
 	return t->check(out->body);
 }
 
-size_t um_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body, size_t body_len)
+size_t ump_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body, size_t body_len)
 {
-	struct um_hdr *h = buf;
+	struct ump_hdr *h = buf;
 
-	assert(sizeof(*h) + body_len <= UM_MSG_MAX);
+	assert(sizeof(*h) + body_len <= UMP_MSG_MAX);
 	memset(h, 0, sizeof(*h));
-	h->magic = UM_PROTO_MAGIC;
-	h->version = UM_PROTO_VERSION;
+	h->magic = UMP_PROTO_MAGIC;
+	h->version = UMP_PROTO_VERSION;
 	h->type = type;
 	h->length = (uint32_t)(sizeof(*h) + body_len);
 	h->id = id;

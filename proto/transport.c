@@ -15,8 +15,8 @@ union cmsg_space {
 	char b[CMSG_SPACE(sizeof(int) * UM_TRANSPORT_MAX_FDS)];
 };
 
-int um_transport_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds,
-		      int flags)
+int ump_transport_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds,
+		       int flags)
 {
 	union cmsg_space ctl;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
@@ -78,8 +78,8 @@ static unsigned int take_fds(struct msghdr *mh, int *fds, unsigned int max, bool
 	return count;
 }
 
-ssize_t um_transport_recv(int sock, void *buf, size_t size, int *fds, unsigned int max_fds,
-			  unsigned int *nfds, int flags)
+ssize_t ump_transport_recv(int sock, void *buf, size_t size, int *fds, unsigned int max_fds,
+			   unsigned int *nfds, int flags)
 {
 	union cmsg_space ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = size };

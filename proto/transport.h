@@ -18,14 +18,14 @@
 
 /*
  * The most fds one datagram may carry, and the control space a receive
- * offers: above UM_MSG_MAX_FDS, so that a peer sending one fd too many is
+ * offers: above UMP_MSG_MAX_FDS, so that a peer sending one fd too many is
  * seen (counted, and the extra closed) rather than cut off by MSG_CTRUNC.
  */
 #define UM_TRANSPORT_MAX_FDS 8
-_Static_assert(UM_TRANSPORT_MAX_FDS > UM_MSG_MAX_FDS, "room to see an fd too many");
+_Static_assert(UM_TRANSPORT_MAX_FDS > UMP_MSG_MAX_FDS, "room to see an fd too many");
 
 /**
- * um_transport_send() - send one datagram, with @nfds fds attached.
+ * ump_transport_send() - send one datagram, with @nfds fds attached.
  * @sock: a connected SOCK_SEQPACKET socket
  * @buf, @len: the datagram
  * @fds: fds to pass (SCM_RIGHTS), not closed here; NULL when @nfds is 0
@@ -38,11 +38,11 @@ _Static_assert(UM_TRANSPORT_MAX_FDS > UM_MSG_MAX_FDS, "room to see an fd too man
  * Return: 0; -EINVAL too many fds; -EAGAIN the buffer is full (MSG_DONTWAIT);
  * -EPIPE, -ECONNRESET the peer is gone; another -errno of sendmsg(2).
  */
-int um_transport_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds,
-		      int flags);
+int ump_transport_send(int sock, const void *buf, size_t len, const int *fds, unsigned int nfds,
+		       int flags);
 
 /**
- * um_transport_recv() - receive one datagram and the fds that came with it.
+ * ump_transport_recv() - receive one datagram and the fds that came with it.
  * @sock: a connected SOCK_SEQPACKET socket
  * @buf, @size: where the datagram goes
  * @fds: receives the first min(*@nfds, @max_fds) fds, close-on-exec; the
@@ -61,7 +61,7 @@ int um_transport_send(int sock, const void *buf, size_t len, const int *fds, uns
  * -errno of recvmsg(2). On every return <= 0, *@nfds is 0 and every fd
  * that came is closed.
  */
-ssize_t um_transport_recv(int sock, void *buf, size_t size, int *fds, unsigned int max_fds,
-			  unsigned int *nfds, int flags);
+ssize_t ump_transport_recv(int sock, void *buf, size_t size, int *fds, unsigned int max_fds,
+			   unsigned int *nfds, int flags);
 
 #endif /* UM_TRANSPORT_H */

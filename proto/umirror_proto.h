@@ -3,17 +3,17 @@
  * umirror_proto.h - the umirror wire protocol, every message in one place.
  *
  * Transport: AF_UNIX SOCK_SEQPACKET. One datagram is one message: a
- * struct um_hdr followed by a typed body. File descriptors ride with the
+ * struct ump_hdr followed by a typed body. File descriptors ride with the
  * message that names them (SCM_RIGHTS). All integers are host-endian (the
  * socket never leaves the machine) and every structure has explicit
  * padding, so its layout is fixed by the _Static_asserts below.
  *
  * Requests go client -> daemon and carry a client-chosen non-zero id; the
- * daemon answers each with exactly one reply of type (request | UM_REPLY)
- * carrying the same id, a um_reply_hdr status (0 or -errno) and the typed
+ * daemon answers each with exactly one reply of type (request | UMP_REPLY)
+ * carrying the same id, a ump_reply_hdr status (0 or -errno) and the typed
  * reply body. Events go daemon -> client with id 0 and are never answered,
- * except UM_EV_INVALIDATE with UM_INV_SYNC which the client acknowledges
- * with UM_MSG_ACK (a request that has no reply).
+ * except UMP_EV_INVALIDATE with UMP_INV_SYNC which the client acknowledges
+ * with UMP_MSG_ACK (a request that has no reply).
  *
  * Bulk results (snapshot entries, list records) never go through the
  * socket: the daemon writes them into the client's result buffer, a memfd
@@ -21,10 +21,10 @@
  * client, which can only map it read-only. The daemon never reads it.
  *
  * Sequence numbers live in a per-address-space memfd ("seq area") of
- * struct um_seq_slot, sealed the same way; each interval owns one slot
- * (up to UM_SEQ_SLOTS_MAX per address space).
+ * struct ump_seq_slot, sealed the same way; each interval owns one slot
+ * (up to UMP_SEQ_SLOTS_MAX per address space).
  *
- * Decoding: um_proto_decode() (proto.c) is the only function that turns
+ * Decoding: ump_proto_decode() (proto.c) is the only function that turns
  * bytes into a message. It checks magic, version, type, the exact body
  * length for the type, the number of fds for the type and every count
  * inside the body before anyone looks at it.
@@ -37,86 +37,86 @@
 
 #include "um_page.h"
 
-#define UM_PROTO_MAGIC 0x524d4d55u /* "UMMR" little-endian */
-#define UM_PROTO_VERSION 1
-#define UM_MSG_MAX 512 /* largest message, header included */
-#define UM_MSG_MAX_FDS 1
-#define UM_DEFAULT_SOCKET "/run/umirror/umirrord.sock"
-#define UM_SOCKET_ENV "UMIRROR_SOCKET"
+#define UMP_PROTO_MAGIC 0x524d4d55u /* "UMMR" little-endian */
+#define UMP_PROTO_VERSION 1
+#define UMP_MSG_MAX 512 /* largest message, header included */
+#define UMP_MSG_MAX_FDS 1
+#define UMP_DEFAULT_SOCKET "/run/umirror/umirrord.sock"
+#define UMP_SOCKET_ENV "UMIRROR_SOCKET"
 
-/* Protocol feature bits exchanged at HELLO (um_hello.features). */
-#define UM_PFEAT_SNAPSHOT (1ull << 0)
-#define UM_PFEAT_SUBSCRIBE (1ull << 1)
-#define UM_PFEAT_WATCH (1ull << 2)
-#define UM_PFEAT_TRAP (1ull << 3) /* TRAP requests (umirrord --trap=allow, the default) */
-#define UM_PFEAT_ALL (UM_PFEAT_SNAPSHOT | UM_PFEAT_SUBSCRIBE | UM_PFEAT_WATCH | UM_PFEAT_TRAP)
+/* Protocol feature bits exchanged at HELLO (ump_hello.features). */
+#define UMP_PFEAT_SNAPSHOT (1ull << 0)
+#define UMP_PFEAT_SUBSCRIBE (1ull << 1)
+#define UMP_PFEAT_WATCH (1ull << 2)
+#define UMP_PFEAT_TRAP (1ull << 3) /* TRAP requests (umirrord --trap=allow, the default) */
+#define UMP_PFEAT_ALL (UMP_PFEAT_SNAPSHOT | UMP_PFEAT_SUBSCRIBE | UMP_PFEAT_WATCH | UMP_PFEAT_TRAP)
 
-struct um_hdr {
-	uint32_t magic;	  /* UM_PROTO_MAGIC */
-	uint16_t version; /* UM_PROTO_VERSION */
-	uint16_t type;	  /* enum um_msg_type */
+struct ump_hdr {
+	uint32_t magic;	  /* UMP_PROTO_MAGIC */
+	uint16_t version; /* UMP_PROTO_VERSION */
+	uint16_t type;	  /* enum ump_msg_type */
 	uint32_t flags;	  /* must be 0 for now */
 	uint32_t length;  /* whole message, header included */
 	uint64_t id;	  /* request id; 0 for events */
 };
 
-enum um_msg_type {
+enum ump_msg_type {
 	/* requests */
-	UM_MSG_HELLO = 1,	   /* um_hello -> um_hello_reply + fd: result buffer */
-	UM_MSG_ATTACH = 2,	   /* um_attach + fd: uffd -> um_attach_reply + fd: seq area */
-	UM_MSG_INSERT = 3,	   /* um_insert -> um_insert_reply */
-	UM_MSG_REMOVE = 4,	   /* um_remove -> (status only) */
-	UM_MSG_SUBSCRIBE = 5,	   /* um_subscribe -> um_subscribe_reply + fd: seq area */
-	UM_MSG_SNAPSHOT = 6,	   /* um_snapshot -> um_snapshot_reply, entries in result buffer */
-	UM_MSG_ACK = 7,		   /* um_ack, no reply */
-	UM_MSG_STATUS = 8,	   /* empty -> um_status_reply */
-	UM_MSG_LIST = 9,	   /* empty -> um_list_reply, um_list_rec[] in result buffer */
-	UM_MSG_WATCH = 10,	   /* um_watch -> (status only); then UM_EV_INVALIDATE copies */
-	UM_MSG_PING = 11,	   /* empty -> (status only); a round trip, for benchmarks */
-	UM_MSG_FAULT = 12,	   /* um_fault -> um_snapshot_reply (entries after the fault) */
-	UM_MSG_POPULATE_DONE = 13, /* um_populate_done, no reply: answers UM_EV_POPULATE */
-	UM_MSG_GRANT = 14,	   /* um_grant -> (status only) */
-	UM_MSG_DIRTY = 15,	   /* um_dirty -> um_dirty_reply, um_dirty_rec[] in result buffer */
-	UM_MSG_PLACE = 16,	   /* um_place -> um_place_reply */
-	UM_MSG_REVALIDATE = 17,	   /* um_revalidate -> um_revalidate_reply */
-	UM_MSG_TRAP = 18,	   /* um_trap -> um_trap_reply, once the change may go ahead */
-	UM_MSG_REQ_MAX = 18,
+	UMP_MSG_HELLO = 1,     /* ump_hello -> ump_hello_reply + fd: result buffer */
+	UMP_MSG_ATTACH = 2,    /* ump_attach + fd: uffd -> ump_attach_reply + fd: seq area */
+	UMP_MSG_INSERT = 3,    /* ump_insert -> ump_insert_reply */
+	UMP_MSG_REMOVE = 4,    /* ump_remove -> (status only) */
+	UMP_MSG_SUBSCRIBE = 5, /* ump_subscribe -> ump_subscribe_reply + fd: seq area */
+	UMP_MSG_SNAPSHOT = 6,  /* ump_snapshot -> ump_snapshot_reply, entries in result buffer */
+	UMP_MSG_ACK = 7,       /* ump_ack, no reply */
+	UMP_MSG_STATUS = 8,    /* empty -> ump_status_reply */
+	UMP_MSG_LIST = 9,      /* empty -> ump_list_reply, ump_list_rec[] in result buffer */
+	UMP_MSG_WATCH = 10,    /* ump_watch -> (status only); then UMP_EV_INVALIDATE copies */
+	UMP_MSG_PING = 11,     /* empty -> (status only); a round trip, for benchmarks */
+	UMP_MSG_FAULT = 12,    /* ump_fault -> ump_snapshot_reply (entries after the fault) */
+	UMP_MSG_POPULATE_DONE = 13, /* ump_populate_done, no reply: answers UMP_EV_POPULATE */
+	UMP_MSG_GRANT = 14,	    /* ump_grant -> (status only) */
+	UMP_MSG_DIRTY = 15, /* ump_dirty -> ump_dirty_reply, ump_dirty_rec[] in result buffer */
+	UMP_MSG_PLACE = 16, /* ump_place -> ump_place_reply */
+	UMP_MSG_REVALIDATE = 17, /* ump_revalidate -> ump_revalidate_reply */
+	UMP_MSG_TRAP = 18,	 /* ump_trap -> ump_trap_reply, once the change may go ahead */
+	UMP_MSG_REQ_MAX = 18,
 
-	UM_REPLY = 0x8000, /* or'ed into the request type */
+	UMP_REPLY = 0x8000, /* or'ed into the request type */
 
 	/* events (daemon -> client, id 0) */
-	UM_EV_INVALIDATE = 0x4001, /* um_ev_invalidate */
-	UM_EV_RELEASE = 0x4002,	   /* um_ev_release: interval is dead */
-	UM_EV_EVICTED = 0x4003,	   /* um_ev_release: subscription dropped (no ack in time) */
-	UM_EV_POPULATE = 0x4004,   /* um_ev_populate: owner, write-fault this range yourself */
-	UM_EV_FORK = 0x4005,	   /* um_ev_fork + fd: child's seq area (UM_INSERT_FOLLOW_FORK) */
+	UMP_EV_INVALIDATE = 0x4001, /* ump_ev_invalidate */
+	UMP_EV_RELEASE = 0x4002,    /* ump_ev_release: interval is dead */
+	UMP_EV_EVICTED = 0x4003,    /* ump_ev_release: subscription dropped (no ack in time) */
+	UMP_EV_POPULATE = 0x4004,   /* ump_ev_populate: owner, write-fault this range yourself */
+	UMP_EV_FORK = 0x4005,	    /* ump_ev_fork + fd: child's seq area (UM_INSERT_FOLLOW_FORK) */
 };
 
 /* Every reply body starts with this. */
-struct um_reply_hdr {
+struct ump_reply_hdr {
 	int32_t status; /* 0 or -errno */
 	uint32_t pad;
 };
 
 /* --- HELLO ----------------------------------------------------------- */
 
-struct um_hello {
+struct ump_hello {
 	uint32_t version; /* highest protocol version the client speaks */
 	uint32_t pad;
 	uint64_t features; /* UM_PFEAT_* the client wants */
 };
 
-/* kernel feature bits the daemon detected (um_hello_reply.kfeatures) */
-#define UM_KFEAT_PAGEMAP_SCAN (1ull << 0)
-#define UM_KFEAT_SOFT_DIRTY (1ull << 1)
-#define UM_KFEAT_PROCMAP_QUERY (1ull << 2)
-#define UM_KFEAT_PFN_VISIBLE (1ull << 3) /* this peer is shown real PFNs */
-#define UM_KFEAT_WP_UNPOPULATED (1ull << 4)
-#define UM_KFEAT_WP_ASYNC (1ull << 5)
-#define UM_KFEAT_IO_URING (1ull << 6)
+/* kernel feature bits the daemon detected (ump_hello_reply.kfeatures) */
+#define UMP_KFEAT_PAGEMAP_SCAN (1ull << 0)
+#define UMP_KFEAT_SOFT_DIRTY (1ull << 1)
+#define UMP_KFEAT_PROCMAP_QUERY (1ull << 2)
+#define UMP_KFEAT_PFN_VISIBLE (1ull << 3) /* this peer is shown real PFNs */
+#define UMP_KFEAT_WP_UNPOPULATED (1ull << 4)
+#define UMP_KFEAT_WP_ASYNC (1ull << 5)
+#define UMP_KFEAT_IO_URING (1ull << 6)
 
-struct um_hello_reply {
-	struct um_reply_hdr r;
+struct ump_hello_reply {
+	struct ump_reply_hdr r;
 	uint32_t version;	 /* protocol version chosen */
 	uint32_t result_size;	 /* bytes in the result buffer (fd attached) */
 	uint64_t features;	 /* UM_PFEAT_* granted */
@@ -127,17 +127,17 @@ struct um_hello_reply {
 
 /* --- ATTACH (owner hands over its userfaultfd) ------------------------ */
 
-/* how the client created the uffd (um_attach.uffd_mode) */
-enum um_proto_uffd_mode {
+/* how the client created the uffd (ump_attach.uffd_mode) */
+enum ump_proto_uffd_mode {
 	UMP_UFFD_DEV = 1,	/* /dev/userfaultfd */
 	UMP_UFFD_SYSCALL = 2,	/* userfaultfd(2) */
 	UMP_UFFD_USER_ONLY = 3, /* userfaultfd(2) with UFFD_USER_MODE_ONLY */
 };
 
-/* um_attach.flags */
-#define UM_ATTACH_ASYNC (1u << 0)  /* second uffd of an attached owner: WP_ASYNC tracking */
-#define UM_ATTACH_CANARY (1u << 1) /* @probe is the soft-dirty canary: see below */
-#define UM_ATTACH_ALL (UM_ATTACH_ASYNC | UM_ATTACH_CANARY)
+/* ump_attach.flags */
+#define UMP_ATTACH_ASYNC (1u << 0)  /* second uffd of an attached owner: WP_ASYNC tracking */
+#define UMP_ATTACH_CANARY (1u << 1) /* @probe is the soft-dirty canary: see below */
+#define UMP_ATTACH_ALL (UMP_ATTACH_ASYNC | UMP_ATTACH_CANARY)
 
 /*
  * @probe proves that the uffd is the sender's own: a page of the sender's,
@@ -151,7 +151,7 @@ enum um_proto_uffd_mode {
  * the same page shared) fails: -EBADF. The page is the sender's again
  * when the reply arrives.
  *
- * With UM_ATTACH_CANARY (first ATTACH only) the probe page also stays
+ * With UMP_ATTACH_CANARY (first ATTACH only) the probe page also stays
  * mapped, private and writable, and unused by the sender, for the rest of
  * the process's life (never unmapped: the daemon may write it until it
  * has seen the connection close). The daemon writes a byte to it through
@@ -160,14 +160,14 @@ enum um_proto_uffd_mode {
  * /proc/PID/clear_refs (CRIU), whose clear took the bits of the writes
  * before it, so every soft-dirty interval is then reported written.
  */
-struct um_attach {
-	uint32_t uffd_mode; /* enum um_proto_uffd_mode */
+struct ump_attach {
+	uint32_t uffd_mode; /* enum ump_proto_uffd_mode */
 	uint32_t flags;	    /* UM_ATTACH_* */
 	uint64_t probe;	    /* page aligned, non-zero: see above */
 };
 
-struct um_attach_reply {
-	struct um_reply_hdr r;
+struct ump_attach_reply {
+	struct ump_reply_hdr r;
 	uint64_t mm_id;		/* daemon's id for this address space */
 	uint64_t uffd_features; /* what UFFDIO_API enabled on it */
 	uint32_t seq_slots;	/* slots in the seq area (fd attached) */
@@ -176,15 +176,15 @@ struct um_attach_reply {
 
 /* --- intervals -------------------------------------------------------- */
 
-/* um_insert.flags */
-#define UM_INSERT_SYNC (1u << 0)	/* writers wait for every ack (default) */
-#define UM_INSERT_FOLLOW_FORK (1u << 1) /* mirror the child's copy too (UM_EV_FORK) */
-#define UM_INSERT_TRACK_ASYNC (1u << 2) /* writers never wait: WP_ASYNC / soft-dirty / scan */
-#define UM_INSERT_ALL (UM_INSERT_SYNC | UM_INSERT_FOLLOW_FORK | UM_INSERT_TRACK_ASYNC)
-#define UM_SUBSCRIBE_ALL (UM_INSERT_SYNC)
+/* ump_insert.flags */
+#define UMP_INSERT_SYNC (1u << 0)	 /* writers wait for every ack (default) */
+#define UM_INSERT_FOLLOW_FORK (1u << 1)	 /* mirror the child's copy too (UMP_EV_FORK) */
+#define UMP_INSERT_TRACK_ASYNC (1u << 2) /* writers never wait: WP_ASYNC / soft-dirty / scan */
+#define UMP_INSERT_ALL (UMP_INSERT_SYNC | UM_INSERT_FOLLOW_FORK | UMP_INSERT_TRACK_ASYNC)
+#define UMP_SUBSCRIBE_ALL (UMP_INSERT_SYNC)
 
-/* how an interval's writes are tracked (um_insert_reply.backend, um_list_rec) */
-enum um_proto_backend {
+/* how an interval's writes are tracked (ump_insert_reply.backend, ump_list_rec) */
+enum ump_proto_backend {
 	UMP_BACKEND_UFFD_WP = 1,    /* sync uffd write-protect: every first write faults */
 	UMP_BACKEND_WP_ASYNC = 2,   /* UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN harvest */
 	UMP_BACKEND_SOFT_DIRTY = 3, /* clear_refs 4 + pagemap bit 55 */
@@ -192,32 +192,32 @@ enum um_proto_backend {
 	UMP_BACKEND_MAX = 4,
 };
 
-struct um_insert {
+struct ump_insert {
 	uint64_t start;	 /* page aligned */
 	uint64_t length; /* page aligned, > 0, no overflow */
 	uint32_t flags;	 /* UM_INSERT_* */
 	uint32_t pad;
 };
 
-struct um_insert_reply {
-	struct um_reply_hdr r;
+struct ump_insert_reply {
+	struct ump_reply_hdr r;
 	uint64_t interval_id; /* non-zero, unique for the daemon's life */
 	uint32_t slot;	      /* index into the seq area */
-	uint32_t backend;     /* enum um_proto_backend */
+	uint32_t backend;     /* enum ump_proto_backend */
 };
 
-struct um_remove {
+struct ump_remove {
 	uint64_t interval_id;
 };
 
-struct um_subscribe {
+struct ump_subscribe {
 	uint64_t interval_id;
 	int32_t pid;	/* the owner */
-	uint32_t flags; /* UM_INSERT_SYNC: acknowledge invalidations */
+	uint32_t flags; /* UMP_INSERT_SYNC: acknowledge invalidations */
 };
 
-struct um_subscribe_reply {
-	struct um_reply_hdr r;
+struct ump_subscribe_reply {
+	struct ump_reply_hdr r;
 	uint64_t start;
 	uint64_t length;
 	uint32_t slot;
@@ -226,11 +226,11 @@ struct um_subscribe_reply {
 
 /* --- snapshot --------------------------------------------------------- */
 
-/* um_snapshot.flags */
-#define UM_SNAP_NODES (1u << 0) /* also int32 NUMA node (or -errno) per page */
-#define UM_SNAP_ALL (UM_SNAP_NODES)
+/* ump_snapshot.flags */
+#define UMP_SNAP_NODES (1u << 0) /* also int32 NUMA node (or -errno) per page */
+#define UMP_SNAP_ALL (UMP_SNAP_NODES)
 
-struct um_snapshot {
+struct ump_snapshot {
 	uint64_t interval_id; /* 0: any attached address space of pid (umirrorctl show) */
 	uint64_t start;	      /* page aligned */
 	uint64_t npages;      /* > 0 */
@@ -238,37 +238,37 @@ struct um_snapshot {
 	uint32_t flags;	      /* UM_SNAP_* */
 };
 
-struct um_snapshot_reply {
-	struct um_reply_hdr r; /* 0, -EPERM (some page not readable), -EFAULT (hole) */
-	uint64_t seq;	       /* interval sequence read before the walk */
-	uint64_t npages;       /* entries written (may be less than asked) */
-	uint64_t offset;       /* byte offset of entry 0 in the result buffer */
-	uint64_t nodes_offset; /* UM_SNAP_NODES: byte offset of int32 node[npages] */
+struct ump_snapshot_reply {
+	struct ump_reply_hdr r; /* 0, -EPERM (some page not readable), -EFAULT (hole) */
+	uint64_t seq;		/* interval sequence read before the walk */
+	uint64_t npages;	/* entries written (may be less than asked) */
+	uint64_t offset;	/* byte offset of entry 0 in the result buffer */
+	uint64_t nodes_offset;	/* UMP_SNAP_NODES: byte offset of int32 node[npages] */
 };
 
 /*
  * One snapshot entry (uint64_t): PFN in the low bits, flags above. PFN is
  * 0 when the peer may not see PFNs (as the kernel does for pagemap).
  */
-#define UM_E_PFN_MASK ((1ull << 52) - 1)
-#define UM_E_PRESENT (1ull << 52) /* maps a page (valid) */
-#define UM_E_WRITE (1ull << 53)	  /* a CPU write would not trap */
-#define UM_E_ZERO (1ull << 54)	  /* the shared zero page */
-#define UM_E_SWAP (1ull << 55)	  /* swapped out */
-#define UM_E_FILE (1ull << 56)	  /* file page or shared anon */
-#define UM_E_EXCL (1ull << 57)	  /* mapped exclusively */
-#define UM_E_HUGE (1ull << 58)	  /* part of a huge page (THP/hugetlb) */
-#define UM_E_UFFD_WP (1ull << 59) /* still write-protected: not written since armed */
-#define UM_E_NOPERM (1ull << 62)  /* VMA without read permission (PROT_NONE) */
-#define UM_E_HOLE (1ull << 63)	  /* no VMA, or a part of the interval unmapped since insert */
+#define UMP_E_PFN_MASK ((1ull << 52) - 1)
+#define UMP_E_PRESENT (1ull << 52) /* maps a page (valid) */
+#define UMP_E_WRITE (1ull << 53)   /* a CPU write would not trap */
+#define UMP_E_ZERO (1ull << 54)	   /* the shared zero page */
+#define UMP_E_SWAP (1ull << 55)	   /* swapped out */
+#define UMP_E_FILE (1ull << 56)	   /* file page or shared anon */
+#define UMP_E_EXCL (1ull << 57)	   /* mapped exclusively */
+#define UMP_E_HUGE (1ull << 58)	   /* part of a huge page (THP/hugetlb) */
+#define UMP_E_UFFD_WP (1ull << 59) /* still write-protected: not written since armed */
+#define UMP_E_NOPERM (1ull << 62)  /* VMA without read permission (PROT_NONE) */
+#define UMP_E_HOLE (1ull << 63)	   /* no VMA, or a part of the interval unmapped since insert */
 
 /* --- fault (hmm_range_fault) ------------------------------------------ */
 
-/* um_fault.flags */
-#define UM_FAULT_WRITE (1u << 0) /* make every page present and writable */
-#define UM_FAULT_ALL (UM_FAULT_WRITE)
+/* ump_fault.flags */
+#define UMP_FAULT_WRITE (1u << 0) /* make every page present and writable */
+#define UMP_FAULT_ALL (UMP_FAULT_WRITE)
 
-struct um_fault {
+struct ump_fault {
 	uint64_t interval_id; /* the requester inserted or subscribed it */
 	uint64_t start;	      /* page aligned, inside the interval */
 	uint64_t npages;      /* > 0, inside the interval */
@@ -277,18 +277,18 @@ struct um_fault {
 };
 
 /*
- * The owner's library answers UM_EV_POPULATE with this after
+ * The owner's library answers UMP_EV_POPULATE with this after
  * madvise(MADV_POPULATE_WRITE) over [start, end) returned.
  */
-struct um_ev_populate {
-	uint64_t token; /* echo in um_populate_done */
+struct ump_ev_populate {
+	uint64_t token; /* echo in ump_populate_done */
 	uint64_t start; /* page aligned */
 	uint64_t end;	/* exclusive, > start */
 	uint32_t flags; /* 0 */
 	uint32_t pad;
 };
 
-struct um_populate_done {
+struct ump_populate_done {
 	uint64_t token;
 	int32_t status; /* 0 or -errno of the madvise */
 	uint32_t pad;
@@ -296,17 +296,17 @@ struct um_populate_done {
 
 /* --- grant / dirty / place / revalidate -------------------------------- */
 
-#define UM_GRANT_REVOKE (1u << 0)
+#define UMP_GRANT_REVOKE (1u << 0)
 
-struct um_grant {
+struct ump_grant {
 	uint64_t interval_id; /* inserted by the requester */
 	uint32_t uid;	      /* may subscribe from now on (or no more: REVOKE) */
 	uint32_t flags;	      /* UM_GRANT_* */
 };
 
-#define UM_DIRTY_REARM (1u << 0) /* clear what is reported: next call starts from now */
+#define UMP_DIRTY_REARM (1u << 0) /* clear what is reported: next call starts from now */
 
-struct um_dirty {
+struct ump_dirty {
 	uint64_t interval_id;
 	uint64_t start;	     /* page aligned, inside the interval */
 	uint64_t end;	     /* exclusive, page aligned, > start, inside the interval */
@@ -314,20 +314,20 @@ struct um_dirty {
 	uint32_t flags;	     /* UM_DIRTY_* */
 };
 
-struct um_dirty_reply {
-	struct um_reply_hdr r; /* 0; -EOPNOTSUPP the backend cannot see writes */
-	uint64_t count;	       /* um_dirty_rec written */
-	uint64_t offset;       /* byte offset of record 0 in the result buffer */
-	uint64_t walk_end;     /* harvest (and re-arm) covered [start, walk_end) */
-	uint32_t backend;      /* enum um_proto_backend that answered */
+struct ump_dirty_reply {
+	struct ump_reply_hdr r; /* 0; -EOPNOTSUPP the backend cannot see writes */
+	uint64_t count;		/* ump_dirty_rec written */
+	uint64_t offset;	/* byte offset of record 0 in the result buffer */
+	uint64_t walk_end;	/* harvest (and re-arm) covered [start, walk_end) */
+	uint32_t backend;	/* enum ump_proto_backend that answered */
 	uint32_t pad;
 };
 
-struct um_dirty_rec {
+struct ump_dirty_rec {
 	uint64_t start, end; /* page aligned, written since last re-armed */
 };
 
-struct um_place {
+struct ump_place {
 	uint64_t interval_id;
 	uint64_t start;	 /* page aligned, inside the interval */
 	uint64_t npages; /* > 0 */
@@ -335,24 +335,24 @@ struct um_place {
 	uint32_t flags;	 /* 0 */
 };
 
-struct um_place_reply {
-	struct um_reply_hdr r; /* 0; -ENODEV node offline; -EOPNOTSUPP no NUMA */
-	uint64_t moved;	       /* pages now on the node */
-	uint64_t failed;       /* present pages that could not be moved */
+struct ump_place_reply {
+	struct ump_reply_hdr r; /* 0; -ENODEV node offline; -EOPNOTSUPP no NUMA */
+	uint64_t moved;		/* pages now on the node */
+	uint64_t failed;	/* present pages that could not be moved */
 };
 
-#define UM_REVAL_NOW (1u << 0)		   /* scan now; reply after its invalidations started */
-#define UM_REVAL_DEFAULT_PERIOD UINT32_MAX /* period_ms: the daemon's --revalidate-ms */
+#define UMP_REVAL_NOW (1u << 0)		    /* scan now; reply after its invalidations started */
+#define UMP_REVAL_DEFAULT_PERIOD UINT32_MAX /* period_ms: the daemon's --revalidate-ms */
 
-struct um_revalidate {
+struct ump_revalidate {
 	uint64_t interval_id;
-	uint32_t period_ms; /* 0 off, UM_REVAL_DEFAULT_PERIOD, else >= 10 */
+	uint32_t period_ms; /* 0 off, UMP_REVAL_DEFAULT_PERIOD, else >= 10 */
 	uint32_t flags;	    /* UM_REVAL_* */
 };
 
-struct um_revalidate_reply {
-	struct um_reply_hdr r;
-	uint64_t changed;   /* UM_REVAL_NOW: pages the scan found changed */
+struct ump_revalidate_reply {
+	struct ump_reply_hdr r;
+	uint64_t changed;   /* UMP_REVAL_NOW: pages the scan found changed */
 	uint32_t period_ms; /* in force now (0: off) */
 	uint32_t pad;
 };
@@ -369,15 +369,15 @@ struct um_revalidate_reply {
  * in the owner's maps or pagemap (or a bounded wait ran out: a call that
  * failed changes nothing).
  *
- * UM_TRAP_BRK: @start is the new break; the daemon finds the range the
+ * UMP_TRAP_BRK: @start is the new break; the daemon finds the range the
  * break drops ([start, end of the VMA covering it)), @end is 0.
- * UM_TRAP_SHMDT: @start is shmdt's address; the range is the VMA there.
+ * UMP_TRAP_SHMDT: @start is shmdt's address; the range is the VMA there.
  */
-#define UM_TRAP_BRK (1u << 0)
-#define UM_TRAP_SHMDT (1u << 1)
-#define UM_TRAP_ALL (UM_TRAP_BRK | UM_TRAP_SHMDT)
+#define UMP_TRAP_BRK (1u << 0)
+#define UMP_TRAP_SHMDT (1u << 1)
+#define UMP_TRAP_ALL (UMP_TRAP_BRK | UMP_TRAP_SHMDT)
 
-struct um_trap {
+struct ump_trap {
 	uint64_t start, end;   /* page aligned; end > start unless BRK/SHMDT */
 	uint64_t start2, end2; /* page aligned, or both 0 */
 	uint32_t reason;       /* UMP_REASON_PROTECTION, _UNMAPPING, _REMOVE */
@@ -386,21 +386,21 @@ struct um_trap {
 	uint32_t pad;
 };
 
-struct um_trap_reply {
-	struct um_reply_hdr r; /* 0; -ENOENT the sender has no attached address space */
-	uint32_t hits;	       /* intervals invalidated (0: answered at once) */
+struct ump_trap_reply {
+	struct ump_reply_hdr r; /* 0; -ENOENT the sender has no attached address space */
+	uint32_t hits;		/* intervals invalidated (0: answered at once) */
 	uint32_t pad;
 };
 
 /* --- acknowledgement / status / list / watch -------------------------- */
 
-struct um_ack {
+struct ump_ack {
 	uint64_t interval_id;
 	uint64_t seq; /* the odd seq of the invalidation acknowledged */
 };
 
-struct um_status_reply {
-	struct um_reply_hdr r;
+struct ump_status_reply {
+	struct ump_reply_hdr r;
 	uint64_t kfeatures;
 	uint64_t uffd_features;
 	uint32_t clients;
@@ -415,13 +415,13 @@ struct um_status_reply {
 	uint64_t kfeatures_masked; /* UM_KFEAT_* present but switched off (--mask-features) */
 };
 
-struct um_list_reply {
-	struct um_reply_hdr r;
-	uint64_t count;	 /* um_list_rec entries written */
+struct ump_list_reply {
+	struct ump_reply_hdr r;
+	uint64_t count;	 /* ump_list_rec entries written */
 	uint64_t offset; /* byte offset of record 0 in the result buffer */
 };
 
-struct um_list_rec {
+struct ump_list_rec {
 	uint64_t interval_id;
 	uint64_t mm_id;
 	uint64_t start;
@@ -431,27 +431,27 @@ struct um_list_rec {
 	int32_t pid;		/* owner */
 	uint32_t uid;		/* owner */
 	uint32_t subscribers;
-	uint32_t flags;		/* UM_INSERT_*, | UM_LIST_DEAD */
-	uint32_t backend;	/* enum um_proto_backend */
+	uint32_t flags;		/* UM_INSERT_*, | UMP_LIST_DEAD */
+	uint32_t backend;	/* enum ump_proto_backend */
 	uint32_t revalidate_ms; /* scan period in force, 0 off */
 };
-#define UM_LIST_DEAD (1u << 31)
+#define UMP_LIST_DEAD (1u << 31)
 
-struct um_watch {
+struct ump_watch {
 	int32_t pid; /* 0: every address space this peer may see */
 	uint32_t pad;
 };
 
 /* --- events ----------------------------------------------------------- */
 
-enum um_proto_reason {
+enum ump_proto_reason {
 	UMP_REASON_WRITE = 1,	    /* first write since armed (uffd-wp fault), COW break */
 	UMP_REASON_REMOVE = 2,	    /* madvise DONTNEED/REMOVE (UFFD_EVENT_REMOVE) */
 	UMP_REASON_UNMAP = 3,	    /* munmap (UFFD_EVENT_UNMAP) */
 	UMP_REASON_REMAP = 4,	    /* mremap moved pages away (UFFD_EVENT_REMAP) */
 	UMP_REASON_FORK = 5,	    /* fork made written pages copy-on-write */
 	UMP_REASON_RELEASE = 6,	    /* owner exited or detached */
-	UMP_REASON_MIGRATE = 7,	    /* a placement request moves the pages (UM_MSG_PLACE) */
+	UMP_REASON_MIGRATE = 7,	    /* a placement request moves the pages (UMP_MSG_PLACE) */
 	UMP_REASON_REVALIDATE = 8,  /* the revalidation scan found a change after the fact */
 	UMP_REASON_PROTECT = 9,	    /* the daemon write-protects pages a mirror may hold
 				       writable: INSERT of an overlapping interval,
@@ -461,22 +461,22 @@ enum um_proto_reason {
 	UMP_REASON_MAX = 11,
 };
 
-/* um_ev_invalidate.flags */
-#define UM_INV_SYNC (1u << 0)  /* acknowledge with UM_MSG_ACK{interval_id, seq} */
-#define UM_INV_WATCH (1u << 1) /* a copy sent to a watcher; nothing to do */
+/* ump_ev_invalidate.flags */
+#define UMP_INV_SYNC (1u << 0)	/* acknowledge with UMP_MSG_ACK{interval_id, seq} */
+#define UMP_INV_WATCH (1u << 1) /* a copy sent to a watcher; nothing to do */
 
-struct um_ev_invalidate {
+struct ump_ev_invalidate {
 	uint64_t interval_id;
 	uint64_t start;	 /* page aligned, inside the interval */
 	uint64_t end;	 /* exclusive */
 	uint64_t seq;	 /* the (odd) sequence value during this invalidation */
-	uint32_t reason; /* enum um_proto_reason */
+	uint32_t reason; /* enum ump_proto_reason */
 	uint32_t flags;	 /* UM_INV_* */
 	int32_t pid;	 /* owner */
 	uint32_t tid;	 /* faulting thread (UFFD_FEATURE_THREAD_ID) or 0 */
 };
 
-struct um_ev_release {
+struct ump_ev_release {
 	uint64_t interval_id;
 	int32_t error; /* -EFAULT owner gone, -ETIMEDOUT evicted, ... */
 	uint32_t pad;
@@ -488,7 +488,7 @@ struct um_ev_release {
  * @child_interval_id of the child's address space, owned by the same
  * connection, slot @slot of the seq area whose fd rides with the event.
  */
-struct um_ev_fork {
+struct ump_ev_fork {
 	uint64_t parent_interval_id;
 	uint64_t child_interval_id;
 	uint64_t start;
@@ -507,23 +507,23 @@ struct um_ev_fork {
  * file is sparse, so memory follows the slots in use, and a client may map
  * all of it (seq_slots in the replies) or just the page of its slot.
  */
-#define UM_SEQ_SLOTS_MAX (1u << 20)
+#define UMP_SEQ_SLOTS_MAX (1u << 20)
 
 /*
  * One interval's sequence. seq is even while valid, odd while an
  * invalidation is in progress; every invalidation moves it forward by
  * two in total. Waiters futex-wait (shared, not private) on the 32-bit
- * word holding seq's low half (um_seq_futex_word()).
+ * word holding seq's low half (ump_seq_futex_word()).
  */
-struct um_seq_slot {
+struct ump_seq_slot {
 	uint64_t seq;
 	uint32_t flags; /* UM_SLOT_* */
 	uint32_t pad;
 };
-#define UM_SLOT_LIVE (1u << 0)
-#define UM_SLOT_DEAD (1u << 1) /* owner gone: waiters return -EFAULT */
+#define UMP_SLOT_LIVE (1u << 0)
+#define UMP_SLOT_DEAD (1u << 1) /* owner gone: waiters return -EFAULT */
 
-static inline uint32_t *um_seq_futex_word(struct um_seq_slot *s)
+static inline uint32_t *ump_seq_futex_word(struct ump_seq_slot *s)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	return (uint32_t *)&s->seq;
@@ -534,46 +534,46 @@ static inline uint32_t *um_seq_futex_word(struct um_seq_slot *s)
 
 /* --- layout checks ---------------------------------------------------- */
 
-_Static_assert(sizeof(struct um_hdr) == 24, "um_hdr");
-_Static_assert(offsetof(struct um_hdr, length) == 12, "um_hdr.length");
-_Static_assert(offsetof(struct um_hdr, id) == 16, "um_hdr.id");
-_Static_assert(sizeof(struct um_reply_hdr) == 8, "um_reply_hdr");
-_Static_assert(sizeof(struct um_hello) == 16, "um_hello");
-_Static_assert(sizeof(struct um_hello_reply) == 72, "um_hello_reply");
-_Static_assert(offsetof(struct um_hello_reply, daemon_version) == 40, "hello_reply.version");
-_Static_assert(sizeof(struct um_attach) == 16, "um_attach");
-_Static_assert(offsetof(struct um_attach, probe) == 8, "um_attach.probe");
-_Static_assert(sizeof(struct um_attach_reply) == 32, "um_attach_reply");
-_Static_assert(sizeof(struct um_insert) == 24, "um_insert");
-_Static_assert(sizeof(struct um_insert_reply) == 24, "um_insert_reply");
-_Static_assert(sizeof(struct um_remove) == 8, "um_remove");
-_Static_assert(sizeof(struct um_subscribe) == 16, "um_subscribe");
-_Static_assert(sizeof(struct um_subscribe_reply) == 32, "um_subscribe_reply");
-_Static_assert(sizeof(struct um_snapshot) == 32, "um_snapshot");
-_Static_assert(sizeof(struct um_snapshot_reply) == 40, "um_snapshot_reply");
-_Static_assert(sizeof(struct um_fault) == 32, "um_fault");
-_Static_assert(sizeof(struct um_ev_populate) == 32, "um_ev_populate");
-_Static_assert(sizeof(struct um_populate_done) == 16, "um_populate_done");
-_Static_assert(sizeof(struct um_grant) == 16, "um_grant");
-_Static_assert(sizeof(struct um_dirty) == 32, "um_dirty");
-_Static_assert(sizeof(struct um_dirty_reply) == 40, "um_dirty_reply");
-_Static_assert(sizeof(struct um_dirty_rec) == 16, "um_dirty_rec");
-_Static_assert(sizeof(struct um_place) == 32, "um_place");
-_Static_assert(sizeof(struct um_place_reply) == 24, "um_place_reply");
-_Static_assert(sizeof(struct um_revalidate) == 16, "um_revalidate");
-_Static_assert(sizeof(struct um_revalidate_reply) == 24, "um_revalidate_reply");
-_Static_assert(sizeof(struct um_ev_fork) == 48, "um_ev_fork");
-_Static_assert(sizeof(struct um_ack) == 16, "um_ack");
-_Static_assert(sizeof(struct um_trap) == 48, "um_trap");
-_Static_assert(sizeof(struct um_trap_reply) == 16, "um_trap_reply");
-_Static_assert(sizeof(struct um_status_reply) == 104, "um_status_reply");
-_Static_assert(sizeof(struct um_list_reply) == 24, "um_list_reply");
-_Static_assert(sizeof(struct um_list_rec) == 72, "um_list_rec");
-_Static_assert(sizeof(struct um_watch) == 8, "um_watch");
-_Static_assert(sizeof(struct um_ev_invalidate) == 48, "um_ev_invalidate");
-_Static_assert(sizeof(struct um_ev_release) == 16, "um_ev_release");
-_Static_assert(sizeof(struct um_seq_slot) == 16, "um_seq_slot");
-_Static_assert(sizeof(struct um_hdr) + sizeof(struct um_status_reply) <= UM_MSG_MAX, "max");
+_Static_assert(sizeof(struct ump_hdr) == 24, "ump_hdr");
+_Static_assert(offsetof(struct ump_hdr, length) == 12, "ump_hdr.length");
+_Static_assert(offsetof(struct ump_hdr, id) == 16, "ump_hdr.id");
+_Static_assert(sizeof(struct ump_reply_hdr) == 8, "ump_reply_hdr");
+_Static_assert(sizeof(struct ump_hello) == 16, "ump_hello");
+_Static_assert(sizeof(struct ump_hello_reply) == 72, "ump_hello_reply");
+_Static_assert(offsetof(struct ump_hello_reply, daemon_version) == 40, "hello_reply.version");
+_Static_assert(sizeof(struct ump_attach) == 16, "ump_attach");
+_Static_assert(offsetof(struct ump_attach, probe) == 8, "ump_attach.probe");
+_Static_assert(sizeof(struct ump_attach_reply) == 32, "ump_attach_reply");
+_Static_assert(sizeof(struct ump_insert) == 24, "ump_insert");
+_Static_assert(sizeof(struct ump_insert_reply) == 24, "ump_insert_reply");
+_Static_assert(sizeof(struct ump_remove) == 8, "ump_remove");
+_Static_assert(sizeof(struct ump_subscribe) == 16, "ump_subscribe");
+_Static_assert(sizeof(struct ump_subscribe_reply) == 32, "ump_subscribe_reply");
+_Static_assert(sizeof(struct ump_snapshot) == 32, "ump_snapshot");
+_Static_assert(sizeof(struct ump_snapshot_reply) == 40, "ump_snapshot_reply");
+_Static_assert(sizeof(struct ump_fault) == 32, "ump_fault");
+_Static_assert(sizeof(struct ump_ev_populate) == 32, "ump_ev_populate");
+_Static_assert(sizeof(struct ump_populate_done) == 16, "ump_populate_done");
+_Static_assert(sizeof(struct ump_grant) == 16, "ump_grant");
+_Static_assert(sizeof(struct ump_dirty) == 32, "ump_dirty");
+_Static_assert(sizeof(struct ump_dirty_reply) == 40, "ump_dirty_reply");
+_Static_assert(sizeof(struct ump_dirty_rec) == 16, "ump_dirty_rec");
+_Static_assert(sizeof(struct ump_place) == 32, "ump_place");
+_Static_assert(sizeof(struct ump_place_reply) == 24, "ump_place_reply");
+_Static_assert(sizeof(struct ump_revalidate) == 16, "ump_revalidate");
+_Static_assert(sizeof(struct ump_revalidate_reply) == 24, "ump_revalidate_reply");
+_Static_assert(sizeof(struct ump_ev_fork) == 48, "ump_ev_fork");
+_Static_assert(sizeof(struct ump_ack) == 16, "ump_ack");
+_Static_assert(sizeof(struct ump_trap) == 48, "ump_trap");
+_Static_assert(sizeof(struct ump_trap_reply) == 16, "ump_trap_reply");
+_Static_assert(sizeof(struct ump_status_reply) == 104, "ump_status_reply");
+_Static_assert(sizeof(struct ump_list_reply) == 24, "ump_list_reply");
+_Static_assert(sizeof(struct ump_list_rec) == 72, "ump_list_rec");
+_Static_assert(sizeof(struct ump_watch) == 8, "ump_watch");
+_Static_assert(sizeof(struct ump_ev_invalidate) == 48, "ump_ev_invalidate");
+_Static_assert(sizeof(struct ump_ev_release) == 16, "ump_ev_release");
+_Static_assert(sizeof(struct ump_seq_slot) == 16, "ump_seq_slot");
+_Static_assert(sizeof(struct ump_hdr) + sizeof(struct ump_status_reply) <= UMP_MSG_MAX, "max");
 
 /* --- the message list ------------------------------------------------- */
 
@@ -582,93 +582,95 @@ _Static_assert(sizeof(struct um_hdr) + sizeof(struct um_status_reply) <= UM_MSG_
  * field check). proto.c expands it into the decoder's type table (so two
  * entries with one type value do not compile), the names, and the call of
  * check_<field check>() on each received body; the daemon's dispatch
- * table and the tests read the same facts through um_proto_body_size(),
- * um_proto_fds() and um_msg_type_name(). A new message is a line here, its
+ * table and the tests read the same facts through ump_proto_body_size(),
+ * ump_proto_fds() and ump_msg_type_name(). A new message is a line here, its
  * check in proto.c, and (for a request) its handler in daemon/dispatch.c.
  *
- * A reply's check also checks its um_reply_hdr status; "none" checks
+ * A reply's check also checks its ump_reply_hdr status; "none" checks
  * nothing (an empty body).
  */
-#define UM_PROTO_MESSAGES(X)                                                                       \
+#define UMP_PROTO_MESSAGES(X)                                                                      \
 	/* requests */                                                                             \
-	X(UM_MSG_HELLO, "HELLO", sizeof(struct um_hello), 0, UM_SIDE_DAEMON, hello)                \
-	X(UM_MSG_ATTACH, "ATTACH", sizeof(struct um_attach), 1, UM_SIDE_DAEMON, attach)            \
-	X(UM_MSG_INSERT, "INSERT", sizeof(struct um_insert), 0, UM_SIDE_DAEMON, insert)            \
-	X(UM_MSG_REMOVE, "REMOVE", sizeof(struct um_remove), 0, UM_SIDE_DAEMON, remove)            \
-	X(UM_MSG_SUBSCRIBE, "SUBSCRIBE", sizeof(struct um_subscribe), 0, UM_SIDE_DAEMON,           \
+	X(UMP_MSG_HELLO, "HELLO", sizeof(struct ump_hello), 0, UMP_SIDE_DAEMON, hello)             \
+	X(UMP_MSG_ATTACH, "ATTACH", sizeof(struct ump_attach), 1, UMP_SIDE_DAEMON, attach)         \
+	X(UMP_MSG_INSERT, "INSERT", sizeof(struct ump_insert), 0, UMP_SIDE_DAEMON, insert)         \
+	X(UMP_MSG_REMOVE, "REMOVE", sizeof(struct ump_remove), 0, UMP_SIDE_DAEMON, remove)         \
+	X(UMP_MSG_SUBSCRIBE, "SUBSCRIBE", sizeof(struct ump_subscribe), 0, UMP_SIDE_DAEMON,        \
 	  subscribe)                                                                               \
-	X(UM_MSG_SNAPSHOT, "SNAPSHOT", sizeof(struct um_snapshot), 0, UM_SIDE_DAEMON, snapshot)    \
-	X(UM_MSG_ACK, "ACK", sizeof(struct um_ack), 0, UM_SIDE_DAEMON, ack)                        \
-	X(UM_MSG_STATUS, "STATUS", 0, 0, UM_SIDE_DAEMON, none)                                     \
-	X(UM_MSG_LIST, "LIST", 0, 0, UM_SIDE_DAEMON, none)                                         \
-	X(UM_MSG_WATCH, "WATCH", sizeof(struct um_watch), 0, UM_SIDE_DAEMON, watch)                \
-	X(UM_MSG_PING, "PING", 0, 0, UM_SIDE_DAEMON, none)                                         \
-	X(UM_MSG_FAULT, "FAULT", sizeof(struct um_fault), 0, UM_SIDE_DAEMON, fault)                \
-	X(UM_MSG_POPULATE_DONE, "POPULATE_DONE", sizeof(struct um_populate_done), 0,               \
-	  UM_SIDE_DAEMON, populate_done)                                                           \
-	X(UM_MSG_GRANT, "GRANT", sizeof(struct um_grant), 0, UM_SIDE_DAEMON, grant)                \
-	X(UM_MSG_DIRTY, "DIRTY", sizeof(struct um_dirty), 0, UM_SIDE_DAEMON, dirty)                \
-	X(UM_MSG_PLACE, "PLACE", sizeof(struct um_place), 0, UM_SIDE_DAEMON, place)                \
-	X(UM_MSG_REVALIDATE, "REVALIDATE", sizeof(struct um_revalidate), 0, UM_SIDE_DAEMON,        \
+	X(UMP_MSG_SNAPSHOT, "SNAPSHOT", sizeof(struct ump_snapshot), 0, UMP_SIDE_DAEMON, snapshot) \
+	X(UMP_MSG_ACK, "ACK", sizeof(struct ump_ack), 0, UMP_SIDE_DAEMON, ack)                     \
+	X(UMP_MSG_STATUS, "STATUS", 0, 0, UMP_SIDE_DAEMON, none)                                   \
+	X(UMP_MSG_LIST, "LIST", 0, 0, UMP_SIDE_DAEMON, none)                                       \
+	X(UMP_MSG_WATCH, "WATCH", sizeof(struct ump_watch), 0, UMP_SIDE_DAEMON, watch)             \
+	X(UMP_MSG_PING, "PING", 0, 0, UMP_SIDE_DAEMON, none)                                       \
+	X(UMP_MSG_FAULT, "FAULT", sizeof(struct ump_fault), 0, UMP_SIDE_DAEMON, fault)             \
+	X(UMP_MSG_POPULATE_DONE, "POPULATE_DONE", sizeof(struct ump_populate_done), 0,             \
+	  UMP_SIDE_DAEMON, populate_done)                                                          \
+	X(UMP_MSG_GRANT, "GRANT", sizeof(struct ump_grant), 0, UMP_SIDE_DAEMON, grant)             \
+	X(UMP_MSG_DIRTY, "DIRTY", sizeof(struct ump_dirty), 0, UMP_SIDE_DAEMON, dirty)             \
+	X(UMP_MSG_PLACE, "PLACE", sizeof(struct ump_place), 0, UMP_SIDE_DAEMON, place)             \
+	X(UMP_MSG_REVALIDATE, "REVALIDATE", sizeof(struct ump_revalidate), 0, UMP_SIDE_DAEMON,     \
 	  revalidate)                                                                              \
-	X(UM_MSG_TRAP, "TRAP", sizeof(struct um_trap), 0, UM_SIDE_DAEMON, trap)                    \
+	X(UMP_MSG_TRAP, "TRAP", sizeof(struct ump_trap), 0, UMP_SIDE_DAEMON, trap)                 \
 	/* replies (ACK and POPULATE_DONE have none) */                                            \
-	X(UM_MSG_HELLO | UM_REPLY, "HELLO|REPLY", sizeof(struct um_hello_reply), 1,                \
-	  UM_SIDE_CLIENT, hello_reply)                                                             \
-	X(UM_MSG_ATTACH | UM_REPLY, "ATTACH|REPLY", sizeof(struct um_attach_reply), 1,             \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_INSERT | UM_REPLY, "INSERT|REPLY", sizeof(struct um_insert_reply), 0,             \
-	  UM_SIDE_CLIENT, insert_reply)                                                            \
-	X(UM_MSG_REMOVE | UM_REPLY, "REMOVE|REPLY", sizeof(struct um_reply_hdr), 0,                \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_SUBSCRIBE | UM_REPLY, "SUBSCRIBE|REPLY", sizeof(struct um_subscribe_reply), 1,    \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_SNAPSHOT | UM_REPLY, "SNAPSHOT|REPLY", sizeof(struct um_snapshot_reply), 0,       \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_STATUS | UM_REPLY, "STATUS|REPLY", sizeof(struct um_status_reply), 0,             \
-	  UM_SIDE_CLIENT, status_reply)                                                            \
-	X(UM_MSG_LIST | UM_REPLY, "LIST|REPLY", sizeof(struct um_list_reply), 0, UM_SIDE_CLIENT,   \
-	  reply)                                                                                   \
-	X(UM_MSG_WATCH | UM_REPLY, "WATCH|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,  \
-	  reply)                                                                                   \
-	X(UM_MSG_PING | UM_REPLY, "PING|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,    \
-	  reply)                                                                                   \
-	X(UM_MSG_FAULT | UM_REPLY, "FAULT|REPLY", sizeof(struct um_snapshot_reply), 0,             \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_GRANT | UM_REPLY, "GRANT|REPLY", sizeof(struct um_reply_hdr), 0, UM_SIDE_CLIENT,  \
-	  reply)                                                                                   \
-	X(UM_MSG_DIRTY | UM_REPLY, "DIRTY|REPLY", sizeof(struct um_dirty_reply), 0,                \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_PLACE | UM_REPLY, "PLACE|REPLY", sizeof(struct um_place_reply), 0,                \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_REVALIDATE | UM_REPLY, "REVALIDATE|REPLY", sizeof(struct um_revalidate_reply), 0, \
-	  UM_SIDE_CLIENT, reply)                                                                   \
-	X(UM_MSG_TRAP | UM_REPLY, "TRAP|REPLY", sizeof(struct um_trap_reply), 0, UM_SIDE_CLIENT,   \
-	  reply)                                                                                   \
+	X(UMP_MSG_HELLO | UMP_REPLY, "HELLO|REPLY", sizeof(struct ump_hello_reply), 1,             \
+	  UMP_SIDE_CLIENT, hello_reply)                                                            \
+	X(UMP_MSG_ATTACH | UMP_REPLY, "ATTACH|REPLY", sizeof(struct ump_attach_reply), 1,          \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_INSERT | UMP_REPLY, "INSERT|REPLY", sizeof(struct ump_insert_reply), 0,          \
+	  UMP_SIDE_CLIENT, insert_reply)                                                           \
+	X(UMP_MSG_REMOVE | UMP_REPLY, "REMOVE|REPLY", sizeof(struct ump_reply_hdr), 0,             \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_SUBSCRIBE | UMP_REPLY, "SUBSCRIBE|REPLY", sizeof(struct ump_subscribe_reply), 1, \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_SNAPSHOT | UMP_REPLY, "SNAPSHOT|REPLY", sizeof(struct ump_snapshot_reply), 0,    \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_STATUS | UMP_REPLY, "STATUS|REPLY", sizeof(struct ump_status_reply), 0,          \
+	  UMP_SIDE_CLIENT, status_reply)                                                           \
+	X(UMP_MSG_LIST | UMP_REPLY, "LIST|REPLY", sizeof(struct ump_list_reply), 0,                \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_WATCH | UMP_REPLY, "WATCH|REPLY", sizeof(struct ump_reply_hdr), 0,               \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_PING | UMP_REPLY, "PING|REPLY", sizeof(struct ump_reply_hdr), 0,                 \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_FAULT | UMP_REPLY, "FAULT|REPLY", sizeof(struct ump_snapshot_reply), 0,          \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_GRANT | UMP_REPLY, "GRANT|REPLY", sizeof(struct ump_reply_hdr), 0,               \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_DIRTY | UMP_REPLY, "DIRTY|REPLY", sizeof(struct ump_dirty_reply), 0,             \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_PLACE | UMP_REPLY, "PLACE|REPLY", sizeof(struct ump_place_reply), 0,             \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
+	X(UMP_MSG_REVALIDATE | UMP_REPLY, "REVALIDATE|REPLY", sizeof(struct ump_revalidate_reply), \
+	  0, UMP_SIDE_CLIENT, reply)                                                               \
+	X(UMP_MSG_TRAP | UMP_REPLY, "TRAP|REPLY", sizeof(struct ump_trap_reply), 0,                \
+	  UMP_SIDE_CLIENT, reply)                                                                  \
 	/* events (id 0) */                                                                        \
-	X(UM_EV_INVALIDATE, "INVALIDATE", sizeof(struct um_ev_invalidate), 0, UM_SIDE_CLIENT,      \
+	X(UMP_EV_INVALIDATE, "INVALIDATE", sizeof(struct ump_ev_invalidate), 0, UMP_SIDE_CLIENT,   \
 	  ev_invalidate)                                                                           \
-	X(UM_EV_RELEASE, "RELEASE", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)   \
-	X(UM_EV_EVICTED, "EVICTED", sizeof(struct um_ev_release), 0, UM_SIDE_CLIENT, ev_release)   \
-	X(UM_EV_POPULATE, "POPULATE", sizeof(struct um_ev_populate), 0, UM_SIDE_CLIENT,            \
+	X(UMP_EV_RELEASE, "RELEASE", sizeof(struct ump_ev_release), 0, UMP_SIDE_CLIENT,            \
+	  ev_release)                                                                              \
+	X(UMP_EV_EVICTED, "EVICTED", sizeof(struct ump_ev_release), 0, UMP_SIDE_CLIENT,            \
+	  ev_release)                                                                              \
+	X(UMP_EV_POPULATE, "POPULATE", sizeof(struct ump_ev_populate), 0, UMP_SIDE_CLIENT,         \
 	  ev_populate)                                                                             \
-	X(UM_EV_FORK, "FORK", sizeof(struct um_ev_fork), 1, UM_SIDE_CLIENT, ev_fork)
+	X(UMP_EV_FORK, "FORK", sizeof(struct ump_ev_fork), 1, UMP_SIDE_CLIENT, ev_fork)
 
 /* --- decoder (proto.c) ------------------------------------------------ */
 
 /* Who is decoding: a daemon accepts requests, a client replies and events. */
-enum um_proto_side {
-	UM_SIDE_DAEMON = 1,
-	UM_SIDE_CLIENT = 2,
+enum ump_proto_side {
+	UMP_SIDE_DAEMON = 1,
+	UMP_SIDE_CLIENT = 2,
 };
 
 /*
- * struct um_msg - a decoded, validated message. body points into the
+ * struct ump_msg - a decoded, validated message. body points into the
  * caller's buffer and is suitably aligned (callers receive into an
  * 8-byte aligned buffer); body_len is exactly the size the type requires.
  */
-struct um_msg {
-	const struct um_hdr *hdr;
+struct ump_msg {
+	const struct ump_hdr *hdr;
 	const void *body;
 	size_t body_len;
 	uint16_t type;
@@ -676,7 +678,7 @@ struct um_msg {
 };
 
 /**
- * um_proto_decode() - validate one received message.
+ * ump_proto_decode() - validate one received message.
  * @side: which side is decoding (decides which types are legal)
  * @buf: the datagram, 8-byte aligned
  * @len: bytes received (MSG_TRUNC must already have been ruled out)
@@ -692,12 +694,12 @@ struct um_msg {
  * field's value is out of range). The caller drops the peer on -EPROTO
  * and answers -EINVAL to a request with a bad field.
  */
-int um_proto_decode(enum um_proto_side side, const void *buf, size_t len, unsigned int nfds,
-		    struct um_msg *out);
+int ump_proto_decode(enum ump_proto_side side, const void *buf, size_t len, unsigned int nfds,
+		     struct ump_msg *out);
 
 /**
- * um_proto_encode() - build a message in @buf.
- * @buf: at least UM_MSG_MAX bytes, 8-byte aligned
+ * ump_proto_encode() - build a message in @buf.
+ * @buf: at least UMP_MSG_MAX bytes, 8-byte aligned
  * @type: message type
  * @id: request id (0 for events)
  * @body: body bytes, copied after the header (may be NULL if @body_len is 0)
@@ -706,21 +708,21 @@ int um_proto_decode(enum um_proto_side side, const void *buf, size_t len, unsign
  * Return: total length to send (header + body); never fails for the
  * fixed-size bodies of this header (asserts @body_len fits).
  */
-size_t um_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body, size_t body_len);
+size_t ump_proto_encode(void *buf, uint16_t type, uint64_t id, const void *body, size_t body_len);
 
 /**
- * um_proto_body_size() - the exact body size of a message type.
+ * ump_proto_body_size() - the exact body size of a message type.
  * Return: the size, or -1 for an unknown type.
  */
-long um_proto_body_size(uint16_t type);
+long ump_proto_body_size(uint16_t type);
 
-/** um_proto_fds() - how many fds a message type carries (0 or 1). */
-unsigned int um_proto_fds(uint16_t type);
+/** ump_proto_fds() - how many fds a message type carries (0 or 1). */
+unsigned int ump_proto_fds(uint16_t type);
 
-/** um_reason_name() - "write", "remove", ... or "?" for an unknown reason. */
-const char *um_reason_name(uint32_t reason);
+/** ump_reason_name() - "write", "remove", ... or "?" for an unknown reason. */
+const char *ump_reason_name(uint32_t reason);
 
-/** um_msg_type_name() - "HELLO", "SNAPSHOT|REPLY", "INVALIDATE", ... */
-const char *um_msg_type_name(uint16_t type);
+/** ump_msg_type_name() - "HELLO", "SNAPSHOT|REPLY", "INVALIDATE", ... */
+const char *ump_msg_type_name(uint16_t type);
 
 #endif /* UMIRROR_PROTO_H */

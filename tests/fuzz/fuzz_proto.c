@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_proto.c - libFuzzer target for um_proto_decode().
+ * fuzz_proto.c - libFuzzer target for ump_proto_decode().
  *
  * Input: byte 0 selects the decoding side (bit 0: 0 daemon, 1 client) and
  * the number of fds that "arrived" (bits 1-2); the rest is the datagram.
@@ -24,18 +24,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static union {
 		uint64_t align;
-		unsigned char b[UM_MSG_MAX];
+		unsigned char b[UMP_MSG_MAX];
 	} again;
-	enum um_proto_side side;
+	enum ump_proto_side side;
 	unsigned int nfds;
-	struct um_msg m;
+	struct ump_msg m;
 	unsigned char *buf;
 	size_t len, n;
 	int ret, ret2;
 
-	if (size < 1 || size - 1 > 4 * UM_MSG_MAX)
+	if (size < 1 || size - 1 > 4 * UMP_MSG_MAX)
 		return 0;
-	side = data[0] & 1 ? UM_SIDE_CLIENT : UM_SIDE_DAEMON;
+	side = data[0] & 1 ? UMP_SIDE_CLIENT : UMP_SIDE_DAEMON;
 	nfds = (data[0] >> 1) & 3;
 	len = size - 1;
 
@@ -46,23 +46,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, len);
 
 	memset(&m, 0, sizeof(m));
-	ret = um_proto_decode(side, buf, len, nfds, &m);
+	ret = ump_proto_decode(side, buf, len, nfds, &m);
 	if (ret != 0 && ret != -EINVAL && ret != -EPROTO)
 		abort();
 	if (ret == -EPROTO)
 		goto out;
 
-	if (m.hdr != (const void *)buf || m.body_len != (size_t)um_proto_body_size(m.type) ||
-	    nfds != um_proto_fds(m.type) || len != sizeof(struct um_hdr) + m.body_len)
+	if (m.hdr != (const void *)buf || m.body_len != (size_t)ump_proto_body_size(m.type) ||
+	    nfds != ump_proto_fds(m.type) || len != sizeof(struct ump_hdr) + m.body_len)
 		abort();
-	(void)um_msg_type_name(m.type);
-	if (m.type == UM_EV_INVALIDATE)
-		(void)um_reason_name(((const struct um_ev_invalidate *)m.body)->reason);
+	(void)ump_msg_type_name(m.type);
+	if (m.type == UMP_EV_INVALIDATE)
+		(void)ump_reason_name(((const struct ump_ev_invalidate *)m.body)->reason);
 
-	n = um_proto_encode(again.b, m.type, m.id, m.body, m.body_len);
+	n = ump_proto_encode(again.b, m.type, m.id, m.body, m.body_len);
 	if (n != len || memcmp(again.b, buf, len))
 		abort();
-	ret2 = um_proto_decode(side, again.b, n, nfds, &m);
+	ret2 = ump_proto_decode(side, again.b, n, nfds, &m);
 	if (ret2 != ret)
 		abort();
 out:

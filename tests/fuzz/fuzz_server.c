@@ -91,13 +91,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void drain(int fd)
 {
 	for (;;) {
-		uint64_t buf[UM_MSG_MAX / 8];
+		uint64_t buf[UMP_MSG_MAX / 8];
 		int fds[UM_TRANSPORT_MAX_FDS];
 		unsigned int nfds;
 		ssize_t n;
 
-		n = um_transport_recv(fd, buf, sizeof(buf), fds, UM_TRANSPORT_MAX_FDS, &nfds,
-				      MSG_DONTWAIT);
+		n = ump_transport_recv(fd, buf, sizeof(buf), fds, UM_TRANSPORT_MAX_FDS, &nfds,
+				       MSG_DONTWAIT);
 		if (n <= 0 && n != -EMSGSIZE && n != -EBADMSG)
 			return;
 		for (unsigned int i = 0; i < nfds; i++)
@@ -122,7 +122,7 @@ static void send_dgram(int fd, const void *p, size_t len, unsigned int nfds)
 			abort();
 	}
 	for (int spin = 0; spin < SPIN_MAX; spin++) {
-		int r = um_transport_send(fd, p, len, fds, nfds, MSG_DONTWAIT);
+		int r = ump_transport_send(fd, p, len, fds, nfds, MSG_DONTWAIT);
 
 		/* sent, or the daemon dropped us (EPIPE...): the rest goes nowhere */
 		if (r != -EAGAIN)
@@ -135,9 +135,9 @@ static void send_dgram(int fd, const void *p, size_t len, unsigned int nfds)
 
 static void send_hello(int fd)
 {
-	struct um_hello h = { .version = UM_PROTO_VERSION };
-	uint64_t buf[UM_MSG_MAX / 8];
-	size_t n = um_proto_encode(buf, UM_MSG_HELLO, 1, &h, sizeof(h));
+	struct ump_hello h = { .version = UMP_PROTO_VERSION };
+	uint64_t buf[UMP_MSG_MAX / 8];
+	size_t n = ump_proto_encode(buf, UMP_MSG_HELLO, 1, &h, sizeof(h));
 
 	send_dgram(fd, buf, n, 0);
 }

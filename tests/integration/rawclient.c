@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-_Alignas(8) char raw_msg[UM_MSG_MAX];
+_Alignas(8) char raw_msg[UMP_MSG_MAX];
 
 int raw_connect(void)
 {
@@ -27,16 +27,16 @@ int raw_connect(void)
 
 void raw_send_bytes(int fd, const void *data, size_t len, int pass_fd)
 {
-	int ret = um_transport_send(fd, data, len, &pass_fd, pass_fd >= 0, 0);
+	int ret = ump_transport_send(fd, data, len, &pass_fd, pass_fd >= 0, 0);
 
 	CHECK(ret == 0, "send: %s", strerror(-ret));
 }
 
 void raw_send(int fd, uint16_t type, uint64_t id, const void *body, size_t len, int pass_fd)
 {
-	_Alignas(8) char m[UM_MSG_MAX];
+	_Alignas(8) char m[UMP_MSG_MAX];
 
-	raw_send_bytes(fd, m, um_proto_encode(m, type, id, body, len), pass_fd);
+	raw_send_bytes(fd, m, ump_proto_encode(m, type, id, body, len), pass_fd);
 }
 
 ssize_t raw_recv(int fd)
@@ -47,7 +47,7 @@ ssize_t raw_recv(int fd)
 
 	CHECK(poll(&p, 1, 5000) == 1, "daemon answered or hung up within 5 s");
 	/* nothing a test reads comes with fds: room 0 closes any that do */
-	n = um_transport_recv(fd, raw_msg, sizeof(raw_msg), NULL, 0, &nfds, 0);
+	n = ump_transport_recv(fd, raw_msg, sizeof(raw_msg), NULL, 0, &nfds, 0);
 	if (n == -ECONNRESET)
 		return 0;
 	CHECK(n >= 0, "recv: %s", strerror((int)-n));
@@ -56,23 +56,23 @@ ssize_t raw_recv(int fd)
 
 int32_t raw_reply(int fd, uint16_t type, uint64_t id)
 {
-	const struct um_hdr *h = (const void *)raw_msg;
-	const struct um_reply_hdr *r = (const void *)(h + 1);
+	const struct ump_hdr *h = (const void *)raw_msg;
+	const struct ump_reply_hdr *r = (const void *)(h + 1);
 	ssize_t n = raw_recv(fd);
 
 	CHECK(n >= (ssize_t)(sizeof(*h) + sizeof(*r)), "a reply, not EOF (%zd bytes)", n);
-	CHECK(h->magic == UM_PROTO_MAGIC && h->type == (type | UM_REPLY) && h->id == id,
+	CHECK(h->magic == UMP_PROTO_MAGIC && h->type == (type | UMP_REPLY) && h->id == id,
 	      "reply type %#x id %llu, want %#x id %llu", h->type, (unsigned long long)h->id,
-	      type | UM_REPLY, (unsigned long long)id);
+	      type | UMP_REPLY, (unsigned long long)id);
 	return r->status;
 }
 
 uint64_t raw_hello(int fd)
 {
-	struct um_hello hello = { .version = UM_PROTO_VERSION, .features = UM_PFEAT_ALL };
-	const struct um_hello_reply *hr = (const void *)(raw_msg + sizeof(struct um_hdr));
+	struct ump_hello hello = { .version = UMP_PROTO_VERSION, .features = UMP_PFEAT_ALL };
+	const struct ump_hello_reply *hr = (const void *)(raw_msg + sizeof(struct ump_hdr));
 
-	raw_send(fd, UM_MSG_HELLO, 1, &hello, sizeof(hello), -1);
-	CHECK(raw_reply(fd, UM_MSG_HELLO, 1) == 0, "HELLO accepted");
+	raw_send(fd, UMP_MSG_HELLO, 1, &hello, sizeof(hello), -1);
+	CHECK(raw_reply(fd, UMP_MSG_HELLO, 1) == 0, "HELLO accepted");
 	return hr->kfeatures;
 }

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 /* The last message raw_recv() read (8-byte aligned, as the decoder wants). */
-extern _Alignas(8) char raw_msg[UM_MSG_MAX];
+extern _Alignas(8) char raw_msg[UMP_MSG_MAX];
 
 /** raw_connect() - a new SEQPACKET connection to the harness's daemon; returns its fd. */
 int raw_connect(void);
@@ -28,7 +28,7 @@ int raw_connect(void);
  */
 void raw_send_bytes(int fd, const void *data, size_t len, int pass_fd);
 
-/** raw_send() - encode (um_proto_encode) and send one message; see raw_send_bytes(). */
+/** raw_send() - encode (ump_proto_encode) and send one message; see raw_send_bytes(). */
 void raw_send(int fd, uint16_t type, uint64_t id, const void *body, size_t len, int pass_fd);
 
 /**

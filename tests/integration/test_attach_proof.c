@@ -7,10 +7,10 @@
  * after fork, so every REGISTER at the peer's addresses succeeds in the
  * child) used to get status 0, INSERT 0, and then none of its own writes
  * was ever reported: a blind mirror. The daemon now proves the uffd on a
- * page the peer names (um_attach.probe: write-protect through the uffd,
+ * page the peer names (ump_attach.probe: write-protect through the uffd,
  * look at the peer's pagemap) and answers -EBADF otherwise.
  *
- * Raw clients (socket + um_proto_encode), a child that creates uffds and
+ * Raw clients (socket + ump_proto_encode), a child that creates uffds and
  * passes them up (SCM_RIGHTS), and pagemap ground truth:
  *   - the child's uffd, probe a private page both have: -EBADF, and the
  *     connection is not attached (INSERT -EBADFD) but still served;
@@ -45,30 +45,32 @@
 
 static int32_t raw_attach(int fd, uint64_t id, int uffd, void *probe, uint32_t flags)
 {
-	struct um_attach at = {
+	struct ump_attach at = {
 		.uffd_mode = UMP_UFFD_SYSCALL,
 		.flags = flags,
 		.probe = (uint64_t)(uintptr_t)probe,
 	};
 
-	raw_send(fd, UM_MSG_ATTACH, id, &at, sizeof(at), uffd);
+	raw_send(fd, UMP_MSG_ATTACH, id, &at, sizeof(at), uffd);
 	/* the daemon has its own copy now (or closed it) */
 	close(uffd);
-	return raw_reply(fd, UM_MSG_ATTACH, id);
+	return raw_reply(fd, UMP_MSG_ATTACH, id);
 }
 
 static int32_t raw_insert(int fd, uint64_t id, void *addr, size_t len, uint32_t flags)
 {
-	struct um_insert in = { .start = (uint64_t)(uintptr_t)addr, .length = len, .flags = flags };
+	struct ump_insert in = { .start = (uint64_t)(uintptr_t)addr,
+				 .length = len,
+				 .flags = flags };
 
-	raw_send(fd, UM_MSG_INSERT, id, &in, sizeof(in), -1);
-	return raw_reply(fd, UM_MSG_INSERT, id);
+	raw_send(fd, UMP_MSG_INSERT, id, &in, sizeof(in), -1);
+	return raw_reply(fd, UMP_MSG_INSERT, id);
 }
 
 static void raw_still_served(int fd, uint64_t id, const char *after)
 {
-	raw_send(fd, UM_MSG_PING, id, NULL, 0, -1);
-	CHECK(raw_reply(fd, UM_MSG_PING, id) == 0, "still served after %s", after);
+	raw_send(fd, UMP_MSG_PING, id, NULL, 0, -1);
+	CHECK(raw_reply(fd, UMP_MSG_PING, id) == 0, "still served after %s", after);
 }
 
 /* --- uffds ------------------------------------------------------------ */
@@ -214,10 +216,10 @@ int main(void)
 	/* not SYNC: nobody acks, the write completes by itself */
 	*(volatile char *)data = 3;
 	{
-		const struct um_hdr *h = (const void *)raw_msg;
-		const struct um_ev_invalidate *ev = (const void *)(h + 1);
+		const struct ump_hdr *h = (const void *)raw_msg;
+		const struct ump_ev_invalidate *ev = (const void *)(h + 1);
 
-		CHECK(raw_recv(fd) > 0 && h->type == UM_EV_INVALIDATE,
+		CHECK(raw_recv(fd) > 0 && h->type == UMP_EV_INVALIDATE,
 		      "an INVALIDATE for our write (got type %#x)", h->type);
 		CHECK(ev->start == (uint64_t)(uintptr_t)data && ev->reason == UMP_REASON_WRITE,
 		      "the write to the inserted page, reason write (start %#llx reason %u)",
@@ -225,17 +227,17 @@ int main(void)
 	}
 
 	/* 6. async ATTACH: the same proof on the second uffd */
-	if (kfeat & UM_KFEAT_WP_ASYNC) {
-		ret = raw_attach(fd, 11, child_uffd[3], probe, UM_ATTACH_ASYNC);
+	if (kfeat & UMP_KFEAT_WP_ASYNC) {
+		ret = raw_attach(fd, 11, child_uffd[3], probe, UMP_ATTACH_ASYNC);
 		CHECK(ret == -EBADF, "async ATTACH(child's uffd): %d, want -EBADF", ret);
 		probe_left_alone(probe, "refused async ATTACH");
-		ret = raw_attach(fd, 12, new_uffd(), probe, UM_ATTACH_ASYNC);
+		ret = raw_attach(fd, 12, new_uffd(), probe, UMP_ATTACH_ASYNC);
 		CHECK(ret == 0, "async ATTACH(own uffd): %d, want 0", ret);
 		probe_left_alone(probe, "accepted async ATTACH");
 	} else {
 		printf("test_attach_proof: no WP_ASYNC offered: async ATTACH not exercised\n");
 		close(child_uffd[3]);
-		ret = raw_attach(fd, 11, new_uffd(), probe, UM_ATTACH_ASYNC);
+		ret = raw_attach(fd, 11, new_uffd(), probe, UMP_ATTACH_ASYNC);
 		CHECK(ret == -EOPNOTSUPP, "async ATTACH without WP_ASYNC: %d", ret);
 	}
 	raw_still_served(fd, 13, "the async ATTACHes");

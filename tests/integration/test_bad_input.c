@@ -3,7 +3,7 @@
  * test_bad_input - bad arguments and misbehaving peers.
  *
  * The library refuses bad ranges itself. Raw clients (socket +
- * um_proto_encode) send a bad field (answered -EINVAL, kept), garbage
+ * ump_proto_encode) send a bad field (answered -EINVAL, kept), garbage
  * (bad magic, truncated, wrong body size: dropped), a request before HELLO
  * (dropped), an unknown version (refused, dropped) and ATTACH with fds that
  * are not userfaultfds (-EBADF, kept). A well-behaved library client keeps
@@ -67,8 +67,8 @@ static void good_client_works(const char *when)
 
 static void raw_still_connected(int fd, uint64_t id, const char *after)
 {
-	raw_send(fd, UM_MSG_PING, id, NULL, 0, -1);
-	CHECK(raw_reply(fd, UM_MSG_PING, id) == 0, "still served after %s", after);
+	raw_send(fd, UMP_MSG_PING, id, NULL, 0, -1);
+	CHECK(raw_reply(fd, UMP_MSG_PING, id) == 0, "still served after %s", after);
 }
 
 static void raw_dropped(int fd, const char *after)
@@ -79,20 +79,20 @@ static void raw_dropped(int fd, const char *after)
 
 static void attach_not_uffd(void)
 {
-	struct um_attach at = { .uffd_mode = UMP_UFFD_SYSCALL, .probe = 0x10000 };
+	struct ump_attach at = { .uffd_mode = UMP_UFFD_SYSCALL, .probe = 0x10000 };
 	int fd = raw_connect(), pfd[2], efd;
 	int32_t ret;
 
 	raw_hello(fd);
 	CHECK(pipe(pfd) == 0, "pipe: %m");
-	raw_send(fd, UM_MSG_ATTACH, 2, &at, sizeof(at), pfd[0]);
-	ret = raw_reply(fd, UM_MSG_ATTACH, 2);
+	raw_send(fd, UMP_MSG_ATTACH, 2, &at, sizeof(at), pfd[0]);
+	ret = raw_reply(fd, UMP_MSG_ATTACH, 2);
 	CHECK(ret == -EBADF, "ATTACH(pipe): %d, want -EBADF", ret);
 	raw_still_connected(fd, 3, "ATTACH(pipe)");
 	efd = eventfd(0, EFD_CLOEXEC);
 	CHECK(efd >= 0, "eventfd: %m");
-	raw_send(fd, UM_MSG_ATTACH, 4, &at, sizeof(at), efd);
-	ret = raw_reply(fd, UM_MSG_ATTACH, 4);
+	raw_send(fd, UMP_MSG_ATTACH, 4, &at, sizeof(at), efd);
+	ret = raw_reply(fd, UMP_MSG_ATTACH, 4);
 	CHECK(ret == -EBADF, "ATTACH(eventfd): %d, want -EBADF", ret);
 	raw_still_connected(fd, 5, "ATTACH(eventfd)");
 	close(pfd[0]);
@@ -152,50 +152,50 @@ int main(void)
 	fd = raw_connect();
 	raw_hello(fd);
 	{
-		struct um_insert ins = { .start = 0x10001, .length = PAGE };
+		struct ump_insert ins = { .start = 0x10001, .length = PAGE };
 
-		raw_send(fd, UM_MSG_INSERT, 2, &ins, sizeof(ins), -1);
-		CHECK(raw_reply(fd, UM_MSG_INSERT, 2) == -EINVAL, "unaligned INSERT: -EINVAL");
+		raw_send(fd, UMP_MSG_INSERT, 2, &ins, sizeof(ins), -1);
+		CHECK(raw_reply(fd, UMP_MSG_INSERT, 2) == -EINVAL, "unaligned INSERT: -EINVAL");
 		raw_still_connected(fd, 3, "a bad INSERT");
 		ins.start = (uintptr_t)good_buf;
-		raw_send(fd, UM_MSG_INSERT, 4, &ins, sizeof(ins), -1);
-		CHECK(raw_reply(fd, UM_MSG_INSERT, 4) == -EBADFD, "INSERT before ATTACH: -EBADFD");
+		raw_send(fd, UMP_MSG_INSERT, 4, &ins, sizeof(ins), -1);
+		CHECK(raw_reply(fd, UMP_MSG_INSERT, 4) == -EBADFD, "INSERT before ATTACH: -EBADFD");
 		raw_still_connected(fd, 5, "INSERT before ATTACH");
 	}
 	{
 		/* bad fields in messages that have no reply: ignored, kept (fuzz_server found it)
 		 */
-		struct um_populate_done pd = { .token = 0, .status = -EFAULT };
-		struct um_ack ack = { .interval_id = 7, .seq = 2 };
-		struct um_populate_done late = { .token = 12345 };
+		struct ump_populate_done pd = { .token = 0, .status = -EFAULT };
+		struct ump_ack ack = { .interval_id = 7, .seq = 2 };
+		struct ump_populate_done late = { .token = 12345 };
 
-		raw_send(fd, UM_MSG_POPULATE_DONE, 6, &pd, sizeof(pd), -1);
-		raw_send(fd, UM_MSG_ACK, 7, &ack, sizeof(ack), -1);
-		raw_send(fd, UM_MSG_POPULATE_DONE, 8, &late, sizeof(late), -1);
+		raw_send(fd, UMP_MSG_POPULATE_DONE, 6, &pd, sizeof(pd), -1);
+		raw_send(fd, UMP_MSG_ACK, 7, &ack, sizeof(ack), -1);
+		raw_send(fd, UMP_MSG_POPULATE_DONE, 8, &late, sizeof(late), -1);
 		/* the next thing that arrives is PING's reply: nothing answered those */
 		raw_still_connected(fd, 9, "bad POPULATE_DONE / ACK and a late POPULATE_DONE");
 	}
 	{
 		/* requests of this session's protocol with bad fields: -EINVAL, kept */
-		struct um_fault f = { .interval_id = 1, .start = 0x1000, .npages = 0 };
-		struct um_dirty d = {
+		struct ump_fault f = { .interval_id = 1, .start = 0x1000, .npages = 0 };
+		struct ump_dirty d = {
 			.interval_id = 1, .start = 0x2000, .end = 0x1000, .max_ranges = 1
 		};
-		struct um_revalidate rv = { .interval_id = 1, .period_ms = 5 };
+		struct ump_revalidate rv = { .interval_id = 1, .period_ms = 5 };
 
-		raw_send(fd, UM_MSG_FAULT, 10, &f, sizeof(f), -1);
-		CHECK(raw_reply(fd, UM_MSG_FAULT, 10) == -EINVAL, "FAULT of 0 pages: -EINVAL");
-		raw_send(fd, UM_MSG_DIRTY, 11, &d, sizeof(d), -1);
-		CHECK(raw_reply(fd, UM_MSG_DIRTY, 11) == -EINVAL, "DIRTY end < start: -EINVAL");
-		raw_send(fd, UM_MSG_REVALIDATE, 12, &rv, sizeof(rv), -1);
-		CHECK(raw_reply(fd, UM_MSG_REVALIDATE, 12) == -EINVAL, "5 ms period: -EINVAL");
+		raw_send(fd, UMP_MSG_FAULT, 10, &f, sizeof(f), -1);
+		CHECK(raw_reply(fd, UMP_MSG_FAULT, 10) == -EINVAL, "FAULT of 0 pages: -EINVAL");
+		raw_send(fd, UMP_MSG_DIRTY, 11, &d, sizeof(d), -1);
+		CHECK(raw_reply(fd, UMP_MSG_DIRTY, 11) == -EINVAL, "DIRTY end < start: -EINVAL");
+		raw_send(fd, UMP_MSG_REVALIDATE, 12, &rv, sizeof(rv), -1);
+		CHECK(raw_reply(fd, UMP_MSG_REVALIDATE, 12) == -EINVAL, "5 ms period: -EINVAL");
 		f.npages = 1;
 		f.interval_id = um_interval_id(good_iv);
-		raw_send(fd, UM_MSG_FAULT, 13, &f, sizeof(f), -1);
-		CHECK(raw_reply(fd, UM_MSG_FAULT, 13) == -EACCES, "FAULT of another's interval");
+		raw_send(fd, UMP_MSG_FAULT, 13, &f, sizeof(f), -1);
+		CHECK(raw_reply(fd, UMP_MSG_FAULT, 13) == -EACCES, "FAULT of another's interval");
 		f.interval_id = 999999;
-		raw_send(fd, UM_MSG_FAULT, 15, &f, sizeof(f), -1);
-		CHECK(raw_reply(fd, UM_MSG_FAULT, 15) == -ENOENT, "FAULT of an unknown interval");
+		raw_send(fd, UMP_MSG_FAULT, 15, &f, sizeof(f), -1);
+		CHECK(raw_reply(fd, UMP_MSG_FAULT, 15) == -ENOENT, "FAULT of an unknown interval");
 		raw_still_connected(fd, 14, "bad FAULT / DIRTY / REVALIDATE");
 	}
 
@@ -221,13 +221,13 @@ int main(void)
 
 	/* garbage: dropped */
 	{
-		_Alignas(8) char m[UM_MSG_MAX];
-		struct um_hdr *h = (struct um_hdr *)m;
+		_Alignas(8) char m[UMP_MSG_MAX];
+		struct ump_hdr *h = (struct ump_hdr *)m;
 		size_t len;
 
 		fd = raw_connect();
 		raw_hello(fd);
-		len = um_proto_encode(m, UM_MSG_PING, 2, NULL, 0);
+		len = ump_proto_encode(m, UMP_MSG_PING, 2, NULL, 0);
 		h->magic ^= 0xff;
 		raw_send_bytes(fd, m, len, -1);
 		raw_dropped(fd, "bad magic");
@@ -240,13 +240,13 @@ int main(void)
 		fd = raw_connect();
 		raw_hello(fd);
 		memset(m + sizeof(*h), 0, 16);
-		len = um_proto_encode(m, UM_MSG_INSERT, 2, m + sizeof(*h), 16);
+		len = ump_proto_encode(m, UMP_MSG_INSERT, 2, m + sizeof(*h), 16);
 		raw_send_bytes(fd, m, len, -1);
 		raw_dropped(fd, "a wrong body size");
 
 		fd = raw_connect();
 		raw_hello(fd);
-		len = um_proto_encode(m, UM_MSG_PING, 2, NULL, 0);
+		len = ump_proto_encode(m, UMP_MSG_PING, 2, NULL, 0);
 		h->length += 8; /* header says more than arrived */
 		raw_send_bytes(fd, m, len, -1);
 		raw_dropped(fd, "a length field that lies");
@@ -255,16 +255,16 @@ int main(void)
 
 	/* a request before HELLO: dropped */
 	fd = raw_connect();
-	raw_send(fd, UM_MSG_PING, 1, NULL, 0, -1);
+	raw_send(fd, UMP_MSG_PING, 1, NULL, 0, -1);
 	raw_dropped(fd, "a request before HELLO");
 
 	/* an unknown version: refused, then dropped */
 	{
-		struct um_hello hello = { .version = UM_PROTO_VERSION + 1 };
+		struct ump_hello hello = { .version = UMP_PROTO_VERSION + 1 };
 
 		fd = raw_connect();
-		raw_send(fd, UM_MSG_HELLO, 1, &hello, sizeof(hello), -1);
-		CHECK(raw_reply(fd, UM_MSG_HELLO, 1) == -EPROTONOSUPPORT,
+		raw_send(fd, UMP_MSG_HELLO, 1, &hello, sizeof(hello), -1);
+		CHECK(raw_reply(fd, UMP_MSG_HELLO, 1) == -EPROTONOSUPPORT,
 		      "HELLO version 2: -EPROTONOSUPPORT");
 		raw_dropped(fd, "an unsupported version");
 	}

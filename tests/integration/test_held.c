@@ -41,45 +41,45 @@ static uint32_t nclients(struct um_client *c)
 /* a raw connection subscribed (not synchronous: it never acks) to @id of @pid */
 static int raw_subscriber(pid_t pid, uint64_t id)
 {
-	struct um_subscribe s = { .interval_id = id, .pid = pid };
+	struct ump_subscribe s = { .interval_id = id, .pid = pid };
 	int fd = raw_connect();
 
 	raw_hello(fd);
-	raw_send(fd, UM_MSG_SUBSCRIBE, 2, &s, sizeof(s), -1);
-	CHECK(raw_reply(fd, UM_MSG_SUBSCRIBE, 2) == 0, "raw subscribe");
+	raw_send(fd, UMP_MSG_SUBSCRIBE, 2, &s, sizeof(s), -1);
+	CHECK(raw_reply(fd, UMP_MSG_SUBSCRIBE, 2) == 0, "raw subscribe");
 	return fd;
 }
 
 /* the reply to request 3 of @type, past the events a subscriber also gets */
 static int32_t reply_past_events(int fd, uint16_t type)
 {
-	const struct um_hdr *h = (const void *)raw_msg;
+	const struct ump_hdr *h = (const void *)raw_msg;
 
 	for (;;) {
-		CHECK(raw_recv(fd) > 0, "%s: the reply", um_msg_type_name(type));
-		if (h->type & UM_REPLY)
+		CHECK(raw_recv(fd) > 0, "%s: the reply", ump_msg_type_name(type));
+		if (h->type & UMP_REPLY)
 			break;
 	}
-	CHECK(h->type == (type | UM_REPLY) && h->id == 3, "reply %s id %llu, want %s id 3",
-	      um_msg_type_name(h->type), (unsigned long long)h->id,
-	      um_msg_type_name(type | UM_REPLY));
-	return ((const struct um_reply_hdr *)(h + 1))->status;
+	CHECK(h->type == (type | UMP_REPLY) && h->id == 3, "reply %s id %llu, want %s id 3",
+	      ump_msg_type_name(h->type), (unsigned long long)h->id,
+	      ump_msg_type_name(type | UMP_REPLY));
+	return ((const struct ump_reply_hdr *)(h + 1))->status;
 }
 
 /* send the parked request: a write FAULT or a PLACE on node 0 over @buf */
 static void send_held(int fd, uint16_t type, uint64_t id, char *buf)
 {
-	if (type == UM_MSG_FAULT) {
-		struct um_fault f = { .interval_id = id,
-				      .start = (uintptr_t)buf,
-				      .npages = NPAGES,
-				      .flags = UM_FAULT_WRITE };
+	if (type == UMP_MSG_FAULT) {
+		struct ump_fault f = { .interval_id = id,
+				       .start = (uintptr_t)buf,
+				       .npages = NPAGES,
+				       .flags = UMP_FAULT_WRITE };
 
 		raw_send(fd, type, 3, &f, sizeof(f), -1);
 	} else {
-		struct um_place p = { .interval_id = id,
-				      .start = (uintptr_t)buf,
-				      .npages = NPAGES };
+		struct ump_place p = { .interval_id = id,
+				       .start = (uintptr_t)buf,
+				       .npages = NPAGES };
 
 		raw_send(fd, type, 3, &p, sizeof(p), -1);
 	}
@@ -93,7 +93,7 @@ static void send_held(int fd, uint16_t type, uint64_t id, char *buf)
 static void requester_gone(struct um_client *c, uint16_t type)
 {
 	char *buf = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
-	const char *what = um_msg_type_name(type);
+	const char *what = ump_msg_type_name(type);
 	struct um_interval *iv, *blocked;
 	struct harness_gate gate;
 	struct um_client *b;
@@ -124,7 +124,7 @@ static void requester_gone(struct um_client *c, uint16_t type)
 				   .end = (uintptr_t)buf + NPAGES * PAGE,
 				   .pfns = pfns };
 	CHECK(harness_snapshot(&range) == NPAGES, "%s: snapshot after the requester left", what);
-	if (type == UM_MSG_FAULT)
+	if (type == UMP_MSG_FAULT)
 		for (int i = 0; i < NPAGES; i++)
 			CHECK(harness_pagemap(buf + i * PAGE) & PM_PRESENT,
 			      "FAULT without its requester still populated page %d", i);
@@ -158,7 +158,7 @@ static void owner_main(int in_fd, int out_fd)
 /* the owner dies while the reply is parked: the requester gets -EFAULT */
 static void owner_gone(uint16_t type)
 {
-	const char *what = um_msg_type_name(type);
+	const char *what = ump_msg_type_name(type);
 	struct um_interval *blocked;
 	struct harness_gate gate;
 	struct um_client *b;
@@ -260,10 +260,10 @@ int main(void)
 		harness_skip("umirrord needs root (userfaultfd of another process, PFNs)");
 	harness_start("test_held", args);
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
-	requester_gone(c, UM_MSG_FAULT);
-	requester_gone(c, UM_MSG_PLACE);
-	owner_gone(UM_MSG_FAULT);
-	owner_gone(UM_MSG_PLACE);
+	requester_gone(c, UMP_MSG_FAULT);
+	requester_gone(c, UMP_MSG_PLACE);
+	owner_gone(UMP_MSG_FAULT);
+	owner_gone(UMP_MSG_PLACE);
 	remove_after_owner_death(true);
 	for (int round = 0; round < 60; round++)
 		remove_after_owner_death(false);

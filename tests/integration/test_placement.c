@@ -77,7 +77,7 @@ static int raw_call(int fd, uint16_t type, uint64_t id, const void *body, size_t
 {
 	union {
 		uint64_t align;
-		unsigned char b[UM_MSG_MAX];
+		unsigned char b[UMP_MSG_MAX];
 	} buf;
 	union {
 		char b[CMSG_SPACE(sizeof(int))];
@@ -89,11 +89,11 @@ static int raw_call(int fd, uint16_t type, uint64_t id, const void *body, size_t
 			     .msg_control = cbuf.b,
 			     .msg_controllen = sizeof(cbuf.b) };
 	struct cmsghdr *cm;
-	struct um_msg m;
+	struct ump_msg m;
 	unsigned int nfds = 0;
 	ssize_t n;
 
-	n = (ssize_t)um_proto_encode(buf.b, type, id, body, len);
+	n = (ssize_t)ump_proto_encode(buf.b, type, id, body, len);
 	CHECK(send(fd, buf.b, (size_t)n, 0) == n, "send: %m");
 	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	CHECK(n > 0, "recvmsg: %m");
@@ -104,30 +104,30 @@ static int raw_call(int fd, uint16_t type, uint64_t id, const void *body, size_t
 		close(f);
 		nfds++;
 	}
-	CHECK(um_proto_decode(UM_SIDE_CLIENT, buf.b, (size_t)n, nfds, &m) == 0, "decode reply");
-	CHECK(m.type == (type | UM_REPLY) && m.id == id, "reply type %#x", m.type);
+	CHECK(ump_proto_decode(UMP_SIDE_CLIENT, buf.b, (size_t)n, nfds, &m) == 0, "decode reply");
+	CHECK(m.type == (type | UMP_REPLY) && m.id == id, "reply type %#x", m.type);
 	CHECK(m.body_len == reply_len, "reply length");
 	memcpy(reply, m.body, reply_len);
-	return ((const struct um_reply_hdr *)reply)->status;
+	return ((const struct ump_reply_hdr *)reply)->status;
 }
 
 static void watcher_cannot_place(uint64_t interval_id, uint64_t start)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct um_hello h = { .version = UM_PROTO_VERSION, .features = UM_PFEAT_ALL };
-	struct um_watch w = { .pid = getpid() };
-	struct um_place pl = { .interval_id = interval_id, .start = start, .npages = 1 };
-	struct um_hello_reply hr;
-	struct um_place_reply pr;
-	struct um_reply_hdr rh;
+	struct ump_hello h = { .version = UMP_PROTO_VERSION, .features = UMP_PFEAT_ALL };
+	struct ump_watch w = { .pid = getpid() };
+	struct ump_place pl = { .interval_id = interval_id, .start = start, .npages = 1 };
+	struct ump_hello_reply hr;
+	struct ump_place_reply pr;
+	struct ump_reply_hdr rh;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), ret;
 
 	CHECK(fd >= 0, "socket: %m");
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", harness_socket());
 	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %m");
-	CHECK(raw_call(fd, UM_MSG_HELLO, 1, &h, sizeof(h), &hr, sizeof(hr)) == 0, "hello");
-	CHECK(raw_call(fd, UM_MSG_WATCH, 2, &w, sizeof(w), &rh, sizeof(rh)) == 0, "watch");
-	ret = raw_call(fd, UM_MSG_PLACE, 3, &pl, sizeof(pl), &pr, sizeof(pr));
+	CHECK(raw_call(fd, UMP_MSG_HELLO, 1, &h, sizeof(h), &hr, sizeof(hr)) == 0, "hello");
+	CHECK(raw_call(fd, UMP_MSG_WATCH, 2, &w, sizeof(w), &rh, sizeof(rh)) == 0, "watch");
+	ret = raw_call(fd, UMP_MSG_PLACE, 3, &pl, sizeof(pl), &pr, sizeof(pr));
 	CHECK(ret == -EACCES, "a watcher places: %s, want EACCES", strerror(-ret));
 	close(fd);
 }

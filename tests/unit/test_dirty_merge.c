@@ -21,10 +21,10 @@
 #include "umirror_proto.h"
 
 #define P(n) ((uint64_t)(n)*4096)
-#define R(a, b) ((struct um_dirty_rec){ P(a), P(b) })
+#define R(a, b) ((struct ump_dirty_rec){ P(a), P(b) })
 
-static void check_runs(const struct um_dirty_rec *got, uint64_t ngot,
-		       const struct um_dirty_rec *want, uint64_t nwant)
+static void check_runs(const struct ump_dirty_rec *got, uint64_t ngot,
+		       const struct ump_dirty_rec *want, uint64_t nwant)
 {
 	assert_int_equal(ngot, nwant);
 	for (uint64_t i = 0; i < nwant; i++) {
@@ -33,10 +33,10 @@ static void check_runs(const struct um_dirty_rec *got, uint64_t ngot,
 	}
 }
 
-static void merge(const struct um_dirty_rec *a, uint64_t na, const struct um_dirty_rec *b,
-		  uint64_t nb, const struct um_dirty_rec *want, uint64_t nwant)
+static void merge(const struct ump_dirty_rec *a, uint64_t na, const struct ump_dirty_rec *b,
+		  uint64_t nb, const struct ump_dirty_rec *want, uint64_t nwant)
 {
-	struct um_dirty_rec out[16];
+	struct ump_dirty_rec out[16];
 	uint64_t n;
 
 	memset(out, 0xa5, sizeof(out));
@@ -49,9 +49,9 @@ static void merge(const struct um_dirty_rec *a, uint64_t na, const struct um_dir
 
 static void test_merge_disjoint(void **state)
 {
-	const struct um_dirty_rec a[] = { R(0, 1), R(4, 5), R(10, 12) };
-	const struct um_dirty_rec b[] = { R(2, 3), R(6, 8) };
-	const struct um_dirty_rec want[] = { R(0, 1), R(2, 3), R(4, 5), R(6, 8), R(10, 12) };
+	const struct ump_dirty_rec a[] = { R(0, 1), R(4, 5), R(10, 12) };
+	const struct ump_dirty_rec b[] = { R(2, 3), R(6, 8) };
+	const struct ump_dirty_rec want[] = { R(0, 1), R(2, 3), R(4, 5), R(6, 8), R(10, 12) };
 
 	merge(a, 3, b, 2, want, 5);
 }
@@ -59,26 +59,26 @@ static void test_merge_disjoint(void **state)
 /* runs that touch are one run: the reply never splits a written range */
 static void test_merge_touching(void **state)
 {
-	const struct um_dirty_rec a[] = { R(0, 2), R(4, 6) };
-	const struct um_dirty_rec b[] = { R(2, 4), R(6, 7) };
-	const struct um_dirty_rec want[] = { R(0, 7) };
+	const struct ump_dirty_rec a[] = { R(0, 2), R(4, 6) };
+	const struct ump_dirty_rec b[] = { R(2, 4), R(6, 7) };
+	const struct ump_dirty_rec want[] = { R(0, 7) };
 
 	merge(a, 2, b, 2, want, 1);
 }
 
 static void test_merge_overlap(void **state)
 {
-	const struct um_dirty_rec a[] = { R(0, 5), R(8, 9) };
-	const struct um_dirty_rec b[] = { R(1, 2), R(3, 9), R(20, 21) };
-	const struct um_dirty_rec want[] = { R(0, 9), R(20, 21) };
+	const struct ump_dirty_rec a[] = { R(0, 5), R(8, 9) };
+	const struct ump_dirty_rec b[] = { R(1, 2), R(3, 9), R(20, 21) };
+	const struct ump_dirty_rec want[] = { R(0, 9), R(20, 21) };
 
 	merge(a, 2, b, 3, want, 2);
 }
 
 static void test_merge_empty(void **state)
 {
-	const struct um_dirty_rec a[] = { R(3, 4), R(5, 6) };
-	struct um_dirty_rec out[4];
+	const struct ump_dirty_rec a[] = { R(3, 4), R(5, 6) };
+	struct ump_dirty_rec out[4];
 
 	merge(a, 2, NULL, 0, a, 2);
 	assert_int_equal(dirty_merge_runs(NULL, 0, NULL, 0, out), 0);
@@ -88,7 +88,7 @@ static void test_merge_empty(void **state)
 static void test_merge_random(void **state)
 {
 	for (unsigned int seed = 1; seed <= 2000; seed++) {
-		struct um_dirty_rec l[2][8], out[16];
+		struct ump_dirty_rec l[2][8], out[16];
 		uint64_t nl[2] = { 0, 0 }, n;
 		bool page[80] = { false }, got[80] = { false };
 
@@ -130,8 +130,8 @@ static void test_add_regions(void **state)
 		{ P(10), P(12), PAGE_IS_WRITTEN }, /* kept */
 		{ P(15), P(21), PAGE_IS_WRITTEN }, /* beyond end: dropped */
 	};
-	const struct um_dirty_rec want[] = { R(4, 7), R(10, 12) };
-	struct um_dirty_rec out[8];
+	const struct ump_dirty_rec want[] = { R(4, 7), R(10, 12) };
+	struct ump_dirty_rec out[8];
 	uint64_t n;
 
 	n = dirty_add_regions(out, 0, vec, 7, P(3), P(20));
@@ -140,7 +140,7 @@ static void test_add_regions(void **state)
 	{
 		const struct page_region more[] = { { P(12), P(13), PAGE_IS_WRITTEN },
 						    { P(14), P(15), PAGE_IS_WRITTEN } };
-		const struct um_dirty_rec want2[] = { R(4, 7), R(10, 13), R(14, 15) };
+		const struct ump_dirty_rec want2[] = { R(4, 7), R(10, 13), R(14, 15) };
 
 		n = dirty_add_regions(out, n, more, 2, P(12), P(20));
 		check_runs(out, n, want2, 3);

@@ -18,9 +18,9 @@ static const struct {
 	uint64_t raw;
 	enum um_pfn_flag flag;
 } flag_map[] = {
-	{ UM_E_WRITE, UM_PFN_WRITE }, { UM_E_ZERO, UM_PFN_ZERO },
-	{ UM_E_FILE, UM_PFN_FILE },   { UM_E_EXCL, UM_PFN_EXCLUSIVE },
-	{ UM_E_HUGE, UM_PFN_HUGE },   { UM_E_UFFD_WP, UM_PFN_UFFD_WP },
+	{ UMP_E_WRITE, UM_PFN_WRITE }, { UMP_E_ZERO, UM_PFN_ZERO },
+	{ UMP_E_FILE, UM_PFN_FILE },   { UMP_E_EXCL, UM_PFN_EXCLUSIVE },
+	{ UMP_E_HUGE, UM_PFN_HUGE },   { UMP_E_UFFD_WP, UM_PFN_UFFD_WP },
 };
 #define NFLAGS (sizeof(flag_map) / sizeof(flag_map[0]))
 
@@ -69,14 +69,14 @@ static void test_default_present(void **state)
 	uint64_t out;
 
 	encode_init(&e, NULL, NULL, 0);
-	out = encode_entry(&e, UM_E_PRESENT | UM_E_WRITE | UM_E_EXCL | 0x1234);
+	out = encode_entry(&e, UMP_E_PRESENT | UMP_E_WRITE | UMP_E_EXCL | 0x1234);
 	assert_int_equal(out, (0x1234ull << 12) | UM_DEFAULT_VALID | UM_DEFAULT_WRITE |
 				      UM_DEFAULT_EXCLUSIVE);
 	/* the header's promise: pfn = entry >> 12 */
 	assert_int_equal(out >> UM_DEFAULT_PFN_SHIFT, 0x1234);
 
 	/* PFN 0 (peer not shown PFNs) still encodes as a valid entry */
-	out = encode_entry(&e, UM_E_PRESENT | UM_E_ZERO);
+	out = encode_entry(&e, UMP_E_PRESENT | UMP_E_ZERO);
 	assert_int_equal(out, UM_DEFAULT_VALID | UM_DEFAULT_ZERO);
 }
 
@@ -87,7 +87,7 @@ static void test_each_flag(void **state)
 	encode_init(&d, NULL, NULL, 0);
 	encode_init(&c, custom_flags, custom_values, 8);
 	for (size_t i = 0; i < NFLAGS; i++) {
-		uint64_t raw = UM_E_PRESENT | flag_map[i].raw | 0x42;
+		uint64_t raw = UMP_E_PRESENT | flag_map[i].raw | 0x42;
 
 		assert_int_equal(encode_entry(&d, raw),
 				 (0x42ull << 12) | UM_DEFAULT_VALID | (1ull << flag_map[i].flag));
@@ -99,7 +99,7 @@ static void test_each_flag(void **state)
 
 static void test_all_flags(void **state)
 {
-	uint64_t raw = UM_E_PRESENT | 7, want = (7ull << 8) | custom_flags[UM_PFN_VALID];
+	uint64_t raw = UMP_E_PRESENT | 7, want = (7ull << 8) | custom_flags[UM_PFN_VALID];
 	struct um_encoding c;
 
 	encode_init(&c, custom_flags, custom_values, 8);
@@ -118,13 +118,13 @@ static void test_errors(void **state)
 
 	encode_init(&d, NULL, NULL, 0);
 	encode_init(&c, custom_flags, custom_values, 8);
-	assert_int_equal(encode_entry(&d, UM_E_HOLE), UM_DEFAULT_ERROR);
-	assert_int_equal(encode_entry(&d, UM_E_NOPERM), UM_DEFAULT_ERROR);
+	assert_int_equal(encode_entry(&d, UMP_E_HOLE), UM_DEFAULT_ERROR);
+	assert_int_equal(encode_entry(&d, UMP_E_NOPERM), UM_DEFAULT_ERROR);
 	/* an error wins over anything else the entry says */
-	assert_int_equal(encode_entry(&d, UM_E_NOPERM | UM_E_PRESENT | UM_E_WRITE | 5),
+	assert_int_equal(encode_entry(&d, UMP_E_NOPERM | UMP_E_PRESENT | UMP_E_WRITE | 5),
 			 UM_DEFAULT_ERROR);
-	assert_int_equal(encode_entry(&c, UM_E_HOLE | UM_E_SWAP), 0xdead);
-	assert_int_equal(encode_entry(&c, UM_E_NOPERM), 0xdead);
+	assert_int_equal(encode_entry(&c, UMP_E_HOLE | UMP_E_SWAP), 0xdead);
+	assert_int_equal(encode_entry(&c, UMP_E_NOPERM), 0xdead);
 }
 
 static void test_none_and_swap(void **state)
@@ -134,15 +134,15 @@ static void test_none_and_swap(void **state)
 	encode_init(&d, NULL, NULL, 0);
 	encode_init(&c, custom_flags, custom_values, 8);
 	assert_int_equal(encode_entry(&d, 0), 0);
-	assert_int_equal(encode_entry(&d, UM_E_SWAP), UM_DEFAULT_SWAP);
+	assert_int_equal(encode_entry(&d, UMP_E_SWAP), UM_DEFAULT_SWAP);
 	assert_int_equal(encode_entry(&c, 0), 0x7);
-	assert_int_equal(encode_entry(&c, UM_E_SWAP), 0x7 | custom_flags[UM_PFN_SWAP]);
+	assert_int_equal(encode_entry(&c, UMP_E_SWAP), 0x7 | custom_flags[UM_PFN_SWAP]);
 	/* not present: no PFN and no VALID even if the daemon left bits over */
-	assert_int_equal(encode_entry(&c, UM_E_FILE | 0x55) & custom_flags[UM_PFN_VALID], 0);
-	assert_int_equal(encode_entry(&c, UM_E_FILE | 0x55), 0x7);
+	assert_int_equal(encode_entry(&c, UMP_E_FILE | 0x55) & custom_flags[UM_PFN_VALID], 0);
+	assert_int_equal(encode_entry(&c, UMP_E_FILE | 0x55), 0x7);
 	/* an armed never-touched or zapped page says so */
-	assert_int_equal(encode_entry(&d, UM_E_UFFD_WP), UM_DEFAULT_UFFD_WP);
-	assert_int_equal(encode_entry(&c, UM_E_UFFD_WP | UM_E_SWAP),
+	assert_int_equal(encode_entry(&d, UMP_E_UFFD_WP), UM_DEFAULT_UFFD_WP);
+	assert_int_equal(encode_entry(&c, UMP_E_UFFD_WP | UMP_E_SWAP),
 			 0x7 | custom_flags[UM_PFN_UFFD_WP] | custom_flags[UM_PFN_SWAP]);
 }
 
@@ -152,9 +152,9 @@ static void test_values_only(void **state)
 
 	/* custom values with default flags and the default shift */
 	assert_int_equal(encode_init(&e, NULL, custom_values, 3), 0);
-	assert_int_equal(encode_entry(&e, UM_E_HOLE), 0xdead);
+	assert_int_equal(encode_entry(&e, UMP_E_HOLE), 0xdead);
 	assert_int_equal(encode_entry(&e, 0), 0x7);
-	assert_int_equal(encode_entry(&e, UM_E_PRESENT | 9), (9ull << 12) | UM_DEFAULT_VALID);
+	assert_int_equal(encode_entry(&e, UMP_E_PRESENT | 9), (9ull << 12) | UM_DEFAULT_VALID);
 }
 
 static void test_pfn_mask(void **state)
@@ -163,14 +163,14 @@ static void test_pfn_mask(void **state)
 
 	encode_init(&e, custom_flags, NULL, 0);
 	/* the largest PFN the wire can carry, shift 0: only the PFN and VALID */
-	assert_int_equal(encode_entry(&e, UM_E_PRESENT | UM_E_PFN_MASK),
-			 UM_E_PFN_MASK | custom_flags[UM_PFN_VALID]);
+	assert_int_equal(encode_entry(&e, UMP_E_PRESENT | UMP_E_PFN_MASK),
+			 UMP_E_PFN_MASK | custom_flags[UM_PFN_VALID]);
 }
 
 static void test_entries_in_place(void **state)
 {
-	uint64_t a[5] = { UM_E_PRESENT | 1, UM_E_HOLE, 0, UM_E_SWAP,
-			  UM_E_PRESENT | UM_E_WRITE | 2 };
+	uint64_t a[5] = { UMP_E_PRESENT | 1, UMP_E_HOLE, 0, UMP_E_SWAP,
+			  UMP_E_PRESENT | UMP_E_WRITE | 2 };
 	const uint64_t want[5] = { (1ull << 12) | UM_DEFAULT_VALID, UM_DEFAULT_ERROR, 0,
 				   UM_DEFAULT_SWAP,
 				   (2ull << 12) | UM_DEFAULT_VALID | UM_DEFAULT_WRITE };

@@ -45,8 +45,8 @@ struct sent {
 	struct client *c;
 	uint16_t type;
 	union {
-		struct um_ev_invalidate inv;
-		struct um_ev_release rel;
+		struct ump_ev_invalidate inv;
+		struct ump_ev_release rel;
 	} body;
 };
 
@@ -71,7 +71,7 @@ int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, 
 }
 
 void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
-		       const struct um_ev_invalidate *ev)
+		       const struct ump_ev_invalidate *ev)
 {
 	nwatch++;
 }
@@ -196,7 +196,7 @@ static void start_unmap(struct fix *f)
 
 static void ack(struct client *c, uint64_t seq)
 {
-	struct um_ack a = { .interval_id = 7, .seq = seq };
+	struct ump_ack a = { .interval_id = 7, .seq = seq };
 
 	inval_ack(c, &a);
 }
@@ -205,7 +205,7 @@ static void ack(struct client *c, uint64_t seq)
 static uint64_t sent_seq(struct client *c)
 {
 	for (unsigned int i = nsent; i-- > 0;)
-		if (sent[i].c == c && sent[i].type == UM_EV_INVALIDATE)
+		if (sent[i].c == c && sent[i].type == UMP_EV_INVALIDATE)
 			return sent[i].body.inv.seq;
 	fail_msg("no EV_INVALIDATE to client %llu", (unsigned long long)c->id);
 	return 0;
@@ -230,10 +230,10 @@ static void test_acks_complete(void **state)
 	start_unmap(f);
 	seq = interval_seq(&f->iv);
 	assert_true(seq & 1);
-	assert_int_equal(count(&f->a, UM_EV_INVALIDATE), 1);
-	assert_int_equal(count(&f->b, UM_EV_INVALIDATE), 1);
+	assert_int_equal(count(&f->a, UMP_EV_INVALIDATE), 1);
+	assert_int_equal(count(&f->b, UMP_EV_INVALIDATE), 1);
 	assert_int_equal(sent_seq(&f->a), seq);
-	assert_true(sent[0].body.inv.flags & UM_INV_SYNC);
+	assert_true(sent[0].body.inv.flags & UMP_INV_SYNC);
 	assert_int_equal(sent[0].body.inv.reason, UMP_REASON_UNMAP);
 	assert_int_equal(nwatch, 1);
 
@@ -298,10 +298,10 @@ static void test_slow_receiver_evicted(void **state)
 
 	assert_true(f->rb.evicted);
 	assert_false(f->ra.evicted);
-	assert_int_equal(count(&f->b, UM_EV_EVICTED), 1);
-	assert_int_equal(count(&f->a, UM_EV_EVICTED), 0);
+	assert_int_equal(count(&f->b, UMP_EV_EVICTED), 1);
+	assert_int_equal(count(&f->a, UMP_EV_EVICTED), 0);
 	for (unsigned int i = 0; i < nsent; i++)
-		if (sent[i].type == UM_EV_EVICTED) {
+		if (sent[i].type == UMP_EV_EVICTED) {
 			assert_int_equal(sent[i].body.rel.error, -ETIMEDOUT);
 			assert_int_equal(sent[i].body.rel.interval_id, 7);
 		}
@@ -313,8 +313,8 @@ static void test_slow_receiver_evicted(void **state)
 	/* evicted: hears nothing more, its late ack is ignored */
 	nsent = 0;
 	start_unmap(f);
-	assert_int_equal(count(&f->b, UM_EV_INVALIDATE), 0);
-	assert_int_equal(count(&f->a, UM_EV_INVALIDATE), 1);
+	assert_int_equal(count(&f->b, UMP_EV_INVALIDATE), 0);
+	assert_int_equal(count(&f->a, UMP_EV_INVALIDATE), 1);
 	ack(&f->b, seq);
 	assert_true(interval_seq(&f->iv) & 1);
 	ack(&f->a, interval_seq(&f->iv));
@@ -341,7 +341,7 @@ static void test_failed_send_not_waited_for(void **state)
 
 	fail_send_to = &f->b;
 	start_unmap(f);
-	assert_int_equal(count(&f->b, UM_EV_INVALIDATE), 0);
+	assert_int_equal(count(&f->b, UMP_EV_INVALIDATE), 0);
 	ack(&f->a, interval_seq(&f->iv));
 	assert_false(interval_seq(&f->iv) & 1);
 	assert_true(list_empty(&f->mm.invals));

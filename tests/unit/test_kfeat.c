@@ -20,10 +20,10 @@
 #include "umirror_proto.h"
 
 /* what Linux 6.1 lacks, as --mask-features 6.1 names it */
-#define MASK_61                                                                \
-	(UM_KFEAT_PAGEMAP_SCAN | UM_KFEAT_WP_ASYNC | UM_KFEAT_WP_UNPOPULATED | \
-	 UM_KFEAT_PROCMAP_QUERY)
-#define KNOWN (MASK_61 | UM_KFEAT_IO_URING | UM_KFEAT_SOFT_DIRTY)
+#define MASK_61                                                                   \
+	(UMP_KFEAT_PAGEMAP_SCAN | UMP_KFEAT_WP_ASYNC | UMP_KFEAT_WP_UNPOPULATED | \
+	 UMP_KFEAT_PROCMAP_QUERY)
+#define KNOWN (MASK_61 | UMP_KFEAT_IO_URING | UMP_KFEAT_SOFT_DIRTY)
 #define OTHER_UFFD (UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_PAGEFAULT_FLAG_WP)
 
 static uint64_t mask_of(const char *list)
@@ -38,25 +38,25 @@ static void test_parse_names(void **state)
 {
 	assert_true(mask_of(NULL) == 0);
 	assert_true(mask_of("") == 0);
-	assert_true(mask_of("pagemap_scan") == UM_KFEAT_PAGEMAP_SCAN);
-	assert_true(mask_of("wp_async") == UM_KFEAT_WP_ASYNC);
-	assert_true(mask_of("wp_unpopulated") == UM_KFEAT_WP_UNPOPULATED);
-	assert_true(mask_of("procmap_query") == UM_KFEAT_PROCMAP_QUERY);
-	assert_true(mask_of("io_uring") == UM_KFEAT_IO_URING);
-	assert_true(mask_of("soft_dirty") == UM_KFEAT_SOFT_DIRTY);
+	assert_true(mask_of("pagemap_scan") == UMP_KFEAT_PAGEMAP_SCAN);
+	assert_true(mask_of("wp_async") == UMP_KFEAT_WP_ASYNC);
+	assert_true(mask_of("wp_unpopulated") == UMP_KFEAT_WP_UNPOPULATED);
+	assert_true(mask_of("procmap_query") == UMP_KFEAT_PROCMAP_QUERY);
+	assert_true(mask_of("io_uring") == UMP_KFEAT_IO_URING);
+	assert_true(mask_of("soft_dirty") == UMP_KFEAT_SOFT_DIRTY);
 	assert_true(mask_of("6.1") == MASK_61);
 	/* never PFN visibility: that is the peer's, not the kernel's */
-	assert_true((mask_of("6.1,io_uring,soft_dirty") & UM_KFEAT_PFN_VISIBLE) == 0);
+	assert_true((mask_of("6.1,io_uring,soft_dirty") & UMP_KFEAT_PFN_VISIBLE) == 0);
 	assert_true(mask_of("6.1,io_uring,soft_dirty") == KNOWN);
 }
 
 /* commas and spaces both separate; empty items are nothing */
 static void test_parse_separators(void **state)
 {
-	assert_true(mask_of("io_uring,soft_dirty") == (UM_KFEAT_IO_URING | UM_KFEAT_SOFT_DIRTY));
-	assert_true(mask_of("io_uring, soft_dirty") == (UM_KFEAT_IO_URING | UM_KFEAT_SOFT_DIRTY));
-	assert_true(mask_of("io_uring soft_dirty") == (UM_KFEAT_IO_URING | UM_KFEAT_SOFT_DIRTY));
-	assert_true(mask_of(",,wp_async,,") == UM_KFEAT_WP_ASYNC);
+	assert_true(mask_of("io_uring,soft_dirty") == (UMP_KFEAT_IO_URING | UMP_KFEAT_SOFT_DIRTY));
+	assert_true(mask_of("io_uring, soft_dirty") == (UMP_KFEAT_IO_URING | UMP_KFEAT_SOFT_DIRTY));
+	assert_true(mask_of("io_uring soft_dirty") == (UMP_KFEAT_IO_URING | UMP_KFEAT_SOFT_DIRTY));
+	assert_true(mask_of(",,wp_async,,") == UMP_KFEAT_WP_ASYNC);
 	assert_true(mask_of(" , ") == 0);
 	assert_true(mask_of("6.1,pagemap_scan") == MASK_61);
 }
@@ -109,9 +109,9 @@ static void test_mask_bits(void **state)
 	kf.uffd_offered = OTHER_UFFD;
 	assert_true(kfeat_mask(&kf) == 0);
 	kf.uffd_offered = UFFD_FEATURE_WP_ASYNC;
-	assert_true(kfeat_mask(&kf) == UM_KFEAT_WP_ASYNC);
+	assert_true(kfeat_mask(&kf) == UMP_KFEAT_WP_ASYNC);
 	kf.uffd_offered = UFFD_FEATURE_WP_UNPOPULATED;
-	assert_true(kfeat_mask(&kf) == UM_KFEAT_WP_UNPOPULATED);
+	assert_true(kfeat_mask(&kf) == UMP_KFEAT_WP_UNPOPULATED);
 }
 
 static void test_apply_61(void **state)
@@ -127,17 +127,17 @@ static void test_apply_61(void **state)
 	assert_true(kf.io_uring && kf.pfn_visible && kf.kpageflags);
 	assert_true(kf.zero_pfn == 0x1234);
 	assert_true(kf.masked == MASK_61);
-	assert_true(kfeat_mask(&kf) == (UM_KFEAT_SOFT_DIRTY | UM_KFEAT_IO_URING));
+	assert_true(kfeat_mask(&kf) == (UMP_KFEAT_SOFT_DIRTY | UMP_KFEAT_IO_URING));
 }
 
 static void test_apply_soft_dirty(void **state)
 {
 	struct kfeat kf = full_kernel();
 
-	kfeat_apply_mask(&kf, UM_KFEAT_SOFT_DIRTY);
+	kfeat_apply_mask(&kf, UMP_KFEAT_SOFT_DIRTY);
 	/* the window probes mean nothing without the bit itself */
 	assert_false(kf.soft_dirty || kf.soft_dirty_anon || kf.soft_dirty_shmem);
-	assert_true(kf.masked == UM_KFEAT_SOFT_DIRTY);
+	assert_true(kf.masked == UMP_KFEAT_SOFT_DIRTY);
 }
 
 /* masked records what the kernel had, except io_uring: always, when asked */
@@ -145,10 +145,10 @@ static void test_apply_records_had(void **state)
 {
 	struct kfeat kf = { .uffd_offered = OTHER_UFFD };
 
-	kfeat_apply_mask(&kf, MASK_61 | UM_KFEAT_SOFT_DIRTY);
+	kfeat_apply_mask(&kf, MASK_61 | UMP_KFEAT_SOFT_DIRTY);
 	assert_true(kf.masked == 0);
-	kfeat_apply_mask(&kf, UM_KFEAT_IO_URING);
-	assert_true(kf.masked == UM_KFEAT_IO_URING);
+	kfeat_apply_mask(&kf, UMP_KFEAT_IO_URING);
+	assert_true(kf.masked == UMP_KFEAT_IO_URING);
 	assert_false(kf.io_uring);
 }
 
@@ -167,9 +167,9 @@ static void test_apply_nothing(void **state)
  */
 static void test_apply_every_subset(void **state)
 {
-	static const uint64_t bits[] = { UM_KFEAT_PAGEMAP_SCAN,	 UM_KFEAT_SOFT_DIRTY,
-					 UM_KFEAT_PROCMAP_QUERY, UM_KFEAT_WP_UNPOPULATED,
-					 UM_KFEAT_WP_ASYNC,	 UM_KFEAT_IO_URING };
+	static const uint64_t bits[] = { UMP_KFEAT_PAGEMAP_SCAN,  UMP_KFEAT_SOFT_DIRTY,
+					 UMP_KFEAT_PROCMAP_QUERY, UMP_KFEAT_WP_UNPOPULATED,
+					 UMP_KFEAT_WP_ASYNC,	  UMP_KFEAT_IO_URING };
 	const unsigned int n = sizeof(bits) / sizeof(bits[0]);
 
 	log_set_level(UM_LOG_WARN); /* not 4096 "masked" lines */
@@ -182,18 +182,18 @@ static void test_apply_every_subset(void **state)
 				had |= h & 1u << i ? bits[i] : 0;
 				mask |= m & 1u << i ? bits[i] : 0;
 			}
-			kf.pagemap_scan = had & UM_KFEAT_PAGEMAP_SCAN;
-			kf.soft_dirty = had & UM_KFEAT_SOFT_DIRTY;
-			kf.procmap_query = had & UM_KFEAT_PROCMAP_QUERY;
-			kf.io_uring = had & UM_KFEAT_IO_URING;
-			if (had & UM_KFEAT_WP_UNPOPULATED)
+			kf.pagemap_scan = had & UMP_KFEAT_PAGEMAP_SCAN;
+			kf.soft_dirty = had & UMP_KFEAT_SOFT_DIRTY;
+			kf.procmap_query = had & UMP_KFEAT_PROCMAP_QUERY;
+			kf.io_uring = had & UMP_KFEAT_IO_URING;
+			if (had & UMP_KFEAT_WP_UNPOPULATED)
 				kf.uffd_offered |= UFFD_FEATURE_WP_UNPOPULATED;
-			if (had & UM_KFEAT_WP_ASYNC)
+			if (had & UMP_KFEAT_WP_ASYNC)
 				kf.uffd_offered |= UFFD_FEATURE_WP_ASYNC;
 			assert_true(kfeat_mask(&kf) == had);
 			kfeat_apply_mask(&kf, mask);
 			assert_true(kfeat_mask(&kf) == (had & ~mask));
-			assert_true(kf.masked == ((had & mask) | (mask & UM_KFEAT_IO_URING)));
+			assert_true(kf.masked == ((had & mask) | (mask & UMP_KFEAT_IO_URING)));
 			assert_true((kf.uffd_offered & OTHER_UFFD) == OTHER_UFFD);
 		}
 	}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_proto.c - um_proto_decode() / um_proto_encode() (proto/proto.c).
+ * test_proto.c - ump_proto_decode() / ump_proto_encode() (proto/proto.c).
  *
  * Every message type round-trips; every malformed header is -EPROTO and
  * every bad field -EINVAL, with the id still reported so that the daemon
@@ -25,58 +25,58 @@
 /* receive buffer, 8-byte aligned like the callers' */
 static union {
 	uint64_t align;
-	unsigned char b[2 * UM_MSG_MAX];
+	unsigned char b[2 * UMP_MSG_MAX];
 } rx;
 
-static struct um_hdr *hdr(void)
+static struct ump_hdr *hdr(void)
 {
-	return (struct um_hdr *)rx.b;
+	return (struct ump_hdr *)rx.b;
 }
 
 static void *body(void)
 {
-	return rx.b + sizeof(struct um_hdr);
+	return rx.b + sizeof(struct ump_hdr);
 }
 
 /* --- one valid sample body per type ------------------------------------ */
 
 struct sample {
 	uint16_t type;
-	enum um_proto_side side; /* the side that receives it */
+	enum ump_proto_side side; /* the side that receives it */
 	size_t len;
 	union {
-		struct um_hello hello;
-		struct um_attach attach;
-		struct um_insert insert;
-		struct um_remove remove;
-		struct um_subscribe subscribe;
-		struct um_snapshot snapshot;
-		struct um_ack ack;
-		struct um_watch watch;
-		struct um_reply_hdr reply;
-		struct um_hello_reply hello_r;
-		struct um_attach_reply attach_r;
-		struct um_insert_reply insert_r;
-		struct um_subscribe_reply subscribe_r;
-		struct um_snapshot_reply snapshot_r;
-		struct um_status_reply status_r;
-		struct um_list_reply list_r;
-		struct um_ev_invalidate inv;
-		struct um_ev_release rel;
-		struct um_fault fault;
-		struct um_populate_done pop_done;
-		struct um_grant grant;
-		struct um_dirty dirty;
-		struct um_place place;
-		struct um_revalidate reval;
-		struct um_dirty_reply dirty_r;
-		struct um_place_reply place_r;
-		struct um_revalidate_reply reval_r;
-		struct um_trap trap;
-		struct um_trap_reply trap_r;
-		struct um_ev_populate pop;
-		struct um_ev_fork fork;
-		unsigned char bytes[UM_MSG_MAX];
+		struct ump_hello hello;
+		struct ump_attach attach;
+		struct ump_insert insert;
+		struct ump_remove remove;
+		struct ump_subscribe subscribe;
+		struct ump_snapshot snapshot;
+		struct ump_ack ack;
+		struct ump_watch watch;
+		struct ump_reply_hdr reply;
+		struct ump_hello_reply hello_r;
+		struct ump_attach_reply attach_r;
+		struct ump_insert_reply insert_r;
+		struct ump_subscribe_reply subscribe_r;
+		struct ump_snapshot_reply snapshot_r;
+		struct ump_status_reply status_r;
+		struct ump_list_reply list_r;
+		struct ump_ev_invalidate inv;
+		struct ump_ev_release rel;
+		struct ump_fault fault;
+		struct ump_populate_done pop_done;
+		struct ump_grant grant;
+		struct ump_dirty dirty;
+		struct ump_place place;
+		struct ump_revalidate reval;
+		struct ump_dirty_reply dirty_r;
+		struct ump_place_reply place_r;
+		struct ump_revalidate_reply reval_r;
+		struct ump_trap trap;
+		struct ump_trap_reply trap_r;
+		struct ump_ev_populate pop;
+		struct ump_ev_fork fork;
+		unsigned char bytes[UMP_MSG_MAX];
 	} u;
 };
 
@@ -84,69 +84,70 @@ struct sample {
 /* a braced initialiser, kept as written (clang-format would break it up) */
 /* clang-format off */
 #define REQ(t, field, ...) \
-	{ .type = (t), .side = UM_SIDE_DAEMON, .len = BODY_SIZE(field), .u.field = __VA_ARGS__ }
+	{ .type = (t), .side = UMP_SIDE_DAEMON, .len = BODY_SIZE(field), .u.field = __VA_ARGS__ }
 #define REP(t, field, ...) \
-	{ .type = (t) | UM_REPLY, .side = UM_SIDE_CLIENT, .len = BODY_SIZE(field), \
+	{ .type = (t) | UMP_REPLY, .side = UMP_SIDE_CLIENT, .len = BODY_SIZE(field), \
 	  .u.field = __VA_ARGS__ }
-#define EMPTY(t) { .type = (t), .side = UM_SIDE_DAEMON, .len = 0 }
+#define EMPTY(t) { .type = (t), .side = UMP_SIDE_DAEMON, .len = 0 }
 /* clang-format on */
 
 static const struct sample samples[] = {
-	REQ(UM_MSG_HELLO, hello, { .version = 1, .features = UM_PFEAT_ALL }),
-	REQ(UM_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_USER_ONLY, .probe = ADDR }),
-	REQ(UM_MSG_ATTACH, attach,
-	    { .uffd_mode = UMP_UFFD_DEV, .flags = UM_ATTACH_ASYNC, .probe = ADDR + 4096 }),
-	REQ(UM_MSG_INSERT, insert, { .start = ADDR, .length = 0x40000, .flags = UM_INSERT_SYNC }),
-	REQ(UM_MSG_REMOVE, remove, { .interval_id = 7 }),
-	REQ(UM_MSG_SUBSCRIBE, subscribe, { .interval_id = 7, .pid = 42, .flags = UM_INSERT_SYNC }),
-	REQ(UM_MSG_SNAPSHOT, snapshot, { .interval_id = 7, .start = ADDR, .npages = 64 }),
-	REQ(UM_MSG_SNAPSHOT, snapshot, { .start = ADDR, .npages = 1, .pid = 42 }),
-	REQ(UM_MSG_ACK, ack, { .interval_id = 7, .seq = 3 }),
-	EMPTY(UM_MSG_STATUS),
-	EMPTY(UM_MSG_LIST),
-	REQ(UM_MSG_WATCH, watch, { .pid = 0 }),
-	REQ(UM_MSG_WATCH, watch, { .pid = 42 }),
-	EMPTY(UM_MSG_PING),
-	REQ(UM_MSG_FAULT, fault,
-	    { .interval_id = 7, .start = ADDR, .npages = 16, .flags = UM_FAULT_WRITE }),
-	REQ(UM_MSG_POPULATE_DONE, pop_done, { .token = 5, .status = -EFAULT }),
-	REQ(UM_MSG_GRANT, grant, { .interval_id = 7, .uid = 65534 }),
-	REQ(UM_MSG_DIRTY, dirty,
+	REQ(UMP_MSG_HELLO, hello, { .version = 1, .features = UMP_PFEAT_ALL }),
+	REQ(UMP_MSG_ATTACH, attach, { .uffd_mode = UMP_UFFD_USER_ONLY, .probe = ADDR }),
+	REQ(UMP_MSG_ATTACH, attach,
+	    { .uffd_mode = UMP_UFFD_DEV, .flags = UMP_ATTACH_ASYNC, .probe = ADDR + 4096 }),
+	REQ(UMP_MSG_INSERT, insert, { .start = ADDR, .length = 0x40000, .flags = UMP_INSERT_SYNC }),
+	REQ(UMP_MSG_REMOVE, remove, { .interval_id = 7 }),
+	REQ(UMP_MSG_SUBSCRIBE, subscribe,
+	    { .interval_id = 7, .pid = 42, .flags = UMP_INSERT_SYNC }),
+	REQ(UMP_MSG_SNAPSHOT, snapshot, { .interval_id = 7, .start = ADDR, .npages = 64 }),
+	REQ(UMP_MSG_SNAPSHOT, snapshot, { .start = ADDR, .npages = 1, .pid = 42 }),
+	REQ(UMP_MSG_ACK, ack, { .interval_id = 7, .seq = 3 }),
+	EMPTY(UMP_MSG_STATUS),
+	EMPTY(UMP_MSG_LIST),
+	REQ(UMP_MSG_WATCH, watch, { .pid = 0 }),
+	REQ(UMP_MSG_WATCH, watch, { .pid = 42 }),
+	EMPTY(UMP_MSG_PING),
+	REQ(UMP_MSG_FAULT, fault,
+	    { .interval_id = 7, .start = ADDR, .npages = 16, .flags = UMP_FAULT_WRITE }),
+	REQ(UMP_MSG_POPULATE_DONE, pop_done, { .token = 5, .status = -EFAULT }),
+	REQ(UMP_MSG_GRANT, grant, { .interval_id = 7, .uid = 65534 }),
+	REQ(UMP_MSG_DIRTY, dirty,
 	    { .interval_id = 7,
 	      .start = ADDR,
 	      .end = ADDR + 0x10000,
 	      .max_ranges = 64,
-	      .flags = UM_DIRTY_REARM }),
-	REQ(UM_MSG_PLACE, place, { .interval_id = 7, .start = ADDR, .npages = 4, .node = 0 }),
-	REQ(UM_MSG_REVALIDATE, reval,
-	    { .interval_id = 7, .period_ms = 100, .flags = UM_REVAL_NOW }),
-	REQ(UM_MSG_TRAP, trap,
+	      .flags = UMP_DIRTY_REARM }),
+	REQ(UMP_MSG_PLACE, place, { .interval_id = 7, .start = ADDR, .npages = 4, .node = 0 }),
+	REQ(UMP_MSG_REVALIDATE, reval,
+	    { .interval_id = 7, .period_ms = 100, .flags = UMP_REVAL_NOW }),
+	REQ(UMP_MSG_TRAP, trap,
 	    { .start = ADDR, .end = ADDR + 0x2000, .reason = UMP_REASON_PROTECTION, .tid = 42 }),
-	REQ(UM_MSG_TRAP, trap,
+	REQ(UMP_MSG_TRAP, trap,
 	    { .start = ADDR,
 	      .end = ADDR + 0x1000,
 	      .start2 = ADDR + 0x10000,
 	      .end2 = ADDR + 0x11000,
 	      .reason = UMP_REASON_UNMAPPING,
 	      .tid = 42 }),
-	REQ(UM_MSG_TRAP, trap,
-	    { .start = ADDR, .reason = UMP_REASON_UNMAPPING, .tid = 42, .flags = UM_TRAP_BRK }),
+	REQ(UMP_MSG_TRAP, trap,
+	    { .start = ADDR, .reason = UMP_REASON_UNMAPPING, .tid = 42, .flags = UMP_TRAP_BRK }),
 
-	REP(UM_MSG_HELLO, hello_r,
+	REP(UMP_MSG_HELLO, hello_r,
 	    { .version = 1,
 	      .result_size = 4 << 20,
-	      .features = UM_PFEAT_ALL,
+	      .features = UMP_PFEAT_ALL,
 	      .kfeatures = 0x7f,
 	      .uffd_features = 0x1ffff,
 	      .daemon_version = "0.1.0" }),
-	REP(UM_MSG_ATTACH, attach_r, { .mm_id = 3, .uffd_features = 0x1fff, .seq_slots = 4096 }),
-	REP(UM_MSG_INSERT, insert_r,
+	REP(UMP_MSG_ATTACH, attach_r, { .mm_id = 3, .uffd_features = 0x1fff, .seq_slots = 4096 }),
+	REP(UMP_MSG_INSERT, insert_r,
 	    { .interval_id = 9, .slot = 1, .backend = UMP_BACKEND_UFFD_WP }),
-	REP(UM_MSG_REMOVE, reply, { .status = -ENOENT }),
-	REP(UM_MSG_SUBSCRIBE, subscribe_r,
+	REP(UMP_MSG_REMOVE, reply, { .status = -ENOENT }),
+	REP(UMP_MSG_SUBSCRIBE, subscribe_r,
 	    { .start = ADDR, .length = 4096, .slot = 2, .seq_slots = 4096 }),
-	REP(UM_MSG_SNAPSHOT, snapshot_r, { .r.status = -EFAULT, .seq = 4, .npages = 64 }),
-	REP(UM_MSG_STATUS, status_r,
+	REP(UMP_MSG_SNAPSHOT, snapshot_r, { .r.status = -EFAULT, .seq = 4, .npages = 64 }),
+	REP(UMP_MSG_STATUS, status_r,
 	    { .clients = 2,
 	      .mms = 1,
 	      .intervals = 3,
@@ -154,43 +155,43 @@ static const struct sample samples[] = {
 	      .uptime_ms = 1000,
 	      .pid = 1,
 	      .daemon_version = "0.1.0" }),
-	REP(UM_MSG_LIST, list_r, { .count = 3, .offset = 64 }),
-	REP(UM_MSG_WATCH, reply, { .status = 0 }),
-	REP(UM_MSG_PING, reply, { .status = 0 }),
-	REP(UM_MSG_FAULT, snapshot_r, { .seq = 6, .npages = 16 }),
-	REP(UM_MSG_GRANT, reply, { .status = -ENOSPC }),
-	REP(UM_MSG_DIRTY, dirty_r,
+	REP(UMP_MSG_LIST, list_r, { .count = 3, .offset = 64 }),
+	REP(UMP_MSG_WATCH, reply, { .status = 0 }),
+	REP(UMP_MSG_PING, reply, { .status = 0 }),
+	REP(UMP_MSG_FAULT, snapshot_r, { .seq = 6, .npages = 16 }),
+	REP(UMP_MSG_GRANT, reply, { .status = -ENOSPC }),
+	REP(UMP_MSG_DIRTY, dirty_r,
 	    { .count = 2, .walk_end = ADDR + 0x10000, .backend = UMP_BACKEND_WP_ASYNC }),
-	REP(UM_MSG_PLACE, place_r, { .moved = 4 }),
-	REP(UM_MSG_REVALIDATE, reval_r, { .changed = 3, .period_ms = 100 }),
-	REP(UM_MSG_TRAP, trap_r, { .hits = 2 }),
+	REP(UMP_MSG_PLACE, place_r, { .moved = 4 }),
+	REP(UMP_MSG_REVALIDATE, reval_r, { .changed = 3, .period_ms = 100 }),
+	REP(UMP_MSG_TRAP, trap_r, { .hits = 2 }),
 
-	{ .type = UM_EV_INVALIDATE,
-	  .side = UM_SIDE_CLIENT,
-	  .len = sizeof(struct um_ev_invalidate),
+	{ .type = UMP_EV_INVALIDATE,
+	  .side = UMP_SIDE_CLIENT,
+	  .len = sizeof(struct ump_ev_invalidate),
 	  .u.inv = { .interval_id = 7,
 		     .start = ADDR,
 		     .end = ADDR + 4096,
 		     .seq = 5,
 		     .reason = UMP_REASON_WRITE,
-		     .flags = UM_INV_SYNC,
+		     .flags = UMP_INV_SYNC,
 		     .pid = 42,
 		     .tid = 43 } },
-	{ .type = UM_EV_RELEASE,
-	  .side = UM_SIDE_CLIENT,
-	  .len = sizeof(struct um_ev_release),
+	{ .type = UMP_EV_RELEASE,
+	  .side = UMP_SIDE_CLIENT,
+	  .len = sizeof(struct ump_ev_release),
 	  .u.rel = { .interval_id = 7, .error = -EFAULT } },
-	{ .type = UM_EV_EVICTED,
-	  .side = UM_SIDE_CLIENT,
-	  .len = sizeof(struct um_ev_release),
+	{ .type = UMP_EV_EVICTED,
+	  .side = UMP_SIDE_CLIENT,
+	  .len = sizeof(struct ump_ev_release),
 	  .u.rel = { .interval_id = 7, .error = -ETIMEDOUT } },
-	{ .type = UM_EV_POPULATE,
-	  .side = UM_SIDE_CLIENT,
-	  .len = sizeof(struct um_ev_populate),
+	{ .type = UMP_EV_POPULATE,
+	  .side = UMP_SIDE_CLIENT,
+	  .len = sizeof(struct ump_ev_populate),
 	  .u.pop = { .token = 5, .start = ADDR, .end = ADDR + 8192 } },
-	{ .type = UM_EV_FORK,
-	  .side = UM_SIDE_CLIENT,
-	  .len = sizeof(struct um_ev_fork),
+	{ .type = UMP_EV_FORK,
+	  .side = UMP_SIDE_CLIENT,
+	  .len = sizeof(struct ump_ev_fork),
 	  .u.fork = { .parent_interval_id = 7,
 		      .child_interval_id = 8,
 		      .start = ADDR,
@@ -204,7 +205,7 @@ static const struct sample samples[] = {
 
 static bool is_event(uint16_t type)
 {
-	return type >= UM_EV_INVALIDATE && type <= UM_EV_FORK;
+	return type >= UMP_EV_INVALIDATE && type <= UMP_EV_FORK;
 }
 
 /* the first sample of @type */
@@ -221,19 +222,19 @@ static struct sample sample_of(uint16_t type)
 static size_t put(const struct sample *sm, size_t len)
 {
 	memset(&rx, 0, sizeof(rx));
-	return um_proto_encode(rx.b, sm->type, is_event(sm->type) ? 0 : ID, sm->u.bytes, len);
+	return ump_proto_encode(rx.b, sm->type, is_event(sm->type) ? 0 : ID, sm->u.bytes, len);
 }
 
 static int dec(const struct sample *sm, size_t len)
 {
-	struct um_msg m;
+	struct ump_msg m;
 
-	return um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m);
+	return ump_proto_decode(sm->side, rx.b, len, ump_proto_fds(sm->type), &m);
 }
 
-static enum um_proto_side other(enum um_proto_side side)
+static enum ump_proto_side other(enum ump_proto_side side)
 {
-	return side == UM_SIDE_DAEMON ? UM_SIDE_CLIENT : UM_SIDE_DAEMON;
+	return side == UMP_SIDE_DAEMON ? UMP_SIDE_CLIENT : UMP_SIDE_DAEMON;
 }
 
 /* --- tests -------------------------------------------------------------- */
@@ -245,19 +246,19 @@ static void test_roundtrip(void **state)
 	for (size_t i = 0; i < NSAMPLES; i++) {
 		const struct sample *sm = &samples[i];
 		uint64_t id = is_event(sm->type) ? 0 : ID;
-		struct um_msg m;
+		struct ump_msg m;
 		size_t len;
 
-		assert_int_equal(um_proto_body_size(sm->type), (long)sm->len);
+		assert_int_equal(ump_proto_body_size(sm->type), (long)sm->len);
 		len = put(sm, sm->len);
-		assert_int_equal(len, sizeof(struct um_hdr) + sm->len);
-		assert_int_equal(hdr()->magic, UM_PROTO_MAGIC);
-		assert_int_equal(hdr()->version, UM_PROTO_VERSION);
+		assert_int_equal(len, sizeof(struct ump_hdr) + sm->len);
+		assert_int_equal(hdr()->magic, UMP_PROTO_MAGIC);
+		assert_int_equal(hdr()->version, UMP_PROTO_VERSION);
 		assert_int_equal(hdr()->flags, 0);
 		assert_int_equal(hdr()->length, len);
 
 		memset(&m, 0xa5, sizeof(m));
-		assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m),
+		assert_int_equal(ump_proto_decode(sm->side, rx.b, len, ump_proto_fds(sm->type), &m),
 				 0);
 		assert_ptr_equal(m.hdr, rx.b);
 		assert_int_equal(m.type, sm->type);
@@ -265,19 +266,19 @@ static void test_roundtrip(void **state)
 		assert_int_equal(m.body_len, sm->len);
 		assert_ptr_equal(m.body, body());
 		assert_memory_equal(m.body, sm->u.bytes, sm->len ? sm->len : 1);
-		assert_string_not_equal(um_msg_type_name(sm->type), "?");
+		assert_string_not_equal(ump_msg_type_name(sm->type), "?");
 	}
 
 	/* every type the decoder knows has a sample above */
 	for (uint32_t type = 0; type <= UINT16_MAX; type++) {
 		bool found = false;
 
-		if (um_proto_body_size(type) < 0)
+		if (ump_proto_body_size(type) < 0)
 			continue;
 		for (size_t i = 0; i < NSAMPLES; i++)
 			found |= samples[i].type == type;
 		if (!found)
-			fail_msg("type %#x (%s) has no sample", type, um_msg_type_name(type));
+			fail_msg("type %#x (%s) has no sample", type, ump_msg_type_name(type));
 		known++;
 	}
 	/* 18 requests, 16 replies (ACK and POPULATE_DONE have none), 5 events */
@@ -286,32 +287,32 @@ static void test_roundtrip(void **state)
 
 static void test_fd_counts(void **state)
 {
-	assert_int_equal(um_proto_fds(UM_MSG_ATTACH), 1);
-	assert_int_equal(um_proto_fds(UM_MSG_HELLO | UM_REPLY), 1);
-	assert_int_equal(um_proto_fds(UM_MSG_ATTACH | UM_REPLY), 1);
-	assert_int_equal(um_proto_fds(UM_MSG_SUBSCRIBE | UM_REPLY), 1);
-	assert_int_equal(um_proto_fds(UM_MSG_HELLO), 0);
-	assert_int_equal(um_proto_fds(UM_EV_INVALIDATE), 0);
-	assert_int_equal(um_proto_fds(UM_EV_FORK), 1);
-	assert_int_equal(um_proto_fds(UM_MSG_FAULT | UM_REPLY), 0);
-	assert_int_equal(um_proto_fds(0x7777), 0);
-	assert_int_equal(um_proto_body_size(0x7777), -1);
+	assert_int_equal(ump_proto_fds(UMP_MSG_ATTACH), 1);
+	assert_int_equal(ump_proto_fds(UMP_MSG_HELLO | UMP_REPLY), 1);
+	assert_int_equal(ump_proto_fds(UMP_MSG_ATTACH | UMP_REPLY), 1);
+	assert_int_equal(ump_proto_fds(UMP_MSG_SUBSCRIBE | UMP_REPLY), 1);
+	assert_int_equal(ump_proto_fds(UMP_MSG_HELLO), 0);
+	assert_int_equal(ump_proto_fds(UMP_EV_INVALIDATE), 0);
+	assert_int_equal(ump_proto_fds(UMP_EV_FORK), 1);
+	assert_int_equal(ump_proto_fds(UMP_MSG_FAULT | UMP_REPLY), 0);
+	assert_int_equal(ump_proto_fds(0x7777), 0);
+	assert_int_equal(ump_proto_body_size(0x7777), -1);
 
 	for (size_t i = 0; i < NSAMPLES; i++) {
 		const struct sample *sm = &samples[i];
-		unsigned int fds = um_proto_fds(sm->type);
+		unsigned int fds = ump_proto_fds(sm->type);
 		size_t len = put(sm, sm->len);
-		struct um_msg m;
+		struct ump_msg m;
 
-		assert_int_equal(um_proto_decode(sm->side, rx.b, len, fds + 1, &m), -EPROTO);
+		assert_int_equal(ump_proto_decode(sm->side, rx.b, len, fds + 1, &m), -EPROTO);
 		if (fds)
-			assert_int_equal(um_proto_decode(sm->side, rx.b, len, 0, &m), -EPROTO);
+			assert_int_equal(ump_proto_decode(sm->side, rx.b, len, 0, &m), -EPROTO);
 	}
 }
 
 static void test_bad_header(void **state)
 {
-	const struct sample insert = sample_of(UM_MSG_INSERT), *sm = &insert;
+	const struct sample insert = sample_of(UMP_MSG_INSERT), *sm = &insert;
 	size_t len;
 
 	len = put(sm, sm->len);
@@ -319,7 +320,7 @@ static void test_bad_header(void **state)
 	assert_int_equal(dec(sm, len), -EPROTO);
 
 	len = put(sm, sm->len);
-	hdr()->version = UM_PROTO_VERSION + 1;
+	hdr()->version = UMP_PROTO_VERSION + 1;
 	assert_int_equal(dec(sm, len), -EPROTO);
 	hdr()->version = 0;
 	assert_int_equal(dec(sm, len), -EPROTO);
@@ -341,57 +342,57 @@ static void test_bad_header(void **state)
 
 static void test_short_and_long(void **state)
 {
-	const struct sample watch = sample_of(UM_MSG_WATCH), *sm = &watch;
-	struct um_msg m;
+	const struct sample watch = sample_of(UMP_MSG_WATCH), *sm = &watch;
+	struct ump_msg m;
 	size_t len = put(sm, sm->len);
 
-	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, NULL, len, 0, &m), -EPROTO);
-	for (size_t n = 0; n < sizeof(struct um_hdr); n++) {
+	assert_int_equal(ump_proto_decode(UMP_SIDE_DAEMON, NULL, len, 0, &m), -EPROTO);
+	for (size_t n = 0; n < sizeof(struct ump_hdr); n++) {
 		hdr()->length = n;
 		assert_int_equal(dec(sm, n), -EPROTO);
 	}
 
 	/* a header-only PING is the shortest legal message */
-	len = um_proto_encode(rx.b, UM_MSG_PING, ID, NULL, 0);
-	assert_int_equal(len, sizeof(struct um_hdr));
-	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, len, 0, &m), 0);
+	len = ump_proto_encode(rx.b, UMP_MSG_PING, ID, NULL, 0);
+	assert_int_equal(len, sizeof(struct ump_hdr));
+	assert_int_equal(ump_proto_decode(UMP_SIDE_DAEMON, rx.b, len, 0, &m), 0);
 
-	/* longer than UM_MSG_MAX, with a consistent length field */
-	len = um_proto_encode(rx.b, UM_MSG_PING, ID, NULL, 0);
-	hdr()->length = UM_MSG_MAX + 8;
-	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, UM_MSG_MAX + 8, 0, &m), -EPROTO);
-	hdr()->length = UM_MSG_MAX + 1;
-	assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, UM_MSG_MAX + 1, 0, &m), -EPROTO);
+	/* longer than UMP_MSG_MAX, with a consistent length field */
+	len = ump_proto_encode(rx.b, UMP_MSG_PING, ID, NULL, 0);
+	hdr()->length = UMP_MSG_MAX + 8;
+	assert_int_equal(ump_proto_decode(UMP_SIDE_DAEMON, rx.b, UMP_MSG_MAX + 8, 0, &m), -EPROTO);
+	hdr()->length = UMP_MSG_MAX + 1;
+	assert_int_equal(ump_proto_decode(UMP_SIDE_DAEMON, rx.b, UMP_MSG_MAX + 1, 0, &m), -EPROTO);
 }
 
 static void test_unknown_type(void **state)
 {
 	static const uint16_t bad[] = {
 		0,
-		UM_MSG_REQ_MAX + 1,
+		UMP_MSG_REQ_MAX + 1,
 		0x00ff,
-		UM_REPLY,
-		UM_REPLY | (UM_MSG_REQ_MAX + 1),
-		UM_REPLY | UM_MSG_ACK,		 /* ACK has no reply */
-		UM_REPLY | UM_MSG_POPULATE_DONE, /* neither has POPULATE_DONE */
+		UMP_REPLY,
+		UMP_REPLY | (UMP_MSG_REQ_MAX + 1),
+		UMP_REPLY | UMP_MSG_ACK,	   /* ACK has no reply */
+		UMP_REPLY | UMP_MSG_POPULATE_DONE, /* neither has POPULATE_DONE */
 		0x4000,
-		UM_EV_FORK + 1,
-		UM_EV_INVALIDATE | UM_REPLY,
+		UMP_EV_FORK + 1,
+		UMP_EV_INVALIDATE | UMP_REPLY,
 		0xffff,
 	};
-	struct um_msg m;
+	struct ump_msg m;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		/* a body of 16 bytes, the size of many real types */
 		static const uint64_t zero[2];
-		size_t len = um_proto_encode(rx.b, bad[i], ID, zero, sizeof(zero));
+		size_t len = ump_proto_encode(rx.b, bad[i], ID, zero, sizeof(zero));
 
-		assert_int_equal(um_proto_body_size(bad[i]), -1);
-		assert_string_equal(um_msg_type_name(bad[i]), "?");
-		assert_int_equal(um_proto_decode(UM_SIDE_DAEMON, rx.b, len, 0, &m), -EPROTO);
-		assert_int_equal(um_proto_decode(UM_SIDE_CLIENT, rx.b, len, 0, &m), -EPROTO);
+		assert_int_equal(ump_proto_body_size(bad[i]), -1);
+		assert_string_equal(ump_msg_type_name(bad[i]), "?");
+		assert_int_equal(ump_proto_decode(UMP_SIDE_DAEMON, rx.b, len, 0, &m), -EPROTO);
+		assert_int_equal(ump_proto_decode(UMP_SIDE_CLIENT, rx.b, len, 0, &m), -EPROTO);
 		hdr()->id = 0;
-		assert_int_equal(um_proto_decode(UM_SIDE_CLIENT, rx.b, len, 0, &m), -EPROTO);
+		assert_int_equal(ump_proto_decode(UMP_SIDE_CLIENT, rx.b, len, 0, &m), -EPROTO);
 	}
 }
 
@@ -400,15 +401,15 @@ static void test_wrong_side(void **state)
 	for (size_t i = 0; i < NSAMPLES; i++) {
 		const struct sample *sm = &samples[i];
 		size_t len = put(sm, sm->len);
-		struct um_msg m;
+		struct ump_msg m;
 
 		assert_int_equal(
-			um_proto_decode(other(sm->side), rx.b, len, um_proto_fds(sm->type), &m),
+			ump_proto_decode(other(sm->side), rx.b, len, ump_proto_fds(sm->type), &m),
 			-EPROTO);
 		/* flipping the id does not make it legal there either */
 		hdr()->id = hdr()->id ? 0 : ID;
 		assert_int_equal(
-			um_proto_decode(other(sm->side), rx.b, len, um_proto_fds(sm->type), &m),
+			ump_proto_decode(other(sm->side), rx.b, len, ump_proto_fds(sm->type), &m),
 			-EPROTO);
 	}
 }
@@ -452,19 +453,20 @@ static void test_ids(void **state)
  */
 static void expect_einval(const struct sample *sm)
 {
-	struct um_msg m;
+	struct ump_msg m;
 	size_t len;
 
 	memset(&m, 0, sizeof(m));
-	len = um_proto_encode(rx.b, sm->type, is_event(sm->type) ? 0 : ID, sm->u.bytes, sm->len);
-	assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type), &m), -EINVAL);
+	len = ump_proto_encode(rx.b, sm->type, is_event(sm->type) ? 0 : ID, sm->u.bytes, sm->len);
+	assert_int_equal(ump_proto_decode(sm->side, rx.b, len, ump_proto_fds(sm->type), &m),
+			 -EINVAL);
 	assert_int_equal(m.type, sm->type);
 	assert_int_equal(m.id, is_event(sm->type) ? 0 : ID);
 	assert_ptr_equal(m.body, body());
 	assert_int_equal(m.body_len, sm->len);
 
 	/* a header error wins over a field error */
-	assert_int_equal(um_proto_decode(sm->side, rx.b, len, um_proto_fds(sm->type) + 1, &m),
+	assert_int_equal(ump_proto_decode(sm->side, rx.b, len, ump_proto_fds(sm->type) + 1, &m),
 			 -EPROTO);
 }
 
@@ -472,7 +474,7 @@ static void test_fields_requests(void **state)
 {
 	struct sample t, base;
 
-	base = sample_of(UM_MSG_HELLO);
+	base = sample_of(UMP_MSG_HELLO);
 	t = base;
 	t.u.hello.version = 0;
 	expect_einval(&t);
@@ -480,7 +482,7 @@ static void test_fields_requests(void **state)
 	t.u.hello.pad = 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_ATTACH);
+	base = sample_of(UMP_MSG_ATTACH);
 	t = base;
 	t.u.attach.uffd_mode = 0;
 	expect_einval(&t);
@@ -488,7 +490,7 @@ static void test_fields_requests(void **state)
 	t.u.attach.uffd_mode = UMP_UFFD_USER_ONLY + 1;
 	expect_einval(&t);
 	t = base;
-	t.u.attach.flags = UM_ATTACH_ALL + 1;
+	t.u.attach.flags = UMP_ATTACH_ALL + 1;
 	expect_einval(&t);
 	t = base;
 	t.u.attach.probe = 0;
@@ -503,7 +505,7 @@ static void test_fields_requests(void **state)
 	t.u.attach.probe = UINT64_MAX - 4095;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_INSERT);
+	base = sample_of(UMP_MSG_INSERT);
 	t = base;
 	t.u.insert.start = ADDR + 1;
 	expect_einval(&t);
@@ -532,18 +534,18 @@ static void test_fields_requests(void **state)
 	t.u.insert.length = UINT64_MAX - 4095;
 	expect_einval(&t);
 	t = base;
-	t.u.insert.flags = UM_INSERT_ALL + 1;
+	t.u.insert.flags = UMP_INSERT_ALL + 1;
 	expect_einval(&t);
 	t = base;
 	t.u.insert.pad = 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_REMOVE);
+	base = sample_of(UMP_MSG_REMOVE);
 	t = base;
 	t.u.remove.interval_id = 0;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_SUBSCRIBE);
+	base = sample_of(UMP_MSG_SUBSCRIBE);
 	t = base;
 	t.u.subscribe.interval_id = 0;
 	expect_einval(&t);
@@ -557,7 +559,7 @@ static void test_fields_requests(void **state)
 	t.u.subscribe.flags = 2;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_SNAPSHOT); /* by interval id */
+	base = sample_of(UMP_MSG_SNAPSHOT); /* by interval id */
 	t = base;
 	t.u.snapshot.start = ADDR + 8;
 	expect_einval(&t);
@@ -579,7 +581,7 @@ static void test_fields_requests(void **state)
 	t.u.snapshot.npages = 2;
 	expect_einval(&t);
 	t = base;
-	t.u.snapshot.flags = UM_SNAP_ALL + 1;
+	t.u.snapshot.flags = UMP_SNAP_ALL + 1;
 	expect_einval(&t);
 	t = base;
 	t.u.snapshot.interval_id = 0;
@@ -590,7 +592,7 @@ static void test_fields_requests(void **state)
 	t.u.snapshot.pid = -3;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_ACK);
+	base = sample_of(UMP_MSG_ACK);
 	t = base;
 	t.u.ack.seq = 4;
 	expect_einval(&t);
@@ -601,7 +603,7 @@ static void test_fields_requests(void **state)
 	t.u.ack.interval_id = 0;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_WATCH);
+	base = sample_of(UMP_MSG_WATCH);
 	t = base;
 	t.u.watch.pid = -1;
 	expect_einval(&t);
@@ -609,12 +611,12 @@ static void test_fields_requests(void **state)
 	t.u.watch.pad = 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_FAULT);
+	base = sample_of(UMP_MSG_FAULT);
 	t = base;
 	t.u.fault.interval_id = 0;
 	expect_einval(&t);
 	t = base;
-	t.u.fault.flags = UM_FAULT_ALL + 1;
+	t.u.fault.flags = UMP_FAULT_ALL + 1;
 	expect_einval(&t);
 	t = base;
 	t.u.fault.pad = 1;
@@ -633,7 +635,7 @@ static void test_fields_requests(void **state)
 	t.u.fault.npages = 2;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_POPULATE_DONE);
+	base = sample_of(UMP_MSG_POPULATE_DONE);
 	t = base;
 	t.u.pop_done.token = 0;
 	expect_einval(&t);
@@ -647,15 +649,15 @@ static void test_fields_requests(void **state)
 	t.u.pop_done.pad = 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_GRANT);
+	base = sample_of(UMP_MSG_GRANT);
 	t = base;
 	t.u.grant.interval_id = 0;
 	expect_einval(&t);
 	t = base;
-	t.u.grant.flags = UM_GRANT_REVOKE << 1;
+	t.u.grant.flags = UMP_GRANT_REVOKE << 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_DIRTY);
+	base = sample_of(UMP_MSG_DIRTY);
 	t = base;
 	t.u.dirty.interval_id = 0;
 	expect_einval(&t);
@@ -663,7 +665,7 @@ static void test_fields_requests(void **state)
 	t.u.dirty.max_ranges = 0;
 	expect_einval(&t);
 	t = base;
-	t.u.dirty.flags = UM_DIRTY_REARM << 1;
+	t.u.dirty.flags = UMP_DIRTY_REARM << 1;
 	expect_einval(&t);
 	t = base;
 	t.u.dirty.end = t.u.dirty.start;
@@ -678,7 +680,7 @@ static void test_fields_requests(void **state)
 	t.u.dirty.start += 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_PLACE);
+	base = sample_of(UMP_MSG_PLACE);
 	t = base;
 	t.u.place.interval_id = 0;
 	expect_einval(&t);
@@ -695,7 +697,7 @@ static void test_fields_requests(void **state)
 	t.u.place.npages = UINT64_MAX;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_REVALIDATE);
+	base = sample_of(UMP_MSG_REVALIDATE);
 	t = base;
 	t.u.reval.interval_id = 0;
 	expect_einval(&t);
@@ -703,10 +705,10 @@ static void test_fields_requests(void **state)
 	t.u.reval.period_ms = 9;
 	expect_einval(&t);
 	t = base;
-	t.u.reval.flags = UM_REVAL_NOW << 1;
+	t.u.reval.flags = UMP_REVAL_NOW << 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_MSG_TRAP);
+	base = sample_of(UMP_MSG_TRAP);
 	t = base;
 	t.u.trap.tid = 0;
 	expect_einval(&t);
@@ -724,16 +726,16 @@ static void test_fields_requests(void **state)
 	t.u.trap.end2 = ADDR + 0x20000;
 	expect_einval(&t);
 	t = base;
-	t.u.trap.flags = UM_TRAP_BRK | UM_TRAP_SHMDT;
+	t.u.trap.flags = UMP_TRAP_BRK | UMP_TRAP_SHMDT;
 	t.u.trap.end = 0;
 	t.u.trap.reason = UMP_REASON_UNMAPPING;
 	expect_einval(&t);
 	t = base;
-	t.u.trap.flags = UM_TRAP_SHMDT; /* an address only */
+	t.u.trap.flags = UMP_TRAP_SHMDT; /* an address only */
 	t.u.trap.reason = UMP_REASON_UNMAPPING;
 	expect_einval(&t);
 	t = base;
-	t.u.trap.flags = UM_TRAP_ALL << 1;
+	t.u.trap.flags = UMP_TRAP_ALL << 1;
 	expect_einval(&t);
 	t = base;
 	t.u.trap.pad = 1;
@@ -744,7 +746,7 @@ static void test_fields_client(void **state)
 {
 	struct sample t, base;
 
-	base = sample_of(UM_EV_INVALIDATE);
+	base = sample_of(UMP_EV_INVALIDATE);
 	t = base;
 	t.u.inv.reason = 0;
 	expect_einval(&t);
@@ -770,10 +772,10 @@ static void test_fields_client(void **state)
 		t = base;
 		t.u.inv.reason = r;
 		put(&t, t.len);
-		assert_int_equal(dec(&t, sizeof(struct um_hdr) + t.len), 0);
+		assert_int_equal(dec(&t, sizeof(struct ump_hdr) + t.len), 0);
 	}
 
-	base = sample_of(UM_EV_RELEASE);
+	base = sample_of(UMP_EV_RELEASE);
 	t = base;
 	t.u.rel.error = 0;
 	expect_einval(&t);
@@ -783,12 +785,12 @@ static void test_fields_client(void **state)
 	t = base;
 	t.u.rel.error = -4096;
 	expect_einval(&t);
-	base = sample_of(UM_EV_EVICTED);
+	base = sample_of(UMP_EV_EVICTED);
 	t = base;
 	t.u.rel.error = 0;
 	expect_einval(&t);
 
-	base = sample_of(UM_EV_POPULATE);
+	base = sample_of(UMP_EV_POPULATE);
 	t = base;
 	t.u.pop.token = 0;
 	expect_einval(&t);
@@ -802,7 +804,7 @@ static void test_fields_client(void **state)
 	t.u.pop.flags = 1;
 	expect_einval(&t);
 
-	base = sample_of(UM_EV_FORK);
+	base = sample_of(UMP_EV_FORK);
 	t = base;
 	t.u.fork.parent_interval_id = 0;
 	expect_einval(&t);
@@ -823,7 +825,7 @@ static void test_fields_client(void **state)
 	expect_einval(&t);
 
 	/* a successful INSERT names a backend the client knows */
-	base = sample_of(UM_MSG_INSERT | UM_REPLY);
+	base = sample_of(UMP_MSG_INSERT | UMP_REPLY);
 	t = base;
 	t.u.insert_r.backend = 0;
 	expect_einval(&t);
@@ -835,11 +837,11 @@ static void test_fields_client(void **state)
 	t.u.insert_r.backend = 0;
 	t.u.insert_r.r.status = -ENOSPC;
 	put(&t, t.len);
-	assert_int_equal(dec(&t, sizeof(struct um_hdr) + t.len), 0);
+	assert_int_equal(dec(&t, sizeof(struct ump_hdr) + t.len), 0);
 
 	/* reply statuses are 0 or -errno */
 	for (size_t i = 0; i < NSAMPLES; i++) {
-		if (!(samples[i].type & UM_REPLY))
+		if (!(samples[i].type & UMP_REPLY))
 			continue;
 		t = samples[i];
 		t.u.reply.status = 1;
@@ -850,63 +852,63 @@ static void test_fields_client(void **state)
 	}
 
 	/* a daemon version without its NUL */
-	t = sample_of(UM_MSG_HELLO | UM_REPLY);
+	t = sample_of(UMP_MSG_HELLO | UMP_REPLY);
 	memset(t.u.hello_r.daemon_version, 'v', sizeof(t.u.hello_r.daemon_version));
 	expect_einval(&t);
-	t = sample_of(UM_MSG_STATUS | UM_REPLY);
+	t = sample_of(UMP_MSG_STATUS | UMP_REPLY);
 	memset(t.u.status_r.daemon_version, 'v', sizeof(t.u.status_r.daemon_version));
 	expect_einval(&t);
 	t.u.status_r.daemon_version[31] = '\0';
 	put(&t, t.len);
-	assert_int_equal(dec(&t, sizeof(struct um_hdr) + t.len), 0);
+	assert_int_equal(dec(&t, sizeof(struct ump_hdr) + t.len), 0);
 }
 
 static void test_unaligned(void **state)
 {
 	static union {
 		uint64_t align;
-		unsigned char b[UM_MSG_MAX + 16];
+		unsigned char b[UMP_MSG_MAX + 16];
 	} raw;
 	const struct sample *sm = &samples[0];
-	struct um_msg m;
+	struct ump_msg m;
 	size_t len = put(sm, sm->len);
 
 	for (size_t off = 1; off < 8; off++) {
 		memcpy(raw.b + off, rx.b, len);
-		assert_int_equal(um_proto_decode(sm->side, raw.b + off, len, 0, &m), -EPROTO);
+		assert_int_equal(ump_proto_decode(sm->side, raw.b + off, len, 0, &m), -EPROTO);
 	}
 	memcpy(raw.b + 8, rx.b, len);
-	assert_int_equal(um_proto_decode(sm->side, raw.b + 8, len, 0, &m), 0);
+	assert_int_equal(ump_proto_decode(sm->side, raw.b + 8, len, 0, &m), 0);
 }
 
 static void test_names(void **state)
 {
-	assert_string_equal(um_reason_name(UMP_REASON_WRITE), "write");
-	assert_string_equal(um_reason_name(UMP_REASON_REMOVE), "remove");
-	assert_string_equal(um_reason_name(UMP_REASON_UNMAP), "unmap");
-	assert_string_equal(um_reason_name(UMP_REASON_REMAP), "remap");
-	assert_string_equal(um_reason_name(UMP_REASON_FORK), "fork");
-	assert_string_equal(um_reason_name(UMP_REASON_RELEASE), "release");
-	assert_string_equal(um_reason_name(UMP_REASON_MIGRATE), "migrate");
-	assert_string_equal(um_reason_name(UMP_REASON_REVALIDATE), "revalidate");
-	assert_string_equal(um_reason_name(UMP_REASON_PROTECT), "protect");
-	assert_string_equal(um_reason_name(0), "?");
-	assert_string_equal(um_reason_name(UMP_REASON_MAX + 1), "?");
-	assert_string_equal(um_reason_name(UINT32_MAX), "?");
-	assert_string_equal(um_msg_type_name(UM_MSG_SNAPSHOT | UM_REPLY), "SNAPSHOT|REPLY");
-	assert_string_equal(um_msg_type_name(UM_EV_INVALIDATE), "INVALIDATE");
-	assert_string_equal(um_msg_type_name(UM_MSG_HELLO), "HELLO");
-	assert_string_equal(um_msg_type_name(0x7777), "?");
+	assert_string_equal(ump_reason_name(UMP_REASON_WRITE), "write");
+	assert_string_equal(ump_reason_name(UMP_REASON_REMOVE), "remove");
+	assert_string_equal(ump_reason_name(UMP_REASON_UNMAP), "unmap");
+	assert_string_equal(ump_reason_name(UMP_REASON_REMAP), "remap");
+	assert_string_equal(ump_reason_name(UMP_REASON_FORK), "fork");
+	assert_string_equal(ump_reason_name(UMP_REASON_RELEASE), "release");
+	assert_string_equal(ump_reason_name(UMP_REASON_MIGRATE), "migrate");
+	assert_string_equal(ump_reason_name(UMP_REASON_REVALIDATE), "revalidate");
+	assert_string_equal(ump_reason_name(UMP_REASON_PROTECT), "protect");
+	assert_string_equal(ump_reason_name(0), "?");
+	assert_string_equal(ump_reason_name(UMP_REASON_MAX + 1), "?");
+	assert_string_equal(ump_reason_name(UINT32_MAX), "?");
+	assert_string_equal(ump_msg_type_name(UMP_MSG_SNAPSHOT | UMP_REPLY), "SNAPSHOT|REPLY");
+	assert_string_equal(ump_msg_type_name(UMP_EV_INVALIDATE), "INVALIDATE");
+	assert_string_equal(ump_msg_type_name(UMP_MSG_HELLO), "HELLO");
+	assert_string_equal(ump_msg_type_name(0x7777), "?");
 
 	/* a reply is named after its request, in the one message list */
 	for (size_t i = 0; i < NSAMPLES; i++) {
 		char want[64];
 
-		if (!(samples[i].type & UM_REPLY))
+		if (!(samples[i].type & UMP_REPLY))
 			continue;
 		snprintf(want, sizeof(want), "%s|REPLY",
-			 um_msg_type_name(samples[i].type & ~UM_REPLY));
-		assert_string_equal(um_msg_type_name(samples[i].type), want);
+			 ump_msg_type_name(samples[i].type & ~UMP_REPLY));
+		assert_string_equal(ump_msg_type_name(samples[i].type), want);
 	}
 }
 

@@ -19,7 +19,7 @@
 
 #define PFN 0x1234ull
 /* a present page of a writable VMA, armed */
-#define PAGE (UM_E_PRESENT | SCAN_ID_WRITABLE | SCAN_ID_ARMED | PFN)
+#define PAGE (UMP_E_PRESENT | SCAN_ID_WRITABLE | SCAN_ID_ARMED | PFN)
 
 static void test_changed_present(void **state)
 {
@@ -29,9 +29,9 @@ static void test_changed_present(void **state)
 	assert_true(scan_changed(PAGE, PAGE + 1));
 	/* gone (zap, swap-out) */
 	assert_true(scan_changed(PAGE, SCAN_ID_WRITABLE));
-	assert_true(scan_changed(PAGE, (PAGE & ~UM_E_PRESENT) | UM_E_SWAP));
+	assert_true(scan_changed(PAGE, (PAGE & ~UMP_E_PRESENT) | UMP_E_SWAP));
 	/* became huge (collapse into a THP) */
-	assert_true(scan_changed(PAGE, PAGE | UM_E_HUGE));
+	assert_true(scan_changed(PAGE, PAGE | UMP_E_HUGE));
 	/* a write nobody saw: the protection went without a fault (WP_ASYNC) */
 	assert_true(scan_changed(PAGE, PAGE & ~SCAN_ID_ARMED));
 	/* re-armed only: a mirror's entry is as good as before */
@@ -40,7 +40,7 @@ static void test_changed_present(void **state)
 
 static void test_changed_not_present(void **state)
 {
-	const uint64_t none = SCAN_ID_WRITABLE, swapped = SCAN_ID_WRITABLE | UM_E_SWAP;
+	const uint64_t none = SCAN_ID_WRITABLE, swapped = SCAN_ID_WRITABLE | UMP_E_SWAP;
 
 	/* appearing where nothing was (read fault, swap-in): no mirror held it */
 	assert_false(scan_changed(none, PAGE));
@@ -48,11 +48,11 @@ static void test_changed_not_present(void **state)
 	assert_false(scan_changed(none, swapped));
 	assert_false(scan_changed(swapped | 5, swapped | 6));
 	/* but protection changes count, present or not */
-	assert_true(scan_changed(none, 0));			/* mprotect read-only */
-	assert_true(scan_changed(0, SCAN_ID_WRITABLE));		/* mprotect writable */
-	assert_true(scan_changed(none, none | UM_E_NOPERM));	/* PROT_NONE */
-	assert_true(scan_changed(none, UM_E_HOLE));		/* the VMA went */
-	assert_true(scan_changed(UM_E_HOLE, SCAN_ID_WRITABLE)); /* a new VMA */
+	assert_true(scan_changed(none, 0));			 /* mprotect read-only */
+	assert_true(scan_changed(0, SCAN_ID_WRITABLE));		 /* mprotect writable */
+	assert_true(scan_changed(none, none | UMP_E_NOPERM));	 /* PROT_NONE */
+	assert_true(scan_changed(none, UMP_E_HOLE));		 /* the VMA went */
+	assert_true(scan_changed(UMP_E_HOLE, SCAN_ID_WRITABLE)); /* a new VMA */
 	/* an armed never-touched page written unseen (WP_ASYNC marker gone) */
 	assert_true(scan_changed(none | SCAN_ID_ARMED, PAGE & ~SCAN_ID_ARMED));
 }
@@ -61,7 +61,7 @@ static void test_changed_not_present(void **state)
 static void test_changed_explained(void **state)
 {
 	assert_false(scan_changed(PAGE | SCAN_ID_EXPLAINED, 0));
-	assert_false(scan_changed(PAGE | SCAN_ID_EXPLAINED, UM_E_HOLE));
+	assert_false(scan_changed(PAGE | SCAN_ID_EXPLAINED, UMP_E_HOLE));
 	assert_false(scan_changed(PAGE | SCAN_ID_EXPLAINED, PAGE & ~SCAN_ID_ARMED));
 }
 
@@ -143,9 +143,9 @@ static void cover(uint64_t first, uint64_t end, void *priv)
 static void test_compare_random(void **state)
 {
 	static const uint64_t ids[] = {
-		0,	   SCAN_ID_WRITABLE,	  PAGE,
-		PAGE + 1,  PAGE & ~SCAN_ID_ARMED, UM_E_SWAP | SCAN_ID_WRITABLE,
-		UM_E_HOLE, UM_E_NOPERM,
+		0,	    SCAN_ID_WRITABLE,	   PAGE,
+		PAGE + 1,   PAGE & ~SCAN_ID_ARMED, UMP_E_SWAP | SCAN_ID_WRITABLE,
+		UMP_E_HOLE, UMP_E_NOPERM,
 	};
 	const unsigned int nids = sizeof(ids) / sizeof(ids[0]);
 

@@ -60,7 +60,7 @@ static void grows_in_chunks_to_the_bound(void **state)
 	for (uint32_t k = 0; k < NSLOTS; k++) {
 		assert_int_equal(seq_slot_alloc(&f->mm, &slot), 0);
 		assert_int_equal(slot, k);
-		assert_int_equal(f->mm.seq[slot].flags, UM_SLOT_LIVE);
+		assert_int_equal(f->mm.seq[slot].flags, UMP_SLOT_LIVE);
 		assert_int_equal(f->mm.seq[slot].seq, 0);
 		assert_int_equal(f->mm.slot_cap, k < 4096 ? 4096 : k < 8192 ? 8192 : NSLOTS);
 	}
@@ -108,7 +108,7 @@ static void sealed_full_size(void **state)
 	struct stat st;
 
 	assert_int_equal(fstat(f->mm.seq_fd, &st), 0);
-	assert_true((uint64_t)st.st_size >= (uint64_t)NSLOTS * sizeof(struct um_seq_slot));
+	assert_true((uint64_t)st.st_size >= (uint64_t)NSLOTS * sizeof(struct ump_seq_slot));
 	assert_int_equal(seals & (F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
 			 F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	/* what a client holding the fd can and cannot do */
@@ -126,7 +126,7 @@ static void default_is_the_protocol_most(void **state)
 
 	(void)state;
 	assert_int_equal(seq_area_create(&mm), 0);
-	assert_int_equal(seq_area_slots(&mm), UM_SEQ_SLOTS_MAX);
+	assert_int_equal(seq_area_slots(&mm), UMP_SEQ_SLOTS_MAX);
 	seq_area_destroy(&mm);
 }
 

@@ -54,29 +54,29 @@ static void test_present_anon(void **state)
 	const uint64_t raw = PM_PRESENT | PM_MMAP_EXCLUSIVE | PFN;
 
 	/* written in place: writable, exclusive, not protected */
-	assert_true(conv(raw, &anon_rw, true) == (UM_E_PRESENT | UM_E_EXCL | UM_E_WRITE | PFN));
+	assert_true(conv(raw, &anon_rw, true) == (UMP_E_PRESENT | UMP_E_EXCL | UMP_E_WRITE | PFN));
 	/* the PFN only for who may see it; the flags the same */
-	assert_true(conv(raw, &anon_rw, false) == (UM_E_PRESENT | UM_E_EXCL | UM_E_WRITE));
+	assert_true(conv(raw, &anon_rw, false) == (UMP_E_PRESENT | UMP_E_EXCL | UMP_E_WRITE));
 	/* armed: write-protected, so not WRITE */
 	assert_true(conv(raw | PM_UFFD_WP, &anon_rw, true) ==
-		    (UM_E_PRESENT | UM_E_EXCL | UM_E_UFFD_WP | PFN));
+		    (UMP_E_PRESENT | UMP_E_EXCL | UMP_E_UFFD_WP | PFN));
 	/* the VMA forbids writes */
-	assert_true(conv(raw, &anon_ro, true) == (UM_E_PRESENT | UM_E_EXCL | PFN));
+	assert_true(conv(raw, &anon_ro, true) == (UMP_E_PRESENT | UMP_E_EXCL | PFN));
 	/* shared copy-on-write (after fork): the write copies it */
-	assert_true(conv(PM_PRESENT | PFN, &anon_rw, true) == (UM_E_PRESENT | PFN));
+	assert_true(conv(PM_PRESENT | PFN, &anon_rw, true) == (UMP_E_PRESENT | PFN));
 }
 
 static void test_zero_page(void **state)
 {
 	uint64_t e = conv(PM_PRESENT | ZERO_PFN, &anon_rw, true);
 
-	assert_true(e == (UM_E_PRESENT | UM_E_ZERO | ZERO_PFN));
+	assert_true(e == (UMP_E_PRESENT | UMP_E_ZERO | ZERO_PFN));
 	/* even where the kernel called it exclusive, it is never written in place */
 	e = conv(PM_PRESENT | PM_MMAP_EXCLUSIVE | ZERO_PFN, &anon_rw, true);
-	assert_false(e & UM_E_WRITE);
+	assert_false(e & UMP_E_WRITE);
 	/* hidden PFNs: the zero page cannot be told apart, nor is PFN 0 it */
 	e = conv(PM_PRESENT | PM_MMAP_EXCLUSIVE, &anon_rw, false);
-	assert_true(e == (UM_E_PRESENT | UM_E_EXCL | UM_E_WRITE));
+	assert_true(e == (UMP_E_PRESENT | UMP_E_EXCL | UMP_E_WRITE));
 }
 
 static void test_file_pages(void **state)
@@ -85,25 +85,25 @@ static void test_file_pages(void **state)
 
 	/* a private mapping's page-cache page: read-only to the CPU until copied */
 	assert_true(conv(raw, &file_private_rw, true) ==
-		    (UM_E_PRESENT | UM_E_FILE | UM_E_EXCL | PFN));
+		    (UMP_E_PRESENT | UMP_E_FILE | UMP_E_EXCL | PFN));
 	/* a shared mapping writes the page itself, exclusive or not */
 	assert_true(conv(PM_PRESENT | PM_FILE | PFN, &shared_rw, true) ==
-		    (UM_E_PRESENT | UM_E_FILE | UM_E_WRITE | PFN));
+		    (UMP_E_PRESENT | UMP_E_FILE | UMP_E_WRITE | PFN));
 	assert_true(conv(PM_PRESENT | PM_FILE | PFN | PM_UFFD_WP, &shared_rw, true) ==
-		    (UM_E_PRESENT | UM_E_FILE | UM_E_UFFD_WP | PFN));
+		    (UMP_E_PRESENT | UMP_E_FILE | UMP_E_UFFD_WP | PFN));
 }
 
 static void test_huge(void **state)
 {
 	/* hugetlb: every present page is part of a huge page */
 	assert_true(conv(PM_PRESENT | PFN, &hugetlb_rw, true) ==
-		    (UM_E_PRESENT | UM_E_HUGE | UM_E_WRITE | PFN));
+		    (UMP_E_PRESENT | UMP_E_HUGE | UMP_E_WRITE | PFN));
 	assert_true(conv(0, &hugetlb_rw, true) == 0);
 	/* a THP block found by the walk (its mark), and the huge zero page */
 	assert_true(conv(PM_PRESENT | PM_MMAP_EXCLUSIVE | PFN | SNAPSHOT_RAW_THP, &anon_rw, true) ==
-		    (UM_E_PRESENT | UM_E_EXCL | UM_E_WRITE | UM_E_HUGE | PFN));
+		    (UMP_E_PRESENT | UMP_E_EXCL | UMP_E_WRITE | UMP_E_HUGE | PFN));
 	assert_true(conv(PM_PRESENT | PFN | SNAPSHOT_RAW_THP | SNAPSHOT_RAW_HUGE_ZERO, &anon_rw,
-			 true) == (UM_E_PRESENT | UM_E_HUGE | UM_E_ZERO | PFN));
+			 true) == (UMP_E_PRESENT | UMP_E_HUGE | UMP_E_ZERO | PFN));
 }
 
 static void test_not_present(void **state)
@@ -111,14 +111,14 @@ static void test_not_present(void **state)
 	const uint64_t swp = PM_SWAP | (0x4567ull << 5) | SWAP_TYPE;
 
 	assert_true(conv(0, &anon_rw, true) == 0);
-	assert_true(conv(swp, &anon_rw, true) == UM_E_SWAP);
+	assert_true(conv(swp, &anon_rw, true) == UMP_E_SWAP);
 	/* shmem swapped out */
-	assert_true(conv(swp | PM_FILE, &shared_rw, true) == (UM_E_SWAP | UM_E_FILE));
+	assert_true(conv(swp | PM_FILE, &shared_rw, true) == (UMP_E_SWAP | UMP_E_FILE));
 	/* a page we protected, swapped out: still armed */
-	assert_true(conv(swp | PM_UFFD_WP, &anon_rw, true) == (UM_E_SWAP | UM_E_UFFD_WP));
+	assert_true(conv(swp | PM_UFFD_WP, &anon_rw, true) == (UMP_E_SWAP | UMP_E_UFFD_WP));
 	/* an armed never-touched page: a marker, not swap (type hidden or not) */
-	assert_true(conv(PM_SWAP | PM_UFFD_WP, &anon_rw, false) == UM_E_UFFD_WP);
-	assert_true(conv(PM_SWAP | PM_UFFD_WP | 31, &anon_rw, true) == UM_E_UFFD_WP);
+	assert_true(conv(PM_SWAP | PM_UFFD_WP, &anon_rw, false) == UMP_E_UFFD_WP);
+	assert_true(conv(PM_SWAP | PM_UFFD_WP | 31, &anon_rw, true) == UMP_E_UFFD_WP);
 	/* a migration entry (type above the swap areas) is not swap */
 	assert_true(conv(PM_SWAP | (0x4567ull << 5) | 29, &anon_rw, true) == 0);
 }
@@ -126,12 +126,12 @@ static void test_not_present(void **state)
 /* raw bits that share positions with UM_E_* bits never leak through */
 static void test_no_raw_bits(void **state)
 {
-	/* bit 55: soft-dirty raw, UM_E_SWAP converted */
-	assert_false(conv(PM_PRESENT | PM_SOFT_DIRTY | PFN, &anon_rw, true) & UM_E_SWAP);
+	/* bit 55: soft-dirty raw, UMP_E_SWAP converted */
+	assert_false(conv(PM_PRESENT | PM_SOFT_DIRTY | PFN, &anon_rw, true) & UMP_E_SWAP);
 	assert_false(conv(PM_SOFT_DIRTY, &anon_rw, true));
-	/* a PFN wider than UM_E_PFN_MASK stays out of the flag bits */
-	assert_true((conv(PM_PRESENT | PM_PFN_MASK, &anon_ro, true) & ~UM_E_PFN_MASK) ==
-		    UM_E_PRESENT);
+	/* a PFN wider than UMP_E_PFN_MASK stays out of the flag bits */
+	assert_true((conv(PM_PRESENT | PM_PFN_MASK, &anon_ro, true) & ~UMP_E_PFN_MASK) ==
+		    UMP_E_PRESENT);
 }
 
 /* a run of entries of one VMA is converted entry by entry */
@@ -141,10 +141,10 @@ static void test_run(void **state)
 			  PM_SWAP | SWAP_TYPE };
 
 	snapshot_convert_vma(e, 4, &anon_rw, ZERO_PFN, false);
-	assert_true(e[0] == (UM_E_PRESENT | UM_E_EXCL | UM_E_WRITE));
+	assert_true(e[0] == (UMP_E_PRESENT | UMP_E_EXCL | UMP_E_WRITE));
 	assert_true(e[1] == 0);
-	assert_true(e[2] == (UM_E_PRESENT | UM_E_ZERO));
-	assert_true(e[3] == UM_E_SWAP);
+	assert_true(e[2] == (UMP_E_PRESENT | UMP_E_ZERO));
+	assert_true(e[3] == UMP_E_SWAP);
 }
 
 int main(void)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_transport.c - um_transport_send() / um_transport_recv()
+ * test_transport.c - ump_transport_send() / ump_transport_recv()
  * (proto/transport.c) over a real SOCK_SEQPACKET socketpair.
  *
  * Every fd that arrives is either handed out or closed (counted in
@@ -68,8 +68,8 @@ static void test_no_fd(void **state)
 
 	(void)state;
 	memset(out, 'x', sizeof(out));
-	assert_int_equal(um_transport_send(sv[0], out, 40, NULL, 0, 0), 0);
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), fds, 1, &nfds, 0), 40);
+	assert_int_equal(ump_transport_send(sv[0], out, 40, NULL, 0, 0), 0);
+	assert_int_equal(ump_transport_recv(sv[1], in, sizeof(in), fds, 1, &nfds, 0), 40);
 	assert_int_equal(nfds, 0);
 	assert_memory_equal(in, out, 40);
 }
@@ -82,8 +82,8 @@ static void test_one_fd(void **state)
 
 	(void)state;
 	assert_true(fd >= 0);
-	assert_int_equal(um_transport_send(sv[0], "abc", 3, &fd, 1, 0), 0);
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), 3);
+	assert_int_equal(ump_transport_send(sv[0], "abc", 3, &fd, 1, 0), 0);
+	assert_int_equal(ump_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), 3);
 	assert_int_equal(nfds, 1);
 	assert_true(got >= 0 && got != fd);
 	assert_true(same_file(fd, got));
@@ -102,11 +102,11 @@ static void test_extra_fds_counted_and_closed(void **state)
 	(void)state;
 	for (int i = 0; i < 3; i++)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	assert_int_equal(um_transport_send(sv[0], "x", 1, fds, 3, 0), 0);
+	assert_int_equal(ump_transport_send(sv[0], "x", 1, fds, 3, 0), 0);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 	before = open_fds();
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), 1);
+	assert_int_equal(ump_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), 1);
 	/* the decoder must see 3 to refuse a message that may carry 1 */
 	assert_int_equal(nfds, 3);
 	assert_true(got >= 0);
@@ -121,10 +121,10 @@ static void test_truncated_data(void **state)
 	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), got = -1, before;
 
 	(void)state;
-	assert_int_equal(um_transport_send(sv[0], out, sizeof(out), &fd, 1, 0), 0);
+	assert_int_equal(ump_transport_send(sv[0], out, sizeof(out), &fd, 1, 0), 0);
 	close(fd);
 	before = open_fds();
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), -EMSGSIZE);
+	assert_int_equal(ump_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), -EMSGSIZE);
 	assert_int_equal(nfds, 0);
 	assert_int_equal(open_fds(), before); /* the fd that came is closed */
 }
@@ -161,7 +161,7 @@ static void test_truncated_control(void **state)
 		close(fds[i]);
 	before = open_fds();
 	assert_int_equal(
-		um_transport_recv(sv[1], in, sizeof(in), got, UM_TRANSPORT_MAX_FDS, &nfds, 0),
+		ump_transport_recv(sv[1], in, sizeof(in), got, UM_TRANSPORT_MAX_FDS, &nfds, 0),
 		-EBADMSG);
 	assert_int_equal(nfds, 0);
 	assert_int_equal(open_fds(), before);
@@ -176,8 +176,8 @@ static void test_foreign_control(void **state)
 	(void)state;
 	/* with SO_PASSCRED every datagram carries SCM_CREDENTIALS: not ours */
 	assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
-	assert_int_equal(um_transport_send(sv[0], "z", 1, NULL, 0, 0), 0);
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), -EBADMSG);
+	assert_int_equal(ump_transport_send(sv[0], "z", 1, NULL, 0, 0), 0);
+	assert_int_equal(ump_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), -EBADMSG);
 	assert_int_equal(nfds, 0);
 }
 
@@ -188,11 +188,11 @@ static void test_again_and_eof(void **state)
 	int got;
 
 	(void)state;
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, MSG_DONTWAIT),
+	assert_int_equal(ump_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, MSG_DONTWAIT),
 			 -EAGAIN);
 	close(sv[0]);
-	assert_int_equal(um_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), 0);
-	assert_int_equal(um_transport_send(sv[1], "w", 1, NULL, 0, 0), -EPIPE);
+	assert_int_equal(ump_transport_recv(sv[1], in, sizeof(in), &got, 1, &nfds, 0), 0);
+	assert_int_equal(ump_transport_send(sv[1], "w", 1, NULL, 0, 0), -EPIPE);
 	sv[0] = open("/dev/null", O_RDONLY | O_CLOEXEC); /* for the teardown */
 }
 
@@ -203,7 +203,7 @@ static void test_full_buffer(void **state)
 
 	(void)state;
 	do
-		r = um_transport_send(sv[0], out, sizeof(out), NULL, 0, MSG_DONTWAIT);
+		r = ump_transport_send(sv[0], out, sizeof(out), NULL, 0, MSG_DONTWAIT);
 	while (r == 0);
 	assert_int_equal(r, -EAGAIN);
 }
@@ -213,7 +213,7 @@ static void test_too_many_fds(void **state)
 	int fds[UM_TRANSPORT_MAX_FDS + 1] = { 0 };
 
 	(void)state;
-	assert_int_equal(um_transport_send(sv[0], "v", 1, fds, UM_TRANSPORT_MAX_FDS + 1, 0),
+	assert_int_equal(ump_transport_send(sv[0], "v", 1, fds, UM_TRANSPORT_MAX_FDS + 1, 0),
 			 -EINVAL);
 }
 
