@@ -194,9 +194,14 @@ static void probe_pfns(struct kfeat *kf, volatile char *rw, volatile char *ro)
 	rw[0] = 1;
 	kf->pfn_visible =
 		read_pagemap((uint64_t)(uintptr_t)rw, &ent) == 0 && kfeat_entry_pfn(ent, &pfn);
-	/* a read fault on untouched private anon memory maps the zero page */
+	/*
+	 * A read fault on untouched private anon memory maps the zero page.
+	 * The value is used: valgrind's translator drops a load whose value
+	 * nothing reads, volatile or not, and the page stayed unmapped.
+	 */
 	c = ro[0];
-	(void)c;
+	if (c != 0)
+		return; /* fresh anonymous memory reads 0: cannot happen */
 	if (kf->pfn_visible && read_pagemap((uint64_t)(uintptr_t)ro, &ent) == 0 &&
 	    kfeat_entry_pfn(ent, &pfn))
 		kf->zero_pfn = pfn;
