@@ -315,23 +315,23 @@ UM_EXPORT int um_status(struct um_client *c, struct um_status *out);
 /* --- intervals (mmu_interval_notifier) ------------------------------- */
 
 enum um_reason {
-	UM_REASON_WRITE = 1,	  /* first write since armed; zero page / COW break */
-	UM_REASON_REMOVE = 2,	  /* madvise(MADV_DONTNEED / MADV_REMOVE) */
-	UM_REASON_UNMAP = 3,	  /* munmap */
-	UM_REASON_REMAP = 4,	  /* mremap moved the pages away */
-	UM_REASON_FORK = 5,	  /* fork made written pages copy-on-write */
-	UM_REASON_RELEASE = 6,	  /* watchers only (um_watch): the interval ended
-				     (owner exited, interval removed, daemon
-				     shutting down); receivers hear it through
-				     ops->release instead */
-	UM_REASON_MIGRATE = 7,	  /* a placement request moves the pages (um_range_place) */
-	UM_REASON_REVALIDATE = 8, /* the revalidation scan found a change after the fact:
-				     migration, swap-out, KSM, THP split/collapse,
-				     reclaim, mprotect (see README) */
-	UM_REASON_PROTECT = 9,	  /* the daemon write-protects pages this mirror may
-				     hold writable: another interval was inserted over
-				     them (tracking starts write-protected), or a
-				     dirty harvest with UM_DIRTY_REARM */
+	UM_REASON_WRITE = 1,	   /* first write since armed; zero page / COW break */
+	UM_REASON_REMOVE = 2,	   /* madvise(MADV_DONTNEED / MADV_REMOVE) */
+	UM_REASON_UNMAP = 3,	   /* munmap */
+	UM_REASON_REMAP = 4,	   /* mremap moved the pages away */
+	UM_REASON_FORK = 5,	   /* fork made written pages copy-on-write */
+	UM_REASON_RELEASE = 6,	   /* watchers only (um_watch): the interval ended
+				      (owner exited, interval removed, daemon
+				      shutting down); receivers hear it through
+				      ops->release instead */
+	UM_REASON_MIGRATE = 7,	   /* a placement request moves the pages (um_range_place) */
+	UM_REASON_REVALIDATE = 8,  /* the revalidation scan found a change after the fact:
+				      migration, swap-out, KSM, THP split/collapse,
+				      reclaim, mprotect (see README) */
+	UM_REASON_PROTECT = 9,	   /* the daemon write-protects pages this mirror may
+				      hold writable: another interval was inserted over
+				      them (tracking starts write-protected), or a
+				      dirty harvest with UM_DIRTY_REARM */
 	UM_REASON_PROTECTION = 10, /* trap mode: mprotect/pkey_mprotect is about
 				      to change the protection (the kernel's
 				      MMU_NOTIFY_PROTECTION_VMA) */
