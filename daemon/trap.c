@@ -21,10 +21,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "inval.h"
@@ -34,6 +32,7 @@
 #include "peer.h"
 #include "server_types.h"
 #include "uapi_compat.h"
+#include "vma.h"
 #include "wp.h"
 
 #define TRAP_SETTLE_MS 100 /* a call that changes nothing visible */
@@ -60,68 +59,21 @@ static uint64_t mix(uint64_t h, uint64_t v)
 	return h;
 }
 
-/* one VMA at or after @addr: PROCMAP_QUERY, else a line of /proc/PID/maps */
-struct vma_rec {
-	uint64_t start, end, flags, ino, off;
-};
-
-static int maps_next(struct mm *mm, FILE **maps, uint64_t addr, struct vma_rec *v)
+/* the permissions as one word, bits as PROCMAP_QUERY's vma_flags */
+static uint64_t vma_flags(const struct vma *v)
 {
-	if (mm->maps_fd >= 0) {
-		struct procmap_query q = {
-			.size = sizeof(q),
-			.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
-			.query_addr = addr,
-		};
-
-		if (ioctl(mm->maps_fd, PROCMAP_QUERY, &q) < 0)
-			return -errno;
-		v->start = q.vma_start;
-		v->end = q.vma_end;
-		v->flags = q.vma_flags;
-		v->ino = q.inode;
-		v->off = q.vma_offset;
-		return 0;
-	}
-	if (!*maps) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/maps", (int)mm->pid);
-		*maps = fopen(path, "re");
-		if (!*maps)
-			return -errno;
-	}
-	for (;;) {
-		char line[512], perms[8];
-		uint64_t s, e, off = 0, ino = 0;
-
-		if (!fgets(line, sizeof(line), *maps))
-			return -ENOENT;
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %" SCNu64, &s, &e,
-			   perms, &off, &ino) < 3 ||
-		    strlen(perms) < 4)
-			continue;
-		if (e <= addr)
-			continue;
-		v->start = s;
-		v->end = e;
-		v->flags = (perms[0] == 'r') | (perms[1] == 'w') << 1 | (perms[2] == 'x') << 2 |
-			   (perms[3] == 's') << 3;
-		v->ino = ino;
-		v->off = off;
-		return 0;
-	}
+	return (uint64_t)v->read | (uint64_t)v->write << 1 | (uint64_t)v->exec << 2 |
+	       (uint64_t)v->shared << 3;
 }
 
 /* the VMA covering @addr: [*start, *end), or -ENOENT */
 static int vma_at(struct mm *mm, uint64_t addr, uint64_t *start, uint64_t *end)
 {
-	FILE *maps = NULL;
-	struct vma_rec v;
-	int ret = maps_next(mm, &maps, addr, &v);
+	struct vma_iter it = { .mm = mm };
+	struct vma v;
+	int ret = vma_next(&it, addr, &v);
 
-	if (maps)
-		fclose(maps);
+	vma_iter_done(&it);
 	if (ret)
 		return ret;
 	if (v.start > addr)
@@ -140,19 +92,19 @@ static uint64_t fingerprint(struct trap_op *op)
 		uint64_t addr = op->r[i][0], end = op->r[i][1];
 		uint64_t pm[PM_PAGES];
 		uint64_t n = (end - addr) >> UMP_PAGE_SHIFT;
-		FILE *maps = NULL;
+		struct vma_iter it = { .mm = op->mm };
 		ssize_t got;
 
 		while (addr < end) {
-			struct vma_rec v;
+			struct vma v;
 
-			if (maps_next(op->mm, &maps, addr, &v) || v.start >= end)
+			if (vma_next(&it, addr, &v) || v.start >= end)
 				break;
-			h = mix(mix(mix(mix(mix(h, v.start), v.end), v.flags), v.ino), v.off);
+			h = mix(mix(mix(mix(mix(h, v.start), v.end), vma_flags(&v)), v.inode),
+				v.offset);
 			addr = v.end;
 		}
-		if (maps)
-			fclose(maps);
+		vma_iter_done(&it);
 		h = mix(h, 0x5eedu); /* the end of this range's VMAs */
 		if (n > PM_PAGES)
 			n = PM_PAGES;

@@ -29,8 +29,11 @@ int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 		v->start = q.vma_start;
 		v->end = q.vma_end;
 		v->page_size = q.vma_page_size;
+		v->inode = q.inode;
+		v->offset = q.vma_offset;
 		v->read = q.vma_flags & PROCMAP_QUERY_VMA_READABLE;
 		v->write = q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE;
+		v->exec = q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE;
 		v->shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
 		v->anon = !q.inode && !v->shared;
 		return 0;
@@ -45,13 +48,13 @@ int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 	}
 	for (;;) {
 		char line[512], perms[8];
-		uint64_t s, e, inode = 0;
+		uint64_t s, e, off = 0, inode = 0;
 
 		if (!fgets(line, sizeof(line), it->maps))
 			return -ENOENT;
 		/* a long name: the rest of the line is read as garbage and fails sscanf */
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*x %*x:%*x %" SCNu64, &s, &e, perms,
-			   &inode) < 3 ||
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %" SCNu64, &s, &e,
+			   perms, &off, &inode) < 3 ||
 		    strlen(perms) < 4)
 			continue;
 		if (e <= addr)
@@ -64,8 +67,11 @@ int vma_next(struct vma_iter *it, uint64_t addr, struct vma *v)
 		 * matters to the callers.
 		 */
 		v->page_size = strstr(line, " /anon_hugepage") ? 2ull << 20 : UMP_PAGE_SIZE;
+		v->inode = inode;
+		v->offset = off;
 		v->read = perms[0] == 'r';
 		v->write = perms[1] == 'w';
+		v->exec = perms[2] == 'x';
 		v->shared = perms[3] == 's';
 		v->anon = !inode && !v->shared;
 		return 0;

@@ -14,7 +14,8 @@ struct mm;
 /* one VMA as vma_next() and vma_walk() report it */
 struct vma {
 	uint64_t start, end, page_size;
-	bool read, write, shared;
+	uint64_t inode, offset; /* the file behind it (0 for none), and where in it */
+	bool read, write, exec, shared;
 	bool anon; /* private memory with no file behind it (MAP_ANONYMOUS, heap, stack) */
 };
 

@@ -524,6 +524,86 @@ static int trap_hello(int fd)
 	}
 }
 
+#ifdef TRAP_ARCH
+/*
+ * The request and response buffers at the sizes this kernel uses (never
+ * below our headers' sizes). The caller frees both on failure.
+ */
+static int trap_alloc_bufs(const struct seccomp_notif_sizes *sz)
+{
+	T.req_size = sz->seccomp_notif > sizeof(*T.req) ? sz->seccomp_notif : sizeof(*T.req);
+	T.resp_size =
+		sz->seccomp_notif_resp > sizeof(*T.resp) ? sz->seccomp_notif_resp : sizeof(*T.resp);
+	T.req = calloc(1, T.req_size);
+	T.resp = calloc(1, T.resp_size);
+	return T.req && T.resp ? 0 : -ENOMEM;
+}
+
+/*
+ * Start the trap thread and wait until it has posted T.ready, i.e. runs
+ * its own code; it then waits on T.go for the listener. The caller must
+ * install the filter only after this returns 0, and destroys the two
+ * semaphores on failure.
+ */
+static int trap_start_thread(void)
+{
+	sigset_t all, old;
+	int r;
+
+	sem_init(&T.go, 0, 0);
+	sem_init(&T.ready, 0, 0);
+	/*
+	 * The thread first: once the filter is in, creating one (mmap and
+	 * mprotect of its stack) would wait for an answer nobody gives. And
+	 * the filter only once the thread runs its own code: what runs in it
+	 * before (a sanitizer runtime's thread start-up allocates, and its
+	 * allocator maps with MAP_FIXED) would be a trapped call of the one
+	 * thread that answers them (test_trap hung there under ASan).
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&T.thread, NULL, trap_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return r;
+	while (sem_wait(&T.ready) < 0)
+		;
+	return 0;
+}
+
+/*
+ * Install the @n instructions of @f for all threads with a listener, into
+ * T.listener. Returns 0, -EOPNOTSUPP (seccomp or a needed flag missing),
+ * -EBUSY (a listener already) or another negative errno.
+ */
+static int trap_set_filter(struct sock_filter *f, int n)
+{
+	unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC |
+			      SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+	struct sock_fprog prog = { .len = (unsigned short)n, .filter = f };
+	long l;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	/*
+	 * Killable once received (5.19): without it a signal to a
+	 * thread held for its acks interrupts the call, and munmap or
+	 * mprotect would fail with EINTR, which no caller expects.
+	 */
+	l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		    flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+	if (l < 0 && errno == EINVAL)
+		l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (l < 0)
+		/* EINVAL: a flag this kernel lacks; EBUSY: a listener already */
+		return errno == EINVAL || errno == ENOSYS ? -EOPNOTSUPP
+		       : errno == ESRCH			  ? -EBUSY
+							  : -errno;
+	T.listener = (int)l;
+	return 0;
+}
+#endif
+
 int trap_install(const char *path)
 {
 #ifndef TRAP_ARCH
@@ -531,9 +611,7 @@ int trap_install(const char *path)
 	return -EOPNOTSUPP;
 #else
 	struct sock_filter f[64];
-	struct sock_fprog prog;
 	struct seccomp_notif_sizes sz;
-	sigset_t all, old;
 	int r, n, fd = -1;
 
 	pthread_mutex_lock(&T.lock);
@@ -550,15 +628,9 @@ int trap_install(const char *path)
 		r = -EOPNOTSUPP;
 		goto out;
 	}
-	T.req_size = sz.seccomp_notif > sizeof(*T.req) ? sz.seccomp_notif : sizeof(*T.req);
-	T.resp_size =
-		sz.seccomp_notif_resp > sizeof(*T.resp) ? sz.seccomp_notif_resp : sizeof(*T.resp);
-	T.req = calloc(1, T.req_size);
-	T.resp = calloc(1, T.resp_size);
-	if (!T.req || !T.resp) {
-		r = -ENOMEM;
+	r = trap_alloc_bufs(&sz);
+	if (r < 0)
 		goto out_free;
-	}
 	r = conn_open(path, &fd);
 	if (r < 0)
 		goto out_free;
@@ -566,50 +638,12 @@ int trap_install(const char *path)
 	if (r < 0)
 		goto out_close;
 	T.sock = fd;
-	sem_init(&T.go, 0, 0);
-	sem_init(&T.ready, 0, 0);
-	/*
-	 * The thread first: once the filter is in, creating one (mmap and
-	 * mprotect of its stack) would wait for an answer nobody gives. And
-	 * the filter only once the thread runs its own code: what runs in it
-	 * before (a sanitizer runtime's thread start-up allocates, and its
-	 * allocator maps with MAP_FIXED) would be a trapped call of the one
-	 * thread that answers them (test_trap hung there under ASan).
-	 */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = -pthread_create(&T.thread, NULL, trap_thread, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* the thread must run before the filter is in: see trap_start_thread() */
+	r = trap_start_thread();
 	if (r)
 		goto out_sem;
-	while (sem_wait(&T.ready) < 0)
-		;
-	prog.len = (unsigned short)n;
-	prog.filter = f;
-	r = 0;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		r = -errno;
-	if (!r) {
-		unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC |
-				      SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
-		/*
-		 * Killable once received (5.19): without it a signal to a
-		 * thread held for its acks interrupts the call, and munmap or
-		 * mprotect would fail with EINTR, which no caller expects.
-		 */
-		long l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-				 flags | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
-
-		if (l < 0 && errno == EINVAL)
-			l = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-		if (l < 0)
-			/* EINVAL: a flag this kernel lacks; EBUSY: a listener already */
-			r = errno == EINVAL || errno == ENOSYS ? -EOPNOTSUPP
-			    : errno == ESRCH		       ? -EBUSY
-							       : -errno;
-		else
-			T.listener = (int)l;
-	}
+	r = trap_set_filter(f, n);
+	/* the thread waits for the listener, or for -1 to leave */
 	sem_post(&T.go);
 	if (r) {
 		pthread_join(T.thread, NULL);
