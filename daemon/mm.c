@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -56,6 +57,29 @@ static void mm_handle_closed(uv_handle_t *h)
 
 	if (--mm->open_handles == 0 && mm->destroyed)
 		free(mm);
+}
+
+/*
+ * The uffd polled by @p is read by uffd_event.c: through the server's
+ * uffd epoll set, so that the events of every address space are read
+ * before any is handled (the ones the kernel waits on first), or, without
+ * that set, by a poll of its own.
+ */
+static void uffd_watch(struct mm *mm, uv_poll_t *p, int fd)
+{
+	struct server *s = mm->srv;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = p };
+
+	if (s->uffd_ep_on && epoll_ctl(s->uffd_ep, EPOLL_CTL_ADD, fd, &ev) == 0)
+		return;
+	uv_poll_start(p, UV_READABLE, s->hooks.uffd_cb);
+}
+
+/* before @fd is closed: no event of it may be read after the mm's release */
+static void uffd_unwatch(struct mm *mm, int fd)
+{
+	if (mm->srv->uffd_ep_on)
+		epoll_ctl(mm->srv->uffd_ep, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static int check_uffd(int fd)
@@ -269,7 +293,7 @@ int mm_open(struct server *s, struct client *owner, pid_t pid, uid_t uid, int pi
 	uv_timer_init(s->loop, &mm->wp_timer);
 	mm->uffd_poll.data = mm->pidfd_poll.data = mm->wp_timer.data = mm;
 	mm->open_handles = 3;
-	uv_poll_start(&mm->uffd_poll, UV_READABLE, s->hooks.uffd_cb);
+	uffd_watch(mm, &mm->uffd_poll, mm->uffd);
 	uv_poll_start(&mm->pidfd_poll, UV_READABLE, pidfd_cb);
 	*out = mm;
 	return 0;
@@ -363,7 +387,7 @@ int mm_attach_async(struct client *c, int uffd, const struct ump_attach *req,
 	uv_poll_init(s->loop, &mm->async_poll, uffd);
 	mm->async_poll.data = mm;
 	mm->open_handles++;
-	uv_poll_start(&mm->async_poll, UV_READABLE, s->hooks.uffd_cb);
+	uffd_watch(mm, &mm->async_poll, uffd);
 	rep->mm_id = mm->id;
 	rep->uffd_features = features;
 	rep->seq_slots = seq_area_slots(mm);
@@ -400,10 +424,12 @@ void mm_release(struct mm *mm, const char *why)
 				send_release(r, -EFAULT);
 	}
 	wp_drop_all(mm);
+	uffd_unwatch(mm, mm->uffd);
 	uv_close((uv_handle_t *)&mm->uffd_poll, mm_handle_closed);
 	uv_close((uv_handle_t *)&mm->pidfd_poll, mm_handle_closed);
 	uv_close((uv_handle_t *)&mm->wp_timer, mm_handle_closed);
 	if (mm->async_uffd >= 0) {
+		uffd_unwatch(mm, mm->async_uffd);
 		uv_close((uv_handle_t *)&mm->async_poll, mm_handle_closed);
 		close(mm->async_uffd);
 		mm->async_uffd = -1;

@@ -269,6 +269,16 @@ static void client_read(struct client *c)
 		ssize_t n;
 		int ret;
 
+		/*
+		 * A busy loop still reads an owner's munmap within microseconds.
+		 * Once events were handled meanwhile, the rest of this backlog
+		 * waits for the next turn (the poll is level-triggered): the
+		 * replies to what they sent would otherwise come back into
+		 * this same turn and one client would be served round after
+		 * round while the others wait.
+		 */
+		if (i && c->srv->hooks.tick && c->srv->hooks.tick(c->srv))
+			return;
 		n = ump_transport_recv(c->fd, buf, sizeof(buf), fds, UMP_MSG_MAX_FDS + 1, &nfds,
 				       MSG_DONTWAIT);
 		if (n == 0) {
@@ -319,6 +329,9 @@ static void client_poll_cb(uv_poll_t *h, int status, int events)
 {
 	struct client *c = h->data;
 
+	/* events the loop saw ready before this one may be more urgent */
+	if (c->srv->hooks.tick)
+		c->srv->hooks.tick(c->srv);
 	if (c->dropping)
 		return;
 	if (status < 0) {

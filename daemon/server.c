@@ -160,7 +160,6 @@ int server_init(struct server *s, uv_loop_t *loop)
 		return -EINVAL; /* no one to hand the requests to */
 	s->loop = loop;
 	s->hooks.client_gone = client_gone;
-	s->hooks.uffd_cb = uffd_event_cb;
 	s->listen_fd = -1;
 	s->kpageflags_fd = -1;
 	list_init(&s->clients);
@@ -193,6 +192,9 @@ int server_init(struct server *s, uv_loop_t *loop)
 	ret = scan_init(s);
 	if (ret)
 		return ret;
+	ret = uffd_event_init(s);
+	if (ret)
+		return ret;
 	ret = settle_init(s);
 	if (ret)
 		return ret;
@@ -213,6 +215,7 @@ void server_shutdown(struct server *s)
 	uv_close((uv_handle_t *)&s->reaper, NULL);
 	uv_close((uv_handle_t *)&s->ack_timer, NULL);
 	scan_fini(s);
+	uffd_event_fini(s);
 	settle_shutdown(s);
 	if (s->listen_fd >= 0) {
 		uv_close((uv_handle_t *)&s->listen_poll, NULL);

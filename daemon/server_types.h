@@ -45,6 +45,7 @@ struct um_opts {
 struct client;
 struct mm;
 struct interval;
+struct server;
 
 /*
  * The connection hands each decoded request to this hook (@fd, the fd
@@ -64,6 +65,13 @@ struct server_hooks {
 	void (*client_gone)(struct client *c);
 	/* uffd_event.c: read and handle the events of the uffd polled by @p */
 	uv_poll_cb uffd_cb;
+	/*
+	 * uffd_event.c: called between two pieces of a connection's work
+	 * (each received message): serves uffd events that became ready
+	 * meanwhile, at most once per few microseconds (uffd_event_tick());
+	 * true if it handled any
+	 */
+	bool (*tick)(struct server *s);
 	/* settle.c: a write-protect change of [start, end) is about to be made */
 	void (*wp_note)(struct mm *mm, uint64_t start, uint64_t end, bool wp);
 	/* scan.c: an invalidation of [start, end) of @iv completed */
@@ -88,6 +96,16 @@ struct server {
 	int null_fd;	   /* /dev/null: the fd slot of an error reply */
 	int kpageflags_fd; /* -1 unless THP detection is possible */
 	uv_poll_t listen_poll;
+	/*
+	 * uffd_event.c: every mm's uffds in one epoll set of their own, polled
+	 * by the loop and looked at between other work (uffd_event_tick())
+	 */
+	bool uffd_ep_on;
+	bool uffd_draining; /* inside uffd_event.c's drain: no nested one */
+	int uffd_ep;
+	uv_poll_t uffd_ep_poll;
+	uv_check_t uffd_check;	 /* the end of a loop turn: write faults ticks read */
+	uint64_t uffd_looked_ns; /* uv_hrtime() of the last look at uffd_ep */
 	uv_timer_t ack_timer;
 	uv_timer_t scan_timer; /* scan.c: the earliest due revalidation scan */
 	struct list scans;     /* struct scan_state.link, intervals with a period */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -25,6 +26,14 @@
 #include "uapi_compat.h"
 
 #define UFFD_BATCH 64
+#define DRAIN_FDS 64	/* uffds read per look */
+#define MAX_BATCHES 128 /* batches read and not handled yet */
+/*
+ * Between two looks at the uffds while the loop is busy with other work
+ * (uffd_event_tick()): an owner's munmap waits at most about this long
+ * plus one message's work before it is read, for one epoll_wait() per gap.
+ */
+#define TICK_GAP_NS 5000
 #define GRANULE_MAX ((2ull << 20) / UMP_PAGE_SIZE) /* pages of the widest write granule */
 
 static void on_range_event(struct mm *mm, uint32_t reason, uint64_t start, uint64_t end)
@@ -288,11 +297,74 @@ static void handle_msg(struct mm *mm, const struct uffd_msg *msg)
 	}
 }
 
+/*
+ * Messages read and not handled yet, one batch per uffd read, in the
+ * order read. A handler that reads the same uffd again (mm_read_events()
+ * after an EAGAIN) must first handle what is left here, or that uffd's
+ * messages would be handled out of order: @next moves before each message
+ * is handled, so such a nested read sees where the batch stands.
+ */
+struct drain_batch {
+	uv_poll_t *p;
+	unsigned int n, next;
+	bool urgent;
+	struct uffd_msg msgs[UFFD_BATCH];
+};
+
+static struct drain_batch batches[MAX_BATCHES];
+static unsigned int nbatches;
+
+static int uffd_of(uv_poll_t *p)
+{
+	struct mm *mm = p->data;
+
+	return p == &mm->async_poll ? mm->async_uffd : mm->uffd;
+}
+
+static bool has_pending(uv_poll_t *p)
+{
+	for (unsigned int i = 0; i < nbatches; i++)
+		if (batches[i].p == p && batches[i].next < batches[i].n)
+			return true;
+	return false;
+}
+
+/* handle what was read from @p's uffd and not handled yet */
+static void handle_pending(uv_poll_t *p)
+{
+	struct mm *mm = p->data;
+
+	for (unsigned int i = 0; i < nbatches; i++) {
+		struct drain_batch *b = &batches[i];
+
+		if (b->p != p)
+			continue;
+		/* every message is handled even if the mm dies meanwhile: fork fds */
+		while (b->next < b->n)
+			handle_msg(mm, &b->msgs[b->next++]);
+	}
+}
+
+/* one read of up to @max messages: how many, 0 if none (or the mm was released) */
+static size_t read_msgs(struct mm *mm, int fd, struct uffd_msg *msgs, size_t max)
+{
+	for (;;) {
+		ssize_t n = read(fd, msgs, max * sizeof(msgs[0]));
+
+		if (n >= 0)
+			return (size_t)n / sizeof(msgs[0]);
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			mm_release(mm, strerror(errno));
+		return 0;
+	}
+}
+
 void uffd_event_cb(uv_poll_t *p, int status, int events)
 {
 	struct mm *mm = p->data;
 	struct uffd_msg msgs[UFFD_BATCH];
-	int fd = p == &mm->async_poll ? mm->async_uffd : mm->uffd;
 
 	if (mm->dead)
 		return;
@@ -300,23 +372,185 @@ void uffd_event_cb(uv_poll_t *p, int status, int events)
 		mm_release(mm, uv_strerror(status));
 		return;
 	}
+	handle_pending(p);
 	/* bounded, so one busy owner cannot starve the others */
 	for (int round = 0; round < 16 && !mm->dead; round++) {
-		ssize_t n = read(fd, msgs, sizeof(msgs));
-		size_t count;
+		size_t count = read_msgs(mm, uffd_of(p), msgs, UFFD_BATCH);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				mm_release(mm, strerror(errno));
-			return;
-		}
-		count = (size_t)n / sizeof(msgs[0]);
 		/* every message is handled even if the mm dies meanwhile: fork fds */
 		for (size_t i = 0; i < count; i++)
 			handle_msg(mm, &msgs[i]);
 		if (count < UFFD_BATCH)
 			return;
 	}
+}
+
+/*
+ * Does @msg keep a thread of the owner waiting for the read itself
+ * (REMOVE, UNMAP, REMAP, FORK: its madvise/munmap/mremap/fork), with
+ * the change under way once it is read? A write fault waits for our
+ * unprotect, not for the read: read and not handled yet, it is the same
+ * as not read yet.
+ */
+static bool msg_urgent(const struct uffd_msg *msg)
+{
+	return msg->event != UFFD_EVENT_PAGEFAULT;
+}
+
+/*
+ * Read one batch from every ready uffd that has nothing read and
+ * unhandled (which keeps each uffd's messages in order) into batches[].
+ * Every batch of an address space is urgent if one is: they are
+ * handled together, in the order read. True if any is urgent.
+ */
+static bool read_ready(struct server *s)
+{
+	struct epoll_event evs[DRAIN_FDS];
+	bool urgent = false;
+	int n;
+
+	n = epoll_wait(s->uffd_ep, evs, DRAIN_FDS, 0);
+	for (int i = 0; i < n && nbatches < MAX_BATCHES; i++) {
+		uv_poll_t *p = evs[i].data.ptr;
+		struct mm *mm = p->data;
+		struct drain_batch *b = &batches[nbatches];
+
+		if (mm->dead || has_pending(p))
+			continue;
+		b->n = (unsigned int)read_msgs(mm, uffd_of(p), b->msgs, UFFD_BATCH);
+		if (!b->n)
+			continue;
+		b->p = p;
+		b->next = 0;
+		b->urgent = false;
+		for (unsigned int k = 0; k < b->n && !b->urgent; k++)
+			b->urgent = msg_urgent(&b->msgs[k]);
+		urgent |= b->urgent;
+		nbatches++;
+	}
+	for (unsigned int i = 0; urgent && i < nbatches; i++)
+		for (unsigned int j = 0; batches[i].urgent && j < nbatches; j++)
+			if (batches[j].p->data == batches[i].p->data)
+				batches[j].urgent = true;
+	return urgent;
+}
+
+/*
+ * Handle the batches read: the urgent ones (first), and unless
+ * @urgent_only the others; what is left stays for later. The number of
+ * batches handled.
+ */
+static unsigned int handle_batches(bool urgent_only)
+{
+	unsigned int handled = 0, kept = 0;
+
+	for (int urgent = 1; urgent >= (urgent_only ? 1 : 0); urgent--) {
+		for (unsigned int i = 0; i < nbatches; i++) {
+			if (batches[i].urgent != (bool)urgent || batches[i].next == batches[i].n)
+				continue;
+			handle_pending(batches[i].p);
+			handled++;
+		}
+	}
+	for (unsigned int i = 0; i < nbatches; i++) {
+		if (batches[i].next == batches[i].n)
+			continue;
+		if (kept != i)
+			batches[kept] = batches[i];
+		kept++;
+	}
+	nbatches = kept;
+	return handled;
+}
+
+/*
+ * A full look, once per loop turn: read every ready uffd, handle all
+ * that was read (before this turn too), urgent address spaces first.
+ */
+static void drain(struct server *s, bool read)
+{
+	if (s->uffd_draining)
+		return;
+	s->uffd_draining = true;
+	s->uffd_looked_ns = uv_hrtime();
+	if (read)
+		read_ready(s);
+	handle_batches(false);
+	s->uffd_draining = false;
+}
+
+static void uffd_ep_cb(uv_poll_t *p, int status, int events)
+{
+	struct server *s = p->data;
+
+	if (status < 0) {
+		log_error("uffd epoll set: %s", uv_strerror(status));
+		return;
+	}
+	drain(s, true);
+}
+
+/* the end of each loop turn: what ticks read and left (write faults) */
+static void check_cb(uv_check_t *h)
+{
+	struct server *s = h->data;
+
+	if (nbatches)
+		drain(s, false);
+}
+
+/*
+ * A tick reads every ready uffd but handles only the urgent address
+ * spaces: the write faults it read wait for the end of the turn, where
+ * each address space gets one batch handled per turn, as its clients'
+ * messages do. Handled at once, the acks of their invalidations would
+ * come back within the same turn and a few clients would be served
+ * round after round while the rest wait (measured: progress max/min 4-15
+ * across 64 writers against 1.1-1.4).
+ */
+bool uffd_event_tick(struct server *s)
+{
+	unsigned int handled = 0;
+	uint64_t now;
+
+	if (!s->uffd_ep_on || s->uffd_draining)
+		return false;
+	now = uv_hrtime();
+	if (now - s->uffd_looked_ns < TICK_GAP_NS)
+		return false;
+	s->uffd_draining = true;
+	s->uffd_looked_ns = now;
+	if (read_ready(s))
+		handled = handle_batches(true);
+	s->uffd_draining = false;
+	return handled;
+}
+
+int uffd_event_init(struct server *s)
+{
+	s->hooks.uffd_cb = uffd_event_cb;
+	s->hooks.tick = uffd_event_tick;
+	s->uffd_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (s->uffd_ep < 0)
+		return -errno;
+	uv_poll_init(s->loop, &s->uffd_ep_poll, s->uffd_ep);
+	s->uffd_ep_poll.data = s;
+	uv_poll_start(&s->uffd_ep_poll, UV_READABLE, uffd_ep_cb);
+	uv_check_init(s->loop, &s->uffd_check);
+	s->uffd_check.data = s;
+	uv_check_start(&s->uffd_check, check_cb);
+	/* runs every turn, but keeps no loop alive */
+	uv_unref((uv_handle_t *)&s->uffd_check);
+	s->uffd_ep_on = true;
+	return 0;
+}
+
+void uffd_event_fini(struct server *s)
+{
+	if (!s->uffd_ep_on)
+		return;
+	uv_close((uv_handle_t *)&s->uffd_ep_poll, NULL);
+	uv_close((uv_handle_t *)&s->uffd_check, NULL);
+	close(s->uffd_ep);
+	s->uffd_ep_on = false;
 }

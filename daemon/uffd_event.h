@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "mm_types.h"
+#include "server_types.h"
 
 /**
  * uffd_event_cb() - the poll callback of an mm's uffds (installed as
@@ -19,5 +20,27 @@
  * each. @p's data is the mm, which may be dead (released) afterwards.
  */
 void uffd_event_cb(uv_poll_t *p, int status, int events);
+
+/**
+ * uffd_event_init() - the uffd epoll set of @s: every mm's uffds are
+ * added to it (mm.c) and read through it, by the loop and by
+ * uffd_event_tick(); installs server.hooks.uffd_cb and .tick. Returns 0
+ * or a negative errno (epoll_create1()).
+ */
+int uffd_event_init(struct server *s);
+
+/**
+ * uffd_event_tick() - between two pieces of other work (server.hooks.tick,
+ * each message a connection sends): if no look at the uffds was made for
+ * a few microseconds, read every ready uffd once and handle what was read,
+ * the address spaces with an event other than a write fault first. Never
+ * nested in a look or in handling; waits for nothing. Returns true if it
+ * handled any event: then anything may have changed (a connection may be
+ * dropping), and the caller should end its turn.
+ */
+bool uffd_event_tick(struct server *s);
+
+/** uffd_event_fini() - close the uffd epoll set (at shutdown, after every mm). */
+void uffd_event_fini(struct server *s);
 
 #endif /* UMD_UFFD_EVENT_H */
