@@ -11,6 +11,14 @@
  * or writing pages, spans overlapping; afterwards every page whose last
  * invalidation was a REMOVE must be protected and its write reported.
  * Randomized: prints its seed; replay with UMIRROR_TEST_SEED=N.
+ *
+ * With --load N, N more client processes write into their own sync
+ * intervals and harvest-and-rearm them in a loop meanwhile, so that the
+ * daemon's loop is always busy: the zaps are then read between other
+ * clients' messages and handled before write faults read with them
+ * (docs/ARCHITECTURE.md, "The uffd event source"), which must not change
+ * the order of one address space's events. Every load client must keep
+ * making progress (none starved by the zaps' priority).
  */
 #include "harness.h"
 #include "umirror.h"
@@ -20,13 +28,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define NPAGES 16
 #define ROUNDS1 100
 #define ROUNDS2 300
+#define MAX_LOAD 64
+#define LOAD_PAGES 16
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -160,8 +173,100 @@ static void pick_span(unsigned int *seed, unsigned int *a, unsigned int *n)
 		*n = NPAGES - *a;
 }
 
-int main(void)
+/* --- load clients ------------------------------------------------------------ */
+
+struct load_shared {
+	atomic_uint stop, ready, failed;
+	atomic_ulong rounds[MAX_LOAD];
+};
+
+static void load_noop(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
 {
+	(void)iv;
+	(void)inv;
+	(void)priv;
+}
+
+static const struct um_interval_ops load_ops = { .invalidate = load_noop };
+
+/* write every page of a sync interval, harvest and re-arm, again, until told to stop */
+static void __attribute__((noreturn)) load_main(struct load_shared *sh, unsigned int idx)
+{
+	struct um_dirty_range dr[LOAD_PAGES];
+	struct um_interval *iv;
+	struct um_client *c;
+	volatile char *mem;
+	uint64_t walk_end;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	mem = harness_map_anon(LOAD_PAGES, PROT_READ | PROT_WRITE);
+	if (um_connect(NULL, 0, &c) < 0 ||
+	    um_interval_insert(c, (void *)mem, LOAD_PAGES * PAGE, 0, &load_ops, NULL, &iv) < 0) {
+		atomic_fetch_add(&sh->failed, 1);
+		_exit(1);
+	}
+	atomic_fetch_add(&sh->ready, 1);
+	while (!atomic_load(&sh->stop)) {
+		for (unsigned int i = 0; i < LOAD_PAGES; i++)
+			mem[i * PAGE]++;
+		if (um_interval_dirty(iv, (uintptr_t)mem, (uintptr_t)mem + LOAD_PAGES * PAGE,
+				      UM_DIRTY_REARM, dr, LOAD_PAGES, &walk_end) < 0) {
+			atomic_fetch_add(&sh->failed, 1);
+			_exit(1);
+		}
+		atomic_fetch_add(&sh->rounds[idx], 1);
+	}
+	um_disconnect(c);
+	_exit(0);
+}
+
+static void load_start(struct load_shared *sh, unsigned int n, pid_t *pids)
+{
+	uint64_t deadline = harness_now_ms() + 1000ull * harness_scaled_s(30);
+
+	for (unsigned int i = 0; i < n; i++) {
+		pids[i] = fork();
+		CHECK(pids[i] >= 0, "fork: %m");
+		if (pids[i] == 0)
+			load_main(sh, i);
+	}
+	while (atomic_load(&sh->ready) + atomic_load(&sh->failed) < n &&
+	       harness_now_ms() < deadline)
+		usleep(10000);
+	CHECK(atomic_load(&sh->ready) == n, "%u of %u load clients up", atomic_load(&sh->ready), n);
+}
+
+/*
+ * Every load client makes progress after @before (bounded generously: a
+ * starved one never would), then all stop and exit cleanly.
+ */
+static void load_stop(struct load_shared *sh, unsigned int n, pid_t *pids,
+		      const unsigned long *before)
+{
+	uint64_t deadline = harness_now_ms() + 1000ull * harness_scaled_s(30);
+
+	for (unsigned int i = 0; i < n; i++) {
+		while (atomic_load(&sh->rounds[i]) == before[i] && harness_now_ms() < deadline)
+			usleep(10000);
+		CHECK(atomic_load(&sh->rounds[i]) > before[i],
+		      "load client %u made progress (%lu rounds)", i, atomic_load(&sh->rounds[i]));
+	}
+	atomic_store(&sh->stop, 1);
+	for (unsigned int i = 0; i < n; i++) {
+		int status = 0;
+
+		CHECK(waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status) &&
+			      WEXITSTATUS(status) == 0,
+		      "load client %u exited cleanly (0x%x)", i, status);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long before[MAX_LOAD] = { 0 };
+	struct load_shared *sh = NULL;
+	pid_t pids[MAX_LOAD];
+	unsigned int nload = 0;
 	const char *env = getenv("UMIRROR_TEST_SEED");
 	unsigned int seed, removes = 0;
 	struct um_interval *iv;
@@ -171,7 +276,19 @@ int main(void)
 	seed = env ? (unsigned int)strtoul(env, NULL, 0) : (unsigned int)getpid();
 	printf("test_zap_rearm: seed %u (replay: UMIRROR_TEST_SEED=%u)\n", seed, seed);
 	fflush(stdout);
+	if (argc == 3 && !strcmp(argv[1], "--load"))
+		nload = (unsigned int)strtoul(argv[2], NULL, 0);
+	if (nload > MAX_LOAD)
+		nload = MAX_LOAD;
 	harness_start("test_zap_rearm", NULL);
+	if (nload) {
+		sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+			  0);
+		CHECK(sh != MAP_FAILED, "mmap: %m");
+		/* before our own connection: the children must not share it */
+		load_start(sh, nload, pids);
+		printf("test_zap_rearm: %u load clients\n", nload);
+	}
 	CHECK(um_connect(NULL, 0, &c) == 0, "connect");
 	base = harness_map_anon(NPAGES, PROT_READ | PROT_WRITE);
 	CHECK(um_interval_insert(c, base, NPAGES * PAGE, 0, &ops, NULL, &iv) == 0, "insert");
@@ -200,6 +317,8 @@ int main(void)
 		check_armed("phase 1", r, seed + r);
 	}
 
+	for (unsigned int i = 0; i < nload; i++)
+		before[i] = atomic_load(&sh->rounds[i]);
 	for (unsigned int r = 0; r < ROUNDS2; r++) {
 		struct actor t[2] = { 0 };
 		pthread_barrier_t go;
@@ -236,6 +355,8 @@ int main(void)
 			 t[1].zap ? "zap" : "write", t[1].a, t[1].a + t[1].n);
 		check_armed(what, r, seed + r);
 	}
+	if (nload)
+		load_stop(sh, nload, pids, before);
 	CHECK(um_interval_remove(iv) == 0, "remove");
 	um_disconnect(c);
 	return harness_summary();
