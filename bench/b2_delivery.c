@@ -291,6 +291,13 @@ static void report(const char *name, const char *kind, double *lat, double *base
 	});
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static int start_load(struct b2_shared *sh, const char *sock, unsigned int n, pid_t *pids)
 {
 	for (unsigned int i = 0; i < n; i++) {
@@ -332,7 +339,7 @@ int bench_b2_delivery(struct um_client *c, const struct bench_opts *o)
 	bool reader_up = false;
 	double *lat[3] = { 0 };
 	int pfd[2] = { -1, -1 }, ret;
-	char note[512];
+	char note[640];
 
 	if (nload > B2_MAX_LOAD)
 		nload = B2_MAX_LOAD;
@@ -400,7 +407,7 @@ int bench_b2_delivery(struct um_client *c, const struct bench_opts *o)
 		goto fail;
 	{
 		uint64_t *p0 = calloc(nload, sizeof(uint64_t));
-		uint64_t t0, mn = UINT64_MAX, mx = 0, sum = 0;
+		uint64_t t0, mn = UINT64_MAX, mx = 0, sum = 0, p10, p50, p90;
 		double secs, cpu0, cpu1;
 		long cs0, cs1;
 
@@ -428,18 +435,26 @@ int bench_b2_delivery(struct um_client *c, const struct bench_opts *o)
 			mn = d < mn ? d : mn;
 			mx = d > mx ? d : mx;
 			sum += d;
+			/* p0[] now holds each client's progress, for the percentiles */
+			p0[i] = d;
 		}
+		qsort(p0, nload, sizeof(p0[0]), cmp_u64);
+		p10 = p0[nload / 10];
+		p50 = p0[nload / 2];
+		p90 = p0[nload - 1 - nload / 10];
 		free(p0);
 		if (ret < 0)
 			goto fail;
 		snprintf(note, sizeof(note),
 			 "%u load clients writing their own sync intervals (16 pages, write all, "
 			 "harvest+rearm, again): %.0f write invalidations/s in all; progress "
-			 "per client min %llu max %llu (max/min %.2f) over %.1f s; umirrord used "
+			 "per client min %llu p10 %llu median %llu p90 %llu max %llu (max/min "
+			 "%.2f) over %.1f s; umirrord used "
 			 "%.0f%% of one CPU, %.1f us CPU and %.2f context switches (main thread) "
 			 "per write invalidation; unpinned; issue 12 target p50 <= 20 us, p99 <= "
 			 "100 us",
-			 nload, (double)sum / secs, (unsigned long long)mn, (unsigned long long)mx,
+			 nload, (double)sum / secs, (unsigned long long)mn, (unsigned long long)p10,
+			 (unsigned long long)p50, (unsigned long long)p90, (unsigned long long)mx,
 			 mn ? (double)mx / (double)mn : INFINITY, secs,
 			 100.0 * (cpu1 - cpu0) / secs,
 			 sum ? (cpu1 - cpu0) * 1e6 / (double)sum : NAN,
