@@ -410,6 +410,10 @@ static bool read_ready(struct server *s)
 	int n;
 
 	n = epoll_wait(s->uffd_ep, evs, DRAIN_FDS, 0);
+	/*
+	 * Full (more address spaces with write faults waiting than that):
+	 * the rest stay in the kernel until the end of the turn empties it.
+	 */
 	for (int i = 0; i < n && nbatches < MAX_BATCHES; i++) {
 		uv_poll_t *p = evs[i].data.ptr;
 		struct mm *mm = p->data;

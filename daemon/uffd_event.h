@@ -24,19 +24,22 @@ void uffd_event_cb(uv_poll_t *p, int status, int events);
 /**
  * uffd_event_init() - the uffd epoll set of @s: every mm's uffds are
  * added to it (mm.c) and read through it, by the loop and by
- * uffd_event_tick(); installs server.hooks.uffd_cb and .tick. Returns 0
- * or a negative errno (epoll_create1()).
+ * uffd_event_tick(); a check handle handles at the end of each loop turn
+ * the write faults read during it. Installs server.hooks.uffd_cb and
+ * .tick. Returns 0 or a negative errno (epoll_create1()).
  */
 int uffd_event_init(struct server *s);
 
 /**
  * uffd_event_tick() - between two pieces of other work (server.hooks.tick,
  * each message a connection sends): if no look at the uffds was made for
- * a few microseconds, read every ready uffd once and handle what was read,
- * the address spaces with an event other than a write fault first. Never
- * nested in a look or in handling; waits for nothing. Returns true if it
- * handled any event: then anything may have changed (a connection may be
- * dropping), and the caller should end its turn.
+ * 5 us, read one batch from every ready uffd and handle at once the
+ * address spaces with an event other than a write fault (REMOVE, UNMAP,
+ * REMAP, FORK); the write faults read wait for the end of the loop turn
+ * (docs/ARCHITECTURE.md, "The uffd event source"). Never nested in a look
+ * or in handling; waits for nothing. Returns true if it handled any
+ * event: then anything may have changed (a connection may be dropping),
+ * and the caller should end its turn.
  */
 bool uffd_event_tick(struct server *s);
 
