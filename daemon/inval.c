@@ -162,13 +162,18 @@ static void send_hit(struct inval *inv, const struct inval_hit *hit)
 	struct receiver *r;
 
 	/*
-	 * The sync receivers first: the change waits for their acks, and
-	 * each send wakes a thread (a few microseconds) that the next
-	 * receiver would otherwise wait behind.
+	 * The sync receivers first, subscribers before the owner's own: the
+	 * change waits for the sync ones' acks, and each send wakes a thread
+	 * (a few microseconds, and the woken threads tend to run in the
+	 * order woken), so the first gets the event soonest. The owner's
+	 * thread that caused a REMOVE/UNMAP/REMAP runs on as soon as the
+	 * event is read; a mirror in another process is who waits for it.
 	 */
-	for (int sync = 1; sync >= 0; sync--) {
+	for (int pass = 0; pass < 3; pass++) {
 		list_for_each_entry (r, &iv->receivers, iv_link) {
-			if (r->sync != sync || r->evicted || r->client->dropping)
+			int want = !r->sync ? 2 : r->owner ? 1 : 0;
+
+			if (want != pass || r->evicted || r->client->dropping)
 				continue;
 			ev.flags = r->sync ? UMP_INV_SYNC : 0;
 			if (client_send(r->client, UMP_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) ==
