@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mm_types.h"
 #include "pidfd.h"
 #include "transport.h"
 
@@ -35,6 +36,12 @@
 #define RECV_BATCH 64
 
 static void client_poll_cb(uv_poll_t *h, int status, int events);
+
+/* c->receiver_ids keys a receiver by its interval's id (the id an ack names) */
+static uint64_t receiver_id(const void *r)
+{
+	return ((const struct receiver *)r)->iv->id;
+}
 
 uint64_t server_now_ms(const struct server *s)
 {
@@ -461,7 +468,7 @@ int server_adopt_client(struct server *s, int fd)
 	c->pidfd = -1;
 	c->id = ++s->next_client_id;
 	list_init(&c->receivers);
-	idmap_init(&c->receiver_ids);
+	idmap_init(&c->receiver_ids, receiver_id);
 	list_init(&c->outq);
 	list_init(&c->deferred);
 	ret = peer_identity(c);
