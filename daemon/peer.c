@@ -120,39 +120,64 @@ static bool send_backpressure(int err)
 	return err == -EAGAIN || err == -EWOULDBLOCK || err == -ENOBUFS;
 }
 
+/*
+ * How many intervals @c may hear of now: each can bring it a message or
+ * two in one burst the daemon makes on its own (an invalidation of every
+ * interval a fork, zap or unmap meets, a fork copy each, a release each).
+ */
+static unsigned int client_held(const struct client *c)
+{
+	size_t n = c->receiver_ids.count;
+
+	if (c->watching)
+		n += c->srv->nintervals;
+	return n > UINT_MAX ? UINT_MAX : (unsigned int)n;
+}
+
+/* the queue length from which @c counts as too slow */
+static uint64_t sendq_limit(struct client *c)
+{
+	unsigned int held = client_held(c);
+
+	if (list_empty(&c->outq) || held > c->outq_held)
+		c->outq_held = held;
+	return UMD_SENDQ_MAX + (uint64_t)UMD_SENDQ_PER_INTERVAL * c->outq_held;
+}
+
 int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd)
 {
+	uint64_t buf[UMP_MSG_MAX / 8];
 	struct outmsg *m;
+	size_t n;
 	int ret;
 
 	if (c->dropping)
 		goto gone;
-	m = malloc(sizeof(*m));
-	if (!m) {
-		client_drop(c, "out of memory for its send queue");
-		goto gone;
-	}
-	m->len = ump_proto_encode(m->buf, type, id, body, len);
-	m->fd = fd;
+	n = ump_proto_encode(buf, type, id, body, len);
 	if (list_empty(&c->outq)) {
-		ret = send_one(c, m->buf, m->len, fd);
+		ret = send_one(c, buf, n, fd);
 		if (ret == 0) {
 			if (fd >= 0)
 				close(fd);
-			free(m);
 			return 0;
 		}
 		if (!send_backpressure(ret)) {
-			free(m);
 			client_drop(c, strerror(-ret));
 			goto gone;
 		}
 	}
-	if (c->outq_len >= UMD_SENDQ_MAX) {
-		free(m);
+	if (c->outq_len >= sendq_limit(c)) {
 		client_drop(c, "too slow: send queue full");
 		goto gone;
 	}
+	m = malloc(sizeof(*m) + ((n + 7) & ~(size_t)7));
+	if (!m) {
+		client_drop(c, "out of memory for its send queue");
+		goto gone;
+	}
+	memcpy(m->buf, buf, n);
+	m->len = n;
+	m->fd = fd;
 	list_add_tail(&c->outq, &m->link);
 	c->outq_len++;
 	update_poll(c);

@@ -52,7 +52,10 @@ int peer_init(struct server *s);
  * @body: body, @len bytes (fits UMP_MSG_MAX)
  * @fd: fd to pass, or -1; ownership moves to this function in every case
  *
- * Never blocks. A queue beyond UMD_SENDQ_MAX marks @c for dropping.
+ * Never blocks. A queue beyond UMD_SENDQ_MAX plus UMD_SENDQ_PER_INTERVAL
+ * per interval @c could hear of (its receivers; for a watcher every
+ * interval; the most since the queue was last empty) marks @c for
+ * dropping.
  * Return: 0 sent or queued; -ENOTCONN when @c is (now) being dropped.
  */
 int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd);
