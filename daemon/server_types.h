@@ -112,9 +112,21 @@ struct server {
 	uint64_t start_ms;
 };
 
+/*
+ * An fd many queued messages carry (a forked child's seq area, one for
+ * each of its copies): one open file for all, however many are queued,
+ * so a fork followed over thousands of intervals does not hold thousands
+ * of fds (peer.h, client_send_shared()).
+ */
+struct sendfd {
+	int fd;
+	unsigned int refs;
+};
+
 struct outmsg {
 	struct list link;
-	int fd; /* owned; sent with the message, then closed */
+	int fd;		    /* owned; sent with the message, then closed */
+	struct sendfd *sfd; /* or this, a reference dropped once sent */
 	size_t len;
 	uint64_t buf[]; /* len bytes, rounded up to 8 */
 };
@@ -156,6 +168,14 @@ struct client {
 	 * count: a burst of releases frees the receivers it reports.
 	 */
 	unsigned int outq_held;
+	/*
+	 * Messages ever queued (not sent at once) and ever flushed from the
+	 * queue into the socket, and when the queue last moved: the ack
+	 * timeout of an invalidation runs from when its event reached the
+	 * socket (inval.c), not while it waited behind a burst.
+	 */
+	uint64_t sendq_in, sendq_out;
+	uint64_t sendq_moved_ms;
 	struct list deferred; /* struct deferred: requests answered later */
 };
 
