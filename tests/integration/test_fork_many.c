@@ -4,7 +4,8 @@
  * of messages the daemon makes on its own: one UMP_EV_FORK per followed
  * interval and one FORK invalidation per written one, a copy of each to a
  * watcher; the child's exit releases every copy at once, an
- * MADV_DONTNEED over all of them is one REMOVE per interval. Each burst
+ * MADV_DONTNEED over all of them is one REMOVE per interval, an interval
+ * inserted over all of them one PROTECT per written interval. Each burst
  * is far beyond the send queue limit (UMD_SENDQ_MAX, 1024 messages), yet
  * the owner and the watcher read their sockets all along and must stay
  * connected: every copy is handed over (also the one the child wrote
@@ -46,9 +47,9 @@ static const unsigned int sample[NSAMPLE] = { 0, 1, 511, 1023, 1024, 2047, 3000,
 
 struct rec {
 	_Atomic(struct um_interval *) child;
-	atomic_uint fork_inv, write_inv, remove_inv; /* the parent's interval */
-	atomic_uint child_write, child_other;	     /* the child's copy */
-	atomic_uint child_odd;			     /* child callbacks with an odd seq */
+	atomic_uint fork_inv, write_inv, remove_inv, protect_inv; /* the parent's interval */
+	atomic_uint child_write, child_other;			  /* the child's copy */
+	atomic_uint child_odd; /* child callbacks with an odd seq */
 	atomic_uint released, child_released;
 	atomic_int release_error, child_release_error;
 };
@@ -79,6 +80,8 @@ static void on_invalidate(struct um_interval *i, const struct um_invalidation *i
 		atomic_fetch_add(&r->write_inv, 1);
 	else if (inv->reason == UM_REASON_REMOVE)
 		atomic_fetch_add(&r->remove_inv, 1);
+	else if (inv->reason == UM_REASON_PROTECT)
+		atomic_fetch_add(&r->protect_inv, 1);
 }
 
 static void on_release(struct um_interval *i, int error, void *priv)
@@ -163,15 +166,20 @@ static unsigned int get_watch_remove(void)
 	}
 COUNT_ALL(fork_inv)
 COUNT_ALL(remove_inv)
+COUNT_ALL(protect_inv)
 COUNT_ALL(child_released)
 COUNT_ALL(released)
 
-/* the child: writes EARLY at once, then page k for each k it is sent, until UINT32_MAX */
+/* the child: writes EARLY at once (and says so), then page k for each k it is sent, until
+ * UINT32_MAX */
 static void child_main(char *buf, int in_fd, int out_fd)
 {
 	uint32_t k;
 
-	buf[(size_t)EARLY * PAGE] = 'e';
+	k = EARLY;
+	buf[(size_t)k * PAGE] = 'e';
+	if (write(out_fd, &k, sizeof(k)) != sizeof(k))
+		_exit(2);
 	while (read(in_fd, &k, sizeof(k)) == sizeof(k) && k != UINT32_MAX) {
 		buf[(size_t)k * PAGE] = 'c';
 		if (write(out_fd, &k, sizeof(k)) != sizeof(k))
@@ -292,8 +300,12 @@ int main(void)
 	{
 		struct rec *r = &rec[EARLY];
 		struct um_interval *civ = atomic_load(&r->child);
+		uint32_t k;
 		uint64_t s;
 
+		/* its write returned: the copy's synchronous callback ran */
+		CHECK(read(from_child[0], &k, sizeof(k)) == sizeof(k) && k == EARLY,
+		      "the child wrote page %u", EARLY);
 		CHECK(harness_wait_even(civ, &s) == 0, "child copy of #%u: read_begin", EARLY);
 		CHECK(atomic_load(&r->child_write) >= 1 && r->child_odd == r->child_write,
 		      "the child's early write invalidated its copy (%u callbacks)",
@@ -368,6 +380,22 @@ int main(void)
 		buf[(size_t)k * PAGE] = 'z';
 		CHECK(atomic_load(&rec[k].write_inv) == 1 && um_interval_read_retry(iv[k], s),
 		      "#%u: still invalidated by a write", k);
+	}
+
+	/* one interval over all of them re-arms every written page: N PROTECT invalidations */
+	{
+		static struct rec big_rec;
+		struct um_interval *big;
+
+		for (unsigned int k = 0; k < N; k++)
+			buf[(size_t)k * PAGE] = 'y';
+		CHECK(um_interval_insert(c, buf, (size_t)N * PAGE, 0, &ops, &big_rec, &big) == 0,
+		      "insert one interval over all");
+		n = wait_count(all_protect_inv, N);
+		CHECK(n == N, "%u of %u PROTECT invalidations", n, N);
+		CHECK(um_ping(c) == 0, "the owner is still connected");
+		CHECK(all_released() == 0, "no parent interval released");
+		CHECK(um_interval_remove(big) == 0, "remove the one over all");
 	}
 	for (unsigned int k = 0; k < N; k++) {
 		CHECK(um_interval_remove(atomic_load(&rec[k].child)) == 0, "remove child copy #%u",
