@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "b3_floors.h"
 #include "bench.h"
 #include "timing.h"
 
@@ -41,15 +42,16 @@
 
 struct b3 {
 	struct um_client *c;
-	unsigned int pages; /* written per run: B3_PAGES or B3_AMORT_PAGES */
-	bool per_write;	    /* time each write (single-page percentiles), stride-2 order */
-	double *lat[2];	    /* per_write: every write's latency, us, [umirror, baseline] */
-	size_t nlat[2], cap;
-	uint8_t *uf_mem;    /* mirrored through umirror */
-	uint8_t *mp_mem;    /* mprotect baseline */
-	uint8_t *seen;	    /* per page: invalidations covering it this run (atomic access) */
-	atomic_uint invals; /* callbacks this run */
-	atomic_uint bad;    /* callbacks that were not what one write implies */
+	unsigned int pages;	     /* written per run: B3_PAGES or B3_AMORT_PAGES */
+	bool per_write;		     /* time each write (single-page percentiles), stride-2 order */
+	double *lat[2 + B3_NFLOORS]; /* per_write: every sample, us: umirror, baseline, floors */
+	size_t nlat[2 + B3_NFLOORS], cap;
+	struct b3_floors *floors; /* per_write: measured in the same rounds */
+	uint8_t *uf_mem;	  /* mirrored through umirror */
+	uint8_t *mp_mem;	  /* mprotect baseline */
+	uint8_t *seen;		  /* per page: invalidations covering it this run (atomic access) */
+	atomic_uint invals;	  /* callbacks this run */
+	atomic_uint bad;	  /* callbacks that were not what one write implies */
 	atomic_bool released;
 };
 
@@ -226,15 +228,52 @@ static int baseline_once(void *ctx, bool warm_up, double *us, const char **what)
 	return 0;
 }
 
-/* the medians come out in this order */
+/* a floor's samples, kept beside B3's (timed rounds only) */
+static int floor_once(struct b3 *b, enum b3_floor k, bool warm_up, double *us, const char **what)
+{
+	double *lat = lat_slot(b, 2 + k, warm_up);
+	int r;
+
+	r = b3_floor_once(b->floors, k, B3_PAGES, lat ? lat + b->nlat[2 + k] : NULL, us, what);
+	if (r == 0 && lat)
+		b->nlat[2 + k] += B3_PAGES;
+	return r;
+}
+
+static int floor_futex_threads(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_FUTEX_THREADS, warm_up, us, what);
+}
+
+static int floor_futex_procs(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_FUTEX_PROCS, warm_up, us, what);
+}
+
+static int floor_uffd_read(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_UFFD_READ, warm_up, us, what);
+}
+
+static int floor_uffd_epoll(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_UFFD_EPOLL, warm_up, us, what);
+}
+
+/* the medians come out in this order; single-page rounds add the floors */
 enum { B3_MPROTECT, B3_UMIRROR, B3_NSTEPS };
 
-static const struct bench_step b3_steps[B3_NSTEPS] = {
+static const struct bench_step b3_steps[B3_NSTEPS + B3_NFLOORS] = {
 	[B3_MPROTECT] = { "mprotect baseline", baseline_once },
 	[B3_UMIRROR] = { "umirror writes", umirror_once },
+	[B3_NSTEPS + B3_FLOOR_FUTEX_THREADS] = { "futex threads", floor_futex_threads },
+	[B3_NSTEPS + B3_FLOOR_FUTEX_PROCS] = { "futex processes", floor_futex_procs },
+	[B3_NSTEPS + B3_FLOOR_UFFD_READ] = { "uffd-wp read", floor_uffd_read },
+	[B3_NSTEPS + B3_FLOOR_UFFD_EPOLL] = { "uffd-wp epoll", floor_uffd_epoll },
 };
 
 static const struct bench_plan b3_plan = { b3_steps, B3_NSTEPS, NULL };
+static const struct bench_plan b3_single_plan = { b3_steps, B3_NSTEPS + B3_NFLOORS, NULL };
 
 static uint8_t *map_populated(void)
 {
@@ -270,20 +309,48 @@ static void dump_lat(const struct b3 *b)
 	fclose(f);
 }
 
+static const char *const floor_bench[B3_NFLOORS] = {
+	[B3_FLOOR_FUTEX_THREADS] = "B3_floor_futex_threads",
+	[B3_FLOOR_FUTEX_PROCS] = "B3_floor_futex_procs",
+	[B3_FLOOR_UFFD_READ] = "B3_floor_uffd_wp_read",
+	[B3_FLOOR_UFFD_EPOLL] = "B3_floor_uffd_wp_epoll",
+};
+
+static const char *const floor_name[B3_NFLOORS] = {
+	[B3_FLOOR_FUTEX_THREADS] = "futex ping-pong round trip, two threads of one process",
+	[B3_FLOOR_FUTEX_PROCS] = "futex ping-pong round trip, two processes",
+	[B3_FLOOR_UFFD_READ] = "first write, uffd-wp handler thread in process (blocking read, "
+			       "UFFDIO_WRITEPROTECT clear)",
+	[B3_FLOOR_UFFD_EPOLL] = "first write, uffd-wp handler thread in process (epoll_wait, "
+				"read, UFFDIO_WRITEPROTECT clear)",
+};
+
 int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 {
 	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO }, old;
 	struct b3 b = { .c = c, .seen = malloc(B3_AMORT_PAGES) };
 	unsigned int runs = bench_runs(o), aruns = o->runs ? o->runs : o->quick ? 3 : 7;
 	const char *what = "setup", *name = "B3_first_write";
-	double med[B3_NSTEPS], p50[2], p99[2];
+	double med[B3_NSTEPS + B3_NFLOORS], p50[2 + B3_NFLOORS], p99[2 + B3_NFLOORS];
 	bool handler = false;
 	int ret = -ENOMEM;
 
+	/*
+	 * First: the floors fork their partner process, which must not
+	 * share B3's pages copy-on-write (a write would then replace the
+	 * page, and the daemon's WRITE records wait for that).
+	 */
+	ret = b3_floors_open(&b.floors, &what);
+	if (ret < 0)
+		goto fail;
+	ret = -ENOMEM;
 	b.cap = (size_t)runs * B3_PAGES;
-	b.lat[0] = malloc(b.cap * sizeof(double));
-	b.lat[1] = malloc(b.cap * sizeof(double));
-	if (!b.seen || !b.lat[0] || !b.lat[1])
+	for (int k = 0; k < 2 + B3_NFLOORS; k++) {
+		b.lat[k] = malloc(b.cap * sizeof(double));
+		if (!b.lat[k])
+			goto fail;
+	}
+	if (!b.seen)
 		goto fail;
 	b.uf_mem = map_populated();
 	b.mp_mem = map_populated();
@@ -301,11 +368,11 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 
 	b.pages = B3_PAGES;
 	b.per_write = true;
-	ret = bench_interleave(&b3_plan, &b, runs, med, &what);
+	ret = bench_interleave(&b3_single_plan, &b, runs, med, &what);
 	if (ret < 0)
 		goto fail;
 	dump_lat(&b);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 2 + B3_NFLOORS; k++) {
 		p99[k] = bench_percentile(b.lat[k], b.nlat[k], 99);
 		p50[k] = bench_percentile(b.lat[k], b.nlat[k], 50);
 	}
@@ -325,6 +392,22 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 			"sync invalidation round trip through umirrord and the library's event "
 			"thread; issue 12 target p50 <= 8 us, p99 <= 30 us",
 	});
+	for (int k = 0; k < B3_NFLOORS; k++)
+		bench_report(&(struct bench_result){
+			.bench = floor_bench[k],
+			.unit = "us",
+			.value = p50[0],
+			.p99 = p99[0],
+			.baseline = p50[2 + k],
+			.baseline_p99 = p99[2 + k],
+			.baseline_name = floor_name[k],
+			.target = NAN,
+			.goal = NAN,
+			.runs = runs,
+			.note = "a floor of B3_first_write (value, the same samples), measured in "
+				"the same rounds, 2000 samples per run; ratio = how many floors "
+				"one umirror first write costs",
+		});
 
 	name = "B3_amortized_64m";
 	b.pages = B3_AMORT_PAGES;
@@ -356,8 +439,9 @@ out:
 		munmap(b.uf_mem, B3_MAX_BYTES);
 	if (b.mp_mem)
 		munmap(b.mp_mem, B3_MAX_BYTES);
+	b3_floors_close(b.floors);
 	free(b.seen);
-	free(b.lat[0]);
-	free(b.lat[1]);
+	for (int k = 0; k < 2 + B3_NFLOORS; k++)
+		free(b.lat[k]);
 	return ret;
 }
