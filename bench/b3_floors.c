@@ -54,19 +54,35 @@ struct pingpong {
 };
 
 struct uffd_handler {
-	int uffd, epfd; /* epfd >= 0: wait in epoll_wait before each read */
-	uint8_t *mem;	/* B3_FLOOR_PAGES pages, then one stop page */
+	int uffd, epfd;		  /* epfd >= 0: wait in epoll_wait before each read */
+	pid_t child;		  /* > 0: the handler is this process (4 hops) */
+	struct pingpong *relay;	  /* child: ping this partner before each unprotect */
+	struct releaser *release; /* child: let this thread unprotect instead */
+	uint8_t *mem;		  /* B3_FLOOR_PAGES pages, then one stop page */
 	pthread_t thread;
 	bool running;
-	atomic_bool stop;
-	atomic_uint faults;
-	atomic_int error;
+	_Atomic bool *stop; /* shared with the child */
+	_Atomic unsigned int *faults;
+	_Atomic int *error;
+	void *shared; /* the page holding them */
+};
+
+/* 3 hops: a thread of the writer's process unprotects what a child read */
+struct releaser {
+	_Atomic int *word;	/* PP_PING: unprotect *addr; PP_PONG: idle */
+	_Atomic uint64_t *addr; /* shared with the child */
+	int uffd;
+	pthread_t thread;
+	bool running;
 };
 
 struct b3_floors {
 	struct pingpong pp[2];	   /* threads, processes */
 	_Atomic int words[2];	   /* the threads' word (the processes' is shared) */
-	struct uffd_handler uh[2]; /* blocking read, epoll */
+	struct uffd_handler uh[3]; /* blocking read, epoll, another process */
+	struct pingpong relay;	   /* uh[2]'s "event thread": a thread of this process */
+	struct uffd_handler uh3;   /* 3 hops: another process, unprotected by... */
+	struct releaser rel;	   /* ...this thread of this process */
 };
 
 static long futex(_Atomic int *w, int op, int val, bool private)
@@ -133,18 +149,32 @@ static void pingpong_stop(struct pingpong *p)
 	p->running = false;
 }
 
-static int pingpong_start_thread(struct pingpong *p, _Atomic int *word)
+static int pingpong_start_thread(struct pingpong *p, _Atomic int *word, bool private)
 {
 	sigset_t all, old;
 	int r;
 
 	p->word = word;
-	p->private = true;
+	p->private = private;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&p->thread, NULL, partner_thread, p);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	p->running = r == 0;
+	return r;
+}
+
+/* a partner thread of this process on a shared word, pinged from a child */
+static int pingpong_start_process_word(struct pingpong *p)
+{
+	void *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int r;
+
+	if (w == MAP_FAILED)
+		return -errno;
+	r = pingpong_start_thread(p, w, false);
+	if (r)
+		munmap(w, 4096);
 	return r;
 }
 
@@ -180,6 +210,35 @@ static int wp(int uffd, void *a, size_t len, bool on)
 	return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
 }
 
+/* one round trip with the partner of @p, from the pinging side */
+static int relay_once(struct pingpong *p)
+{
+	atomic_store_explicit(p->word, PP_PING, memory_order_release);
+	futex(p->word, FUTEX_WAKE, 1, p->private);
+	futex_wait_while(p->word, PP_PING, p->private);
+	return atomic_load(p->word) == PP_PONG ? 0 : -EBADMSG;
+}
+
+static int wp(int uffd, void *a, size_t len, bool on);
+
+static void *releaser_thread(void *arg)
+{
+	struct releaser *r = arg;
+
+	for (;;) {
+		int ping = PP_PING;
+		uint64_t a;
+
+		futex_wait_while(r->word, PP_PONG, false);
+		if (atomic_load(r->word) == PP_EXIT)
+			return NULL;
+		a = atomic_load(r->addr);
+		/* taken before the unprotect: the next fault's ping cannot be lost */
+		atomic_compare_exchange_strong(r->word, &ping, PP_PONG);
+		wp(r->uffd, (void *)(uintptr_t)a, 4096, false);
+	}
+}
+
 static void *handler_thread(void *arg)
 {
 	struct uffd_handler *h = arg;
@@ -190,7 +249,7 @@ static void *handler_thread(void *arg)
 		ssize_t n;
 
 		if (h->epfd >= 0 && epoll_wait(h->epfd, &ev, 1, -1) < 0 && errno != EINTR) {
-			atomic_store(&h->error, -errno);
+			atomic_store(h->error, -errno);
 			return NULL;
 		}
 		n = read(h->uffd, &msg, sizeof(msg));
@@ -198,22 +257,34 @@ static void *handler_thread(void *arg)
 			continue;
 		if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT ||
 		    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
-			atomic_store(&h->error, -EBADMSG);
+			atomic_store(h->error, -EBADMSG);
 			return NULL;
 		}
-		atomic_fetch_add_explicit(&h->faults, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(h->faults, 1, memory_order_relaxed);
+		if (h->release && !atomic_load(h->stop)) {
+			atomic_store(h->release->addr, msg.arg.pagefault.address & ~4095ull);
+			atomic_store_explicit(h->release->word, PP_PING, memory_order_release);
+			futex(h->release->word, FUTEX_WAKE, 1, false);
+			continue;
+		}
+		/* 4 hops: the "daemon" hands the fault to the "event thread" and back */
+		if (h->relay && !atomic_load(h->stop) && relay_once(h->relay)) {
+			atomic_store(h->error, -EBADMSG);
+			return NULL;
+		}
 		/* clearing the protection wakes the writer */
 		if (wp(h->uffd, (void *)(uintptr_t)(msg.arg.pagefault.address & ~4095ull), 4096,
 		       false) < 0) {
-			atomic_store(&h->error, -EIO);
+			atomic_store(h->error, -EIO);
 			return NULL;
 		}
-		if (atomic_load(&h->stop))
+		if (atomic_load(h->stop))
 			return NULL;
 	}
 }
 
-static int handler_start(struct uffd_handler *h, bool use_epoll)
+static int handler_start(struct uffd_handler *h, bool use_epoll, struct pingpong *relay,
+			 struct releaser *release)
 {
 	size_t len = (size_t)(B3_FLOOR_PAGES + 1) * 4096;
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
@@ -223,12 +294,22 @@ static int handler_start(struct uffd_handler *h, bool use_epoll)
 	int r;
 
 	h->uffd = h->epfd = -1;
+	h->shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (h->shared == MAP_FAILED) {
+		h->shared = NULL;
+		return -errno;
+	}
+	h->stop = h->shared;
+	h->faults = (void *)((char *)h->shared + 64);
+	h->error = (void *)((char *)h->shared + 128);
 	h->mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (h->mem == MAP_FAILED) {
 		h->mem = NULL;
 		return -errno;
 	}
 	madvise(h->mem, len, MADV_NOHUGEPAGE);
+	/* a child handler must not share the pages: the writes would copy them */
+	madvise(h->mem, len, MADV_DONTFORK);
 	memset(h->mem, 1, len);
 	h->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | (use_epoll ? O_NONBLOCK : 0));
 	if (h->uffd < 0)
@@ -242,6 +323,30 @@ static int handler_start(struct uffd_handler *h, bool use_epoll)
 		if (h->epfd < 0 || epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->uffd, &ev) < 0)
 			return -errno;
 	}
+	if (release) {
+		release->uffd = h->uffd;
+		release->word = (void *)((char *)h->shared + 192);
+		release->addr = (void *)((char *)h->shared + 256);
+		r = -pthread_create(&release->thread, NULL, releaser_thread, release);
+		if (r)
+			return r;
+		release->running = true;
+	}
+	if (relay || release) {
+		/* the uffd acts on this process's memory from the child, as umirrord's does */
+		h->relay = relay;
+		h->release = release;
+		h->child = fork();
+		if (h->child < 0)
+			return -errno;
+		if (h->child == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			handler_thread(h);
+			_exit(0);
+		}
+		h->running = true;
+		return 0;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&h->thread, NULL, handler_thread, h);
@@ -254,11 +359,14 @@ static void handler_stop(struct uffd_handler *h)
 {
 	if (h->running) {
 		/* one more fault on the stop page; the handler clears it and ends */
-		atomic_store(&h->stop, true);
+		atomic_store(h->stop, true);
 		if (wp(h->uffd, h->mem + (size_t)B3_FLOOR_PAGES * 4096, 4096, true) == 0 &&
-		    !atomic_load(&h->error))
+		    !atomic_load(h->error))
 			((volatile uint8_t *)h->mem)[(size_t)B3_FLOOR_PAGES * 4096] = 2;
-		pthread_join(h->thread, NULL);
+		if (h->child > 0)
+			waitpid(h->child, NULL, 0);
+		else
+			pthread_join(h->thread, NULL);
 	}
 	if (h->epfd >= 0)
 		close(h->epfd);
@@ -266,6 +374,8 @@ static void handler_stop(struct uffd_handler *h)
 		close(h->uffd);
 	if (h->mem)
 		munmap(h->mem, (size_t)(B3_FLOOR_PAGES + 1) * 4096);
+	if (h->shared)
+		munmap(h->shared, 4096);
 }
 
 /* protect @n pages, then write them in B3's stride-2 order, each timed */
@@ -280,7 +390,7 @@ static int handler_run(struct uffd_handler *h, unsigned int n, double *lat, doub
 	r = wp(h->uffd, h->mem, (size_t)n * 4096, true);
 	if (r)
 		return r;
-	atomic_store(&h->faults, 0);
+	atomic_store(h->faults, 0);
 	t0 = t = bench_now_ns();
 	for (unsigned int i = 0; i < n; i++) {
 		size_t pg = i < (n + 1) / 2 ? 2 * (size_t)i : 2 * (size_t)(i - (n + 1) / 2) + 1;
@@ -294,9 +404,9 @@ static int handler_run(struct uffd_handler *h, unsigned int n, double *lat, doub
 		}
 	}
 	*mean_us = (double)(bench_now_ns() - t0) / 1e3 / n;
-	if (atomic_load(&h->error))
-		return atomic_load(&h->error);
-	return atomic_load(&h->faults) == n ? 0 : -EBADMSG;
+	if (atomic_load(h->error))
+		return atomic_load(h->error);
+	return atomic_load(h->faults) == n ? 0 : -EBADMSG;
 }
 
 /* --- the module ---------------------------------------------------------- */
@@ -309,21 +419,34 @@ int b3_floors_open(struct b3_floors **out, const char **what)
 	*out = NULL;
 	if (!f)
 		return -ENOMEM;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 3; k++)
 		f->uh[k].uffd = f->uh[k].epfd = -1;
+	f->uh3.uffd = f->uh3.epfd = -1;
 	*what = "floor: futex partner thread";
-	r = pingpong_start_thread(&f->pp[0], &f->words[0]);
+	r = pingpong_start_thread(&f->pp[0], &f->words[0], true);
 	if (r == 0) {
 		*what = "floor: futex partner process";
 		r = pingpong_start_process(&f->pp[1]);
 	}
 	if (r == 0) {
 		*what = "floor: uffd-wp handler (blocking read)";
-		r = handler_start(&f->uh[0], false);
+		r = handler_start(&f->uh[0], false, NULL, NULL);
 	}
 	if (r == 0) {
 		*what = "floor: uffd-wp handler (epoll)";
-		r = handler_start(&f->uh[1], true);
+		r = handler_start(&f->uh[1], true, NULL, NULL);
+	}
+	if (r == 0) {
+		*what = "floor: relay thread";
+		r = pingpong_start_process_word(&f->relay);
+	}
+	if (r == 0) {
+		*what = "floor: uffd-wp handler process (4 hops)";
+		r = handler_start(&f->uh[2], false, &f->relay, NULL);
+	}
+	if (r == 0) {
+		*what = "floor: uffd-wp handler process, unprotect by a thread (3 hops)";
+		r = handler_start(&f->uh3, false, NULL, &f->rel);
 	}
 	if (r) {
 		b3_floors_close(f);
@@ -341,6 +464,8 @@ int b3_floor_once(struct b3_floors *f, enum b3_floor k, unsigned int n, double *
 		[B3_FLOOR_FUTEX_PROCS] = "floor: futex ping-pong, two processes",
 		[B3_FLOOR_UFFD_READ] = "floor: uffd-wp handler thread, blocking read",
 		[B3_FLOOR_UFFD_EPOLL] = "floor: uffd-wp handler thread, epoll_wait + read",
+		[B3_FLOOR_4HOP] = "floor: uffd-wp handler process relaying to a thread",
+		[B3_FLOOR_3HOP] = "floor: uffd-wp handler process, a thread unprotects",
 	};
 
 	*what = names[k];
@@ -350,7 +475,10 @@ int b3_floor_once(struct b3_floors *f, enum b3_floor k, unsigned int n, double *
 		return pingpong_run(&f->pp[k - B3_FLOOR_FUTEX_THREADS], n, lat, mean_us);
 	case B3_FLOOR_UFFD_READ:
 	case B3_FLOOR_UFFD_EPOLL:
+	case B3_FLOOR_4HOP:
 		return handler_run(&f->uh[k - B3_FLOOR_UFFD_READ], n, lat, mean_us);
+	case B3_FLOOR_3HOP:
+		return handler_run(&f->uh3, n, lat, mean_us);
 	default:
 		return -EINVAL;
 	}
@@ -360,11 +488,21 @@ void b3_floors_close(struct b3_floors *f)
 {
 	if (!f)
 		return;
-	for (int k = 0; k < 2; k++) {
-		pingpong_stop(&f->pp[k]);
+	for (int k = 0; k < 3; k++)
 		handler_stop(&f->uh[k]);
+	/* the child ends on the stop page (it unprotects that one itself) */
+	handler_stop(&f->uh3);
+	if (f->rel.running) {
+		atomic_store(f->rel.word, PP_EXIT);
+		futex(f->rel.word, FUTEX_WAKE, 1, false);
+		pthread_join(f->rel.thread, NULL);
 	}
+	pingpong_stop(&f->relay);
+	for (int k = 0; k < 2; k++)
+		pingpong_stop(&f->pp[k]);
 	if (f->pp[1].word)
 		munmap((void *)f->pp[1].word, 4096);
+	if (f->relay.word)
+		munmap((void *)f->relay.word, 4096);
 	free(f);
 }
