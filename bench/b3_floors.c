@@ -490,13 +490,13 @@ void b3_floors_close(struct b3_floors *f)
 		return;
 	for (int k = 0; k < 3; k++)
 		handler_stop(&f->uh[k]);
-	/* the child ends on the stop page (it unprotects that one itself) */
-	handler_stop(&f->uh3);
+	/* first: its word is in uh3's shared page; the child ends on the stop page alone */
 	if (f->rel.running) {
 		atomic_store(f->rel.word, PP_EXIT);
 		futex(f->rel.word, FUTEX_WAKE, 1, false);
 		pthread_join(f->rel.thread, NULL);
 	}
+	handler_stop(&f->uh3);
 	pingpong_stop(&f->relay);
 	for (int k = 0; k < 2; k++)
 		pingpong_stop(&f->pp[k]);
