@@ -187,6 +187,23 @@ static void stouch(struct run *r, size_t w, size_t n)
 				r->iv[i]->stouched[p - r->iv[i]->first] = 1;
 }
 
+/*
+ * pages [w, w+n) advised with an operation only the scan sees, on THP
+ * memory: the whole 2 MiB blocks around them are the scan's. MADV_PAGEOUT
+ * or MADV_COLD of part of a THP splits it (and, without swap, page-out
+ * splits even a whole one), and Linux 6.12+ then maps every zero-filled
+ * subpage of it to the shared zero page, far outside the advised range
+ * (docs/SEMANTICS.md, "Protection the kernel drops"). The window is 2 MiB
+ * aligned (op_collapse() counts on it too).
+ */
+static void stouch_blocks(struct run *r, size_t w, size_t n)
+{
+	size_t a = w / HPAGE_PAGES * HPAGE_PAGES;
+	size_t b = (w + n + HPAGE_PAGES - 1) / HPAGE_PAGES * HPAGE_PAGES;
+
+	stouch(r, a, b - a);
+}
+
 /* SEMANTICS: a part of an interval whose mapping goes away is gone for good */
 static void gone_mark(struct run *r, size_t w, size_t n)
 {
@@ -830,6 +847,8 @@ static void op_madvise(struct run *r, int advice, const char *name, bool uffd_re
 		trap_after(r, &t, "madvise DONTNEED", w, n);
 	if (uffd_reported)
 		touch(r, w, n);
+	else if (r->kid == K_THP)
+		stouch_blocks(r, w, n);
 	else
 		stouch(r, w, n);
 	after_op(r, 0, 0, DST_NONE);
