@@ -60,16 +60,12 @@ static int check(struct client *c, const struct ump_fault *req, struct receiver 
 static int fill_reply(struct client *c, struct interval *iv, uint64_t start, uint64_t npages,
 		      struct ump_snapshot_reply *rep)
 {
-	int ret;
-
 	if (iv->mm->dead)
 		return -EFAULT;
 	rep->seq = interval_seq(iv);
 	rep->npages = npages;
 	rep->offset = 0;
-	ret = snapshot_fill(iv->mm, start, npages, c->result, c->pfn_visible);
-	snapshot_rearm_lost(iv, start, npages, c->result, rep->seq);
-	return ret;
+	return snapshot_fill_interval(c, iv, start, npages, rep->seq);
 }
 
 static int read_fault(struct mm *mm, uint64_t start, uint64_t len)

@@ -18,7 +18,10 @@
  * The baseline of a page is what the last scan saw, or, when an
  * invalidation covering it completed since, what the page was at that
  * completion: a change made after an invalidation completed is a new
- * change, even within one period.
+ * change, even within one period. A page that appeared since (which is no
+ * change) takes the baseline of what a snapshot or fault handed a mirror:
+ * were it to go again before the next scan, that scan would otherwise see
+ * "not present" twice while a mirror holds it.
  */
 #include "scan.h"
 
@@ -108,6 +111,8 @@ bool scan_changed(uint64_t old, uint64_t now)
 {
 	if (old & SCAN_ID_EXPLAINED)
 		return false;
+	if (old & SCAN_ID_STALE)
+		return true;
 	/* a write nobody saw (WP_ASYNC) */
 	if ((old & SCAN_ID_ARMED) && !(now & SCAN_ID_ARMED))
 		return true;
@@ -215,6 +220,24 @@ uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *writte
 	if (in_run)
 		report_run(run, npages, priv);
 	return n;
+}
+
+void scan_take_handed(uint64_t *base, const uint64_t *e, uint64_t npages)
+{
+	for (uint64_t i = 0; i < npages; i++) {
+		/* the VMA's writability as the baseline has it: a change of it is still seen */
+		uint64_t id = (e[i] & ID_KEEP) | (base[i] & SCAN_ID_WRITABLE);
+
+		/*
+		 * What the scan would not report: a page that appeared (or
+		 * was re-armed) since. A change it would report keeps its old
+		 * baseline and is reported, even if undone before the scan.
+		 */
+		if (!scan_changed(base[i], id))
+			base[i] = id;
+		else
+			base[i] |= SCAN_ID_STALE;
+	}
 }
 
 /* compare @id with the baseline, send invalidations of the runs (report()); return pages changed */
@@ -354,6 +377,21 @@ keep:
 		  (unsigned long long)iv->id, (unsigned long long)start, (unsigned long long)end,
 		  id ? strerror(-ret) : "out of memory");
 	free(id);
+}
+
+void scan_note_handed(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e)
+{
+	struct scan_state *st = iv->scan;
+	uint64_t end = start + npages * UMP_PAGE_SIZE, a = start;
+
+	if (!st || !st->have_base)
+		return;
+	a = a < iv->node.start ? iv->node.start : a;
+	end = end > iv->node.end ? iv->node.end : end;
+	if (a >= end)
+		return;
+	scan_take_handed(&st->base[(a - iv->node.start) / UMP_PAGE_SIZE],
+			 &e[(a - start) / UMP_PAGE_SIZE], (end - a) / UMP_PAGE_SIZE);
 }
 
 void scan_note_armed(struct interval *iv, uint64_t start, uint64_t end)
@@ -523,6 +561,7 @@ int scan_init(struct server *s)
 	s->hooks.explained = scan_explain;
 	s->hooks.armed = scan_note_armed;
 	s->hooks.soft_written = scan_note_written;
+	s->hooks.handed = scan_note_handed;
 	return ret;
 }
 

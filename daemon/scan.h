@@ -42,6 +42,8 @@ struct ump_revalidate_reply;
 #define SCAN_ID_WRITABLE UMP_E_WRITE   /* the VMA allows writes */
 #define SCAN_ID_ARMED UMP_E_UFFD_WP    /* write-protected: a write would be seen */
 #define SCAN_ID_EXPLAINED (1ull << 60) /* invalidated since the last scan */
+/* a mirror was handed a change of it since the baseline: changed, whatever now is */
+#define SCAN_ID_STALE (1ull << 61)
 
 /**
  * scan_changed() - whether a page whose identity was @old and is @now
@@ -50,7 +52,8 @@ struct ump_revalidate_reply;
  * protection changed (writable, PROT_NONE, the VMA gone), or the page lost
  * its write-protection without a fault (a WP_ASYNC write). A page
  * appearing where none was is no change (no mirror can hold it); nothing
- * is, once @old is SCAN_ID_EXPLAINED. Pure.
+ * is, once @old is SCAN_ID_EXPLAINED; anything is once @old is
+ * SCAN_ID_STALE. Pure.
  */
 bool scan_changed(uint64_t old, uint64_t now);
 
@@ -64,6 +67,16 @@ bool scan_changed(uint64_t old, uint64_t now);
  */
 uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *written, uint64_t npages,
 		      void (*report_run)(uint64_t first, uint64_t end, void *priv), void *priv);
+
+/**
+ * scan_take_handed() - a mirror was handed the UM_E_* entries @e[0..@npages)
+ * (PFNs shown) of pages whose baseline is @base[0..@npages): each page
+ * whose change from @base to @e scan_changed() would not report (it
+ * appeared, or was armed) takes @e as its baseline; the rest keep theirs,
+ * marked SCAN_ID_STALE: the next scan reports them even if the change was
+ * undone meanwhile (a mirror holds the entry in between). Pure.
+ */
+void scan_take_handed(uint64_t *base, const uint64_t *e, uint64_t npages);
 
 /**
  * scan_request() - REVALIDATE from @c: scan now if asked (UMP_REVAL_NOW,
@@ -123,6 +136,16 @@ void scan_note_written(struct interval *iv, uint64_t start, uint64_t end);
  * VMA walk (and /proc/kpageflags reads of THP candidates). Holds nothing.
  */
 void scan_explain(struct interval *iv, uint64_t start, uint64_t end);
+
+/**
+ * scan_note_handed() - a receiver of @iv was handed the entries @e
+ * (UM_E_*, PFNs shown) of [@start, +@npages), read from the pagemap on
+ * this loop turn: the pages that appeared since their baseline take what
+ * the mirror now may hold as baseline (scan_take_handed()), so that their
+ * going before the next scan is reported. A no-op when @iv has no scan.
+ * Waits for nothing.
+ */
+void scan_note_handed(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e);
 
 /**
  * scan_note_armed() - an invalidation whose only change was

@@ -91,6 +91,11 @@ struct server_hooks {
 	void (*armed)(struct interval *iv, uint64_t start, uint64_t end);
 	/* scan.c: the soft-dirty harvest found [start, end) of @iv written */
 	void (*soft_written)(struct interval *iv, uint64_t start, uint64_t end);
+	/*
+	 * scan.c: a receiver of @iv is handed the entries @e (UM_E_*, PFNs
+	 * shown) of [start, +npages) of it, read from the pagemap just now
+	 */
+	void (*handed)(struct interval *iv, uint64_t start, uint64_t npages, const uint64_t *e);
 };
 
 struct server {

@@ -205,6 +205,27 @@ void snapshot_rearm_lost(struct interval *iv, uint64_t start, uint64_t npages, c
 	}
 }
 
+int snapshot_fill_interval(struct client *c, struct interval *iv, uint64_t start, uint64_t npages,
+			   uint64_t seq)
+{
+	void (*handed)(struct interval *, uint64_t, uint64_t, const uint64_t *) =
+		iv->mm->srv->hooks.handed;
+	uint64_t *e = c->result;
+	bool scanned = handed && iv->scan;
+	int ret;
+
+	/* the scan's identities carry the PFN: read it even when the client may not see it */
+	ret = snapshot_fill(iv->mm, start, npages, e, c->pfn_visible || scanned);
+	if (scanned) {
+		handed(iv, start, npages, e);
+		if (!c->pfn_visible)
+			for (uint64_t i = 0; i < npages; i++)
+				e[i] &= ~UMP_E_PFN_MASK;
+	}
+	snapshot_rearm_lost(iv, start, npages, e, seq);
+	return ret;
+}
+
 int snapshot_request(struct client *c, const struct ump_snapshot *req,
 		     struct ump_snapshot_reply *rep)
 {
@@ -239,9 +260,10 @@ int snapshot_request(struct client *c, const struct ump_snapshot *req,
 		n = max;
 	rep->npages = n;
 	rep->offset = 0;
-	ret = snapshot_fill(mm, req->start, n, c->result, c->pfn_visible);
-	if (req->interval_id)
-		snapshot_rearm_lost(iv, req->start, n, c->result, rep->seq);
+	if (iv)
+		ret = snapshot_fill_interval(c, iv, req->start, n, rep->seq);
+	else
+		ret = snapshot_fill(mm, req->start, n, c->result, c->pfn_visible);
 	if (req->flags & UMP_SNAP_NODES) {
 		rep->nodes_offset = n * 8;
 		/* a failed query leaves -EFAULT per page; the entries still stand */

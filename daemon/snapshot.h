@@ -70,6 +70,19 @@ void snapshot_convert_vma(uint64_t *e, uint64_t n, const struct vma *v, uint64_t
 			  bool show_pfn);
 
 struct interval;
+struct client;
+
+/**
+ * snapshot_fill_interval() - snapshot_fill() of [@start, +@npages) of
+ * @iv for its receiver @c, into @c's result buffer (PFNs as
+ * c->pfn_visible), at seq @seq (read before the walk): the entries
+ * are shown to the scan (hooks.handed: a page that appeared since its
+ * baseline is now one a mirror may hold) before the PFNs are hidden, then
+ * snapshot_rearm_lost().
+ * Waits for: the walk (as snapshot_fill()). Return: as snapshot_fill().
+ */
+int snapshot_fill_interval(struct client *c, struct interval *iv, uint64_t start, uint64_t npages,
+			   uint64_t seq);
 
 /**
  * snapshot_rearm_lost() - after a walk of [@start, +@npages) of UFFD_WP

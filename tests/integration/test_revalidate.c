@@ -2,7 +2,8 @@
 /*
  * test_revalidate - the revalidation scan reports what userfaultfd does not:
  * mprotect (on demand and from the period timer), THP collapse, THP split,
- * page-out of file pages, KSM merging, writes to a wp-async interval,
+ * page-out of file pages, page-out of shmem pages a mirror took after
+ * the baseline, KSM merging, writes to a wp-async interval,
  * changes right after an invalidation of the same page (mprotect, THP
  * collapse); and it never reports again what
  * userfaultfd already did (a write, a MADV_DONTNEED). Period 0 turns it
@@ -389,6 +390,65 @@ out:
 	unlink(path);
 }
 
+/*
+ * A page that appears after the baseline (a read fault: no event), is
+ * taken by a mirror's snapshot and then goes (page-out of shmem) before
+ * the next scan: that scan sees "not present" twice, yet the mirror held
+ * the page. The snapshot takes the baseline of such pages.
+ */
+static void part_appear_snapshot_pageout(struct um_client *c)
+{
+	const size_t np = 16;
+	uint64_t pfns[16], changed, pages;
+	struct um_range r = { 0 };
+	struct um_interval *iv;
+	unsigned int n, gone = 0, held = 0;
+	char *m;
+	long got;
+	int fd;
+
+	fd = memfd_create("umirror-revalidate", MFD_CLOEXEC);
+	CHECK(fd >= 0, "memfd_create: %m");
+	CHECK(ftruncate(fd, np * PAGE) == 0, "ftruncate: %m");
+	m = mmap(NULL, np * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED, "mmap: %m");
+	CHECK(um_interval_insert(c, m, np * PAGE, 0, &evlog_ops, NULL, &iv) == 0, "insert");
+	/* the baseline: nothing mapped yet */
+	CHECK(um_interval_revalidate(iv, LONG_PERIOD, 0, NULL) == 0, "set the period");
+	for (size_t i = 0; i < np; i++)
+		(void)*(volatile char *)(m + i * PAGE);
+	r.start = (uintptr_t)m;
+	r.end = (uintptr_t)m + np * PAGE;
+	r.pfns = pfns;
+	CHECK(um_range_register(&r, iv) == 0, "register");
+	got = harness_snapshot(&r);
+	CHECK(got == (long)np, "snapshot: %ld", got);
+	for (size_t i = 0; i < np; i++)
+		held += !!(pfns[i] & UM_DEFAULT_VALID);
+	CHECK(held == np, "the mirror holds the %zu read-faulted pages (%u)", np, held);
+	evlog_reset();
+	CHECK(madvise(m, np * PAGE, MADV_PAGEOUT) == 0, "MADV_PAGEOUT: %m");
+	for (size_t i = 0; i < np; i++)
+		gone += !(harness_pagemap(m + i * PAGE) & PM_PRESENT);
+	if (!gone) {
+		printf("test_revalidate: appear-snapshot-pageout part skipped: MADV_PAGEOUT "
+		       "reclaimed no shmem page\n");
+		goto out;
+	}
+	changed = now_scan(iv, LONG_PERIOD);
+	evlog_settle(3000);
+	pages = pages_of(iv, UM_REASON_REVALIDATE, &n);
+	CHECK(changed == gone && pages == gone,
+	      "page-out of %u held pages that appeared after the baseline: %llu changed, "
+	      "%llu in events",
+	      gone, (unsigned long long)changed, (unsigned long long)pages);
+out:
+	um_range_unregister(&r);
+	CHECK(um_interval_remove(iv) == 0, "remove");
+	munmap(m, np * PAGE);
+	close(fd);
+}
+
 /* a write to an async-tracked (WP-async) interval is seen by the scan only */
 static void part_async_write(struct um_client *c)
 {
@@ -529,6 +589,7 @@ int main(void)
 	part_after_invalidation(c);
 	part_thp(c);
 	part_pageout(c);
+	part_appear_snapshot_pageout(c);
 	part_async_write(c);
 	part_ksm(c);
 	um_disconnect(c);

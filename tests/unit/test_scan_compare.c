@@ -2,7 +2,8 @@
 /*
  * test_scan_compare.c - the revalidation scan's compare (daemon/scan.c): which
  * change of a page's identity invalidates (as the kernel's mmu notifiers
- * would) and which does not, and the runs of changed pages it reports.
+ * would) and which does not, the runs of changed pages it reports, and
+ * the baseline a snapshot handed to a mirror gives a page that appeared.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +173,46 @@ static void test_compare_random(void **state)
 	}
 }
 
+/*
+ * A page that appeared after the baseline and was handed to a mirror, then
+ * went before the next scan (shmem page-out): that scan must report it.
+ */
+static void test_handed_then_gone(void **state)
+{
+	const uint64_t none = SCAN_ID_WRITABLE | SCAN_ID_ARMED; /* a WP_UNPOPULATED marker */
+	/* the entry as a snapshot hands it: UM_E_* bits the identity does not keep too */
+	const uint64_t handed = (PAGE & ~SCAN_ID_WRITABLE) | UMP_E_FILE | UMP_E_EXCL;
+	uint64_t base[5] = { none, none, PAGE, none, none | UMP_E_NOPERM };
+	uint64_t e[5] = { handed, handed, handed + 1, none & ~SCAN_ID_WRITABLE, handed };
+	uint64_t id[5] = { none, PAGE, PAGE + 1, none, none };
+	struct runs r = { .n = 0 };
+
+	scan_take_handed(base, e, 5);
+	/* appeared: taken, with the baseline's view of the VMA */
+	assert_int_equal(base[0], PAGE);
+	assert_int_equal(base[1], PAGE);
+	/* a change the scan reports anyway (another page): kept, marked */
+	assert_int_equal(base[2], PAGE | SCAN_ID_STALE);
+	/* nothing there: nothing a mirror holds */
+	assert_int_equal(base[3], none);
+	/* a protection change (PROT_NONE gone): kept, marked */
+	assert_int_equal(base[4], none | UMP_E_NOPERM | SCAN_ID_STALE);
+	/*
+	 * page 0 went again; page 2 is back to the baseline's page and page 4
+	 * to PROT_NONE, but a mirror was handed what was between
+	 */
+	id[2] = PAGE;
+	id[4] = none | UMP_E_NOPERM;
+	assert_int_equal(scan_compare(base, id, NULL, 5, record, &r), 3);
+	assert_int_equal(r.n, 3);
+	assert_true(r.first[0] == 0 && r.end[0] == 1);
+	assert_true(r.first[1] == 2 && r.end[1] == 3);
+	assert_true(r.first[2] == 4 && r.end[2] == 5);
+	/* the marks go with the scan */
+	r.n = 0;
+	assert_int_equal(scan_compare(base, id, NULL, 5, record, &r), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_compare_runs),
 		cmocka_unit_test(test_compare_written_explained),
 		cmocka_unit_test(test_compare_random),
+		cmocka_unit_test(test_handed_then_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
