@@ -114,10 +114,15 @@ static int granule_vma_cb(const struct vma *v, void *priv)
 /*
  * Will a write to the page of entry @e keep that page? Only such a page
  * may join a granule: once unprotected, its write goes unseen, and a copy
- * (the zero page, a page shared copy-on-write, a private file page) would
- * put a new page under a mirror that holds the old one. Nothing mapped
- * (a marker, a swapped page): nothing a mirror can hold; the write maps a
- * new page where the mirror saw none.
+ * would put a new page under a mirror that holds the old one. Nothing
+ * mapped (a marker, a swapped page): nothing a mirror can hold; the write
+ * maps a new page where the mirror saw none. A shared mapping's page is
+ * written in place. A private mapping's present page is not trusted, even
+ * an anonymous one pagemap shows mapped exclusively: if a fork ever
+ * shared it (a fork the daemon need not have seen: none is reported while
+ * no VMA is registered) it lost its exclusive mark, which pagemap cannot
+ * show (PM_MMAP_EXCLUSIVE counts mappers), and then any other reference
+ * (a pin, a vmsplice, the swap cache) makes its write a copy.
  */
 static bool write_keeps_page(const struct mm *mm, uint64_t e, bool shared)
 {
@@ -125,10 +130,10 @@ static bool write_keeps_page(const struct mm *mm, uint64_t e, bool shared)
 
 	if (!(e & PM_PRESENT))
 		return true;
-	if (!mm->srv->kf.pfn_visible || !mm->srv->kf.zero_pfn || !pfn ||
-	    pfn == mm->srv->kf.zero_pfn)
+	if (!shared)
 		return false;
-	return shared || (!(e & PM_FILE) && (e & PM_MMAP_EXCLUSIVE));
+	return mm->srv->kf.pfn_visible && mm->srv->kf.zero_pfn && pfn &&
+	       pfn != mm->srv->kf.zero_pfn;
 }
 
 /*

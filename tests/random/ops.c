@@ -468,34 +468,6 @@ static long snapshot_at(struct ivrec *v, uint64_t seq, uint64_t *out)
  * live interval, every synchronous receiver's callback for it must have
  * run before the write returns.
  */
-/*
- * docs/SEMANTICS.md, write granules: a page pagemap shows mapped
- * exclusively (anonymous, not the zero page) that a granule left
- * unprotected may still be copied on its write (a page with extra
- * references, e.g. one that lost its exclusive mark in a fork; a KSM page
- * left with one mapping): pagemap does not tell it apart, the write is not
- * seen, and the new page is the scan's to report. Was this write, to page
- * @w with pagemap entry @pm before it, such a copy? Then the page's
- * downgrade is scan-only (the writer threads run this too: relaxed
- * stores of a constant).
- */
-static void copied_unseen(struct run *r, size_t w, const volatile char *a, uint64_t pm)
-{
-	uint64_t now;
-
-	if ((pm & (PM_PRESENT | PM_MMAP_EXCLUSIVE | PM_FILE | PM_UFFD_WP)) !=
-		    (PM_PRESENT | PM_MMAP_EXCLUSIVE) ||
-	    (pm & PM_PFN_MASK) == r->zero_pfn || w >= r->np)
-		return;
-	now = harness_pagemap((const void *)a);
-	if (!(now & PM_PRESENT) || (now & PM_PFN_MASK) == (pm & PM_PFN_MASK))
-		return;
-	for (int i = 0; i < MAX_IV; i++)
-		if (in_iv(r->iv[i], w))
-			__atomic_store_n(&r->iv[i]->stouched[w - r->iv[i]->first], 1,
-					 __ATOMIC_RELAXED);
-}
-
 static void write_page(struct run *r, size_t w)
 {
 	volatile char *a = r->win + w * PAGE + (w * 72) % (PAGE - 8);
@@ -513,10 +485,8 @@ static void write_page(struct run *r, size_t w)
 	pm = harness_pagemap((const void *)a);
 	armed = (pm & PM_UFFD_WP) && w < r->np && !r->gone[w] && live(r, w);
 	*a = (char)(r->step + w);
-	if (!armed) {
-		copied_unseen(r, w, a, pm);
+	if (!armed)
 		return;
-	}
 	for (int i = 0; i < MAX_IV; i++) {
 		struct ivrec *v = r->iv[i];
 
