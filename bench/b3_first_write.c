@@ -365,59 +365,59 @@ static const char *const floor_name[B3_NFLOORS] = {
 			  "(three hand-offs: the event thread would release the writer)",
 };
 
-int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
+/* The buffers of the single-write samples and the two mappings; *@what on failure. */
+static int b3_alloc(struct b3 *b, unsigned int runs, const char **what)
 {
-	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO }, old;
-	struct b3 b = { .c = c, .seen = malloc(B3_AMORT_PAGES) };
-	unsigned int runs = bench_runs(o), aruns = o->runs ? o->runs : o->quick ? 3 : 7;
-	const char *what = "setup", *name = "B3_first_write";
-	double med[B3_NSTEPS + B3_NFLOORS], p50[2 + B3_NFLOORS], p99[2 + B3_NFLOORS];
-	bool handler = false;
-	int ret = -ENOMEM;
+	int ret;
 
 	/*
 	 * First: the floors fork their partner process, which must not
 	 * share B3's pages copy-on-write (a write would then replace the
 	 * page, and the daemon's WRITE records wait for that).
 	 */
-	ret = b3_floors_open(&b.floors, &what);
+	ret = b3_floors_open(&b->floors, what);
 	if (ret < 0)
-		goto fail;
-	ret = -ENOMEM;
-	b.cap = (size_t)runs * B3_PAGES;
+		return ret;
+	*what = "setup";
+	b->cap = (size_t)runs * B3_PAGES;
 	for (int k = 0; k < 2 + B3_NFLOORS; k++) {
-		b.lat[k] = malloc(b.cap * sizeof(double));
-		if (!b.lat[k])
-			goto fail;
+		b->lat[k] = malloc(b->cap * sizeof(double));
+		if (!b->lat[k])
+			return -ENOMEM;
 	}
-	b.split[0] = malloc(b.cap * sizeof(double));
-	b.split[1] = malloc(b.cap * sizeof(double));
-	if (!b.seen || !b.split[0] || !b.split[1])
-		goto fail;
-	b.uf_mem = map_populated();
-	b.mp_mem = map_populated();
-	if (!b.uf_mem || !b.mp_mem) {
-		ret = -errno;
-		goto fail;
-	}
-	mp_base = b.mp_mem;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, &old) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	handler = true;
+	b->split[0] = malloc(b->cap * sizeof(double));
+	b->split[1] = malloc(b->cap * sizeof(double));
+	if (!b->seen || !b->split[0] || !b->split[1])
+		return -ENOMEM;
+	b->uf_mem = map_populated();
+	b->mp_mem = map_populated();
+	if (!b->uf_mem || !b->mp_mem)
+		return -errno;
+	return 0;
+}
 
-	b.pages = B3_PAGES;
-	b.per_write = true;
-	ret = bench_interleave(&b3_single_plan, &b, runs, med, &what);
-	if (ret < 0)
-		goto fail;
-	dump_lat(&b);
+static void b3_free(struct b3 *b)
+{
+	if (b->uf_mem)
+		munmap(b->uf_mem, B3_MAX_BYTES);
+	if (b->mp_mem)
+		munmap(b->mp_mem, B3_MAX_BYTES);
+	b3_floors_close(b->floors);
+	free(b->seen);
+	free(b->split[0]);
+	free(b->split[1]);
+	for (int k = 0; k < 2 + B3_NFLOORS; k++)
+		free(b->lat[k]);
+}
+
+/* B3 single's results: the write, its split, and the floors beside it */
+static void b3_report_single(struct b3 *b, unsigned int runs)
+{
+	double p50[2 + B3_NFLOORS], p99[2 + B3_NFLOORS];
 
 	for (int k = 0; k < 2 + B3_NFLOORS; k++) {
-		p99[k] = bench_percentile(b.lat[k], b.nlat[k], 99);
-		p50[k] = bench_percentile(b.lat[k], b.nlat[k], 50);
+		p99[k] = bench_percentile(b->lat[k], b->nlat[k], 99);
+		p50[k] = bench_percentile(b->lat[k], b->nlat[k], 50);
 	}
 	bench_report(&(struct bench_result){
 		.bench = "B3_first_write",
@@ -438,10 +438,10 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 	bench_report(&(struct bench_result){
 		.bench = "B3_first_write_split",
 		.unit = "us",
-		.value = bench_percentile(b.split[0], b.nlat[0], 50),
-		.p99 = bench_percentile(b.split[0], b.nlat[0], 99),
-		.baseline = bench_percentile(b.split[1], b.nlat[0], 50),
-		.baseline_p99 = bench_percentile(b.split[1], b.nlat[0], 99),
+		.value = bench_percentile(b->split[0], b->nlat[0], 50),
+		.p99 = bench_percentile(b->split[0], b->nlat[0], 99),
+		.baseline = bench_percentile(b->split[1], b->nlat[0], 50),
+		.baseline_p99 = bench_percentile(b->split[1], b->nlat[0], 99),
 		.baseline_name =
 			"the same writes: from their callback's start to the write's return",
 		.target = NAN,
@@ -469,26 +469,29 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 				"the same rounds, 2000 samples per run; ratio = how many floors "
 				"one umirror first write costs",
 		});
+}
 
-	if (getenv("B3_SINGLE_ONLY")) {
-		ret = 0;
-		goto out;
-	}
-	/*
-	 * In order over fresh memory (first touch: write granules grow to 2
-	 * MiB), then over present private pages, which never join a granule
-	 * (a fork may have taken their exclusive mark: docs/SEMANTICS.md).
-	 */
-	b.pages = B3_AMORT_PAGES;
-	b.per_write = false;
+/*
+ * In order over fresh memory (first touch: write granules grow to 2
+ * MiB), then over present private pages, which never join a granule
+ * (a fork may have taken their exclusive mark: docs/SEMANTICS.md).
+ * *@name and *@what name what failed.
+ */
+static int b3_amortized(struct b3 *b, unsigned int aruns, const char **name, const char **what)
+{
+	double med[B3_NSTEPS];
+	int ret;
+
+	b->pages = B3_AMORT_PAGES;
+	b->per_write = false;
 	for (int fresh = 1; fresh >= 0; fresh--) {
-		name = fresh ? "B3_amortized_64m" : "B3_amortized_64m_present";
-		b.fresh = fresh;
-		ret = bench_interleave(&b3_plan, &b, aruns, med, &what);
+		*name = fresh ? "B3_amortized_64m" : "B3_amortized_64m_present";
+		b->fresh = fresh;
+		ret = bench_interleave(&b3_plan, b, aruns, med, what);
 		if (ret < 0)
-			goto fail;
+			return ret;
 		bench_report(&(struct bench_result){
-			.bench = name,
+			.bench = *name,
 			.unit = "us",
 			.value = med[B3_UMIRROR],
 			.baseline = med[B3_MPROTECT],
@@ -506,23 +509,47 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 					"/ 16384 pages (median of runs)",
 		});
 	}
-	ret = 0;
-	goto out;
+	return 0;
+}
+
+int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
+{
+	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO }, old;
+	struct b3 b = { .c = c, .seen = malloc(B3_AMORT_PAGES) };
+	unsigned int runs = bench_runs(o), aruns = o->runs ? o->runs : o->quick ? 3 : 7;
+	const char *what = "setup", *name = "B3_first_write";
+	double med[B3_NSTEPS + B3_NFLOORS];
+	bool handler = false;
+	int ret;
+
+	ret = b3_alloc(&b, runs, &what);
+	if (ret < 0)
+		goto fail;
+	mp_base = b.mp_mem;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &old) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	handler = true;
+
+	b.pages = B3_PAGES;
+	b.per_write = true;
+	ret = bench_interleave(&b3_single_plan, &b, runs, med, &what);
+	if (ret < 0)
+		goto fail;
+	dump_lat(&b);
+	b3_report_single(&b, runs);
+	if (!getenv("B3_SINGLE_ONLY"))
+		ret = b3_amortized(&b, aruns, &name, &what);
+	if (ret == 0)
+		goto out;
 fail:
 	bench_fail(name, ret == -EBADMSG ? 0 : ret, "%s", what);
 out:
 	if (handler)
 		sigaction(SIGSEGV, &old, NULL);
 	mp_base = NULL;
-	if (b.uf_mem)
-		munmap(b.uf_mem, B3_MAX_BYTES);
-	if (b.mp_mem)
-		munmap(b.mp_mem, B3_MAX_BYTES);
-	b3_floors_close(b.floors);
-	free(b.seen);
-	free(b.split[0]);
-	free(b.split[1]);
-	for (int k = 0; k < 2 + B3_NFLOORS; k++)
-		free(b.lat[k]);
+	b3_free(&b);
 	return ret;
 }
