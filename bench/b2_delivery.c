@@ -326,6 +326,102 @@ static void stop_children(struct b2_shared *sh, pid_t *pids, unsigned int n)
 			waitpid(pids[i], NULL, 0);
 }
 
+/* B2 idle, unpinned then all pinned to CPU 0; *@what names the part that failed */
+static int b2_idle(struct b2 *b, pid_t owner, pid_t dpid, size_t n, size_t half, double **lat,
+		   const char **what)
+{
+	int ret;
+
+	*what = "idle";
+	ret = measure(b, 0, 20 < n ? 20 : n, half, lat); /* warm-up: pages 0..19 spent */
+	if (ret == 0)
+		ret = measure(b, 0 + 20, n - 20, half, lat);
+	if (ret < 0)
+		return ret;
+	report("idle", "dontneed", lat[0], lat[2], n - 20, "unpinned, idle machine");
+	report("idle", "unmap", lat[1], lat[2], n - 20, "unpinned, idle machine");
+
+	*what = "idle pinned";
+	if ((ret = bench_pin(0, 0)) < 0 || (ret = bench_pin(owner, 0)) < 0 ||
+	    (ret = bench_pin(dpid, 0)) < 0)
+		return ret;
+	ret = measure(b, n, n, half, lat);
+	bench_pin(0, -1);
+	bench_pin(owner, -1);
+	bench_pin(dpid, -1);
+	if (ret < 0)
+		return ret;
+	report("idle_pinned", "dontneed", lat[0], lat[2], n,
+	       "umirrord, owner and subscriber all pinned to CPU 0");
+	report("idle_pinned", "unmap", lat[1], lat[2], n,
+	       "umirrord, owner and subscriber all pinned to CPU 0");
+
+	return 0;
+}
+
+/*
+ * B2 under load, the load clients running: the delivery samples into
+ * @lat, and into @note (@len bytes) what the load did meanwhile (rate,
+ * spread across clients, umirrord's CPU). Return: 0 or -errno.
+ */
+static int b2_under_load(struct b2 *b, pid_t dpid, unsigned int nload, size_t n, size_t half,
+			 double **lat, char *note, size_t len)
+{
+	int ret;
+
+	uint64_t *p0 = calloc(nload, sizeof(uint64_t));
+	uint64_t t0, mn = UINT64_MAX, mx = 0, sum = 0, p10, p50, p90;
+	double secs, cpu0, cpu1;
+	long cs0, cs1;
+
+	if (!p0)
+		return -ENOMEM;
+	/* let the load reach a steady state; spread over >= 2 s */
+	usleep(500000);
+	t0 = bench_now_ns();
+	cpu0 = bench_proc_cpu_s(dpid);
+	cs0 = bench_proc_ctxsw(dpid);
+	for (unsigned int i = 0; i < nload; i++)
+		p0[i] = atomic_load(&b->sh->progress[i]);
+	ret = measure(b, 2 * n, n, half, lat);
+	while (ret == 0 && bench_now_ns() - t0 < 2000000000ull)
+		usleep(100000);
+	secs = (double)(bench_now_ns() - t0) / 1e9;
+	cpu1 = bench_proc_cpu_s(dpid);
+	cs1 = bench_proc_ctxsw(dpid);
+	for (unsigned int i = 0; i < nload; i++) {
+		uint64_t d = atomic_load(&b->sh->progress[i]) - p0[i];
+
+		mn = d < mn ? d : mn;
+		mx = d > mx ? d : mx;
+		sum += d;
+		/* p0[] now holds each client's progress, for the percentiles */
+		p0[i] = d;
+	}
+	qsort(p0, nload, sizeof(p0[0]), cmp_u64);
+	p10 = p0[nload / 10];
+	p50 = p0[nload / 2];
+	p90 = p0[nload - 1 - nload / 10];
+	free(p0);
+	if (ret < 0)
+		return ret;
+	snprintf(note, len,
+		 "%u load clients writing their own sync intervals (16 pages, write all, "
+		 "harvest+rearm, again): %.0f write invalidations/s in all; progress "
+		 "per client min %llu p10 %llu median %llu p90 %llu max %llu (max/min "
+		 "%.2f) over %.1f s; umirrord used "
+		 "%.0f%% of one CPU, %.1f us CPU and %.2f context switches (main thread) "
+		 "per write invalidation; unpinned; issue 12 target p50 <= 20 us, p99 <= "
+		 "100 us",
+		 nload, (double)sum / secs, (unsigned long long)mn, (unsigned long long)p10,
+		 (unsigned long long)p50, (unsigned long long)p90, (unsigned long long)mx,
+		 mn ? (double)mx / (double)mn : INFINITY, secs, 100.0 * (cpu1 - cpu0) / secs,
+		 sum ? (cpu1 - cpu0) * 1e6 / (double)sum : NAN,
+		 sum ? (double)(cs1 - cs0) / (double)sum : NAN);
+	fprintf(stderr, "umirror-bench: B2 load: %s\n", note);
+	return 0;
+}
+
 int bench_b2_delivery(struct um_client *c, const struct bench_opts *o)
 {
 	size_t n = o->runs ? o->runs : o->quick ? 100 : 400;
@@ -377,90 +473,17 @@ int bench_b2_delivery(struct um_client *c, const struct bench_opts *o)
 		goto fail;
 	reader_up = true;
 
-	what = "idle";
-	ret = measure(&b, 0, 20 < n ? 20 : n, half, lat); /* warm-up: pages 0..19 spent */
-	if (ret == 0)
-		ret = measure(&b, 0 + 20, n - 20, half, lat);
+	ret = b2_idle(&b, owner, dpid, n, half, lat, &what);
 	if (ret < 0)
 		goto fail;
-	report("idle", "dontneed", lat[0], lat[2], n - 20, "unpinned, idle machine");
-	report("idle", "unmap", lat[1], lat[2], n - 20, "unpinned, idle machine");
-
-	what = "idle pinned";
-	if ((ret = bench_pin(0, 0)) < 0 || (ret = bench_pin(owner, 0)) < 0 ||
-	    (ret = bench_pin(dpid, 0)) < 0)
-		goto fail;
-	ret = measure(&b, n, n, half, lat);
-	bench_pin(0, -1);
-	bench_pin(owner, -1);
-	bench_pin(dpid, -1);
-	if (ret < 0)
-		goto fail;
-	report("idle_pinned", "dontneed", lat[0], lat[2], n,
-	       "umirrord, owner and subscriber all pinned to CPU 0");
-	report("idle_pinned", "unmap", lat[1], lat[2], n,
-	       "umirrord, owner and subscriber all pinned to CPU 0");
-
 	what = "load clients";
 	ret = start_load(b.sh, o->socket, nload, lpids);
 	if (ret < 0)
 		goto fail;
-	{
-		uint64_t *p0 = calloc(nload, sizeof(uint64_t));
-		uint64_t t0, mn = UINT64_MAX, mx = 0, sum = 0, p10, p50, p90;
-		double secs, cpu0, cpu1;
-		long cs0, cs1;
-
-		if (!p0) {
-			ret = -ENOMEM;
-			goto fail;
-		}
-		/* let the load reach a steady state; spread over >= 2 s */
-		usleep(500000);
-		t0 = bench_now_ns();
-		cpu0 = bench_proc_cpu_s(dpid);
-		cs0 = bench_proc_ctxsw(dpid);
-		for (unsigned int i = 0; i < nload; i++)
-			p0[i] = atomic_load(&b.sh->progress[i]);
-		what = "under load";
-		ret = measure(&b, 2 * n, n, half, lat);
-		while (ret == 0 && bench_now_ns() - t0 < 2000000000ull)
-			usleep(100000);
-		secs = (double)(bench_now_ns() - t0) / 1e9;
-		cpu1 = bench_proc_cpu_s(dpid);
-		cs1 = bench_proc_ctxsw(dpid);
-		for (unsigned int i = 0; i < nload; i++) {
-			uint64_t d = atomic_load(&b.sh->progress[i]) - p0[i];
-
-			mn = d < mn ? d : mn;
-			mx = d > mx ? d : mx;
-			sum += d;
-			/* p0[] now holds each client's progress, for the percentiles */
-			p0[i] = d;
-		}
-		qsort(p0, nload, sizeof(p0[0]), cmp_u64);
-		p10 = p0[nload / 10];
-		p50 = p0[nload / 2];
-		p90 = p0[nload - 1 - nload / 10];
-		free(p0);
-		if (ret < 0)
-			goto fail;
-		snprintf(note, sizeof(note),
-			 "%u load clients writing their own sync intervals (16 pages, write all, "
-			 "harvest+rearm, again): %.0f write invalidations/s in all; progress "
-			 "per client min %llu p10 %llu median %llu p90 %llu max %llu (max/min "
-			 "%.2f) over %.1f s; umirrord used "
-			 "%.0f%% of one CPU, %.1f us CPU and %.2f context switches (main thread) "
-			 "per write invalidation; unpinned; issue 12 target p50 <= 20 us, p99 <= "
-			 "100 us",
-			 nload, (double)sum / secs, (unsigned long long)mn, (unsigned long long)p10,
-			 (unsigned long long)p50, (unsigned long long)p90, (unsigned long long)mx,
-			 mn ? (double)mx / (double)mn : INFINITY, secs,
-			 100.0 * (cpu1 - cpu0) / secs,
-			 sum ? (cpu1 - cpu0) * 1e6 / (double)sum : NAN,
-			 sum ? (double)(cs1 - cs0) / (double)sum : NAN);
-		fprintf(stderr, "umirror-bench: B2 load: %s\n", note);
-	}
+	what = "under load";
+	ret = b2_under_load(&b, dpid, nload, n, half, lat, note, sizeof(note));
+	if (ret < 0)
+		goto fail;
 	{
 		char kind[32];
 
