@@ -65,6 +65,14 @@ struct b2 {
 	_Atomic double last_us;
 	atomic_uint bad;
 	int pipe_r;
+	/* what bench_b2_delivery() set up, for b2_teardown() */
+	pid_t owner, *lpids;
+	unsigned int nload;
+	struct um_interval *iv;
+	pthread_t reader;
+	bool reader_up;
+	int pipe_w;
+	double *lat[3];
 };
 
 static long futex(_Atomic uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
@@ -422,62 +430,91 @@ static int b2_under_load(struct b2 *b, pid_t dpid, unsigned int nload, size_t n,
 	return 0;
 }
 
+/* Stops the owner and the load clients and frees what bench_b2_delivery() set up. */
+static void b2_teardown(struct b2 *b)
+{
+	if (b->sh != MAP_FAILED && b->sh) {
+		stop_children(b->sh, b->lpids, b->nload);
+		if (b->owner > 0) {
+			b->sh->op = OP_QUIT;
+			atomic_fetch_add(&b->sh->go, 1);
+			wake(&b->sh->go);
+		}
+	}
+	if (b->iv)
+		um_interval_remove(b->iv);
+	if (b->owner > 0)
+		waitpid(b->owner, NULL, 0);
+	if (b->reader_up) {
+		if (write(b->pipe_w, "q", 1) == 1)
+			pthread_join(b->reader, NULL);
+	}
+	if (b->pipe_r >= 0)
+		close(b->pipe_r);
+	if (b->pipe_w >= 0)
+		close(b->pipe_w);
+	for (int k = 0; k < 3; k++)
+		free(b->lat[k]);
+	free(b->lpids);
+	if (b->sh && b->sh != MAP_FAILED)
+		munmap(b->sh, sizeof(*b->sh));
+}
+
 int bench_b2_delivery(struct um_client *c, const struct bench_opts *o)
 {
 	size_t n = o->runs ? o->runs : o->quick ? 100 : 400;
 	unsigned int nload = o->load ? o->load : 64;
 	size_t half = 3 * n, pages = 2 * half;
-	struct b2 b = { .pipe_r = -1 };
-	pid_t owner = -1, dpid, *lpids = NULL;
-	struct um_interval *iv = NULL;
+	struct b2 b = { .pipe_r = -1, .pipe_w = -1, .owner = -1 };
+	double **lat = b.lat;
 	const char *what = "setup";
-	pthread_t reader;
-	bool reader_up = false;
-	double *lat[3] = { 0 };
-	int pfd[2] = { -1, -1 }, ret;
+	int pfd[2], ret;
+	pid_t dpid;
 	char note[640];
 
 	if (nload > B2_MAX_LOAD)
 		nload = B2_MAX_LOAD;
+	b.nload = nload;
 	b.sh = mmap(NULL, sizeof(*b.sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	lpids = calloc(nload, sizeof(*lpids));
+	b.lpids = calloc(nload, sizeof(*b.lpids));
 	for (int k = 0; k < 3; k++)
 		lat[k] = calloc(n, sizeof(double));
 	ret = -ENOMEM;
-	if (b.sh == MAP_FAILED || !lpids || !lat[0] || !lat[1] || !lat[2])
+	if (b.sh == MAP_FAILED || !b.lpids || !lat[0] || !lat[1] || !lat[2])
 		goto fail;
 	ret = -errno;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		goto fail;
 	b.pipe_r = pfd[0];
+	b.pipe_w = pfd[1];
 	ret = dpid = bench_daemon_pid(c);
 	if (ret < 0)
 		goto fail;
-	owner = fork();
-	if (owner < 0) {
+	b.owner = fork();
+	if (b.owner < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	if (owner == 0)
+	if (b.owner == 0)
 		owner_main(b.sh, o->socket, pfd[1], pages);
 	what = "owner start";
 	while (!atomic_load(&b.sh->owner_ready))
 		if ((ret = wait_change(&b.sh->owner_ready, 0, 10000)) < 0)
 			goto fail;
 	what = "um_interval_subscribe";
-	ret = um_interval_subscribe(c, owner, atomic_load(&b.sh->iv_id), 0, &b2_ops, &b, &iv);
+	ret = um_interval_subscribe(c, b.owner, atomic_load(&b.sh->iv_id), 0, &b2_ops, &b, &b.iv);
 	if (ret < 0)
 		goto fail;
-	ret = -pthread_create(&reader, NULL, pipe_reader, &b);
+	ret = -pthread_create(&b.reader, NULL, pipe_reader, &b);
 	if (ret < 0)
 		goto fail;
-	reader_up = true;
+	b.reader_up = true;
 
-	ret = b2_idle(&b, owner, dpid, n, half, lat, &what);
+	ret = b2_idle(&b, b.owner, dpid, n, half, lat, &what);
 	if (ret < 0)
 		goto fail;
 	what = "load clients";
-	ret = start_load(b.sh, o->socket, nload, lpids);
+	ret = start_load(b.sh, o->socket, nload, b.lpids);
 	if (ret < 0)
 		goto fail;
 	what = "under load";
@@ -496,30 +533,6 @@ int bench_b2_delivery(struct um_client *c, const struct bench_opts *o)
 fail:
 	bench_fail("B2_delivery", ret == -EBADMSG ? 0 : ret, "%s", what);
 out:
-	if (b.sh != MAP_FAILED && b.sh) {
-		stop_children(b.sh, lpids, nload);
-		if (owner > 0) {
-			b.sh->op = OP_QUIT;
-			atomic_fetch_add(&b.sh->go, 1);
-			wake(&b.sh->go);
-		}
-	}
-	if (iv)
-		um_interval_remove(iv);
-	if (owner > 0)
-		waitpid(owner, NULL, 0);
-	if (reader_up) {
-		if (write(pfd[1], "q", 1) == 1)
-			pthread_join(reader, NULL);
-	}
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-	for (int k = 0; k < 3; k++)
-		free(lat[k]);
-	free(lpids);
-	if (b.sh && b.sh != MAP_FAILED)
-		munmap(b.sh, sizeof(*b.sh));
+	b2_teardown(&b);
 	return ret;
 }
