@@ -459,6 +459,7 @@ int server_adopt_client(struct server *s, int fd)
 	c->srv = s;
 	c->fd = fd;
 	c->pidfd = -1;
+	c->trap_listener = c->trap_state = -1;
 	c->id = ++s->next_client_id;
 	list_init(&c->receivers);
 	idmap_init(&c->receiver_ids);

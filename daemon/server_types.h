@@ -142,6 +142,8 @@ struct client {
 	struct list outq; /* struct outmsg */
 	unsigned int outq_len;
 	struct list deferred; /* struct deferred: requests answered later */
+	/* TRAP_HANDOVER: served by trap_serve once the peer hung up, else closed */
+	int trap_listener, trap_state;
 };
 
 /*

@@ -20,7 +20,10 @@
 #include "trap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +34,7 @@
 #include "mm_types.h"
 #include "peer.h"
 #include "server_types.h"
+#include "trap_serve.h"
 #include "uapi_compat.h"
 #include "vma.h"
 #include "wp.h"
@@ -312,4 +316,68 @@ int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 		return ret;
 	}
 	return -EINPROGRESS;
+}
+
+int trap_handover(struct client *c, const struct ump_trap_handover *h, int fd)
+{
+	int *slot = h->what == UMP_HANDOVER_LISTENER ? &c->trap_listener : &c->trap_state;
+	int ret = 0;
+
+	if (!(c->features & UMP_PFEAT_TRAP_HANDOVER) || !trap_serve_running())
+		ret = -EPERM;
+	else if (*slot >= 0)
+		ret = -EBUSY;
+	else if (h->what == UMP_HANDOVER_LISTENER && !trap_serve_is_listener(fd))
+		ret = -EBADF;
+	else if (h->what == UMP_HANDOVER_STATE) {
+		/* read with pread, never mapped: a shrinking file cannot hurt, but say so */
+		int seals = fcntl(fd, F_GET_SEALS);
+		struct stat st;
+
+		if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) ||
+		    st.st_size < (off_t)sizeof(struct ump_trap_state))
+			ret = -EBADF;
+	}
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	*slot = fd;
+	log_debug("client %llu (pid %d): trap %s handed over", (unsigned long long)c->id,
+		  (int)c->pid, h->what == UMP_HANDOVER_LISTENER ? "listener" : "state");
+	return 0;
+}
+
+void trap_client_gone(struct client *c)
+{
+	struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+	int listener = c->trap_listener, state = c->trap_state;
+
+	c->trap_listener = c->trap_state = -1;
+	if (listener < 0) {
+		if (state >= 0)
+			close(state);
+		return;
+	}
+	/*
+	 * Our end reports a hang-up only once every copy of the peer's end
+	 * is closed: the trap thread is dead (exit, or exec's killing of
+	 * the other threads before close-on-exec), so we are the only
+	 * receiver from now on.
+	 */
+	if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLHUP)) {
+		close(listener);
+		if (state >= 0)
+			close(state);
+		log_info("client %llu (pid %d): dropped while its process lives: its trap "
+			 "thread keeps serving its listener",
+			 (unsigned long long)c->id, (int)c->pid);
+		return;
+	}
+	if (trap_serve_take(listener, state))
+		log_warn("pid %d is gone: cannot serve its trap listener (its filter's "
+			 "users' trapped calls fail with ENOSYS)",
+			 (int)c->pid);
+	else
+		log_debug("pid %d is gone: serving its trap listener", (int)c->pid);
 }

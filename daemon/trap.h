@@ -35,4 +35,25 @@ struct client;
 int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 		 struct ump_trap_reply *rep);
 
+/**
+ * trap_handover() - TRAP_HANDOVER from @c: keep @fd (the process's seccomp
+ * listener or its trap state memfd) until @c is gone; never receive from
+ * the listener while @c is open.
+ * Takes @fd (closed on error).
+ * Return: 0; -EPERM trap mode forbidden, or this daemon cannot serve
+ * listeners (UMP_PFEAT_TRAP_HANDOVER not granted); -EBADF @fd is not a
+ * seccomp listener, or not a memfd sealed against shrinking; -EBUSY this
+ * connection already handed that over.
+ */
+int trap_handover(struct client *c, const struct ump_trap_handover *h, int fd);
+
+/**
+ * trap_client_gone() - @c is being freed (its socket still open): if its
+ * peer closed its end (the process exited or exec'd: no trap thread is
+ * left to receive), give the handed-over listener to the serving thread;
+ * else (the daemon drops a live peer: its trap thread keeps serving)
+ * close it. Waits for nothing.
+ */
+void trap_client_gone(struct client *c);
+
 #endif /* UMD_TRAP_H */

@@ -226,6 +226,15 @@ static int check_revalidate(const void *body)
 	return 0;
 }
 
+static int check_trap_handover(const void *body)
+{
+	const struct ump_trap_handover *m = body;
+
+	if (m->pad)
+		return -EINVAL;
+	return m->what == UMP_HANDOVER_LISTENER || m->what == UMP_HANDOVER_STATE ? 0 : -EINVAL;
+}
+
 /* every reply: a status the caller can hand on as 0 / -errno */
 static int check_reply(const void *body)
 {
