@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -259,6 +260,43 @@ static int collect(struct trap_op *op, struct inval_hit **out, unsigned int *n)
 	return ret;
 }
 
+/* the thread group of thread @tid (/proc/TID/status), or 0 */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[48], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strstr(buf, "\nTgid:");
+	return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
+}
+
+/*
+ * The address space of the process of thread @tid (a pid in our
+ * namespace, as the daemon's fork handling assumes too) if it is a
+ * followed child (UMP_INSERT_FOLLOW_FORK) of @c's process's owner
+ * connection; NULL otherwise (not followed, not yet identified, another
+ * process's, or gone).
+ */
+static struct mm *followed_child(struct client *c, pid_t tid)
+{
+	pid_t tgid = tgid_of(tid);
+	struct mm *mm = tgid > 0 ? mm_find_pid(c->srv, tgid) : NULL;
+
+	if (!mm || !mm->forked || !mm->owner || mm->owner->pid != c->pid)
+		return NULL;
+	return mm;
+}
+
 int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 		 struct ump_trap_reply *rep)
 {
@@ -270,7 +308,8 @@ int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 
 	if (!(c->features & UMP_PFEAT_TRAP))
 		return -EPERM;
-	mm = mm_find_pid(c->srv, c->pid);
+	mm = req->flags & UMP_TRAP_CHILD ? followed_child(c, req->tid)
+					 : mm_find_pid(c->srv, c->pid);
 	if (!mm || mm->uid != c->uid)
 		return -ENOENT;
 	op = calloc(1, sizeof(*op));
@@ -280,7 +319,7 @@ int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 	op->r[0][0] = req->start;
 	op->r[0][1] = req->end;
 	op->nr = 1;
-	if (req->flags) {
+	if (req->flags & (UMP_TRAP_BRK | UMP_TRAP_SHMDT)) {
 		uint64_t s, e;
 
 		/* brk: from the new break to the end of the heap; shmdt: the segment's VMA */

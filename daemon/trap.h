@@ -25,12 +25,14 @@ struct client;
  * trap_request() - TRAP from @c (request @id).
  *
  * The address space is that of @c's process (SO_PEERCRED), attached by
- * another connection of it. Reads the owner's maps and pagemap over the
- * ranges (their state before the call), starts a held invalidation.
- * Waits for nothing (the reply is parked until the acks are in).
- * Return: 0 with @rep->hits 0 (nothing mirrored there: answered now);
- * -EINPROGRESS (parked); -ENOENT no attached address space of @c's pid;
- * -EPERM trap mode forbidden (umirrord --trap=forbid); -ENOMEM.
+ * another connection of it; with UMP_TRAP_CHILD that of the process of
+ * thread @req->tid, if it is a child the daemon follows
+ * (UMP_INSERT_FOLLOW_FORK) for an owner connection of @c's process. Reads the owner's maps and
+ * pagemap over the ranges (their state before the call), starts a held invalidation. Waits for
+ * nothing (the reply is parked until the acks are in). Return: 0 with @rep->hits 0 (nothing
+ * mirrored there: answered now); -EINPROGRESS (parked); -ENOENT no attached address space of @c's
+ * pid (UMP_TRAP_CHILD: @req->tid's process is no followed child of it); -EPERM trap mode forbidden
+ * (umirrord --trap=forbid); -ENOMEM.
  */
 int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 		 struct ump_trap_reply *rep);

@@ -58,6 +58,18 @@
 
 static _Atomic pid_t self_tids[SELF_MAX];
 
+/*
+ * A FOLLOW_FORK interval was inserted: the daemon may follow children,
+ * so their calls are asked about (UMP_TRAP_CHILD) instead of answered at
+ * once. Sticky: a followed child's interval outlives the owner's own.
+ */
+static atomic_bool follow;
+
+void trap_follow_on(void)
+{
+	atomic_store(&follow, true);
+}
+
 static struct {
 	pthread_mutex_t lock; /* install only */
 	bool installed;
@@ -442,6 +454,7 @@ static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_
 	struct seccomp_notif *n = T.req;
 	uint64_t buf[UMP_MSG_MAX / 8];
 	struct ump_trap t;
+	bool other;
 	size_t len;
 	int slot;
 
@@ -455,12 +468,22 @@ static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_
 	 * the filter: tgkill with signal 0 finds the thread only in ours); a
 	 * range that meets none of our intervals.
 	 */
-	if (T.dead || is_self((pid_t)n->pid) ||
-	    syscall(SYS_tgkill, me_pid, (pid_t)n->pid, 0) != 0 || !describe(n, &t) ||
-	    !trap_meets(&t)) {
+	if (T.dead || is_self((pid_t)n->pid)) {
 		answer(n->id);
 		return;
 	}
+	/*
+	 * Another process: a child that inherited the filter. Asked about
+	 * (whatever the range: its intervals are not in our table) only if
+	 * the daemon may follow it.
+	 */
+	other = syscall(SYS_tgkill, me_pid, (pid_t)n->pid, 0) != 0;
+	if ((other && !atomic_load(&follow)) || !describe(n, &t) || (!other && !trap_meets(&t))) {
+		answer(n->id);
+		return;
+	}
+	if (other)
+		t.flags |= UMP_TRAP_CHILD;
 	for (slot = 0; slot < PENDING_MAX && p[slot].req_id; slot++)
 		;
 	p[slot].req_id = (*next_id)++;

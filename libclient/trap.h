@@ -48,6 +48,14 @@ int trap_install(const char *path);
 void trap_self_enter(void);
 
 /** trap_self_leave() - undo trap_self_enter() for the calling thread. */
+
+/**
+ * trap_follow_on() - this process inserts a FOLLOW_FORK interval (call
+ * before the INSERT is sent): from now on the trap thread asks the daemon
+ * about every trapped call of a child (UMP_TRAP_CHILD), which the daemon
+ * holds for the child's followed intervals. Lock-free, sticky.
+ */
+void trap_follow_on(void);
 void trap_self_leave(void);
 
 /**

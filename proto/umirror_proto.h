@@ -377,16 +377,22 @@ struct ump_revalidate_reply {
  * UMP_TRAP_BRK: @start is the new break; the daemon finds the range the
  * break drops ([start, end of the VMA covering it)), @end is 0.
  * UMP_TRAP_SHMDT: @start is shmdt's address; the range is the VMA there.
+ * UMP_TRAP_CHILD (with or without one of those): @tid is a thread of
+ * another process, a child that inherited the sender's filter; the
+ * address space is that child's, served only if the daemon follows it
+ * for the sender's process (UMP_INSERT_FOLLOW_FORK), else -ENOENT. A
+ * daemon without it refuses the flag (-EINVAL).
  */
 #define UMP_TRAP_BRK (1u << 0)
 #define UMP_TRAP_SHMDT (1u << 1)
-#define UMP_TRAP_ALL (UMP_TRAP_BRK | UMP_TRAP_SHMDT)
+#define UMP_TRAP_CHILD (1u << 2)
+#define UMP_TRAP_ALL (UMP_TRAP_BRK | UMP_TRAP_SHMDT | UMP_TRAP_CHILD)
 
 struct ump_trap {
 	uint64_t start, end;   /* page aligned; end > start unless BRK/SHMDT */
 	uint64_t start2, end2; /* page aligned, or both 0 */
 	uint32_t reason;       /* UMP_REASON_PROTECTION, _UNMAPPING, _REMOVE */
-	uint32_t tid;	       /* the trapped thread */
+	uint32_t tid;	       /* the trapped thread (UMP_TRAP_CHILD: of another process) */
 	uint32_t flags;	       /* UM_TRAP_* */
 	uint32_t pad;
 };
@@ -604,6 +610,10 @@ _Static_assert(sizeof(struct ump_revalidate_reply) == 24, "ump_revalidate_reply"
 _Static_assert(sizeof(struct ump_ev_fork) == 48, "ump_ev_fork");
 _Static_assert(sizeof(struct ump_ack) == 16, "ump_ack");
 _Static_assert(sizeof(struct ump_trap) == 48, "ump_trap");
+_Static_assert(offsetof(struct ump_trap, tid) == 36, "ump_trap.tid");
+_Static_assert(offsetof(struct ump_trap, flags) == 40, "ump_trap.flags");
+_Static_assert(!(UMP_TRAP_CHILD & (UMP_TRAP_BRK | UMP_TRAP_SHMDT)),
+	       "UMP_TRAP_CHILD: a bit of its own");
 _Static_assert(sizeof(struct ump_trap_reply) == 16, "ump_trap_reply");
 _Static_assert(sizeof(struct ump_trap_handover) == 8, "ump_trap_handover");
 _Static_assert(sizeof(struct ump_trap_state) == 16 + 8 * UMP_TRAP_STATE_HELD, "ump_trap_state");

@@ -142,9 +142,12 @@ UM_EXPORT const char *um_version(void);
  * - the filter cannot be removed: um_disconnect() leaves it, its
  *   thread and the thread's connection in place (they then answer at
  *   once), and it survives exec(2) and is inherited by children. A
- *   child's calls are answered at once by this process's thread (not
- *   invalidated before: a followed child, UM_INSERT_FOLLOW_FORK, still
- *   gets the after-the-fact events), an exec'd child's too. The library
+ *   child's calls are answered by this process's thread: at once, or,
+ *   once this process has inserted a UM_INTERVAL_FOLLOW_FORK interval,
+ *   after asking the daemon, which invalidates a followed child's
+ *   intervals before the call as this process's own (every call of every
+ *   child then takes a round trip; a child's calls before the daemon
+ *   followed it, i.e. before ops->fork, are not held). The library
  *   hands the daemon a copy of the listener, which the daemon serves
  *   (every call continues at once) only once this process has exited or
  *   exec'd: the program it execs starts and children that outlive it

@@ -133,6 +133,17 @@ static const struct sample samples[] = {
 	      .tid = 42 }),
 	REQ(UMP_MSG_TRAP, trap,
 	    { .start = ADDR, .reason = UMP_REASON_UNMAPPING, .tid = 42, .flags = UMP_TRAP_BRK }),
+	REQ(UMP_MSG_TRAP, trap,
+	    { .start = ADDR,
+	      .end = ADDR + 0x1000,
+	      .reason = UMP_REASON_PROTECTION,
+	      .tid = 43,
+	      .flags = UMP_TRAP_CHILD }),
+	REQ(UMP_MSG_TRAP, trap,
+	    { .start = ADDR,
+	      .reason = UMP_REASON_UNMAPPING,
+	      .tid = 43,
+	      .flags = UMP_TRAP_CHILD | UMP_TRAP_SHMDT }),
 	REQ(UMP_MSG_TRAP_HANDOVER, handover, { .what = UMP_HANDOVER_LISTENER }),
 	REQ(UMP_MSG_TRAP_HANDOVER, handover, { .what = UMP_HANDOVER_STATE }),
 
@@ -742,6 +753,11 @@ static void test_fields_requests(void **state)
 	expect_einval(&t);
 	t = base;
 	t.u.trap.flags = UMP_TRAP_ALL << 1;
+	expect_einval(&t);
+	t = base;
+	t.u.trap.flags = UMP_TRAP_CHILD | UMP_TRAP_BRK | UMP_TRAP_SHMDT;
+	t.u.trap.end = 0;
+	t.u.trap.reason = UMP_REASON_UNMAPPING;
 	expect_einval(&t);
 	t = base;
 	t.u.trap.pad = 1;
