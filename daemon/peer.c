@@ -280,6 +280,13 @@ static void client_read(struct client *c)
 			client_drop_bad(c, "protocol error: truncated message or control data");
 			return;
 		}
+		/*
+		 * The peer closed with our replies unread: reported once, before
+		 * what it sent and we did not read yet (a trap-mode process's
+		 * listener handover among it). Read on: end of file follows.
+		 */
+		if (n == -ECONNRESET)
+			continue;
 		if (n < 0) {
 			if (n != -EAGAIN)
 				client_drop(c, strerror((int)-n));

@@ -378,6 +378,9 @@ int trap_handover(struct client *c, const struct ump_trap_handover *h, int fd)
 			ret = -EBADF;
 	}
 	if (ret) {
+		/* no reply to carry it */
+		log_info("client %llu (pid %d): trap handover refused: %s",
+			 (unsigned long long)c->id, (int)c->pid, strerror(-ret));
 		close(fd);
 		return ret;
 	}

@@ -41,7 +41,7 @@ int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
  * trap_handover() - TRAP_HANDOVER from @c: keep @fd (the process's seccomp
  * listener or its trap state memfd) until @c is gone; never receive from
  * the listener while @c is open.
- * Takes @fd (closed on error).
+ * Takes @fd (closed on error). The message has no reply.
  * Return: 0; -EPERM trap mode forbidden, or this daemon cannot serve
  * listeners (UMP_PFEAT_TRAP_HANDOVER not granted); -EBADF @fd is not a
  * seccomp listener, or not a memfd sealed against shrinking; -EBUSY this

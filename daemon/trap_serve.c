@@ -205,8 +205,13 @@ int trap_serve_init(void)
 	pthread_t th;
 	int p[2], r, setup = 0;
 
+	/*
+	 * The kernel copies its own sizes of the two structs; without the
+	 * query (valgrind does not know seccomp(2)) a page each is more than
+	 * any kernel's.
+	 */
 	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
-		return -errno;
+		sz.seccomp_notif = sz.seccomp_notif_resp = 4096;
 	S.req_size = sz.seccomp_notif > sizeof(*S.req) ? sz.seccomp_notif : sizeof(*S.req);
 	S.resp_size =
 		sz.seccomp_notif_resp > sizeof(*S.resp) ? sz.seccomp_notif_resp : sizeof(*S.resp);

@@ -311,7 +311,7 @@ struct pending {
 	uint64_t notif_id;
 };
 
-/* request ids of the handover messages: never a pending TRAP's */
+/* the request id of the handover messages (no reply): never a pending TRAP's */
 #define HANDOVER_ID (UINT64_MAX - 1)
 
 /*
@@ -503,8 +503,8 @@ static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_
 
 /*
  * Give the daemon the state memfd and a copy of the listener, for when we
- * are gone. The replies (HANDOVER_ID) match no pending call; a daemon
- * that refuses leaves things as without the handover.
+ * are gone. No reply comes; a daemon that refuses leaves things as
+ * without the handover.
  */
 static void hand_over(void)
 {

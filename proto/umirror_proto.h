@@ -84,7 +84,7 @@ enum ump_msg_type {
 	UMP_MSG_PLACE = 16, /* ump_place -> ump_place_reply */
 	UMP_MSG_REVALIDATE = 17,    /* ump_revalidate -> ump_revalidate_reply */
 	UMP_MSG_TRAP = 18,	    /* ump_trap -> ump_trap_reply, once the change may go ahead */
-	UMP_MSG_TRAP_HANDOVER = 19, /* ump_trap_handover + fd -> (status only) */
+	UMP_MSG_TRAP_HANDOVER = 19, /* ump_trap_handover + fd, no reply */
 	UMP_MSG_REQ_MAX = 19,
 
 	UMP_REPLY = 0x8000, /* or'ed into the request type */
@@ -412,6 +412,9 @@ struct ump_trap_reply {
  * or exec'd: the socket is close-on-exec and the library never closes it)
  * it serves the listener itself, first answering (CONTINUE) the
  * notifications the state names as received and not answered.
+ * No reply: the process may be gone before the daemon reads these, and a
+ * reply that finds it gone would end the connection with the listener
+ * still unread (a refused fd is closed and logged).
  */
 #define UMP_HANDOVER_LISTENER 1u
 #define UMP_HANDOVER_STATE 2u
@@ -665,7 +668,7 @@ _Static_assert(sizeof(struct ump_hdr) + sizeof(struct ump_status_reply) <= UMP_M
 	X(UMP_MSG_TRAP, "TRAP", sizeof(struct ump_trap), 0, UMP_SIDE_DAEMON, trap)                 \
 	X(UMP_MSG_TRAP_HANDOVER, "TRAP_HANDOVER", sizeof(struct ump_trap_handover), 1,             \
 	  UMP_SIDE_DAEMON, trap_handover)                                                          \
-	/* replies (ACK and POPULATE_DONE have none) */                                            \
+	/* replies (ACK, POPULATE_DONE and TRAP_HANDOVER have none) */                             \
 	X(UMP_MSG_HELLO | UMP_REPLY, "HELLO|REPLY", sizeof(struct ump_hello_reply), 1,             \
 	  UMP_SIDE_CLIENT, hello_reply)                                                            \
 	X(UMP_MSG_ATTACH | UMP_REPLY, "ATTACH|REPLY", sizeof(struct ump_attach_reply), 1,          \
@@ -698,8 +701,6 @@ _Static_assert(sizeof(struct ump_hdr) + sizeof(struct ump_status_reply) <= UMP_M
 	  0, UMP_SIDE_CLIENT, reply)                                                               \
 	X(UMP_MSG_TRAP | UMP_REPLY, "TRAP|REPLY", sizeof(struct ump_trap_reply), 0,                \
 	  UMP_SIDE_CLIENT, reply)                                                                  \
-	X(UMP_MSG_TRAP_HANDOVER | UMP_REPLY, "TRAP_HANDOVER|REPLY", sizeof(struct ump_reply_hdr),  \
-	  0, UMP_SIDE_CLIENT, reply)                                                               \
 	/* events (id 0) */                                                                        \
 	X(UMP_EV_INVALIDATE, "INVALIDATE", sizeof(struct ump_ev_invalidate), 0, UMP_SIDE_CLIENT,   \
 	  ev_invalidate)                                                                           \
