@@ -188,7 +188,8 @@ static void stage_orphan(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the trap-mode parent exited (0x%x)",
 	      status);
 	CHECK(read(fds[0], &g, sizeof(g)) == sizeof(g), "read the child's pid: %m");
-	CHECK(daemon_listeners() == 1, "the daemon holds the listener while the child lives (%d)",
+	/* the handover is sent before um_connect() returns, read by the daemon a bit later */
+	CHECK(listeners_become(1), "the daemon holds the listener while the child lives (%d)",
 	      daemon_listeners());
 	close(gate[1]); /* go */
 	status = wait_exit(g);
