@@ -167,9 +167,12 @@ static void *serve_thread(void *arg)
 	static struct pollfd pf[SERVE_MAX + 1];
 	int *setup = arg;
 
-	*setup = serve_thread_setup();
+	int r = serve_thread_setup();
+
+	/* @setup is the starter's stack: read nor written after the post */
+	*setup = r;
 	sem_post(&S.started);
-	if (*setup)
+	if (r)
 		return NULL;
 	for (;;) {
 		unsigned int n = S.n;

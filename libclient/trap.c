@@ -778,6 +778,16 @@ int trap_install(const char *path)
 	 */
 	while (sem_wait(&T.handed) < 0)
 		;
+	/*
+	 * One trapped call of ours, answered at once (an empty range), so
+	 * that the state names a notification id from the start: the daemon
+	 * answers the ids after the last one recorded, and without one it
+	 * could not find a notification our thread received and did not get
+	 * to record or answer when the process died (a child's, the first
+	 * one ever: its caller would wait for good).
+	 */
+	if (T.state)
+		madvise((void *)T.state, 0, MADV_DONTNEED);
 	T.installed = true;
 	pthread_atfork(NULL, NULL, trap_atfork_child);
 	pthread_mutex_unlock(&T.lock);

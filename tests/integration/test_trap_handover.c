@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -224,19 +225,44 @@ static void *churn(void *arg)
 	return NULL;
 }
 
-/*
- * G's threads churn trapped calls after O's exit (the daemon answers);
- * G is SIGKILLed in the middle: notifications vanish between the
- * daemon's poll and its receive. The daemon must still let the listener
- * go.
- */
-static void stage_killed(void)
+/* "churn FD": the exec'd orphan; the counter is the memfd FD, shared with the test */
+static int churn_main(int fd)
 {
-	pid_t o, g = 0;
-	int fds[2], status;
-	unsigned long start;
+	pthread_t t;
 
-	calls = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	calls = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (calls == MAP_FAILED)
+		return 14;
+	for (int i = 0; i < 4; i++) {
+		char *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
+
+		if (m == MAP_FAILED || pthread_create(&t, NULL, churn, m))
+			return 15;
+	}
+	pause();
+	return 0;
+}
+
+/*
+ * O (trap mode) forks G, which execs this program ("churn"), and exits;
+ * G's threads churn trapped calls after O's exit (the daemon answers); G
+ * is SIGKILLed in the middle: notifications vanish between the daemon's
+ * poll and its receive. The daemon must still let the listener go. (G
+ * execs rather than starting threads in a fork of O: a lock another
+ * thread of O held at the fork, a sanitizer allocator's, would stay held
+ * in G.)
+ */
+static void stage_killed(const char *self)
+{
+	int fds[2], status, cfd;
+	unsigned long start;
+	pid_t o, g = 0;
+	bool moved;
+
+	cfd = memfd_create("calls", 0); /* not close-on-exec: G maps it */
+	CHECK(cfd >= 0 && ftruncate(cfd, PAGE) == 0, "memfd: %m");
+	calls = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
 	CHECK(calls != MAP_FAILED, "mmap: %m");
 	CHECK(pipe(fds) == 0, "pipe: %m");
 	o = fork();
@@ -248,17 +274,11 @@ static void stage_killed(void)
 		if (g < 0)
 			_exit(13);
 		if (g == 0) {
-			pthread_t t;
+			char arg[16];
 
-			for (int i = 0; i < 4; i++) {
-				char *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
-					       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-				if (m == MAP_FAILED || pthread_create(&t, NULL, churn, m))
-					_exit(14);
-			}
-			pause();
-			_exit(0);
+			snprintf(arg, sizeof(arg), "%d", cfd);
+			execl(self, self, "churn", arg, (char *)NULL);
+			_exit(16);
 		}
 		(void)!write(fds[1], &g, sizeof(g));
 		_exit(0);
@@ -277,17 +297,18 @@ static void stage_killed(void)
 		while (atomic_load(calls) < start + KILL_AFTER && harness_now_ms() < end)
 			usleep(1000);
 	}
-	CHECK(atomic_load(calls) >= start + KILL_AFTER,
-	      "the orphan's threads made trapped calls after its parent exited (%lu)",
-	      atomic_load(calls) - start);
-	kill(g, SIGKILL);
+	moved = atomic_load(calls) >= start + KILL_AFTER;
+	kill(g, SIGKILL); /* also when the check below fails: leave nothing behind */
 	status = wait_exit(g);
+	CHECK(moved, "the orphan's threads made trapped calls after its parent exited (%lu)",
+	      atomic_load(calls) - start);
 	CHECK(WIFSIGNALED(status), "the orphan was killed (0x%x)", status);
 	CHECK(listeners_become(0),
 	      "the daemon dropped the listener after its users were killed "
 	      "mid-call (holds %d)",
 	      daemon_listeners());
 	munmap(calls, PAGE);
+	close(cfd);
 }
 
 /* the daemon SIGKILLed: this trap-mode process and a child keep working */
@@ -318,8 +339,13 @@ static void stage_daemon_killed(void)
 
 int main(int argc, char **argv)
 {
+	char self[4096];
+	ssize_t n;
+
 	if (argc == 2 && !strcmp(argv[1], "exec-child"))
 		return map_calls() == 0 ? 0 : 3;
+	if (argc == 3 && !strcmp(argv[1], "churn"))
+		return churn_main(atoi(argv[2]));
 	if (geteuid() != 0)
 		harness_skip("umirrord needs root");
 	harness_start("test_trap_handover", NULL);
@@ -328,8 +354,11 @@ int main(int argc, char **argv)
 	stage_exec();
 	stage_orphan();
 	/* the vanishing takes a narrow window: several rounds */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(n > 0, "readlink /proc/self/exe: %m");
+	self[n] = 0;
 	for (int i = 0; i < KILL_ROUNDS; i++)
-		stage_killed();
+		stage_killed(self);
 	stage_daemon_killed();
 	return harness_summary();
 }
