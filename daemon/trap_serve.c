@@ -153,8 +153,8 @@ static int serve_thread_setup(void)
 	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = cut_signal() };
 	sigset_t cut;
 
-	sev._sigev_un._tid =
-		(pid_t)syscall(SYS_gettid); /* glibc 2.36 lacks sigev_notify_thread_id */
+	/* glibc 2.36 lacks the name sigev_notify_thread_id */
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
 	if (timer_create(CLOCK_MONOTONIC, &sev, &S.timer) < 0)
 		return -errno;
 	sigemptyset(&cut);
@@ -165,11 +165,9 @@ static int serve_thread_setup(void)
 static void *serve_thread(void *arg)
 {
 	static struct pollfd pf[SERVE_MAX + 1];
-	int *setup = arg;
+	int *setup = arg, r = serve_thread_setup();
 
-	int r = serve_thread_setup();
-
-	/* @setup is the starter's stack: read nor written after the post */
+	/* @setup is on the starter's stack: not to be touched after the post */
 	*setup = r;
 	sem_post(&S.started);
 	if (r)
