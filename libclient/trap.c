@@ -465,8 +465,9 @@ static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_
 	/*
 	 * Continue at once: the daemon is gone; a library thread (it may be
 	 * the one that has to ack); another process (a child that inherited
-	 * the filter: tgkill with signal 0 finds the thread only in ours); a
-	 * range that meets none of our intervals.
+	 * the filter: tgkill with signal 0 finds the thread only in ours)
+	 * unless the daemon may follow it; a range that meets none of our
+	 * intervals.
 	 */
 	if (T.dead || is_self((pid_t)n->pid)) {
 		answer(n->id);
