@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "map.h"
 #include "timing.h"
 #include "uapi_compat.h"
 
@@ -31,34 +32,19 @@
 #define B1_PAGES (B1_BYTES / 4096)
 
 struct b1 {
-	struct um_client *c;
-	uint8_t *mem;
-	struct um_interval *iv;
-	struct um_range range;
-	uint64_t *pfns; /* um_range entries */
-	uint64_t *raw;	/* um_snapshot_raw entries */
-	uint64_t *pm;	/* pagemap entries */
-	int pagemap_fd;
-	bool pfn_visible;
+	struct bench_map m;
+	uint64_t *raw; /* um_snapshot_raw entries */
 };
 
 /* One pread of the range's pagemap entries; all must be present. */
 static int baseline_once(struct b1 *b, double *ms)
 {
-	size_t want = B1_PAGES * sizeof(uint64_t);
-	off_t off = (off_t)((uintptr_t)b->mem / 4096 * sizeof(uint64_t));
-	uint64_t t0, i;
-	ssize_t n;
+	int ret = bench_map_pread(&b->m, ms);
 
-	t0 = bench_now_ns();
-	n = pread(b->pagemap_fd, b->pm, want, off);
-	*ms = (double)(bench_now_ns() - t0) / 1e6;
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != want)
-		return -EIO;
-	for (i = 0; i < B1_PAGES; i++)
-		if (!(b->pm[i] & PM_PRESENT))
+	if (ret < 0)
+		return ret;
+	for (uint64_t i = 0; i < B1_PAGES; i++)
+		if (!(b->m.pm[i] & PM_PRESENT))
 			return -ENODATA;
 	return 0;
 }
@@ -77,14 +63,14 @@ static bool entry_ok(bool raw, uint64_t e)
  */
 static int snapshot_once(struct b1 *b, bool raw, double *ms)
 {
-	uint64_t *e = raw ? b->raw : b->pfns;
+	uint64_t *e = raw ? b->raw : b->m.pfns;
 	uint64_t t0, i;
 	long n;
 
 	memset(e, 0, B1_PAGES * sizeof(uint64_t));
 	t0 = bench_now_ns();
-	n = raw ? um_snapshot_raw(b->c, getpid(), (uintptr_t)b->mem, B1_PAGES, e)
-		: um_range_snapshot(&b->range);
+	n = raw ? um_snapshot_raw(b->m.c, getpid(), (uintptr_t)b->m.mem, B1_PAGES, e)
+		: um_range_snapshot(&b->m.range);
 	*ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (n < 0)
 		return (int)n;
@@ -107,9 +93,10 @@ static long pfn_mismatches(struct b1 *b)
 	uint64_t i;
 
 	for (i = 0; i < B1_PAGES; i++) {
-		uint64_t pm = b->pm[i] & PM_PFN_MASK;
+		uint64_t pm = b->m.pm[i] & PM_PFN_MASK;
 
-		if (b->pfns[i] >> UM_DEFAULT_PFN_SHIFT != pm || (b->raw[i] & UM_RAW_PFN_MASK) != pm)
+		if (b->m.pfns[i] >> UM_DEFAULT_PFN_SHIFT != pm ||
+		    (b->raw[i] & UM_RAW_PFN_MASK) != pm)
 			bad++;
 	}
 	return bad;
@@ -121,7 +108,7 @@ static long check_pfns(struct b1 *b)
 	double ms;
 	int ret;
 
-	if (!b->pfn_visible || pfn_mismatches(b) == 0)
+	if (!(b->m.kfeatures & UM_FEAT_PFN_VISIBLE) || pfn_mismatches(b) == 0)
 		return 0;
 	if ((ret = baseline_once(b, &ms)) < 0 || (ret = snapshot_once(b, false, &ms)) < 0 ||
 	    (ret = snapshot_once(b, true, &ms)) < 0)
@@ -169,68 +156,35 @@ static const struct bench_step b1_steps[B1_NSTEPS] = {
 
 static const struct bench_plan b1_plan = { b1_steps, B1_NSTEPS, pfn_check };
 
-static int setup(struct b1 *b)
+/* every page populated, with a value that differs from page to page */
+static uint8_t fill_all(uint64_t page)
 {
-	struct um_status st = UM_STATUS_INIT;
-	uint64_t i;
-	int ret;
+	return (uint8_t)(page | 1);
+}
 
-	b->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (b->pagemap_fd < 0)
-		return -errno;
-	b->pfns = malloc(B1_PAGES * sizeof(uint64_t));
+static int setup(struct b1 *b, struct um_client *c)
+{
 	b->raw = malloc(B1_PAGES * sizeof(uint64_t));
-	b->pm = malloc(B1_PAGES * sizeof(uint64_t));
-	if (!b->pfns || !b->raw || !b->pm)
+	if (!b->raw)
 		return -ENOMEM;
-	b->mem = mmap(NULL, B1_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b->mem == MAP_FAILED) {
-		b->mem = NULL;
-		return -errno;
-	}
-	/* 262,144 real 4 KiB pages, as the brief and DESIGN.md's figures mean */
-	madvise(b->mem, B1_BYTES, MADV_NOHUGEPAGE);
-	for (i = 0; i < B1_PAGES; i++)
-		b->mem[i * 4096] = (uint8_t)(i | 1);
-
-	ret = um_status(b->c, &st);
-	if (ret < 0)
-		return ret;
-	b->pfn_visible = st.kfeatures & UM_FEAT_PFN_VISIBLE;
-
-	ret = um_interval_insert(b->c, b->mem, B1_BYTES, 0, NULL, NULL, &b->iv);
-	if (ret < 0)
-		return ret;
-	b->range.start = (uintptr_t)b->mem;
-	b->range.end = (uintptr_t)b->mem + B1_BYTES;
-	b->range.pfns = b->pfns;
-	return um_range_register(&b->range, b->iv);
+	return bench_map_setup(&b->m, c, B1_PAGES, fill_all);
 }
 
 static void teardown(struct b1 *b)
 {
-	if (b->range.iv)
-		um_range_unregister(&b->range);
-	if (b->iv)
-		um_interval_remove(b->iv);
-	if (b->mem)
-		munmap(b->mem, B1_BYTES);
-	if (b->pagemap_fd >= 0)
-		close(b->pagemap_fd);
-	free(b->pfns);
+	bench_map_teardown(&b->m);
 	free(b->raw);
-	free(b->pm);
 }
 
 int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o)
 {
 	unsigned int runs = bench_runs(o);
-	struct b1 b = { .c = c, .pagemap_fd = -1 };
+	struct b1 b = { .m.pagemap_fd = -1 };
 	const char *what = "setup";
 	double med[B1_NSTEPS];
 	int ret;
 
-	ret = setup(&b);
+	ret = setup(&b, c);
 	if (ret < 0)
 		goto fail;
 	ret = bench_interleave(&b1_plan, &b, runs, med, &what);
@@ -246,10 +200,11 @@ int bench_b1_snapshot(struct um_client *c, const struct bench_opts *o)
 		.target = 1.5,
 		.goal = 1.15,
 		.runs = runs,
-		.note = b.pfn_visible ? "um_range_snapshot of 262144 populated 4 KiB pages; all "
-					"checked VALID, PFNs equal to /proc/self/pagemap's"
-				      : "um_range_snapshot of 262144 populated 4 KiB pages; all "
-					"checked VALID (PFNs not visible to this process)",
+		.note = (b.m.kfeatures & UM_FEAT_PFN_VISIBLE)
+				? "um_range_snapshot of 262144 populated 4 KiB pages; all "
+				  "checked VALID, PFNs equal to /proc/self/pagemap's"
+				: "um_range_snapshot of 262144 populated 4 KiB pages; all "
+				  "checked VALID (PFNs not visible to this process)",
 	});
 	bench_report(&(struct bench_result){
 		.bench = "B1_snapshot_raw_1g",

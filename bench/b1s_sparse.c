@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "map.h"
 #include "timing.h"
 #include "uapi_compat.h"
 
@@ -31,17 +32,6 @@
 #define B1S_RUN 256u	 /* populated pages per run (1 MiB) */
 #define B1S_STRIDE 2560u /* a run every 10 MiB */
 
-struct b1s {
-	struct um_client *c;
-	uint8_t *mem;
-	struct um_interval *iv;
-	struct um_range range;
-	uint64_t *pfns;
-	uint64_t *pm;
-	int pagemap_fd;
-	bool has_scan; /* PAGEMAP_SCAN: the floor of skipping holes, in process */
-};
-
 static bool populated(uint64_t i)
 {
 	return i % B1S_STRIDE < B1S_RUN;
@@ -49,21 +39,13 @@ static bool populated(uint64_t i)
 
 static int step_pagemap(void *ctx, bool warm_up, double *ms, const char **what)
 {
-	struct b1s *b = ctx;
-	size_t want = B1S_PAGES * sizeof(uint64_t);
-	off_t off = (off_t)((uintptr_t)b->mem / 4096 * sizeof(uint64_t));
-	uint64_t t0, i;
-	ssize_t n;
+	struct bench_map *m = ctx;
+	int ret = bench_map_pread(m, ms);
 
-	t0 = bench_now_ns();
-	n = pread(b->pagemap_fd, b->pm, want, off);
-	*ms = (double)(bench_now_ns() - t0) / 1e6;
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != want)
-		return -EIO;
-	for (i = 0; i < B1S_PAGES; i++)
-		if (!!(b->pm[i] & PM_PRESENT) != populated(i)) {
+	if (ret < 0)
+		return ret;
+	for (uint64_t i = 0; i < B1S_PAGES; i++)
+		if (!!(m->pm[i] & PM_PRESENT) != populated(i)) {
 			*what = "pagemap: a page's presence is not what the bench wrote";
 			return -EBADMSG;
 		}
@@ -72,20 +54,20 @@ static int step_pagemap(void *ctx, bool warm_up, double *ms, const char **what)
 
 static int step_snapshot(void *ctx, bool warm_up, double *ms, const char **what)
 {
-	struct b1s *b = ctx;
+	struct bench_map *m = ctx;
 	uint64_t t0, i;
 	long n;
 
-	memset(b->pfns, 0xff, B1S_PAGES * sizeof(uint64_t));
+	memset(m->pfns, 0xff, B1S_PAGES * sizeof(uint64_t));
 	t0 = bench_now_ns();
-	n = um_range_snapshot(&b->range);
+	n = um_range_snapshot(&m->range);
 	*ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (n < 0)
 		return (int)n;
 	if ((uint64_t)n != B1S_PAGES)
 		return -EIO;
 	for (i = 0; i < B1S_PAGES; i++) {
-		bool valid = (b->pfns[i] & UM_DEFAULT_VALID) && !(b->pfns[i] & UM_DEFAULT_ERROR);
+		bool valid = (m->pfns[i] & UM_DEFAULT_VALID) && !(m->pfns[i] & UM_DEFAULT_ERROR);
 
 		if (valid != populated(i)) {
 			*what = valid ? "snapshot: a hole reported VALID"
@@ -105,11 +87,11 @@ static int step_snapshot(void *ctx, bool warm_up, double *ms, const char **what)
  */
 static int step_scan(void *ctx, bool warm_up, double *ms, const char **what)
 {
-	struct b1s *b = ctx;
-	uint64_t addr = (uintptr_t)b->mem, end = addr + B1S_BYTES, t0, pages = 0;
+	struct bench_map *m = ctx;
+	uint64_t addr = (uintptr_t)m->mem, end = addr + B1S_BYTES, t0, pages = 0;
 	struct page_region vec[256];
 
-	if (!b->has_scan) {
+	if (!(m->kfeatures & UM_FEAT_PAGEMAP_SCAN)) {
 		*ms = NAN;
 		return 0;
 	}
@@ -124,7 +106,7 @@ static int step_scan(void *ctx, bool warm_up, double *ms, const char **what)
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN,
 		};
-		int n = ioctl(b->pagemap_fd, PAGEMAP_SCAN, &arg);
+		int n = ioctl(m->pagemap_fd, PAGEMAP_SCAN, &arg);
 
 		if (n < 0)
 			return -errno;
@@ -153,51 +135,22 @@ static const struct bench_step b1s_steps[B1S_NSTEPS] = {
 
 static const struct bench_plan b1s_plan = { b1s_steps, B1S_NSTEPS, NULL };
 
-static int setup(struct b1s *b)
+static uint8_t fill_runs(uint64_t page)
 {
-	struct um_status st = UM_STATUS_INIT;
-	int ret;
-
-	b->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (b->pagemap_fd < 0)
-		return -errno;
-	b->pfns = malloc(B1S_PAGES * sizeof(uint64_t));
-	b->pm = malloc(B1S_PAGES * sizeof(uint64_t));
-	if (!b->pfns || !b->pm)
-		return -ENOMEM;
-	b->mem = mmap(NULL, B1S_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b->mem == MAP_FAILED) {
-		b->mem = NULL;
-		return -errno;
-	}
-	madvise(b->mem, B1S_BYTES, MADV_NOHUGEPAGE);
-	for (uint64_t i = 0; i < B1S_PAGES; i++)
-		if (populated(i))
-			b->mem[i * 4096] = 1;
-	ret = um_status(b->c, &st);
-	if (ret < 0)
-		return ret;
-	b->has_scan = st.kfeatures & UM_FEAT_PAGEMAP_SCAN;
-	ret = um_interval_insert(b->c, b->mem, B1S_BYTES, 0, NULL, NULL, &b->iv);
-	if (ret < 0)
-		return ret;
-	b->range.start = (uintptr_t)b->mem;
-	b->range.end = (uintptr_t)b->mem + B1S_BYTES;
-	b->range.pfns = b->pfns;
-	return um_range_register(&b->range, b->iv);
+	return populated(page);
 }
 
 int bench_b1s_sparse(struct um_client *c, const struct bench_opts *o)
 {
 	unsigned int runs = bench_runs(o);
-	struct b1s b = { .c = c, .pagemap_fd = -1 };
+	struct bench_map m = { .pagemap_fd = -1 };
 	const char *what = "setup";
 	double med[B1S_NSTEPS];
 	int ret;
 
-	ret = setup(&b);
+	ret = bench_map_setup(&m, c, B1S_PAGES, fill_runs);
 	if (ret == 0)
-		ret = bench_interleave(&b1s_plan, &b, runs, med, &what);
+		ret = bench_interleave(&b1s_plan, &m, runs, med, &what);
 	if (ret < 0) {
 		bench_fail("B1s_sparse_1g", ret == -EBADMSG ? 0 : ret, "%s", what);
 	} else {
@@ -230,15 +183,6 @@ int bench_b1s_sparse(struct um_client *c, const struct bench_opts *o)
 				"markers); null without PAGEMAP_SCAN",
 		});
 	}
-	if (b.range.iv)
-		um_range_unregister(&b.range);
-	if (b.iv)
-		um_interval_remove(b.iv);
-	if (b.mem)
-		munmap(b.mem, B1S_BYTES);
-	if (b.pagemap_fd >= 0)
-		close(b.pagemap_fd);
-	free(b.pfns);
-	free(b.pm);
+	bench_map_teardown(&m);
 	return ret;
 }

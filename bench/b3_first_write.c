@@ -16,6 +16,10 @@
  * SIGSEGV handler that makes the faulting page writable: the cheapest
  * in-process way to learn of a first write before it happens.
  *
+ * Beside single, in the same rounds: where its time goes (write to
+ * callback start, callback start to the write's return) and the floors of
+ * its hand-offs (b3_floors.c), each against the same umirror samples.
+ *
  * Checks: after each write an invalidation covering its page has already
  * been handled (the writer really waited, or the granule was told first),
  * every page was covered exactly once, reason WRITE, sync (single: one
@@ -32,6 +36,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "b3_floors.h"
 #include "bench.h"
 #include "timing.h"
 
@@ -41,10 +46,12 @@
 
 struct b3 {
 	struct um_client *c;
-	unsigned int pages; /* written per run: B3_PAGES or B3_AMORT_PAGES */
-	bool per_write;	    /* time each write (single-page percentiles), stride-2 order */
-	double *lat[2];	    /* per_write: every write's latency, us, [umirror, baseline] */
-	size_t nlat[2], cap;
+	unsigned int pages;	     /* written per run: B3_PAGES or B3_AMORT_PAGES */
+	bool per_write;		     /* time each write (single-page percentiles), stride-2 order */
+	double *lat[2 + B3_NFLOORS]; /* per_write: every sample, us: umirror, baseline, floors */
+	size_t nlat[2 + B3_NFLOORS], cap;
+	struct b3_floors *floors; /* per_write: measured in the same rounds */
+	double *split[2];   /* per_write, umirror: write -> callback start -> write returns, us */
 	uint8_t *uf_mem;    /* mirrored through umirror */
 	uint8_t *mp_mem;    /* mprotect baseline */
 	uint8_t *seen;	    /* per page: invalidations covering it this run (atomic access) */
@@ -71,8 +78,12 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	mp_faults++;
 }
 
+/* when the last callback started: splits a single write's time in two */
+static _Atomic uint64_t cb_ns;
+
 static void invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
 {
+	atomic_store_explicit(&cb_ns, bench_now_ns(), memory_order_relaxed);
 	struct b3 *b = priv;
 	uintptr_t base = (uintptr_t)b->uf_mem, lim = base + (size_t)b->pages * 4096;
 
@@ -112,10 +123,12 @@ static size_t page_of(unsigned int i, unsigned int pages, bool stride)
  * Write the first byte of every page (in order, or in stride-2 order);
  * count writes whose page no callback had covered yet (@seen, per page).
  * With @lat (not NULL), also time each write into lat[*nlat++] (room
- * checked by the caller).
+ * checked by the caller); with @split too, the two parts of it before
+ * and after its callback started into split[0][i] and split[1][i], i the
+ * same index.
  */
 static unsigned int write_pages(uint8_t *mem, unsigned int pages, bool stride, uint8_t *seen,
-				double *us, double *lat, size_t *nlat)
+				double *us, double *lat, size_t *nlat, double **split)
 {
 	volatile uint8_t *p = mem;
 	unsigned int i, late = 0;
@@ -129,8 +142,12 @@ static unsigned int write_pages(uint8_t *mem, unsigned int pages, bool stride, u
 		if (seen && !__atomic_load_n(&seen[pg], __ATOMIC_ACQUIRE))
 			late++;
 		if (lat) {
-			uint64_t now = bench_now_ns();
+			uint64_t now = bench_now_ns(), cb = atomic_load(&cb_ns);
 
+			if (split) {
+				split[0][*nlat] = (double)(cb - t) / 1e3;
+				split[1][*nlat] = (double)(now - cb) / 1e3;
+			}
 			lat[(*nlat)++] = (double)(now - t) / 1e3;
 			t = now;
 		}
@@ -164,7 +181,7 @@ static int umirror_once(void *ctx, bool warm_up, double *us, const char **what)
 		return ret;
 
 	late = write_pages(b->uf_mem, b->pages, b->per_write, b->seen, us, lat_slot(b, 0, warm_up),
-			   &b->nlat[0]);
+			   &b->nlat[0], b->split);
 
 	*what = "um_interval_read_begin after the writes";
 	ret = um_interval_read_begin(iv, &seq);
@@ -217,8 +234,8 @@ static int baseline_once(void *ctx, bool warm_up, double *us, const char **what)
 	if (mprotect(mp_base, mp_len, PROT_READ) < 0)
 		return -errno;
 	mp_faults = 0;
-	write_pages(mp_base, b->pages, b->per_write, NULL, us, lat_slot(b, 1, warm_up),
-		    &b->nlat[1]);
+	write_pages(mp_base, b->pages, b->per_write, NULL, us, lat_slot(b, 1, warm_up), &b->nlat[1],
+		    NULL);
 	if ((unsigned int)mp_faults != b->pages) {
 		*what = "SIGSEGV handler did not run once per page";
 		return -EBADMSG;
@@ -226,15 +243,64 @@ static int baseline_once(void *ctx, bool warm_up, double *us, const char **what)
 	return 0;
 }
 
-/* the medians come out in this order */
+/* a floor's samples, kept beside B3's (timed rounds only) */
+static int floor_once(struct b3 *b, enum b3_floor k, bool warm_up, double *us, const char **what)
+{
+	double *lat = lat_slot(b, 2 + k, warm_up);
+	int r;
+
+	r = b3_floor_once(b->floors, k, B3_PAGES, lat ? lat + b->nlat[2 + k] : NULL, us, what);
+	if (r == 0 && lat)
+		b->nlat[2 + k] += B3_PAGES;
+	return r;
+}
+
+static int floor_futex_threads(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_FUTEX_THREADS, warm_up, us, what);
+}
+
+static int floor_futex_procs(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_FUTEX_PROCS, warm_up, us, what);
+}
+
+static int floor_uffd_read(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_UFFD_READ, warm_up, us, what);
+}
+
+static int floor_uffd_epoll(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_UFFD_EPOLL, warm_up, us, what);
+}
+
+static int floor_4hop(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_4HOP, warm_up, us, what);
+}
+
+static int floor_3hop(void *ctx, bool warm_up, double *us, const char **what)
+{
+	return floor_once(ctx, B3_FLOOR_3HOP, warm_up, us, what);
+}
+
+/* the medians come out in this order; single-page rounds add the floors */
 enum { B3_MPROTECT, B3_UMIRROR, B3_NSTEPS };
 
-static const struct bench_step b3_steps[B3_NSTEPS] = {
+static const struct bench_step b3_steps[B3_NSTEPS + B3_NFLOORS] = {
 	[B3_MPROTECT] = { "mprotect baseline", baseline_once },
 	[B3_UMIRROR] = { "umirror writes", umirror_once },
+	[B3_NSTEPS + B3_FLOOR_FUTEX_THREADS] = { "futex threads", floor_futex_threads },
+	[B3_NSTEPS + B3_FLOOR_FUTEX_PROCS] = { "futex processes", floor_futex_procs },
+	[B3_NSTEPS + B3_FLOOR_UFFD_READ] = { "uffd-wp read", floor_uffd_read },
+	[B3_NSTEPS + B3_FLOOR_UFFD_EPOLL] = { "uffd-wp epoll", floor_uffd_epoll },
+	[B3_NSTEPS + B3_FLOOR_4HOP] = { "uffd-wp 4 hops", floor_4hop },
+	[B3_NSTEPS + B3_FLOOR_3HOP] = { "uffd-wp 3 hops", floor_3hop },
 };
 
 static const struct bench_plan b3_plan = { b3_steps, B3_NSTEPS, NULL };
+static const struct bench_plan b3_single_plan = { b3_steps, B3_NSTEPS + B3_NFLOORS, NULL };
 
 static uint8_t *map_populated(void)
 {
@@ -270,20 +336,58 @@ static void dump_lat(const struct b3 *b)
 	fclose(f);
 }
 
+static const char *const floor_bench[B3_NFLOORS] = {
+	[B3_FLOOR_FUTEX_THREADS] = "B3_floor_futex_threads",
+	[B3_FLOOR_FUTEX_PROCS] = "B3_floor_futex_procs",
+	[B3_FLOOR_UFFD_READ] = "B3_floor_uffd_wp_read",
+	[B3_FLOOR_UFFD_EPOLL] = "B3_floor_uffd_wp_epoll",
+	[B3_FLOOR_4HOP] = "B3_floor_uffd_wp_4hop",
+	[B3_FLOOR_3HOP] = "B3_floor_uffd_wp_3hop",
+};
+
+static const char *const floor_name[B3_NFLOORS] = {
+	[B3_FLOOR_FUTEX_THREADS] = "futex ping-pong round trip, two threads of one process",
+	[B3_FLOOR_FUTEX_PROCS] = "futex ping-pong round trip, two processes",
+	[B3_FLOOR_UFFD_READ] = "first write, uffd-wp handler thread in process (blocking read, "
+			       "UFFDIO_WRITEPROTECT clear)",
+	[B3_FLOOR_UFFD_EPOLL] = "first write, uffd-wp handler thread in process (epoll_wait, "
+				"read, UFFDIO_WRITEPROTECT clear)",
+	[B3_FLOOR_4HOP] = "first write, uffd-wp handler in another process that futex-pings a "
+			  "thread of the writer's process before UFFDIO_WRITEPROTECT clear (B3's "
+			  "four hand-offs, no work)",
+	[B3_FLOOR_3HOP] = "first write, uffd-wp handler in another process that wakes a thread "
+			  "of the writer's process, which does the UFFDIO_WRITEPROTECT clear "
+			  "(three hand-offs: the event thread would release the writer)",
+};
+
 int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 {
 	struct sigaction sa = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO }, old;
 	struct b3 b = { .c = c, .seen = malloc(B3_AMORT_PAGES) };
 	unsigned int runs = bench_runs(o), aruns = o->runs ? o->runs : o->quick ? 3 : 7;
 	const char *what = "setup", *name = "B3_first_write";
-	double med[B3_NSTEPS], p50[2], p99[2];
+	double med[B3_NSTEPS + B3_NFLOORS], p50[2 + B3_NFLOORS], p99[2 + B3_NFLOORS];
 	bool handler = false;
 	int ret = -ENOMEM;
 
+	/*
+	 * First: the floors fork their partner process, which must not
+	 * share B3's pages copy-on-write (a write would then replace the
+	 * page, and the daemon's WRITE records wait for that).
+	 */
+	ret = b3_floors_open(&b.floors, &what);
+	if (ret < 0)
+		goto fail;
+	ret = -ENOMEM;
 	b.cap = (size_t)runs * B3_PAGES;
-	b.lat[0] = malloc(b.cap * sizeof(double));
-	b.lat[1] = malloc(b.cap * sizeof(double));
-	if (!b.seen || !b.lat[0] || !b.lat[1])
+	for (int k = 0; k < 2 + B3_NFLOORS; k++) {
+		b.lat[k] = malloc(b.cap * sizeof(double));
+		if (!b.lat[k])
+			goto fail;
+	}
+	b.split[0] = malloc(b.cap * sizeof(double));
+	b.split[1] = malloc(b.cap * sizeof(double));
+	if (!b.seen || !b.split[0] || !b.split[1])
 		goto fail;
 	b.uf_mem = map_populated();
 	b.mp_mem = map_populated();
@@ -301,11 +405,12 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 
 	b.pages = B3_PAGES;
 	b.per_write = true;
-	ret = bench_interleave(&b3_plan, &b, runs, med, &what);
+	ret = bench_interleave(&b3_single_plan, &b, runs, med, &what);
 	if (ret < 0)
 		goto fail;
 	dump_lat(&b);
-	for (int k = 0; k < 2; k++) {
+
+	for (int k = 0; k < 2 + B3_NFLOORS; k++) {
 		p99[k] = bench_percentile(b.lat[k], b.nlat[k], 99);
 		p50[k] = bench_percentile(b.lat[k], b.nlat[k], 50);
 	}
@@ -325,7 +430,45 @@ int bench_b3_first_write(struct um_client *c, const struct bench_opts *o)
 			"sync invalidation round trip through umirrord and the library's event "
 			"thread; issue 12 target p50 <= 8 us, p99 <= 30 us",
 	});
+	bench_report(&(struct bench_result){
+		.bench = "B3_first_write_split",
+		.unit = "us",
+		.value = bench_percentile(b.split[0], b.nlat[0], 50),
+		.p99 = bench_percentile(b.split[0], b.nlat[0], 99),
+		.baseline = bench_percentile(b.split[1], b.nlat[0], 50),
+		.baseline_p99 = bench_percentile(b.split[1], b.nlat[0], 99),
+		.baseline_name =
+			"the same writes: from their callback's start to the write's return",
+		.target = NAN,
+		.goal = NAN,
+		.runs = runs,
+		.note = "diagnostic: value = from the write to its callback's start (fault, "
+			"umirrord "
+			"reads it, sends, the event thread wakes); baseline = the rest (ack, "
+			"umirrord "
+			"unprotects, the writer wakes)",
+	});
+	for (int k = 0; k < B3_NFLOORS; k++)
+		bench_report(&(struct bench_result){
+			.bench = floor_bench[k],
+			.unit = "us",
+			.value = p50[0],
+			.p99 = p99[0],
+			.baseline = p50[2 + k],
+			.baseline_p99 = p99[2 + k],
+			.baseline_name = floor_name[k],
+			.target = NAN,
+			.goal = NAN,
+			.runs = runs,
+			.note = "a floor of B3_first_write (value, the same samples), measured in "
+				"the same rounds, 2000 samples per run; ratio = how many floors "
+				"one umirror first write costs",
+		});
 
+	if (getenv("B3_SINGLE_ONLY")) {
+		ret = 0;
+		goto out;
+	}
 	name = "B3_amortized_64m";
 	b.pages = B3_AMORT_PAGES;
 	b.per_write = false;
@@ -356,8 +499,11 @@ out:
 		munmap(b.uf_mem, B3_MAX_BYTES);
 	if (b.mp_mem)
 		munmap(b.mp_mem, B3_MAX_BYTES);
+	b3_floors_close(b.floors);
 	free(b.seen);
-	free(b.lat[0]);
-	free(b.lat[1]);
+	free(b.split[0]);
+	free(b.split[1]);
+	for (int k = 0; k < 2 + B3_NFLOORS; k++)
+		free(b.lat[k]);
 	return ret;
 }

@@ -231,92 +231,48 @@ static void report(const char *name, double value, double baseline, const char *
 	});
 }
 
-int bench_b4_dirty(struct um_client *c, const struct bench_opts *o)
+/* Maps the buffers and inserts the intervals; *@what names the step that failed. */
+static int b4_setup(struct b4 *b, struct um_client *c, const char **what)
 {
 	const uint64_t async_need = UM_FEAT_WP_ASYNC | UM_FEAT_PAGEMAP_SCAN;
-	struct bench_step steps[B4_NSTEPS];
-	struct bench_plan plan = { steps, 0, NULL };
-	unsigned int runs = bench_runs(o);
-	const char *what = "setup";
-	double med[B4_NSTEPS];
-	size_t idx[B4_NSTEPS];
 	struct um_status st = UM_STATUS_INIT;
-	struct b4 *b;
 	int ret;
 
-	b = calloc(1, sizeof(*b));
-	if (!b) {
-		bench_fail("B4_dirty", -ENOMEM, "setup");
-		return -ENOMEM;
-	}
 	b->uffd = b->pagemap_fd = -1;
 	pick_pages(b);
-	what = "um_status";
+	*what = "um_status";
 	ret = um_status(c, &st);
 	if (ret < 0)
-		goto fail;
-	ret = -ENOMEM;
-	what = "mmap 1 GiB";
+		return ret;
+	*what = "mmap 1 GiB";
 	b->wp_buf = map_populated();
 	b->raw_buf = map_populated();
 	b->shadow = map_populated();
 	if (!b->wp_buf || !b->raw_buf || !b->shadow)
-		goto fail;
+		return -ENOMEM;
 	if ((st.kfeatures & async_need) == async_need) {
 		b->async_buf = map_populated();
 		if (!b->async_buf)
-			goto fail;
+			return -ENOMEM;
 	}
-	what = "raw WP_ASYNC uffd (needs Linux 6.7 and CAP_SYS_PTRACE or /dev/userfaultfd)";
+	*what = "raw WP_ASYNC uffd (needs Linux 6.7 and CAP_SYS_PTRACE or /dev/userfaultfd)";
 	ret = raw_setup(b);
 	if (ret < 0)
-		goto fail;
-	what = "um_interval_insert(UFFD_WP)";
+		return ret;
+	*what = "um_interval_insert(UFFD_WP)";
 	ret = um_interval_insert(c, b->wp_buf, GIB, UM_INTERVAL_ASYNC, NULL, NULL, &b->wp_iv);
+	if (ret < 0 || !b->async_buf)
+		return ret;
+	*what = "um_interval_insert(TRACK_ASYNC)";
+	ret = um_interval_insert(c, b->async_buf, GIB, UM_INTERVAL_TRACK_ASYNC, NULL, NULL,
+				 &b->async_iv);
 	if (ret < 0)
-		goto fail;
-	if (b->async_buf) {
-		what = "um_interval_insert(TRACK_ASYNC)";
-		ret = um_interval_insert(c, b->async_buf, GIB, UM_INTERVAL_TRACK_ASYNC, NULL, NULL,
-					 &b->async_iv);
-		if (ret < 0)
-			goto fail;
-		ret = -EOPNOTSUPP;
-		if (um_interval_backend(b->async_iv) != UM_BACKEND_WP_ASYNC)
-			goto fail;
-	}
-	/* the backends the daemon has, interleaved with both baselines */
-	for (size_t k = 0; k < B4_NSTEPS; k++) {
-		if (k == B4_ASYNC && !b->async_iv)
-			continue;
-		idx[k] = plan.nsteps;
-		steps[plan.nsteps++] = b4_steps[k];
-	}
-	ret = bench_interleave(&plan, b, runs, med, &what);
-	if (ret < 0)
-		goto fail;
-	report("B4_dirty_1g_uffd_wp_vs_memcmp", med[idx[B4_WP]], med[idx[B4_MEMCMP]],
-	       "memcmp of 1 GiB against a shadow copy, changed pages copied", true, 200, runs,
-	       "1000 scattered written pages; harvest + re-arm; ratio = memcmp / umirror");
-	report("B4_dirty_1g_uffd_wp_vs_raw", med[idx[B4_WP]], med[idx[B4_RAW]],
-	       "raw in-process PAGEMAP_SCAN(WRITTEN, WP_MATCHING) on a WP_ASYNC uffd", false, NAN,
-	       runs, "the daemon's bitmap + UFFDIO_WRITEPROTECT per run vs the kernel's scan");
-	if (b->async_iv) {
-		report("B4_dirty_1g_wp_async_vs_memcmp", med[idx[B4_ASYNC]], med[idx[B4_MEMCMP]],
-		       "memcmp of 1 GiB against a shadow copy, changed pages copied", true, 200,
-		       runs,
-		       "1000 scattered written pages; harvest + re-arm; ratio = memcmp / umirror");
-		report("B4_dirty_1g_wp_async_vs_raw", med[idx[B4_ASYNC]], med[idx[B4_RAW]],
-		       "raw in-process PAGEMAP_SCAN(WRITTEN, WP_MATCHING) on a WP_ASYNC uffd",
-		       false, 1.2, runs,
-		       "the same ioctl through the daemon: one round trip on top");
-	}
-	ret = 0;
-	goto out;
-fail:
-	bench_fail("B4_dirty", ret == -EBADMSG ? 0 : ret, "%s%s", what,
-		   ret == -EBADMSG ? ": a harvest found other pages than written" : "");
-out:
+		return ret;
+	return um_interval_backend(b->async_iv) == UM_BACKEND_WP_ASYNC ? 0 : -EOPNOTSUPP;
+}
+
+static void b4_teardown(struct b4 *b)
+{
 	if (b->wp_iv)
 		um_interval_remove(b->wp_iv);
 	if (b->async_iv)
@@ -330,5 +286,59 @@ out:
 		if (*p)
 			munmap(*p, GIB);
 	free(b);
+}
+
+/* @med[@idx[step]] is the median of each step that ran */
+static void b4_report(const struct b4 *b, const double *med, const size_t *idx, unsigned int runs)
+{
+	report("B4_dirty_1g_uffd_wp_vs_memcmp", med[idx[B4_WP]], med[idx[B4_MEMCMP]],
+	       "memcmp of 1 GiB against a shadow copy, changed pages copied", true, 200, runs,
+	       "1000 scattered written pages; harvest + re-arm; ratio = memcmp / umirror");
+	report("B4_dirty_1g_uffd_wp_vs_raw", med[idx[B4_WP]], med[idx[B4_RAW]],
+	       "raw in-process PAGEMAP_SCAN(WRITTEN, WP_MATCHING) on a WP_ASYNC uffd", false, NAN,
+	       runs, "the daemon's bitmap + UFFDIO_WRITEPROTECT per run vs the kernel's scan");
+	if (!b->async_iv)
+		return;
+	report("B4_dirty_1g_wp_async_vs_memcmp", med[idx[B4_ASYNC]], med[idx[B4_MEMCMP]],
+	       "memcmp of 1 GiB against a shadow copy, changed pages copied", true, 200, runs,
+	       "1000 scattered written pages; harvest + re-arm; ratio = memcmp / umirror");
+	report("B4_dirty_1g_wp_async_vs_raw", med[idx[B4_ASYNC]], med[idx[B4_RAW]],
+	       "raw in-process PAGEMAP_SCAN(WRITTEN, WP_MATCHING) on a WP_ASYNC uffd", false, 1.2,
+	       runs, "the same ioctl through the daemon: one round trip on top");
+}
+
+int bench_b4_dirty(struct um_client *c, const struct bench_opts *o)
+{
+	struct bench_step steps[B4_NSTEPS];
+	struct bench_plan plan = { steps, 0, NULL };
+	unsigned int runs = bench_runs(o);
+	const char *what = "setup";
+	double med[B4_NSTEPS];
+	size_t idx[B4_NSTEPS];
+	struct b4 *b;
+	int ret;
+
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		bench_fail("B4_dirty", -ENOMEM, "setup");
+		return -ENOMEM;
+	}
+	ret = b4_setup(b, c, &what);
+	if (ret == 0) {
+		/* the backends the daemon has, interleaved with both baselines */
+		for (size_t k = 0; k < B4_NSTEPS; k++) {
+			if (k == B4_ASYNC && !b->async_iv)
+				continue;
+			idx[k] = plan.nsteps;
+			steps[plan.nsteps++] = b4_steps[k];
+		}
+		ret = bench_interleave(&plan, b, runs, med, &what);
+	}
+	if (ret == 0)
+		b4_report(b, med, idx, runs);
+	else
+		bench_fail("B4_dirty", ret == -EBADMSG ? 0 : ret, "%s%s", what,
+			   ret == -EBADMSG ? ": a harvest found other pages than written" : "");
+	b4_teardown(b);
 	return ret;
 }

@@ -50,6 +50,11 @@ struct b7 {
 	unsigned int n;
 	atomic_uint invals;
 	pid_t dpid;
+	/* the one-address-space run's figures */
+	long rss0, sh0;	       /* daemon VmRSS and RssShmem (KiB) before any interval */
+	long rss1, sh1;	       /* the same at the last level reached */
+	double base50, base99; /* dispatch cost at the first level */
+	uint64_t ins_ns;       /* time spent inserting, all levels */
 };
 
 static void invalidate(struct um_interval *iv, const struct um_invalidation *inv, void *priv)
@@ -293,18 +298,105 @@ static int remove_all(struct b7 *b)
 	return ret;
 }
 
+/*
+ * Grows the address space to @level intervals, measures one dispatch there
+ * and reports it. Return: 0, 1 when the daemon refused to grow (said on
+ * stderr, the figures stop there; the error in *@stop_err), or -errno.
+ */
+static int b7_level(struct b7 *b, unsigned int level, FILE *dump, int *stop_err, const char **what)
+{
+	unsigned int from = b->n;
+	uint64_t t0 = bench_now_ns(), dt;
+	char note[512], name[48];
+	double p50, p99;
+	int ret;
+
+	*what = "um_interval_insert";
+	ret = grow(b, level);
+	dt = bench_now_ns() - t0;
+	b->ins_ns += dt;
+	if (ret < 0) {
+		*stop_err = ret;
+		fprintf(stderr, "umirror-bench: B7: one address space stops at %u intervals: %s\n",
+			b->n, strerror(-ret));
+		return 1;
+	}
+	b->rss1 = bench_daemon_rss_kib(b->dpid);
+	b->sh1 = bench_proc_status_kib(b->dpid, "RssShmem");
+	*what = "first-write dispatch cost";
+	ret = dispatch_cost(b, B7_SAMPLES, &p50, &p99, what);
+	if (ret < 0)
+		return ret;
+	if (from == 0) {
+		b->base50 = p50;
+		b->base99 = p99;
+	}
+	dump_row(dump, b->n, p50, p99);
+	snprintf(note, sizeof(note),
+		 "one address space, %u one-page sync intervals: first-write "
+		 "invalidation, pinned to CPU 0; inserts %u..%u at %.0f/s; daemon VmRSS "
+		 "+%ld KiB since none (%.0f B per interval)",
+		 b->n, from, b->n, (double)(b->n - from) / ((double)dt / 1e9), b->rss1 - b->rss0,
+		 (double)(b->rss1 - b->rss0) * 1024.0 / b->n);
+	snprintf(name, sizeof(name), "B7_dispatch_%u", b->n);
+	bench_report(&(struct bench_result){
+		.bench = name,
+		.unit = "us",
+		.value = p50,
+		.p99 = p99,
+		.baseline = b->base50,
+		.baseline_p99 = b->base99,
+		.baseline_name = "the same at 100 intervals, this run",
+		.target = 2.0,
+		.goal = NAN,
+		.runs = B7_SAMPLES,
+		.note = note,
+	});
+	return 0;
+}
+
+/* Removes every interval and reports what each cost the daemon and what stays. */
+static int b7_memory(struct b7 *b, int stop_err)
+{
+	unsigned int reached = b->n;
+	char note[512];
+	long rss2;
+	int ret;
+
+	ret = remove_all(b);
+	if (ret < 0)
+		return ret;
+	usleep(200000);
+	rss2 = bench_daemon_rss_kib(b->dpid);
+	snprintf(note, sizeof(note),
+		 "%u intervals in one address space%s%s; inserted at %.0f/s; daemon VmRSS %ld "
+		 "KiB before, %ld with them, %ld after removing them all; of the growth %.0f B "
+		 "per interval is shared memory (the seq area's slots)",
+		 reached, stop_err ? ", then " : "", stop_err ? strerror(-stop_err) : "",
+		 (double)reached / ((double)b->ins_ns / 1e9), b->rss0, b->rss1, rss2,
+		 (double)(b->sh1 - b->sh0) * 1024.0 / reached);
+	bench_report(&(struct bench_result){
+		.bench = "MEM_daemon_per_interval",
+		.unit = "B",
+		.value = (double)(b->rss1 - b->rss0) * 1024.0 / reached,
+		.baseline = (double)(rss2 - b->rss0) * 1024.0 / reached,
+		.baseline_name = "what stays per interval after removal",
+		.target = NAN,
+		.goal = NAN,
+		.runs = reached,
+		.note = note,
+	});
+	return 0;
+}
+
 int bench_b7_scale(struct um_client *c, const struct bench_opts *o)
 {
 	static const unsigned int levels[] = { 100, 1000, 4096, 10000, 100000 };
-	unsigned int nlev = o->quick ? 4 : 5, reached = 0;
-	struct b7 b = { .c = c };
-	double base50 = NAN, base99 = NAN;
+	unsigned int nlev = o->quick ? 4 : 5;
+	struct b7 b = { .c = c, .base50 = NAN, .base99 = NAN };
 	const char *what = "setup";
-	long rss0, rss1 = 0, rss2, sh0, sh1 = 0;
-	uint64_t ins_ns = 0;
-	int ret, stop_err = 0;
 	FILE *dump = dump_open("b7_dispatch.dat");
-	char note[512];
+	int ret, stop_err = 0;
 
 	ret = b.dpid = bench_daemon_pid(c);
 	if (ret < 0)
@@ -316,85 +408,18 @@ int bench_b7_scale(struct um_client *c, const struct bench_opts *o)
 	if (!b.iv || b.mem == MAP_FAILED)
 		goto fail;
 	madvise(b.mem, (size_t)B7_MAX * 4096, MADV_NOHUGEPAGE);
-	rss0 = bench_daemon_rss_kib(b.dpid);
-	sh0 = bench_proc_status_kib(b.dpid, "RssShmem");
-
-	for (unsigned int l = 0; l < nlev; l++) {
-		unsigned int from = b.n;
-		double p50, p99;
-		uint64_t t0 = bench_now_ns(), dt;
-
-		what = "um_interval_insert";
-		ret = grow(&b, levels[l]);
-		dt = bench_now_ns() - t0;
-		ins_ns += dt;
-		if (ret < 0) {
-			stop_err = ret;
-			fprintf(stderr,
-				"umirror-bench: B7: one address space stops at %u intervals: %s\n",
-				b.n, strerror(-ret));
-			break;
-		}
-		rss1 = bench_daemon_rss_kib(b.dpid);
-		sh1 = bench_proc_status_kib(b.dpid, "RssShmem");
-		reached = b.n;
-		what = "first-write dispatch cost";
-		ret = dispatch_cost(&b, B7_SAMPLES, &p50, &p99, &what);
-		if (ret < 0)
-			goto fail;
-		if (l == 0) {
-			base50 = p50;
-			base99 = p99;
-		}
-		dump_row(dump, b.n, p50, p99);
-		snprintf(note, sizeof(note),
-			 "one address space, %u one-page sync intervals: first-write "
-			 "invalidation, pinned to CPU 0; inserts %u..%u at %.0f/s; daemon VmRSS "
-			 "+%ld KiB since none (%.0f B per interval)",
-			 b.n, from, b.n, (double)(b.n - from) / ((double)dt / 1e9), rss1 - rss0,
-			 (double)(rss1 - rss0) * 1024.0 / b.n);
-		char name[48];
-
-		snprintf(name, sizeof(name), "B7_dispatch_%u", b.n);
-		bench_report(&(struct bench_result){
-			.bench = name,
-			.unit = "us",
-			.value = p50,
-			.p99 = p99,
-			.baseline = base50,
-			.baseline_p99 = base99,
-			.baseline_name = "the same at 100 intervals, this run",
-			.target = 2.0,
-			.goal = NAN,
-			.runs = B7_SAMPLES,
-			.note = note,
-		});
-	}
-	what = "um_interval_remove";
-	ret = remove_all(&b);
+	b.rss0 = bench_daemon_rss_kib(b.dpid);
+	b.sh0 = bench_proc_status_kib(b.dpid, "RssShmem");
+	ret = 0;
+	for (unsigned int l = 0; l < nlev && ret == 0; l++)
+		ret = b7_level(&b, levels[l], dump, &stop_err, &what);
 	if (ret < 0)
 		goto fail;
-	usleep(200000);
-	rss2 = bench_daemon_rss_kib(b.dpid);
-	snprintf(note, sizeof(note),
-		 "%u intervals in one address space%s%s; inserted at %.0f/s; daemon VmRSS %ld "
-		 "KiB before, %ld with them, %ld after removing them all; of the growth %.0f B "
-		 "per interval is shared memory (the seq area's slots)",
-		 reached, stop_err ? ", then " : "", stop_err ? strerror(-stop_err) : "",
-		 (double)reached / ((double)ins_ns / 1e9), rss0, rss1, rss2,
-		 (double)(sh1 - sh0) * 1024.0 / reached);
-	bench_report(&(struct bench_result){
-		.bench = "MEM_daemon_per_interval",
-		.unit = "B",
-		.value = (double)(rss1 - rss0) * 1024.0 / reached,
-		.baseline = (double)(rss2 - rss0) * 1024.0 / reached,
-		.baseline_name = "what stays per interval after removal",
-		.target = NAN,
-		.goal = NAN,
-		.runs = reached,
-		.note = note,
-	});
-	ret = many_clients(&b, o, base50);
+	what = "um_interval_remove";
+	ret = b7_memory(&b, stop_err);
+	if (ret < 0)
+		goto fail;
+	ret = many_clients(&b, o, b.base50);
 	remove_all(&b);
 	goto out;
 fail:

@@ -154,7 +154,28 @@ static bool selected(const char *list, const char *name)
 	return false;
 }
 
-int main(int argc, char **argv)
+/* "N" in 1..@max for option @name, into *@out. Return: 0, or 2 (said on stderr). */
+static int parse_count(const char *name, const char *arg, unsigned long max, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end || errno || v == 0 || v > max) {
+		fprintf(stderr, "umirror-bench: --%s: 1..%lu\n", name, max);
+		return 2;
+	}
+	*out = (unsigned int)v;
+	return 0;
+}
+
+/*
+ * Fills @o, *@only and *@socket_path from the command line.
+ * Return: -1 to go on, or the exit status (0 after --help, 2 on a usage error).
+ */
+static int parse_args(int argc, char **argv, struct bench_opts *o, const char **only,
+		      const char **socket_path)
 {
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
@@ -165,45 +186,27 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct bench_opts o = { 0 };
-	const char *only = NULL, *socket_path = NULL;
-	struct um_client *c = NULL;
-	int ret, opt, failed = 0;
 	bool any = false;
-	size_t i;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "qo:r:l:s:h", opts, NULL)) != -1) {
+		int ret = 0;
+
 		switch (opt) {
 		case 'q':
-			o.quick = true;
+			o->quick = true;
 			break;
 		case 'o':
-			only = optarg;
+			*only = optarg;
 			break;
-		case 'r': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || v == 0 || v > 10000) {
-				fprintf(stderr, "umirror-bench: --runs: 1..10000\n");
-				return 2;
-			}
-			o.runs = (unsigned int)v;
+		case 'r':
+			ret = parse_count("runs", optarg, 10000, &o->runs);
 			break;
-		}
-		case 'l': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || v == 0 || v > 1024) {
-				fprintf(stderr, "umirror-bench: --load: 1..1024\n");
-				return 2;
-			}
-			o.load = (unsigned int)v;
+		case 'l':
+			ret = parse_count("load", optarg, 1024, &o->load);
 			break;
-		}
 		case 's':
-			socket_path = optarg;
+			*socket_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -212,21 +215,36 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+		if (ret)
+			return ret;
 	}
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	for (i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
-		any |= selected(only, benches[i].name);
+	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
+		any |= selected(*only, benches[i].name);
 	if (!any) {
 		fprintf(stderr,
 			"umirror-bench: --only %s selects nothing (B1, B1s, B2, B3, B4, B5, B6, "
 			"B7, B8, MEM)\n",
-			only);
+			*only);
 		return 2;
 	}
+	return -1;
+}
 
+int main(int argc, char **argv)
+{
+	struct bench_opts o = { 0 };
+	const char *only = NULL, *socket_path = NULL;
+	struct um_client *c = NULL;
+	int ret, failed = 0;
+	size_t i;
+
+	ret = parse_args(argc, argv, &o, &only, &socket_path);
+	if (ret >= 0)
+		return ret;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	if (!socket_path) {

@@ -71,15 +71,24 @@ uint64_t iv_pages(const struct interval *iv)
 
 int dirty_log_alloc(struct interval *iv)
 {
+	uint64_t words = (iv_pages(iv) + 63) / 64;
+
 	if (iv->backend == UMP_BACKEND_SCAN)
 		return 0;
-	iv->dirty = calloc((iv_pages(iv) + 63) / 64, sizeof(uint64_t));
+	/* most intervals are small: their log lives in the interval (B7's memory figure) */
+	if (words == 1) {
+		iv->dirty_small = 0;
+		iv->dirty = &iv->dirty_small;
+		return 0;
+	}
+	iv->dirty = calloc(words, sizeof(uint64_t));
 	return iv->dirty ? 0 : -ENOMEM;
 }
 
 void dirty_log_free(struct interval *iv)
 {
-	free(iv->dirty);
+	if (iv->dirty != &iv->dirty_small)
+		free(iv->dirty);
 	iv->dirty = NULL;
 }
 

@@ -5,7 +5,6 @@
 #include "fork.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -71,7 +70,7 @@ static void fork_wait_drop(struct mm_waiter *mw)
 }
 
 /* the child's copy of @piv in @child: registered, armed, announced to the inserter */
-static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
+static void fork_interval(struct mm *child, struct interval *piv, struct sendfd *seq)
 {
 	uint64_t start = piv->node.start, end = piv->node.end, len = end - start;
 	struct uffdio_register reg = {
@@ -81,7 +80,6 @@ static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
 	struct receiver *pr = NULL, *r;
 	struct ump_ev_fork ev = { 0 };
 	struct interval *iv;
-	int fd;
 
 	list_for_each_entry (r, &piv->receivers, iv_link)
 		if (r->owner)
@@ -127,13 +125,13 @@ static void fork_interval(struct mm *child, struct interval *piv, int seq_fd)
 	ev.child_pid = child->pid;
 	ev.slot = iv->slot;
 	ev.seq_slots = seq_area_slots(child);
-	fd = fcntl(seq_fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0) {
-		log_error("mm %llu: no fd for the fork event of interval %llu: %m",
+	if (!seq) {
+		log_error("mm %llu: no fd for the fork event of interval %llu",
 			  (unsigned long long)child->id, (unsigned long long)iv->id);
 		return; /* the interval lives on; the connection cannot see it */
 	}
-	client_send(pr->client, UMP_EV_FORK, 0, &ev, sizeof(ev), fd);
+	/* one fd for all the copies, however many of their events are queued */
+	client_send_shared(pr->client, UMP_EV_FORK, 0, &ev, sizeof(ev), seq);
 	return;
 fail:
 	free(iv);
@@ -146,6 +144,7 @@ static void fork_adopt(struct fork_wait *w, pid_t pid)
 	struct mm *parent = w->mm, *child;
 	struct pidset now = { 0 };
 	struct interval *piv;
+	struct sendfd *seq;
 	int pidfd, seq_fd, ret;
 
 	pidfd = pidfd_open(pid, 0);
@@ -173,10 +172,11 @@ static void fork_adopt(struct fork_wait *w, pid_t pid)
 	list_add_tail(&parent->forks, &child->fork_link);
 	log_info("mm %llu: pid %d forked %d: followed as mm %llu", (unsigned long long)parent->id,
 		 (int)parent->pid, (int)pid, (unsigned long long)child->id);
+	seq = sendfd_new(seq_fd);
 	list_for_each_entry (piv, &parent->intervals, mm_link)
 		if (piv->flags & UM_INSERT_FOLLOW_FORK)
-			fork_interval(child, piv, seq_fd);
-	close(seq_fd);
+			fork_interval(child, piv, seq);
+	sendfd_put(seq);
 	if (list_empty(&child->intervals))
 		mm_destroy(child);
 out:

@@ -15,37 +15,37 @@ static size_t slot_of(const struct idmap *m, uint64_t key)
 	return (size_t)key & (m->cap - 1);
 }
 
-void idmap_init(struct idmap *m)
+void idmap_init(struct idmap *m, idmap_key_fn key_of)
 {
 	m->ent = NULL;
 	m->cap = 0;
 	m->count = 0;
+	m->key_of = key_of;
 }
 
 void idmap_fini(struct idmap *m)
 {
 	free(m->ent);
-	idmap_init(m);
+	idmap_init(m, m->key_of);
 }
 
-static struct idmap_ent *find(const struct idmap *m, uint64_t key)
+/* the slot holding @key, or -1 */
+static ptrdiff_t find(const struct idmap *m, uint64_t key)
 {
 	if (!m->cap)
-		return NULL;
+		return -1;
 	for (size_t i = slot_of(m, key);; i = (i + 1) & (m->cap - 1)) {
-		struct idmap_ent *e = &m->ent[i];
-
-		if (!e->val)
-			return NULL;
-		if (e->key == key)
-			return e;
+		if (!m->ent[i])
+			return -1;
+		if (m->key_of(m->ent[i]) == key)
+			return (ptrdiff_t)i;
 	}
 }
 
 /* move every entry into a table of @cap slots; -ENOMEM leaves @m as it was */
 static int resize(struct idmap *m, size_t cap)
 {
-	struct idmap_ent *old = m->ent, *ent = calloc(cap, sizeof(*ent));
+	void **old = m->ent, **ent = calloc(cap, sizeof(*ent));
 	size_t oldcap = m->cap;
 
 	if (!ent)
@@ -55,9 +55,9 @@ static int resize(struct idmap *m, size_t cap)
 	for (size_t k = 0; k < oldcap; k++) {
 		size_t i;
 
-		if (!old[k].val)
+		if (!old[k])
 			continue;
-		for (i = slot_of(m, old[k].key); ent[i].val; i = (i + 1) & (cap - 1))
+		for (i = slot_of(m, m->key_of(old[k])); ent[i]; i = (i + 1) & (cap - 1))
 			;
 		ent[i] = old[k];
 	}
@@ -65,62 +65,63 @@ static int resize(struct idmap *m, size_t cap)
 	return 0;
 }
 
-int idmap_put(struct idmap *m, uint64_t key, void *val)
+int idmap_put(struct idmap *m, void *val)
 {
-	struct idmap_ent *e;
+	uint64_t key;
+	ptrdiff_t at;
 	size_t i;
 
 	if (!val)
 		return -EINVAL;
-	e = find(m, key);
-	if (e) {
-		e->val = val;
+	key = m->key_of(val);
+	at = find(m, key);
+	if (at >= 0) {
+		m->ent[at] = val;
 		return 0;
 	}
-	if ((m->count + 1) * 4 > m->cap * 3) {
+	if ((m->count + 1) * 8 > m->cap * 7) {
 		int ret = resize(m, m->cap ? m->cap * 2 : IDMAP_MIN);
 
 		if (ret)
 			return ret;
 	}
-	for (i = slot_of(m, key); m->ent[i].val; i = (i + 1) & (m->cap - 1))
+	for (i = slot_of(m, key); m->ent[i]; i = (i + 1) & (m->cap - 1))
 		;
-	m->ent[i].key = key;
-	m->ent[i].val = val;
+	m->ent[i] = val;
 	m->count++;
 	return 0;
 }
 
 void *idmap_get(const struct idmap *m, uint64_t key)
 {
-	struct idmap_ent *e = find(m, key);
+	ptrdiff_t at = find(m, key);
 
-	return e ? e->val : NULL;
+	return at >= 0 ? m->ent[at] : NULL;
 }
 
 void *idmap_del(struct idmap *m, uint64_t key)
 {
-	struct idmap_ent *e = find(m, key);
+	ptrdiff_t at = find(m, key);
 	size_t mask = m->cap - 1, hole, i;
 	void *val;
 
-	if (!e)
+	if (at < 0)
 		return NULL;
-	val = e->val;
-	hole = (size_t)(e - m->ent);
+	val = m->ent[at];
+	hole = (size_t)at;
 	/*
 	 * Close the hole: an entry further along the probe run moves back
 	 * into it unless its home slot lies cyclically in (hole, i].
 	 */
-	for (i = (hole + 1) & mask; m->ent[i].val; i = (i + 1) & mask) {
-		size_t home = slot_of(m, m->ent[i].key);
+	for (i = (hole + 1) & mask; m->ent[i]; i = (i + 1) & mask) {
+		size_t home = slot_of(m, m->key_of(m->ent[i]));
 
 		if (((i - home) & mask) >= ((i - hole) & mask)) {
 			m->ent[hole] = m->ent[i];
 			hole = i;
 		}
 	}
-	m->ent[hole].val = NULL;
+	m->ent[hole] = NULL;
 	m->count--;
 	if (m->count == 0)
 		idmap_fini(m);

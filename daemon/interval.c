@@ -80,7 +80,7 @@ struct receiver *receiver_new(struct interval *iv, struct client *c, bool sync, 
 	r->sync = sync;
 	r->owner = owner;
 	/* the first receiver of an id stays the one found, as the list walk did */
-	if (!idmap_get(&c->receiver_ids, iv->id) && idmap_put(&c->receiver_ids, iv->id, r)) {
+	if (!idmap_get(&c->receiver_ids, iv->id) && idmap_put(&c->receiver_ids, r)) {
 		free(r);
 		return NULL;
 	}

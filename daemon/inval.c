@@ -160,14 +160,21 @@ static void send_hit(struct inval *inv, const struct inval_hit *hit)
 		.tid = inv->tid,
 	};
 	struct receiver *r;
+	uint64_t mark;
 
 	list_for_each_entry (r, &iv->receivers, iv_link) {
 		if (r->evicted || r->client->dropping)
 			continue;
 		ev.flags = r->sync ? UMP_INV_SYNC : 0;
-		if (client_send(r->client, UMP_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) == 0 &&
-		    r->sync)
-			inv->waits[inv->nwaits++] = (struct inval_wait){ r, ev.seq };
+		if (client_send(r->client, UMP_EV_INVALIDATE, 0, &ev, sizeof(ev), -1) || !r->sync)
+			continue;
+		mark = client_send_mark(r->client);
+		inv->waits[inv->nwaits++] = (struct inval_wait){
+			.r = r,
+			.seq = ev.seq,
+			.mark = mark,
+			.queued = !client_delivered(r->client, mark),
+		};
 	}
 	server_watch_copy(mm->srv, mm->pid, mm->uid, &ev);
 }
@@ -376,10 +383,53 @@ void inval_drop_all(struct mm *mm)
 	timer_arm(mm->srv);
 }
 
-/* the receivers of @inv that did not ack in time: evicted, then it completes */
+/*
+ * Has @w had its ack timeout? It runs from when the event reached the
+ * client's socket, not while it waited in the daemon's queue behind a
+ * burst the daemon made (a fork over thousands of intervals): one still
+ * queued has more time as long as the client reads (its queue moved
+ * within the timeout), and one that went through the queue gets, at the
+ * first deadline that finds it delivered, one more timeout from then: at
+ * least a timeout after it was delivered, whenever that was. The daemon
+ * itself may have been busy for longer than the timeout (making
+ * thousands of fork copies), with the client's acks unread in the socket
+ * or the client blocked sending them (and so not reading): one more
+ * timeout, once, when the client has sent anything not read yet. A
+ * client that neither reads nor writes is evicted at the deadline, as
+ * before.
+ */
+static bool wait_overdue(struct inval_wait *w, uint64_t now, unsigned int timeout_ms)
+{
+	struct client *c = w->r->client;
+
+	/* the queue may have stood still because we were busy: send what fits first */
+	if (!client_delivered(c, w->mark))
+		client_flush(c);
+	if (!client_delivered(c, w->mark)) {
+		if (now - c->sendq_moved_ms < timeout_ms)
+			return false;
+	} else if (w->queued) {
+		w->queued = false;
+		return false;
+	}
+	if (!w->unread && client_input_pending(c)) {
+		w->unread = true;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The receivers of @inv that did not ack in time: evicted, then it
+ * completes; when some still have time (wait_overdue()), its deadline
+ * moves on instead.
+ */
 static void expire(struct inval *inv)
 {
 	struct mm *mm = inv->mm;
+	struct server *s = mm->srv;
+	uint64_t now = server_now_ms(s);
+	bool more = false;
 
 	if (inv->hold && inv->acked) {
 		/* the holder's part ran out of time; off the list first: progress */
@@ -393,14 +443,24 @@ static void expire(struct inval *inv)
 
 		if (!r || r->evicted)
 			continue;
+		if (!wait_overdue(&inv->waits[i], now, s->opt.ack_timeout_ms)) {
+			more = true;
+			continue;
+		}
 		r->evicted = true;
 		ev.interval_id = r->iv->id;
 		log_info("client %llu (pid %d): evicted from interval %llu: no ack in %u ms",
 			 (unsigned long long)r->client->id, (int)r->client->pid,
-			 (unsigned long long)ev.interval_id, mm->srv->opt.ack_timeout_ms);
+			 (unsigned long long)ev.interval_id, s->opt.ack_timeout_ms);
 		client_send(r->client, UMP_EV_EVICTED, 0, &ev, sizeof(ev), -1);
 	}
-	/* completes @inv and every other record that only waited for them */
+	if (more) {
+		/* now + timeout is the latest deadline yet: the list stays in order */
+		list_del(&inv->timed_link);
+		inv->deadline_ms = now + s->opt.ack_timeout_ms;
+		list_add_tail(&s->timed, &inv->timed_link);
+	}
+	/* completes @inv (unless more) and every other record that only waited for them */
 	satisfy_matching(mm, match_evicted, NULL);
 }
 

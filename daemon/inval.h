@@ -28,6 +28,9 @@ struct ump_ack;
 struct inval_wait {
 	struct receiver *r; /* NULL once acked, timed out or gone */
 	uint64_t seq;	    /* the odd seq sent to it */
+	uint64_t mark;	    /* client_send_mark() of the event */
+	bool queued;	    /* the event waited in the daemon's queue (no extra time yet) */
+	bool unread;	    /* had the extra time for input the daemon had not read */
 };
 
 struct inval;

@@ -54,24 +54,28 @@ struct receiver {
 };
 
 struct interval {
+	/* pointers and 64-bit fields first, then the 32-bit ones: no padding
+	 * holes, 168 bytes, so one interval is one 176-byte malloc chunk */
 	struct itree_node node; /* node.start / node.end: the range */
 	struct list mm_link;	/* mm.intervals */
+	struct list receivers;	/* struct receiver.iv_link */
 	struct mm *mm;
 	uint64_t id;
-	uint32_t slot;
-	uint32_t flags;	       /* UM_INSERT_* of the insert */
-	struct list receivers; /* struct receiver.iv_link */
-	unsigned int active;   /* invalidations in flight */
-	bool written;	       /* a WRITE invalidation since the last arm */
 	uint64_t invalidations;
-	uint32_t backend;	 /* enum ump_proto_backend: how writes are tracked */
-	uint32_t revalidate_ms;	 /* revalidation scan period in force, 0 off */
 	uint64_t *dirty;	 /* dirty.c: a bit per page written since re-armed
-				    (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL */
+				    (UFFD_WP log, SOFT_DIRTY harvested bits), or NULL;
+				    &dirty_small when the interval has <= 64 pages */
+	uint64_t dirty_small;	 /* the log of a small interval: no allocation */
 	struct scan_state *scan; /* scan.c: baseline and due time, NULL while off */
-	unsigned int ngrants;	 /* grant.c: uids besides root and the owner's */
 	uint32_t *grants;	 /* grant.c: room for UM_GRANTS_MAX, NULL until the first
 				    grant (most intervals have none: 64 bytes each saved) */
+	uint32_t slot;
+	uint32_t flags;		/* UM_INSERT_* of the insert */
+	uint32_t backend;	/* enum ump_proto_backend: how writes are tracked */
+	uint32_t revalidate_ms; /* revalidation scan period in force, 0 off */
+	unsigned int active;	/* invalidations in flight */
+	unsigned int ngrants;	/* grant.c: uids besides root and the owner's */
+	bool written;		/* a WRITE invalidation since the last arm */
 };
 
 /* a span of an interval unmapped since insert (UNMAP, REMAP source) */

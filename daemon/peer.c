@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mm_types.h"
 #include "pidfd.h"
 #include "transport.h"
 
@@ -35,6 +36,12 @@
 #define RECV_BATCH 64
 
 static void client_poll_cb(uv_poll_t *h, int status, int events);
+
+/* c->receiver_ids keys a receiver by its interval's id (the id an ack names) */
+static uint64_t receiver_id(const void *r)
+{
+	return ((const struct receiver *)r)->iv->id;
+}
 
 uint64_t server_now_ms(const struct server *s)
 {
@@ -120,41 +127,102 @@ static bool send_backpressure(int err)
 	return err == -EAGAIN || err == -EWOULDBLOCK || err == -ENOBUFS;
 }
 
-int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd)
+/*
+ * How many intervals @c may hear of now: each can bring it a message or
+ * two in one burst the daemon makes on its own (an invalidation of every
+ * interval a fork, zap or unmap meets, a fork copy each, a release each).
+ */
+static unsigned int client_held(const struct client *c)
 {
+	size_t n = c->receiver_ids.count;
+
+	if (c->watching)
+		n += c->srv->nintervals;
+	return n > UINT_MAX ? UINT_MAX : (unsigned int)n;
+}
+
+/* the queue length from which @c counts as too slow */
+static uint64_t sendq_limit(struct client *c)
+{
+	unsigned int held = client_held(c);
+
+	if (list_empty(&c->outq) || held > c->outq_held)
+		c->outq_held = held;
+	return UMD_SENDQ_MAX + (uint64_t)UMD_SENDQ_PER_INTERVAL * c->outq_held;
+}
+
+struct sendfd *sendfd_new(int fd)
+{
+	struct sendfd *f = malloc(sizeof(*f));
+
+	if (!f) {
+		close(fd);
+		return NULL;
+	}
+	f->fd = fd;
+	f->refs = 1;
+	return f;
+}
+
+void sendfd_put(struct sendfd *f)
+{
+	if (f && !--f->refs) {
+		close(f->fd);
+		free(f);
+	}
+}
+
+static void outmsg_free(struct outmsg *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	sendfd_put(m->sfd);
+	free(m);
+}
+
+/* send or queue: @fd is consumed; @sf, when given instead, gets a reference while queued */
+static int send_or_queue(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
+			 int fd, struct sendfd *sf)
+{
+	uint64_t buf[UMP_MSG_MAX / 8];
 	struct outmsg *m;
+	size_t n;
 	int ret;
 
 	if (c->dropping)
 		goto gone;
-	m = malloc(sizeof(*m));
-	if (!m) {
-		client_drop(c, "out of memory for its send queue");
-		goto gone;
-	}
-	m->len = ump_proto_encode(m->buf, type, id, body, len);
-	m->fd = fd;
+	n = ump_proto_encode(buf, type, id, body, len);
 	if (list_empty(&c->outq)) {
-		ret = send_one(c, m->buf, m->len, fd);
+		ret = send_one(c, buf, n, sf ? sf->fd : fd);
 		if (ret == 0) {
 			if (fd >= 0)
 				close(fd);
-			free(m);
 			return 0;
 		}
 		if (!send_backpressure(ret)) {
-			free(m);
 			client_drop(c, strerror(-ret));
 			goto gone;
 		}
 	}
-	if (c->outq_len >= UMD_SENDQ_MAX) {
-		free(m);
+	if (c->outq_len >= sendq_limit(c)) {
 		client_drop(c, "too slow: send queue full");
 		goto gone;
 	}
+	m = malloc(sizeof(*m) + ((n + 7) & ~(size_t)7));
+	if (!m) {
+		client_drop(c, "out of memory for its send queue");
+		goto gone;
+	}
+	memcpy(m->buf, buf, n);
+	m->len = n;
+	m->fd = fd;
+	m->sfd = sf;
+	if (sf)
+		sf->refs++;
 	list_add_tail(&c->outq, &m->link);
-	c->outq_len++;
+	if (!c->outq_len++)
+		c->sendq_moved_ms = server_now_ms(c->srv); /* its wait starts now */
+	c->sendq_in++;
 	update_poll(c);
 	return 0;
 gone:
@@ -163,11 +231,22 @@ gone:
 	return -ENOTCONN;
 }
 
-static void flush_queue(struct client *c)
+int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd)
+{
+	return send_or_queue(c, type, id, body, len, fd, NULL);
+}
+
+int client_send_shared(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
+		       struct sendfd *f)
+{
+	return send_or_queue(c, type, id, body, len, -1, f);
+}
+
+void client_flush(struct client *c)
 {
 	while (!list_empty(&c->outq) && !c->dropping) {
 		struct outmsg *m = list_first_entry(&c->outq, struct outmsg, link);
-		int ret = send_one(c, m->buf, m->len, m->fd);
+		int ret = send_one(c, m->buf, m->len, m->sfd ? m->sfd->fd : m->fd);
 
 		if (send_backpressure(ret))
 			break;
@@ -177,9 +256,9 @@ static void flush_queue(struct client *c)
 		}
 		list_del(&m->link);
 		c->outq_len--;
-		if (m->fd >= 0)
-			close(m->fd);
-		free(m);
+		c->sendq_out++;
+		c->sendq_moved_ms = server_now_ms(c->srv);
+		outmsg_free(m);
 	}
 	update_poll(c);
 }
@@ -249,6 +328,16 @@ void server_watch_copy(struct server *s, pid_t pid, uid_t owner_uid,
 }
 
 /* --- receiving ---------------------------------------------------------- */
+
+bool client_input_pending(const struct client *c)
+{
+	char b;
+	struct iovec io = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1 };
+
+	/* no control buffer: a peeked message's fds are not installed */
+	return !c->dropping && recvmsg(c->fd, &mh, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
 
 static void drop(struct client *c, enum um_log_level level, const char *reason);
 
@@ -338,7 +427,7 @@ static void client_poll_cb(uv_poll_t *h, int status, int events)
 		return;
 	}
 	if (events & UV_WRITABLE)
-		flush_queue(c);
+		client_flush(c);
 	if (events & UV_READABLE)
 		client_read(c);
 }
@@ -364,11 +453,8 @@ void peer_free(struct client *c)
 	if (c->srv->hooks.client_gone)
 		c->srv->hooks.client_gone(c);
 	idmap_fini(&c->receiver_ids); /* empty by now; frees nothing else */
-	list_for_each_entry_safe (m, mt, &c->outq, link) {
-		if (m->fd >= 0)
-			close(m->fd);
-		free(m);
-	}
+	list_for_each_entry_safe (m, mt, &c->outq, link)
+		outmsg_free(m);
 	if (c->result)
 		munmap(c->result, c->result_size);
 	if (c->pidfd >= 0)
@@ -469,7 +555,7 @@ int server_adopt_client(struct server *s, int fd)
 	c->trap_listener = c->trap_state = -1;
 	c->id = ++s->next_client_id;
 	list_init(&c->receivers);
-	idmap_init(&c->receiver_ids);
+	idmap_init(&c->receiver_ids, receiver_id);
 	list_init(&c->outq);
 	list_init(&c->deferred);
 	ret = peer_identity(c);

@@ -52,10 +52,62 @@ int peer_init(struct server *s);
  * @body: body, @len bytes (fits UMP_MSG_MAX)
  * @fd: fd to pass, or -1; ownership moves to this function in every case
  *
- * Never blocks. A queue beyond UMD_SENDQ_MAX marks @c for dropping.
+ * Never blocks. A queue beyond UMD_SENDQ_MAX plus UMD_SENDQ_PER_INTERVAL
+ * per interval @c could hear of (its receivers; for a watcher every
+ * interval; the most since the queue was last empty) marks @c for
+ * dropping.
  * Return: 0 sent or queued; -ENOTCONN when @c is (now) being dropped.
  */
 int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd);
+
+/**
+ * client_send_mark() - where the message client_send() just sent or
+ * queued to @c stands: client_delivered(@c, mark) is true once it is in
+ * the socket (at once when it was not queued).
+ */
+static inline uint64_t client_send_mark(const struct client *c)
+{
+	return c->sendq_in;
+}
+
+/** client_delivered() - has the message of client_send_mark() @mark left @c's queue? */
+static inline bool client_delivered(const struct client *c, uint64_t mark)
+{
+	return c->sendq_out >= mark;
+}
+
+/**
+ * client_flush() - send from @c's queue what its socket takes now (the
+ * loop does it when the socket turns writable; a caller that judges the
+ * queue after a long stretch of work does it first). May drop @c on a
+ * send error. Never blocks.
+ */
+void client_flush(struct client *c);
+
+/**
+ * client_input_pending() - has @c sent something not read yet (a peek,
+ * nothing is consumed)? After a long stretch of work the daemon may have
+ * an acknowledgement waiting in the socket that it has not read.
+ */
+bool client_input_pending(const struct client *c);
+
+/**
+ * sendfd_new() - share @fd (consumed, also on failure) among messages.
+ * Return: the sendfd with one reference (the caller's), or NULL
+ * (-ENOMEM: @fd is closed).
+ */
+struct sendfd *sendfd_new(int fd);
+
+/** sendfd_put() - drop a reference to @f; the last one closes its fd. */
+void sendfd_put(struct sendfd *f);
+
+/**
+ * client_send_shared() - client_send() with @f's fd, which the message
+ * holds a reference to until it is sent (the caller keeps its own).
+ * Return: as client_send().
+ */
+int client_send_shared(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len,
+		       struct sendfd *f);
 
 /**
  * client_reply() - answer request @id of @type from @c.

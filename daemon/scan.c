@@ -144,9 +144,27 @@ static void explain_in_flight(struct scan_state *st)
 	}
 }
 
-static void report(uint64_t first, uint64_t end, void *priv)
+/*
+ * The runs one compare of an interval found, reported as at most
+ * SCAN_RUNS_MAX invalidations: the first runs each on its own, every
+ * later one merged into the last span (from its first page to the last
+ * changed page). Scattered changes (reclaim, migration, mprotect of
+ * every other page) make thousands of runs in one interval, and an
+ * invalidation each would be a burst the interval's receivers cannot
+ * have read (peer.c's queue limit allows a few messages per interval);
+ * the pages in between that did not change are invalidated too, which
+ * is safe: a mirror re-reads them and finds them as they were.
+ */
+#define SCAN_RUNS_MAX 2
+
+struct report_runs {
+	struct interval *iv;
+	unsigned int n;
+	uint64_t first, end; /* the span still to report, once n == SCAN_RUNS_MAX - 1 */
+};
+
+static void report_span(struct interval *iv, uint64_t first, uint64_t end)
 {
-	struct interval *iv = priv;
 	struct inval_hit hit = {
 		.iv = iv,
 		.start = iv->node.start + first * UMP_PAGE_SIZE,
@@ -154,6 +172,20 @@ static void report(uint64_t first, uint64_t end, void *priv)
 	};
 
 	inval_start(iv->mm, UMP_REASON_REVALIDATE, hit.start, hit.end, 0, &hit, 1);
+}
+
+static void report(uint64_t first, uint64_t end, void *priv)
+{
+	struct report_runs *r = priv;
+
+	if (r->n < SCAN_RUNS_MAX - 1) {
+		r->n++;
+		report_span(r->iv, first, end);
+		return;
+	}
+	if (r->first == r->end)
+		r->first = first;
+	r->end = end;
 }
 
 uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *written, uint64_t npages,
@@ -185,9 +217,10 @@ uint64_t scan_compare(uint64_t *base, const uint64_t *id, const uint64_t *writte
 	return n;
 }
 
-/* compare @id with the baseline, send one invalidation per run; return pages changed */
+/* compare @id with the baseline, send invalidations of the runs (report()); return pages changed */
 static uint64_t compare(struct scan_state *st, const uint64_t *id)
 {
+	struct report_runs runs = { .iv = st->iv };
 	uint64_t n = 0;
 
 	if (!st->have_base) {
@@ -196,7 +229,9 @@ static uint64_t compare(struct scan_state *st, const uint64_t *id)
 		goto out;
 	}
 	explain_in_flight(st);
-	n = scan_compare(st->base, id, st->written, st->npages, report, st->iv);
+	n = scan_compare(st->base, id, st->written, st->npages, report, &runs);
+	if (runs.first != runs.end)
+		report_span(st->iv, runs.first, runs.end);
 	if (n)
 		log_debug("interval %llu: scan found %llu pages changed",
 			  (unsigned long long)st->iv->id, (unsigned long long)n);

@@ -21,7 +21,15 @@
 #include "umirror_version.h"
 
 #define UMD_VERSION UMIRROR_VERSION_STRING
-#define UMD_SENDQ_MAX 1024 /* queued messages before a client is "too slow" */
+/*
+ * A client is "too slow" once its send queue holds UMD_SENDQ_MAX messages
+ * plus UMD_SENDQ_PER_INTERVAL per interval it may hear of (peer.c,
+ * client_send()): what the daemon sends on its own for one kernel event
+ * (a fork, a zap, an exit) is up to a message or two per interval, and a
+ * connection that reads all along must not be dropped for that.
+ */
+#define UMD_SENDQ_MAX 1024
+#define UMD_SENDQ_PER_INTERVAL 2
 
 struct um_opts {
 	const char *socket_path;
@@ -104,11 +112,23 @@ struct server {
 	uint64_t start_ms;
 };
 
+/*
+ * An fd many queued messages carry (a forked child's seq area, one for
+ * each of its copies): one open file for all, however many are queued,
+ * so a fork followed over thousands of intervals does not hold thousands
+ * of fds (peer.h, client_send_shared()).
+ */
+struct sendfd {
+	int fd;
+	unsigned int refs;
+};
+
 struct outmsg {
 	struct list link;
-	int fd; /* owned; sent with the message, then closed */
+	int fd;		    /* owned; sent with the message, then closed */
+	struct sendfd *sfd; /* or this, a reference dropped once sent */
 	size_t len;
-	uint64_t buf[UMP_MSG_MAX / 8];
+	uint64_t buf[]; /* len bytes, rounded up to 8 */
 };
 
 struct client {
@@ -141,6 +161,21 @@ struct client {
 	struct idmap receiver_ids;
 	struct list outq; /* struct outmsg */
 	unsigned int outq_len;
+	/*
+	 * The most intervals this client could hear of (receivers, for a
+	 * watcher every interval) at any time since its queue was last
+	 * empty: what sizes its queue limit. The peak, not the present
+	 * count: a burst of releases frees the receivers it reports.
+	 */
+	unsigned int outq_held;
+	/*
+	 * Messages ever queued (not sent at once) and ever flushed from the
+	 * queue into the socket, and when the queue last moved: the ack
+	 * timeout of an invalidation runs from when its event reached the
+	 * socket (inval.c), not while it waited behind a burst.
+	 */
+	uint64_t sendq_in, sendq_out;
+	uint64_t sendq_moved_ms;
 	struct list deferred; /* struct deferred: requests answered later */
 	/* TRAP_HANDOVER: served by trap_serve once the peer hung up, else closed */
 	int trap_listener, trap_state;

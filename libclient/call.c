@@ -115,10 +115,14 @@ static int read_one(struct um_client *c, int timeout_ms)
 	struct conn_msg m;
 	int r;
 
-	r = conn_poll(c->fd, timeout_ms);
-	if (r <= 0)
-		return 0;
-	r = conn_recv(c->fd, &m);
+	if (timeout_ms < 0) {
+		r = conn_recv_wait(c->fd, &m);
+	} else {
+		r = conn_poll(c->fd, timeout_ms);
+		if (r <= 0)
+			return 0;
+		r = conn_recv(c->fd, &m);
+	}
 	if (r == -EAGAIN)
 		return 0;
 	if (r < 0) {

@@ -67,16 +67,15 @@ static bool is_error_reply(const void *buf, size_t len)
 	return ump_proto_fds(h->type) == 1 && rh->status < 0;
 }
 
-int conn_recv(int fd, struct conn_msg *m)
+static int recv_flags(int fd, struct conn_msg *m, int flags)
 {
 	unsigned int nfds;
 	ssize_t n;
 	int r;
 
 	m->fd = -1;
-	n = ump_transport_recv(fd, m->buf.bytes, sizeof(m->buf.bytes), &m->fd, 1, &nfds,
-			       MSG_DONTWAIT);
-	if (n == -EAGAIN)
+	n = ump_transport_recv(fd, m->buf.bytes, sizeof(m->buf.bytes), &m->fd, 1, &nfds, flags);
+	if (n == -EAGAIN || n == -EINTR)
 		return -EAGAIN;
 	/* end of file, an error, a cut datagram: the connection is dead */
 	if (n <= 0)
@@ -94,6 +93,16 @@ int conn_recv(int fd, struct conn_msg *m)
 		return -ENOTCONN;
 	}
 	return 0;
+}
+
+int conn_recv(int fd, struct conn_msg *m)
+{
+	return recv_flags(fd, m, MSG_DONTWAIT);
+}
+
+int conn_recv_wait(int fd, struct conn_msg *m)
+{
+	return recv_flags(fd, m, 0);
 }
 
 int conn_poll(int fd, int timeout_ms)

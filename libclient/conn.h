@@ -58,6 +58,13 @@ int conn_send(int fd, const void *buf, size_t len, int send_fd);
 int conn_recv(int fd, struct conn_msg *m);
 
 /**
+ * conn_recv_wait() - as conn_recv(), but waits for a message, the hang-up
+ * or shutdown() of @fd (one system call where poll and receive take two).
+ * Return: as conn_recv(); -EAGAIN also when a signal interrupted the wait.
+ */
+int conn_recv_wait(int fd, struct conn_msg *m);
+
+/**
  * conn_poll() - wait until @fd is readable or hung up.
  * @fd: socket
  * @timeout_ms: <0 forever

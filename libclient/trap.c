@@ -86,9 +86,31 @@ static struct {
 	size_t req_size, resp_size;
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER, .listener = -1, .sock = -1, .state_fd = -1 };
 
+/*
+ * This thread's id, asked once: an event thread marks itself around every
+ * callback. A fork's child is a new thread with the forking thread's copy:
+ * it asks again.
+ */
+static __thread pid_t tl_tid;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+
+static void tid_atfork_child(void)
+{
+	tl_tid = 0;
+}
+
+static void tid_register(void)
+{
+	pthread_atfork(NULL, NULL, tid_atfork_child);
+}
+
 static pid_t gettid_raw(void)
 {
-	return (pid_t)syscall(SYS_gettid);
+	if (!tl_tid) {
+		pthread_once(&tid_once, tid_register);
+		tl_tid = (pid_t)syscall(SYS_gettid);
+	}
+	return tl_tid;
 }
 
 void trap_self_enter(void)

@@ -4,10 +4,9 @@
  * space's seq area: past it INSERT fails -ENOSPC; a removed interval's
  * slot is what the next insert gets (the area does not grow past the
  * bound). A forked child's copies (UM_INTERVAL_FOLLOW_FORK) come from the
- * child's own area, made by the same code: every copy is handed over and
- * invalidated by the child's writes. Only NFOLLOW intervals follow the
- * fork: the daemon sends the fork events at once, and a burst of more
- * than its send queue (UMD_SENDQ_MAX, 1024) drops the owner as too slow.
+ * child's own area, made by the same code: every one of the MAX live
+ * intervals follows, so the copies fill the child's area to the bound;
+ * every copy is handed over and invalidated by the child's writes.
  */
 #include "harness.h"
 #include "umirror.h"
@@ -21,7 +20,6 @@
 #include <unistd.h>
 
 #define MAX 4100 /* a second 4096-slot chunk, partly */
-#define NFOLLOW 1000
 
 struct rec {
 	_Atomic(struct um_interval *) child;
@@ -71,14 +69,14 @@ static struct rec rec[MAX + 1];
 
 static int insert(struct um_client *c, char *buf, unsigned int k)
 {
-	return um_interval_insert(c, buf + (size_t)k * PAGE, PAGE,
-				  k < NFOLLOW ? UM_INTERVAL_FOLLOW_FORK : 0, &ops, &rec[k], &iv[k]);
+	return um_interval_insert(c, buf + (size_t)k * PAGE, PAGE, UM_INTERVAL_FOLLOW_FORK, &ops,
+				  &rec[k], &iv[k]);
 }
 
 int main(void)
 {
 	static const char *const args[] = { "--max-intervals-per-mm", "4100", NULL };
-	static const unsigned int written[] = { 0, 7, 500, NFOLLOW - 1 };
+	static const unsigned int written[] = { 0, 7, 4097, MAX };
 	struct um_interval *extra = NULL;
 	int to_child[2], from_child[2], status, ret;
 	struct um_client *c;
@@ -131,11 +129,10 @@ int main(void)
 	}
 	close(to_child[0]);
 	close(from_child[1]);
-	for (unsigned int t = 0; atomic_load(&nfork) < NFOLLOW && t < harness_scaled_s(60) * 100;
-	     t++)
+	for (unsigned int t = 0; atomic_load(&nfork) < MAX && t < harness_scaled_s(60) * 100; t++)
 		usleep(10000);
-	CHECK(atomic_load(&nfork) == NFOLLOW, "%u of %u copies handed over", atomic_load(&nfork),
-	      NFOLLOW);
+	CHECK(atomic_load(&nfork) == MAX, "%u of %u copies handed over", atomic_load(&nfork), MAX);
+	CHECK(um_ping(c) == 0, "the owner is still connected");
 	for (unsigned int i = 0; i < 4; i++) {
 		struct um_interval *civ = atomic_load(&rec[written[i]].child);
 

@@ -50,10 +50,28 @@ struct sent {
 	} body;
 };
 
+/* as the daemon's clients (peer.c): a receiver is found by its interval's id */
+static uint64_t receiver_id(const void *r)
+{
+	return ((const struct receiver *)r)->iv->id;
+}
+
 static struct sent sent[MAX_SENT];
 static unsigned int nsent, nwatch;
 static uint64_t fake_now;
 static struct client *fail_send_to; /* client_send() to it fails (-EAGAIN) */
+static struct client *queue_to;	    /* client_send() to it queues (peer.c's full socket) */
+static struct client *unread_from;  /* client_input_pending() of it is true */
+
+void client_flush(struct client *c)
+{
+	(void)c;
+}
+
+bool client_input_pending(const struct client *c)
+{
+	return c == unread_from;
+}
 
 int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, size_t len, int fd)
 {
@@ -61,6 +79,11 @@ int client_send(struct client *c, uint16_t type, uint64_t id, const void *body, 
 	(void)fd;
 	if (c == fail_send_to)
 		return -EAGAIN;
+	if (c == queue_to) {
+		if (c->sendq_in == c->sendq_out)
+			c->sendq_moved_ms = fake_now;
+		c->sendq_in++;
+	}
 	assert_true(nsent < MAX_SENT);
 	assert_true(len <= sizeof(sent[nsent].body));
 	sent[nsent].c = c;
@@ -115,7 +138,9 @@ static void add_receiver(struct fix *f, struct receiver *r, struct client *c)
 	list_add_tail(&f->iv.receivers, &r->iv_link);
 	list_add_tail(&c->receivers, &r->client_link);
 	/* as receiver_new(): the ack path finds it by interval id */
-	assert_int_equal(idmap_put(&c->receiver_ids, f->iv.id, r), 0);
+	if (!c->receiver_ids.key_of)
+		idmap_init(&c->receiver_ids, receiver_id);
+	assert_int_equal(idmap_put(&c->receiver_ids, r), 0);
 }
 
 static int setup(void **state)
@@ -165,7 +190,7 @@ static int setup(void **state)
 
 	nsent = nwatch = 0;
 	fake_now = 1000;
-	fail_send_to = NULL;
+	fail_send_to = queue_to = unread_from = NULL;
 	cur = f;
 	*state = f;
 	return 0;
@@ -319,6 +344,85 @@ static void test_slow_receiver_evicted(void **state)
 	assert_true(interval_seq(&f->iv) & 1);
 	ack(&f->a, interval_seq(&f->iv));
 	assert_false(interval_seq(&f->iv) & 1);
+}
+
+/* one turn of the ack timer, @ms (the timeout) after the last */
+static void next_deadline(struct fix *f, unsigned int ms)
+{
+	fake_now += ms;
+	uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+/*
+ * An event that waits in the daemon's send queue (behind a burst) has
+ * its ack timeout from when it reached the socket, as long as the client
+ * reads; one that stopped reading is evicted as before.
+ */
+static void test_queued_event_timeout(void **state)
+{
+	struct fix *f = *state;
+	const unsigned int t = 20; /* ms: the loop's timer really waits */
+	uint64_t seq;
+
+	f->s.opt.ack_timeout_ms = t;
+	queue_to = &f->b;
+	start_unmap(f);
+	seq = interval_seq(&f->iv);
+	ack(&f->a, seq);
+	/* still queued, the queue moved 5 ms ago: more time */
+	f->b.sendq_moved_ms = fake_now + t - 5;
+	next_deadline(f, t);
+	assert_false(f->rb.evicted);
+	assert_int_equal(interval_seq(&f->iv), seq);
+	/* delivered since: a whole timeout from this deadline */
+	f->b.sendq_out = f->b.sendq_in;
+	f->b.sendq_moved_ms = fake_now;
+	next_deadline(f, t);
+	assert_false(f->rb.evicted);
+	assert_int_equal(interval_seq(&f->iv), seq);
+	/* and no more */
+	next_deadline(f, t);
+	assert_true(f->rb.evicted);
+	assert_int_equal(count(&f->b, UMP_EV_EVICTED), 1);
+	assert_int_equal(interval_seq(&f->iv), seq + 1);
+
+	/* a client whose queue did not move for a timeout: evicted at the deadline */
+	f->rb.evicted = false;
+	f->b.sendq_in = f->b.sendq_out = 0;
+	start_unmap(f);
+	seq = interval_seq(&f->iv);
+	ack(&f->a, seq);
+	next_deadline(f, t);
+	assert_true(f->rb.evicted);
+	assert_int_equal(interval_seq(&f->iv), seq + 1);
+}
+
+/* input the daemon has not read yet (maybe the ack): one more timeout, once */
+static void test_unread_input_timeout(void **state)
+{
+	struct fix *f = *state;
+	const unsigned int t = 20;
+	uint64_t seq;
+
+	f->s.opt.ack_timeout_ms = t;
+	unread_from = &f->b;
+	start_unmap(f);
+	seq = interval_seq(&f->iv);
+	ack(&f->a, seq);
+	next_deadline(f, t);
+	assert_false(f->rb.evicted);
+	ack(&f->b, seq);
+	assert_int_equal(interval_seq(&f->iv), seq + 1);
+
+	/* input that never is the ack: evicted a timeout later */
+	start_unmap(f);
+	seq = interval_seq(&f->iv);
+	ack(&f->a, seq);
+	next_deadline(f, t);
+	assert_false(f->rb.evicted);
+	next_deadline(f, t);
+	assert_true(f->rb.evicted);
+	assert_int_equal(interval_seq(&f->iv), seq + 1);
 }
 
 static void test_release_counts_as_ack(void **state)
@@ -485,6 +589,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_acks_complete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stray_acks_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_receiver_evicted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_event_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unread_input_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_counts_as_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_send_not_waited_for, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held, setup, teardown),
