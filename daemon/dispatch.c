@@ -35,6 +35,7 @@
 #include "seq.h"
 #include "snapshot.h"
 #include "trap.h"
+#include "trap_serve.h"
 
 /*
  * A request handler. @fd is the fd the request carries (or -1) and is
@@ -134,7 +135,10 @@ static int do_hello(struct client *c, const struct ump_msg *m, int fd, void *rep
 		return ret;
 	}
 	c->hello = true;
-	c->features = h->features & UMP_PFEAT_ALL & ~(c->srv->opt.trap_forbid ? UMP_PFEAT_TRAP : 0);
+	c->features = h->features & UMP_PFEAT_ALL &
+		      ~(c->srv->opt.trap_forbid ? UMP_PFEAT_TRAP | UMP_PFEAT_TRAP_HANDOVER : 0);
+	if (!(c->features & UMP_PFEAT_TRAP) || !trap_serve_running())
+		c->features &= ~UMP_PFEAT_TRAP_HANDOVER;
 	r->version = UMP_PROTO_VERSION;
 	r->result_size = c->result_size;
 	r->features = c->features;
@@ -292,6 +296,12 @@ static int do_trap(struct client *c, const struct ump_msg *m, int fd, void *rep,
 	return trap_request(c, m->id, m->body, rep);
 }
 
+static int do_trap_handover(struct client *c, const struct ump_msg *m, int fd, void *rep,
+			    int *out_fd)
+{
+	return trap_handover(c, m->body, fd);
+}
+
 /* --- the table ---------------------------------------------------------- */
 
 /* every request of the message list has its slot below */
@@ -320,6 +330,7 @@ static const struct request_type requests[UMP_MSG_REQ_MAX + 1] = {
 	[UMP_MSG_PLACE] = { do_place, MAY_PARK },
 	[UMP_MSG_REVALIDATE] = { do_revalidate, 0 },
 	[UMP_MSG_TRAP] = { do_trap, MAY_PARK },
+	[UMP_MSG_TRAP_HANDOVER] = { do_trap_handover, 0 },
 };
 
 void dispatch_request(struct client *c, const struct ump_msg *m, int fd)

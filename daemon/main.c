@@ -20,6 +20,7 @@
 #include "log.h"
 #include "sd_notify.h"
 #include "sandbox.h"
+#include "trap_serve.h"
 #include "server.h"
 #include "uring.h"
 
@@ -460,6 +461,12 @@ int main(int argc, char **argv)
 		log_info("real PFNs shown to gid %u and CAP_SYS_ADMIN peers%s",
 			 (unsigned int)srv.opt.pfn_group,
 			 srv.kf.pfn_visible ? "" : " (but this daemon sees none itself)");
+	/* a thread, a timer and a signal handler: before the sandbox */
+	if (!srv.opt.trap_forbid && (ret = trap_serve_init()))
+		log_warn("trap mode: cannot serve the listeners of exited processes (%s): "
+			 "a trap-mode process's exec and its surviving children fail "
+			 "trapped calls with ENOSYS",
+			 strerror(-ret));
 	if (!no_sandbox && sandbox_install())
 		return 1;
 	if (sandbox_selftest())

@@ -379,6 +379,13 @@ static void client_read(struct client *c)
 			client_drop_bad(c, "protocol error: truncated message or control data");
 			return;
 		}
+		/*
+		 * The peer closed with our replies unread: reported once, before
+		 * what it sent and we did not read yet (a trap-mode process's
+		 * listener handover among it). Read on: end of file follows.
+		 */
+		if (n == -ECONNRESET)
+			continue;
 		if (n < 0) {
 			if (n != -EAGAIN)
 				client_drop(c, strerror((int)-n));
@@ -558,6 +565,7 @@ int server_adopt_client(struct server *s, int fd)
 	c->srv = s;
 	c->fd = fd;
 	c->pidfd = -1;
+	c->trap_listener = c->trap_state = -1;
 	c->id = ++s->next_client_id;
 	list_init(&c->receivers);
 	idmap_init(&c->receiver_ids, receiver_id);

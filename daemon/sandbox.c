@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <unistd.h>
 
@@ -85,6 +86,8 @@ static const int allowed[] = {
 	SCMP_SYS(getpid),
 	SCMP_SYS(gettid),
 	SCMP_SYS(tgkill),
+	/* trap_serve.c: cutting a receive short (its timer) */
+	SCMP_SYS(timer_settime),
 };
 
 #ifdef UMD_SANITIZED
@@ -134,6 +137,9 @@ static const unsigned long allowed_ioctls[] = {
 	PAGEMAP_SCAN,
 	FIONBIO,
 	FIOCLEX,
+	/* trap_serve.c: the listeners of exited trap-mode processes */
+	SECCOMP_IOCTL_NOTIF_RECV,
+	SECCOMP_IOCTL_NOTIF_SEND,
 };
 
 static int allow_list(scmp_filter_ctx ctx, const int *nr, size_t n)
@@ -158,7 +164,7 @@ int sandbox_install(void)
 		log_error("sandbox: seccomp_init failed");
 		return -ENOMEM;
 	}
-	/* libuv has no threads here, but a filter on one thread only is none */
+	/* trap_serve.c's thread runs already; a filter on one thread only is none */
 	ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (ret)
 		goto out;

@@ -24,6 +24,7 @@
 #include "peer.h"
 #include "scan.h"
 #include "settle.h"
+#include "trap.h"
 #include "uffd_event.h"
 
 /* the connection is going: its address space and its subscriptions with it */
@@ -31,6 +32,7 @@ static void client_gone(struct client *c)
 {
 	struct receiver *r, *rt;
 
+	trap_client_gone(c);
 	if (c->mm)
 		mm_destroy(c->mm);
 	c->mm = NULL;

@@ -200,6 +200,8 @@ struct client {
 	uint64_t sendq_in, sendq_out;
 	uint64_t sendq_moved_ms;
 	struct list deferred; /* struct deferred: requests answered later */
+	/* TRAP_HANDOVER: served by trap_serve once the peer hung up, else closed */
+	int trap_listener, trap_state;
 };
 
 /*

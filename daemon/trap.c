@@ -20,7 +20,11 @@
 #include "trap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +35,7 @@
 #include "mm_types.h"
 #include "peer.h"
 #include "server_types.h"
+#include "trap_serve.h"
 #include "uapi_compat.h"
 #include "vma.h"
 #include "wp.h"
@@ -255,6 +260,43 @@ static int collect(struct trap_op *op, struct inval_hit **out, unsigned int *n)
 	return ret;
 }
 
+/* the thread group of thread @tid (/proc/TID/status), or 0 */
+static pid_t tgid_of(pid_t tid)
+{
+	char path[48], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strstr(buf, "\nTgid:");
+	return p ? (pid_t)strtol(p + 6, NULL, 10) : 0;
+}
+
+/*
+ * The address space of the process of thread @tid (a pid in our
+ * namespace, as the daemon's fork handling assumes too) if it is a
+ * followed child (UMP_INSERT_FOLLOW_FORK) of @c's process's owner
+ * connection; NULL otherwise (not followed, not yet identified, another
+ * process's, or gone).
+ */
+static struct mm *followed_child(struct client *c, pid_t tid)
+{
+	pid_t tgid = tgid_of(tid);
+	struct mm *mm = tgid > 0 ? mm_find_pid(c->srv, tgid) : NULL;
+
+	if (!mm || !mm->forked || !mm->owner || mm->owner->pid != c->pid)
+		return NULL;
+	return mm;
+}
+
 int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 		 struct ump_trap_reply *rep)
 {
@@ -266,7 +308,8 @@ int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 
 	if (!(c->features & UMP_PFEAT_TRAP))
 		return -EPERM;
-	mm = mm_find_pid(c->srv, c->pid);
+	mm = req->flags & UMP_TRAP_CHILD ? followed_child(c, req->tid)
+					 : mm_find_pid(c->srv, c->pid);
 	if (!mm || mm->uid != c->uid)
 		return -ENOENT;
 	op = calloc(1, sizeof(*op));
@@ -276,7 +319,7 @@ int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 	op->r[0][0] = req->start;
 	op->r[0][1] = req->end;
 	op->nr = 1;
-	if (req->flags) {
+	if (req->flags & (UMP_TRAP_BRK | UMP_TRAP_SHMDT)) {
 		uint64_t s, e;
 
 		/* brk: from the new break to the end of the heap; shmdt: the segment's VMA */
@@ -312,4 +355,71 @@ int trap_request(struct client *c, uint64_t id, const struct ump_trap *req,
 		return ret;
 	}
 	return -EINPROGRESS;
+}
+
+int trap_handover(struct client *c, const struct ump_trap_handover *h, int fd)
+{
+	int *slot = h->what == UMP_HANDOVER_LISTENER ? &c->trap_listener : &c->trap_state;
+	int ret = 0;
+
+	if (!(c->features & UMP_PFEAT_TRAP_HANDOVER) || !trap_serve_running())
+		ret = -EPERM;
+	else if (*slot >= 0)
+		ret = -EBUSY;
+	else if (h->what == UMP_HANDOVER_LISTENER && !trap_serve_is_listener(fd))
+		ret = -EBADF;
+	else if (h->what == UMP_HANDOVER_STATE) {
+		/* read with pread, never mapped: a shrinking file cannot hurt, but say so */
+		int seals = fcntl(fd, F_GET_SEALS);
+		struct stat st;
+
+		if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) ||
+		    st.st_size < (off_t)sizeof(struct ump_trap_state))
+			ret = -EBADF;
+	}
+	if (ret) {
+		/* no reply to carry it */
+		log_info("client %llu (pid %d): trap handover refused: %s",
+			 (unsigned long long)c->id, (int)c->pid, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	*slot = fd;
+	log_debug("client %llu (pid %d): trap %s handed over", (unsigned long long)c->id,
+		  (int)c->pid, h->what == UMP_HANDOVER_LISTENER ? "listener" : "state");
+	return 0;
+}
+
+void trap_client_gone(struct client *c)
+{
+	struct pollfd pf = { .fd = c->fd, .events = POLLIN };
+	int listener = c->trap_listener, state = c->trap_state;
+
+	c->trap_listener = c->trap_state = -1;
+	if (listener < 0) {
+		if (state >= 0)
+			close(state);
+		return;
+	}
+	/*
+	 * Our end reports a hang-up only once every copy of the peer's end
+	 * is closed: the trap thread is dead (exit, or exec's killing of
+	 * the other threads before close-on-exec), so we are the only
+	 * receiver from now on.
+	 */
+	if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLHUP)) {
+		close(listener);
+		if (state >= 0)
+			close(state);
+		log_info("client %llu (pid %d): dropped while its process lives: its trap "
+			 "thread keeps serving its listener",
+			 (unsigned long long)c->id, (int)c->pid);
+		return;
+	}
+	if (trap_serve_take(listener, state))
+		log_warn("pid %d is gone: cannot serve its trap listener (its filter's "
+			 "users' trapped calls fail with ENOSYS)",
+			 (int)c->pid);
+	else
+		log_debug("pid %d is gone: serving its trap listener", (int)c->pid);
 }

@@ -187,6 +187,8 @@ UM_EXPORT int um_interval_insert(struct um_client *c, void *addr, size_t len, un
 
 	/* before the daemon can know it: a trapped call over it is asked about */
 	trap_range_add(start, start + len);
+	if (flags & UM_INTERVAL_FOLLOW_FORK)
+		trap_follow_on(); /* and so are its children's */
 	r = call_lock(c);
 	if (r < 0)
 		goto fail;

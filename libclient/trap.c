@@ -2,12 +2,15 @@
 /*
  * trap.c - trap mode: see trap.h and SEMANTICS.md, "Trap mode".
  *
- * The listener never leaves this process. The daemon is asked, not given
- * the listener: a daemon that dies holding a received notification would
- * leave the trapped thread stuck (the kernel fails a notification with
- * ENOSYS only once no listener fd is open, and no other copy can receive
- * it again), while here the daemon's death is an EOF that lets every
- * pending and later call continue.
+ * While this process lives, only its thread receives from the listener:
+ * the daemon is asked, not given the calls. A daemon that dies holding a
+ * received notification would leave the trapped thread stuck (the kernel
+ * fails a notification with ENOSYS only once no listener fd is open, and
+ * no other copy can receive it again), while here the daemon's death is
+ * an EOF that lets every pending and later call continue. The daemon gets
+ * a copy of the listener all the same (hand_over()), which it receives
+ * from only once our end of the trap socket is closed: once we exited or
+ * exec'd, since we never close it ourselves.
  *
  * The thread's loop neither allocates nor takes a lock another thread may
  * hold: a trapped free() may hold the malloc arena's lock, a trapped
@@ -20,6 +23,7 @@
 #include "trap.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -54,17 +58,33 @@
 
 static _Atomic pid_t self_tids[SELF_MAX];
 
+/*
+ * A FOLLOW_FORK interval was inserted: the daemon may follow children,
+ * so their calls are asked about (UMP_TRAP_CHILD) instead of answered at
+ * once. Sticky: a followed child's interval outlives the owner's own.
+ */
+static atomic_bool follow;
+
+void trap_follow_on(void)
+{
+	atomic_store(&follow, true);
+}
+
 static struct {
 	pthread_mutex_t lock; /* install only */
 	bool installed;
-	int listener, sock;
-	sem_t go;    /* the listener is set (or -1: give up) */
-	sem_t ready; /* the thread runs its own code (its start-up is over) */
+	bool handover; /* the daemon takes the listener once we are gone */
+	bool dead;     /* the daemon is gone: answer everything at once */
+	int listener, sock, state_fd;
+	struct ump_trap_state *state; /* shared with the daemon (a memfd) */
+	sem_t go;		      /* the listener is set (or -1: give up) */
+	sem_t ready;		      /* the thread runs its own code (its start-up is over) */
+	sem_t handed;		      /* the thread sent the handover (or had none to send) */
 	pthread_t thread;
 	struct seccomp_notif *req;
 	struct seccomp_notif_resp *resp;
 	size_t req_size, resp_size;
-} T = { .lock = PTHREAD_MUTEX_INITIALIZER, .listener = -1, .sock = -1 };
+} T = { .lock = PTHREAD_MUTEX_INITIALIZER, .listener = -1, .sock = -1, .state_fd = -1 };
 
 /*
  * This thread's id, asked once: an event thread marks itself around every
@@ -313,6 +333,26 @@ struct pending {
 	uint64_t notif_id;
 };
 
+/* the request id of the handover messages (no reply): never a pending TRAP's */
+#define HANDOVER_ID (UINT64_MAX - 1)
+
+/*
+ * What the daemon answers for us once we are gone (the state memfd): a
+ * notification we received and hold, or the last we received. Plain
+ * stores: the daemon reads them only after every thread of ours is dead.
+ */
+static void state_held(int slot, uint64_t id)
+{
+	if (T.state)
+		__atomic_store_n(&T.state->held[slot], id, __ATOMIC_RELAXED);
+}
+
+static void state_last(uint64_t id)
+{
+	if (T.state)
+		__atomic_store_n(&T.state->last, id, __ATOMIC_RELAXED);
+}
+
 static void answer(uint64_t id)
 {
 	struct seccomp_notif_resp *r = T.resp;
@@ -386,15 +426,20 @@ static bool trap_meets(const struct ump_trap *t)
 	return range_meets(t->start, t->end) || (t->end2 && range_meets(t->start2, t->end2));
 }
 
+/*
+ * The daemon is gone, or dropped us: answer everything ourselves from now
+ * on. The socket stays open until we exit or exec: the daemon takes the
+ * listener over only when it sees our end closed, so that it and this
+ * thread never both receive from it.
+ */
 static void go_dead(struct pending *p)
 {
-	if (T.sock >= 0)
-		close(T.sock);
-	T.sock = -1;
+	T.dead = true;
 	for (int i = 0; i < PENDING_MAX; i++)
 		if (p[i].req_id) {
 			answer(p[i].notif_id);
 			p[i].req_id = 0;
+			state_held(i, 0);
 		}
 }
 
@@ -419,6 +464,7 @@ static void on_reply(struct pending *p, int *npend)
 				/* whatever the status: the daemon did what it could */
 				answer(p[i].notif_id);
 				p[i].req_id = 0;
+				state_held(i, 0);
 				(*npend)--;
 				break;
 			}
@@ -430,37 +476,73 @@ static void on_notif(struct pending *p, int *npend, uint64_t *next_id, pid_t me_
 	struct seccomp_notif *n = T.req;
 	uint64_t buf[UMP_MSG_MAX / 8];
 	struct ump_trap t;
+	bool other;
 	size_t len;
 	int slot;
 
 	memset(n, 0, T.req_size);
 	if (ioctl(T.listener, SECCOMP_IOCTL_NOTIF_RECV, n) < 0)
 		return; /* EINTR; ENOENT: the caller died before we got it */
+	state_last(n->id);
 	/*
 	 * Continue at once: the daemon is gone; a library thread (it may be
 	 * the one that has to ack); another process (a child that inherited
-	 * the filter: tgkill with signal 0 finds the thread only in ours); a
-	 * range that meets none of our intervals.
+	 * the filter: tgkill with signal 0 finds the thread only in ours)
+	 * unless the daemon may follow it; a range that meets none of our
+	 * intervals.
 	 */
-	if (T.sock < 0 || is_self((pid_t)n->pid) ||
-	    syscall(SYS_tgkill, me_pid, (pid_t)n->pid, 0) != 0 || !describe(n, &t) ||
-	    !trap_meets(&t)) {
+	if (T.dead || is_self((pid_t)n->pid)) {
 		answer(n->id);
 		return;
 	}
+	/*
+	 * Another process: a child that inherited the filter. Asked about
+	 * (whatever the range: its intervals are not in our table) only if
+	 * the daemon may follow it.
+	 */
+	other = syscall(SYS_tgkill, me_pid, (pid_t)n->pid, 0) != 0;
+	if ((other && !atomic_load(&follow)) || !describe(n, &t) || (!other && !trap_meets(&t))) {
+		answer(n->id);
+		return;
+	}
+	if (other)
+		t.flags |= UMP_TRAP_CHILD;
 	for (slot = 0; slot < PENDING_MAX && p[slot].req_id; slot++)
 		;
 	p[slot].req_id = (*next_id)++;
 	p[slot].notif_id = n->id;
+	state_held(slot, n->id);
 	len = ump_proto_encode(buf, UMP_MSG_TRAP, p[slot].req_id, &t, sizeof(t));
 	if (conn_send(T.sock, buf, len, -1) < 0) {
 		p[slot].req_id = 0;
+		state_held(slot, 0);
 		answer(n->id);
 		go_dead(p);
 		*npend = 0;
 		return;
 	}
 	(*npend)++;
+}
+
+/*
+ * Give the daemon the state memfd and a copy of the listener, for when we
+ * are gone. No reply comes; a daemon that refuses leaves things as
+ * without the handover.
+ */
+static void hand_over(void)
+{
+	static const uint32_t what[2] = { UMP_HANDOVER_STATE, UMP_HANDOVER_LISTENER };
+	uint64_t buf[UMP_MSG_MAX / 8];
+
+	for (int i = 0; i < 2; i++) {
+		struct ump_trap_handover h = { .what = what[i] };
+		size_t len =
+			ump_proto_encode(buf, UMP_MSG_TRAP_HANDOVER, HANDOVER_ID, &h, sizeof(h));
+		int fd = i ? T.listener : T.state_fd;
+
+		if (fd < 0 || conn_send(T.sock, buf, len, fd) < 0)
+			return;
+	}
 }
 
 static void *trap_thread(void *arg)
@@ -477,11 +559,17 @@ static void *trap_thread(void *arg)
 		;
 	if (T.listener < 0)
 		return NULL;
+	if (T.handover)
+		hand_over();
+	if (T.state_fd >= 0)
+		close(T.state_fd); /* the daemon has its own copy, the mapping stays */
+	T.state_fd = -1;
+	sem_post(&T.handed);
 	for (;;) {
 		struct pollfd pf[2] = {
 			/* a full table: let the kernel queue the next calls */
 			{ .fd = npend < PENDING_MAX ? T.listener : -1, .events = POLLIN },
-			{ .fd = T.sock, .events = POLLIN },
+			{ .fd = T.dead ? -1 : T.sock, .events = POLLIN },
 		};
 
 		if (poll(pf, 2, -1) < 0)
@@ -509,12 +597,17 @@ static void trap_atfork_child(void)
 		close(T.listener);
 	if (T.sock >= 0)
 		close(T.sock);
-	T.listener = T.sock = -1;
+	if (T.state_fd >= 0)
+		close(T.state_fd);
+	T.listener = T.sock = T.state_fd = -1;
+	/* the mapping is the parent's: this process has no trap thread to write it */
+	T.state = NULL;
 }
 
 static int trap_hello(int fd)
 {
-	struct ump_hello h = { .version = UMP_PROTO_VERSION, .features = UMP_PFEAT_TRAP };
+	struct ump_hello h = { .version = UMP_PROTO_VERSION,
+			       .features = UMP_PFEAT_TRAP | UMP_PFEAT_TRAP_HANDOVER };
 	uint64_t buf[UMP_MSG_MAX / 8];
 	const struct ump_hello_reply *hr;
 	struct conn_msg m;
@@ -542,8 +635,35 @@ static int trap_hello(int fd)
 		hr = m.msg.body;
 		if (hr->r.status)
 			return hr->r.status;
+		T.handover = hr->features & UMP_PFEAT_TRAP_HANDOVER;
 		return hr->features & UMP_PFEAT_TRAP ? 0 : -EOPNOTSUPP;
 	}
+}
+
+/*
+ * The memfd the daemon reads once we are gone (ump_trap_state), mapped
+ * here; sealed so it cannot shrink under the daemon. Without it (or
+ * without a daemon that takes the listener over) there is no handover.
+ */
+static void trap_state_open(void)
+{
+	int fd = (int)syscall(SYS_memfd_create, "umirror-trap", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	void *p = MAP_FAILED;
+
+	if (fd >= 0 && ftruncate(fd, sizeof(*T.state)) == 0)
+		p = mmap(NULL, sizeof(*T.state), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		if (p != MAP_FAILED)
+			munmap(p, sizeof(*T.state));
+		if (fd >= 0)
+			close(fd);
+		T.handover = false;
+		return;
+	}
+	T.state = p;
+	T.state->magic = UMP_TRAP_STATE_MAGIC;
+	T.state_fd = fd;
 }
 
 #ifdef TRAP_ARCH
@@ -574,6 +694,7 @@ static int trap_start_thread(void)
 
 	sem_init(&T.go, 0, 0);
 	sem_init(&T.ready, 0, 0);
+	sem_init(&T.handed, 0, 0);
 	/*
 	 * The thread first: once the filter is in, creating one (mmap and
 	 * mprotect of its stack) would wait for an answer nobody gives. And
@@ -660,6 +781,8 @@ int trap_install(const char *path)
 	if (r < 0)
 		goto out_close;
 	T.sock = fd;
+	if (T.handover)
+		trap_state_open();
 	/* the thread must run before the filter is in: see trap_start_thread() */
 	r = trap_start_thread();
 	if (r)
@@ -671,6 +794,23 @@ int trap_install(const char *path)
 		pthread_join(T.thread, NULL);
 		goto out_sem;
 	}
+	/*
+	 * Once sent, the listener is the daemon's even if we exec or exit
+	 * the next moment (an fd in flight holds the file); before, an exec
+	 * would leave the filter without a listener.
+	 */
+	while (sem_wait(&T.handed) < 0)
+		;
+	/*
+	 * One trapped call of ours, answered at once (an empty range), so
+	 * that the state names a notification id from the start: the daemon
+	 * answers the ids after the last one recorded, and without one it
+	 * could not find a notification our thread received and did not get
+	 * to record or answer when the process died (a child's, the first
+	 * one ever: its caller would wait for good).
+	 */
+	if (T.state)
+		madvise((void *)T.state, 0, MADV_DONTNEED);
 	T.installed = true;
 	pthread_atfork(NULL, NULL, trap_atfork_child);
 	pthread_mutex_unlock(&T.lock);
@@ -678,7 +818,14 @@ int trap_install(const char *path)
 out_sem:
 	sem_destroy(&T.go);
 	sem_destroy(&T.ready);
+	sem_destroy(&T.handed);
 	T.sock = -1;
+	if (T.state) {
+		munmap(T.state, sizeof(*T.state));
+		close(T.state_fd);
+		T.state = NULL;
+		T.state_fd = -1;
+	}
 out_close:
 	close(fd);
 out_free:

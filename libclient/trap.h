@@ -22,9 +22,14 @@
  * @path: the daemon's socket (NULL: $UMIRROR_SOCKET, else the default)
  *
  * Connects a second socket and does HELLO on it asking for
- * UMP_PFEAT_TRAP, starts the thread, sets PR_SET_NO_NEW_PRIVS and installs
- * the filter on every thread (TSYNC).
- * Waits for: the HELLO round trip. Holds: a process-wide install lock
+ * UMP_PFEAT_TRAP (and UMP_PFEAT_TRAP_HANDOVER), starts the thread, sets
+ * PR_SET_NO_NEW_PRIVS and installs the filter on every thread (TSYNC).
+ * With the handover granted, the thread sends the daemon its state memfd
+ * and a copy of the listener (TRAP_HANDOVER) before anything else. The
+ * socket is never closed by the library: the daemon serves the listener
+ * once it sees it closed, i.e. once this process has exited or exec'd.
+ * Waits for: the HELLO round trip, and the thread's handover sent (not
+ * answered). Holds: a process-wide install lock
  * during the call, nothing on return.
  * Return: 0; -EOPNOTSUPP no seccomp user notification here (kernel older
  * than 5.7, no seccomp, an architecture this filter does not know) or the
@@ -43,6 +48,14 @@ int trap_install(const char *path);
 void trap_self_enter(void);
 
 /** trap_self_leave() - undo trap_self_enter() for the calling thread. */
+
+/**
+ * trap_follow_on() - this process inserts a FOLLOW_FORK interval (call
+ * before the INSERT is sent): from now on the trap thread asks the daemon
+ * about every trapped call of a child (UMP_TRAP_CHILD), which the daemon
+ * holds for the child's followed intervals. Lock-free, sticky.
+ */
+void trap_follow_on(void);
 void trap_self_leave(void);
 
 /**

@@ -159,9 +159,11 @@ static int check_trap(const void *body)
 	if (m->reason != UMP_REASON_PROTECTION && m->reason != UMP_REASON_UNMAPPING &&
 	    m->reason != UMP_REASON_REMOVE)
 		return -EINVAL;
-	if (m->flags) {
+	if (m->flags & ~UMP_TRAP_CHILD) {
+		uint32_t f = m->flags & ~UMP_TRAP_CHILD;
+
 		/* one of BRK, SHMDT: an address, the daemon finds the range */
-		if ((m->flags & (m->flags - 1)) || m->reason != UMP_REASON_UNMAPPING)
+		if ((f & (f - 1)) || m->reason != UMP_REASON_UNMAPPING)
 			return -EINVAL;
 		if (m->start & (UMP_PAGE_SIZE - 1) || m->end || m->start2 || m->end2)
 			return -EINVAL;
@@ -224,6 +226,15 @@ static int check_revalidate(const void *body)
 	if (m->period_ms && m->period_ms < 10)
 		return -EINVAL;
 	return 0;
+}
+
+static int check_trap_handover(const void *body)
+{
+	const struct ump_trap_handover *m = body;
+
+	if (m->pad)
+		return -EINVAL;
+	return m->what == UMP_HANDOVER_LISTENER || m->what == UMP_HANDOVER_STATE ? 0 : -EINVAL;
 }
 
 /* every reply: a status the caller can hand on as 0 / -errno */

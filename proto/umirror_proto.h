@@ -49,7 +49,11 @@
 #define UMP_PFEAT_SUBSCRIBE (1ull << 1)
 #define UMP_PFEAT_WATCH (1ull << 2)
 #define UMP_PFEAT_TRAP (1ull << 3) /* TRAP requests (umirrord --trap=allow, the default) */
-#define UMP_PFEAT_ALL (UMP_PFEAT_SNAPSHOT | UMP_PFEAT_SUBSCRIBE | UMP_PFEAT_WATCH | UMP_PFEAT_TRAP)
+/* TRAP_HANDOVER: the daemon serves the listener once the owner is gone */
+#define UMP_PFEAT_TRAP_HANDOVER (1ull << 4)
+#define UMP_PFEAT_ALL                                                                  \
+	(UMP_PFEAT_SNAPSHOT | UMP_PFEAT_SUBSCRIBE | UMP_PFEAT_WATCH | UMP_PFEAT_TRAP | \
+	 UMP_PFEAT_TRAP_HANDOVER)
 
 struct ump_hdr {
 	uint32_t magic;	  /* UMP_PROTO_MAGIC */
@@ -78,9 +82,10 @@ enum ump_msg_type {
 	UMP_MSG_GRANT = 14,	    /* ump_grant -> (status only) */
 	UMP_MSG_DIRTY = 15, /* ump_dirty -> ump_dirty_reply, ump_dirty_rec[] in result buffer */
 	UMP_MSG_PLACE = 16, /* ump_place -> ump_place_reply */
-	UMP_MSG_REVALIDATE = 17, /* ump_revalidate -> ump_revalidate_reply */
-	UMP_MSG_TRAP = 18,	 /* ump_trap -> ump_trap_reply, once the change may go ahead */
-	UMP_MSG_REQ_MAX = 18,
+	UMP_MSG_REVALIDATE = 17,    /* ump_revalidate -> ump_revalidate_reply */
+	UMP_MSG_TRAP = 18,	    /* ump_trap -> ump_trap_reply, once the change may go ahead */
+	UMP_MSG_TRAP_HANDOVER = 19, /* ump_trap_handover + fd, no reply */
+	UMP_MSG_REQ_MAX = 19,
 
 	UMP_REPLY = 0x8000, /* or'ed into the request type */
 
@@ -372,16 +377,22 @@ struct ump_revalidate_reply {
  * UMP_TRAP_BRK: @start is the new break; the daemon finds the range the
  * break drops ([start, end of the VMA covering it)), @end is 0.
  * UMP_TRAP_SHMDT: @start is shmdt's address; the range is the VMA there.
+ * UMP_TRAP_CHILD (with or without one of those): @tid is a thread of
+ * another process, a child that inherited the sender's filter; the
+ * address space is that child's, served only if the daemon follows it
+ * for the sender's process (UMP_INSERT_FOLLOW_FORK), else -ENOENT. A
+ * daemon without it refuses the flag (-EINVAL).
  */
 #define UMP_TRAP_BRK (1u << 0)
 #define UMP_TRAP_SHMDT (1u << 1)
-#define UMP_TRAP_ALL (UMP_TRAP_BRK | UMP_TRAP_SHMDT)
+#define UMP_TRAP_CHILD (1u << 2)
+#define UMP_TRAP_ALL (UMP_TRAP_BRK | UMP_TRAP_SHMDT | UMP_TRAP_CHILD)
 
 struct ump_trap {
 	uint64_t start, end;   /* page aligned; end > start unless BRK/SHMDT */
 	uint64_t start2, end2; /* page aligned, or both 0 */
 	uint32_t reason;       /* UMP_REASON_PROTECTION, _UNMAPPING, _REMOVE */
-	uint32_t tid;	       /* the trapped thread */
+	uint32_t tid;	       /* the trapped thread (UMP_TRAP_CHILD: of another process) */
 	uint32_t flags;	       /* UM_TRAP_* */
 	uint32_t pad;
 };
@@ -390,6 +401,43 @@ struct ump_trap_reply {
 	struct ump_reply_hdr r; /* 0; -ENOENT the sender has no attached address space */
 	uint32_t hits;		/* intervals invalidated (0: answered at once) */
 	uint32_t pad;
+};
+
+/*
+ * TRAP_HANDOVER (UMP_PFEAT_TRAP_HANDOVER), on the trap connection: a copy
+ * of the process's seccomp listener (UMP_HANDOVER_LISTENER) and a memfd
+ * holding a struct ump_trap_state (UMP_HANDOVER_STATE, sealed against
+ * shrinking). The daemon receives nothing from the listener while the
+ * connection is open; once the sender's end is closed (the process exited
+ * or exec'd: the socket is close-on-exec and the library never closes it)
+ * it serves the listener itself, first answering (CONTINUE) the
+ * notifications the state names as received and not answered.
+ * No reply: the process may be gone before the daemon reads these, and a
+ * reply that finds it gone would end the connection with the listener
+ * still unread (a refused fd is closed and logged).
+ */
+#define UMP_HANDOVER_LISTENER 1u
+#define UMP_HANDOVER_STATE 2u
+
+struct ump_trap_handover {
+	uint32_t what; /* UMP_HANDOVER_LISTENER or UMP_HANDOVER_STATE */
+	uint32_t pad;
+};
+
+/*
+ * What the library's trap thread writes while it serves: the id of the
+ * last notification it received, and those it holds for the daemon's
+ * answer. The ids of one filter only grow; an id that was answered is
+ * refused by the kernel (ENOENT), so answering a stale one is harmless.
+ */
+#define UMP_TRAP_STATE_MAGIC 0x50415254u /* "TRAP" */
+#define UMP_TRAP_STATE_HELD 64
+
+struct ump_trap_state {
+	uint32_t magic; /* UMP_TRAP_STATE_MAGIC */
+	uint32_t pad;
+	uint64_t last;			    /* 0: none received yet */
+	uint64_t held[UMP_TRAP_STATE_HELD]; /* 0: a free slot */
 };
 
 /* --- acknowledgement / status / list / watch -------------------------- */
@@ -565,7 +613,13 @@ _Static_assert(sizeof(struct ump_revalidate_reply) == 24, "ump_revalidate_reply"
 _Static_assert(sizeof(struct ump_ev_fork) == 48, "ump_ev_fork");
 _Static_assert(sizeof(struct ump_ack) == 16, "ump_ack");
 _Static_assert(sizeof(struct ump_trap) == 48, "ump_trap");
+_Static_assert(offsetof(struct ump_trap, tid) == 36, "ump_trap.tid");
+_Static_assert(offsetof(struct ump_trap, flags) == 40, "ump_trap.flags");
+_Static_assert(!(UMP_TRAP_CHILD & (UMP_TRAP_BRK | UMP_TRAP_SHMDT)),
+	       "UMP_TRAP_CHILD: a bit of its own");
 _Static_assert(sizeof(struct ump_trap_reply) == 16, "ump_trap_reply");
+_Static_assert(sizeof(struct ump_trap_handover) == 8, "ump_trap_handover");
+_Static_assert(sizeof(struct ump_trap_state) == 16 + 8 * UMP_TRAP_STATE_HELD, "ump_trap_state");
 _Static_assert(sizeof(struct ump_status_reply) == 104, "ump_status_reply");
 _Static_assert(sizeof(struct ump_list_reply) == 24, "ump_list_reply");
 _Static_assert(sizeof(struct ump_list_rec) == 72, "ump_list_rec");
@@ -612,7 +666,9 @@ _Static_assert(sizeof(struct ump_hdr) + sizeof(struct ump_status_reply) <= UMP_M
 	X(UMP_MSG_REVALIDATE, "REVALIDATE", sizeof(struct ump_revalidate), 0, UMP_SIDE_DAEMON,     \
 	  revalidate)                                                                              \
 	X(UMP_MSG_TRAP, "TRAP", sizeof(struct ump_trap), 0, UMP_SIDE_DAEMON, trap)                 \
-	/* replies (ACK and POPULATE_DONE have none) */                                            \
+	X(UMP_MSG_TRAP_HANDOVER, "TRAP_HANDOVER", sizeof(struct ump_trap_handover), 1,             \
+	  UMP_SIDE_DAEMON, trap_handover)                                                          \
+	/* replies (ACK, POPULATE_DONE and TRAP_HANDOVER have none) */                             \
 	X(UMP_MSG_HELLO | UMP_REPLY, "HELLO|REPLY", sizeof(struct ump_hello_reply), 1,             \
 	  UMP_SIDE_CLIENT, hello_reply)                                                            \
 	X(UMP_MSG_ATTACH | UMP_REPLY, "ATTACH|REPLY", sizeof(struct ump_attach_reply), 1,          \

@@ -139,17 +139,21 @@ UM_EXPORT const char *um_version(void);
  *   mirror's callback when it does (about 90 us with two);
  * - PR_SET_NO_NEW_PRIVS is set on the process: set-uid and file-capability
  *   programs it executes do not gain their privileges;
- * - the filter cannot be removed: um_disconnect() leaves it and its
- *   thread in place (they then answer at once), and it survives exec(2)
- *   and is inherited by children. A child's calls are answered at once
- *   by this process's thread (not invalidated before: a followed child,
- *   UM_INSERT_FOLLOW_FORK, still gets the after-the-fact events), an
- *   exec'd child's too. Once this process has exited (or exec'd: the
- *   listener is close-on-exec), nobody answers: trapped calls fail with
- *   ENOSYS, so a program this process execs itself cannot even start
- *   (its dynamic loader's mmap MAP_FIXED fails), and children that
- *   outlive it fail theirs. Do not use trap mode in a process that
- *   execs, or whose children outlive it;
+ * - the filter cannot be removed: um_disconnect() leaves it, its
+ *   thread and the thread's connection in place (they then answer at
+ *   once), and it survives exec(2) and is inherited by children. A
+ *   child's calls are answered by this process's thread: at once, or,
+ *   once this process has inserted a UM_INTERVAL_FOLLOW_FORK interval,
+ *   after asking the daemon, which invalidates a followed child's
+ *   intervals before the call as this process's own (every call of every
+ *   child then takes a round trip; a child's calls before the daemon
+ *   followed it, i.e. before ops->fork, are not held). The library
+ *   hands the daemon a copy of the listener, which the daemon serves
+ *   (every call continues at once) only once this process has exited or
+ *   exec'd: the program it execs starts and children that outlive it
+ *   keep working, as long as that daemon runs (without it their trapped
+ *   calls fail with ENOSYS). A program started from this process cannot
+ *   use trap mode itself (-EBUSY: its filter has a listener);
  * - calls made by the library's threads and by callbacks (on any thread)
  *   continue at once: they may be what the invalidation waits for;
  * - if the daemon dies, every pending and later trapped call continues.

@@ -74,6 +74,7 @@ struct sample {
 		struct ump_revalidate_reply reval_r;
 		struct ump_trap trap;
 		struct ump_trap_reply trap_r;
+		struct ump_trap_handover handover;
 		struct ump_ev_populate pop;
 		struct ump_ev_fork fork;
 		unsigned char bytes[UMP_MSG_MAX];
@@ -132,6 +133,19 @@ static const struct sample samples[] = {
 	      .tid = 42 }),
 	REQ(UMP_MSG_TRAP, trap,
 	    { .start = ADDR, .reason = UMP_REASON_UNMAPPING, .tid = 42, .flags = UMP_TRAP_BRK }),
+	REQ(UMP_MSG_TRAP, trap,
+	    { .start = ADDR,
+	      .end = ADDR + 0x1000,
+	      .reason = UMP_REASON_PROTECTION,
+	      .tid = 43,
+	      .flags = UMP_TRAP_CHILD }),
+	REQ(UMP_MSG_TRAP, trap,
+	    { .start = ADDR,
+	      .reason = UMP_REASON_UNMAPPING,
+	      .tid = 43,
+	      .flags = UMP_TRAP_CHILD | UMP_TRAP_SHMDT }),
+	REQ(UMP_MSG_TRAP_HANDOVER, handover, { .what = UMP_HANDOVER_LISTENER }),
+	REQ(UMP_MSG_TRAP_HANDOVER, handover, { .what = UMP_HANDOVER_STATE }),
 
 	REP(UMP_MSG_HELLO, hello_r,
 	    { .version = 1,
@@ -281,8 +295,8 @@ static void test_roundtrip(void **state)
 			fail_msg("type %#x (%s) has no sample", type, ump_msg_type_name(type));
 		known++;
 	}
-	/* 18 requests, 16 replies (ACK and POPULATE_DONE have none), 5 events */
-	assert_int_equal(known, 18 + 16 + 5);
+	/* 19 requests, 16 replies (ACK, POPULATE_DONE, TRAP_HANDOVER have none), 5 events */
+	assert_int_equal(known, 19 + 16 + 5);
 }
 
 static void test_fd_counts(void **state)
@@ -294,6 +308,7 @@ static void test_fd_counts(void **state)
 	assert_int_equal(ump_proto_fds(UMP_MSG_HELLO), 0);
 	assert_int_equal(ump_proto_fds(UMP_EV_INVALIDATE), 0);
 	assert_int_equal(ump_proto_fds(UMP_EV_FORK), 1);
+	assert_int_equal(ump_proto_fds(UMP_MSG_TRAP_HANDOVER), 1);
 	assert_int_equal(ump_proto_fds(UMP_MSG_FAULT | UMP_REPLY), 0);
 	assert_int_equal(ump_proto_fds(0x7777), 0);
 	assert_int_equal(ump_proto_body_size(0x7777), -1);
@@ -738,7 +753,23 @@ static void test_fields_requests(void **state)
 	t.u.trap.flags = UMP_TRAP_ALL << 1;
 	expect_einval(&t);
 	t = base;
+	t.u.trap.flags = UMP_TRAP_CHILD | UMP_TRAP_BRK | UMP_TRAP_SHMDT;
+	t.u.trap.end = 0;
+	t.u.trap.reason = UMP_REASON_UNMAPPING;
+	expect_einval(&t);
+	t = base;
 	t.u.trap.pad = 1;
+	expect_einval(&t);
+
+	base = sample_of(UMP_MSG_TRAP_HANDOVER);
+	t = base;
+	t.u.handover.what = 0;
+	expect_einval(&t);
+	t = base;
+	t.u.handover.what = UMP_HANDOVER_STATE + 1;
+	expect_einval(&t);
+	t = base;
+	t.u.handover.pad = 1;
 	expect_einval(&t);
 }
 
